@@ -1,0 +1,34 @@
+// The error catalogue: every error a caller may branch on has a stable `code` (see docs/errors.md).
+
+/** ErrorCode lists every code Peregrine raises; callers branch on `err.code`, never on `instanceof`. */
+export type ErrorCode =
+  | 'PG_CORE_INVALID_FIELD'
+  | 'PG_TSDB_CORRUPT'
+  | 'PG_TSDB_CLOSED'
+  | 'PG_TSDB_LOCKED'
+  | 'PG_TSDB_BAD_OPTION'
+  | 'PG_TSDB_BAD_QUERY'
+  | 'PG_TSDB_WAL_WRITE'
+  | 'PG_CLI_USAGE'
+
+/** PeregrineError carries a stable `code`, an HTTP-like `status` and a message that names the field. */
+export class PeregrineError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  constructor(code: ErrorCode, message: string, options?: { status?: number; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'PeregrineError'
+    this.code = code
+    this.status = options?.status ?? 500
+  }
+}
+
+/** isPeregrineError tells whether `err` carries a Peregrine code, across module copies. */
+export function isPeregrineError(err: unknown): err is PeregrineError {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    (err as { code: string }).code.startsWith('PG_')
+  )
+}

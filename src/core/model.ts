@@ -1,0 +1,87 @@
+// The Open-Falcon data model (common/model/metric.go): MetricValue, counter types, tags and series keys.
+
+/** CounterType is Open-Falcon's `counterType`: GAUGE stores the value, COUNTER and DERIVE a per-second rate. */
+export type CounterType = 'GAUGE' | 'COUNTER' | 'DERIVE'
+
+/** COUNTER_TYPES lists the accepted counter types; the check is case-sensitive, as transfer's is. */
+export const COUNTER_TYPES: readonly CounterType[] = ['GAUGE', 'COUNTER', 'DERIVE']
+
+/**
+ * MetricValue is one point as agents and scripts push it (JSON keys as Open-Falcon's), after validation:
+ * `value` is a number, `timestamp` is unix seconds, `tags` the raw `k1=v1,k2=v2` string.
+ */
+export interface MetricValue {
+  endpoint: string
+  metric: string
+  value: number
+  step: number
+  counterType: CounterType
+  tags: string
+  timestamp: number
+}
+
+/** Tags maps tag key to value; built by `parseTags`, rendered in key order by `formatTags`. */
+export type Tags = Record<string, string>
+
+/**
+ * parseTags turns `k1=v1, k2=v2` into a map the way Open-Falcon's `DictedTagstring` does: every space is
+ * removed, items are split on `,`, each at its first `=`; an item without `=` is dropped silently.
+ */
+export function parseTags(raw: string): Tags {
+  // No prototype: a tag named __proto__ or constructor is data like any other.
+  const tags = Object.create(null) as Tags
+  if (raw === '') return tags
+  const s = raw.includes(' ') ? raw.replaceAll(' ', '') : raw
+  for (const item of s.split(',')) {
+    const eq = item.indexOf('=')
+    if (eq < 0) continue
+    tags[item.slice(0, eq)] = item.slice(eq + 1)
+  }
+  return tags
+}
+
+/** formatTags renders tags as `k1=v1,k2=v2` with keys in ascending order (falcon's `SortedTags`). */
+export function formatTags(tags: Tags): string {
+  const keys = Object.keys(tags)
+  if (keys.length === 0) return ''
+  keys.sort(compareStrings)
+  let out = ''
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0) out += ','
+    out += keys[i] + '=' + tags[keys[i]]
+  }
+  return out
+}
+
+/** normalizeTags returns the canonical sorted form of a raw tags string. */
+export function normalizeTags(raw: string): string {
+  return raw === '' ? '' : formatTags(parseTags(raw))
+}
+
+/** counterOf returns falcon's counter: `metric`, or `metric/k1=v1,k2=v2` with sorted tags. */
+export function counterOf(metric: string, sortedTags: string): string {
+  return sortedTags === '' ? metric : metric + '/' + sortedTags
+}
+
+/**
+ * seriesKeyOf returns falcon's primary key `endpoint/metric[/sortedtags]` (common/utils `PK`), the string
+ * that transfer and api hash to find a series' graph node. `sortedTags` must come from `formatTags`.
+ */
+export function seriesKeyOf(endpoint: string, metric: string, sortedTags: string): string {
+  return endpoint + '/' + counterOf(metric, sortedTags)
+}
+
+/** splitCounter splits a falcon counter `metric/k=v,...` into metric and its sorted tags string. */
+export function splitCounter(counter: string): { metric: string; tags: string } {
+  // Tag values may contain '/' (mount=/data), so the split is at the first '/', when what follows is tags.
+  const slash = counter.indexOf('/')
+  if (slash < 0) return { metric: counter, tags: '' }
+  const tail = counter.slice(slash + 1)
+  if (!tail.includes('=')) return { metric: counter, tags: '' }
+  return { metric: counter.slice(0, slash), tags: normalizeTags(tail) }
+}
+
+// Bytewise order for ASCII, which is what falcon's Go sort.Strings gives for the tag keys seen in practice.
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}

@@ -1,0 +1,241 @@
+// Immutable block files: the chunks of many series over one time range, with a series table at the end.
+import {
+  closeSync,
+  fdatasyncSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from 'node:fs'
+import { basename, dirname } from 'node:path'
+import { crc32 } from 'node:zlib'
+import { PeregrineError } from '../core/errors.js'
+import { ByteReader, ByteWriter } from './chunk/byte-buffer.js'
+import { syncDir } from './wal/wal.js'
+import type { DsType } from './series.js'
+
+const MAGIC = 'PGTSDB01'
+const END_MAGIC = 'PGTSEND1'
+const FOOTER_BYTES = 24
+
+/** BlockKind is `raw` for points as written, or `r<k>` for a rollup tier of k steps. */
+export type BlockKind = 'raw' | `r${number}`
+
+/** BlockMeta describes a block; it is stored in the block's table. */
+export interface BlockMeta {
+  kind: BlockKind
+  seq: number
+  minT: number
+  maxT: number
+  /** walSeq: the WAL segments numbered ≤ this are contained in this block (raw blocks). */
+  walSeq: number
+  /** upTo: rollup blocks hold every bucket ending at or before this time (ms). */
+  upTo: number
+  points: number
+  createdAt: number
+}
+
+/** ChunkRef locates one chunk inside a block file. */
+export interface ChunkRef {
+  minT: number
+  maxT: number
+  n: number
+  offset: number
+  len: number
+}
+
+/** BlockSeries is one series' entry in a block. */
+export interface BlockSeries {
+  endpoint: string
+  metric: string
+  tags: string
+  dstype: DsType
+  step: number
+  chunks: ChunkRef[]
+}
+
+/** BlockSeriesInput is what a writer gives per series: descriptor and encoded chunks. */
+export interface BlockSeriesInput {
+  endpoint: string
+  metric: string
+  tags: string
+  dstype: DsType
+  step: number
+  chunks: { minT: number; maxT: number; n: number; bytes: Uint8Array }[]
+}
+
+/**
+ * writeBlock writes a block to `file` atomically (a temporary file, fsync, rename, fsync of the directory).
+ *
+ *   ["PGTSDB01"] [chunk bytes …] [table: meta JSON, series …] [tableOffset f64][tableLen u32][crc u32]["PGTSEND1"]
+ *   series = endpoint metric tags (strings) dstype u8 step uvarint nChunks uvarint, then per chunk:
+ *            minT varint, maxT-minT uvarint, n uvarint, len uvarint, crc u32 (offsets follow from lengths)
+ */
+export function writeBlock(
+  file: string,
+  meta: BlockMeta,
+  series: Iterable<BlockSeriesInput>
+): void {
+  const body = new ByteWriter(1 << 16)
+  const table = new ByteWriter(1 << 12)
+  for (let i = 0; i < MAGIC.length; i++) body.u8(MAGIC.charCodeAt(i))
+  let count = 0
+  const entries = new ByteWriter(1 << 12)
+  for (const s of series) {
+    if (s.chunks.length === 0) continue
+    count++
+    entries.string(s.endpoint)
+    entries.string(s.metric)
+    entries.string(s.tags)
+    entries.u8(s.dstype === 'GAUGE' ? 0 : 1)
+    entries.uvarint(s.step)
+    entries.uvarint(s.chunks.length)
+    for (const c of s.chunks) {
+      entries.varint(c.minT)
+      entries.uvarint(c.maxT - c.minT)
+      entries.uvarint(c.n)
+      entries.uvarint(c.bytes.length)
+      entries.u32(crc32(c.bytes))
+      body.bytes(c.bytes)
+    }
+  }
+  table.string(JSON.stringify(meta))
+  table.uvarint(count)
+  table.bytes(entries.buf.subarray(0, entries.pos))
+  const tableOffset = body.pos
+  const tableBytes = table.buf.subarray(0, table.pos)
+  body.bytes(tableBytes)
+  body.f64(tableOffset)
+  body.u32(tableBytes.length)
+  body.u32(crc32(tableBytes))
+  for (let i = 0; i < END_MAGIC.length; i++) body.u8(END_MAGIC.charCodeAt(i))
+  const tmp = file + '.tmp'
+  const fd = openSync(tmp, 'w')
+  try {
+    let off = 0
+    while (off < body.pos) off += writeSync(fd, body.buf, off, body.pos - off)
+    fdatasyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, file)
+  syncDir(dirname(file))
+}
+
+/** BlockDamage is one problem found while opening a block. */
+export interface BlockDamage {
+  file: string
+  message: string
+}
+
+/**
+ * Block is an open block file: its meta and series table in memory, chunk bytes read on demand with pread.
+ * `open` checks every chunk's checksum once; a damaged chunk is left out and reported, a damaged table
+ * makes the whole file unreadable (PG_TSDB_CORRUPT naming it).
+ */
+export class Block {
+  readonly file: string
+  readonly meta: BlockMeta
+  readonly series: Map<string, BlockSeries>
+  readonly bytes: number
+  #fd: number
+
+  private constructor(
+    file: string,
+    meta: BlockMeta,
+    series: Map<string, BlockSeries>,
+    bytes: number
+  ) {
+    this.file = file
+    this.meta = meta
+    this.series = series
+    this.bytes = bytes
+    this.#fd = openSync(file, 'r')
+  }
+
+  static open(
+    file: string,
+    uidOf: (s: BlockSeries) => string
+  ): { block: Block; damage: BlockDamage[] } {
+    const buf = readFileSync(file)
+    const corrupt = (what: string): PeregrineError =>
+      new PeregrineError('PG_TSDB_CORRUPT', `block ${file}: ${what}`)
+    if (buf.length < MAGIC.length + FOOTER_BYTES) throw corrupt(`truncated to ${buf.length} bytes`)
+    if (buf.toString('latin1', 0, MAGIC.length) !== MAGIC)
+      throw corrupt('not a Peregrine block (bad magic)')
+    if (buf.toString('latin1', buf.length - END_MAGIC.length) !== END_MAGIC) {
+      throw corrupt('truncated: the end marker is missing')
+    }
+    const footer = new ByteReader(buf, buf.length - FOOTER_BYTES)
+    const tableOffset = footer.f64()
+    const tableLen = footer.u32()
+    const tableCrc = footer.u32()
+    if (tableOffset + tableLen !== buf.length - FOOTER_BYTES)
+      throw corrupt('footer points outside the file')
+    const tableBytes = buf.subarray(tableOffset, tableOffset + tableLen)
+    if (crc32(tableBytes) !== tableCrc) throw corrupt('series table checksum mismatch')
+    const damage: BlockDamage[] = []
+    const series = new Map<string, BlockSeries>()
+    let meta: BlockMeta
+    try {
+      const r = new ByteReader(tableBytes)
+      meta = JSON.parse(r.string()) as BlockMeta
+      const count = r.uvarint()
+      let offset = MAGIC.length
+      for (let i = 0; i < count; i++) {
+        const endpoint = r.string()
+        const metric = r.string()
+        const tags = r.string()
+        const dstype: DsType = r.u8() === 0 ? 'GAUGE' : 'DERIVE'
+        const step = r.uvarint()
+        const nChunks = r.uvarint()
+        const chunks: ChunkRef[] = []
+        for (let c = 0; c < nChunks; c++) {
+          const minT = r.varint()
+          const maxT = minT + r.uvarint()
+          const n = r.uvarint()
+          const len = r.uvarint()
+          const crc = r.u32()
+          if (offset + len > tableOffset) throw new RangeError('chunk runs past the data section')
+          if (crc32(buf.subarray(offset, offset + len)) !== crc) {
+            damage.push({
+              file,
+              message: `chunk of ${endpoint}/${metric} at byte ${offset} fails its checksum; left out`,
+            })
+          } else {
+            chunks.push({ minT, maxT, n, offset, len })
+          }
+          offset += len
+        }
+        const s: BlockSeries = { endpoint, metric, tags, dstype, step, chunks }
+        series.set(uidOf(s), s)
+      }
+    } catch (err) {
+      throw corrupt(`series table unreadable: ${(err as Error).message}`)
+    }
+    return { block: new Block(file, meta, series, buf.length), damage }
+  }
+
+  /** read returns a chunk's bytes in `into` when it is large enough (reused), else in a new buffer. */
+  read(ref: ChunkRef, into?: Uint8Array): Uint8Array {
+    const out = into !== undefined && into.length >= ref.len ? into : new Uint8Array(ref.len)
+    const got = readSync(this.#fd, out, 0, ref.len, ref.offset)
+    if (got !== ref.len) {
+      throw new PeregrineError(
+        'PG_TSDB_CORRUPT',
+        `block ${this.file}: short read at byte ${ref.offset}`
+      )
+    }
+    return out.subarray(0, ref.len)
+  }
+
+  close(): void {
+    if (this.#fd >= 0) closeSync(this.#fd)
+    this.#fd = -1
+  }
+
+  get name(): string {
+    return basename(this.file)
+  }
+}

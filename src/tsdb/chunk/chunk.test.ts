@@ -1,0 +1,135 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { ByteReader, ByteWriter } from './byte-buffer.js'
+import { decodeChunk, encodeChunk } from './chunk.js'
+import { decodeInts, encodeInts } from './int-codec.js'
+import { decimalPlaces } from './value-codec.js'
+
+// A small deterministic PRNG, so a failing case can be replayed from its seed.
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1
+  return () => {
+    s ^= s << 13
+    s >>>= 0
+    s ^= s >>> 17
+    s ^= s << 5
+    s >>>= 0
+    return s / 4294967296
+  }
+}
+
+const bits = new Float64Array(1)
+const bitsU = new Uint32Array(bits.buffer)
+function bitString(v: number): string {
+  bits[0] = v
+  return bitsU[1].toString(16) + ':' + bitsU[0].toString(16)
+}
+
+function roundTrip(ts: number[], vs: number[]): number {
+  const w = new ByteWriter(8)
+  w.u8(0xaa)
+  encodeChunk(w, ts, vs, ts.length)
+  const bytes = w.take()
+  assert.equal(bytes[0], 0xaa, 'prefix byte survives')
+  const got = decodeChunk(bytes.subarray(1))
+  assert.equal(got.n, ts.length)
+  assert.deepEqual(Array.from(got.ts.subarray(0, got.n)), ts)
+  for (let i = 0; i < vs.length; i++) {
+    assert.equal(bitString(got.vs[i]), bitString(vs[i]), `value ${i}: ${vs[i]} vs ${got.vs[i]}`)
+  }
+  return bytes.length - 1
+}
+
+type Gen = (r: () => number, i: number, prev: number) => number
+const valueKinds: Record<string, Gen> = {
+  constant: () => 42.5,
+  percent2dp: (r) => Math.round((90 + r() * 10) * 100) / 100,
+  counter: (r, _i, prev) => prev + Math.floor(r() * 5000),
+  bytesGauge: (r) => 8_000_000_000 + Math.floor(r() * 1000) * 4096,
+  noise: (r) => r() * 1e6 - 5e5,
+  special: (r) => [NaN, Infinity, -Infinity, -0, 0, 1e308, -1e-308, 5e-324][Math.floor(r() * 8)],
+  hugeJumps: (r) => (r() < 0.1 ? (r() - 0.5) * 1e300 : r() * 10),
+  mixed: (r, i) => (i % 7 === 0 ? NaN : Math.round(r() * 1000) / 10),
+}
+
+describe('chunk codec', () => {
+  it('round-trips random series of every kind bit-exactly', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = rng(seed)
+      for (const [kind, gen] of Object.entries(valueKinds)) {
+        const n = 1 + Math.floor(r() * 700)
+        const ts: number[] = []
+        const vs: number[] = []
+        let t = 1_700_000_000_000 + Math.floor(r() * 1e9)
+        let prev = 0
+        const irregular = r() < 0.5
+        for (let i = 0; i < n; i++) {
+          t += irregular ? 1 + Math.floor(r() * 120_000) : 60_000
+          if (irregular && r() < 0.02) t += Math.floor(r() * 1e10)
+          ts.push(t)
+          prev = gen(r, i, prev)
+          vs.push(prev)
+        }
+        assert.doesNotThrow(() => roundTrip(ts, vs), `seed ${seed} kind ${kind}`)
+      }
+    }
+  })
+
+  it('keeps regular timestamps and constants nearly free', () => {
+    const ts = Array.from({ length: 720 }, (_, i) => 1_700_000_000_000 + i * 60_000)
+    const size = roundTrip(
+      ts,
+      ts.map(() => 7)
+    )
+    assert.ok(size < 24, `720 constant points took ${size} bytes`)
+  })
+
+  it('packs 2-decimal percentages into about a byte and a half', () => {
+    const r = rng(7)
+    const ts = Array.from({ length: 720 }, (_, i) => 1_700_000_000_000 + i * 60_000)
+    const vs = ts.map(() => Math.round((95 + r() * 5) * 100) / 100)
+    const size = roundTrip(ts, vs)
+    assert.ok(size / 720 < 1.3, `${size / 720} bytes per point`)
+  })
+
+  it('round-trips an empty and a one-point chunk', () => {
+    roundTrip([], [])
+    roundTrip([5], [NaN])
+    roundTrip([-5], [-0])
+  })
+
+  it('rejects bytes that are not a chunk', () => {
+    assert.throws(() => decodeChunk(Uint8Array.of(5, 9)), RangeError)
+    assert.throws(() => decodeChunk(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff)), RangeError)
+  })
+})
+
+describe('integer codec', () => {
+  const f = (values: number[]) => {
+    const w = new ByteWriter()
+    encodeInts(w, values, values.length)
+    const out = new Float64Array(values.length)
+    decodeInts(new ByteReader(w.take()), values.length, out)
+    assert.deepEqual(Array.from(out), values)
+  }
+  it('round-trips edge values', () => {
+    f([0])
+    f([1, 1, 1])
+    f([2 ** 50, -(2 ** 50), 2 ** 50, 0])
+    f([1, 2, 4, 8, 16, 2 ** 40, 3])
+    f([-1, -2, -3, -4])
+  })
+})
+
+describe('decimalPlaces', () => {
+  const f = (v: number, want: number) => assert.equal(decimalPlaces(v), want, String(v))
+  it('finds the shortest decimal form', () => {
+    f(97.35, 2)
+    f(0.1, 1)
+    f(12, 0)
+    f(1.005, 3)
+    f(-0, -1)
+    f(NaN, -1)
+    f(1 / 3, -1)
+  })
+})

@@ -1,0 +1,51 @@
+// A chunk: one series' points over a time range, timestamps and values compressed as two columns.
+import { ByteReader, type ByteWriter } from './byte-buffer.js'
+import { decodeInts, encodeInts } from './int-codec.js'
+import { decodeValues, encodeValues } from './value-codec.js'
+
+/** Columns are a series' points as parallel arrays; `n` of them are valid. */
+export interface Columns {
+  ts: Float64Array
+  vs: Float64Array
+  n: number
+}
+
+/**
+ * encodeChunk appends a chunk of `n` points to `w`: uvarint n, the timestamp column (integers, usually
+ * deltas of deltas) and the value column. Timestamps must be integers with |t| ≤ 2^49.
+ */
+export function encodeChunk(
+  w: ByteWriter,
+  ts: ArrayLike<number>,
+  vs: ArrayLike<number>,
+  n: number
+): void {
+  w.uvarint(n)
+  encodeInts(w, ts, n)
+  encodeValues(w, vs, n)
+}
+
+const reader = new ByteReader(new Uint8Array(0))
+
+/**
+ * decodeChunk decodes `bytes` into `into` (grown if needed) and returns it. Throws RangeError on bytes that
+ * are not a chunk; callers name the file.
+ */
+export function decodeChunk(bytes: Uint8Array, into?: Columns): Columns {
+  const r = reader.reset(bytes)
+  const n = r.uvarint()
+  if (n > 1 << 24) throw new RangeError(`chunk claims ${n} points`)
+  let out = into
+  if (out === undefined || out.ts.length < n) {
+    out = { ts: new Float64Array(n), vs: new Float64Array(n), n }
+  }
+  out.n = n
+  decodeInts(r, n, out.ts)
+  decodeValues(r, n, out.vs)
+  return out
+}
+
+/** chunkPointCount reads only the point count of an encoded chunk. */
+export function chunkPointCount(bytes: Uint8Array): number {
+  return reader.reset(bytes).uvarint()
+}

@@ -1,0 +1,167 @@
+// Integer column codec: constant, delta or delta-of-delta, then patched frame-of-reference bit packing.
+import { type ByteReader, type ByteWriter, bitWidth, zigzag, unzigzag } from './byte-buffer.js'
+
+/** MAX_CODEC_INT bounds the integers this codec takes, so deltas of deltas stay safe integers. */
+export const MAX_CODEC_INT = 2 ** 50
+
+const MODE_CONST = 0
+const MODE_DELTA = 1
+const MODE_DOD = 2
+
+// Scratch columns shared by every encode call; the codec is synchronous, so one set is enough.
+let scratchA = new Float64Array(1024)
+let scratchB = new Float64Array(1024)
+const hist = new Float64Array(64)
+const excCostByWidth = new Float64Array(64)
+
+function scratch(n: number): void {
+  if (scratchA.length >= n) return
+  let size = scratchA.length
+  while (size < n) size *= 2
+  scratchA = new Float64Array(size)
+  scratchB = new Float64Array(size)
+}
+
+/**
+ * encodeInts writes `n` integers of `src` (|x| ≤ MAX_CODEC_INT) choosing the smallest of: one value repeated,
+ * packed deltas (gauges) or packed deltas of deltas (counters and timestamps: regular steps cost 0 bits).
+ */
+export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number): void {
+  if (n === 0) return
+  const first = src[0]
+  let constant = true
+  for (let i = 1; i < n; i++) {
+    if (src[i] !== first) {
+      constant = false
+      break
+    }
+  }
+  if (constant) {
+    w.u8(MODE_CONST)
+    w.varint(first)
+    return
+  }
+  scratch(n)
+  const deltas = scratchA
+  const dods = scratchB
+  for (let i = 1; i < n; i++) deltas[i - 1] = zigzag(src[i] - src[i - 1])
+  for (let i = 2; i < n; i++) {
+    dods[i - 2] = zigzag(src[i] - src[i - 1] - (src[i - 1] - src[i - 2]))
+  }
+  const deltaCost = packedCostBits(deltas, n - 1)
+  const dodCost = packedCostBits(dods, n - 2) + 8 * varintBytes(deltas[0])
+  if (deltaCost <= dodCost) {
+    w.u8(MODE_DELTA)
+    w.varint(first)
+    writePacked(w, deltas, n - 1)
+  } else {
+    w.u8(MODE_DOD)
+    w.varint(first)
+    w.uvarint(deltas[0])
+    writePacked(w, dods, n - 2)
+  }
+}
+
+/** decodeInts reads `n` integers written by encodeInts into `out` (which must hold n). */
+export function decodeInts(r: ByteReader, n: number, out: Float64Array): void {
+  if (n === 0) return
+  const mode = r.u8()
+  const first = r.varint()
+  out[0] = first
+  if (mode === MODE_CONST) {
+    out.fill(first, 1, n)
+    return
+  }
+  if (mode === MODE_DELTA) {
+    readPacked(r, n - 1, out, 1)
+    for (let i = 1; i < n; i++) out[i] = out[i - 1] + unzigzag(out[i])
+    return
+  }
+  if (mode !== MODE_DOD) throw new RangeError(`unknown integer mode ${mode}`)
+  let delta = unzigzag(r.uvarint())
+  if (n < 2) return
+  out[1] = first + delta
+  readPacked(r, n - 2, out, 2)
+  for (let i = 2; i < n; i++) {
+    delta += unzigzag(out[i])
+    out[i] = out[i - 1] + delta
+  }
+}
+
+function varintBytes(u: number): number {
+  return u < 128 ? 1 : Math.ceil(bitWidth(u) / 7)
+}
+
+// Cost in bits of the best packing width: most values in `w` bits, the few wider ones as exceptions.
+function packedCostBits(u: Float64Array, m: number): number {
+  return chooseWidth(u, m) >= 0 ? bestCost : 0
+}
+
+let bestCost = 0
+
+function chooseWidth(u: Float64Array, m: number): number {
+  hist.fill(0)
+  for (let i = 0; i < m; i++) hist[bitWidth(u[i])]++
+  // An exception costs its index gap (about a byte) and its value as a varint.
+  for (let b = 0; b < 64; b++) excCostByWidth[b] = hist[b] * 8 * (1 + Math.ceil(b / 7))
+  let best = 0
+  bestCost = Infinity
+  let excCost = 0
+  for (let b = 0; b < 64; b++) excCost += excCostByWidth[b]
+  for (let width = 0; width < 54; width++) {
+    excCost -= excCostByWidth[width]
+    const cost = m * width + excCost + 16
+    if (cost < bestCost) {
+      bestCost = cost
+      best = width
+    }
+  }
+  return best
+}
+
+function writePacked(w: ByteWriter, u: Float64Array, m: number): void {
+  if (m <= 0) return
+  const width = chooseWidth(u, m)
+  const limit = width === 0 ? 1 : 2 ** width
+  let exceptions = 0
+  for (let i = 0; i < m; i++) if (u[i] >= limit) exceptions++
+  w.u8(width)
+  w.uvarint(exceptions)
+  let last = 0
+  for (let i = 0; i < m; i++) {
+    if (u[i] < limit) continue
+    w.uvarint(i - last)
+    w.uvarint(u[i])
+    last = i
+  }
+  if (width > 0) {
+    for (let i = 0; i < m; i++) w.wideBits(u[i] < limit ? u[i] : 0, width)
+    w.alignBits()
+  }
+}
+
+const excIdx: number[] = []
+const excVal: number[] = []
+
+function readPacked(r: ByteReader, m: number, out: Float64Array, at: number): void {
+  if (m <= 0) return
+  const width = r.u8()
+  if (width > 53) throw new RangeError(`bad packing width ${width}`)
+  const exceptions = r.uvarint()
+  if (exceptions > m) throw new RangeError(`${exceptions} exceptions for ${m} values`)
+  excIdx.length = 0
+  excVal.length = 0
+  let idx = 0
+  for (let e = 0; e < exceptions; e++) {
+    idx += r.uvarint()
+    if (idx >= m) throw new RangeError(`exception index ${idx} out of ${m}`)
+    excIdx.push(idx)
+    excVal.push(r.uvarint())
+  }
+  if (width === 0) out.fill(0, at, at + m)
+  else {
+    for (let i = 0; i < m; i++) out[at + i] = r.wideBits(width)
+    r.alignBits()
+  }
+  for (let e = 0; e < exceptions; e++) out[at + excIdx[e]] = excVal[e]
+}

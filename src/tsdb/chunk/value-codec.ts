@@ -1,0 +1,216 @@
+// Float column codec: decimal mantissas packed as integers (VictoriaMetrics' lesson), else Gorilla XOR.
+import { type ByteReader, type ByteWriter } from './byte-buffer.js'
+import { MAX_CODEC_INT, decodeInts, encodeInts } from './int-codec.js'
+
+const MODE_CONST = 0
+const MODE_DECIMAL = 1
+const MODE_XOR = 2
+
+const MAX_DECIMALS = 15
+const POW10: number[] = []
+for (let k = 0; k <= MAX_DECIMALS; k++) POW10.push(10 ** k)
+
+const f64 = new Float64Array(1)
+const u32 = new Uint32Array(f64.buffer)
+let mantissas = new Float64Array(1024)
+
+/** decimalPlaces returns the fewest decimals k ≤ 15 with round(v·10^k)/10^k === v, or -1. */
+export function decimalPlaces(v: number): number {
+  if (Number.isInteger(v)) return Object.is(v, -0) ? -1 : 0
+  if (!Number.isFinite(v)) return -1
+  for (let k = 1; k <= MAX_DECIMALS; k++) {
+    const p = POW10[k]
+    if (Math.round(v * p) / p === v) return k
+  }
+  return -1
+}
+
+/**
+ * encodeValues writes `n` floats. Values that are short decimals (percentages, counters, byte counts) become
+ * integer mantissas with one shared decimal exponent and go through the integer codec; anything else (NaN,
+ * ±Inf, -0, full-precision noise) falls back to Gorilla XOR, which is bit-exact.
+ */
+export function encodeValues(w: ByteWriter, vs: ArrayLike<number>, n: number): void {
+  if (n === 0) return
+  const first = vs[0]
+  if (!Number.isNaN(first)) {
+    let constant = true
+    for (let i = 1; i < n; i++) {
+      if (!Object.is(vs[i], first)) {
+        constant = false
+        break
+      }
+    }
+    if (constant) {
+      w.u8(MODE_CONST)
+      w.f64(first)
+      return
+    }
+  }
+  const k = sharedDecimals(vs, n)
+  if (k >= 0) {
+    w.u8(MODE_DECIMAL)
+    w.u8(k)
+    encodeInts(w, mantissas, n)
+    return
+  }
+  w.u8(MODE_XOR)
+  encodeXor(w, vs, n)
+}
+
+/** decodeValues reads `n` floats written by encodeValues into `out`. */
+export function decodeValues(r: ByteReader, n: number, out: Float64Array): void {
+  if (n === 0) return
+  const mode = r.u8()
+  if (mode === MODE_CONST) {
+    out.fill(r.f64(), 0, n)
+  } else if (mode === MODE_DECIMAL) {
+    const k = r.u8()
+    if (k > MAX_DECIMALS) throw new RangeError(`bad decimal exponent ${k}`)
+    decodeInts(r, n, out)
+    if (k > 0) {
+      const p = POW10[k]
+      for (let i = 0; i < n; i++) out[i] = out[i] / p
+    }
+  } else if (mode === MODE_XOR) {
+    decodeXor(r, n, out)
+  } else {
+    throw new RangeError(`unknown value mode ${mode}`)
+  }
+}
+
+// Fills `mantissas` and returns the shared exponent, or -1 when some value is not a short decimal.
+function sharedDecimals(vs: ArrayLike<number>, n: number): number {
+  let k = 0
+  for (let i = 0; i < n; i++) {
+    const d = decimalPlaces(vs[i])
+    if (d < 0) return -1
+    if (d > k) k = d
+  }
+  if (mantissas.length < n) mantissas = new Float64Array(Math.max(n, mantissas.length * 2))
+  const p = POW10[k]
+  for (let i = 0; i < n; i++) {
+    const m = Math.round(vs[i] * p)
+    // The decoder divides by p, so the check divides too: the value must come back bit for bit.
+    if (m > MAX_CODEC_INT || m < -MAX_CODEC_INT || m / p !== vs[i]) return -1
+    mantissas[i] = m
+  }
+  return k
+}
+
+function ctz32(x: number): number {
+  return 31 - Math.clz32(x & -x)
+}
+
+function encodeXor(w: ByteWriter, vs: ArrayLike<number>, n: number): void {
+  f64[0] = vs[0]
+  let prevLo = u32[0]
+  let prevHi = u32[1]
+  w.bits(prevHi, 32)
+  w.bits(prevLo, 32)
+  let prevLeading = -1
+  let prevTrailing = 0
+  for (let i = 1; i < n; i++) {
+    f64[0] = vs[i]
+    const lo = u32[0]
+    const hi = u32[1]
+    const xl = (lo ^ prevLo) >>> 0
+    const xh = (hi ^ prevHi) >>> 0
+    prevLo = lo
+    prevHi = hi
+    if (xl === 0 && xh === 0) {
+      w.bits(0, 1)
+      continue
+    }
+    let leading = xh !== 0 ? Math.clz32(xh) : 32 + Math.clz32(xl)
+    if (leading > 31) leading = 31
+    const trailing = xl !== 0 ? ctz32(xl) : 32 + ctz32(xh)
+    let lead = leading
+    let trail = trailing
+    if (prevLeading >= 0 && leading >= prevLeading && trailing >= prevTrailing) {
+      // The meaningful bits fit the previous window: reuse it and skip the 11 bits of header.
+      w.bits(2, 2)
+      lead = prevLeading
+      trail = prevTrailing
+    } else {
+      const sig = 64 - leading - trailing
+      w.bits(3, 2)
+      w.bits(leading, 5)
+      w.bits(sig === 64 ? 0 : sig, 6)
+      prevLeading = leading
+      prevTrailing = trailing
+    }
+    writeShifted(w, xh, xl, trail, 64 - lead - trail)
+  }
+  w.alignBits()
+}
+
+// Writes `sig` bits of the 64-bit value (hi, lo) shifted right by `t`.
+function writeShifted(w: ByteWriter, hi: number, lo: number, t: number, sig: number): void {
+  let sh: number
+  let sl: number
+  if (t === 0) {
+    sh = hi
+    sl = lo
+  } else if (t >= 32) {
+    sh = 0
+    sl = hi >>> (t - 32)
+  } else {
+    sl = ((lo >>> t) | (hi << (32 - t))) >>> 0
+    sh = hi >>> t
+  }
+  if (sig > 32) {
+    w.bits(sh, sig - 32)
+    w.bits(sl, 32)
+  } else {
+    w.bits(sl, sig)
+  }
+}
+
+function decodeXor(r: ByteReader, n: number, out: Float64Array): void {
+  let hi = r.bits(32) >>> 0
+  let lo = r.bits(32) >>> 0
+  u32[0] = lo
+  u32[1] = hi
+  out[0] = f64[0]
+  let lead = 0
+  let trail = 0
+  for (let i = 1; i < n; i++) {
+    if (r.bits(1) === 1) {
+      if (r.bits(1) === 1) {
+        lead = r.bits(5)
+        let sig = r.bits(6)
+        if (sig === 0) sig = 64
+        trail = 64 - lead - sig
+        if (trail < 0) throw new RangeError('bad XOR window')
+      }
+      const sig = 64 - lead - trail
+      let sh = 0
+      let sl: number
+      if (sig > 32) {
+        sh = r.bits(sig - 32) >>> 0
+        sl = r.bits(32) >>> 0
+      } else {
+        sl = r.bits(sig) >>> 0
+      }
+      let xh: number
+      let xl: number
+      if (trail === 0) {
+        xh = sh
+        xl = sl
+      } else if (trail >= 32) {
+        xh = (sl << (trail - 32)) >>> 0
+        xl = 0
+      } else {
+        xh = ((sh << trail) | (sl >>> (32 - trail))) >>> 0
+        xl = (sl << trail) >>> 0
+      }
+      hi = (hi ^ xh) >>> 0
+      lo = (lo ^ xl) >>> 0
+    }
+    u32[0] = lo
+    u32[1] = hi
+    out[i] = f64[0]
+  }
+  r.alignBits()
+}

@@ -1,0 +1,1164 @@
+// The database: series registry, head, WAL, blocks, rollup tiers, retention and queries, in one directory.
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import { PeregrineError } from '../core/errors.js'
+import {
+  Block,
+  type BlockKind,
+  type BlockMeta,
+  type BlockSeriesInput,
+  writeBlock,
+} from './block.js'
+import { ByteReader, ByteWriter } from './chunk/byte-buffer.js'
+import { type Columns, decodeChunk, encodeChunk } from './chunk/chunk.js'
+import {
+  Buckets,
+  type ConsolFun,
+  CONSOL_FUNS,
+  consolidate,
+  decodeBuckets,
+  encodeBuckets,
+  toRates,
+} from './rollup.js'
+import {
+  APPENDED,
+  DUPLICATE,
+  MemSeries,
+  OUT_OF_ORDER_DROPPED,
+  OUT_OF_ORDER_INSERTED,
+  type SealedChunk,
+  type SeriesDesc,
+  uidOf,
+} from './series.js'
+import { type CounterInfo, type Matcher, SeriesIndex } from './series-index.js'
+import { syncDir, Wal, type WalSync } from './wal/wal.js'
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+
+/** TsdbOptions configures a database; `defaultTsdbOptions` holds every default. Times are milliseconds. */
+export interface TsdbOptions {
+  /** dir holds wal/, blocks/ and tombstones.json. */
+  dir: string
+  /** walSync: `fsync` (default) acknowledges after fdatasync; `write` after write(2), enough for kill -9. */
+  walSync: WalSync
+  /** blockDuration: the head is written to a block once it spans this much time (default 2 h). */
+  blockDuration: number
+  /** maxHeadPoints: the head is written to a block once it holds this many points (default 20 M). */
+  maxHeadPoints: number
+  /** retention per tier: `raw` and `r5`, `r20`, `r180`, `r720` (defaults 7 d, 35 d, 90 d, 400 d, 5 y). */
+  retention: Record<string, number>
+  /** tiers: rollup tiers in steps per bucket, as falcon's RRAs (default 5, 20, 180, 720). */
+  tiers: readonly number[]
+  /** rollupAfter: raw data older than this is rolled up into the tiers (default 40 h). */
+  rollupAfter: number
+  /** maintenanceInterval: how often flush, rollup and retention run in the background (0 = never). */
+  maintenanceInterval: number
+  /** onCorruption: `repair` recovers what is intact and reports the rest; `fail` throws naming the file. */
+  onCorruption: 'repair' | 'fail'
+  /** now returns the current time in ms (tests pass a fixed clock). */
+  now: () => number
+  /** log receives warnings (damaged files, repairs) and notices (flushes). */
+  log: (level: 'info' | 'warn', message: string) => void
+}
+
+/** defaultTsdbOptions are the defaults of every option but `dir`. */
+export const defaultTsdbOptions: Omit<TsdbOptions, 'dir'> = {
+  walSync: 'fsync',
+  blockDuration: 2 * HOUR,
+  maxHeadPoints: 20_000_000,
+  retention: { raw: 7 * DAY, r5: 35 * DAY, r20: 90 * DAY, r180: 400 * DAY, r720: 5 * 365 * DAY },
+  tiers: [5, 20, 180, 720],
+  rollupAfter: 40 * HOUR,
+  maintenanceInterval: 60_000,
+  onCorruption: 'repair',
+  now: () => Date.now(),
+  log: () => undefined,
+}
+
+/** SeriesRef is a series' number for this process; `Appender.append` returns it for reuse. */
+export type SeriesRef = number
+
+/** CommitResult counts what a commit did with its points. */
+export interface CommitResult {
+  appended: number
+  duplicates: number
+  outOfOrderInserted: number
+  outOfOrderDropped: number
+  tooOld: number
+}
+
+/** QueryOptions selects a time range (ms, inclusive), an optional step (s) and a consolidation function. */
+export interface QueryOptions {
+  start: number
+  end: number
+  /** step: the wanted resolution in seconds; the finest tier whose resolution is ≤ it is used. */
+  step?: number
+  consolFun?: ConsolFun
+}
+
+/** QueryResult holds a series' points in columns: `ts` (ms) and `vs`, `n` valid. DERIVE values are rates. */
+export interface QueryResult {
+  dstype: string
+  /** step: the resolution of the points, in seconds (the series' step for raw data). */
+  step: number
+  tier: BlockKind
+  ts: Float64Array
+  vs: Float64Array
+  n: number
+}
+
+/** DbStats are the counters and sizes `stats()` reports. */
+export interface DbStats {
+  series: number
+  headPoints: number
+  blocks: Record<string, number>
+  diskBytes: { wal: number; blocks: number; total: number }
+  appended: number
+  duplicates: number
+  outOfOrderInserted: number
+  outOfOrderDropped: number
+  tooOld: number
+  walBytesWritten: number
+  walGroupCommits: number
+  flushes: number
+  rollups: number
+  blocksDeleted: number
+  seriesDeleted: number
+  repairs: string[]
+}
+
+const REC_SERIES = 1
+const REC_SAMPLES = 2
+const REC_DELETE = 3
+
+/** BLOCK_CHUNK_POINTS bounds a chunk written to a block: a day at step 10 s fits in one. */
+const BLOCK_CHUNK_POINTS = 8640
+
+/**
+ * Appender collects points and writes them with `commit()`, which resolves only after the batch is in the
+ * write-ahead log (one write and one sync shared with every concurrent commit). Points are visible to
+ * queries from the moment `commit()` is called.
+ */
+export class Appender {
+  readonly #db: Db
+  #ids = new Float64Array(1024)
+  #ts = new Float64Array(1024)
+  #vs = new Float64Array(1024)
+  #n = 0
+
+  constructor(db: Db) {
+    this.#db = db
+  }
+
+  /**
+   * append adds a point to series `ref` (0 when unknown: then `desc` finds or creates the series) and
+   * returns the series' ref, to pass next time. `t` is ms, an integer.
+   */
+  append(ref: SeriesRef, desc: SeriesDesc | null, t: number, v: number): SeriesRef {
+    let id = ref
+    if (id <= 0 || !this.#db.hasRef(id)) {
+      if (desc === null)
+        throw new PeregrineError('PG_TSDB_BAD_QUERY', `series ref ${ref} is unknown`)
+      id = this.#db.seriesFor(desc).id
+    }
+    if (!Number.isSafeInteger(t) || Math.abs(t) > 2 ** 49) {
+      throw new PeregrineError(
+        'PG_TSDB_BAD_QUERY',
+        `timestamp: expected integer milliseconds, got ${t}`,
+        { status: 400 }
+      )
+    }
+    if (this.#n === this.#ids.length) this.#grow()
+    this.#ids[this.#n] = id
+    this.#ts[this.#n] = t
+    this.#vs[this.#n] = v
+    this.#n++
+    return id
+  }
+
+  /** commit applies the points and resolves once they are in the WAL; the appender is reusable after. */
+  commit(): Promise<CommitResult> {
+    const n = this.#n
+    this.#n = 0
+    return this.#db.commitBatch(this.#ids, this.#ts, this.#vs, n)
+  }
+
+  /** rollback forgets the points appended since the last commit. */
+  rollback(): void {
+    this.#n = 0
+  }
+
+  #grow(): void {
+    const size = this.#ids.length * 2
+    const ids = new Float64Array(size)
+    ids.set(this.#ids)
+    this.#ids = ids
+    const ts = new Float64Array(size)
+    ts.set(this.#ts)
+    this.#ts = ts
+    const vs = new Float64Array(size)
+    vs.set(this.#vs)
+    this.#vs = vs
+  }
+}
+
+/**
+ * Db is an open database directory. Open it with `Db.open`, write with `appender()`, read with `query`,
+ * find series with `endpoints`, `counters` and `select`, and `close()` it when done.
+ *
+ *   dir/wal/00000007.wal …         records not yet in a block (replayed on open)
+ *   dir/blocks/raw-00000012.blk …  immutable blocks of raw points
+ *   dir/blocks/r5-00000013.blk …   rollup tiers (AVERAGE/MAX/MIN/LAST buckets of 5 steps, …)
+ *   dir/tombstones.json            deleted series, until no block holds them
+ */
+export class Db {
+  readonly options: Readonly<TsdbOptions>
+  readonly #index = new SeriesIndex()
+  #byId: (MemSeries | undefined)[] = [undefined]
+  #wal!: Wal
+  #blocks: Block[] = []
+  #seq = 0
+  #watermarks = new Map<number, number>()
+  #tombstones: { uid: string; seq: number }[] = []
+  #headPoints = 0
+  #headMinT = Infinity
+  #headMaxT = -Infinity
+  #closed = false
+  #timer: NodeJS.Timeout | null = null
+  #busy: Promise<unknown> = Promise.resolve()
+  #lockFile: string
+  readonly #counters = {
+    appended: 0,
+    duplicates: 0,
+    outOfOrderInserted: 0,
+    outOfOrderDropped: 0,
+    tooOld: 0,
+    flushes: 0,
+    rollups: 0,
+    blocksDeleted: 0,
+    seriesDeleted: 0,
+  }
+  readonly #repairs: string[] = []
+  readonly #walWriter = new ByteWriter(1 << 16)
+  #columns: Columns = { ts: new Float64Array(2048), vs: new Float64Array(2048), n: 0 }
+  #chunkBuf = new Uint8Array(1 << 16)
+
+  private constructor(options: TsdbOptions) {
+    this.options = options
+    this.#lockFile = join(options.dir, 'LOCK')
+  }
+
+  /**
+   * open opens (or creates) the database in `options.dir`: takes the lock, opens the blocks, replays the
+   * WAL. Damaged files are repaired and reported in `stats().repairs` (or throw, with onCorruption `fail`).
+   */
+  static open(options: Partial<TsdbOptions> & { dir: string }): Db {
+    const opts: TsdbOptions = {
+      ...defaultTsdbOptions,
+      ...options,
+      retention: { ...defaultTsdbOptions.retention, ...options.retention },
+    }
+    validateOptions(opts)
+    const db = new Db(opts)
+    db.#open()
+    return db
+  }
+
+  #open(): void {
+    const { dir } = this.options
+    mkdirSync(join(dir, 'blocks'), { recursive: true })
+    this.#lock()
+    try {
+      this.#loadTombstones()
+      this.#loadBlocks()
+      this.#replayWal()
+    } catch (err) {
+      rmSync(this.#lockFile, { force: true })
+      throw err
+    }
+    if (this.options.maintenanceInterval > 0) {
+      this.#timer = setInterval(() => {
+        this.maintain().catch((err: unknown) =>
+          this.options.log('warn', `tsdb maintenance failed: ${(err as Error).message}`)
+        )
+      }, this.options.maintenanceInterval)
+      this.#timer.unref()
+    }
+  }
+
+  #lock(): void {
+    try {
+      const fd = openSync(this.#lockFile, 'wx')
+      writeSync(fd, String(process.pid))
+      closeSync(fd)
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    const pid = parseInt(readFileSync(this.#lockFile, 'utf8'), 10)
+    if (pid > 0 && pid !== process.pid && processAlive(pid)) {
+      throw new PeregrineError(
+        'PG_TSDB_LOCKED',
+        `${this.options.dir} is in use by process ${pid}; stop it or choose another data directory`
+      )
+    }
+    if (pid === process.pid) {
+      throw new PeregrineError(
+        'PG_TSDB_LOCKED',
+        `${this.options.dir} is already open in this process`
+      )
+    }
+    writeFileSync(this.#lockFile, String(process.pid))
+  }
+
+  #damaged(file: string, message: string): void {
+    if (this.options.onCorruption === 'fail') {
+      throw new PeregrineError('PG_TSDB_CORRUPT', `${file}: ${message}`)
+    }
+    this.#repairs.push(`${file}: ${message}`)
+    this.options.log('warn', `tsdb repair: ${file}: ${message}`)
+  }
+
+  #loadTombstones(): void {
+    const file = join(this.options.dir, 'tombstones.json')
+    if (!existsSync(file)) return
+    try {
+      this.#tombstones = JSON.parse(readFileSync(file, 'utf8')) as { uid: string; seq: number }[]
+    } catch (err) {
+      this.#damaged(
+        file,
+        `unreadable (${(err as Error).message}); deletions recorded there are lost`
+      )
+    }
+  }
+
+  #loadBlocks(): void {
+    const dir = join(this.options.dir, 'blocks')
+    const names = readdirSync(dir)
+    for (const name of names) if (name.endsWith('.tmp')) rmSync(join(dir, name), { force: true })
+    const files = names
+      .filter((f) => /^(raw|r\d+)-\d{8}\.blk$/.test(f))
+      .sort((a, b) => seqOfName(a) - seqOfName(b))
+    const tombs = new Map(this.#tombstones.map((t) => [t.uid, t.seq]))
+    for (const name of files) {
+      const file = join(dir, name)
+      this.#seq = Math.max(this.#seq, seqOfName(name))
+      let opened: ReturnType<typeof Block.open>
+      try {
+        opened = Block.open(file, uidOf)
+      } catch (err) {
+        this.#damaged(file, (err as Error).message.replace(`block ${file}: `, '') + '; moved aside')
+        renameSync(file, file + '.corrupt')
+        continue
+      }
+      for (const d of opened.damage) this.#damaged(d.file, d.message)
+      const block = opened.block
+      this.#blocks.push(block)
+      if (block.meta.kind !== 'raw') {
+        const k = tierOf(block.meta.kind)
+        this.#watermarks.set(k, Math.max(this.#watermarks.get(k) ?? -Infinity, block.meta.upTo))
+        continue
+      }
+      for (const [uid, entry] of block.series) {
+        const dead = tombs.get(uid)
+        if (dead !== undefined && block.meta.seq <= dead) continue
+        if (entry.chunks.length === 0) continue
+        const s = this.seriesFor(entry)
+        s.inBlocks.push({ block, entry })
+        const last = entry.chunks[entry.chunks.length - 1].maxT
+        if (last > s.maxT) s.maxT = last
+        if (last > s.frozenT) s.frozenT = last
+      }
+    }
+  }
+
+  #replayWal(): void {
+    const walDir = join(this.options.dir, 'wal')
+    let covered = 0
+    for (const b of this.#blocks)
+      if (b.meta.kind === 'raw') covered = Math.max(covered, b.meta.walSeq)
+    let refs = new Map<number, MemSeries>()
+    let refSeq = -1
+    const r = new ByteReader(new Uint8Array(0))
+    const now = this.options.now()
+    const { damage, lastSeq } = Wal.replay(
+      walDir,
+      covered,
+      this.options.onCorruption === 'fail',
+      (seq, payload) => {
+        if (seq !== refSeq) {
+          refs = new Map()
+          refSeq = seq
+        }
+        r.reset(payload)
+        const type = r.u8()
+        if (type === REC_SERIES) {
+          const ref = r.uvarint()
+          const endpoint = r.string()
+          const metric = r.string()
+          const tags = r.string()
+          const dstype = r.u8() === 0 ? 'GAUGE' : 'DERIVE'
+          const step = r.uvarint()
+          refs.set(ref, this.seriesFor({ endpoint, metric, tags, dstype, step }))
+        } else if (type === REC_SAMPLES) {
+          const count = r.uvarint()
+          let t = 0
+          for (let i = 0; i < count; i++) {
+            const s = refs.get(r.uvarint())
+            t += r.varint()
+            const v = r.f64()
+            if (s === undefined) continue
+            this.#applyPoint(s, t, v, now)
+          }
+        } else if (type === REC_DELETE) {
+          const s = this.#index.byUid.get(r.string())
+          if (s !== undefined) this.#forget(s)
+        }
+      }
+    )
+    for (const d of damage) {
+      if (d.torn)
+        this.options.log('warn', `tsdb: cut a torn record off ${d.file} at byte ${d.offset}`)
+      else
+        this.#damaged(d.file, `${d.message} at byte ${d.offset}; the rest of that segment is lost`)
+    }
+    this.#wal = Wal.create(walDir, this.options.walSync, Math.max(lastSeq, covered) + 1)
+    this.#wal.removeUpTo(covered)
+  }
+
+  /** hasRef tells whether a series ref is live. */
+  hasRef(ref: SeriesRef): boolean {
+    return this.#byId[ref] !== undefined
+  }
+
+  /** seriesFor returns the series described, creating it (in memory) when new. */
+  seriesFor(desc: SeriesDesc): MemSeries {
+    const uid = uidOf(desc)
+    const found = this.#index.byUid.get(uid)
+    if (found !== undefined) return found
+    if (desc.step <= 0 || !Number.isInteger(desc.step)) {
+      throw new PeregrineError(
+        'PG_TSDB_BAD_QUERY',
+        `step: expected a positive integer, got ${desc.step}`,
+        {
+          status: 400,
+        }
+      )
+    }
+    const s = new MemSeries(this.#byId.length, desc)
+    this.#byId.push(s)
+    this.#index.add(s)
+    return s
+  }
+
+  /** appender returns a new Appender; each writer keeps its own. */
+  appender(): Appender {
+    this.#checkOpen()
+    return new Appender(this)
+  }
+
+  // Applies one point to the head and counts the outcome; returns true when it was stored.
+  #applyPoint(s: MemSeries, t: number, v: number, now: number): boolean {
+    if (t < now - this.options.retention.raw) {
+      this.#counters.tooOld++
+      return false
+    }
+    const outcome = s.append(t, v)
+    if (outcome === APPENDED || outcome === OUT_OF_ORDER_INSERTED) {
+      if (outcome === APPENDED) this.#counters.appended++
+      else this.#counters.outOfOrderInserted++
+      this.#headPoints++
+      if (t < this.#headMinT) this.#headMinT = t
+      if (t > this.#headMaxT) this.#headMaxT = t
+      return true
+    }
+    if (outcome === DUPLICATE) this.#counters.duplicates++
+    else if (outcome === OUT_OF_ORDER_DROPPED) this.#counters.outOfOrderDropped++
+    return false
+  }
+
+  /** commitBatch is Appender.commit's body: apply to the head, log to the WAL, await the group commit. */
+  commitBatch(
+    ids: Float64Array,
+    ts: Float64Array,
+    vs: Float64Array,
+    n: number
+  ): Promise<CommitResult> {
+    this.#checkOpen()
+    if (n >= 2 ** 28) throw new Error(`BUG: one commit of ${n} points; commit in smaller batches`)
+    const before = { ...this.#counters }
+    const now = this.options.now()
+    const wal = this.#wal
+    const seq = wal.seq
+    const w = this.#walWriter
+    // Series records first, each once per segment, so every segment can be replayed on its own.
+    for (let i = 0; i < n; i++) {
+      const s = this.#byId[ids[i]]
+      if (s === undefined || s.walSeq === seq) continue
+      s.walSeq = seq
+      w.reset()
+      w.u8(REC_SERIES)
+      w.uvarint(s.id)
+      w.string(s.endpoint)
+      w.string(s.metric)
+      w.string(s.tags)
+      w.u8(s.dstype === 'GAUGE' ? 0 : 1)
+      w.uvarint(s.step)
+      wal.append(w.buf.subarray(0, w.pos))
+    }
+    w.reset()
+    w.u8(REC_SAMPLES)
+    const countAt = w.pos
+    w.u32(0) // placeholder; rewritten as a fixed-width count below
+    let stored = 0
+    let prevT = 0
+    for (let i = 0; i < n; i++) {
+      const s = this.#byId[ids[i]]
+      if (s === undefined) continue
+      const t = ts[i]
+      if (!this.#applyPoint(s, t, vs[i], now)) continue
+      w.uvarint(s.id)
+      w.varint(t - prevT)
+      w.f64(vs[i])
+      prevT = t
+      stored++
+    }
+    const result: CommitResult = {
+      appended: this.#counters.appended - before.appended,
+      duplicates: this.#counters.duplicates - before.duplicates,
+      outOfOrderInserted: this.#counters.outOfOrderInserted - before.outOfOrderInserted,
+      outOfOrderDropped: this.#counters.outOfOrderDropped - before.outOfOrderDropped,
+      tooOld: this.#counters.tooOld - before.tooOld,
+    }
+    if (stored > 0) {
+      // The count is a uvarint on replay; a 4-byte varint holds up to 2^28 points per record.
+      const b = w.buf
+      b[countAt] = (stored & 0x7f) | 0x80
+      b[countAt + 1] = ((stored >>> 7) & 0x7f) | 0x80
+      b[countAt + 2] = ((stored >>> 14) & 0x7f) | 0x80
+      b[countAt + 3] = (stored >>> 21) & 0x7f
+      wal.append(w.buf.subarray(0, w.pos))
+    }
+    this.#maybeScheduleFlush()
+    return wal.commit().then(() => result)
+  }
+
+  #maybeScheduleFlush(): void {
+    const o = this.options
+    if (
+      this.#headPoints < o.maxHeadPoints &&
+      this.#headMaxT - this.#headMinT < 1.5 * o.blockDuration
+    ) {
+      return
+    }
+    if (this.#flushPending) return
+    this.#flushPending = true
+    setImmediate(() => {
+      this.#flushPending = false
+      if (!this.#closed) {
+        this.flush().catch((err: unknown) =>
+          this.options.log('warn', `tsdb flush failed: ${(err as Error).message}`)
+        )
+      }
+    })
+  }
+  #flushPending = false
+
+  /**
+   * flush writes every point in the head to a new block and drops the WAL segments it covers. Points
+   * appended meanwhile go to the next segment and the next block.
+   */
+  flush(): Promise<void> {
+    return this.#serial(async () => {
+      this.#checkOpen()
+      const wal = this.#wal
+      const walSeq = wal.rotate()
+      const inputs: BlockSeriesInput[] = []
+      const owners: MemSeries[] = []
+      let minT = Infinity
+      let maxT = -Infinity
+      let points = 0
+      for (const s of this.#index.byUid.values()) {
+        if (s.n === 0 && s.sealed.length === 0) continue
+        const chunks = rechunk(s.detachHead(), this)
+        for (const c of chunks) {
+          points += c.n
+          if (c.minT < minT) minT = c.minT
+          if (c.maxT > maxT) maxT = c.maxT
+        }
+        inputs.push({ ...descOf(s), chunks })
+        owners.push(s)
+      }
+      this.#headPoints = 0
+      this.#headMinT = Infinity
+      this.#headMaxT = -Infinity
+      if (inputs.length > 0) {
+        const seq = ++this.#seq
+        const file = join(this.options.dir, 'blocks', `raw-${String(seq).padStart(8, '0')}.blk`)
+        const meta: BlockMeta = {
+          kind: 'raw',
+          seq,
+          minT,
+          maxT,
+          walSeq,
+          upTo: maxT,
+          points,
+          createdAt: this.options.now(),
+        }
+        const started = performance.now()
+        writeBlock(file, meta, inputs)
+        const { block } = Block.open(file, uidOf)
+        this.#blocks.push(block)
+        for (const s of owners) {
+          const entry = block.series.get(s.uid)
+          if (entry !== undefined) s.inBlocks.push({ block, entry })
+        }
+        this.#counters.flushes++
+        this.options.log(
+          'info',
+          `tsdb: wrote ${block.name}: ${inputs.length} series, ${points} points, ${block.bytes} bytes in ${Math.round(performance.now() - started)} ms`
+        )
+      }
+      await wal.commit()
+      wal.removeUpTo(walSeq)
+    })
+  }
+
+  /**
+   * rollup materialises the tiers for raw data older than `rollupAfter`, so it outlives the raw retention.
+   * With `force`, it runs even when less than a block's worth of time has passed since the last run.
+   */
+  rollup(force = false): Promise<void> {
+    return this.#serial(() => {
+      this.#checkOpen()
+      const target = this.options.now() - this.options.rollupAfter
+      for (const k of this.options.tiers) {
+        const wm = this.#watermarks.get(k) ?? -Infinity
+        if (target <= wm) continue
+        if (!force && wm !== -Infinity && target - wm < this.options.blockDuration) continue
+        this.#rollupTier(k, wm, target)
+      }
+      return Promise.resolve()
+    })
+  }
+
+  #rollupTier(k: number, wm: number, target: number): void {
+    const inputs: BlockSeriesInput[] = []
+    const buckets = new Buckets(256)
+    const w = new ByteWriter(4096)
+    let minT = Infinity
+    let maxT = -Infinity
+    let points = 0
+    for (const s of this.#index.byUid.values()) {
+      const res = k * s.step * 1000
+      const from = wm === -Infinity ? -Infinity : Math.floor(wm / res) * res
+      const to = Math.floor(target / res) * res
+      if (to <= from) continue
+      const cols = this.#rawColumns(s, from === -Infinity ? -Infinity : from - res, to)
+      let n = cols.n
+      if (s.dstype === 'DERIVE') n = toRates(cols.ts, cols.vs, n, s.step)
+      consolidate(cols.ts, cols.vs, n, res, buckets.reset())
+      let lo = 0
+      while (lo < buckets.n && buckets.end[lo] <= from) lo++
+      if (lo === buckets.n) continue
+      const chunks = []
+      for (let i = lo; i < buckets.n; i += BLOCK_CHUNK_POINTS) {
+        const hi = Math.min(buckets.n, i + BLOCK_CHUNK_POINTS)
+        w.reset()
+        encodeBuckets(w, buckets, i, hi)
+        chunks.push({ minT: buckets.end[i], maxT: buckets.end[hi - 1], n: hi - i, bytes: w.take() })
+        points += hi - i
+        if (buckets.end[i] < minT) minT = buckets.end[i]
+        if (buckets.end[hi - 1] > maxT) maxT = buckets.end[hi - 1]
+      }
+      inputs.push({ ...descOf(s), chunks })
+    }
+    if (inputs.length > 0) {
+      const seq = ++this.#seq
+      const kind: BlockKind = `r${k}`
+      const file = join(this.options.dir, 'blocks', `${kind}-${String(seq).padStart(8, '0')}.blk`)
+      const meta: BlockMeta = {
+        kind,
+        seq,
+        minT,
+        maxT,
+        walSeq: 0,
+        upTo: target,
+        points,
+        createdAt: this.options.now(),
+      }
+      writeBlock(file, meta, inputs)
+      this.#blocks.push(Block.open(file, uidOf).block)
+      this.#counters.rollups++
+    }
+    this.#watermarks.set(k, target)
+  }
+
+  /**
+   * applyRetention deletes blocks past their tier's retention. A raw block goes only once every tier has
+   * been rolled up past its end, so no point is lost before it lives on in the tiers.
+   */
+  applyRetention(): Promise<void> {
+    return this.#serial(() => {
+      this.#checkOpen()
+      const now = this.options.now()
+      const keep: Block[] = []
+      for (const b of this.#blocks) {
+        const limit = this.options.retention[b.meta.kind] ?? Infinity
+        let expired = b.meta.maxT < now - limit
+        if (expired && b.meta.kind === 'raw') {
+          for (const k of this.options.tiers) {
+            if ((this.#watermarks.get(k) ?? -Infinity) < b.meta.maxT) expired = false
+          }
+        }
+        if (!expired) {
+          keep.push(b)
+          continue
+        }
+        b.close()
+        rmSync(b.file, { force: true })
+        this.#counters.blocksDeleted++
+        if (b.meta.kind === 'raw') {
+          for (const uid of b.series.keys()) {
+            const s = this.#index.byUid.get(uid)
+            if (s === undefined) continue
+            s.inBlocks = s.inBlocks.filter((x) => x.block !== b)
+            // A series with nothing left anywhere leaves the index, as Prometheus' head GC does.
+            if (s.inBlocks.length === 0 && s.n === 0 && s.sealed.length === 0) this.#forget(s)
+          }
+        }
+      }
+      this.#blocks = keep
+      this.#pruneTombstones()
+      return Promise.resolve()
+    })
+  }
+
+  /** maintain runs what the background timer runs: flush when due, rollup, retention. */
+  async maintain(): Promise<void> {
+    if (this.#closed) return
+    const o = this.options
+    if (
+      this.#headPoints > 0 &&
+      (this.#headPoints >= o.maxHeadPoints ||
+        o.now() - this.#headMinT >= o.blockDuration + o.maintenanceInterval)
+    ) {
+      await this.flush()
+    }
+    await this.rollup()
+    await this.applyRetention()
+  }
+
+  /**
+   * deleteSeries deletes the series with these falcon keys (`endpoint/counter`, every dstype and step),
+   * from the head, the blocks (by tombstone) and the index; resolves once the deletion is durable.
+   */
+  deleteSeries(keys: readonly string[]): Promise<number> {
+    return this.#serial(async () => {
+      this.#checkOpen()
+      const victims: MemSeries[] = []
+      for (const key of keys) victims.push(...this.#index.variants(key))
+      if (victims.length === 0) return 0
+      const w = new ByteWriter()
+      for (const s of victims) {
+        this.#tombstones.push({ uid: s.uid, seq: this.#seq })
+        w.reset()
+        w.u8(REC_DELETE)
+        w.string(s.uid)
+        this.#wal.append(w.take())
+        this.#forget(s)
+        this.#counters.seriesDeleted++
+      }
+      this.#writeTombstones()
+      await this.#wal.commit()
+      return victims.length
+    })
+  }
+
+  #forget(s: MemSeries): void {
+    this.#headPoints -= s.headPoints()
+    s.dropHead()
+    s.inBlocks = []
+    this.#index.remove(s)
+    this.#byId[s.id] = undefined
+  }
+
+  #writeTombstones(): void {
+    const file = join(this.options.dir, 'tombstones.json')
+    writeFileSync(file + '.tmp', JSON.stringify(this.#tombstones))
+    const fd = openSync(file + '.tmp', 'r+')
+    try {
+      // The deletion is acknowledged only once it is on disk.
+      fdatasyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(file + '.tmp', file)
+    syncDir(this.options.dir)
+  }
+
+  #pruneTombstones(): void {
+    let oldest = Infinity
+    for (const b of this.#blocks) if (b.meta.kind === 'raw') oldest = Math.min(oldest, b.meta.seq)
+    const before = this.#tombstones.length
+    this.#tombstones = this.#tombstones.filter((t) => t.seq >= oldest)
+    if (this.#tombstones.length !== before) this.#writeTombstones()
+  }
+
+  // Raw points of s with from < t ≤ to, from blocks then the head, in the shared column buffer.
+  #rawColumns(s: MemSeries, from: number, to: number): Columns {
+    const out = this.#columns
+    out.n = 0
+    const scratch = this.#scratch
+    for (const { block, entry } of s.inBlocks) {
+      for (const c of entry.chunks) {
+        if (c.maxT <= from || c.minT > to) continue
+        if (this.#chunkBuf.length < c.len) this.#chunkBuf = new Uint8Array(c.len * 2)
+        const cols = decodeChunk(block.read(c, this.#chunkBuf), scratch)
+        this.#scratch = cols
+        this.#appendRange(cols.ts, cols.vs, cols.n, from, to)
+      }
+    }
+    for (const c of s.sealed) {
+      if (c.maxT <= from || c.minT > to) continue
+      const cols = decodeChunk(c.bytes, scratch)
+      this.#scratch = cols
+      this.#appendRange(cols.ts, cols.vs, cols.n, from, to)
+    }
+    this.#appendRange(s.ts, s.vs, s.n, from, to)
+    return this.#columns
+  }
+  #scratch: Columns = { ts: new Float64Array(1024), vs: new Float64Array(1024), n: 0 }
+
+  #appendRange(ts: Float64Array, vs: Float64Array, n: number, from: number, to: number): void {
+    const out = this.#columns
+    let lo = 0
+    while (lo < n && ts[lo] <= from) lo++
+    let hi = n
+    while (hi > lo && ts[hi - 1] > to) hi--
+    if (hi <= lo) return
+    const need = out.n + hi - lo
+    if (out.ts.length < need) {
+      const size = Math.max(need, out.ts.length * 2)
+      const nts = new Float64Array(size)
+      const nvs = new Float64Array(size)
+      nts.set(out.ts.subarray(0, out.n))
+      nvs.set(out.vs.subarray(0, out.n))
+      out.ts = nts
+      out.vs = nvs
+    }
+    out.ts.set(ts.subarray(lo, hi), out.n)
+    out.vs.set(vs.subarray(lo, hi), out.n)
+    out.n = need
+  }
+
+  /**
+   * query reads one series (by falcon key `endpoint/counter`, or a SeriesDesc) over [start, end]. It picks
+   * the finest tier whose retention reaches back to `start` and whose resolution is ≤ `step` (falcon's
+   * archive choice), consolidates with `consolFun` (default AVERAGE) and returns columns, or null when the
+   * series is unknown. DERIVE series come back as per-second rates. The result's arrays are fresh.
+   */
+  query(series: string | SeriesDesc, opts: QueryOptions): QueryResult | null {
+    this.#checkOpen()
+    const s =
+      typeof series === 'string' ? this.#index.byKey(series) : this.#index.byUid.get(uidOf(series))
+    if (s === undefined) return null
+    const cf = opts.consolFun ?? 'AVERAGE'
+    if (!CONSOL_FUNS.includes(cf)) {
+      throw new PeregrineError(
+        'PG_TSDB_BAD_QUERY',
+        `consolFun: expected one of ${CONSOL_FUNS.join(', ')}, got ${String(cf)}`,
+        {
+          status: 400,
+        }
+      )
+    }
+    if (!(opts.end >= opts.start)) {
+      throw new PeregrineError(
+        'PG_TSDB_BAD_QUERY',
+        `end: must not be before start (${opts.start} > ${opts.end})`,
+        {
+          status: 400,
+        }
+      )
+    }
+    const k = this.#chooseTier(s, opts)
+    if (k === 1) {
+      const from = opts.start - 1 - (s.dstype === 'DERIVE' ? 2 * s.step * 1000 : 0)
+      const cols = this.#rawColumns(s, from, opts.end)
+      let n = cols.n
+      if (s.dstype === 'DERIVE') n = toRates(cols.ts, cols.vs, n, s.step)
+      let lo = 0
+      while (lo < n && cols.ts[lo] < opts.start) lo++
+      return {
+        dstype: s.dstype,
+        step: s.step,
+        tier: 'raw',
+        ts: cols.ts.slice(lo, n),
+        vs: cols.vs.slice(lo, n),
+        n: n - lo,
+      }
+    }
+    const res = k * s.step * 1000
+    const buckets = this.#tierBuckets(s, k, res, opts.start, opts.end)
+    const ts = new Float64Array(buckets.n)
+    const vs = new Float64Array(buckets.n)
+    for (let i = 0; i < buckets.n; i++) {
+      ts[i] = buckets.end[i]
+      vs[i] = buckets.value(i, cf)
+    }
+    return { dstype: s.dstype, step: k * s.step, tier: `r${k}`, ts, vs, n: buckets.n }
+  }
+
+  // 1 for raw, else the tier's steps per bucket.
+  #chooseTier(s: MemSeries, opts: QueryOptions): number {
+    const now = this.options.now()
+    const tiers = [1, ...this.options.tiers]
+    const covering = tiers.filter((k) => {
+      const kind = k === 1 ? 'raw' : `r${k}`
+      return opts.start >= now - (this.options.retention[kind] ?? Infinity)
+    })
+    if (covering.length === 0) return tiers[tiers.length - 1]
+    if (opts.step === undefined || opts.step <= s.step) return covering[0]
+    let best = covering[0]
+    for (const k of covering) if (k * s.step <= opts.step) best = k
+    return best
+  }
+
+  // Buckets of resolution res overlapping [start, end]: from tier blocks up to the watermark, then from raw.
+  #tierBuckets(s: MemSeries, k: number, res: number, start: number, end: number): Buckets {
+    const out = new Buckets(64)
+    const first = Math.ceil(start / res) * res
+    const last = Math.ceil(end / res) * res
+    const wm = this.#watermarks.get(k) ?? -Infinity
+    const stored = wm === -Infinity ? -Infinity : Math.floor(wm / res) * res
+    const kind = `r${k}`
+    if (stored >= first) {
+      for (const b of this.#blocks) {
+        if (b.meta.kind !== kind || b.meta.maxT < first || b.meta.minT > last) continue
+        const entry = b.series.get(s.uid)
+        if (entry === undefined) continue
+        for (const c of entry.chunks) {
+          if (c.maxT < first || c.minT > last) continue
+          const tmp = new Buckets(c.n)
+          decodeBuckets(b.read(c), tmp)
+          for (let i = 0; i < tmp.n; i++) {
+            const e = tmp.end[i]
+            if (e < first || e > last || e > stored) continue
+            out.push(e, tmp.count[i], tmp.sum[i], tmp.min[i], tmp.max[i], tmp.last[i])
+          }
+        }
+      }
+    }
+    if (last > stored) {
+      const from = Math.max(stored, first - res)
+      const derive = s.dstype === 'DERIVE'
+      const cols = this.#rawColumns(s, from - (derive ? 2 * s.step * 1000 : 0), last)
+      let n = cols.n
+      if (derive) n = toRates(cols.ts, cols.vs, n, s.step)
+      let lo = 0
+      while (lo < n && cols.ts[lo] <= from) lo++
+      consolidate(cols.ts.subarray(lo), cols.vs.subarray(lo), n - lo, res, out)
+    }
+    return out
+  }
+
+  /** last returns the newest raw point and the one before it (for falcon's Graph.Last), or null. */
+  last(key: string): { dstype: string; step: number; t: number[]; v: number[] } | null {
+    this.#checkOpen()
+    const s = this.#index.byKey(key)
+    if (s === undefined || s.maxT === -Infinity) return null
+    const cols = this.#rawColumns(s, s.maxT - 2 * s.step * 1000 - 1, s.maxT)
+    const from = Math.max(0, cols.n - 2)
+    return {
+      dstype: s.dstype,
+      step: s.step,
+      t: Array.from(cols.ts.subarray(from, cols.n)),
+      v: Array.from(cols.vs.subarray(from, cols.n)),
+    }
+  }
+
+  /** endpoints lists endpoint names matching every term (regex, else substring) and tags. */
+  endpoints(terms: readonly string[] = [], tags: readonly string[] = [], limit?: number): string[] {
+    return this.#index.endpoints(terms, tags, limit)
+  }
+
+  /** counters lists an endpoint's counters matching every term (`!term` excludes). */
+  counters(endpoint: string, terms: readonly string[] = [], limit?: number): CounterInfo[] {
+    return this.#index.counters(endpoint, terms, limit)
+  }
+
+  /** select returns the descriptors of the series matching Prometheus-style label matchers. */
+  select(matchers: readonly Matcher[]): (SeriesDesc & { key: string })[] {
+    return this.#index.select(matchers).map((s) => ({ ...descOf(s), key: s.key }))
+  }
+
+  /** labelValues lists the values of a label (`__name__`, `endpoint` or a tag key). */
+  labelValues(name: string): string[] {
+    return this.#index.labelValues(name)
+  }
+
+  /** stats reports counters, head size, blocks per tier and disk usage. */
+  stats(): DbStats {
+    const blocks: Record<string, number> = {}
+    let blockBytes = 0
+    for (const b of this.#blocks) {
+      blocks[b.meta.kind] = (blocks[b.meta.kind] ?? 0) + 1
+      blockBytes += b.bytes
+    }
+    const walBytes = dirBytes(join(this.options.dir, 'wal'))
+    const other = dirBytes(this.options.dir, false)
+    return {
+      series: this.#index.size,
+      headPoints: this.#headPoints,
+      blocks,
+      diskBytes: { wal: walBytes, blocks: blockBytes, total: walBytes + blockBytes + other },
+      ...this.#counters,
+      walBytesWritten: this.#wal.bytesWritten,
+      walGroupCommits: this.#wal.groupCommits,
+      repairs: [...this.#repairs],
+    }
+  }
+
+  /**
+   * close waits for pending commits, writes the head to a block (so the next open replays nothing) unless
+   * `flush` is false, and releases the directory.
+   */
+  async close(opts: { flush?: boolean } = {}): Promise<void> {
+    if (this.#closed) return
+    if (this.#timer !== null) clearInterval(this.#timer)
+    if (opts.flush !== false) await this.flush()
+    else await this.#busy.catch(() => undefined)
+    this.#closed = true
+    await this.#wal.close()
+    for (const b of this.#blocks) b.close()
+    rmSync(this.#lockFile, { force: true })
+  }
+
+  #checkOpen(): void {
+    if (this.#closed)
+      throw new PeregrineError('PG_TSDB_CLOSED', `database ${this.options.dir} is closed`)
+  }
+
+  // Runs flush, rollup, retention and deletion one at a time.
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#busy.then(fn, fn)
+    this.#busy = run.catch(() => undefined)
+    return run
+  }
+
+  /** encodeScratch is the writer rechunk uses; one per database. */
+  readonly encodeScratch = new ByteWriter(1 << 14)
+}
+
+// Joins a series' head chunks into as few block chunks as possible: fewer chunk headers, better packing.
+function rechunk(chunks: SealedChunk[], db: Db): SealedChunk[] {
+  if (chunks.length <= 1) return chunks
+  let total = 0
+  for (const c of chunks) total += c.n
+  const ts = new Float64Array(total)
+  const vs = new Float64Array(total)
+  let at = 0
+  let cols: Columns | undefined
+  for (const c of chunks) {
+    cols = decodeChunk(c.bytes, cols)
+    ts.set(cols.ts.subarray(0, cols.n), at)
+    vs.set(cols.vs.subarray(0, cols.n), at)
+    at += cols.n
+  }
+  const out: SealedChunk[] = []
+  const w = db.encodeScratch
+  for (let i = 0; i < total; i += BLOCK_CHUNK_POINTS) {
+    const hi = Math.min(total, i + BLOCK_CHUNK_POINTS)
+    w.reset()
+    encodeChunk(w, ts.subarray(i, hi), vs.subarray(i, hi), hi - i)
+    out.push({ minT: ts[i], maxT: ts[hi - 1], n: hi - i, bytes: w.take() })
+  }
+  return out
+}
+
+function descOf(s: MemSeries): SeriesDesc {
+  return { endpoint: s.endpoint, metric: s.metric, tags: s.tags, dstype: s.dstype, step: s.step }
+}
+
+function seqOfName(name: string): number {
+  return parseInt(name.slice(name.indexOf('-') + 1), 10)
+}
+
+function tierOf(kind: string): number {
+  return parseInt(kind.slice(1), 10)
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function dirBytes(dir: string, recurse = true): number {
+  let total = 0
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return 0
+  }
+  for (const name of names) {
+    const st = statSync(join(dir, name), { throwIfNoEntry: false })
+    if (st === undefined) continue
+    if (st.isDirectory()) {
+      if (recurse) total += dirBytes(join(dir, name))
+    } else total += st.size
+  }
+  return total
+}
+
+function validateOptions(o: TsdbOptions): void {
+  const bad = (field: string, want: string, got: unknown): PeregrineError =>
+    new PeregrineError(
+      'PG_TSDB_BAD_OPTION',
+      `tsdb.${field}: expected ${want}, got ${JSON.stringify(got)}`,
+      {
+        status: 400,
+      }
+    )
+  if (typeof o.dir !== 'string' || o.dir === '') throw bad('dir', 'a directory path', o.dir)
+  if (o.walSync !== 'fsync' && o.walSync !== 'write')
+    throw bad('walSync', '"fsync" or "write"', o.walSync)
+  for (const f of ['blockDuration', 'maxHeadPoints', 'rollupAfter'] as const) {
+    if (!(o[f] > 0)) throw bad(f, 'a positive number', o[f])
+  }
+  if (!(o.maintenanceInterval >= 0))
+    throw bad('maintenanceInterval', 'a number ≥ 0', o.maintenanceInterval)
+  for (const k of o.tiers) {
+    if (!Number.isInteger(k) || k < 2)
+      throw bad('tiers', 'integers ≥ 2 (steps per bucket)', o.tiers)
+  }
+  for (const [kind, ms] of Object.entries(o.retention)) {
+    if (!(ms > 0)) throw bad(`retention.${kind}`, 'a positive number of ms', ms)
+  }
+  if (o.tiers.length > 0 && o.retention.raw <= o.rollupAfter) {
+    throw bad(
+      'retention.raw',
+      `more than rollupAfter (${o.rollupAfter} ms), or raw data expires before it is rolled up`,
+      o.retention.raw
+    )
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * @module tsdb
+ * Peregrine's time-series storage engine, a library with no network: a write-ahead log with group commit,
+ * a compressed in-memory head, immutable on-disk blocks, rollup tiers in the role of Open-Falcon's RRD
+ * archives (AVERAGE/MAX/MIN at 5, 20, 180, 720 steps), retention, deletion and an index of endpoints,
+ * counters and labels. See FORMAT.md for the bytes on disk.
+ */
+export { Db, Appender, defaultTsdbOptions } from './db.js'
+export type {
+  TsdbOptions,
+  SeriesRef,
+  CommitResult,
+  QueryOptions,
+  QueryResult,
+  DbStats,
+} from './db.js'
+export { dsTypeOf, uidOf } from './series.js'
+export type { DsType, SeriesDesc } from './series.js'
+export type { ConsolFun } from './rollup.js'
+export { CONSOL_FUNS } from './rollup.js'
+export type { Matcher, MatchOp, CounterInfo } from './series-index.js'
+export type { WalSync } from './wal/wal.js'

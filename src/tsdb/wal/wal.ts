@@ -1,0 +1,276 @@
+// The write-ahead log: numbered segment files of CRC-framed records, written with group commit.
+import {
+  closeSync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writevSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import { crc32 } from 'node:zlib'
+import { PeregrineError } from '../../core/errors.js'
+
+/** WalSync says when a group commit returns: after fdatasync (`fsync`, survives power loss) or after write(2) (`write`, survives kill -9). */
+export type WalSync = 'fsync' | 'write'
+
+/** WalDamage describes one damaged spot found on replay. */
+export interface WalDamage {
+  file: string
+  offset: number
+  message: string
+  /** torn is true for a half-written last record: the normal trace of a crash, not corruption. */
+  torn: boolean
+}
+
+const HEADER_BYTES = 8
+
+/**
+ * Wal appends records to `dir/<seq>.wal`. `append` frames a record (u32 length, u32 crc32, payload) into the
+ * pending group; `commit()` resolves once everything queued before it is written (and synced, per
+ * `sync`). Writes run off the event loop's critical path only as far as one write+sync per group.
+ *
+ *   segment: [len u32][crc u32][payload …][len][crc][payload …] …
+ */
+export class Wal {
+  readonly dir: string
+  readonly sync: WalSync
+  #seq: number
+  #fd = -1
+  #fdSeq = -1
+  #pending: { seq: number; buf: Uint8Array }[] = []
+  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+  #scheduled = false
+  #failed: Error | null = null
+  bytesWritten = 0
+  groupCommits = 0
+
+  private constructor(dir: string, sync: WalSync, nextSeq: number) {
+    this.dir = dir
+    this.sync = sync
+    this.#seq = nextSeq
+  }
+
+  /** segments lists the segment numbers present in `dir`, ascending. */
+  static segments(dir: string): number[] {
+    mkdirSync(dir, { recursive: true })
+    return readdirSync(dir)
+      .filter((f) => /^\d{8}\.wal$/.test(f))
+      .map((f) => parseInt(f, 10))
+      .sort((a, b) => a - b)
+  }
+
+  /** fileOf names a segment's file. */
+  static fileOf(dir: string, seq: number): string {
+    return join(dir, String(seq).padStart(8, '0') + '.wal')
+  }
+
+  /**
+   * replay calls `onRecord` for every intact record of the segments numbered above `afterSeq`, in order.
+   * A torn last record of the last segment is cut off the file. Other damage stops that segment (the rest of
+   * it is lost) and is reported; with `strict`, it throws PG_TSDB_CORRUPT naming the file instead.
+   */
+  static replay(
+    dir: string,
+    afterSeq: number,
+    strict: boolean,
+    onRecord: (seq: number, payload: Uint8Array) => void
+  ): { damage: WalDamage[]; lastSeq: number } {
+    const segs = Wal.segments(dir)
+    const damage: WalDamage[] = []
+    for (let s = 0; s < segs.length; s++) {
+      const seq = segs[s]
+      if (seq <= afterSeq) continue
+      const file = Wal.fileOf(dir, seq)
+      const buf = readFileSync(file)
+      let pos = 0
+      while (pos < buf.length) {
+        const isLast = s === segs.length - 1
+        const problem = checkRecord(buf, pos)
+        if (problem !== null) {
+          const torn = isLast && problem.torn
+          const d: WalDamage = { file, offset: pos, message: problem.message, torn }
+          if (strict && !torn) {
+            throw new PeregrineError(
+              'PG_TSDB_CORRUPT',
+              `${file}: ${problem.message} at byte ${pos}`
+            )
+          }
+          damage.push(d)
+          // Cut the damaged tail so the next open does not report it again.
+          const fd = openSync(file, 'r+')
+          try {
+            ftruncateSync(fd, pos)
+            fdatasyncSync(fd)
+          } finally {
+            closeSync(fd)
+          }
+          break
+        }
+        const len = buf.readUInt32LE(pos)
+        onRecord(seq, buf.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len))
+        pos += HEADER_BYTES + len
+      }
+    }
+    return { damage, lastSeq: segs.length > 0 ? segs[segs.length - 1] : 0 }
+  }
+
+  /** create opens a log whose next segment is `nextSeq` (after whatever replay found). */
+  static create(dir: string, sync: WalSync, nextSeq: number): Wal {
+    mkdirSync(dir, { recursive: true })
+    return new Wal(dir, sync, nextSeq)
+  }
+
+  /** seq is the segment that records appended now go to. */
+  get seq(): number {
+    return this.#seq
+  }
+
+  /** append queues one record; it is durable once a later `commit()` resolves. */
+  append(payload: Uint8Array): void {
+    const buf = new Uint8Array(HEADER_BYTES + payload.length)
+    const view = new DataView(buf.buffer)
+    view.setUint32(0, payload.length, true)
+    view.setUint32(4, crc32(payload), true)
+    buf.set(payload, HEADER_BYTES)
+    this.#pending.push({ seq: this.#seq, buf })
+  }
+
+  /**
+   * commit resolves when every record appended so far is written (and synced). Concurrent commits share one
+   * write and one sync: that is the group commit.
+   */
+  commit(): Promise<void> {
+    if (this.#failed !== null) return Promise.reject(this.#failed)
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject })
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        // setImmediate lets every writer of this turn of the event loop join the group.
+        setImmediate(() => this.#flushGroup())
+      }
+    })
+  }
+
+  /** rotate makes later records go to a new segment and returns the number of the one closed. */
+  rotate(): number {
+    return this.#seq++
+  }
+
+  /**
+   * removeUpTo deletes the segments numbered ≤ `seq` (their contents are safe in blocks). The caller awaits
+   * `commit()` first, so nothing is still queued for them.
+   */
+  removeUpTo(seq: number): void {
+    if (this.#fd >= 0 && this.#fdSeq <= seq) {
+      closeSync(this.#fd)
+      this.#fd = -1
+      this.#fdSeq = -1
+    }
+    for (const s of Wal.segments(this.dir)) {
+      if (s <= seq) rmSync(Wal.fileOf(this.dir, s), { force: true })
+    }
+  }
+
+  /** close writes what is pending and closes the segment. */
+  async close(): Promise<void> {
+    await this.commit().catch(() => undefined)
+    if (this.#fd >= 0) closeSync(this.#fd)
+    this.#fd = -1
+    this.#fdSeq = -1
+  }
+
+  // One group: write every pending record with writev per segment, sync, then resolve the waiters.
+  // Sync calls on purpose: the write must finish before the next group, and a thread-pool hop per group
+  // costs more than the write on a local disk. Writers that arrive meanwhile form the next group.
+  #flushGroup(): void {
+    this.#scheduled = false
+    const pending = this.#pending
+    const waiters = this.#waiters
+    this.#pending = []
+    this.#waiters = []
+    try {
+      let i = 0
+      while (i < pending.length) {
+        const seq = pending[i].seq
+        let j = i
+        const bufs: Uint8Array[] = []
+        while (j < pending.length && pending[j].seq === seq) bufs.push(pending[j++].buf)
+        this.#openSegment(seq)
+        writeAll(this.#fd, bufs)
+        for (const b of bufs) this.bytesWritten += b.length
+        if (this.sync === 'fsync') fdatasyncSync(this.#fd)
+        i = j
+      }
+      this.groupCommits++
+      for (const w of waiters) w.resolve()
+    } catch (err) {
+      // A failed write leaves the segment in an unknown state: refuse further commits until reopened.
+      this.#failed = new PeregrineError(
+        'PG_TSDB_WAL_WRITE',
+        `write-ahead log ${Wal.fileOf(this.dir, this.#fdSeq)}: ${(err as Error).message}; the last batch is not acknowledged, reopen the database`,
+        { cause: err }
+      )
+      for (const w of waiters) w.reject(this.#failed)
+    }
+  }
+
+  #openSegment(seq: number): void {
+    if (this.#fdSeq === seq) return
+    if (this.#fd >= 0) {
+      fdatasyncSync(this.#fd)
+      closeSync(this.#fd)
+    }
+    this.#fd = openSync(Wal.fileOf(this.dir, seq), 'a')
+    this.#fdSeq = seq
+    if (fstatSync(this.#fd).size === 0) syncDir(this.dir)
+  }
+}
+
+function writeAll(fd: number, bufs: Uint8Array[]): void {
+  let rest = bufs
+  while (rest.length > 0) {
+    let written = writevSync(fd, rest)
+    const next: Uint8Array[] = []
+    for (const b of rest) {
+      if (written >= b.length) {
+        written -= b.length
+        continue
+      }
+      next.push(written > 0 ? b.subarray(written) : b)
+      written = 0
+    }
+    rest = next
+  }
+}
+
+/** syncDir makes a new or renamed file's directory entry durable. */
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r')
+  try {
+    fdatasyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function checkRecord(buf: Buffer, pos: number): { message: string; torn: boolean } | null {
+  if (pos + HEADER_BYTES > buf.length) {
+    return { message: 'record header cut short', torn: true }
+  }
+  const len = buf.readUInt32LE(pos)
+  if (pos + HEADER_BYTES + len > buf.length) {
+    return { message: `record of ${len} bytes cut short`, torn: true }
+  }
+  const want = buf.readUInt32LE(pos + 4)
+  if (crc32(buf.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len)) !== want) {
+    // A bad checksum on the very last record is still most likely a torn write.
+    const torn = pos + HEADER_BYTES + len === buf.length
+    return { message: 'record checksum mismatch', torn }
+  }
+  return null
+}
