@@ -368,16 +368,18 @@ export class Db {
       for (const d of opened.damage) this.#damaged(d.file, d.message)
       const block = opened.block
       this.#blocks.push(block)
-      if (block.meta.kind !== 'raw') {
+      const raw = block.meta.kind === 'raw'
+      if (!raw) {
         const k = tierOf(block.meta.kind)
         this.#watermarks.set(k, Math.max(this.#watermarks.get(k) ?? -Infinity, block.meta.upTo))
-        continue
       }
       for (const [uid, entry] of block.series) {
         const dead = tombs.get(uid)
         if (dead !== undefined && block.meta.seq <= dead) continue
         if (entry.chunks.length === 0) continue
+        // A series whose raw data has expired still lives in the tiers, so the index keeps it.
         const s = this.seriesFor(entry)
+        if (!raw) continue
         s.inBlocks.push({ block, entry })
         const last = entry.chunks[entry.chunks.length - 1].maxT
         if (last > s.maxT) s.maxT = last
@@ -738,7 +740,10 @@ export class Db {
             if (s === undefined) continue
             s.inBlocks = s.inBlocks.filter((x) => x.block !== b)
             // A series with nothing left anywhere leaves the index, as Prometheus' head GC does.
-            if (s.inBlocks.length === 0 && s.n === 0 && s.sealed.length === 0) this.#forget(s)
+            if (s.inBlocks.length === 0 && s.n === 0 && s.sealed.length === 0) {
+              if (!keep.some((k) => k.series.has(uid)) && !this.#laterBlockHas(b, uid))
+                this.#forget(s)
+            }
           }
         }
       }
@@ -746,6 +751,17 @@ export class Db {
       this.#pruneTombstones()
       return Promise.resolve()
     })
+  }
+
+  // Whether a block after `b` in the list (not yet sorted into keep/delete) holds the series.
+  #laterBlockHas(b: Block, uid: string): boolean {
+    const i = this.#blocks.indexOf(b)
+    for (let j = i + 1; j < this.#blocks.length; j++) {
+      const later = this.#blocks[j]
+      const limit = this.options.retention[later.meta.kind] ?? Infinity
+      if (later.meta.maxT >= this.options.now() - limit && later.series.has(uid)) return true
+    }
+    return false
   }
 
   /** maintain runs what the background timer runs: flush when due, rollup, retention. */
@@ -811,9 +827,15 @@ export class Db {
     syncDir(this.options.dir)
   }
 
+  // Whether series uid was deleted after block b was written (so b's data of it is dead).
+  #deletedIn(uid: string, b: Block): boolean {
+    for (const t of this.#tombstones) if (t.uid === uid && b.meta.seq <= t.seq) return true
+    return false
+  }
+
   #pruneTombstones(): void {
     let oldest = Infinity
-    for (const b of this.#blocks) if (b.meta.kind === 'raw') oldest = Math.min(oldest, b.meta.seq)
+    for (const b of this.#blocks) oldest = Math.min(oldest, b.meta.seq)
     const before = this.#tombstones.length
     this.#tombstones = this.#tombstones.filter((t) => t.seq >= oldest)
     if (this.#tombstones.length !== before) this.#writeTombstones()
@@ -951,7 +973,7 @@ export class Db {
       for (const b of this.#blocks) {
         if (b.meta.kind !== kind || b.meta.maxT < first || b.meta.minT > last) continue
         const entry = b.series.get(s.uid)
-        if (entry === undefined) continue
+        if (entry === undefined || this.#deletedIn(s.uid, b)) continue
         for (const c of entry.chunks) {
           if (c.maxT < first || c.minT > last) continue
           const tmp = new Buckets(c.n)

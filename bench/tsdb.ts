@@ -1,0 +1,528 @@
+// Benchmark of the tsdb engine: writes a day of falcon-agent-like series, then measures size and query time.
+//
+// Usage: node --expose-gc dist/bench/tsdb.js [--series N] [--points N] [--dir DIR] [--wal-sync fsync|write]
+//        [--keep]. Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { Db, type SeriesDesc, type WalSync } from '../src/tsdb/index.js'
+
+const STEP = 60
+const STEP_MS = STEP * 1000
+const SERIES_PER_HOST = 50
+const WRITERS = 4
+/** MAX_POINTS keeps every point inside the default raw retention (7 days at step 60 s). */
+const MAX_POINTS = 7 * 1440
+const QUERY_WARMUP = 20
+const QUERY_ONE = 200
+const QUERY_MANY_REPS = 50
+const QUERY_MANY_SERIES = 100
+
+const USAGE =
+  'usage: node --expose-gc dist/bench/tsdb.js [--series N] [--points N] [--dir DIR] ' +
+  '[--wal-sync fsync|write] [--keep]'
+
+interface Flags {
+  series: number
+  points: number
+  dir: string | null
+  walSync: WalSync
+  keep: boolean
+}
+
+// Series kinds; each template row below says how one of a host's 50 series moves.
+const PERCENT = 0
+const BYTES = 1
+const COUNTER = 2
+const CONSTANT = 3
+
+/**
+ * Template describes one falcon-agent series of a host. For PERCENT, `a` is the mean and `b` the noise
+ * per step; for BYTES, `a` the start, `b` the most 4 KiB pages it moves per step, `c` the capacity; for
+ * COUNTER, `a` the mean increment per step and `b` the chance of a zero increment; for CONSTANT, `a` the
+ * value. Means and sizes are scaled per host so hosts differ.
+ */
+interface Template {
+  metric: string
+  tags: string
+  kind: number
+  a: number
+  b: number
+  c: number
+}
+
+const GiB = 1024 ** 3
+const t = (metric: string, tags: string, kind: number, a: number, b = 0, c = 0): Template => ({
+  metric,
+  tags,
+  kind,
+  a,
+  b,
+  c,
+})
+
+/**
+ * HOST_TEMPLATES: the 50 series of one host, a mix modelled on falcon-agent's collectors:
+ *   17 (34%) GAUGE percentages and loads: mean-reverting random walk, clamped to [0, 100], 2 decimals;
+ *    5 (10%) GAUGE byte sizes: integer random walk in multiples of 4096;
+ *   20 (40%) DERIVE counters: integers growing by random increments, some often by zero;
+ *    8 (16%) GAUGE constants: totals and sizes that never change during the run.
+ */
+const HOST_TEMPLATES: readonly Template[] = [
+  t('cpu.idle', '', PERCENT, 70, 3),
+  t('cpu.user', '', PERCENT, 20, 2),
+  t('cpu.system', '', PERCENT, 5, 1),
+  t('cpu.iowait', '', PERCENT, 2, 0.5),
+  t('cpu.steal', '', PERCENT, 0.3, 0.1),
+  t('cpu.busy', '', PERCENT, 30, 3),
+  t('mem.memused.percent', '', PERCENT, 60, 0.5),
+  t('mem.memfree.percent', '', PERCENT, 40, 0.5),
+  t('mem.swapused.percent', '', PERCENT, 1, 0.05),
+  t('load.1min', '', PERCENT, 2, 0.3),
+  t('load.5min', '', PERCENT, 2, 0.1),
+  t('load.15min', '', PERCENT, 2, 0.05),
+  t('df.bytes.used.percent', 'mount=/', PERCENT, 45, 0.02),
+  t('df.bytes.used.percent', 'mount=/data', PERCENT, 70, 0.05),
+  t('df.inodes.used.percent', 'mount=/', PERCENT, 10, 0.01),
+  t('disk.io.util', 'device=sda', PERCENT, 15, 4),
+  t('disk.io.util', 'device=sdb', PERCENT, 8, 3),
+
+  t('mem.memused', '', BYTES, 8 * GiB, 256, 16 * GiB),
+  t('mem.memfree', '', BYTES, 8 * GiB, 256, 16 * GiB),
+  t('mem.swapused', '', BYTES, 64 * 1024 ** 2, 2, 4 * GiB),
+  t('df.bytes.used', 'mount=/', BYTES, 45 * GiB, 16, 100 * GiB),
+  t('df.bytes.used', 'mount=/data', BYTES, 700 * GiB, 512, 1024 * GiB),
+
+  t('net.if.in.bytes', 'iface=eth0', COUNTER, 6e6, 0.01),
+  t('net.if.in.bytes', 'iface=eth1', COUNTER, 6e5, 0.05),
+  t('net.if.out.bytes', 'iface=eth0', COUNTER, 4e6, 0.01),
+  t('net.if.out.bytes', 'iface=eth1', COUNTER, 3e5, 0.05),
+  t('net.if.in.packets', 'iface=eth0', COUNTER, 5000, 0.01),
+  t('net.if.in.packets', 'iface=eth1', COUNTER, 500, 0.05),
+  t('net.if.out.packets', 'iface=eth0', COUNTER, 4000, 0.01),
+  t('net.if.out.packets', 'iface=eth1', COUNTER, 400, 0.05),
+  t('net.if.in.errors', 'iface=eth0', COUNTER, 1, 0.95),
+  t('net.if.in.dropped', 'iface=eth0', COUNTER, 2, 0.9),
+  t('disk.io.read_bytes', 'device=sda', COUNTER, 2e6, 0.2),
+  t('disk.io.read_bytes', 'device=sdb', COUNTER, 5e5, 0.4),
+  t('disk.io.write_bytes', 'device=sda', COUNTER, 5e6, 0.05),
+  t('disk.io.write_bytes', 'device=sdb', COUNTER, 1e6, 0.2),
+  t('disk.io.read_requests', 'device=sda', COUNTER, 200, 0.2),
+  t('disk.io.read_requests', 'device=sdb', COUNTER, 50, 0.4),
+  t('disk.io.write_requests', 'device=sda', COUNTER, 500, 0.05),
+  t('disk.io.write_requests', 'device=sdb', COUNTER, 100, 0.2),
+  t('cpu.switches', '', COUNTER, 3e5, 0),
+  t('TcpExt.TCPLoss', '', COUNTER, 1, 0.9),
+
+  t('df.bytes.total', 'mount=/', CONSTANT, 100 * GiB),
+  t('df.bytes.total', 'mount=/data', CONSTANT, 1024 * GiB),
+  t('df.inodes.total', 'mount=/', CONSTANT, 6553600),
+  t('mem.memtotal', '', CONSTANT, 16 * GiB),
+  t('mem.swaptotal', '', CONSTANT, 4 * GiB),
+  t('kernel.maxfiles', '', CONSTANT, 1623421),
+  t('cpu.cores', '', CONSTANT, 8),
+  t('agent.alive', '', CONSTANT, 1),
+]
+if (HOST_TEMPLATES.length !== SERIES_PER_HOST) {
+  throw new Error(`BUG: ${HOST_TEMPLATES.length} host templates, want ${SERIES_PER_HOST}`)
+}
+
+/** XorShift32 is Marsaglia's xorshift PRNG: deterministic for a seed, unlike Math.random. */
+class XorShift32 {
+  #s: number
+
+  constructor(seed: number) {
+    this.#s = seed >>> 0 || 1
+  }
+
+  /** next returns a float in [0, 1). */
+  next(): number {
+    let x = this.#s
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.#s = x >>> 0
+    return this.#s / 4294967296
+  }
+
+  /** int returns an integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n)
+  }
+}
+
+/**
+ * Dataset holds every series' descriptor, parameters and current value in columns. `next(out)` advances
+ * all series one step, in series order, so a seed always yields the same points.
+ */
+class Dataset {
+  readonly n: number
+  readonly descs: SeriesDesc[]
+  readonly keys: string[]
+  readonly kind: Uint8Array
+  readonly a: Float64Array
+  readonly b: Float64Array
+  readonly c: Float64Array
+  /** value: each series' newest written value (the raw counter for DERIVE). */
+  readonly value: Float64Array
+  /** prev: each series' value one step before `value`. */
+  readonly prev: Float64Array
+  readonly #rng: XorShift32
+
+  constructor(n: number, seed: number) {
+    this.n = n
+    this.descs = []
+    this.keys = []
+    this.kind = new Uint8Array(n)
+    this.a = new Float64Array(n)
+    this.b = new Float64Array(n)
+    this.c = new Float64Array(n)
+    this.value = new Float64Array(n)
+    this.prev = new Float64Array(n)
+    this.#rng = new XorShift32(seed)
+    const rng = this.#rng
+    for (let s = 0; s < n; s++) {
+      const tpl = HOST_TEMPLATES[s % SERIES_PER_HOST]
+      const endpoint = `host-${String(Math.floor(s / SERIES_PER_HOST)).padStart(4, '0')}`
+      const dstype = tpl.kind === COUNTER ? 'DERIVE' : 'GAUGE'
+      this.descs.push({ endpoint, metric: tpl.metric, tags: tpl.tags, dstype, step: STEP })
+      this.keys.push(`${endpoint}/${tpl.metric}${tpl.tags === '' ? '' : '/' + tpl.tags}`)
+      this.kind[s] = tpl.kind
+      // Hosts differ: busy and idle machines, small and large disks.
+      const scale = 0.5 + rng.next()
+      switch (tpl.kind) {
+        case PERCENT:
+          this.a[s] = Math.min(95, tpl.a * scale)
+          this.b[s] = tpl.b
+          this.value[s] = round2(this.a[s])
+          break
+        case BYTES:
+          this.c[s] = tpl.c
+          this.b[s] = tpl.b
+          this.value[s] = Math.floor((tpl.a * scale) / 4096) * 4096
+          if (this.value[s] > tpl.c) this.value[s] = tpl.c
+          break
+        case COUNTER:
+          this.a[s] = Math.max(1, Math.round(tpl.a * scale))
+          this.b[s] = tpl.b
+          this.value[s] = rng.int(1e9)
+          break
+        case CONSTANT:
+          this.value[s] = tpl.a
+          break
+        default:
+          throw new Error(`BUG: template kind ${tpl.kind}`)
+      }
+      this.prev[s] = this.value[s]
+    }
+  }
+
+  /** next advances every series one step and writes the new values to `out` (length ≥ n). */
+  next(out: Float64Array): void {
+    const rng = this.#rng
+    const { kind, a, b, c, value, prev } = this
+    for (let s = 0; s < this.n; s++) {
+      let v = value[s]
+      prev[s] = v
+      switch (kind[s]) {
+        case PERCENT:
+          // Mean-reverting, so a day of noise stays near the host's level instead of drifting to a bound.
+          v += (rng.next() - 0.5) * 2 * b[s] + 0.05 * (a[s] - v)
+          v = round2(v < 0 ? 0 : v > 100 ? 100 : v)
+          break
+        case BYTES:
+          v += Math.round((rng.next() - 0.5) * 2 * b[s]) * 4096
+          v = v < 0 ? 0 : v > c[s] ? c[s] : v
+          break
+        case COUNTER:
+          if (rng.next() >= b[s]) v += rng.int(2 * a[s] + 1)
+          break
+        default:
+          break
+      }
+      value[s] = v
+      out[s] = v
+    }
+  }
+}
+
+function round2(v: number): number {
+  return Math.round(v * 100) / 100
+}
+
+function parseFlags(argv: string[]): Flags {
+  const fail = (message: string): never => {
+    process.stderr.write(`tsdb bench: ${message}\n${USAGE}\n`)
+    process.exit(2)
+  }
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        series: { type: 'string' },
+        points: { type: 'string' },
+        dir: { type: 'string' },
+        'wal-sync': { type: 'string' },
+        keep: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    }).values
+  } catch (err) {
+    return fail(`bad command line: ${(err as Error).message.replace(/\.?$/, '.')}`)
+  }
+  if (values.help === true) {
+    process.stdout.write(`${USAGE}\n`)
+    process.exit(0)
+  }
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = values[name]
+    if (raw === undefined) return def
+    const n = Number(raw)
+    if (typeof raw !== 'string' || !/^\d+$/.test(raw) || n < min || n > max) {
+      return fail(
+        `--${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}.`
+      )
+    }
+    return n
+  }
+  const walSync = values['wal-sync'] ?? 'fsync'
+  if (walSync !== 'fsync' && walSync !== 'write') {
+    return fail(`--wal-sync: expected fsync or write, got ${JSON.stringify(walSync)}.`)
+  }
+  const dir = values.dir
+  if (dir === '') return fail('--dir: expected a directory path, got an empty string.')
+  return {
+    series: int('series', 10_000, 1, 10_000_000),
+    // Points older than the raw retention (7 days) would be rejected as too old.
+    points: int('points', 1440, 2, MAX_POINTS),
+    dir: typeof dir === 'string' ? dir : null,
+    walSync,
+    keep: values.keep === true,
+  }
+}
+
+// Returns the directory to write, creating it; an existing one must be empty so old data cannot skew sizes.
+function prepareDir(dir: string | null): string {
+  if (dir === null) return mkdtempSync(join(tmpdir(), 'peregrine-bench-tsdb-'))
+  mkdirSync(dir, { recursive: true })
+  if (readdirSync(dir).length > 0) {
+    process.stderr.write(`tsdb bench: --dir ${dir} is not empty; give an empty or new directory.\n`)
+    process.exit(2)
+  }
+  return dir
+}
+
+function treeBytes(dir: string): number {
+  let total = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) total += treeBytes(p)
+    else if (e.isFile()) total += statSync(p).size
+  }
+  return total
+}
+
+// Nearest-rank percentile of ascending `sorted`.
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]
+}
+
+function millions(n: number, digits: number): string {
+  return n >= 1e6
+    ? `${(n / 1e6).toFixed(digits)}M`
+    : n >= 1e3
+      ? `${(n / 1e3).toFixed(digits)}k`
+      : `${Math.round(n)}`
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000
+
+function log(message: string): void {
+  process.stderr.write(`tsdb bench: ${message}\n`)
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2))
+  const NOW = Math.floor(Date.now() / STEP_MS) * STEP_MS
+  const firstT = NOW - (flags.points - 1) * STEP_MS
+  const total = flags.series * flags.points
+
+  let rssPeak = 0
+  const sampleRss = (): void => {
+    const rss = process.memoryUsage.rss()
+    if (rss > rssPeak) rssPeak = rss
+  }
+  const rssTimer = setInterval(sampleRss, 100)
+  rssTimer.unref()
+
+  const data = new Dataset(flags.series, 0x5eed1234)
+  const dir = prepareDir(flags.dir)
+  log(
+    `${flags.series} series (${Math.ceil(flags.series / SERIES_PER_HOST)} host(s)) × ${flags.points} ` +
+      `points = ${millions(total, 1)} points, wal-sync ${flags.walSync}, dir ${dir}`
+  )
+  const db = Db.open({ dir, walSync: flags.walSync, maintenanceInterval: 0, now: () => NOW })
+  let closed = false
+  try {
+    // Each writer owns a contiguous quarter of the series, as a transfer connection owns its endpoints.
+    const writers = []
+    for (let w = 0; w < WRITERS; w++) {
+      const lo = Math.floor((w * flags.series) / WRITERS)
+      const hi = Math.floor(((w + 1) * flags.series) / WRITERS)
+      if (hi > lo) writers.push({ app: db.appender(), lo, hi })
+    }
+    const refs = new Float64Array(flags.series)
+    const vals = new Float64Array(flags.series)
+    const counts = { appended: 0, duplicates: 0, outOfOrder: 0, tooOld: 0 }
+    let genMs = 0
+    let nextReport = 1
+    const started = performance.now()
+    for (let i = 0; i < flags.points; i++) {
+      const ts = firstT + i * STEP_MS
+      const g = performance.now()
+      data.next(vals)
+      genMs += performance.now() - g
+      const commits = []
+      for (const { app, lo, hi } of writers) {
+        for (let s = lo; s < hi; s++) {
+          const ref = refs[s]
+          refs[s] = app.append(ref, ref === 0 ? data.descs[s] : null, ts, vals[s])
+        }
+        commits.push(app.commit())
+      }
+      // The writers' commits wait on the WAL together, so they share group commits.
+      for (const r of await Promise.all(commits)) {
+        counts.appended += r.appended
+        counts.duplicates += r.duplicates
+        counts.outOfOrder += r.outOfOrderInserted + r.outOfOrderDropped
+        counts.tooOld += r.tooOld
+      }
+      if ((i + 1) * 10 >= nextReport * flags.points) {
+        while ((i + 1) * 10 >= nextReport * flags.points) nextReport++
+        const done = (i + 1) * flags.series
+        const rate = done / ((performance.now() - started) / 1000)
+        log(
+          `wrote ${millions(done, 1)}/${millions(total, 1)} points, ${millions(rate, 2)} points/s`
+        )
+        sampleRss()
+      }
+    }
+    const writeSeconds = (performance.now() - started) / 1000
+    sampleRss()
+    const appendRate = total / writeSeconds
+    log(
+      `write phase ${writeSeconds.toFixed(2)} s (of which ${(genMs / 1000).toFixed(2)} s generating ` +
+        `values), ${Math.round(appendRate)} points/s`
+    )
+    if (counts.appended !== total || counts.duplicates + counts.outOfOrder + counts.tooOld > 0) {
+      log(
+        `WARNING: wrote ${total} points but commits report ${counts.appended} appended, ` +
+          `${counts.duplicates} duplicates, ${counts.outOfOrder} out of order, ${counts.tooOld} too old`
+      )
+    }
+
+    const f = performance.now()
+    await db.flush()
+    sampleRss()
+    const diskBytes = treeBytes(dir)
+    const st = db.stats()
+    log(
+      `flush ${((performance.now() - f) / 1000).toFixed(2)} s; ${diskBytes} bytes on disk ` +
+        `(stats: wal ${st.diskBytes.wal}, blocks ${st.diskBytes.blocks}, ` +
+        `${Object.entries(st.blocks)
+          .map(([k, n]) => `${n} ${k}`)
+          .join(', ')} block(s), ${st.flushes} flush(es), ${st.walGroupCommits} group commits)`
+    )
+
+    // Queries: each result is checked against what was written, then only its size feeds the sink.
+    globalThis.gc?.()
+    const qrng = new XorShift32(0xc0ffee)
+    const opts = { start: firstT, end: NOW }
+    let sink = 0
+    let mismatches = 0
+    const query = (s: number): void => {
+      const key = data.keys[s]
+      const r = db.query(key, opts)
+      if (r === null || r.n === 0) {
+        throw new Error(
+          `query ${key} [${firstT}, ${NOW}] returned ${r === null ? 'null' : '0 points'}`
+        )
+      }
+      sink += r.n
+      const derive = data.descs[s].dstype === 'DERIVE'
+      // A rate needs the point before it, so a counter has one point fewer than was written.
+      const wantN = derive ? flags.points - 1 : flags.points
+      const d = data.value[s] - data.prev[s]
+      const wantLast = derive ? (d * 1000) / STEP_MS : data.value[s]
+      const problem =
+        r.n !== wantN
+          ? `n ${r.n}, want ${wantN}`
+          : r.ts[r.n - 1] !== NOW
+            ? `last t ${r.ts[r.n - 1]}, want ${NOW}`
+            : r.vs[r.n - 1] !== wantLast
+              ? `last value ${r.vs[r.n - 1]}, want ${wantLast}`
+              : ''
+      if (problem !== '' && mismatches++ < 5) log(`WARNING: query ${key} (${r.tier}): ${problem}`)
+    }
+    for (let i = 0; i < QUERY_WARMUP; i++) query(qrng.int(flags.series))
+    const one: number[] = []
+    for (let i = 0; i < QUERY_ONE; i++) {
+      const s = qrng.int(flags.series)
+      const q = performance.now()
+      query(s)
+      one.push(performance.now() - q)
+    }
+    sampleRss()
+    const many: number[] = []
+    for (let rep = 0; rep < QUERY_MANY_REPS; rep++) {
+      const picks = Array.from({ length: QUERY_MANY_SERIES }, () => qrng.int(flags.series))
+      const q = performance.now()
+      for (const s of picks) query(s)
+      many.push(performance.now() - q)
+      sampleRss()
+    }
+    one.sort((x, y) => x - y)
+    many.sort((x, y) => x - y)
+    const queries = QUERY_WARMUP + QUERY_ONE + QUERY_MANY_REPS * QUERY_MANY_SERIES
+    log(
+      `${queries} queries returned ${sink} points` +
+        (mismatches > 0 ? `; ${mismatches} differed from what was written` : ', all as written')
+    )
+
+    closed = true
+    await db.close()
+    sampleRss()
+    clearInterval(rssTimer)
+    console.log(
+      JSON.stringify({
+        bench: 'tsdb',
+        series: flags.series,
+        points: total,
+        append_points_per_s: Math.round(appendRate),
+        bytes_per_sample: round3(diskBytes / total),
+        query_1series_24h_p50_ms: round3(percentile(one, 0.5)),
+        query_1series_24h_p99_ms: round3(percentile(one, 0.99)),
+        query_100series_24h_p50_ms: round3(percentile(many, 0.5)),
+        rss_peak_mb: Math.round(rssPeak / 1024 ** 2),
+        wal_sync: flags.walSync,
+        node: process.version,
+      })
+    )
+  } finally {
+    if (!closed) await db.close({ flush: false }).catch(() => undefined)
+    if (flags.keep) log(`kept ${dir}`)
+    else rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `tsdb bench: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`
+  )
+  process.exit(1)
+})
