@@ -32,6 +32,8 @@ export interface BlockMeta {
   walSeq: number
   /** upTo: rollup blocks hold every bucket ending at or before this time (ms). */
   upTo: number
+  /** compactedFrom: the blocks this one replaces; any of them still on disk after a crash is dropped. */
+  compactedFrom?: number[]
   points: number
   createdAt: number
 }
@@ -68,9 +70,10 @@ export interface BlockSeriesInput {
 /**
  * writeBlock writes a block to `file` atomically (a temporary file, fsync, rename, fsync of the directory).
  *
- *   ["PGTSDB01"] [chunk bytes …] [table: meta JSON, series …] [tableOffset f64][tableLen u32][crc u32]["PGTSEND1"]
- *   series = endpoint metric tags (strings) dstype u8 step uvarint nChunks uvarint, then per chunk:
- *            minT varint, maxT-minT uvarint, n uvarint, len uvarint, crc u32 (offsets follow from lengths)
+ *   ["PGTSDB01"] [chunk bytes …] [table: meta JSON, symbols, series …] [tableOffset f64][tableLen u32][crc u32]["PGTSEND1"]
+ *   symbols = count uvarint, then strings (uvarint length + UTF-8)
+ *   series = endpoint metric tags (symbol ids) dstype u8 step uvarint nChunks uvarint, then per chunk:
+ *            minT-meta.minT varint, maxT-minT uvarint, n uvarint, len uvarint, crc u32 (offsets follow from lengths)
  */
 export function writeBlock(
   file: string,
@@ -82,17 +85,27 @@ export function writeBlock(
   for (let i = 0; i < MAGIC.length; i++) body.u8(MAGIC.charCodeAt(i))
   let count = 0
   const entries = new ByteWriter(1 << 12)
+  // Endpoints, metrics and tag sets repeat across series: each string is stored once, then referenced.
+  const symbols = new Map<string, number>()
+  const symbol = (str: string): number => {
+    let id = symbols.get(str)
+    if (id === undefined) {
+      id = symbols.size
+      symbols.set(str, id)
+    }
+    return id
+  }
   for (const s of series) {
     if (s.chunks.length === 0) continue
     count++
-    entries.string(s.endpoint)
-    entries.string(s.metric)
-    entries.string(s.tags)
+    entries.uvarint(symbol(s.endpoint))
+    entries.uvarint(symbol(s.metric))
+    entries.uvarint(symbol(s.tags))
     entries.u8(s.dstype === 'GAUGE' ? 0 : 1)
     entries.uvarint(s.step)
     entries.uvarint(s.chunks.length)
     for (const c of s.chunks) {
-      entries.varint(c.minT)
+      entries.varint(c.minT - meta.minT)
       entries.uvarint(c.maxT - c.minT)
       entries.uvarint(c.n)
       entries.uvarint(c.bytes.length)
@@ -101,6 +114,8 @@ export function writeBlock(
     }
   }
   table.string(JSON.stringify(meta))
+  table.uvarint(symbols.size)
+  for (const str of symbols.keys()) table.string(str)
   table.uvarint(count)
   table.bytes(entries.buf.subarray(0, entries.pos))
   const tableOffset = body.pos
@@ -181,18 +196,24 @@ export class Block {
     try {
       const r = new ByteReader(tableBytes)
       meta = JSON.parse(r.string()) as BlockMeta
+      const symbols: string[] = []
+      for (let i = r.uvarint(); i > 0; i--) symbols.push(r.string())
+      const symbol = (id: number): string => {
+        if (id >= symbols.length) throw new RangeError(`symbol ${id} of ${symbols.length}`)
+        return symbols[id]
+      }
       const count = r.uvarint()
       let offset = MAGIC.length
       for (let i = 0; i < count; i++) {
-        const endpoint = r.string()
-        const metric = r.string()
-        const tags = r.string()
+        const endpoint = symbol(r.uvarint())
+        const metric = symbol(r.uvarint())
+        const tags = symbol(r.uvarint())
         const dstype: DsType = r.u8() === 0 ? 'GAUGE' : 'DERIVE'
         const step = r.uvarint()
         const nChunks = r.uvarint()
         const chunks: ChunkRef[] = []
         for (let c = 0; c < nChunks; c++) {
-          const minT = r.varint()
+          const minT = meta.minT + r.varint()
           const maxT = minT + r.uvarint()
           const n = r.uvarint()
           const len = r.uvarint()

@@ -239,6 +239,50 @@ describe('tsdb Db', () => {
     assert.equal(a + b, 2)
   })
 
+  it('compacts adjacent blocks into one, and a crash mid-compaction keeps the result only', async () => {
+    let db = open()
+    const pts: [number, number][] = []
+    for (let b = 0; b < 4; b++) {
+      const part: [number, number][] = Array.from({ length: 100 }, (_, i) => [
+        T0 + (b * 100 + i) * MIN,
+        b * 1000 + i,
+      ])
+      await write(db, gauge('h1', 'm'), part)
+      await write(db, gauge('h1', `only${b}`), [[T0 + b * 100 * MIN, b]])
+      await db.flush()
+      pts.push(...part)
+    }
+    assert.equal(db.stats().blocks.raw, 4)
+    const blocksBefore = readdirSync(join(dir, 'blocks')).sort()
+    const before = blocksBefore.map((f) => readFileSync(join(dir, 'blocks', f)))
+    assert.equal(await db.compact(), 4)
+    assert.equal(db.stats().blocks.raw, 1)
+    assert.deepEqual(values(db, 'h1/m', T0, T0 + DAY).points, pts)
+    for (let b = 0; b < 4; b++)
+      assert.equal(db.query(`h1/only${b}`, { start: T0, end: T0 + DAY })?.n, 1)
+    await db.close({ flush: false })
+    // Put the sources back, as if the process died before deleting them: the compacted block wins.
+    blocksBefore.forEach((f, i) => writeFileSync(join(dir, 'blocks', f), before[i]))
+    db = open()
+    assert.equal(db.stats().blocks.raw, 1)
+    assert.equal(readdirSync(join(dir, 'blocks')).length, 1)
+    assert.deepEqual(values(db, 'h1/m', T0, T0 + DAY).points, pts)
+  })
+
+  it('does not compact past maxBlockSpan', async () => {
+    const db = open({ maxBlockSpan: 3 * HOUR })
+    for (let h = 0; h < 6; h++) {
+      await write(db, gauge('h1', 'm'), [
+        [T0 + h * HOUR, h],
+        [T0 + h * HOUR + 50 * MIN, h],
+      ])
+      await db.flush()
+    }
+    await db.compact()
+    assert.equal(db.stats().blocks.raw, 2)
+    assert.equal(db.query('h1/m', { start: T0, end: T0 + DAY })?.n, 12)
+  })
+
   it('deletes series durably, from head, blocks and WAL', async () => {
     let db = open()
     await write(db, gauge('h1', 'a'), [[T0, 1]])

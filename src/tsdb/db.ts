@@ -59,6 +59,8 @@ export interface TsdbOptions {
   blockDuration: number
   /** maxHeadPoints: the head is written to a block once it holds this many points (default 20 M). */
   maxHeadPoints: number
+  /** maxBlockSpan: adjacent raw blocks are compacted into one while it spans at most this (default 24 h). */
+  maxBlockSpan: number
   /** retention per tier: `raw` and `r5`, `r20`, `r180`, `r720` (defaults 7 d, 35 d, 90 d, 400 d, 5 y). */
   retention: Record<string, number>
   /** tiers: rollup tiers in steps per bucket, as falcon's RRAs (default 5, 20, 180, 720). */
@@ -80,6 +82,7 @@ export const defaultTsdbOptions: Omit<TsdbOptions, 'dir'> = {
   walSync: 'fsync',
   blockDuration: 2 * HOUR,
   maxHeadPoints: 20_000_000,
+  maxBlockSpan: 24 * HOUR,
   retention: { raw: 7 * DAY, r5: 35 * DAY, r20: 90 * DAY, r180: 400 * DAY, r720: 5 * 365 * DAY },
   tiers: [5, 20, 180, 720],
   rollupAfter: 40 * HOUR,
@@ -135,6 +138,7 @@ export interface DbStats {
   walBytesWritten: number
   walGroupCommits: number
   flushes: number
+  compactions: number
   rollups: number
   blocksDeleted: number
   seriesDeleted: number
@@ -248,6 +252,7 @@ export class Db {
     outOfOrderDropped: 0,
     tooOld: 0,
     flushes: 0,
+    compactions: 0,
     rollups: 0,
     blocksDeleted: 0,
     seriesDeleted: 0,
@@ -354,19 +359,28 @@ export class Db {
       .filter((f) => /^(raw|r\d+)-\d{8}\.blk$/.test(f))
       .sort((a, b) => seqOfName(a) - seqOfName(b))
     const tombs = new Map(this.#tombstones.map((t) => [t.uid, t.seq]))
+    const opened: Block[] = []
     for (const name of files) {
       const file = join(dir, name)
       this.#seq = Math.max(this.#seq, seqOfName(name))
-      let opened: ReturnType<typeof Block.open>
       try {
-        opened = Block.open(file, uidOf)
+        const { block, damage } = Block.open(file, uidOf)
+        for (const d of damage) this.#damaged(d.file, d.message)
+        opened.push(block)
       } catch (err) {
         this.#damaged(file, (err as Error).message.replace(`block ${file}: `, '') + '; moved aside')
         renameSync(file, file + '.corrupt')
+      }
+    }
+    // A compaction that crashed before deleting its sources leaves them behind: the result wins.
+    const superseded = new Set<number>()
+    for (const b of opened) for (const seq of b.meta.compactedFrom ?? []) superseded.add(seq)
+    for (const block of opened) {
+      if (superseded.has(block.meta.seq)) {
+        block.close()
+        rmSync(block.file, { force: true })
         continue
       }
-      for (const d of opened.damage) this.#damaged(d.file, d.message)
-      const block = opened.block
       this.#blocks.push(block)
       const raw = block.meta.kind === 'raw'
       if (!raw) {
@@ -641,6 +655,91 @@ export class Db {
   }
 
   /**
+   * compact merges runs of adjacent raw blocks into one block while the result spans at most
+   * `maxBlockSpan`, re-chunking each series: fewer chunk headers, fewer files to open per query. Returns
+   * how many blocks it replaced.
+   */
+  compact(): Promise<number> {
+    return this.#serial(() => {
+      this.#checkOpen()
+      const raw = this.#blocks
+        .filter((b) => b.meta.kind === 'raw')
+        .sort((a, b) => a.meta.minT - b.meta.minT)
+      let replaced = 0
+      let run: Block[] = []
+      const mergeRun = () => {
+        if (run.length > 1) replaced += this.#merge(run)
+        run = []
+      }
+      for (const b of raw) {
+        const first = run[0]
+        const fits =
+          first !== undefined &&
+          b.meta.minT > run[run.length - 1].meta.maxT &&
+          b.meta.maxT - first.meta.minT <= this.options.maxBlockSpan
+        if (!fits) mergeRun()
+        run.push(b)
+      }
+      mergeRun()
+      return Promise.resolve(replaced)
+    })
+  }
+
+  #merge(run: Block[]): number {
+    const sources = new Set(run)
+    const inputs: BlockSeriesInput[] = []
+    const owners: MemSeries[] = []
+    let points = 0
+    for (const s of this.#index.byUid.values()) {
+      const parts = s.inBlocks.filter((x) => sources.has(x.block))
+      if (parts.length === 0) continue
+      const chunks: SealedChunk[] = []
+      for (const { block, entry } of parts) {
+        for (const c of entry.chunks) {
+          chunks.push({ minT: c.minT, maxT: c.maxT, n: c.n, bytes: block.read(c) })
+          points += c.n
+        }
+      }
+      inputs.push({ ...descOf(s), chunks: rechunk(chunks, this) })
+      owners.push(s)
+    }
+    const seq = ++this.#seq
+    const file = join(this.options.dir, 'blocks', `raw-${String(seq).padStart(8, '0')}.blk`)
+    const meta: BlockMeta = {
+      kind: 'raw',
+      seq,
+      minT: run[0].meta.minT,
+      maxT: run[run.length - 1].meta.maxT,
+      walSeq: Math.max(...run.map((b) => b.meta.walSeq)),
+      upTo: run[run.length - 1].meta.maxT,
+      compactedFrom: run.map((b) => b.meta.seq),
+      points,
+      createdAt: this.options.now(),
+    }
+    writeBlock(file, meta, inputs)
+    const { block } = Block.open(file, uidOf)
+    for (const s of owners) {
+      const entry = block.series.get(s.uid)
+      const at = s.inBlocks.findIndex((x) => sources.has(x.block))
+      const rest = s.inBlocks.filter((x) => !sources.has(x.block))
+      if (entry !== undefined) rest.splice(at, 0, { block, entry })
+      s.inBlocks = rest
+    }
+    this.#blocks = this.#blocks.filter((b) => !sources.has(b))
+    this.#blocks.push(block)
+    for (const b of run) {
+      b.close()
+      rmSync(b.file, { force: true })
+    }
+    this.#counters.compactions++
+    this.options.log(
+      'info',
+      `tsdb: compacted ${run.length} blocks into ${block.name} (${block.bytes} bytes)`
+    )
+    return run.length
+  }
+
+  /**
    * rollup materialises the tiers for raw data older than `rollupAfter`, so it outlives the raw retention.
    * With `force`, it runs even when less than a block's worth of time has passed since the last run.
    */
@@ -775,6 +874,7 @@ export class Db {
     ) {
       await this.flush()
     }
+    await this.compact()
     await this.rollup()
     await this.applyRetention()
   }
@@ -850,14 +950,14 @@ export class Db {
       for (const c of entry.chunks) {
         if (c.maxT <= from || c.minT > to) continue
         if (this.#chunkBuf.length < c.len) this.#chunkBuf = new Uint8Array(c.len * 2)
-        const cols = decodeChunk(block.read(c, this.#chunkBuf), scratch)
+        const cols = decodeChunk(block.read(c, this.#chunkBuf), c.minT, scratch)
         this.#scratch = cols
         this.#appendRange(cols.ts, cols.vs, cols.n, from, to)
       }
     }
     for (const c of s.sealed) {
       if (c.maxT <= from || c.minT > to) continue
-      const cols = decodeChunk(c.bytes, scratch)
+      const cols = decodeChunk(c.bytes, c.minT, scratch)
       this.#scratch = cols
       this.#appendRange(cols.ts, cols.vs, cols.n, from, to)
     }
@@ -977,7 +1077,7 @@ export class Db {
         for (const c of entry.chunks) {
           if (c.maxT < first || c.minT > last) continue
           const tmp = new Buckets(c.n)
-          decodeBuckets(b.read(c), tmp)
+          decodeBuckets(b.read(c), c.minT, tmp)
           for (let i = 0; i < tmp.n; i++) {
             const e = tmp.end[i]
             if (e < first || e > last || e > stored) continue
@@ -1097,7 +1197,7 @@ function rechunk(chunks: SealedChunk[], db: Db): SealedChunk[] {
   let at = 0
   let cols: Columns | undefined
   for (const c of chunks) {
-    cols = decodeChunk(c.bytes, cols)
+    cols = decodeChunk(c.bytes, c.minT, cols)
     ts.set(cols.ts.subarray(0, cols.n), at)
     vs.set(cols.vs.subarray(0, cols.n), at)
     at += cols.n
@@ -1164,7 +1264,7 @@ function validateOptions(o: TsdbOptions): void {
   if (typeof o.dir !== 'string' || o.dir === '') throw bad('dir', 'a directory path', o.dir)
   if (o.walSync !== 'fsync' && o.walSync !== 'write')
     throw bad('walSync', '"fsync" or "write"', o.walSync)
-  for (const f of ['blockDuration', 'maxHeadPoints', 'rollupAfter'] as const) {
+  for (const f of ['blockDuration', 'maxHeadPoints', 'maxBlockSpan', 'rollupAfter'] as const) {
     if (!(o[f] > 0)) throw bad(f, 'a positive number', o[f])
   }
   if (!(o.maintenanceInterval >= 0))

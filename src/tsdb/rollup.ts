@@ -152,7 +152,7 @@ export function consolidate(
 export function encodeBuckets(w: ByteWriter, b: Buckets, from: number, to: number): void {
   const n = to - from
   w.uvarint(n)
-  encodeInts(w, b.end.subarray(from, to), n)
+  encodeInts(w, b.end.subarray(from, to), n, n > 0 ? b.end[from] : 0)
   encodeValues(w, b.count.subarray(from, to), n)
   encodeValues(w, b.sum.subarray(from, to), n)
   encodeValues(w, b.min.subarray(from, to), n)
@@ -162,14 +162,14 @@ export function encodeBuckets(w: ByteWriter, b: Buckets, from: number, to: numbe
 
 const reader = new ByteReader(new Uint8Array(0))
 
-/** decodeBuckets appends the buckets of a rollup chunk to `into`. */
-export function decodeBuckets(bytes: Uint8Array, into: Buckets): void {
+/** decodeBuckets appends the buckets of a rollup chunk whose first bucket ends at `minT` to `into`. */
+export function decodeBuckets(bytes: Uint8Array, minT: number, into: Buckets): void {
   const r = reader.reset(bytes)
   const n = r.uvarint()
   if (n > 1 << 24) throw new RangeError(`rollup chunk claims ${n} buckets`)
   into.ensure(into.n + n)
   const at = into.n
-  decodeInts(r, n, into.end.subarray(at))
+  decodeInts(r, n, into.end.subarray(at), minT)
   decodeValues(r, n, into.count.subarray(at))
   decodeValues(r, n, into.sum.subarray(at))
   decodeValues(r, n, into.min.subarray(at))

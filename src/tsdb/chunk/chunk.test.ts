@@ -31,7 +31,7 @@ function roundTrip(ts: number[], vs: number[]): number {
   encodeChunk(w, ts, vs, ts.length)
   const bytes = w.take()
   assert.equal(bytes[0], 0xaa, 'prefix byte survives')
-  const got = decodeChunk(bytes.subarray(1))
+  const got = decodeChunk(bytes.subarray(1), ts.length > 0 ? ts[0] : 0)
   assert.equal(got.n, ts.length)
   assert.deepEqual(Array.from(got.ts.subarray(0, got.n)), ts)
   for (let i = 0; i < vs.length; i++) {
@@ -99,8 +99,8 @@ describe('chunk codec', () => {
   })
 
   it('rejects bytes that are not a chunk', () => {
-    assert.throws(() => decodeChunk(Uint8Array.of(5, 9)), RangeError)
-    assert.throws(() => decodeChunk(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff)), RangeError)
+    assert.throws(() => decodeChunk(Uint8Array.of(5, 9), 0), RangeError)
+    assert.throws(() => decodeChunk(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff), 0), RangeError)
   })
 })
 

@@ -12,7 +12,8 @@ export interface Columns {
 
 /**
  * encodeChunk appends a chunk of `n` points to `w`: uvarint n, the timestamp column (integers, usually
- * deltas of deltas) and the value column. Timestamps must be integers with |t| ≤ 2^49.
+ * deltas of deltas) and the value column. Timestamps must be integers with |t| ≤ 2^49. The first
+ * timestamp is not stored: the decoder is given it (the chunk's minT, kept in the index anyway).
  */
 export function encodeChunk(
   w: ByteWriter,
@@ -21,17 +22,17 @@ export function encodeChunk(
   n: number
 ): void {
   w.uvarint(n)
-  encodeInts(w, ts, n)
+  encodeInts(w, ts, n, n > 0 ? ts[0] : 0)
   encodeValues(w, vs, n)
 }
 
 const reader = new ByteReader(new Uint8Array(0))
 
 /**
- * decodeChunk decodes `bytes` into `into` (grown if needed) and returns it. Throws RangeError on bytes that
- * are not a chunk; callers name the file.
+ * decodeChunk decodes `bytes`, whose first timestamp is `minT`, into `into` (grown if needed) and returns
+ * it. Throws RangeError on bytes that are not a chunk; callers name the file.
  */
-export function decodeChunk(bytes: Uint8Array, into?: Columns): Columns {
+export function decodeChunk(bytes: Uint8Array, minT: number, into?: Columns): Columns {
   const r = reader.reset(bytes)
   const n = r.uvarint()
   if (n > 1 << 24) throw new RangeError(`chunk claims ${n} points`)
@@ -40,7 +41,7 @@ export function decodeChunk(bytes: Uint8Array, into?: Columns): Columns {
     out = { ts: new Float64Array(n), vs: new Float64Array(n), n }
   }
   out.n = n
-  decodeInts(r, n, out.ts)
+  decodeInts(r, n, out.ts, minT)
   decodeValues(r, n, out.vs)
   return out
 }

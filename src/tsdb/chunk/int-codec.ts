@@ -25,8 +25,9 @@ function scratch(n: number): void {
 /**
  * encodeInts writes `n` integers of `src` (|x| ≤ MAX_CODEC_INT) choosing the smallest of: one value repeated,
  * packed deltas (gauges) or packed deltas of deltas (counters and timestamps: regular steps cost 0 bits).
+ * The first value is stored relative to `base`, which the decoder must be given again.
  */
-export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number): void {
+export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number, base = 0): void {
   if (n === 0) return
   const first = src[0]
   let constant = true
@@ -38,7 +39,7 @@ export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number): vo
   }
   if (constant) {
     w.u8(MODE_CONST)
-    w.varint(first)
+    w.varint(first - base)
     return
   }
   scratch(n)
@@ -52,21 +53,21 @@ export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number): vo
   const dodCost = packedCostBits(dods, n - 2) + 8 * varintBytes(deltas[0])
   if (deltaCost <= dodCost) {
     w.u8(MODE_DELTA)
-    w.varint(first)
+    w.varint(first - base)
     writePacked(w, deltas, n - 1)
   } else {
     w.u8(MODE_DOD)
-    w.varint(first)
+    w.varint(first - base)
     w.uvarint(deltas[0])
     writePacked(w, dods, n - 2)
   }
 }
 
-/** decodeInts reads `n` integers written by encodeInts into `out` (which must hold n). */
-export function decodeInts(r: ByteReader, n: number, out: Float64Array): void {
+/** decodeInts reads `n` integers written by encodeInts (with the same `base`) into `out`. */
+export function decodeInts(r: ByteReader, n: number, out: Float64Array, base = 0): void {
   if (n === 0) return
   const mode = r.u8()
-  const first = r.varint()
+  const first = r.varint() + base
   out[0] = first
   if (mode === MODE_CONST) {
     out.fill(first, 1, n)
