@@ -439,6 +439,21 @@ async function main(): Promise<void> {
     const diskBytes = treeBytes(dir)
     const st = db.stats()
     log(`compaction merged ${merged} blocks in ${((performance.now() - c) / 1000).toFixed(2)} s`)
+    // Chunk bytes per kind of series (series tables and file framing excluded), to compare kind by kind
+    // with the VictoriaMetrics and Prometheus figures in ARCHITECTURE.md.
+    const kindNames = ['percent_2dp', 'bytes_gauge', 'counter', 'constant']
+    const kindOf = new Map(data.keys.map((k, s) => [k, data.kind[s]]))
+    const byKind = kindNames.map(() => ({ points: 0, bytes: 0 }))
+    for (const a of db.analyze()) {
+      const k = kindOf.get(a.key)
+      if (k === undefined) continue
+      byKind[k].points += a.points
+      byKind[k].bytes += a.bytes
+    }
+    const bytesByKind = Object.fromEntries(
+      kindNames.map((name, k) => [name, round3(byKind[k].bytes / Math.max(1, byKind[k].points))])
+    )
+    log(`chunk bytes per sample by kind: ${JSON.stringify(bytesByKind)}`)
     log(
       `${diskBytes} bytes on disk ` +
         `(stats: wal ${st.diskBytes.wal}, blocks ${st.diskBytes.blocks}, ` +
@@ -514,6 +529,7 @@ async function main(): Promise<void> {
         append_points_per_s: Math.round(appendRate),
         bytes_per_sample: round3(diskBytes / total),
         bytes_per_sample_before_compaction: round3(flushedBytes / total),
+        chunk_bytes_per_sample_by_kind: bytesByKind,
         query_1series_24h_p50_ms: round3(percentile(one, 0.5)),
         query_1series_24h_p99_ms: round3(percentile(one, 0.99)),
         query_100series_24h_p50_ms: round3(percentile(many, 0.5)),

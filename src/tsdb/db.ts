@@ -1134,6 +1134,27 @@ export class Db {
     return this.#index.labelValues(name)
   }
 
+  /**
+   * analyze reports, per series, the points and chunk bytes it has in raw blocks (head excluded), as
+   * `promtool tsdb analyze` does: where the bytes go.
+   */
+  analyze(): { key: string; dstype: string; step: number; points: number; bytes: number }[] {
+    this.#checkOpen()
+    const out = []
+    for (const s of this.#index.byUid.values()) {
+      let points = 0
+      let bytes = 0
+      for (const { entry } of s.inBlocks) {
+        for (const c of entry.chunks) {
+          points += c.n
+          bytes += c.len
+        }
+      }
+      out.push({ key: s.key, dstype: s.dstype, step: s.step, points, bytes })
+    }
+    return out
+  }
+
   /** stats reports counters, head size, blocks per tier and disk usage. */
   stats(): DbStats {
     const blocks: Record<string, number> = {}

@@ -133,3 +133,17 @@ describe('decimalPlaces', () => {
     f(1 / 3, -1)
   })
 })
+
+describe('integer codec scaling', () => {
+  it('divides deltas by their gcd: page-sized steps pack as small numbers', () => {
+    const r = rng(3)
+    let v = 8 * 1024 ** 3
+    const values = Array.from({ length: 720 }, () => (v += Math.round((r() - 0.5) * 512) * 4096))
+    const w = new ByteWriter()
+    encodeInts(w, values, values.length)
+    const out = new Float64Array(values.length)
+    decodeInts(new ByteReader(w.take()), values.length, out)
+    assert.deepEqual(Array.from(out), values)
+    assert.ok(w.pos / values.length < 1.4, `${w.pos / values.length} bytes per value`)
+  })
+})

@@ -7,10 +7,12 @@ export const MAX_CODEC_INT = 2 ** 50
 const MODE_CONST = 0
 const MODE_DELTA = 1
 const MODE_DOD = 2
+const SCALED = 0x80
 
 // Scratch columns shared by every encode call; the codec is synchronous, so one set is enough.
 let scratchA = new Float64Array(1024)
 let scratchB = new Float64Array(1024)
+let scratchRaw = new Float64Array(1024)
 const hist = new Float64Array(64)
 const excCostByWidth = new Float64Array(64)
 
@@ -20,12 +22,16 @@ function scratch(n: number): void {
   while (size < n) size *= 2
   scratchA = new Float64Array(size)
   scratchB = new Float64Array(size)
+  scratchRaw = new Float64Array(size)
 }
 
 /**
  * encodeInts writes `n` integers of `src` (|x| ≤ MAX_CODEC_INT) choosing the smallest of: one value repeated,
  * packed deltas (gauges) or packed deltas of deltas (counters and timestamps: regular steps cost 0 bits).
- * The first value is stored relative to `base`, which the decoder must be given again.
+ * Deltas are divided by their greatest common divisor first (byte sizes move in 4096s, ms timestamps in
+ * whole seconds). The first value is stored relative to `base`, which the decoder must be given again.
+ *
+ *   [mode u8 (bit 7: scaled by gcd)] [first-base varint] [gcd uvarint, if scaled] [first delta, if dod] [packed]
  */
 export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number, base = 0): void {
   if (n === 0) return
@@ -43,21 +49,30 @@ export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number, bas
     return
   }
   scratch(n)
+  const raw = scratchRaw
+  let g = 0
+  for (let i = 1; i < n; i++) {
+    const d = src[i] - src[i - 1]
+    raw[i - 1] = d
+    g = gcd(g, d < 0 ? -d : d)
+  }
+  if (g < 1) g = 1
   const deltas = scratchA
   const dods = scratchB
-  for (let i = 1; i < n; i++) deltas[i - 1] = zigzag(src[i] - src[i - 1])
-  for (let i = 2; i < n; i++) {
-    dods[i - 2] = zigzag(src[i] - src[i - 1] - (src[i - 1] - src[i - 2]))
-  }
+  for (let i = 0; i < n - 1; i++) deltas[i] = zigzag(raw[i] / g)
+  for (let i = 1; i < n - 1; i++) dods[i - 1] = zigzag((raw[i] - raw[i - 1]) / g)
+  const scaled = g > 1 ? SCALED : 0
   const deltaCost = packedCostBits(deltas, n - 1)
   const dodCost = packedCostBits(dods, n - 2) + 8 * varintBytes(deltas[0])
   if (deltaCost <= dodCost) {
-    w.u8(MODE_DELTA)
+    w.u8(MODE_DELTA | scaled)
     w.varint(first - base)
+    if (scaled !== 0) w.uvarint(g)
     writePacked(w, deltas, n - 1)
   } else {
-    w.u8(MODE_DOD)
+    w.u8(MODE_DOD | scaled)
     w.varint(first - base)
+    if (scaled !== 0) w.uvarint(g)
     w.uvarint(deltas[0])
     writePacked(w, dods, n - 2)
   }
@@ -66,27 +81,38 @@ export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number, bas
 /** decodeInts reads `n` integers written by encodeInts (with the same `base`) into `out`. */
 export function decodeInts(r: ByteReader, n: number, out: Float64Array, base = 0): void {
   if (n === 0) return
-  const mode = r.u8()
+  const head = r.u8()
+  const mode = head & ~SCALED
   const first = r.varint() + base
   out[0] = first
   if (mode === MODE_CONST) {
     out.fill(first, 1, n)
     return
   }
+  const g = (head & SCALED) !== 0 ? r.uvarint() : 1
   if (mode === MODE_DELTA) {
     readPacked(r, n - 1, out, 1)
-    for (let i = 1; i < n; i++) out[i] = out[i - 1] + unzigzag(out[i])
+    for (let i = 1; i < n; i++) out[i] = out[i - 1] + unzigzag(out[i]) * g
     return
   }
   if (mode !== MODE_DOD) throw new RangeError(`unknown integer mode ${mode}`)
   let delta = unzigzag(r.uvarint())
   if (n < 2) return
-  out[1] = first + delta
+  out[1] = first + delta * g
   readPacked(r, n - 2, out, 2)
   for (let i = 2; i < n; i++) {
     delta += unzigzag(out[i])
-    out[i] = out[i - 1] + delta
+    out[i] = out[i - 1] + delta * g
   }
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b
+    a = b
+    b = t
+  }
+  return a
 }
 
 function varintBytes(u: number): number {
