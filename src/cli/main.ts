@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve, join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
-import { isPeregrineError } from '../core/errors.js'
+import { isPeregrineError, PeregrineError } from '../core/errors.js'
 import { counterOf, normalizeTags, splitCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
@@ -156,7 +156,12 @@ tsdb
     }
   })
 
-class UsageError extends Error {}
+// A usage mistake: one sentence and exit status 2.
+class UsageError extends PeregrineError {
+  constructor(message: string) {
+    super('PG_CLI_USAGE', message, { status: 400 })
+  }
+}
 
 function parseTime(v: string): number {
   const now = Math.floor(Date.now() / 1000)
@@ -184,5 +189,5 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   // One sentence and a non-zero exit: what went wrong and, where we know, what to do.
   const message = err instanceof Error ? err.message : String(err)
   process.stderr.write(`peregrine: ${message}\n`)
-  process.exitCode = isPeregrineError(err) || err instanceof UsageError ? 2 : 1
+  process.exitCode = isPeregrineError(err) ? 2 : 1
 })
