@@ -153,7 +153,6 @@ describe('validateMetricValue', () => {
     f({ ...base, timestamp: null }, want({ timestamp: NOW }))
     f({ ...base, timestamp: 0 }, want({ timestamp: NOW }))
     f({ ...base, timestamp: -1 }, want({ timestamp: NOW }))
-    f({ ...base, timestamp: 1.5e9 + 0.5 }, want({ timestamp: NOW }))
     f({ ...base, timestamp: 2 * NOW + 1 }, want({ timestamp: NOW }))
     f({ ...base, timestamp: 2 * NOW }, want({ timestamp: 2 * NOW }))
     f({ ...base, timestamp: 1 }, want({ timestamp: 1 }))
@@ -223,6 +222,33 @@ describe('validateMetricValue', () => {
       'timestamp: expected unix seconds as a JSON number, got "1559200000"'
     )
     f({ ...base, timestamp: true }, 'timestamp: expected unix seconds as a JSON number, got true')
+    // Go's int64 decode fails the whole request on a fraction; we refuse the item alone
+    f(
+      { ...base, timestamp: 1.5e9 + 0.5 },
+      'timestamp: expected integer unix seconds, got 1500000000.5'
+    )
+  })
+
+  it('matches field names as Go does: case-insensitively, the last matching key winning', () => {
+    const f = (input: Record<string, unknown>, want: Partial<MetricValue>) => {
+      const r = validateMetricValue(input, NOW)
+      assert.ok(r.ok, JSON.stringify(input) + (r.ok ? '' : ': ' + r.error.message))
+      for (const [k, v] of Object.entries(want)) assert.equal(r.value[k as keyof MetricValue], v)
+    }
+    f(
+      {
+        Endpoint: 'h',
+        Metric: 'm',
+        Value: 1,
+        Step: 60,
+        COUNTERTYPE: 'GAUGE',
+        Tags: 'a=b',
+        TimeStamp: 1,
+      },
+      { endpoint: 'h', metric: 'm', counterType: 'GAUGE', tags: 'a=b', timestamp: 1 }
+    )
+    f({ ...base, metric: '', Metric: 'later' }, { metric: 'later' })
+    f({ ...base, step: undefined, ſtep: 30 }, { step: 30 })
   })
 
   it('refuses in transfer order: the first failing rule names the field', () => {

@@ -77,7 +77,7 @@ function check(raw: unknown, now: number): MetricValue | string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return 'item: expected an object, got ' + describe(raw)
   }
-  const item = raw as Record<string, unknown>
+  const item = goFields(raw as Record<string, unknown>)
 
   const metric = item.metric
   // Old agents sent kernel.hostname with a string value; transfer hard-codes dropping it.
@@ -139,13 +139,40 @@ function check(raw: unknown, now: number): MetricValue | string {
   const ts = item.timestamp
   let timestamp = now
   if (typeof ts === 'number') {
-    if (Number.isInteger(ts) && ts > 0 && ts <= 2 * now) timestamp = ts
+    // Go's int64 decode fails on a fraction (the whole batch); refusing the item is the kinder equivalent.
+    if (!Number.isInteger(ts))
+      return 'timestamp: expected integer unix seconds, got ' + describe(ts)
+    if (ts > 0 && ts <= 2 * now) timestamp = ts
   } else if (ts !== undefined && ts !== null) {
     // Go's int64 decode would fail the whole batch here; refusing the item is the kinder equivalent.
     return 'timestamp: expected unix seconds as a JSON number, got ' + describe(ts)
   }
 
   return { endpoint, metric, value, step, counterType, tags, timestamp }
+}
+
+const FIELDS = ['endpoint', 'metric', 'value', 'step', 'counterType', 'tags', 'timestamp']
+const FIELD_BY_FOLDED = new Map(FIELDS.map((f) => [f.toLowerCase(), f]))
+
+// goFields returns the item with falcon's field names as Go's encoding/json matches them: an exact key,
+// else any key equal under case folding (`Metric`, `COUNTERTYPE`, `ſtep`), the last such key winning.
+// Agents send the exact names, so the common case returns the item itself without copying.
+function goFields(item: Record<string, unknown>): Record<string, unknown> {
+  let exact = true
+  for (const key in item) {
+    if (!FIELD_BY_FOLDED.has(key.toLowerCase()) || !FIELDS.includes(key)) {
+      exact = false
+      break
+    }
+  }
+  if (exact) return item
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>
+  for (const key of Object.keys(item)) {
+    // toLowerCase folds K (Kelvin) to k but leaves the long s alone; Go's EqualFold takes both.
+    const field = FIELD_BY_FOLDED.get(key.toLowerCase().replaceAll('ſ', 's'))
+    if (field !== undefined) out[field] = item[key]
+  }
+  return out
 }
 
 const QUOTE_MAX = 40
