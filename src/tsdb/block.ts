@@ -105,6 +105,11 @@ export function writeBlock(
     entries.uvarint(s.step)
     entries.uvarint(s.chunks.length)
     for (const c of s.chunks) {
+      if (!(c.maxT >= c.minT) || c.minT < meta.minT) {
+        throw new Error(
+          `BUG: chunk [${c.minT}, ${c.maxT}] of ${s.endpoint}/${s.metric} in a block from ${meta.minT}`
+        )
+      }
       entries.varint(c.minT - meta.minT)
       entries.uvarint(c.maxT - c.minT)
       entries.uvarint(c.n)

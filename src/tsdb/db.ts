@@ -13,8 +13,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs'
-import { join } from 'node:path'
-import { PeregrineError } from '../core/errors.js'
+import { join, resolve } from 'node:path'
+import { isPeregrineError, PeregrineError } from '../core/errors.js'
 import {
   Block,
   type BlockKind,
@@ -131,6 +131,8 @@ export interface DbStats {
   blocks: Record<string, number>
   diskBytes: { wal: number; blocks: number; total: number }
   appended: number
+  /** replayed: points read back from the WAL when the database was opened. */
+  replayed: number
   duplicates: number
   outOfOrderInserted: number
   outOfOrderDropped: number
@@ -144,6 +146,10 @@ export interface DbStats {
   seriesDeleted: number
   repairs: string[]
 }
+
+// Directories open in this process: a LOCK file holding our own pid is stale unless listed here
+// (in a container, a restarted process is often pid 1 again).
+const OPEN_DIRS = new Set<string>()
 
 const REC_SERIES = 1
 const REC_SAMPLES = 2
@@ -173,18 +179,18 @@ export class Appender {
    * returns the series' ref, to pass next time. `t` is ms, an integer.
    */
   append(ref: SeriesRef, desc: SeriesDesc | null, t: number, v: number): SeriesRef {
-    let id = ref
-    if (id <= 0 || !this.#db.hasRef(id)) {
-      if (desc === null)
-        throw new PeregrineError('PG_TSDB_BAD_QUERY', `series ref ${ref} is unknown`)
-      id = this.#db.seriesFor(desc).id
-    }
     if (!Number.isSafeInteger(t) || Math.abs(t) > 2 ** 49) {
       throw new PeregrineError(
         'PG_TSDB_BAD_QUERY',
         `timestamp: expected integer milliseconds, got ${t}`,
         { status: 400 }
       )
+    }
+    let id = ref
+    if (id <= 0 || !this.#db.hasRef(id)) {
+      if (desc === null)
+        throw new PeregrineError('PG_TSDB_BAD_QUERY', `series ref ${ref} is unknown`)
+      id = this.#db.seriesFor(desc).id
     }
     if (this.#n === this.#ids.length) this.#grow()
     this.#ids[this.#n] = id
@@ -247,6 +253,7 @@ export class Db {
   #lockFile: string
   readonly #counters = {
     appended: 0,
+    replayed: 0,
     duplicates: 0,
     outOfOrderInserted: 0,
     outOfOrderDropped: 0,
@@ -295,6 +302,8 @@ export class Db {
       rmSync(this.#lockFile, { force: true })
       throw err
     }
+    OPEN_DIRS.add(resolve(dir))
+    this.#lastFlushWall = this.options.now()
     if (this.options.maintenanceInterval > 0) {
       this.#timer = setInterval(() => {
         this.maintain().catch((err: unknown) =>
@@ -306,6 +315,12 @@ export class Db {
   }
 
   #lock(): void {
+    if (OPEN_DIRS.has(resolve(this.options.dir))) {
+      throw new PeregrineError(
+        'PG_TSDB_LOCKED',
+        `${this.options.dir} is already open in this process`
+      )
+    }
     try {
       const fd = openSync(this.#lockFile, 'wx')
       writeSync(fd, String(process.pid))
@@ -319,12 +334,6 @@ export class Db {
       throw new PeregrineError(
         'PG_TSDB_LOCKED',
         `${this.options.dir} is in use by process ${pid}; stop it or choose another data directory`
-      )
-    }
-    if (pid === process.pid) {
-      throw new PeregrineError(
-        'PG_TSDB_LOCKED',
-        `${this.options.dir} is already open in this process`
       )
     }
     writeFileSync(this.#lockFile, String(process.pid))
@@ -342,7 +351,20 @@ export class Db {
     const file = join(this.options.dir, 'tombstones.json')
     if (!existsSync(file)) return
     try {
-      this.#tombstones = JSON.parse(readFileSync(file, 'utf8')) as { uid: string; seq: number }[]
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'))
+      const valid =
+        Array.isArray(parsed) &&
+        parsed.every(
+          (t: unknown) =>
+            typeof t === 'object' &&
+            t !== null &&
+            typeof (t as { uid?: unknown }).uid === 'string' &&
+            Number.isInteger((t as { seq?: unknown }).seq)
+        )
+      if (!valid) throw new Error('expected an array of {"uid": string, "seq": integer}')
+      this.#tombstones = parsed as { uid: string; seq: number }[]
+      // New blocks must number above every tombstone, even when the newest blocks have expired.
+      for (const t of this.#tombstones) this.#seq = Math.max(this.#seq, t.seq)
     } catch (err) {
       this.#damaged(
         file,
@@ -368,7 +390,15 @@ export class Db {
         for (const d of damage) this.#damaged(d.file, d.message)
         opened.push(block)
       } catch (err) {
-        this.#damaged(file, (err as Error).message.replace(`block ${file}: `, '') + '; moved aside')
+        // Only damage moves a file aside; EMFILE, EACCES and the like are the operator's to fix.
+        if (!isPeregrineError(err) || err.code !== 'PG_TSDB_CORRUPT') {
+          throw new PeregrineError(
+            'PG_TSDB_CORRUPT',
+            `cannot open block ${file}: ${(err as Error).message}; nothing was changed, fix the cause and open again`,
+            { cause: err }
+          )
+        }
+        this.#damaged(file, err.message.replace(`block ${file}: `, '') + '; moved aside')
         renameSync(file, file + '.corrupt')
       }
     }
@@ -385,7 +415,7 @@ export class Db {
       const raw = block.meta.kind === 'raw'
       if (!raw) {
         const k = tierOf(block.meta.kind)
-        this.#watermarks.set(k, Math.max(this.#watermarks.get(k) ?? -Infinity, block.meta.upTo))
+        this.#setWatermark(k, Math.max(this.#watermarks.get(k) ?? -Infinity, block.meta.upTo))
       }
       for (const [uid, entry] of block.series) {
         const dead = tombs.get(uid)
@@ -400,6 +430,9 @@ export class Db {
         if (last > s.frozenT) s.frozenT = last
       }
     }
+    // A series' raw blocks in the order they were flushed (a compacted block takes its sources' place),
+    // which is time order for that series.
+    for (const s of this.#index.byUid.values()) s.inBlocks.sort(byWalOrder)
   }
 
   #replayWal(): void {
@@ -438,7 +471,7 @@ export class Db {
             t += r.varint()
             const v = r.f64()
             if (s === undefined) continue
-            this.#applyPoint(s, t, v, now)
+            this.#applyPoint(s, t, v, now, false)
           }
         } else if (type === REC_DELETE) {
           const s = this.#index.byUid.get(r.string())
@@ -452,6 +485,9 @@ export class Db {
       else
         this.#damaged(d.file, `${d.message} at byte ${d.offset}; the rest of that segment is lost`)
     }
+    this.#counters.replayed = this.#counters.appended + this.#counters.outOfOrderInserted
+    this.#counters.appended = 0
+    this.#counters.outOfOrderInserted = 0
     this.#wal = Wal.create(walDir, this.options.walSync, Math.max(lastSeq, covered) + 1)
     this.#wal.removeUpTo(covered)
   }
@@ -487,9 +523,13 @@ export class Db {
     return new Appender(this)
   }
 
-  // Applies one point to the head and counts the outcome; returns true when it was stored.
-  #applyPoint(s: MemSeries, t: number, v: number, now: number): boolean {
-    if (t < now - this.options.retention.raw) {
+  // Applies one point to the head and counts the outcome; returns true when it was stored. A live point
+  // (not a replayed one) in a bucket the tiers already hold is too old: the tiers would never see it.
+  #applyPoint(s: MemSeries, t: number, v: number, now: number, live: boolean): boolean {
+    if (
+      t < now - this.options.retention.raw ||
+      (live && t <= this.#maxWatermark && this.#rolledUp(s, t))
+    ) {
       this.#counters.tooOld++
       return false
     }
@@ -506,6 +546,22 @@ export class Db {
     else if (outcome === OUT_OF_ORDER_DROPPED) this.#counters.outOfOrderDropped++
     return false
   }
+
+  // Whether the bucket holding t is materialised in some tier for series s.
+  #rolledUp(s: MemSeries, t: number): boolean {
+    for (const [k, wm] of this.#watermarks) {
+      const res = k * s.step * 1000
+      if (Math.ceil(t / res) * res <= Math.floor(wm / res) * res) return true
+    }
+    return false
+  }
+
+  #setWatermark(k: number, wm: number): void {
+    this.#watermarks.set(k, wm)
+    if (wm > this.#maxWatermark) this.#maxWatermark = wm
+  }
+  // The newest watermark of any tier: points after it skip the per-tier check on the hot path.
+  #maxWatermark = -Infinity
 
   /** commitBatch is Appender.commit's body: apply to the head, log to the WAL, await the group commit. */
   commitBatch(
@@ -546,7 +602,7 @@ export class Db {
       const s = this.#byId[ids[i]]
       if (s === undefined) continue
       const t = ts[i]
-      if (!this.#applyPoint(s, t, vs[i], now)) continue
+      if (!this.#applyPoint(s, t, vs[i], now, true)) continue
       w.uvarint(s.id)
       w.varint(t - prevT)
       w.f64(vs[i])
@@ -575,10 +631,9 @@ export class Db {
 
   #maybeScheduleFlush(): void {
     const o = this.options
-    if (
-      this.#headPoints < o.maxHeadPoints &&
-      this.#headMaxT - this.#headMinT < 1.5 * o.blockDuration
-    ) {
+    // Measured from the last flush, so one series lagging hours behind does not make every commit flush.
+    const from = Math.max(this.#headMinT, this.#flushedUpTo)
+    if (this.#headPoints < o.maxHeadPoints && this.#headMaxT - from < 1.5 * o.blockDuration) {
       return
     }
     if (this.#flushPending) return
@@ -593,6 +648,8 @@ export class Db {
     })
   }
   #flushPending = false
+  #flushedUpTo = -Infinity
+  #lastFlushWall = 0
 
   /**
    * flush writes every point in the head to a new block and drops the WAL segments it covers. Points
@@ -610,7 +667,8 @@ export class Db {
       let points = 0
       for (const s of this.#index.byUid.values()) {
         if (s.n === 0 && s.sealed.length === 0) continue
-        const chunks = rechunk(s.detachHead(), this)
+        s.seal()
+        const chunks = rechunk(s.sealed, this)
         for (const c of chunks) {
           points += c.n
           if (c.minT < minT) minT = c.minT
@@ -619,9 +677,6 @@ export class Db {
         inputs.push({ ...descOf(s), chunks })
         owners.push(s)
       }
-      this.#headPoints = 0
-      this.#headMinT = Infinity
-      this.#headMaxT = -Infinity
       if (inputs.length > 0) {
         const seq = ++this.#seq
         const file = join(this.options.dir, 'blocks', `raw-${String(seq).padStart(8, '0')}.blk`)
@@ -636,10 +691,23 @@ export class Db {
           createdAt: this.options.now(),
         }
         const started = performance.now()
-        writeBlock(file, meta, inputs)
-        const { block } = Block.open(file, uidOf)
+        let block: Block
+        try {
+          writeBlock(file, meta, inputs)
+          block = Block.open(file, uidOf).block
+        } catch (err) {
+          // The head keeps every point and its WAL segments stay: the next flush tries again.
+          rmSync(file, { force: true })
+          throw new PeregrineError(
+            'PG_TSDB_WAL_WRITE',
+            `flush to ${file} failed: ${(err as Error).message}; the points stay in memory and in the WAL`,
+            { cause: err }
+          )
+        }
+        // Nothing yielded since the heads were sealed, so they hold exactly what was written.
         this.#blocks.push(block)
         for (const s of owners) {
+          s.sealed = []
           const entry = block.series.get(s.uid)
           if (entry !== undefined) s.inBlocks.push({ block, entry })
         }
@@ -649,6 +717,11 @@ export class Db {
           `tsdb: wrote ${block.name}: ${inputs.length} series, ${points} points, ${block.bytes} bytes in ${Math.round(performance.now() - started)} ms`
         )
       }
+      this.#headPoints = 0
+      this.#flushedUpTo = Math.max(this.#flushedUpTo, this.#headMaxT)
+      this.#headMinT = Infinity
+      this.#headMaxT = -Infinity
+      this.#lastFlushWall = this.options.now()
       await wal.commit()
       wal.removeUpTo(walSeq)
     })
@@ -662,22 +735,29 @@ export class Db {
   compact(): Promise<number> {
     return this.#serial(() => {
       this.#checkOpen()
-      const raw = this.#blocks
-        .filter((b) => b.meta.kind === 'raw')
-        .sort((a, b) => a.meta.minT - b.meta.minT)
+      // Blocks in flush order. A run may overlap in time across series (one lagging behind the others),
+      // never within one series: its points are always newer than anything flushed before.
+      const raw = this.#blocks.filter((b) => b.meta.kind === 'raw')
+      raw.sort((a, b) => byWalOrder({ block: a }, { block: b }))
       let replaced = 0
       let run: Block[] = []
       const mergeRun = () => {
         if (run.length > 1) replaced += this.#merge(run)
         run = []
       }
+      let runMin = Infinity
+      let runMax = -Infinity
       for (const b of raw) {
-        const first = run[0]
-        const fits =
-          first !== undefined &&
-          b.meta.minT > run[run.length - 1].meta.maxT &&
-          b.meta.maxT - first.meta.minT <= this.options.maxBlockSpan
-        if (!fits) mergeRun()
+        const min = Math.min(runMin, b.meta.minT)
+        const max = Math.max(runMax, b.meta.maxT)
+        if (run.length > 0 && max - min > this.options.maxBlockSpan) {
+          mergeRun()
+          runMin = b.meta.minT
+          runMax = b.meta.maxT
+        } else {
+          runMin = min
+          runMax = max
+        }
         run.push(b)
       }
       mergeRun()
@@ -708,10 +788,10 @@ export class Db {
     const meta: BlockMeta = {
       kind: 'raw',
       seq,
-      minT: run[0].meta.minT,
-      maxT: run[run.length - 1].meta.maxT,
+      minT: Math.min(...run.map((b) => b.meta.minT)),
+      maxT: Math.max(...run.map((b) => b.meta.maxT)),
       walSeq: Math.max(...run.map((b) => b.meta.walSeq)),
-      upTo: run[run.length - 1].meta.maxT,
+      upTo: Math.max(...run.map((b) => b.meta.maxT)),
       compactedFrom: run.map((b) => b.meta.seq),
       points,
       createdAt: this.options.now(),
@@ -806,7 +886,7 @@ export class Db {
       this.#blocks.push(Block.open(file, uidOf).block)
       this.#counters.rollups++
     }
-    this.#watermarks.set(k, target)
+    this.#setWatermark(k, target)
   }
 
   /**
@@ -818,49 +898,45 @@ export class Db {
       this.#checkOpen()
       const now = this.options.now()
       const keep: Block[] = []
+      const gone: Block[] = []
       for (const b of this.#blocks) {
         const limit = this.options.retention[b.meta.kind] ?? Infinity
-        let expired = b.meta.maxT < now - limit
-        if (expired && b.meta.kind === 'raw') {
-          for (const k of this.options.tiers) {
-            if ((this.#watermarks.get(k) ?? -Infinity) < b.meta.maxT) expired = false
-          }
-        }
-        if (!expired) {
-          keep.push(b)
-          continue
-        }
+        const expired =
+          b.meta.maxT < now - limit && (b.meta.kind !== 'raw' || this.#rolledUpBlock(b))
+        if (expired) gone.push(b)
+        else keep.push(b)
+      }
+      this.#blocks = keep
+      for (const b of gone) {
         b.close()
         rmSync(b.file, { force: true })
         this.#counters.blocksDeleted++
-        if (b.meta.kind === 'raw') {
-          for (const uid of b.series.keys()) {
-            const s = this.#index.byUid.get(uid)
-            if (s === undefined) continue
-            s.inBlocks = s.inBlocks.filter((x) => x.block !== b)
-            // A series with nothing left anywhere leaves the index, as Prometheus' head GC does.
-            if (s.inBlocks.length === 0 && s.n === 0 && s.sealed.length === 0) {
-              if (!keep.some((k) => k.series.has(uid)) && !this.#laterBlockHas(b, uid))
-                this.#forget(s)
-            }
-          }
+        for (const uid of b.series.keys()) {
+          const s = this.#index.byUid.get(uid)
+          if (s === undefined) continue
+          s.inBlocks = s.inBlocks.filter((x) => x.block !== b)
+          // A series with nothing left anywhere leaves the index, as Prometheus' head GC does.
+          const empty = s.inBlocks.length === 0 && s.n === 0 && s.sealed.length === 0
+          if (empty && !keep.some((k) => k.series.has(uid))) this.#forget(s)
         }
       }
-      this.#blocks = keep
       this.#pruneTombstones()
       return Promise.resolve()
     })
   }
 
-  // Whether a block after `b` in the list (not yet sorted into keep/delete) holds the series.
-  #laterBlockHas(b: Block, uid: string): boolean {
-    const i = this.#blocks.indexOf(b)
-    for (let j = i + 1; j < this.#blocks.length; j++) {
-      const later = this.#blocks[j]
-      const limit = this.options.retention[later.meta.kind] ?? Infinity
-      if (later.meta.maxT >= this.options.now() - limit && later.series.has(uid)) return true
+  // Whether every point of raw block b lies in a bucket each tier has materialised (per step in b).
+  #rolledUpBlock(b: Block): boolean {
+    const steps = new Set<number>()
+    for (const e of b.series.values()) steps.add(e.step)
+    for (const k of this.options.tiers) {
+      const wm = this.#watermarks.get(k) ?? -Infinity
+      for (const step of steps) {
+        const res = k * step * 1000
+        if (Math.ceil(b.meta.maxT / res) * res > Math.floor(wm / res) * res) return false
+      }
     }
-    return false
+    return true
   }
 
   /** maintain runs what the background timer runs: flush when due, rollup, retention. */
@@ -869,8 +945,7 @@ export class Db {
     const o = this.options
     if (
       this.#headPoints > 0 &&
-      (this.#headPoints >= o.maxHeadPoints ||
-        o.now() - this.#headMinT >= o.blockDuration + o.maintenanceInterval)
+      (this.#headPoints >= o.maxHeadPoints || o.now() - this.#lastFlushWall >= o.blockDuration)
     ) {
       await this.flush()
     }
@@ -1190,6 +1265,7 @@ export class Db {
     await this.#wal.close()
     for (const b of this.#blocks) b.close()
     rmSync(this.#lockFile, { force: true })
+    OPEN_DIRS.delete(resolve(this.options.dir))
   }
 
   #checkOpen(): void {
@@ -1223,6 +1299,11 @@ function rechunk(chunks: SealedChunk[], db: Db): SealedChunk[] {
     vs.set(cols.vs.subarray(0, cols.n), at)
     at += cols.n
   }
+  // Chunks arrive in time order; if that ever broke, writing them as is would corrupt the block.
+  for (let i = 1; i < total; i++) {
+    if (!(ts[i] > ts[i - 1]))
+      throw new Error(`BUG: points out of order at ${ts[i]} while re-chunking`)
+  }
   const out: SealedChunk[] = []
   const w = db.encodeScratch
   for (let i = 0; i < total; i += BLOCK_CHUNK_POINTS) {
@@ -1232,6 +1313,12 @@ function rechunk(chunks: SealedChunk[], db: Db): SealedChunk[] {
     out.push({ minT: ts[i], maxT: ts[hi - 1], n: hi - i, bytes: w.take() })
   }
   return out
+}
+
+// Raw blocks in the order their data was flushed: walSeq grows with every flush, and a compacted block
+// carries the largest walSeq of its (contiguous) sources.
+function byWalOrder(a: { block: Block }, b: { block: Block }): number {
+  return a.block.meta.walSeq - b.block.meta.walSeq || a.block.meta.seq - b.block.meta.seq
 }
 
 function descOf(s: MemSeries): SeriesDesc {

@@ -98,6 +98,8 @@ export class MemSeries implements SeriesDesc {
   append(t: number, v: number): number {
     if (this.dstype === 'DERIVE') v = Math.trunc(v)
     if (t > this.maxT) {
+      // Seal on the point count alone, never on the array's capacity: replay must seal at the same points.
+      if (this.n >= HEAD_CHUNK_POINTS) this.seal()
       if (this.n === this.ts.length) this.#grow()
       this.ts[this.n] = t
       this.vs[this.n] = v
@@ -127,10 +129,6 @@ export class MemSeries implements SeriesDesc {
   }
 
   #grow(): void {
-    if (this.n >= HEAD_CHUNK_POINTS) {
-      this.seal()
-      if (this.ts.length > 0) return
-    }
     this.#resize(Math.min(HEAD_CHUNK_POINTS, Math.max(8, this.ts.length * 2)))
   }
 
@@ -169,14 +167,6 @@ export class MemSeries implements SeriesDesc {
   headMinT(): number {
     if (this.sealed.length > 0) return this.sealed[0].minT
     return this.n > 0 ? this.ts[0] : Infinity
-  }
-
-  /** detachHead hands the head's chunks to a flush and leaves the head empty (the arrays are kept). */
-  detachHead(): SealedChunk[] {
-    this.seal()
-    const out = this.sealed
-    this.sealed = []
-    return out
   }
 
   /** dropHead forgets every point in memory, as a deletion does. */

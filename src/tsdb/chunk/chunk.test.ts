@@ -147,3 +147,15 @@ describe('integer codec scaling', () => {
     assert.ok(w.pos / values.length < 1.4, `${w.pos / values.length} bytes per value`)
   })
 })
+
+describe('NaN payloads', () => {
+  it('keeps the exact bits of quiet, signalling and negative NaNs', () => {
+    const vs = new Float64Array(4)
+    const bitsIn = new Uint32Array(vs.buffer)
+    bitsIn.set([1, 0x7ff80000, 0xdeadbeef, 0xfff00001, 0, 0x7ff00000 | 0x1234, 0, 0x3ff80000])
+    const w = new ByteWriter()
+    encodeChunk(w, [1000, 2000, 3000, 4000], vs, 4)
+    const got = decodeChunk(w.take(), 1000)
+    assert.deepEqual(Array.from(new Uint32Array(got.vs.buffer, 0, 8)), Array.from(bitsIn))
+  })
+})

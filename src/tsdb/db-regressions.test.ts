@@ -1,0 +1,198 @@
+// Regression tests, one per bug found in review; each failed before its fix.
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Db, type TsdbOptions } from './db.js'
+import type { SeriesDesc } from './series.js'
+
+const M = 60_000
+const H = 60 * M
+const desc: SeriesDesc = { endpoint: 'e', metric: 'm', tags: '', dstype: 'GAUGE', step: 60 }
+
+let dir = ''
+let now = 0
+const dbs: Db[] = []
+function open(extra: Partial<TsdbOptions> = {}): Db {
+  const db = Db.open({ dir, now: () => now, maintenanceInterval: 0, walSync: 'write', ...extra })
+  dbs.push(db)
+  return db
+}
+async function write(db: Db, from: number, to: number, d = desc, flush = true): Promise<void> {
+  const app = db.appender()
+  for (let t = from; t <= to; t += M) app.append(0, d, t, t / M)
+  await app.commit()
+  if (flush) await db.flush()
+}
+function sorted(ts: Float64Array, n: number): boolean {
+  for (let i = 1; i < n; i++) if (!(ts[i] > ts[i - 1])) return false
+  return true
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pg-tsdb-reg-'))
+  now = 100 * H
+})
+afterEach(async () => {
+  for (const db of dbs.splice(0)) await db.close({ flush: false }).catch(() => undefined)
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('tsdb regressions', () => {
+  it('a failed flush keeps the head and the WAL: nothing acknowledged is lost', async () => {
+    let db = open()
+    await write(db, 99 * H, 99 * H + 9 * M, desc, false)
+    // The block's temporary file cannot be created, as with a full or failing disk.
+    mkdirSync(join(dir, 'blocks', 'raw-00000001.blk.tmp'))
+    await assert.rejects(db.flush(), { code: 'PG_TSDB_WAL_WRITE' })
+    assert.equal(db.query(desc, { start: 99 * H, end: 100 * H })?.n, 10)
+    rmSync(join(dir, 'blocks', 'raw-00000001.blk.tmp'), { recursive: true })
+    await write(db, 99 * H + 30 * M, 99 * H + 30 * M)
+    await db.close()
+    db = open()
+    assert.equal(db.query(desc, { start: 99 * H, end: 100 * H })?.n, 11)
+  })
+
+  it('replay seals head chunks where the live process did, so an inserted late point survives', async () => {
+    let db = open()
+    const app = db.appender()
+    for (let i = 0; i < 240; i++) app.append(0, desc, 99 * H + i * 1000, i)
+    await app.commit()
+    // The open chunk is full (240 points) but not yet sealed: the late point grows it instead.
+    app.append(0, desc, 99 * H + 100_500, -1)
+    assert.equal((await app.commit()).outOfOrderInserted, 1)
+    for (let i = 240; i < 500; i++) app.append(0, desc, 99 * H + i * 1000, i)
+    await app.commit()
+    await db.close({ flush: false })
+    db = open()
+    assert.equal(db.query(desc, { start: 99 * H, end: 100 * H })?.n, 501)
+    assert.equal(db.stats().outOfOrderDropped, 0)
+    assert.equal(db.stats().replayed, 501)
+  })
+
+  it('reads a series in time order after a partial compaction and a reopen, and compacts again', async () => {
+    let db = open()
+    await write(db, 80 * H, 82 * H)
+    await write(db, 82 * H + M, 84 * H)
+    await write(db, 99 * H, 100 * H)
+    await db.close()
+    db = open({ maxBlockSpan: 5 * H })
+    assert.equal(await db.compact(), 2) // the first two merge; the third stays apart
+    await db.close()
+    db = open({ maxBlockSpan: 50 * H })
+    let q = db.query(desc, { start: 80 * H, end: 100 * H })
+    assert.ok(q !== null && q.n === 302 && sorted(q.ts, q.n))
+    assert.equal(await db.compact(), 2)
+    q = db.query(desc, { start: 80 * H, end: 100 * H })
+    assert.ok(q !== null && q.n === 302 && sorted(q.ts, q.n))
+    assert.equal(db.query(desc, { start: 81 * H, end: 81 * H + 10 * M })?.n, 11)
+  })
+
+  it('keeps a raw block until its last point is inside a materialised bucket', async () => {
+    now = 0
+    const db = open({ rollupAfter: H, tiers: [100], retention: { raw: 2 * H, r100: 1000 * H } })
+    const writeAt = async (a: number, b: number) => {
+      for (let t = a; t <= b; t++) {
+        now = t * M + 1
+        const app = db.appender()
+        app.append(0, desc, t * M, t)
+        await app.commit()
+      }
+      await db.flush()
+    }
+    await writeAt(1, 479)
+    await writeAt(480, 530)
+    await writeAt(531, 700)
+    now = 600 * M
+    await db.rollup(true) // watermark 540 min, but r100 holds only buckets ending by 500 min
+    now = 660 * M
+    await db.applyRetention()
+    now = 800 * M
+    await db.rollup(true)
+    const want = { AVERAGE: 550.5, MIN: 501, MAX: 600 }
+    for (const [cf, v] of Object.entries(want)) {
+      const r = db.query(desc, {
+        start: 501 * M,
+        end: 600 * M,
+        step: 6000,
+        consolFun: cf as 'AVERAGE',
+      })
+      assert.equal(r?.vs[0], v, cf)
+    }
+  })
+
+  it('one series lagging hours behind does not turn every commit into a flush', async () => {
+    now = 1000 * H
+    const db = open()
+    const behind: SeriesDesc = { ...desc, endpoint: 'b' }
+    for (let i = 0; i < 60; i++) {
+      now += M
+      const app = db.appender()
+      app.append(0, desc, now, 1)
+      app.append(0, behind, now - 4 * H, 1)
+      await app.commit()
+      await new Promise((r) => setImmediate(r))
+    }
+    await db.flush()
+    assert.ok(readdirSync(join(dir, 'blocks')).length <= 2)
+    // Blocks that overlap in time across series still compact.
+    await db.compact()
+    assert.equal(readdirSync(join(dir, 'blocks')).length, 1)
+    assert.equal(db.query(behind, { start: now - 6 * H, end: now })?.n, 60)
+  })
+
+  it('takes over a LOCK left with its own pid by an earlier process', async () => {
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, 'LOCK'), String(process.pid))
+    const db = open()
+    await write(db, 99 * H, 99 * H)
+    assert.throws(() => open(), { code: 'PG_TSDB_LOCKED' })
+  })
+
+  it('reports a tombstones.json of the wrong shape, naming it', async () => {
+    for (const body of ['{}', 'null', '[null]', '[{"uid":1}]', 'not json']) {
+      writeFileSync(join(dir, 'tombstones.json'), body)
+      const db = open()
+      assert.match(db.stats().repairs[0], /tombstones\.json: unreadable/, body)
+      await db.close({ flush: false })
+      dbs.pop()
+    }
+  })
+
+  it('refuses to open, moving nothing aside, when a block cannot be read for a reason other than damage', async () => {
+    let db = open()
+    await write(db, 99 * H, 99 * H + M)
+    await db.close()
+    // A directory where a block file should be: readable as nothing, like EMFILE or EACCES would be.
+    mkdirSync(join(dir, 'blocks', 'raw-00000009.blk'))
+    assert.throws(() => open(), /cannot open block .*raw-00000009\.blk/)
+    assert.ok(!readdirSync(join(dir, 'blocks')).some((f) => f.endsWith('.corrupt')))
+    rmSync(join(dir, 'blocks', 'raw-00000009.blk'), { recursive: true })
+    db = open()
+    assert.equal(db.query(desc, { start: 0, end: 200 * H })?.n, 2)
+  })
+
+  it('numbers new blocks above every tombstone, so a re-created series is not hidden', async () => {
+    let db = open()
+    await write(db, 99 * H, 99 * H)
+    await db.deleteSeries(['e/m'])
+    await db.close()
+    // The tombstone says seq 1; make it claim more, as if newer blocks had expired since.
+    writeFileSync(
+      join(dir, 'tombstones.json'),
+      JSON.stringify([{ uid: 'e/m\x00GAUGE\x0060', seq: 7 }])
+    )
+    db = open()
+    await write(db, 99 * H + 5 * M, 99 * H + 5 * M)
+    await db.close()
+    db = open()
+    assert.equal(db.query(desc, { start: 0, end: 200 * H })?.n, 1)
+  })
+
+  it('rejects a bad timestamp without creating the series', () => {
+    const db = open()
+    assert.throws(() => db.appender().append(0, desc, 1.5, 1), /timestamp/)
+    assert.deepEqual(db.endpoints(), [])
+  })
+})
