@@ -3,7 +3,7 @@ import {
   closeSync,
   fdatasyncSync,
   openSync,
-  readFileSync,
+  fstatSync,
   readSync,
   renameSync,
   writeSync,
@@ -165,42 +165,76 @@ export class Block {
     file: string,
     meta: BlockMeta,
     series: Map<string, BlockSeries>,
-    bytes: number
+    bytes: number,
+    fd: number
   ) {
     this.file = file
     this.meta = meta
     this.series = series
     this.bytes = bytes
-    this.#fd = openSync(file, 'r')
+    this.#fd = fd
   }
 
   static open(
     file: string,
     uidOf: (s: BlockSeries) => string
   ): { block: Block; damage: BlockDamage[] } {
-    const buf = readFileSync(file)
+    // Positioned reads, not the whole file: blocks may be larger than memory would like (or 2 GiB).
+    const fd = openSync(file, 'r')
+    try {
+      const { block, damage } = Block.#read(fd, file, uidOf)
+      return { block, damage }
+    } catch (err) {
+      closeSync(fd)
+      throw err
+    }
+  }
+
+  static #read(
+    fd: number,
+    file: string,
+    uidOf: (s: BlockSeries) => string
+  ): { block: Block; damage: BlockDamage[] } {
     const corrupt = (what: string): PeregrineError =>
       new PeregrineError('PG_TSDB_CORRUPT', `block ${file}: ${what}`)
-    if (buf.length < MAGIC.length + FOOTER_BYTES) throw corrupt(`truncated to ${buf.length} bytes`)
-    if (buf.toString('latin1', 0, MAGIC.length) !== MAGIC)
+    const size = fstatSync(fd).size
+    const readAt = (pos: number, len: number, into?: Buffer): Buffer => {
+      const buf = into !== undefined && into.length >= len ? into : Buffer.allocUnsafe(len)
+      let got = 0
+      while (got < len) {
+        const n = readSync(fd, buf, got, len - got, pos + got)
+        if (n === 0) throw corrupt(`short read at byte ${pos + got}`)
+        got += n
+      }
+      return buf.subarray(0, len)
+    }
+    if (size < MAGIC.length + FOOTER_BYTES) throw corrupt(`truncated to ${size} bytes`)
+    if (readAt(0, MAGIC.length).toString('latin1') !== MAGIC) {
       throw corrupt('not a Peregrine block (bad magic)')
-    if (buf.toString('latin1', buf.length - END_MAGIC.length) !== END_MAGIC) {
+    }
+    const footerBytes = readAt(size - FOOTER_BYTES, FOOTER_BYTES)
+    if (footerBytes.toString('latin1', FOOTER_BYTES - END_MAGIC.length) !== END_MAGIC) {
       throw corrupt('truncated: the end marker is missing')
     }
-    const footer = new ByteReader(buf, buf.length - FOOTER_BYTES)
+    const footer = new ByteReader(footerBytes)
     const tableOffset = footer.f64()
     const tableLen = footer.u32()
     const tableCrc = footer.u32()
-    if (tableOffset + tableLen !== buf.length - FOOTER_BYTES)
+    if (!Number.isInteger(tableOffset) || tableOffset + tableLen !== size - FOOTER_BYTES) {
       throw corrupt('footer points outside the file')
-    const tableBytes = buf.subarray(tableOffset, tableOffset + tableLen)
+    }
+    const tableBytes = readAt(tableOffset, tableLen)
     if (crc32(tableBytes) !== tableCrc) throw corrupt('series table checksum mismatch')
     const damage: BlockDamage[] = []
     const series = new Map<string, BlockSeries>()
     let meta: BlockMeta
+    let scratch: Buffer | undefined
     try {
       const r = new ByteReader(tableBytes)
       meta = JSON.parse(r.string()) as BlockMeta
+      if (typeof meta !== 'object' || meta === null || !Number.isFinite(meta.minT)) {
+        throw new RangeError('meta is not a block description')
+      }
       const symbols: string[] = []
       for (let i = r.uvarint(); i > 0; i--) symbols.push(r.string())
       const symbol = (id: number): string => {
@@ -224,7 +258,8 @@ export class Block {
           const len = r.uvarint()
           const crc = r.u32()
           if (offset + len > tableOffset) throw new RangeError('chunk runs past the data section')
-          if (crc32(buf.subarray(offset, offset + len)) !== crc) {
+          scratch = readAt(offset, len, scratch)
+          if (crc32(scratch.subarray(0, len)) !== crc) {
             damage.push({
               file,
               message: `chunk of ${endpoint}/${metric} at byte ${offset} fails its checksum; left out`,
@@ -238,9 +273,10 @@ export class Block {
         series.set(uidOf(s), s)
       }
     } catch (err) {
+      if (err instanceof PeregrineError) throw err
       throw corrupt(`series table unreadable: ${(err as Error).message}`)
     }
-    return { block: new Block(file, meta, series, buf.length), damage }
+    return { block: new Block(file, meta, series, size, fd), damage }
   }
 
   /** read returns a chunk's bytes in `into` when it is large enough (reused), else in a new buffer. */

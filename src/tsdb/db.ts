@@ -728,82 +728,98 @@ export class Db {
   }
 
   /**
-   * compact merges runs of adjacent raw blocks into one block while the result spans at most
-   * `maxBlockSpan`, re-chunking each series: fewer chunk headers, fewer files to open per query. Returns
-   * how many blocks it replaced.
+   * compact merges runs of adjacent blocks of one kind while the result spans at most `maxBlockSpan` (raw)
+   * or `maxBlockSpan × k` (tier r<k>, so a tier block holds about as many buckets as a day of raw points).
+   * Raw series are re-chunked: fewer chunk headers, better packing. Fewer files to open per query, fewer
+   * descriptors held. Returns how many blocks it replaced.
    */
   compact(): Promise<number> {
     return this.#serial(() => {
       this.#checkOpen()
-      // Blocks in flush order. A run may overlap in time across series (one lagging behind the others),
-      // never within one series: its points are always newer than anything flushed before.
-      const raw = this.#blocks.filter((b) => b.meta.kind === 'raw')
-      raw.sort((a, b) => byWalOrder({ block: a }, { block: b }))
       let replaced = 0
-      let run: Block[] = []
-      const mergeRun = () => {
-        if (run.length > 1) replaced += this.#merge(run)
-        run = []
-      }
-      let runMin = Infinity
-      let runMax = -Infinity
-      for (const b of raw) {
-        const min = Math.min(runMin, b.meta.minT)
-        const max = Math.max(runMax, b.meta.maxT)
-        if (run.length > 0 && max - min > this.options.maxBlockSpan) {
-          mergeRun()
-          runMin = b.meta.minT
-          runMax = b.meta.maxT
-        } else {
-          runMin = min
-          runMax = max
+      const kinds = new Set(this.#blocks.map((b) => b.meta.kind))
+      for (const kind of kinds) {
+        const blocks = this.#blocks.filter((b) => b.meta.kind === kind)
+        // Raw blocks in flush order: a run may overlap in time across series (one lagging behind the
+        // others), never within one series, whose points are always newer than anything flushed before.
+        // Tier blocks in the order of the watermark they were rolled up to.
+        if (kind === 'raw') blocks.sort((a, b) => byWalOrder({ block: a }, { block: b }))
+        else blocks.sort((a, b) => a.meta.upTo - b.meta.upTo)
+        const span =
+          kind === 'raw' ? this.options.maxBlockSpan : this.options.maxBlockSpan * tierOf(kind)
+        let run: Block[] = []
+        let runMin = Infinity
+        let runMax = -Infinity
+        for (const b of blocks) {
+          const min = Math.min(runMin, b.meta.minT)
+          const max = Math.max(runMax, b.meta.maxT)
+          if (run.length > 0 && max - min > span) {
+            if (run.length > 1) replaced += this.#merge(run)
+            run = []
+            runMin = b.meta.minT
+            runMax = b.meta.maxT
+          } else {
+            runMin = min
+            runMax = max
+          }
+          run.push(b)
         }
-        run.push(b)
+        if (run.length > 1) replaced += this.#merge(run)
       }
-      mergeRun()
       return Promise.resolve(replaced)
     })
   }
 
   #merge(run: Block[]): number {
+    const kind = run[0].meta.kind
+    const raw = kind === 'raw'
     const sources = new Set(run)
-    const inputs: BlockSeriesInput[] = []
-    const owners: MemSeries[] = []
+    const bySeries = new Map<string, BlockSeriesInput>()
     let points = 0
-    for (const s of this.#index.byUid.values()) {
-      const parts = s.inBlocks.filter((x) => sources.has(x.block))
-      if (parts.length === 0) continue
-      const chunks: SealedChunk[] = []
-      for (const { block, entry } of parts) {
+    for (const b of run) {
+      for (const [uid, entry] of b.series) {
+        // Dead data stays behind: raw entries no live series points to, tier entries deleted since.
+        if (raw) {
+          const s = this.#index.byUid.get(uid)
+          if (s === undefined || !s.inBlocks.some((x) => x.block === b)) continue
+        } else if (this.#deletedIn(uid, b)) continue
+        let input = bySeries.get(uid)
+        if (input === undefined) {
+          input = { ...descOf(entry), chunks: [] }
+          bySeries.set(uid, input)
+        }
         for (const c of entry.chunks) {
-          chunks.push({ minT: c.minT, maxT: c.maxT, n: c.n, bytes: block.read(c) })
+          input.chunks.push({ minT: c.minT, maxT: c.maxT, n: c.n, bytes: b.read(c) })
           points += c.n
         }
       }
-      inputs.push({ ...descOf(s), chunks: rechunk(chunks, this) })
-      owners.push(s)
     }
+    if (raw) for (const input of bySeries.values()) input.chunks = rechunk(input.chunks, this)
     const seq = ++this.#seq
-    const file = join(this.options.dir, 'blocks', `raw-${String(seq).padStart(8, '0')}.blk`)
+    const file = join(this.options.dir, 'blocks', `${kind}-${String(seq).padStart(8, '0')}.blk`)
     const meta: BlockMeta = {
-      kind: 'raw',
+      kind,
       seq,
       minT: Math.min(...run.map((b) => b.meta.minT)),
       maxT: Math.max(...run.map((b) => b.meta.maxT)),
       walSeq: Math.max(...run.map((b) => b.meta.walSeq)),
-      upTo: Math.max(...run.map((b) => b.meta.maxT)),
+      upTo: Math.max(...run.map((b) => b.meta.upTo)),
       compactedFrom: run.map((b) => b.meta.seq),
       points,
       createdAt: this.options.now(),
     }
-    writeBlock(file, meta, inputs)
+    writeBlock(file, meta, bySeries.values())
     const { block } = Block.open(file, uidOf)
-    for (const s of owners) {
-      const entry = block.series.get(s.uid)
-      const at = s.inBlocks.findIndex((x) => sources.has(x.block))
-      const rest = s.inBlocks.filter((x) => !sources.has(x.block))
-      if (entry !== undefined) rest.splice(at, 0, { block, entry })
-      s.inBlocks = rest
+    if (raw) {
+      for (const uid of bySeries.keys()) {
+        const s = this.#index.byUid.get(uid)
+        const entry = block.series.get(uid)
+        if (s === undefined || entry === undefined) continue
+        const at = s.inBlocks.findIndex((x) => sources.has(x.block))
+        const rest = s.inBlocks.filter((x) => !sources.has(x.block))
+        rest.splice(at, 0, { block, entry })
+        s.inBlocks = rest
+      }
     }
     this.#blocks = this.#blocks.filter((b) => !sources.has(b))
     this.#blocks.push(block)
@@ -1145,8 +1161,10 @@ export class Db {
     const stored = wm === -Infinity ? -Infinity : Math.floor(wm / res) * res
     const kind = `r${k}`
     if (stored >= first) {
-      for (const b of this.#blocks) {
-        if (b.meta.kind !== kind || b.meta.maxT < first || b.meta.minT > last) continue
+      const blocks = this.#blocks.filter((b) => b.meta.kind === kind)
+      blocks.sort((a, b) => a.meta.upTo - b.meta.upTo)
+      for (const b of blocks) {
+        if (b.meta.maxT < first || b.meta.minT > last) continue
         const entry = b.series.get(s.uid)
         if (entry === undefined || this.#deletedIn(s.uid, b)) continue
         for (const c of entry.chunks) {
@@ -1321,7 +1339,7 @@ function byWalOrder(a: { block: Block }, b: { block: Block }): number {
   return a.block.meta.walSeq - b.block.meta.walSeq || a.block.meta.seq - b.block.meta.seq
 }
 
-function descOf(s: MemSeries): SeriesDesc {
+function descOf(s: SeriesDesc): SeriesDesc {
   return { endpoint: s.endpoint, metric: s.metric, tags: s.tags, dstype: s.dstype, step: s.step }
 }
 

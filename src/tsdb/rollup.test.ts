@@ -175,6 +175,47 @@ describe('rollup tiers', () => {
     await again.close()
   })
 
+  it('compacts tier blocks from successive rollup runs without changing any answer', async () => {
+    const db = Db.open({ dir, ...options, tiers: [5, 20] })
+    const g: SeriesDesc = { endpoint: 'h', metric: 'g', tags: '', dstype: 'GAUGE', step: 60 }
+    const r = rng(9)
+    const app = db.appender()
+    let ref = 0
+    for (let t = T0; t < T0 + 2 * DAY; t += MIN)
+      ref = app.append(ref, g, t, Math.round(r() * 1e4) / 100)
+    await app.commit()
+    await db.flush()
+    // Rollups every 2 hours of wall time: one block per tier per run.
+    for (let h = 1; h <= 10; h++) {
+      clock = T0 + DAY + h * 2 * 3_600_000
+      await db.rollup()
+    }
+    const answer = () =>
+      ['AVERAGE', 'MAX', 'MIN', 'LAST'].flatMap((cf) =>
+        [300, 1200].map((step) => {
+          const q = db.query('h/g', {
+            start: T0,
+            end: T0 + 2 * DAY,
+            step,
+            consolFun: cf as ConsolFun,
+          })
+          return Array.from(q?.vs.subarray(0, q.n) ?? [])
+        })
+      )
+    const before = answer()
+    assert.equal(before[0].length, 577, 'two days of 5-minute buckets, and the one ending at T0')
+    assert.equal(db.stats().blocks.r5, 10)
+    assert.ok((await db.compact()) >= 20)
+    assert.equal(db.stats().blocks.r5, 1)
+    assert.equal(db.stats().blocks.r20, 1)
+    assert.deepEqual(answer(), before)
+    await db.close()
+    const again = Db.open({ dir, ...options, tiers: [5, 20] })
+    const q = again.query('h/g', { start: T0, end: T0 + 2 * DAY, step: 300, consolFun: 'AVERAGE' })
+    assert.deepEqual(Array.from(q?.vs.subarray(0, q.n) ?? []), before[0])
+    await again.close()
+  })
+
   it('keeps a raw block past its retention until the tiers cover it', async () => {
     const db = Db.open({
       dir,
