@@ -1,0 +1,158 @@
+// The peregrine command end to end, in child processes: import, query, stats, usage errors, start/stop.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'peregrine.js')
+let dir = ''
+
+function run(args: string[], input?: string): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [BIN, '--data-dir', dir, ...args], {
+    input,
+    encoding: 'utf8',
+  })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pg-cli-'))
+})
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('peregrine CLI', () => {
+  const now = Math.floor(Date.now() / 1000 / 60) * 60
+  it('imports falcon MetricValue JSON, skipping bad items with a reason', () => {
+    const items = [
+      {
+        endpoint: 'h1',
+        metric: 'cpu.idle',
+        value: 97.5,
+        step: 60,
+        counterType: 'GAUGE',
+        tags: '',
+        timestamp: now - 120,
+      },
+      {
+        endpoint: 'h1',
+        metric: 'cpu.idle',
+        value: '96.25',
+        step: 60,
+        counterType: 'GAUGE',
+        tags: '',
+        timestamp: now - 60,
+      },
+      {
+        endpoint: 'h1',
+        metric: 'net.if.in.bytes',
+        value: 1000,
+        step: 60,
+        counterType: 'COUNTER',
+        tags: 'iface=eth0',
+        timestamp: now - 120,
+      },
+      {
+        endpoint: 'h1',
+        metric: 'net.if.in.bytes',
+        value: 7000,
+        step: 60,
+        counterType: 'COUNTER',
+        tags: 'iface=eth0',
+        timestamp: now - 60,
+      },
+      {
+        endpoint: 'h1',
+        metric: 'x',
+        value: 1,
+        step: 60,
+        counterType: 'gauge',
+        tags: '',
+        timestamp: now,
+      },
+    ]
+    const r = run(['tsdb', 'import'], JSON.stringify(items))
+    assert.equal(r.code, 0, r.err)
+    assert.deepEqual(JSON.parse(r.out), {
+      total: 5,
+      invalid: 1,
+      appended: 4,
+      duplicates: 0,
+      outOfOrderInserted: 0,
+      outOfOrderDropped: 0,
+      tooOld: 0,
+    })
+    assert.match(r.err, /item 4 skipped: counterType: "gauge" is not one of GAUGE, COUNTER, DERIVE/)
+  })
+
+  it('queries gauges as stored and counters as rates', () => {
+    let r = run(['tsdb', 'query', 'h1/cpu.idle', '--start', '-1h'])
+    assert.equal(r.code, 0, r.err)
+    const gauge = JSON.parse(r.out) as {
+      tier: string
+      values: { timestamp: number; value: number }[]
+    }
+    assert.equal(gauge.tier, 'raw')
+    assert.deepEqual(gauge.values, [
+      { timestamp: now - 120, value: 97.5 },
+      { timestamp: now - 60, value: 96.25 },
+    ])
+    r = run(['tsdb', 'query', 'h1/net.if.in.bytes/iface=eth0', '--start', '-1h'])
+    assert.equal(r.code, 0, r.err)
+    assert.deepEqual((JSON.parse(r.out) as { values: unknown[] }).values, [
+      { timestamp: now - 60, value: 100 },
+    ])
+  })
+
+  it('lists endpoints and counters', () => {
+    const r = run(['tsdb', 'stats', '--series'])
+    assert.equal(r.code, 0, r.err)
+    const stats = JSON.parse(r.out) as { series: number; endpoints: Record<string, string[]> }
+    assert.equal(stats.series, 2)
+    assert.deepEqual(stats.endpoints, { h1: ['cpu.idle', 'net.if.in.bytes/iface=eth0'] })
+  })
+
+  it('answers bad usage with one sentence and exit status 2', () => {
+    let r = run(['tsdb', 'query', 'no-slash'])
+    assert.equal(r.code, 2)
+    assert.equal(r.err, 'peregrine: key: expected endpoint/counter, got "no-slash"\n')
+    r = run(['tsdb', 'query', 'h1/nothing'])
+    assert.equal(r.code, 2)
+    assert.match(r.err, /no series h1\/nothing; list them with: peregrine tsdb stats --series/)
+    r = run(['tsdb', 'import'], '{not json')
+    assert.equal(r.code, 2)
+    assert.match(r.err, /stdin is not JSON/)
+    r = run(['tsdb', 'import'], '{"an":"object"}')
+    assert.equal(r.code, 2)
+    assert.match(r.err, /body: expected a JSON array of MetricValue/)
+  })
+
+  it('start runs in the foreground, refuses a second owner, and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, [BIN, '--data-dir', dir, 'start'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let err = ''
+    child.stderr.setEncoding('utf8')
+    const opened = new Promise<void>((ok) =>
+      child.stderr.on('data', (d: string) => {
+        err += d
+        if (err.includes('tsdb open at')) ok()
+      })
+    )
+    await opened
+    const second = run(['tsdb', 'stats'])
+    assert.equal(second.code, 2)
+    assert.match(
+      second.err,
+      new RegExp(`in use by process ${child.pid}; stop it or choose another data directory`)
+    )
+    const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)))
+    child.kill('SIGTERM')
+    assert.equal(await exited, 0)
+    assert.match(err, /SIGTERM: flushing and closing/)
+    assert.match(err, /stopped cleanly/)
+    assert.ok(!readdirSync(join(dir, 'tsdb')).includes('LOCK'))
+  })
+})
