@@ -220,7 +220,11 @@ export class Block {
     const tableOffset = footer.f64()
     const tableLen = footer.u32()
     const tableCrc = footer.u32()
-    if (!Number.isInteger(tableOffset) || tableOffset + tableLen !== size - FOOTER_BYTES) {
+    if (
+      !Number.isInteger(tableOffset) ||
+      tableOffset < MAGIC.length ||
+      tableOffset + tableLen !== size - FOOTER_BYTES
+    ) {
       throw corrupt('footer points outside the file')
     }
     const tableBytes = readAt(tableOffset, tableLen)

@@ -1,7 +1,7 @@
 // Regression tests, one per bug found in review; each failed before its fix.
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Db, type TsdbOptions } from './db.js'
@@ -188,6 +188,78 @@ describe('tsdb regressions', () => {
     await db.close()
     db = open()
     assert.equal(db.query(desc, { start: 0, end: 200 * H })?.n, 1)
+  })
+
+  it('after a failed flush, commits do not retry it in a loop, and replay still matches the live head', async () => {
+    let db = open({ blockDuration: H })
+    await write(db, 90 * H, 90 * H + 2 * M, desc, false)
+    // Every block file the flushes could try is blocked, as on a full disk.
+    const blocked = Array.from({ length: 40 }, (_, i) =>
+      join(dir, 'blocks', `raw-${String(i + 1).padStart(8, '0')}.blk.tmp`)
+    )
+    for (const b of blocked) mkdirSync(b)
+    await assert.rejects(db.flush())
+    // Data spanning 3 h: every commit would call for a flush.
+    const app = db.appender()
+    for (let i = 0; i < 30; i++) {
+      app.append(0, desc, 93 * H + i * M, i)
+      await app.commit()
+      await new Promise((r) => setImmediate(r))
+    }
+    assert.ok(readdirSync(join(dir, 'wal')).length <= 3, readdirSync(join(dir, 'wal')).join())
+    // A late point goes into the open chunk, which the failed flush left open.
+    app.append(0, desc, 93 * H + 10 * M + 30_000, -1)
+    assert.equal((await app.commit()).outOfOrderInserted, 1)
+    await db.close({ flush: false })
+    for (const b of blocked) rmSync(b, { recursive: true })
+    db = open({ blockDuration: H })
+    assert.equal(db.query(desc, { start: 89 * H, end: 100 * H })?.n, 3 + 30 + 1)
+    assert.equal(db.stats().outOfOrderDropped, 0)
+  })
+
+  it('maintenance still applies retention when the flush fails', async () => {
+    now = 100 * H
+    const db = open({ tiers: [], retention: { raw: 10 * H } })
+    await write(db, 95 * H, 95 * H + M)
+    now = 120 * H
+    await write(db, 119 * H, 119 * H, desc, false)
+    mkdirSync(join(dir, 'blocks', 'raw-00000002.blk.tmp'))
+    now = 130 * H
+    await assert.rejects(db.maintain(), { code: 'PG_TSDB_WAL_WRITE' })
+    assert.equal(db.stats().blocks.raw, undefined, 'the expired block went all the same')
+    assert.equal(db.query(desc, { start: 118 * H, end: 130 * H })?.n, 1)
+  })
+
+  it('a point from a clock far ahead does not hold off later flushes', async () => {
+    now = 100 * H
+    const db = open({ blockDuration: H })
+    await write(db, 99 * H, 99 * H, { ...desc, endpoint: 'ahead' }, false)
+    await write(db, 500 * H, 500 * H, { ...desc, endpoint: 'ahead' })
+    // Ordinary data over the next 4 h flushes by itself (every 1.5 block durations).
+    const app = db.appender()
+    for (let t = 100 * H; t <= 104 * H; t += M) {
+      now = t
+      app.append(0, desc, t, 1)
+      await app.commit()
+      await new Promise((r) => setImmediate(r))
+    }
+    assert.ok(db.stats().flushes >= 3, `${db.stats().flushes} flushes`)
+  })
+
+  it('moves aside a block whose footer points before its data', async () => {
+    let db = open()
+    await write(db, 99 * H, 99 * H + M)
+    await db.close()
+    const file = join(dir, 'blocks', readdirSync(join(dir, 'blocks'))[0])
+    const bytes = readFileSync(file)
+    // tableOffset = -8 with the length adjusted to match: consistent, but before the data section.
+    const view = new DataView(bytes.buffer, bytes.byteOffset)
+    const footer = bytes.length - 24
+    view.setFloat64(footer, -8, true)
+    view.setUint32(footer + 8, footer + 8, true)
+    writeFileSync(file, bytes)
+    db = open()
+    assert.match(db.stats().repairs.join(), /footer points outside the file; moved aside/)
   })
 
   it('rejects a bad timestamp without creating the series', () => {

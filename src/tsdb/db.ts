@@ -547,13 +547,14 @@ export class Db {
     return false
   }
 
-  // Whether the bucket holding t is materialised in some tier for series s.
+  // Whether every tier has materialised the bucket holding t for series s (then no tier would see t).
   #rolledUp(s: MemSeries, t: number): boolean {
-    for (const [k, wm] of this.#watermarks) {
+    for (const k of this.options.tiers) {
+      const wm = this.#watermarks.get(k) ?? -Infinity
       const res = k * s.step * 1000
-      if (Math.ceil(t / res) * res <= Math.floor(wm / res) * res) return true
+      if (Math.ceil(t / res) * res > Math.floor(wm / res) * res) return false
     }
-    return false
+    return true
   }
 
   #setWatermark(k: number, wm: number): void {
@@ -636,7 +637,7 @@ export class Db {
     if (this.#headPoints < o.maxHeadPoints && this.#headMaxT - from < 1.5 * o.blockDuration) {
       return
     }
-    if (this.#flushPending) return
+    if (this.#flushPending || o.now() < this.#flushRetryAt) return
     this.#flushPending = true
     setImmediate(() => {
       this.#flushPending = false
@@ -650,6 +651,8 @@ export class Db {
   #flushPending = false
   #flushedUpTo = -Infinity
   #lastFlushWall = 0
+  #flushBackoff = 0
+  #flushRetryAt = -Infinity
 
   /**
    * flush writes every point in the head to a new block and drops the WAL segments it covers. Points
@@ -667,8 +670,7 @@ export class Db {
       let points = 0
       for (const s of this.#index.byUid.values()) {
         if (s.n === 0 && s.sealed.length === 0) continue
-        s.seal()
-        const chunks = rechunk(s.sealed, this)
+        const chunks = rechunk(s.headChunks(), this)
         for (const c of chunks) {
           points += c.n
           if (c.minT < minT) minT = c.minT
@@ -696,18 +698,23 @@ export class Db {
           writeBlock(file, meta, inputs)
           block = Block.open(file, uidOf).block
         } catch (err) {
-          // The head keeps every point and its WAL segments stay: the next flush tries again.
+          // The head keeps every point and its WAL segments stay. Commits do not retry at once: a full
+          // disk would have every commit re-encode the head; maintenance and the backoff retry instead.
           rmSync(file, { force: true })
+          this.#flushBackoff = Math.min(Math.max(2 * this.#flushBackoff, 1000), 60_000)
+          this.#flushRetryAt = this.options.now() + this.#flushBackoff
           throw new PeregrineError(
             'PG_TSDB_WAL_WRITE',
             `flush to ${file} failed: ${(err as Error).message}; the points stay in memory and in the WAL`,
             { cause: err }
           )
         }
+        this.#flushBackoff = 0
+        this.#flushRetryAt = -Infinity
         // Nothing yielded since the heads were sealed, so they hold exactly what was written.
         this.#blocks.push(block)
         for (const s of owners) {
-          s.sealed = []
+          s.flushed()
           const entry = block.series.get(s.uid)
           if (entry !== undefined) s.inBlocks.push({ block, entry })
         }
@@ -718,7 +725,8 @@ export class Db {
         )
       }
       this.#headPoints = 0
-      this.#flushedUpTo = Math.max(this.#flushedUpTo, this.#headMaxT)
+      // Capped at now: one point from a clock far ahead must not hold the next flush off for days.
+      this.#flushedUpTo = Math.max(this.#flushedUpTo, Math.min(this.#headMaxT, this.options.now()))
       this.#headMinT = Infinity
       this.#headMaxT = -Infinity
       this.#lastFlushWall = this.options.now()
@@ -808,8 +816,7 @@ export class Db {
       points,
       createdAt: this.options.now(),
     }
-    writeBlock(file, meta, bySeries.values())
-    const { block } = Block.open(file, uidOf)
+    const block = writeAndOpen(file, meta, bySeries.values())
     if (raw) {
       for (const uid of bySeries.keys()) {
         const s = this.#index.byUid.get(uid)
@@ -898,8 +905,7 @@ export class Db {
         points,
         createdAt: this.options.now(),
       }
-      writeBlock(file, meta, inputs)
-      this.#blocks.push(Block.open(file, uidOf).block)
+      this.#blocks.push(writeAndOpen(file, meta, inputs))
       this.#counters.rollups++
     }
     this.#setWatermark(k, target)
@@ -959,15 +965,28 @@ export class Db {
   async maintain(): Promise<void> {
     if (this.#closed) return
     const o = this.options
-    if (
+    const steps: [string, () => Promise<unknown>][] = [
+      ['compact', () => this.compact()],
+      ['rollup', () => this.rollup()],
+      // Retention runs even when a flush failed: on a full disk, expired blocks are the space to free.
+      ['retention', () => this.applyRetention()],
+    ]
+    const flushDue =
       this.#headPoints > 0 &&
+      o.now() >= this.#flushRetryAt &&
       (this.#headPoints >= o.maxHeadPoints || o.now() - this.#lastFlushWall >= o.blockDuration)
-    ) {
-      await this.flush()
+    if (flushDue) steps.unshift(['flush', () => this.flush()])
+    let first: Error | undefined
+    for (const [name, step] of steps) {
+      try {
+        await step()
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err))
+        this.options.log('warn', `tsdb ${name} failed: ${e.message}`)
+        first ??= e
+      }
     }
-    await this.compact()
-    await this.rollup()
-    await this.applyRetention()
+    if (first !== undefined) throw first
   }
 
   /**
@@ -1277,8 +1296,14 @@ export class Db {
   async close(opts: { flush?: boolean } = {}): Promise<void> {
     if (this.#closed) return
     if (this.#timer !== null) clearInterval(this.#timer)
-    if (opts.flush !== false) await this.flush()
-    else await this.#busy.catch(() => undefined)
+    if (opts.flush !== false) {
+      await this.flush().catch((err: unknown) =>
+        this.options.log(
+          'warn',
+          `tsdb: flush on close failed (${(err as Error).message}); the WAL keeps every point, replayed on next open`
+        )
+      )
+    } else await this.#busy.catch(() => undefined)
     this.#closed = true
     await this.#wal.close()
     for (const b of this.#blocks) b.close()
@@ -1331,6 +1356,17 @@ function rechunk(chunks: SealedChunk[], db: Db): SealedChunk[] {
     out.push({ minT: ts[i], maxT: ts[hi - 1], n: hi - i, bytes: w.take() })
   }
   return out
+}
+
+// Writes a block and opens it; if either fails the file is removed, so a retry cannot leave two copies.
+function writeAndOpen(file: string, meta: BlockMeta, series: Iterable<BlockSeriesInput>): Block {
+  try {
+    writeBlock(file, meta, series)
+    return Block.open(file, uidOf).block
+  } catch (err) {
+    rmSync(file, { force: true })
+    throw err
+  }
 }
 
 // Raw blocks in the order their data was flushed: walSeq grows with every flush, and a compacted block
