@@ -1,0 +1,252 @@
+// Go's net/rpc JSON codec (net/rpc/jsonrpc), which falcon's agent, transfer and hbs speak over TCP.
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { JsonFrameError, JsonStreamDecoder } from './json-stream.js'
+
+/** RpcMethod handles one call: `param` is the request's single argument (Go's `params[0]`). */
+export type RpcMethod = (param: unknown) => unknown
+
+/** RpcError is an error whose message goes back to the caller as the response's `error` string. */
+export class RpcError extends Error {
+  override readonly name = 'RpcError'
+}
+
+/** JsonRpcServerOptions bound what one connection may send. */
+export interface JsonRpcServerOptions {
+  /** maxRequestBytes: a bigger request ends the connection with an error (default 64 MiB). */
+  maxRequestBytes: number
+  /** onError reports protocol errors (garbage, oversize) and handler failures; never throws. */
+  onError: (message: string) => void
+}
+
+/**
+ * serveJsonRpc returns a TCP server speaking Go's jsonrpc: requests `{"method":"Svc.Name","params":[arg],
+ * "id":N}` back to back, answered `{"id":N,"result":R,"error":null}` or `{"id":N,"result":null,
+ * "error":"text"}`, each followed by a newline as Go's encoder writes. Calls on one connection run
+ * concurrently and are answered as they finish (match by id, as Go's client does). A handler's thrown
+ * message becomes the error string; a method missing gives Go's own `rpc: can't find method X.Y`.
+ * Bytes that are not JSON get one error response with id null, then the connection is closed.
+ */
+export function serveJsonRpc(
+  methods: ReadonlyMap<string, RpcMethod>,
+  options: Partial<JsonRpcServerOptions> = {}
+): Server & { closeAll(): void } {
+  const maxRequestBytes = options.maxRequestBytes ?? 64 << 20
+  const onError = options.onError ?? (() => undefined)
+  const services = new Set([...methods.keys()].map((m) => m.slice(0, m.indexOf('.'))))
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.setNoDelay(true)
+    const decoder = new JsonStreamDecoder(maxRequestBytes)
+    let closed = false
+    const send = (text: string) => {
+      if (!closed) socket.write(text)
+    }
+    const fail = (message: string) => {
+      onError(message)
+      send(`{"id":null,"result":null,"error":${JSON.stringify(message)}}\n`)
+      closed = true
+      socket.end()
+    }
+    socket.on('data', (chunk: Buffer) => {
+      if (closed) return
+      try {
+        decoder.push(chunk, (text) => {
+          if (!closed) handle(text)
+        })
+      } catch (err) {
+        fail(err instanceof JsonFrameError ? err.message : `bad request: ${(err as Error).message}`)
+      }
+    })
+    socket.on('error', () => undefined)
+    socket.on('close', () => {
+      closed = true
+      sockets.delete(socket)
+    })
+
+    const handle = (text: string) => {
+      let req: { method?: unknown; params?: unknown; id?: unknown }
+      try {
+        req = JSON.parse(text) as typeof req
+      } catch (err) {
+        fail(`invalid JSON request: ${(err as Error).message}`)
+        return
+      }
+      const id = JSON.stringify(req.id ?? null)
+      const reply = (result: unknown, error: string | null) => {
+        let body: string
+        try {
+          body = JSON.stringify(result ?? null)
+        } catch (err) {
+          body = 'null'
+          error = `cannot encode the result: ${(err as Error).message}`
+        }
+        send(
+          `{"id":${id},"result":${error === null ? body : 'null'},"error":${error === null ? 'null' : JSON.stringify(error)}}\n`
+        )
+      }
+      const method = req.method
+      if (typeof method !== 'string' || !method.includes('.')) {
+        reply(null, `rpc: service/method request ill-formed: ${String(method)}`)
+        return
+      }
+      const fn = methods.get(method)
+      if (fn === undefined) {
+        const service = method.slice(0, method.indexOf('.'))
+        reply(
+          null,
+          services.has(service)
+            ? `rpc: can't find method ${method}`
+            : `rpc: can't find service ${method}`
+        )
+        return
+      }
+      if (req.params === undefined) {
+        reply(null, 'jsonrpc: request body missing params')
+        return
+      }
+      if (!Array.isArray(req.params)) {
+        reply(null, 'jsonrpc: params must be an array holding the one argument')
+        return
+      }
+      const param: unknown = req.params[0]
+      let out: unknown
+      try {
+        out = fn(param)
+      } catch (err) {
+        reply(null, errorText(err, onError, method))
+        return
+      }
+      if (out instanceof Promise) {
+        out.then(
+          (r: unknown) => reply(r, null),
+          (err: unknown) => reply(null, errorText(err, onError, method))
+        )
+      } else reply(out, null)
+    }
+  })
+  return Object.assign(server, {
+    closeAll() {
+      for (const s of sockets) s.destroy()
+    },
+  })
+}
+
+function errorText(err: unknown, onError: (m: string) => void, method: string): string {
+  const message = err instanceof Error ? err.message : String(err)
+  // RpcError is the caller's fault and expected; anything else is worth a log line.
+  if (!(err instanceof RpcError)) onError(`${method}: ${message}`)
+  return message
+}
+
+/** JsonRpcClientOptions: timeouts in ms. */
+export interface JsonRpcClientOptions {
+  callTimeout: number
+  connectTimeout: number
+}
+
+/**
+ * JsonRpcClient calls a jsonrpc server over one connection, many calls in flight at once (matched by id).
+ * A broken connection fails the calls in flight; the next call dials again.
+ */
+export class JsonRpcClient {
+  readonly host: string
+  readonly port: number
+  readonly options: JsonRpcClientOptions
+  #socket: Socket | null = null
+  #ready: Promise<Socket> | null = null
+  #nextId = 0
+  #pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >()
+
+  constructor(address: string, options: Partial<JsonRpcClientOptions> = {}) {
+    const colon = address.lastIndexOf(':')
+    this.host = address.slice(0, colon) || '127.0.0.1'
+    this.port = Number(address.slice(colon + 1))
+    this.options = {
+      callTimeout: options.callTimeout ?? 10_000,
+      connectTimeout: options.connectTimeout ?? 3_000,
+    }
+  }
+
+  /** call sends `param` as the single argument of `method` and resolves with the result. */
+  async call<T = unknown>(method: string, param: unknown): Promise<T> {
+    const socket = await this.#connect()
+    const id = this.#nextId++
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id)
+        reject(
+          new Error(
+            `${method} to ${this.host}:${this.port}: no answer in ${this.options.callTimeout} ms`
+          )
+        )
+      }, this.options.callTimeout)
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+      socket.write(JSON.stringify({ method, params: [param], id }) + '\n')
+    })
+  }
+
+  /** close ends the connection; calls in flight fail. */
+  close(): void {
+    this.#socket?.destroy()
+    this.#drop(new Error('client closed'))
+  }
+
+  #connect(): Promise<Socket> {
+    if (this.#ready !== null) return this.#ready
+    this.#ready = new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ host: this.host, port: this.port })
+      socket.setNoDelay(true)
+      const timer = setTimeout(() => {
+        socket.destroy(new Error(`connect to ${this.host}:${this.port}: timed out`))
+      }, this.options.connectTimeout)
+      const decoder = new JsonStreamDecoder()
+      socket.once('connect', () => {
+        clearTimeout(timer)
+        this.#socket = socket
+        resolve(socket)
+      })
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          decoder.push(chunk, (text) => this.#onResponse(text))
+        } catch (err) {
+          socket.destroy(err as Error)
+        }
+      })
+      socket.on('error', (err) => {
+        clearTimeout(timer)
+        reject(new Error(`${this.host}:${this.port}: ${err.message}`))
+      })
+      socket.on('close', () => {
+        clearTimeout(timer)
+        if (this.#socket === socket) this.#socket = null
+        this.#ready = null
+        this.#drop(new Error(`connection to ${this.host}:${this.port} closed`))
+      })
+    })
+    return this.#ready
+  }
+
+  #onResponse(text: string): void {
+    const res = JSON.parse(text) as { id: number; result: unknown; error: unknown }
+    const p = this.#pending.get(res.id)
+    if (p === undefined) return
+    this.#pending.delete(res.id)
+    clearTimeout(p.timer)
+    if (res.error !== null && res.error !== undefined) {
+      // Go sends the error as a string; anything else is shown as JSON rather than [object Object].
+      p.reject(new RpcError(typeof res.error === 'string' ? res.error : JSON.stringify(res.error)))
+    } else p.resolve(res.result)
+  }
+
+  #drop(err: Error): void {
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer)
+      p.reject(err)
+    }
+    this.#pending.clear()
+  }
+}
