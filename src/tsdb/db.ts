@@ -1211,6 +1211,13 @@ export class Db {
     return out
   }
 
+  /** seriesInfo returns the dstype and step of falcon key `endpoint/counter` (the variant written last). */
+  seriesInfo(key: string): { dstype: string; step: number } | null {
+    this.#checkOpen()
+    const s = this.#index.byKey(key)
+    return s === undefined ? null : { dstype: s.dstype, step: s.step }
+  }
+
   /** last returns the newest raw point and the one before it (for falcon's Graph.Last), or null. */
   last(key: string): { dstype: string; step: number; t: number[]; v: number[] } | null {
     this.#checkOpen()

@@ -1,0 +1,13 @@
+/**
+ * @module core
+ * The shared data model and codecs: Open-Falcon's MetricValue, tags and series keys, transfer's
+ * validation, the error catalogue, falcon's consistent hash ring, Go's net/rpc JSON codec, and the
+ * service seam every app implements. Imports nothing else in src/.
+ */
+export * from './model.js'
+export * from './errors.js'
+export * from './validate.js'
+export * from './hash-ring.js'
+export * from './service.js'
+export * from './codec/falcon-jsonrpc.js'
+export { JsonStreamDecoder, JsonFrameError } from './codec/json-stream.js'

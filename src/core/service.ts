@@ -1,0 +1,45 @@
+// What every app's start() returns and receives: a running service, and its dependencies.
+
+/** Logger is the logging seam: apps log through it and never to the console directly. */
+export interface Logger {
+  info(message: string): void
+  warn(message: string): void
+  error(message: string): void
+}
+
+/** Deps are what an app's start() is given besides its config (Prometheus' EngineOpts spirit). */
+export interface Deps {
+  log: Logger
+  /** now returns the time in ms; tests pass their own clock. */
+  now: () => number
+}
+
+/** Service is a started app: its name, the addresses it listens on, and how to stop it. */
+export interface Service {
+  readonly name: string
+  /** addresses maps a listener (`rpc`, `http`, …) to the `host:port` it is bound to. */
+  readonly addresses: Readonly<Record<string, string>>
+  stop(): Promise<void>
+}
+
+/** silentLogger drops everything (tests that do not look at logs). */
+export const silentLogger: Logger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+}
+
+/** parseListen splits `host:port` (or `:port`, meaning every interface); throws naming `field`. */
+export function parseListen(field: string, value: unknown): { host: string; port: number } {
+  if (typeof value !== 'string')
+    throw new Error(`${field}: expected "host:port", got ${JSON.stringify(value)}`)
+  const colon = value.lastIndexOf(':')
+  const port = Number(value.slice(colon + 1))
+  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(
+      `${field}: expected "host:port" with a port from 0 to 65535, got ${JSON.stringify(value)}`
+    )
+  }
+  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
+  return { host: host === '' ? '0.0.0.0' : host, port }
+}

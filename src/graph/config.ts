@@ -1,0 +1,41 @@
+// graph's configuration: listeners and the storage directory, validated with every problem named.
+import { parseListen } from '../core/index.js'
+
+/** GraphConfig configures one graph node (falcon's modules/graph cfg.json has the same roles). */
+export interface GraphConfig {
+  /** rpc: `host:port` of the JSON-RPC listener (falcon's `rpc.listen`, default `0.0.0.0:6070`). */
+  rpc: string
+  /** http: `host:port` of the HTTP listener (falcon's `http.listen`, default `0.0.0.0:6071`). */
+  http: string
+  /** dataDir: where the storage engine keeps its files (falcon's `rrd.storage` role). */
+  dataDir: string
+  /** walSync: `fsync` (default) or `write`; see docs/tsdb.md. */
+  walSync: 'fsync' | 'write'
+}
+
+/** defaultGraphConfig holds every default. */
+export const defaultGraphConfig: GraphConfig = {
+  rpc: '0.0.0.0:6070',
+  http: '0.0.0.0:6071',
+  dataDir: './data/graph',
+  walSync: 'fsync',
+}
+
+/** parseGraphConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
+export function parseGraphConfig(raw: Record<string, unknown>): Readonly<GraphConfig> {
+  const c = { ...defaultGraphConfig, ...raw }
+  const problems: string[] = []
+  for (const key of ['rpc', 'http'] as const) {
+    try {
+      parseListen(`graph.${key}`, c[key])
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+  }
+  if (typeof c.dataDir !== 'string' || c.dataDir === '')
+    problems.push('graph.dataDir: expected a directory path')
+  if (c.walSync !== 'fsync' && c.walSync !== 'write')
+    problems.push('graph.walSync: expected "fsync" or "write"')
+  if (problems.length > 0) throw new Error(problems.join('; '))
+  return Object.freeze(c)
+}

@@ -1,0 +1,73 @@
+/**
+ * @module graph
+ * A graph node: Open-Falcon's Graph RPC (Send, Query, Last, LastRaw, Info, Delete, Ping) over JSON-RPC,
+ * and HTTP /health and /counter/all, serving the tsdb storage engine.
+ */
+import type { AddressInfo } from 'node:net'
+import Fastify from 'fastify'
+import { type Deps, parseListen, serveJsonRpc, type Service } from '../core/index.js'
+import { Db } from '../tsdb/index.js'
+import type { GraphConfig } from './config.js'
+import { type GraphCounters, graphMethods } from './rpc.js'
+
+export { parseGraphConfig, defaultGraphConfig, type GraphConfig } from './config.js'
+
+/** start opens the storage and starts listening; `stop()` stops listening first, then closes storage. */
+export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<Service> {
+  const db = Db.open({
+    dir: config.dataDir,
+    walSync: config.walSync,
+    now: deps.now,
+    log: (level, message) => (level === 'warn' ? deps.log.warn(message) : deps.log.info(message)),
+  })
+  const counters: GraphCounters = {
+    sendCalls: 0,
+    sendItems: 0,
+    sendInvalid: 0,
+    queryCalls: 0,
+    lastCalls: 0,
+  }
+  const rpc = serveJsonRpc(graphMethods(db, counters), {
+    onError: (m) => deps.log.warn(`graph rpc: ${m}`),
+  })
+  const http = Fastify({ logger: false })
+  http.get('/health', (_req, reply) => {
+    void reply.type('text/plain').send('ok')
+  })
+  http.get('/counter/all', () => ({
+    msg: 'success',
+    data: { ...counters, tsdb: db.stats() },
+  }))
+  try {
+    const r = parseListen('graph.rpc', config.rpc)
+    await new Promise<void>((resolve, reject) => {
+      rpc.once('error', reject)
+      rpc.listen(r.port, r.host, () => resolve())
+    })
+    const h = parseListen('graph.http', config.http)
+    await http.listen({ port: h.port, host: h.host })
+  } catch (err) {
+    rpc.close()
+    await http.close()
+    await db.close()
+    throw err
+  }
+  const rpcAddr = rpc.address() as AddressInfo
+  const httpAddr = http.server.address() as AddressInfo
+  return {
+    name: 'graph',
+    addresses: {
+      rpc: `${rpcAddr.address}:${rpcAddr.port}`,
+      http: `${httpAddr.address}:${httpAddr.port}`,
+    },
+    async stop() {
+      // Stop taking writes, let answers in flight go out, then flush and close the storage.
+      await new Promise<void>((resolve) => {
+        rpc.close(() => resolve())
+        rpc.closeAll()
+      })
+      await http.close()
+      await db.close()
+    },
+  }
+}

@@ -1,0 +1,226 @@
+// Open-Falcon's Graph RPC methods (modules/graph/api/graph.go) over the storage engine.
+import { formatTags, normalizeTags, RpcError, seriesKeyOf, splitCounter } from '../core/index.js'
+import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
+
+/** GraphItem is what transfer sends to graph (common/model/graph.go). */
+export interface GraphItem {
+  endpoint: string
+  metric: string
+  tags: Record<string, string> | null
+  value: number
+  timestamp: number
+  dstype: string
+  step: number
+  heartbeat?: number
+  min?: string
+  max?: string
+}
+
+/** RrdData is one point of a query answer; NaN is sent as null, as falcon's JsonFloat does. */
+export interface RrdData {
+  timestamp: number
+  value: number | null
+}
+
+/** GraphCounters are graph's own counters, shown on /counter/all. */
+export interface GraphCounters {
+  sendCalls: number
+  sendItems: number
+  sendInvalid: number
+  queryCalls: number
+  lastCalls: number
+}
+
+// Falcon's IsValidString for endpoints and counters: no quotes, newlines, '>' or control characters.
+function validString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f || c === 0x22 || c === 0x27 || c === 0x3e) return false
+  }
+  return true
+}
+
+/**
+ * graphMethods returns the RPC methods of one graph node. `Graph.Send` resolves only after the points are
+ * in the storage engine's write-ahead log, so an acknowledged batch survives kill -9.
+ */
+export function graphMethods(
+  db: Db,
+  counters: GraphCounters
+): Map<string, (p: unknown) => unknown> {
+  return new Map<string, (p: unknown) => unknown>([
+    ['Graph.Ping', () => ({ code: 0 })],
+    ['Graph.Send', (p) => send(db, counters, p)],
+    ['Graph.Query', (p) => query(db, counters, p)],
+    ['Graph.Last', (p) => last(db, counters, p, false)],
+    ['Graph.LastRaw', (p) => last(db, counters, p, true)],
+    ['Graph.Info', (p) => info(db, p)],
+    ['Graph.Delete', (p) => del(db, p)],
+  ])
+}
+
+async function send(db: Db, counters: GraphCounters, param: unknown): Promise<{ code: number }> {
+  if (!Array.isArray(param)) throw new RpcError('Graph.Send: expected an array of GraphItem')
+  counters.sendCalls++
+  const app = db.appender()
+  for (const raw of param as unknown[]) {
+    counters.sendItems++
+    const item = raw as Partial<GraphItem> | null
+    if (
+      item === null ||
+      typeof item !== 'object' ||
+      typeof item.endpoint !== 'string' ||
+      typeof item.metric !== 'string' ||
+      item.endpoint === '' ||
+      item.metric === '' ||
+      !validString(item.endpoint) ||
+      !validString(item.metric) ||
+      typeof item.value !== 'number' ||
+      !Number.isInteger(item.timestamp) ||
+      !Number.isInteger(item.step) ||
+      (item.step ?? 0) <= 0 ||
+      (item.dstype !== 'GAUGE' && item.dstype !== 'DERIVE' && item.dstype !== 'COUNTER')
+    ) {
+      counters.sendInvalid++
+      continue
+    }
+    // rrdtool cannot hold these; falcon's graph skips them too.
+    const abs = Math.abs(item.value)
+    if (abs > 1e300 || (abs > 0 && abs < 1e-300)) {
+      counters.sendInvalid++
+      continue
+    }
+    const tags = formatTags(item.tags ?? {})
+    const desc = {
+      endpoint: item.endpoint,
+      metric: item.metric,
+      tags,
+      dstype: dsTypeOf(item.dstype),
+      step: item.step as number,
+    }
+    app.append(0, desc, (item.timestamp as number) * 1000, item.value)
+  }
+  await app.commit()
+  return { code: 0 }
+}
+
+function seriesParam(
+  param: unknown,
+  method: string
+): { endpoint: string; counter: string; key: string } {
+  const p = param as { endpoint?: unknown; counter?: unknown } | null
+  if (
+    p === null ||
+    typeof p !== 'object' ||
+    typeof p.endpoint !== 'string' ||
+    typeof p.counter !== 'string'
+  ) {
+    throw new RpcError(`${method}: expected {endpoint, counter}`)
+  }
+  const { metric, tags } = splitCounter(p.counter)
+  return { endpoint: p.endpoint, counter: p.counter, key: seriesKeyOf(p.endpoint, metric, tags) }
+}
+
+function query(db: Db, counters: GraphCounters, param: unknown) {
+  counters.queryCalls++
+  const { endpoint, counter, key } = seriesParam(param, 'Graph.Query')
+  const p = param as {
+    start?: unknown
+    end?: unknown
+    consolFuc?: unknown
+    consolFun?: unknown
+    step?: unknown
+  }
+  const info = db.seriesInfo(key)
+  if (info === null) return { endpoint, counter, dstype: '', step: 0, Values: [] as RrdData[] }
+  const step = info.step
+  const start = Number(p.start)
+  const end = Number(p.end)
+  if (!Number.isFinite(start) || !Number.isFinite(end)) {
+    throw new RpcError('Graph.Query: start and end must be unix seconds')
+  }
+  // falcon's json tag is "consolFuc" (sic); accept the spelled-out name too.
+  const cfRaw = p.consolFuc ?? p.consolFun ?? 'AVERAGE'
+  const cf = (CONSOL_FUNS as readonly unknown[]).includes(cfRaw) ? (cfRaw as ConsolFun) : 'AVERAGE'
+  // falcon aligns the range to the series step and ends one step after `end`.
+  const startTs = start - (start % step)
+  const endTs = end - (end % step) + step
+  const resp = { endpoint, counter, dstype: info.dstype, step, Values: [] as RrdData[] }
+  if (endTs - startTs - step < 1) return resp
+  const wantStep = typeof p.step === 'number' && p.step > 0 ? p.step : undefined
+  const r = db.query(key, {
+    start: startTs * 1000,
+    end: endTs * 1000,
+    step: wantStep,
+    consolFun: cf,
+  })
+  if (r === null) return resp
+  // Dense output at the result's resolution with null where nothing was stored, as rrdtool fetch gives.
+  const res = r.step
+  resp.step = res
+  const slot = (ms: number) => Math.floor(ms / 1000 / res) * res
+  const values: RrdData[] = []
+  let j = 0
+  for (let t = Math.ceil(startTs / res) * res; t <= endTs; t += res) {
+    while (j < r.n && slot(r.ts[j]) < t) j++
+    let v: number | null = null
+    if (j < r.n && slot(r.ts[j]) === t) {
+      // Several unaligned points in one slot: the first wins, as in falcon's graph.
+      v = finiteOrNull(r.vs[j])
+      while (j < r.n && slot(r.ts[j]) === t) j++
+    }
+    values.push({ timestamp: t, value: v })
+  }
+  resp.Values = values
+  return resp
+}
+
+function last(db: Db, counters: GraphCounters, param: unknown, raw: boolean) {
+  counters.lastCalls++
+  const { endpoint, counter, key } = seriesParam(param, raw ? 'Graph.LastRaw' : 'Graph.Last')
+  const zero = { endpoint, counter, value: { timestamp: 0, value: 0 } }
+  const l = db.last(key)
+  if (l === null || l.t.length === 0) return zero
+  const n = l.t.length
+  const t0 = l.t[n - 1] / 1000
+  const v0 = l.v[n - 1]
+  if (raw || l.dstype === 'GAUGE')
+    return { endpoint, counter, value: { timestamp: t0, value: finiteOrNull(v0) } }
+  // DERIVE: the rate of the two newest raw points when they are one step apart (falcon's rule).
+  if (n < 2) return zero
+  const t1 = l.t[n - 2] / 1000
+  if (t0 - t1 !== l.step) return zero
+  const rate = (v0 - l.v[n - 2]) / (t0 - t1)
+  return { endpoint, counter, value: { timestamp: t0, value: rate < 0 ? 0 : rate } }
+}
+
+function info(db: Db, param: unknown) {
+  const { endpoint, counter, key } = seriesParam(param, 'Graph.Info')
+  const c = db.seriesInfo(key)
+  return {
+    endpoint,
+    counter,
+    consolFun: c?.dstype ?? '',
+    step: c?.step ?? 0,
+    // No file per series here: the series lives in the storage engine's blocks.
+    filename: '',
+    addr: '',
+  }
+}
+
+async function del(db: Db, param: unknown) {
+  if (!Array.isArray(param))
+    throw new RpcError('Graph.Delete: expected an array of {endpoint, metric, tags}')
+  const keys: string[] = []
+  for (const raw of param as { endpoint?: unknown; metric?: unknown; tags?: unknown }[]) {
+    if (typeof raw?.endpoint !== 'string' || typeof raw.metric !== 'string') continue
+    const tags = typeof raw.tags === 'string' ? raw.tags : ''
+    keys.push(seriesKeyOf(raw.endpoint, raw.metric, normalizeTags(tags)))
+  }
+  await db.deleteSeries(keys)
+  return {}
+}
+
+function finiteOrNull(v: number): number | null {
+  return Number.isFinite(v) ? v : null
+}
