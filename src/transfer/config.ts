@@ -1,0 +1,85 @@
+// transfer's configuration (falcon's modules/transfer cfg.json roles), validated with every problem named.
+import { parseListen } from '../core/index.js'
+
+/** TransferConfig configures one transfer. */
+export interface TransferConfig {
+  /** rpc: JSON-RPC listener for agents (falcon `rpc.listen`, default `0.0.0.0:8433`). */
+  rpc: string
+  /** http: HTTP listener for `/api/push` (falcon `http.listen`, default `0.0.0.0:6060`). */
+  http: string
+  /** socket: the line protocol listener (falcon `socket.listen`, default `0.0.0.0:4444`), or '' for none. */
+  socket: string
+  /** minStep: steps below this are raised to it, timestamps aligned to it (falcon default 30 s). */
+  minStep: number
+  /** graphCluster: node name → `host:port` (or `a,b` to write to both), hashed as falcon does. */
+  graphCluster: Record<string, string>
+  /** replicas: points per node on the hash ring (falcon default 500). */
+  replicas: number
+  /** batch: most items per Graph.Send call. */
+  batch: number
+  /** maxBuffered: most items held per graph address while it is down; older ones are dropped and counted. */
+  maxBuffered: number
+  /** callTimeout: ms a Graph.Send may take before it counts as failed. */
+  callTimeout: number
+  /** maxBodyBytes: largest HTTP push body (413 beyond) and RPC request. */
+  maxBodyBytes: number
+}
+
+/** defaultTransferConfig holds every default. */
+export const defaultTransferConfig: TransferConfig = {
+  rpc: '0.0.0.0:8433',
+  http: '0.0.0.0:6060',
+  socket: '0.0.0.0:4444',
+  minStep: 30,
+  graphCluster: { 'graph-00': '127.0.0.1:6070' },
+  replicas: 500,
+  batch: 5000,
+  maxBuffered: 1_000_000,
+  callTimeout: 10_000,
+  maxBodyBytes: 32 << 20,
+}
+
+/** parseTransferConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
+export function parseTransferConfig(raw: Record<string, unknown>): Readonly<TransferConfig> {
+  const c = { ...defaultTransferConfig, ...raw }
+  const problems: string[] = []
+  const listen = (key: string, value: unknown) => {
+    try {
+      parseListen(key, value)
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+  }
+  listen('transfer.rpc', c.rpc)
+  listen('transfer.http', c.http)
+  if (c.socket !== '') listen('transfer.socket', c.socket)
+  const cluster = c.graphCluster as unknown
+  if (typeof cluster !== 'object' || cluster === null || Object.keys(cluster).length === 0) {
+    problems.push(
+      'transfer.graphCluster: expected {"graph-00": "host:port", …} with at least one node'
+    )
+  } else {
+    for (const [name, addrs] of Object.entries(cluster as Record<string, unknown>)) {
+      if (typeof addrs !== 'string' || addrs === '') {
+        problems.push(
+          `transfer.graphCluster.${name}: expected "host:port" or "host:port,host:port"`
+        )
+        continue
+      }
+      for (const a of addrs.split(',')) listen(`transfer.graphCluster.${name}`, a.trim())
+    }
+  }
+  for (const key of [
+    'minStep',
+    'replicas',
+    'batch',
+    'maxBuffered',
+    'callTimeout',
+    'maxBodyBytes',
+  ] as const) {
+    if (!Number.isInteger(c[key]) || c[key] <= 0)
+      problems.push(`transfer.${key}: expected a positive integer, got ${JSON.stringify(c[key])}`)
+  }
+  if (problems.length > 0) throw new Error(problems.join('; '))
+  return Object.freeze(c)
+}

@@ -1,0 +1,194 @@
+/**
+ * @module transfer
+ * Receives points the ways Open-Falcon's transfer does (JSON-RPC Transfer.Update on :8433, HTTP
+ * POST /api/push on :6060, the line socket on :4444), validates them with falcon's rules and routes them
+ * to the graph cluster by falcon's consistent hashing.
+ */
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { createInterface } from 'node:readline'
+import Fastify from 'fastify'
+import {
+  type Deps,
+  parseListen,
+  RpcError,
+  serveJsonRpc,
+  type Service,
+  validateBatch,
+} from '../core/index.js'
+import type { TransferConfig } from './config.js'
+import { Router } from './router.js'
+
+export { parseTransferConfig, defaultTransferConfig, type TransferConfig } from './config.js'
+
+/** TransferResponse is falcon's answer to a push (Go field names, as on the wire). */
+interface TransferResponse {
+  Message: string
+  Total: number
+  Invalid: number
+  Latency: number
+}
+
+/** start listens on the configured ports; `stop()` stops taking points first, then the senders. */
+export async function start(config: Readonly<TransferConfig>, deps: Deps): Promise<Service> {
+  const router = new Router(config, deps.log)
+  const counters = { rpcCalls: 0, httpPushes: 0, socketConnections: 0, received: 0, invalid: 0 }
+
+  // One path for every receiver: validate, count, route, answer with falcon's TransferResponse.
+  const receive = async (body: unknown): Promise<TransferResponse> => {
+    const started = deps.now()
+    const { valid, invalid, errors } = validateBatch(body, Math.floor(started / 1000), 3)
+    counters.received += valid.length + invalid
+    counters.invalid += invalid
+    for (const e of errors) deps.log.warn(`transfer: item ${e.index} invalid: ${e.error.message}`)
+    if (valid.length > 0) await router.route(valid)
+    return {
+      Message: 'ok',
+      Total: valid.length + invalid,
+      Invalid: invalid,
+      Latency: deps.now() - started,
+    }
+  }
+
+  const rpc = serveJsonRpc(
+    new Map<string, (p: unknown) => unknown>([
+      ['Transfer.Ping', () => ({ code: 0 })],
+      [
+        'Transfer.Update',
+        (p) => {
+          counters.rpcCalls++
+          if (!Array.isArray(p))
+            throw new RpcError('Transfer.Update: expected an array of MetricValue')
+          return receive(p).catch((err: Error) => {
+            throw new RpcError(
+              `${err.message}; the points are buffered and retried, and pushing them again is safe`
+            )
+          })
+        },
+      ],
+    ]),
+    { maxRequestBytes: config.maxBodyBytes, onError: (m) => deps.log.warn(`transfer rpc: ${m}`) }
+  )
+
+  const http = Fastify({ logger: false, bodyLimit: config.maxBodyBytes })
+  // Plain JSON.parse for every content type: falcon's clients do not always send a content type, and
+  // the default parser's prototype checks cost time on every push.
+  http.removeAllContentTypeParsers()
+  http.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(body as string))
+    } catch (err) {
+      const e = new Error(
+        `decode error: the body is not JSON (${(err as Error).message})`
+      ) as Error & { statusCode: number }
+      e.statusCode = 400
+      done(e, undefined)
+    }
+  })
+  http.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const status = err.statusCode ?? 500
+    const msg =
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? `body: larger than ${config.maxBodyBytes} bytes; push smaller batches`
+        : err.message
+    void reply.status(status).send({ msg })
+  })
+  http.post('/api/push', async (req, reply) => {
+    counters.httpPushes++
+    if (req.body === undefined)
+      return reply.status(400).send({ msg: 'blank body: expected a JSON array of MetricValue' })
+    if (!Array.isArray(req.body)) {
+      return reply.status(400).send({ msg: 'body: expected a JSON array of MetricValue' })
+    }
+    try {
+      return { msg: 'success', data: await receive(req.body) }
+    } catch (err) {
+      return reply.status(503).send({
+        msg: `${(err as Error).message}; the points are buffered and retried, and pushing them again is safe`,
+      })
+    }
+  })
+  http.get('/health', (_req, reply) => {
+    void reply.type('text/plain').send('ok')
+  })
+  http.get('/version', (_req, reply) => {
+    void reply.type('text/plain').send('peregrine')
+  })
+  http.get('/counter/all', () => ({
+    msg: 'success',
+    data: { ...counters, ...router.counters, bufferedByGraph: router.buffered() },
+  }))
+
+  // Falcon's line socket: `update <endpoint> <metric> <ts> <value> [type] [step]`; the points of a
+  // connection are routed when it closes, and nothing is answered.
+  let socket: Server | null = null
+  if (config.socket !== '') {
+    socket = createServer((conn) => {
+      counters.socketConnections++
+      const items: unknown[] = []
+      const lines = createInterface({ input: conn, crlfDelay: Infinity })
+      lines.on('line', (line) => {
+        const f = line.trim().split(/\s+/)
+        if (f[0] === 'quit') {
+          conn.end()
+          return
+        }
+        if (f[0] !== 'update' || f.length < 5) return
+        const step = f[6] === undefined ? 60 : Number(f[6].split(':').pop())
+        items.push({
+          endpoint: f[1],
+          metric: f[2],
+          timestamp: Number(f[3]),
+          value: f[4],
+          counterType: f[5] ?? 'COUNTER',
+          step,
+          tags: '',
+        })
+      })
+      lines.on('close', () => {
+        if (items.length === 0) return
+        receive(items).catch((err: Error) => deps.log.warn(`transfer socket: ${err.message}`))
+      })
+      conn.on('error', () => undefined)
+    })
+  }
+
+  const listen = (server: Server, field: string, value: string) => {
+    const { host, port } = parseListen(field, value)
+    return new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+  }
+  try {
+    await listen(rpc, 'transfer.rpc', config.rpc)
+    const h = parseListen('transfer.http', config.http)
+    await http.listen({ port: h.port, host: h.host })
+    if (socket !== null) await listen(socket, 'transfer.socket', config.socket)
+  } catch (err) {
+    rpc.close()
+    socket?.close()
+    await http.close()
+    router.close()
+    throw err
+  }
+  const addr = (s: Server | null) => {
+    const a = s?.address() as AddressInfo | null | undefined
+    return a ? `${a.address}:${a.port}` : ''
+  }
+  const addresses: Record<string, string> = { rpc: addr(rpc), http: addr(http.server) }
+  if (socket !== null) addresses.socket = addr(socket)
+  return {
+    name: 'transfer',
+    addresses,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        rpc.close(() => resolve())
+        rpc.closeAll()
+      })
+      socket?.close()
+      await http.close()
+      router.close()
+    },
+  }
+}

@@ -1,0 +1,253 @@
+// Routes valid points to their graph nodes: falcon's normalisation, the hash ring, per-address batching,
+// bounded buffers and retry.
+import {
+  HashRing,
+  JsonRpcClient,
+  type Logger,
+  type MetricValue,
+  parseTags,
+  seriesKeyOf,
+  formatTags,
+} from '../core/index.js'
+import type { TransferConfig } from './config.js'
+
+/** GraphItem is the shape graph's Graph.Send takes (common/model/graph.go). */
+interface GraphItem {
+  endpoint: string
+  metric: string
+  tags: Record<string, string>
+  value: number
+  timestamp: number
+  dstype: string
+  step: number
+  heartbeat: number
+  min: string
+  max: string
+}
+
+/** RouterCounters are shown on /counter/all: nothing is dropped without being counted here. */
+export interface RouterCounters {
+  sent: number
+  sendCalls: number
+  sendFailures: number
+  retried: number
+  buffered: number
+  dropped: number
+}
+
+interface Batch {
+  items: GraphItem[]
+  done: (err: Error | null) => void
+}
+
+/**
+ * AddressSender owns one graph address: batches queued by concurrent pushes go out together in one
+ * Graph.Send of up to `batch` items, a few calls in flight. A failed call keeps its batches at the front
+ * and retries with backoff; past `maxBuffered` items the oldest batches are dropped and counted.
+ */
+class AddressSender {
+  readonly address: string
+  readonly #client: JsonRpcClient
+  readonly #queue: Batch[] = []
+  #queued = 0
+  #inFlight = 0
+  #retryAt = 0
+  #backoff = 0
+  #scheduled = false
+  readonly #cfg: Readonly<TransferConfig>
+  readonly #counters: RouterCounters
+  readonly #log: Logger
+  #closed = false
+
+  constructor(
+    address: string,
+    cfg: Readonly<TransferConfig>,
+    counters: RouterCounters,
+    log: Logger
+  ) {
+    this.address = address
+    this.#client = new JsonRpcClient(address, { callTimeout: cfg.callTimeout })
+    this.#cfg = cfg
+    this.#counters = counters
+    this.#log = log
+  }
+
+  get buffered(): number {
+    return this.#queued
+  }
+
+  enqueue(batch: Batch): void {
+    this.#queue.push(batch)
+    this.#queued += batch.items.length
+    this.#counters.buffered += batch.items.length
+    while (this.#queued > this.#cfg.maxBuffered && this.#queue.length > 1) {
+      const old = this.#queue.shift() as Batch
+      this.#queued -= old.items.length
+      this.#counters.buffered -= old.items.length
+      this.#counters.dropped += old.items.length
+      old.done(new Error(`graph ${this.address} is down and its buffer is full; points dropped`))
+    }
+    this.#schedule()
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#closed) return
+    this.#scheduled = true
+    const wait = Math.max(0, this.#retryAt - Date.now())
+    // setImmediate gathers the pushes of this turn of the event loop into one call.
+    const run = () => {
+      this.#scheduled = false
+      this.#pump()
+    }
+    if (wait > 0) setTimeout(run, wait).unref()
+    else setImmediate(run)
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0 && this.#inFlight < 4 && Date.now() >= this.#retryAt) {
+      const take: Batch[] = []
+      let n = 0
+      while (
+        this.#queue.length > 0 &&
+        (n === 0 || n + this.#queue[0].items.length <= this.#cfg.batch)
+      ) {
+        const b = this.#queue.shift() as Batch
+        take.push(b)
+        n += b.items.length
+      }
+      this.#queued -= n
+      this.#inFlight++
+      const items = take.length === 1 ? take[0].items : take.flatMap((b) => b.items)
+      this.#counters.sendCalls++
+      this.#client.call('Graph.Send', items).then(
+        () => {
+          this.#inFlight--
+          this.#counters.sent += n
+          this.#counters.buffered -= n
+          this.#backoff = 0
+          for (const b of take) b.done(null)
+          this.#schedule()
+        },
+        (err: Error) => {
+          this.#inFlight--
+          this.#counters.sendFailures++
+          this.#counters.retried += n
+          // Keep the points, at the front, and tell the pushers; retry after a growing pause.
+          this.#queue.unshift(...take)
+          this.#queued += n
+          this.#backoff = Math.min(Math.max(this.#backoff * 2, 200), 10_000)
+          this.#retryAt = Date.now() + this.#backoff
+          if (this.#backoff === 200)
+            this.#log.warn(`transfer: graph ${this.address}: ${err.message}; retrying`)
+          for (const b of take) b.done(err)
+          for (const b of take) b.done = noop
+          this.#schedule()
+        }
+      )
+    }
+    if (this.#queue.length > 0 && this.#inFlight < 4) this.#schedule()
+  }
+
+  close(): void {
+    this.#closed = true
+    this.#client.close()
+  }
+}
+
+function noop(): void {}
+
+/**
+ * Router turns valid MetricValues into GraphItems (falcon's normalisation: step raised to minStep,
+ * timestamp aligned to the step, COUNTER stored as DERIVE with min 0) and sends each to the graph node the
+ * ring picks, to every address of that node. `route` resolves when every address has acknowledged (the
+ * points are in its write-ahead log), and rejects naming the node when one has not; the points stay
+ * buffered and are retried either way.
+ */
+export class Router {
+  readonly counters: RouterCounters = {
+    sent: 0,
+    sendCalls: 0,
+    sendFailures: 0,
+    retried: 0,
+    buffered: 0,
+    dropped: 0,
+  }
+  readonly #ring: HashRing
+  readonly #senders = new Map<string, AddressSender[]>()
+  readonly #cfg: Readonly<TransferConfig>
+
+  constructor(cfg: Readonly<TransferConfig>, log: Logger) {
+    this.#cfg = cfg
+    this.#ring = new HashRing(Object.keys(cfg.graphCluster), cfg.replicas)
+    const byAddress = new Map<string, AddressSender>()
+    for (const [node, addrs] of Object.entries(cfg.graphCluster)) {
+      const list = addrs.split(',').map((a) => {
+        const addr = a.trim()
+        let s = byAddress.get(addr)
+        if (s === undefined) {
+          s = new AddressSender(addr, cfg, this.counters, log)
+          byAddress.set(addr, s)
+        }
+        return s
+      })
+      this.#senders.set(node, list)
+    }
+  }
+
+  route(values: readonly MetricValue[]): Promise<void> {
+    const perNode = new Map<string, GraphItem[]>()
+    const minStep = this.#cfg.minStep
+    for (const m of values) {
+      const step = m.step < minStep ? minStep : m.step
+      const tags = parseTags(m.tags)
+      const sorted = formatTags(tags)
+      const node = this.#ring.get(seriesKeyOf(m.endpoint, m.metric, sorted))
+      const counter = m.counterType !== 'GAUGE'
+      let list = perNode.get(node)
+      if (list === undefined) {
+        list = []
+        perNode.set(node, list)
+      }
+      list.push({
+        endpoint: m.endpoint,
+        metric: m.metric,
+        tags,
+        value: m.value,
+        timestamp: m.timestamp - (m.timestamp % step),
+        dstype: counter ? 'DERIVE' : 'GAUGE',
+        step,
+        heartbeat: 2 * step,
+        min: counter ? '0' : 'U',
+        max: 'U',
+      })
+    }
+    const waits: Promise<void>[] = []
+    for (const [node, items] of perNode) {
+      for (const sender of this.#senders.get(node) ?? []) {
+        waits.push(
+          new Promise<void>((resolve, reject) => {
+            sender.enqueue({
+              items,
+              done: (err) =>
+                err === null
+                  ? resolve()
+                  : reject(new Error(`graph node ${node} (${sender.address}): ${err.message}`)),
+            })
+          })
+        )
+      }
+    }
+    return Promise.all(waits).then(() => undefined)
+  }
+
+  /** buffered reports the items waiting per graph address. */
+  buffered(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const list of this.#senders.values()) for (const s of list) out[s.address] = s.buffered
+    return out
+  }
+
+  close(): void {
+    for (const list of this.#senders.values()) for (const s of list) s.close()
+  }
+}

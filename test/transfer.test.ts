@@ -1,0 +1,207 @@
+// transfer over real sockets in front of two graph nodes: push paths, sharding, bad input, a node down.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { HashRing, JsonRpcClient, type Service, silentLogger } from '../src/core/index.js'
+import { parseGraphConfig, start as startGraph } from '../src/graph/index.js'
+import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
+
+const NOW = Math.floor(Date.now() / 1000)
+const deps = { log: silentLogger, now: () => Date.now() }
+let dir = ''
+const graphs: Service[] = []
+let transfer: Service
+let rpc: JsonRpcClient
+const graphRpc: JsonRpcClient[] = []
+
+async function startGraphNode(i: number, rpcAddr = '127.0.0.1:0'): Promise<Service> {
+  const config = parseGraphConfig({
+    rpc: rpcAddr,
+    http: '127.0.0.1:0',
+    dataDir: join(dir, `graph-${i}`),
+    walSync: 'write',
+  })
+  return startGraph(config, deps)
+}
+
+const mv = (
+  endpoint: string,
+  metric: string,
+  value: unknown,
+  extra: Record<string, unknown> = {}
+) => ({
+  endpoint,
+  metric,
+  value,
+  step: 60,
+  counterType: 'GAUGE',
+  tags: '',
+  timestamp: NOW,
+  ...extra,
+})
+
+async function queryAnyGraph(endpoint: string, counter: string) {
+  for (const g of graphRpc) {
+    const r = await g.call<{ step: number; Values: { timestamp: number; value: number | null }[] }>(
+      'Graph.Query',
+      {
+        start: NOW - 600,
+        end: NOW,
+        endpoint,
+        counter,
+      }
+    )
+    if (r.step !== 0)
+      return { node: graphRpc.indexOf(g), values: r.Values.filter((v) => v.value !== null) }
+  }
+  return null
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pg-transfer-'))
+  graphs.push(await startGraphNode(0), await startGraphNode(1))
+  for (const g of graphs) graphRpc.push(new JsonRpcClient(g.addresses.rpc))
+  transfer = await startTransfer(
+    parseTransferConfig({
+      rpc: '127.0.0.1:0',
+      http: '127.0.0.1:0',
+      socket: '127.0.0.1:0',
+      graphCluster: { 'graph-00': graphs[0].addresses.rpc, 'graph-01': graphs[1].addresses.rpc },
+      maxBodyBytes: 1 << 20,
+      callTimeout: 2000,
+    }),
+    deps
+  )
+  rpc = new JsonRpcClient(transfer.addresses.rpc)
+})
+after(async () => {
+  rpc.close()
+  for (const g of graphRpc) g.close()
+  await transfer.stop()
+  for (const g of graphs) await g.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe('transfer', () => {
+  it('answers Transfer.Update as falcon does and stores valid points on the node the ring picks', async () => {
+    const items = Array.from({ length: 40 }, (_, i) => mv(`host-${i}`, 'cpu.idle', 90 + i / 4))
+    items.push(mv('host-0', 'bad', 1, { counterType: 'gauge' }), mv('', 'x', 1))
+    const r = await rpc.call<{ Message: string; Total: number; Invalid: number }>(
+      'Transfer.Update',
+      items
+    )
+    assert.deepEqual({ ...r, Latency: 0 }, { Message: 'ok', Total: 42, Invalid: 2, Latency: 0 })
+    const ring = new HashRing(['graph-00', 'graph-01'])
+    const perNode = [0, 0]
+    for (let i = 0; i < 40; i++) {
+      const got = await queryAnyGraph(`host-${i}`, 'cpu.idle')
+      assert.ok(got !== null, `host-${i} stored`)
+      assert.equal(`graph-0${got.node}`, ring.get(`host-${i}/cpu.idle`))
+      assert.deepEqual(got.values, [{ timestamp: NOW - (NOW % 60), value: 90 + i / 4 }])
+      perNode[got.node]++
+    }
+    assert.ok(perNode[0] > 5 && perNode[1] > 5, `spread ${perNode.join('/')}`)
+  })
+
+  it('stores a COUNTER as a rate, aligned to the step', async () => {
+    const t0 = NOW - (NOW % 60) - 120
+    await rpc.call('Transfer.Update', [
+      mv('h', 'net.if.in.bytes', 600, {
+        counterType: 'COUNTER',
+        tags: 'iface=eth0',
+        timestamp: t0 + 7,
+      }),
+      mv('h', 'net.if.in.bytes', 1200, {
+        counterType: 'COUNTER',
+        tags: 'iface=eth0',
+        timestamp: t0 + 67,
+      }),
+    ])
+    const got = await queryAnyGraph('h', 'net.if.in.bytes/iface=eth0')
+    assert.deepEqual(got?.values, [{ timestamp: t0 + 60, value: 10 }])
+  })
+
+  it('takes HTTP /api/push with falcon response shapes and clear errors', async () => {
+    const base = `http://${transfer.addresses.http}/api/push`
+    let res = await fetch(base, {
+      method: 'POST',
+      body: JSON.stringify([mv('web', 'mem.used', '12.5')]),
+    })
+    assert.equal(res.status, 200)
+    const body = (await res.json()) as { msg: string; data: { Total: number; Invalid: number } }
+    assert.equal(body.msg, 'success')
+    assert.equal(body.data.Total, 1)
+    assert.deepEqual((await queryAnyGraph('web', 'mem.used'))?.values.length, 1)
+    const f = async (init: RequestInit, status: number, msg: RegExp) => {
+      res = await fetch(base, { method: 'POST', ...init })
+      assert.equal(res.status, status)
+      assert.match(((await res.json()) as { msg: string }).msg, msg)
+    }
+    await f({ body: '' }, 400, /blank body/)
+    await f({ body: '{not json' }, 400, /decode error: the body is not JSON/)
+    await f({ body: '{"an":"object"}' }, 400, /expected a JSON array of MetricValue/)
+    await f({ body: 'x'.repeat(2 << 20) }, 413, /body: larger than 1048576 bytes/)
+    const counters = (await (
+      await fetch(`http://${transfer.addresses.http}/counter/all`)
+    ).json()) as {
+      data: { received: number; sent: number; dropped: number }
+    }
+    assert.ok(counters.data.sent >= 40)
+    assert.equal(counters.data.dropped, 0)
+  })
+
+  it('takes falcon line socket updates, stored when the connection closes', async () => {
+    const [host, port] = [
+      transfer.addresses.socket.split(':')[0],
+      Number(transfer.addresses.socket.split(':')[1]),
+    ]
+    const s = connect(port, host)
+    await new Promise((r) => s.once('connect', r))
+    s.end(`update sock.host disk.used ${NOW} 42.5 GAUGE 60\nquit\n`)
+    await new Promise((r) => s.once('close', r))
+    for (let i = 0; i < 50 && (await queryAnyGraph('sock.host', 'disk.used')) === null; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.deepEqual((await queryAnyGraph('sock.host', 'disk.used'))?.values, [
+      { timestamp: NOW - (NOW % 60), value: 42.5 },
+    ])
+  })
+
+  it('answers garbage on the RPC port with an error, while serving others', async () => {
+    const s = connect(Number(transfer.addresses.rpc.split(':')[1]), '127.0.0.1')
+    const reply = await new Promise<string>((resolve) => {
+      let data = ''
+      s.on('data', (d) => (data += d.toString()))
+      s.on('close', () => resolve(data))
+      s.write('\xff\xfe garbage')
+    })
+    assert.match(reply, /"error":"invalid character/)
+    assert.deepEqual(await rpc.call('Transfer.Ping', {}), { code: 0 })
+  })
+
+  it('buffers points for a graph node that is down, reports it, and delivers them when it is back', async () => {
+    const down = graphs[1]
+    const addr = down.addresses.rpc
+    graphRpc[1].close()
+    await down.stop()
+    const ring = new HashRing(['graph-00', 'graph-01'])
+    let i = 0
+    while (ring.get(`late-${i}/m`) !== 'graph-01') i++
+    await assert.rejects(
+      rpc.call('Transfer.Update', [mv(`late-${i}`, 'm', 7)]),
+      /graph node graph-01 .*buffered and retried/
+    )
+    // Same address, same data directory: the node comes back.
+    graphs[1] = await startGraphNode(1, addr)
+    graphRpc[1] = new JsonRpcClient(graphs[1].addresses.rpc)
+    let got = null
+    for (let tries = 0; tries < 100 && got === null; tries++) {
+      await new Promise((r) => setTimeout(r, 50))
+      got = await queryAnyGraph(`late-${i}`, 'm')
+    }
+    assert.deepEqual(got?.values, [{ timestamp: NOW - (NOW % 60), value: 7 }])
+  })
+})
