@@ -1,4 +1,5 @@
 // Open-Falcon's Graph RPC methods (modules/graph/api/graph.go) over the storage engine.
+import { createHash } from 'node:crypto'
 import { formatTags, normalizeTags, RpcError, seriesKeyOf, splitCounter } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
 
@@ -56,7 +57,73 @@ export function graphMethods(
     ['Graph.LastRaw', (p) => last(db, counters, p, true)],
     ['Graph.Info', (p) => info(db, p)],
     ['Graph.Delete', (p) => del(db, p)],
+    // Peregrine's own: the index falcon keeps in MySQL's `graph` database, served by the node that
+    // holds the series, for api's /graph/endpoint and /graph/endpoint_counter.
+    ['Graph.Endpoints', (p) => endpoints(db, p)],
+    ['Graph.Counters', (p) => endpointCounters(db, p)],
   ])
+}
+
+/**
+ * endpointId is an endpoint's id, the same on every graph node and across restarts: the first 48 bits
+ * of md5(endpoint). falcon numbers endpoints in MySQL; the dashboard only passes the ids back.
+ */
+export function endpointId(endpoint: string): number {
+  let id = ENDPOINT_IDS.get(endpoint)
+  if (id === undefined) {
+    id = parseInt(createHash('md5').update(endpoint).digest('hex').slice(0, 12), 16)
+    ENDPOINT_IDS.set(endpoint, id)
+  }
+  return id
+}
+
+// Endpoint names are few next to series; their ids are worth keeping.
+const ENDPOINT_IDS = new Map<string, number>()
+
+function stringList(v: unknown, field: string): string[] {
+  if (v === undefined || v === null) return []
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+    throw new RpcError(`${field}: expected an array of strings`)
+  }
+  return v
+}
+
+function endpoints(db: Db, param: unknown): { id: number; endpoint: string }[] {
+  const p = (param ?? {}) as { q?: unknown; tags?: unknown; limit?: unknown }
+  const terms = stringList(p.q, 'Graph.Endpoints q')
+  const tags = stringList(p.tags, 'Graph.Endpoints tags')
+  const limit = typeof p.limit === 'number' && p.limit > 0 ? p.limit : Infinity
+  const out: { id: number; endpoint: string }[] = []
+  for (const endpoint of db.endpoints(terms)) {
+    // falcon: every tag term is a LIKE %term% on the endpoint's counters.
+    if (tags.length > 0) {
+      const counters = db.counters(endpoint).map((c) => c.counter)
+      if (!tags.every((t) => counters.some((c) => c.includes(t)))) continue
+    }
+    out.push({ id: endpointId(endpoint), endpoint })
+    if (out.length >= limit) break
+  }
+  return out
+}
+
+function endpointCounters(db: Db, param: unknown) {
+  const p = (param ?? {}) as { ids?: unknown; terms?: unknown; limit?: unknown }
+  if (!Array.isArray(p.ids) || !p.ids.every((x) => typeof x === 'number')) {
+    throw new RpcError('Graph.Counters ids: expected an array of endpoint ids')
+  }
+  const ids = new Set(p.ids)
+  const terms = stringList(p.terms, 'Graph.Counters terms')
+  const limit = typeof p.limit === 'number' && p.limit > 0 ? p.limit : Infinity
+  const out: { endpoint_id: number; counter: string; step: number; type: string }[] = []
+  for (const endpoint of db.endpoints()) {
+    const id = endpointId(endpoint)
+    if (!ids.has(id)) continue
+    for (const c of db.counters(endpoint, terms)) {
+      out.push({ endpoint_id: id, counter: c.counter, step: c.step, type: c.dstype })
+      if (out.length >= limit) return out
+    }
+  }
+  return out
 }
 
 async function send(db: Db, counters: GraphCounters, param: unknown): Promise<{ code: number }> {

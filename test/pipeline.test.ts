@@ -1,0 +1,252 @@
+// The metric pipeline over real sockets: push to transfer, two graph nodes, read through /api/v1/graph.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { JsonRpcClient, type Service, silentLogger } from '../src/core/index.js'
+import { parseGraphConfig, start as startGraph } from '../src/graph/index.js'
+import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
+import { parseApiConfig, start as startApi } from '../src/api/index.js'
+
+const STEP = 60
+const T0 = Math.floor(Date.now() / 1000 / STEP) * STEP - 120 * STEP
+const deps = { log: silentLogger, now: () => Date.now() }
+let dir = ''
+const services: Service[] = []
+let api = ''
+let transfer: JsonRpcClient
+
+async function post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`http://${api}${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  })
+  return { status: res.status, json: await res.json() }
+}
+async function get(path: string): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`http://${api}${path}`)
+  return { status: res.status, json: await res.json() }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pg-pipeline-'))
+  const g0 = await startGraph(
+    parseGraphConfig({
+      rpc: '127.0.0.1:0',
+      http: '127.0.0.1:0',
+      dataDir: join(dir, 'g0'),
+      walSync: 'write',
+    }),
+    deps
+  )
+  const g1 = await startGraph(
+    parseGraphConfig({
+      rpc: '127.0.0.1:0',
+      http: '127.0.0.1:0',
+      dataDir: join(dir, 'g1'),
+      walSync: 'write',
+    }),
+    deps
+  )
+  const graphCluster = { 'graph-00': g0.addresses.rpc, 'graph-01': g1.addresses.rpc }
+  const t = await startTransfer(
+    parseTransferConfig({ rpc: '127.0.0.1:0', http: '127.0.0.1:0', socket: '', graphCluster }),
+    deps
+  )
+  const a = await startApi(parseApiConfig({ http: '127.0.0.1:0', graphCluster }), deps)
+  services.push(a, t, g0, g1)
+  api = a.addresses.http
+  transfer = new JsonRpcClient(t.addresses.rpc)
+  // Two hours of one point a minute for 6 hosts: a gauge, and a counter growing 600 a minute (10/s).
+  const items = []
+  for (let i = 0; i < 120; i++) {
+    for (let h = 0; h < 6; h++) {
+      const ts = T0 + i * STEP
+      items.push({
+        endpoint: `web-${h}`,
+        metric: 'cpu.idle',
+        value: 50 + h + (i % 10) / 10,
+        step: STEP,
+        counterType: 'GAUGE',
+        tags: '',
+        timestamp: ts,
+      })
+      items.push({
+        endpoint: `web-${h}`,
+        metric: 'net.if.in.bytes',
+        value: 1e6 + 600 * i,
+        step: STEP,
+        counterType: 'COUNTER',
+        tags: 'iface=eth0',
+        timestamp: ts,
+      })
+    }
+  }
+  const r = await transfer.call<{ Total: number; Invalid: number }>('Transfer.Update', items)
+  assert.equal(r.Total, 1440)
+  assert.equal(r.Invalid, 0)
+})
+after(async () => {
+  transfer.close()
+  for (const s of services) await s.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+type History = {
+  endpoint: string
+  counter: string
+  dstype: string
+  step: number
+  Values: { timestamp: number; value: number | null }[]
+}[]
+
+describe('pipeline: transfer → graph → api', () => {
+  it('reads back every host through /api/v1/graph/history with falcon shapes', async () => {
+    const { status, json } = await post('/api/v1/graph/history', {
+      hostnames: ['web-0', 'web-5', 'nobody'],
+      counters: ['cpu.idle'],
+      start_time: T0,
+      end_time: T0 + 9 * STEP,
+      consol_fun: 'AVERAGE',
+      step: STEP,
+    })
+    assert.equal(status, 200)
+    const h = json as History
+    assert.deepEqual(
+      h.map((x) => x.endpoint),
+      ['web-0', 'web-5'],
+      'a host with no series is left out, as falcon does'
+    )
+    assert.deepEqual(h[0], {
+      endpoint: 'web-0',
+      counter: 'cpu.idle',
+      dstype: 'GAUGE',
+      step: 60,
+      Values: Array.from({ length: 10 }, (_, i) => ({
+        timestamp: T0 + i * STEP,
+        value: 50 + i / 10,
+      })),
+    })
+  })
+
+  it('returns counters as per-second rates', async () => {
+    const { json } = await post('/api/v1/graph/history', {
+      hostnames: ['web-3'],
+      counters: ['net.if.in.bytes/iface=eth0'],
+      start_time: T0 + STEP,
+      end_time: T0 + 3 * STEP,
+      consol_fun: 'AVERAGE',
+    })
+    const h = json as History
+    assert.equal(h[0].dstype, 'DERIVE')
+    assert.deepEqual(h[0].Values, [
+      { timestamp: T0 + STEP, value: 10 },
+      { timestamp: T0 + 2 * STEP, value: 10 },
+      { timestamp: T0 + 3 * STEP, value: 10 },
+    ])
+  })
+
+  it('honours consol_fun and step: MAX over 5-step buckets', async () => {
+    const { json } = await post('/api/v1/graph/history', {
+      hostnames: ['web-1'],
+      counters: ['cpu.idle'],
+      start_time: T0 + 1,
+      end_time: T0 + 20 * STEP,
+      consol_fun: 'MAX',
+      step: 300,
+    })
+    const h = json as History
+    assert.equal(h[0].step, 300)
+    // Buckets (e-300, e]: values 51 + (i % 10)/10 for the minutes inside each.
+    const want = (end: number) => {
+      let max = -Infinity
+      for (let i = 0; i < 120; i++) {
+        const t = T0 + i * STEP
+        if (t > end - 300 && t <= end) max = Math.max(max, 51 + (i % 10) / 10)
+      }
+      return max
+    }
+    assert.ok(h[0].Values.length >= 4)
+    for (const v of h[0].Values)
+      assert.equal(v.value, want(v.timestamp), `bucket ending ${v.timestamp - T0}`)
+  })
+
+  it('finds endpoints and their counters, as the dashboard asks', async () => {
+    const eps = (await get('/api/v1/graph/endpoint?q=web-[12]')).json as {
+      id: number
+      endpoint: string
+    }[]
+    assert.deepEqual(
+      eps.map((e) => e.endpoint),
+      ['web-1', 'web-2']
+    )
+    const withTag = (await get('/api/v1/graph/endpoint?q=web&tags=iface=eth0&limit=2&page=2'))
+      .json as { endpoint: string }[]
+    assert.deepEqual(
+      withTag.map((e) => e.endpoint),
+      ['web-2', 'web-3']
+    )
+    const counters = (await get(`/api/v1/graph/endpoint_counter?eid=${eps[0].id}&metricQuery=net`))
+      .json
+    assert.deepEqual(counters, [
+      { endpoint_id: eps[0].id, counter: 'net.if.in.bytes/iface=eth0', step: 60, type: 'DERIVE' },
+    ])
+    const notNet = (await get(`/api/v1/graph/endpoint_counter?eid=${eps[0].id}&metricQuery=!net`))
+      .json as { counter: string }[]
+    assert.deepEqual(
+      notNet.map((c) => c.counter),
+      ['cpu.idle']
+    )
+  })
+
+  it('answers /graph/lastpoint', async () => {
+    const { json } = await post('/api/v1/graph/lastpoint', [
+      { endpoint: 'web-4', counter: 'cpu.idle' },
+      { endpoint: 'web-4', counter: 'net.if.in.bytes/iface=eth0' },
+    ])
+    assert.deepEqual(json, [
+      {
+        endpoint: 'web-4',
+        counter: 'cpu.idle',
+        value: { timestamp: T0 + 119 * STEP, value: 54.9 },
+      },
+      {
+        endpoint: 'web-4',
+        counter: 'net.if.in.bytes/iface=eth0',
+        value: { timestamp: T0 + 119 * STEP, value: 10 },
+      },
+    ])
+  })
+
+  it('answers bad requests with 400 naming the field', async () => {
+    const f = async (body: unknown, error: RegExp) => {
+      const r = await post('/api/v1/graph/history', body)
+      assert.equal(r.status, 400)
+      assert.match((r.json as { error: string }).error, error)
+    }
+    const ok = {
+      hostnames: ['a'],
+      counters: ['b'],
+      start_time: 1,
+      end_time: 2,
+      consol_fun: 'AVERAGE',
+    }
+    await f([], /body: expected a JSON object/)
+    await f({ ...ok, hostnames: undefined }, /hostnames: required/)
+    await f({ ...ok, counters: [''] }, /counters: required/)
+    await f({ ...ok, start_time: 'yesterday' }, /start_time: required, unix seconds/)
+    await f({ ...ok, end_time: 0 }, /end_time: must not be before start_time/)
+    await f({ ...ok, consol_fun: 'avg' }, /consol_fun: required, one of AVERAGE, MAX, MIN, LAST/)
+    await f({ ...ok, step: -5 }, /step: a positive number/)
+    const res = await fetch(`http://${api}/api/v1/graph/history`, {
+      method: 'POST',
+      body: '{nope',
+      headers: { 'content-type': 'application/json' },
+    })
+    assert.equal(res.status, 400)
+    assert.match(((await res.json()) as { error: string }).error, /^body: /)
+    assert.equal((await get('/api/v1/graph/endpoint_counter?eid=abc')).status, 400)
+  })
+})
