@@ -2,7 +2,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -130,29 +130,72 @@ describe('peregrine CLI', () => {
   })
 
   it('start runs in the foreground, refuses a second owner, and stops cleanly on SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, '--data-dir', dir, 'start'], {
+    const config = join(dir, 'test.yaml')
+    writeFileSync(
+      config,
+      [
+        'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
+        'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:0", socket: "" }',
+        'api: { http: "127.0.0.1:0" }',
+      ].join('\n')
+    )
+    const child = spawn(process.execPath, [BIN, '--data-dir', dir, 'start', '-c', config], {
       stdio: ['ignore', 'ignore', 'pipe'],
     })
     let err = ''
     child.stderr.setEncoding('utf8')
-    const opened = new Promise<void>((ok) =>
+    await new Promise<void>((ok) =>
       child.stderr.on('data', (d: string) => {
         err += d
-        if (err.includes('tsdb open at')) ok()
+        if (err.includes('Peregrine running')) ok()
       })
     )
-    await opened
-    const second = run(['tsdb', 'stats'])
+    const second = run(['start', '-c', config])
     assert.equal(second.code, 2)
     assert.match(
       second.err,
-      new RegExp(`in use by process ${child.pid}; stop it or choose another data directory`)
+      new RegExp(`already running on .* \\(pid ${child.pid}\\); stop it with: peregrine stop`)
     )
+    const check = run(['check'])
+    assert.match(check.out, /graph +UP/)
+    assert.match(check.out, /transfer +UP/)
     const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)))
     child.kill('SIGTERM')
     assert.equal(await exited, 0)
-    assert.match(err, /SIGTERM: flushing and closing/)
-    assert.match(err, /stopped cleanly/)
-    assert.ok(!readdirSync(join(dir, 'tsdb')).includes('LOCK'))
+    assert.match(err, /SIGTERM: stopping ingestion first/)
+    assert.match(err, /transfer stopped[\s\S]*graph stopped[\s\S]*stopped cleanly/)
+    assert.match(run(['check']).out, /graph +DOWN/)
+  })
+
+  it('takes an Open-Falcon cfg.json and names every bad setting', () => {
+    const falcon = join(dir, 'cfg.json')
+    writeFileSync(
+      falcon,
+      JSON.stringify({
+        debug: true,
+        minStep: 30,
+        http: { enabled: true, listen: '0.0.0.0:6060' },
+        rpc: { enabled: true, listen: '0.0.0.0:8433' },
+        socket: { enabled: false, listen: '0.0.0.0:4444', timeout: 3600 },
+        graph: {
+          enabled: true,
+          batch: 200,
+          replicas: 500,
+          cluster: { 'graph-00': '127.0.0.1:6070' },
+        },
+        judge: { enabled: true, cluster: { 'judge-00': '127.0.0.1:6080' } },
+      })
+    )
+    const ok = run(['check', '-c', falcon])
+    assert.equal(ok.code, 0, ok.err)
+    assert.match(ok.err, /Open-Falcon settings Peregrine does not use: debug, judge/)
+    const bad = join(dir, 'bad.yaml')
+    writeFileSync(bad, 'transfer: { rpc: "nowhere", minStep: -1 }\nmystery: 1\n')
+    const r = run(['check', '-c', bad])
+    assert.equal(r.code, 2)
+    assert.match(r.err, /mystery: not a Peregrine setting/)
+    assert.match(r.err, /transfer\.rpc: expected "host:port"/)
+    assert.match(r.err, /transfer\.minStep: expected a positive integer/)
+    assert.equal(run(['start', 'nosuch']).code, 2)
   })
 })

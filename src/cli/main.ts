@@ -1,60 +1,246 @@
 // The `peregrine` command: start the platform, and work with a storage directory offline.
-import { readFileSync } from 'node:fs'
-import { resolve, join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
 import { counterOf, normalizeTags, splitCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
+import type { Logger } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
+import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './config.js'
+import { startAll, stopAll } from './run-all.js'
 
 const program = new Command()
 program
   .name('peregrine')
   .description('Peregrine: Open-Falcon compatible monitoring and operations for container clusters')
-  .option('--data-dir <dir>', 'where Peregrine keeps its data', './data')
+  .option(
+    '--data-dir <dir>',
+    'where Peregrine keeps its data (default ./data, or dataDir in --config)'
+  )
   .showHelpAfterError()
 
-function tsdbDir(): string {
-  return join(resolve(program.opts<{ dataDir: string }>().dataDir), 'tsdb')
+function dataDirFlag(): string | undefined {
+  return program.opts<{ dataDir?: string }>().dataDir
 }
 
-function log(level: 'info' | 'warn', message: string): void {
+function dataDir(): string {
+  return resolve(dataDirFlag() ?? './data')
+}
+
+function tsdbDir(): string {
+  return join(dataDir(), 'graph')
+}
+
+function log(level: 'info' | 'warn' | 'error', message: string): void {
   process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`)
+}
+
+const logger: Logger = {
+  info: (m) => log('info', m),
+  warn: (m) => log('warn', m),
+  error: (m) => log('error', m),
 }
 
 function openDb(): Db {
   return Db.open({ dir: tsdbDir(), log, maintenanceInterval: 0 })
 }
 
+/** RunState is what a running Peregrine writes to DATA/run/peregrine.json for stop and check. */
+interface RunState {
+  pid: number
+  components: string[]
+  addresses: Record<string, Record<string, string>>
+  startedAt: string
+}
+
+function stateFile(dir: string): string {
+  return join(dir, 'run', 'peregrine.json')
+}
+
+function readState(dir: string): RunState | null {
+  try {
+    const st = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as RunState
+    return processAlive(st.pid) ? st : null
+  } catch {
+    return null
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function wantedComponents(names: string[]): Component[] {
+  if (names.length === 0) return [...COMPONENTS]
+  for (const n of names) {
+    if (!(COMPONENTS as readonly string[]).includes(n)) {
+      throw new UsageError(`unknown component "${n}"; the components are ${COMPONENTS.join(', ')}`)
+    }
+  }
+  return COMPONENTS.filter((c) => names.includes(c))
+}
+
+function loadConfigs(names: string[], file: string | undefined) {
+  const components = wantedComponents(names)
+  let raw: Record<string, unknown> = {}
+  if (file !== undefined) {
+    let read: ReturnType<typeof readConfigFile>
+    try {
+      read = readConfigFile(file)
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
+    raw = read.raw
+    if (read.ignored.length > 0) {
+      log(
+        'info',
+        `${file}: Open-Falcon settings Peregrine does not use: ${read.ignored.join(', ')}`
+      )
+    }
+  }
+  try {
+    return { components, configs: resolveConfigs(raw, components, dataDirFlag()) }
+  } catch (err) {
+    throw new UsageError(`configuration: ${(err as Error).message}`)
+  }
+}
+
 program
   .command('start')
   .description(
-    'run Peregrine in the foreground until Ctrl-C or SIGTERM (today: the storage engine with its ' +
-      'background flush, rollup and retention; the network components come with the pipeline issue)'
+    `run components (default all: ${COMPONENTS.join(', ')}) in one process, in the foreground`
   )
-  .action(async () => {
-    const started = performance.now()
-    const db = Db.open({ dir: tsdbDir(), log })
-    const s = db.stats()
-    log(
-      'info',
-      `tsdb open at ${tsdbDir()} in ${Math.round(performance.now() - started)} ms: ${s.series} series, ` +
-        `${s.headPoints} points replayed from the WAL, ${JSON.stringify(s.blocks)} blocks`
-    )
-    for (const r of s.repairs) log('warn', `repaired: ${r}`)
+  .argument('[components...]', COMPONENTS.join(' | '))
+  .option('-c, --config <file>', 'YAML or JSON settings, or an Open-Falcon module cfg.json')
+  .option('-d, --daemon', 'run in the background; pid, state and log under DATA/run/')
+  .action(async (names: string[], o: { config?: string; daemon?: boolean }) => {
+    const { components, configs } = loadConfigs(names, o.config)
+    const dir = resolve(configs.dataDir)
+    const running = readState(dir)
+    if (running !== null) {
+      throw new UsageError(
+        `Peregrine is already running on ${dir} (pid ${running.pid}); stop it with: peregrine stop`
+      )
+    }
+    if (o.daemon === true) {
+      await daemonize(dir)
+      return
+    }
+    const deps = { log: logger, now: () => Date.now() }
+    const services = await startAll(configs, deps)
+    const state: RunState = {
+      pid: process.pid,
+      components,
+      addresses: Object.fromEntries(services.map((s) => [s.name, s.addresses])),
+      startedAt: new Date().toISOString(),
+    }
+    mkdirSync(join(dir, 'run'), { recursive: true })
+    writeFileSync(stateFile(dir), JSON.stringify(state, null, 1))
+    log('info', `Peregrine running (pid ${process.pid}); Ctrl-C or SIGTERM stops it`)
     await new Promise<void>((done) => {
-      // The engine's own timers do not hold the process open; the foreground service does.
-      const alive = setInterval(() => undefined, 1 << 30)
-      const stop = (sig: string) => {
-        log('info', `${sig}: flushing and closing`)
-        clearInterval(alive)
+      const stop = (sig: NodeJS.Signals) => {
+        log('info', `${sig}: stopping ingestion first, then flushing storage`)
+        process.once(sig, () => {
+          log(
+            'error',
+            `${sig} again: exiting at once; the write-ahead log keeps acknowledged points`
+          )
+          process.exit(1)
+        })
         done()
       }
       process.once('SIGINT', () => stop('SIGINT'))
       process.once('SIGTERM', () => stop('SIGTERM'))
     })
-    await db.close()
+    await stopAll(services, deps)
+    rmSync(stateFile(dir), { force: true })
     log('info', 'stopped cleanly')
+  })
+
+// Re-runs this command without -d, detached, and waits until it has written its state (or died).
+async function daemonize(dir: string): Promise<void> {
+  mkdirSync(join(dir, 'run'), { recursive: true })
+  const logFile = join(dir, 'run', 'peregrine.log')
+  const fd = openSync(logFile, 'a')
+  const args = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--daemon')
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] })
+  child.unref()
+  closeSync(fd)
+  // An object, so the exit handler's write is visible to the loop below (and to the type checker).
+  const status: { exited: number | null } = { exited: null }
+  child.once('exit', (code) => (status.exited = code ?? 1))
+  for (let waited = 0; waited < 30_000; waited += 100) {
+    const st = readState(dir)
+    if (st !== null && st.pid === child.pid) {
+      for (const [name, addrs] of Object.entries(st.addresses)) {
+        process.stdout.write(`[peregrine-${name}] ${st.pid} ${Object.values(addrs).join(' ')}\n`)
+      }
+      process.stdout.write(`log: ${logFile}\n`)
+      return
+    }
+    if (status.exited !== null) {
+      throw new Error(`Peregrine failed to start (exit ${status.exited}); see ${logFile}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`Peregrine did not report running within 30 s; see ${logFile}`)
+}
+
+program
+  .command('stop')
+  .description('stop a running Peregrine (its components share one process) and wait for it')
+  .argument('[components...]', COMPONENTS.join(' | '))
+  .action(async (names: string[]) => {
+    wantedComponents(names)
+    const st = readState(dataDir())
+    if (st === null) {
+      process.stdout.write('[peregrine] not running\n')
+      return
+    }
+    process.kill(st.pid, 'SIGTERM')
+    for (let waited = 0; processAlive(st.pid); waited += 100) {
+      if (waited > 0 && waited % 5000 === 0) {
+        process.stdout.write(`[peregrine] ${st.pid} still flushing after ${waited / 1000} s…\n`)
+      }
+      if (waited >= 120_000)
+        throw new Error(`pid ${st.pid} did not stop in 120 s; see DATA/run/peregrine.log`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    process.stdout.write(`[peregrine] down (${st.components.join(', ')})\n`)
+  })
+
+program
+  .command('check')
+  .description(
+    'print each component UP or DOWN with pid and ports; with --config, validate it and exit'
+  )
+  .option('-c, --config <file>', 'validate this configuration')
+  .action((o: { config?: string }) => {
+    if (o.config !== undefined) {
+      loadConfigs([], o.config)
+      process.stdout.write(`${o.config}: configuration ok\n`)
+      return
+    }
+    const st = readState(dataDir())
+    for (const c of COMPONENTS) {
+      const up = st !== null && st.components.includes(c)
+      const ports = up
+        ? Object.entries(st.addresses[c] ?? {})
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')
+        : ''
+      const pid = up ? String(st.pid) : '-'
+      process.stdout.write(
+        `${c.padStart(20)} ${(up ? 'UP' : 'DOWN').padStart(10)} ${pid.padStart(15)}   ${ports}\n`
+      )
+    }
   })
 
 const tsdb = program

@@ -1,0 +1,59 @@
+// The runner: starts components in dependency order in this process, and stops them ingestion first.
+import type { Deps, Service } from '../core/index.js'
+import { start as startApi } from '../api/index.js'
+import { start as startGraph } from '../graph/index.js'
+import { start as startTransfer } from '../transfer/index.js'
+import { COMPONENTS, type Configs } from './config.js'
+
+/**
+ * startAll starts every configured component (graph, transfer, api, in that order). If one fails, the
+ * ones already running are stopped and the error is thrown.
+ */
+export async function startAll(configs: Configs, deps: Deps): Promise<Service[]> {
+  const services: Service[] = []
+  try {
+    for (const c of COMPONENTS) {
+      const started = performance.now()
+      let s: Service | undefined
+      if (c === 'graph' && configs.graph !== undefined) s = await startGraph(configs.graph, deps)
+      if (c === 'transfer' && configs.transfer !== undefined) {
+        s = await startTransfer({ ...configs.transfer, ...local(services, configs) }, deps)
+      }
+      if (c === 'api' && configs.api !== undefined) {
+        s = await startApi({ ...configs.api, ...local(services, configs) }, deps)
+      }
+      if (s === undefined) continue
+      services.push(s)
+      const ports = Object.entries(s.addresses)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')
+      deps.log.info(`${s.name} started in ${Math.round(performance.now() - started)} ms: ${ports}`)
+    }
+  } catch (err) {
+    await stopAll(services, deps)
+    throw err
+  }
+  return services
+}
+
+// The graph started beside transfer and api, at the address it really bound (the config may say port 0).
+function local(services: Service[], configs: Configs): { graphCluster?: Record<string, string> } {
+  const graph = services.find((s) => s.name === 'graph')
+  if (!configs.localGraph || graph === undefined) return {}
+  return { graphCluster: { 'graph-00': graph.addresses.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } }
+}
+
+/** stopAll stops what takes points first (transfer), then readers, then storage, logging each step. */
+export async function stopAll(services: readonly Service[], deps: Deps): Promise<void> {
+  const order = ['transfer', 'api', 'graph']
+  const sorted = [...services].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
+  for (const s of sorted) {
+    const started = performance.now()
+    try {
+      await s.stop()
+      deps.log.info(`${s.name} stopped in ${Math.round(performance.now() - started)} ms`)
+    } catch (err) {
+      deps.log.error(`${s.name} did not stop cleanly: ${(err as Error).message}`)
+    }
+  }
+}
