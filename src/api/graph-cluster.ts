@@ -1,5 +1,5 @@
 // The api's view of the graph cluster: which node holds a series (falcon's ring), and one client per node.
-import { HashRing, JsonRpcClient } from '../core/index.js'
+import { type Deps, HashRing, JsonRpcClient, type RpcCaller } from '../core/index.js'
 
 /**
  * GraphCluster sends a series' calls to the node the ring picks (to its first address; a node given as
@@ -7,22 +7,29 @@ import { HashRing, JsonRpcClient } from '../core/index.js'
  */
 export class GraphCluster {
   readonly #ring: HashRing
-  readonly #clients = new Map<string, JsonRpcClient>()
+  readonly #clients = new Map<string, RpcCaller>()
   readonly #addr = new Map<string, string>()
 
-  constructor(cluster: Record<string, string>, replicas: number, callTimeout: number) {
+  constructor(
+    cluster: Record<string, string>,
+    replicas: number,
+    callTimeout: number,
+    dial?: Deps['dial']
+  ) {
+    const connect =
+      dial ?? ((address: string, o: { callTimeout: number }) => new JsonRpcClient(address, o))
     this.#ring = new HashRing(Object.keys(cluster), replicas)
     for (const [node, addrs] of Object.entries(cluster)) {
       const addr = addrs.split(',')[0].trim()
       this.#addr.set(node, addr)
-      this.#clients.set(node, new JsonRpcClient(addr, { callTimeout }))
+      this.#clients.set(node, connect(addr, { callTimeout }))
     }
   }
 
   /** call sends one call for series `key` (`endpoint/counter`) to the node that owns it. */
   call<T>(key: string, method: string, param: unknown): Promise<T> {
     const node = this.#ring.get(key)
-    return this.#wrap(node, (this.#clients.get(node) as JsonRpcClient).call<T>(method, param))
+    return this.#wrap(node, (this.#clients.get(node) as RpcCaller).call<T>(method, param))
   }
 
   /** callAll sends the same call to every node and returns their answers. */

@@ -18,7 +18,12 @@ export function buildApi(
   config: Readonly<ApiConfig>,
   deps: Deps
 ): { app: FastifyInstance; graphs: GraphCluster } {
-  const graphs = new GraphCluster(config.graphCluster, config.replicas, config.callTimeout)
+  const graphs = new GraphCluster(
+    config.graphCluster,
+    config.replicas,
+    config.callTimeout,
+    deps.dial
+  )
   const app = Fastify({ logger: false, bodyLimit: 8 << 20 })
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof GraphUnavailable) {

@@ -1,5 +1,5 @@
 // The runner: starts components in dependency order in this process, and stops them ingestion first.
-import type { Deps, Service } from '../core/index.js'
+import { type Deps, JsonRpcClient, type RpcCaller, type Service } from '../core/index.js'
 import { start as startApi } from '../api/index.js'
 import { start as startGraph } from '../graph/index.js'
 import { start as startTransfer } from '../transfer/index.js'
@@ -17,10 +17,16 @@ export async function startAll(configs: Configs, deps: Deps): Promise<Service[]>
       let s: Service | undefined
       if (c === 'graph' && configs.graph !== undefined) s = await startGraph(configs.graph, deps)
       if (c === 'transfer' && configs.transfer !== undefined) {
-        s = await startTransfer({ ...configs.transfer, ...local(services, configs) }, deps)
+        s = await startTransfer(
+          { ...configs.transfer, ...local(services, configs) },
+          withDial(deps, services)
+        )
       }
       if (c === 'api' && configs.api !== undefined) {
-        s = await startApi({ ...configs.api, ...local(services, configs) }, deps)
+        s = await startApi(
+          { ...configs.api, ...local(services, configs) },
+          withDial(deps, services)
+        )
       }
       if (s === undefined) continue
       services.push(s)
@@ -41,6 +47,23 @@ function local(services: Service[], configs: Configs): { graphCluster?: Record<s
   const graph = services.find((s) => s.name === 'graph')
   if (!configs.localGraph || graph === undefined) return {}
   return { graphCluster: { 'graph-00': graph.addresses.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } }
+}
+
+// Components of this process are reached directly, without a JSON round trip over loopback; any other
+// address gets a JSON-RPC client.
+function withDial(deps: Deps, services: Service[]): Deps {
+  const byAddress = new Map<string, RpcCaller>()
+  for (const s of services) {
+    if (s.local === undefined) continue
+    for (const a of Object.values(s.addresses)) {
+      byAddress.set(a, s.local)
+      byAddress.set(a.replace(/^0\.0\.0\.0:/, '127.0.0.1:'), s.local)
+    }
+  }
+  return {
+    ...deps,
+    dial: (address, options) => byAddress.get(address) ?? new JsonRpcClient(address, options),
+  }
 }
 
 /** stopAll stops what takes points first (transfer), then readers, then storage, logging each step. */

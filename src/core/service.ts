@@ -7,11 +7,22 @@ export interface Logger {
   error(message: string): void
 }
 
+/** RpcCaller makes calls to another component: a JsonRpcClient over TCP, or a direct in-process call. */
+export interface RpcCaller {
+  call<T = unknown>(method: string, param: unknown): Promise<T>
+  close(): void
+}
+
 /** Deps are what an app's start() is given besides its config (Prometheus' EngineOpts spirit). */
 export interface Deps {
   log: Logger
   /** now returns the time in ms; tests pass their own clock. */
   now: () => number
+  /**
+   * dial returns a caller for a component's RPC address. The runner passes one that reaches components
+   * of the same process directly (no JSON in between); by default it is a JsonRpcClient over TCP.
+   */
+  dial?: (address: string, options: { callTimeout: number }) => RpcCaller
 }
 
 /** Service is a started app: its name, the addresses it listens on, and how to stop it. */
@@ -19,6 +30,8 @@ export interface Service {
   readonly name: string
   /** addresses maps a listener (`rpc`, `http`, …) to the `host:port` it is bound to. */
   readonly addresses: Readonly<Record<string, string>>
+  /** local answers this service's RPC methods in-process, for components started in the same process. */
+  readonly local?: RpcCaller
   stop(): Promise<void>
 }
 

@@ -30,7 +30,7 @@ interface TransferResponse {
 
 /** start listens on the configured ports; `stop()` stops taking points first, then the senders. */
 export async function start(config: Readonly<TransferConfig>, deps: Deps): Promise<Service> {
-  const router = new Router(config, deps.log)
+  const router = new Router(config, deps)
   const counters = { rpcCalls: 0, httpPushes: 0, socketConnections: 0, received: 0, invalid: 0 }
 
   // One path for every receiver: validate, count, route, answer with falcon's TransferResponse.

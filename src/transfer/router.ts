@@ -1,9 +1,11 @@
 // Routes valid points to their graph nodes: falcon's normalisation, the hash ring, per-address batching,
 // bounded buffers and retry.
 import {
+  type Deps,
   HashRing,
   JsonRpcClient,
   type Logger,
+  type RpcCaller,
   type MetricValue,
   parseTags,
   seriesKeyOf,
@@ -47,7 +49,7 @@ interface Batch {
  */
 class AddressSender {
   readonly address: string
-  readonly #client: JsonRpcClient
+  readonly #client: RpcCaller
   readonly #queue: Batch[] = []
   #queued = 0
   #inFlight = 0
@@ -63,13 +65,13 @@ class AddressSender {
     address: string,
     cfg: Readonly<TransferConfig>,
     counters: RouterCounters,
-    log: Logger
+    deps: Deps
   ) {
     this.address = address
-    this.#client = new JsonRpcClient(address, { callTimeout: cfg.callTimeout })
+    this.#client = dialOf(deps)(address, { callTimeout: cfg.callTimeout })
     this.#cfg = cfg
     this.#counters = counters
-    this.#log = log
+    this.#log = deps.log
   }
 
   get buffered(): number {
@@ -156,6 +158,10 @@ class AddressSender {
 
 function noop(): void {}
 
+function dialOf(deps: Deps): NonNullable<Deps['dial']> {
+  return deps.dial ?? ((address, options) => new JsonRpcClient(address, options))
+}
+
 /**
  * Router turns valid MetricValues into GraphItems (falcon's normalisation: step raised to minStep,
  * timestamp aligned to the step, COUNTER stored as DERIVE with min 0) and sends each to the graph node the
@@ -176,7 +182,7 @@ export class Router {
   readonly #senders = new Map<string, AddressSender[]>()
   readonly #cfg: Readonly<TransferConfig>
 
-  constructor(cfg: Readonly<TransferConfig>, log: Logger) {
+  constructor(cfg: Readonly<TransferConfig>, deps: Deps) {
     this.#cfg = cfg
     this.#ring = new HashRing(Object.keys(cfg.graphCluster), cfg.replicas)
     const byAddress = new Map<string, AddressSender>()
@@ -185,7 +191,7 @@ export class Router {
         const addr = a.trim()
         let s = byAddress.get(addr)
         if (s === undefined) {
-          s = new AddressSender(addr, cfg, this.counters, log)
+          s = new AddressSender(addr, cfg, this.counters, deps)
           byAddress.set(addr, s)
         }
         return s

@@ -14,6 +14,7 @@ describe('JsonStreamDecoder', () => {
     '{"s":"braces } { ] [ and \\"quotes\\" and \\\\ backslash","id":1}',
     '[1,2,{"a":[3]}]',
     '{"unicode":"é€😀","id":2}',
+    '{"s":"ends in a backslash \\\\","t":"\\\\\\"quoted\\\\\\"","id":3}',
   ]
   const stream = Buffer.from(values.join('\n') + '\n  \r\n\t')
 

@@ -1,0 +1,258 @@
+// End-to-end ingest benchmark: the all-in-one in a child process, the tsdb dataset pushed over HTTP and
+// JSON-RPC by concurrent clients, acknowledged by transfer only once graph has it in its WAL.
+//
+// Usage: node dist/bench/ingest.js [--series N] [--points N] [--clients N] [--batch N] [--keep]
+// Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { JsonRpcClient } from '../src/core/index.js'
+import { Dataset, STEP } from './dataset.js'
+
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'peregrine.js')
+
+function log(message: string): void {
+  process.stderr.write(`ingest bench: ${message}\n`)
+}
+
+function flags() {
+  const { values } = parseArgs({
+    options: {
+      series: { type: 'string', default: '10000' },
+      points: { type: 'string', default: '1440' },
+      clients: { type: 'string', default: '8' },
+      batch: { type: 'string', default: '1000' },
+      keep: { type: 'boolean', default: false },
+    },
+  })
+  const n = (name: string, v: string, max: number) => {
+    const x = Number(v)
+    if (!Number.isInteger(x) || x <= 0 || x > max) {
+      process.stderr.write(
+        `ingest bench: --${name} must be an integer from 1 to ${max}, got ${v}\n`
+      )
+      process.exit(2)
+    }
+    return x
+  }
+  return {
+    series: n('series', values.series, 1_000_000),
+    points: n('points', values.points, 7 * 1440),
+    clients: n('clients', values.clients, 256),
+    batch: n('batch', values.batch, 100_000),
+    keep: values.keep,
+  }
+}
+
+function treeBytes(dir: string): number {
+  let total = 0
+  for (const name of readdirSync(dir)) {
+    const st = statSync(join(dir, name))
+    total += st.isDirectory() ? treeBytes(join(dir, name)) : st.size
+  }
+  return total
+}
+
+// Peak resident set of a process, from the kernel's high-water mark.
+function peakRssMb(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? 0 : Math.round(Number(m[1]) / 1024)
+  } catch {
+    return 0
+  }
+}
+
+async function startServer(
+  dir: string
+): Promise<{ child: ChildProcess; addresses: Record<string, Record<string, string>> }> {
+  const config = join(dir, 'peregrine.yaml')
+  writeFileSync(
+    config,
+    [
+      `dataDir: ${join(dir, 'data')}`,
+      'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
+      'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:0", socket: "" }',
+      'api: { http: "127.0.0.1:0" }',
+    ].join('\n')
+  )
+  // INGEST_SERVER_NODE_ARGS reaches the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.INGEST_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'start', '-c', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  child.stderr?.setEncoding('utf8')
+  await new Promise<void>((ok, fail) => {
+    child.stderr?.on('data', (d: string) => {
+      err += d
+      if (err.includes('Peregrine running')) ok()
+    })
+    child.once('exit', (code) => fail(new Error(`server exited ${code}: ${err}`)))
+  })
+  const state = JSON.parse(readFileSync(join(dir, 'data', 'run', 'peregrine.json'), 'utf8')) as {
+    addresses: Record<string, Record<string, string>>
+  }
+  return { child, addresses: state.addresses }
+}
+
+/**
+ * batches yields the dataset in time order as pushes of `batch` MetricValues: every series' point for a
+ * minute, then the next minute. `prefix` renames the hosts so the two phases write different series.
+ */
+function* batches(series: number, points: number, batch: number, prefix: string, firstT: number) {
+  const data = new Dataset(series, 0x5eed1234)
+  const vals = new Float64Array(series)
+  let items: object[] = []
+  for (let i = 0; i < points; i++) {
+    data.next(vals)
+    const ts = firstT + i * STEP
+    for (let s = 0; s < series; s++) {
+      const d = data.descs[s]
+      items.push({
+        endpoint: prefix + d.endpoint,
+        metric: d.metric,
+        value: vals[s],
+        step: STEP,
+        counterType: d.dstype === 'DERIVE' ? 'COUNTER' : 'GAUGE',
+        tags: d.tags,
+        timestamp: ts,
+      })
+      if (items.length === batch) {
+        yield items
+        items = []
+      }
+    }
+  }
+  if (items.length > 0) yield items
+}
+
+async function phase(
+  name: string,
+  clients: number,
+  gen: Generator<object[]>,
+  push: (client: number, items: object[]) => Promise<void>,
+  total: number
+): Promise<number> {
+  let done = 0
+  let next = 0.1
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let it = gen.next(); !it.done; it = gen.next()) {
+        await push(c, it.value)
+        done += it.value.length
+        if (done >= next * total) {
+          next += 0.1
+          log(
+            `${name}: ${(done / 1e6).toFixed(1)}M/${(total / 1e6).toFixed(1)}M points, ${Math.round(done / ((performance.now() - started) / 1000))} points/s`
+          )
+        }
+      }
+    })
+  )
+  return done / ((performance.now() - started) / 1000)
+}
+
+async function main(): Promise<void> {
+  const f = flags()
+  const dir = mkdtempSync(join(tmpdir(), 'pg-ingest-'))
+  const total = f.series * f.points
+  const firstT = Math.floor(Date.now() / 1000 / STEP) * STEP - (f.points - 1) * STEP
+  log(
+    `${f.series} series × ${f.points} points = ${(total / 1e6).toFixed(1)}M points per phase, ${f.clients} clients, batches of ${f.batch}, dir ${dir}`
+  )
+  const { child, addresses } = await startServer(dir)
+  try {
+    const url = `http://${addresses.transfer.http}/api/push`
+    const httpRate = await phase(
+      'http',
+      f.clients,
+      batches(f.series, f.points, f.batch, 'h-', firstT),
+      async (_c, items) => {
+        const res = await fetch(url, {
+          method: 'POST',
+          body: JSON.stringify(items),
+          headers: { 'content-type': 'application/json' },
+        })
+        if (res.status !== 200) throw new Error(`push answered ${res.status}: ${await res.text()}`)
+        await res.arrayBuffer()
+      },
+      total
+    )
+    const rpcClients = Array.from(
+      { length: f.clients },
+      () => new JsonRpcClient(addresses.transfer.rpc, { callTimeout: 60_000 })
+    )
+    const rpcRate = await phase(
+      'rpc',
+      f.clients,
+      batches(f.series, f.points, f.batch, 'r-', firstT),
+      async (c, items) => {
+        const r = await rpcClients[c].call<{ Invalid: number }>('Transfer.Update', items)
+        if (r.Invalid !== 0) throw new Error(`${r.Invalid} points refused`)
+      },
+      total
+    )
+    for (const c of rpcClients) c.close()
+
+    // History of one series over the whole range, as the dashboard asks for it.
+    const data = new Dataset(f.series, 0x5eed1234)
+    const times: number[] = []
+    for (let q = 0; q < 220; q++) {
+      const s = (q * 7919) % f.series
+      const started = performance.now()
+      const res = await fetch(`http://${addresses.api.http}/api/v1/graph/history`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          hostnames: ['h-' + data.descs[s].endpoint],
+          counters: [data.keys[s].slice(data.descs[s].endpoint.length + 1)],
+          start_time: firstT,
+          end_time: firstT + (f.points - 1) * STEP,
+          consol_fun: 'AVERAGE',
+          step: STEP,
+        }),
+      })
+      const h = (await res.json()) as { Values: unknown[] }[]
+      if (q >= 20) times.push(performance.now() - started)
+      if (h.length !== 1 || h[0].Values.length < f.points - 1)
+        throw new Error(`history of ${data.keys[s]}: ${JSON.stringify(h).slice(0, 200)}`)
+    }
+    times.sort((a, b) => a - b)
+    const rss = peakRssMb(child.pid as number)
+
+    // A clean stop flushes the head; what is on disk then is what the points cost.
+    const exited = new Promise((ok) => child.once('exit', ok))
+    child.kill('SIGTERM')
+    await exited
+    const bytes = treeBytes(join(dir, 'data', 'graph'))
+    console.log(
+      JSON.stringify({
+        bench: 'ingest',
+        http_points_per_s: Math.round(httpRate),
+        rpc_points_per_s: Math.round(rpcRate),
+        bytes_per_sample: Math.round((bytes / (2 * total)) * 1000) / 1000,
+        history_1series_24h_p50_ms: Math.round(times[Math.floor(times.length / 2)] * 1000) / 1000,
+        rss_peak_mb: rss,
+        series: f.series,
+        points_per_phase: total,
+        clients: f.clients,
+        batch: f.batch,
+        node: process.version,
+      })
+    )
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    if (!f.keep) rmSync(dir, { recursive: true, force: true })
+    else log(`kept ${dir}`)
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ingest bench: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})
