@@ -153,6 +153,7 @@ function check(raw: unknown, now: number): MetricValue | string {
 
 const FIELDS = ['endpoint', 'metric', 'value', 'step', 'counterType', 'tags', 'timestamp']
 const FIELD_BY_FOLDED = new Map(FIELDS.map((f) => [f.toLowerCase(), f]))
+const EXACT_FIELDS = new Set(FIELDS)
 
 // goFields returns the item with falcon's field names as Go's encoding/json matches them: an exact key,
 // else any key equal under case folding (`Metric`, `COUNTERTYPE`, `ſtep`), the last such key winning.
@@ -160,7 +161,7 @@ const FIELD_BY_FOLDED = new Map(FIELDS.map((f) => [f.toLowerCase(), f]))
 function goFields(item: Record<string, unknown>): Record<string, unknown> {
   let exact = true
   for (const key in item) {
-    if (!FIELD_BY_FOLDED.has(key.toLowerCase()) || !FIELDS.includes(key)) {
+    if (!EXACT_FIELDS.has(key)) {
       exact = false
       break
     }

@@ -157,7 +157,7 @@ async function send(db: Db, counters: GraphCounters, param: unknown): Promise<{ 
       counters.sendInvalid++
       continue
     }
-    const tags = formatTags(item.tags ?? {})
+    const tags = sortedTagsOf(item.tags)
     const desc = {
       endpoint: item.endpoint,
       metric: item.metric,
@@ -169,6 +169,19 @@ async function send(db: Db, counters: GraphCounters, param: unknown): Promise<{ 
   }
   await app.commit()
   return { code: 0 }
+}
+
+// Transfer in the same process passes one tags object per series, so its sorted form is worth keeping;
+// objects that arrived as JSON are new each time and simply miss.
+const SORTED_TAGS = new WeakMap<object, string>()
+function sortedTagsOf(tags: Record<string, string> | null | undefined): string {
+  if (tags === null || tags === undefined) return ''
+  let s = SORTED_TAGS.get(tags)
+  if (s === undefined) {
+    s = formatTags(tags)
+    SORTED_TAGS.set(tags, s)
+  }
+  return s
 }
 
 function seriesParam(

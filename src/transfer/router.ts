@@ -205,9 +205,7 @@ export class Router {
     const minStep = this.#cfg.minStep
     for (const m of values) {
       const step = m.step < minStep ? minStep : m.step
-      const tags = parseTags(m.tags)
-      const sorted = formatTags(tags)
-      const node = this.#ring.get(seriesKeyOf(m.endpoint, m.metric, sorted))
+      const { tags, node } = this.#placement(m)
       const counter = m.counterType !== 'GAUGE'
       let list = perNode.get(node)
       if (list === undefined) {
@@ -245,6 +243,22 @@ export class Router {
     }
     return Promise.all(waits).then(() => undefined)
   }
+
+  // Where a series goes, worked out once per series rather than once per point: parsing and sorting its
+  // tags and hashing its key are most of the per-point cost otherwise. The tags object is shared by the
+  // series' points (graph only reads it). Bounded: cleared when it holds too many series.
+  #placement(m: MetricValue): { tags: Record<string, string>; node: string } {
+    const cacheKey = m.endpoint + '\x00' + m.metric + '\x00' + m.tags
+    let p = this.#placements.get(cacheKey)
+    if (p === undefined) {
+      const tags = parseTags(m.tags)
+      p = { tags, node: this.#ring.get(seriesKeyOf(m.endpoint, m.metric, formatTags(tags))) }
+      if (this.#placements.size >= 1_000_000) this.#placements.clear()
+      this.#placements.set(cacheKey, p)
+    }
+    return p
+  }
+  readonly #placements = new Map<string, { tags: Record<string, string>; node: string }>()
 
   /** buffered reports the items waiting per graph address. */
   buffered(): Record<string, number> {
