@@ -182,6 +182,55 @@ describe('transfer', () => {
     assert.deepEqual(await rpc.call('Transfer.Ping', {}), { code: 0 })
   })
 
+  it('serves many connections at once, each pushing over RPC', async () => {
+    const clients = Array.from({ length: 50 }, () => new JsonRpcClient(transfer.addresses.rpc))
+    const results = await Promise.all(
+      clients.map((c, i) =>
+        c.call<{ Total: number; Invalid: number }>(
+          'Transfer.Update',
+          Array.from({ length: 20 }, (_, k) => mv(`conn-${i}`, `m${k}`, i * 100 + k))
+        )
+      )
+    )
+    for (const c of clients) c.close()
+    assert.ok(results.every((r) => r.Total === 20 && r.Invalid === 0))
+    for (const i of [0, 17, 49]) {
+      assert.deepEqual((await queryAnyGraph(`conn-${i}`, 'm3'))?.values, [
+        { timestamp: NOW - (NOW % 60), value: i * 100 + 3 },
+      ])
+    }
+  })
+
+  it('answers a 50 MB push with 413 under the default limit, and keeps serving', async () => {
+    const t = await startTransfer(
+      parseTransferConfig({
+        rpc: '127.0.0.1:0',
+        http: '127.0.0.1:0',
+        socket: '',
+        graphCluster: { 'graph-00': graphs[0].addresses.rpc },
+      }),
+      deps
+    )
+    try {
+      const res = await fetch(`http://${t.addresses.http}/api/push`, {
+        method: 'POST',
+        body: Buffer.alloc(50 << 20, 0x20),
+      })
+      assert.equal(res.status, 413)
+      assert.match(
+        ((await res.json()) as { msg: string }).msg,
+        /body: larger than 33554432 bytes; push smaller batches/
+      )
+      const ok = await fetch(`http://${t.addresses.http}/api/push`, {
+        method: 'POST',
+        body: JSON.stringify([mv('after413', 'm', 1)]),
+      })
+      assert.equal(ok.status, 200)
+    } finally {
+      await t.stop()
+    }
+  })
+
   it('buffers points for a graph node that is down, reports it, and delivers them when it is back', async () => {
     const down = graphs[1]
     const addr = down.addresses.rpc

@@ -262,6 +262,39 @@ describe('tsdb regressions', () => {
     assert.match(db.stats().repairs.join(), /footer points outside the file; moved aside/)
   })
 
+  it('takes appends while a flush is encoding, and keeps each point once', async () => {
+    let db = open()
+    const series = Array.from({ length: 1000 }, (_, i) => ({ ...desc, endpoint: `s${i}` }))
+    const app = db.appender()
+    for (let k = 0; k < 3; k++) for (const d of series) app.append(0, d, 99 * H + k * M, k)
+    await app.commit()
+    // The flush yields every 256 series; these commits land in between.
+    const flushing = db.flush()
+    const late = (async () => {
+      for (let k = 3; k < 8; k++) {
+        const a = db.appender()
+        for (const d of series) a.append(0, d, 99 * H + k * M, k)
+        await a.commit()
+        await new Promise((r) => setImmediate(r))
+      }
+    })()
+    await Promise.all([flushing, late])
+    const check = (label: string) => {
+      for (const d of [series[0], series[500], series[999]]) {
+        const q = db.query(d, { start: 0, end: 200 * H })
+        assert.deepEqual(
+          Array.from(q?.vs.subarray(0, q.n) ?? []),
+          [0, 1, 2, 3, 4, 5, 6, 7],
+          `${label} ${d.endpoint}`
+        )
+      }
+    }
+    check('live')
+    await db.close({ flush: false })
+    db = open()
+    check('reopened')
+  })
+
   it('rejects a bad timestamp without creating the series', () => {
     const db = open()
     assert.throws(() => db.appender().append(0, desc, 1.5, 1), /timestamp/)

@@ -154,6 +154,7 @@ const OPEN_DIRS = new Set<string>()
 const REC_SERIES = 1
 const REC_SAMPLES = 2
 const REC_DELETE = 3
+const REC_SEAL_ALL = 4
 
 /** BLOCK_CHUNK_POINTS bounds a chunk written to a block: a day at step 10 s fits in one. */
 const BLOCK_CHUNK_POINTS = 8640
@@ -476,6 +477,9 @@ export class Db {
         } else if (type === REC_DELETE) {
           const s = this.#index.byUid.get(r.string())
           if (s !== undefined) this.#forget(s)
+        } else if (type === REC_SEAL_ALL) {
+          // A flush started here (and did not finish, or this segment would be covered by its block).
+          for (const s of this.#index.byUid.values()) s.seal()
         }
       }
     )
@@ -662,45 +666,60 @@ export class Db {
     return this.#serial(async () => {
       this.#checkOpen()
       const wal = this.#wal
+      // The barrier: every series seals its open chunk here, and replay does the same at this record,
+      // so a flush that fails leaves the head exactly as WAL replay will rebuild it.
+      wal.append(Uint8Array.of(REC_SEAL_ALL))
       const walSeq = wal.rotate()
-      const inputs: BlockSeriesInput[] = []
-      const owners: MemSeries[] = []
-      let minT = Infinity
-      let maxT = -Infinity
+      const parts: { s: MemSeries; chunks: SealedChunk[] }[] = []
       let points = 0
       for (const s of this.#index.byUid.values()) {
-        if (s.n === 0 && s.sealed.length === 0) continue
-        const chunks = rechunk(s.headChunks(), this)
-        for (const c of chunks) {
-          points += c.n
-          if (c.minT < minT) minT = c.minT
-          if (c.maxT > maxT) maxT = c.maxT
-        }
-        inputs.push({ ...descOf(s), chunks })
-        owners.push(s)
+        s.seal()
+        if (s.sealed.length === 0) continue
+        parts.push({ s, chunks: s.sealed.slice() })
+        for (const c of s.sealed) points += c.n
       }
-      if (inputs.length > 0) {
+      // From here the head counters cover only points appended after this snapshot.
+      const saved = { points: this.#headPoints, min: this.#headMinT, max: this.#headMaxT }
+      this.#headPoints = 0
+      this.#headMinT = Infinity
+      this.#headMaxT = -Infinity
+      if (parts.length > 0) {
         const seq = ++this.#seq
         const file = join(this.options.dir, 'blocks', `raw-${String(seq).padStart(8, '0')}.blk`)
-        const meta: BlockMeta = {
-          kind: 'raw',
-          seq,
-          minT,
-          maxT,
-          walSeq,
-          upTo: maxT,
-          points,
-          createdAt: this.options.now(),
-        }
         const started = performance.now()
         let block: Block
         try {
-          writeBlock(file, meta, inputs)
-          block = Block.open(file, uidOf).block
+          // Re-encoding is the heavy part: done in slices that let the event loop serve pushes and
+          // queries meanwhile. The head keeps every point until the block is in place.
+          const inputs: BlockSeriesInput[] = []
+          let minT = Infinity
+          let maxT = -Infinity
+          for (let i = 0; i < parts.length; i++) {
+            const chunks = rechunk(parts[i].chunks, this)
+            for (const c of chunks) {
+              if (c.minT < minT) minT = c.minT
+              if (c.maxT > maxT) maxT = c.maxT
+            }
+            inputs.push({ ...descOf(parts[i].s), chunks })
+            if ((i & 255) === 255) await new Promise((r) => setImmediate(r))
+          }
+          const meta: BlockMeta = {
+            kind: 'raw',
+            seq,
+            minT,
+            maxT,
+            walSeq,
+            upTo: maxT,
+            points,
+            createdAt: this.options.now(),
+          }
+          block = writeAndOpen(file, meta, inputs)
         } catch (err) {
           // The head keeps every point and its WAL segments stay. Commits do not retry at once: a full
           // disk would have every commit re-encode the head; maintenance and the backoff retry instead.
-          rmSync(file, { force: true })
+          this.#headPoints += saved.points
+          this.#headMinT = Math.min(this.#headMinT, saved.min)
+          this.#headMaxT = Math.max(this.#headMaxT, saved.max)
           this.#flushBackoff = Math.min(Math.max(2 * this.#flushBackoff, 1000), 60_000)
           this.#flushRetryAt = this.options.now() + this.#flushBackoff
           throw new PeregrineError(
@@ -711,24 +730,21 @@ export class Db {
         }
         this.#flushBackoff = 0
         this.#flushRetryAt = -Infinity
-        // Nothing yielded since the heads were sealed, so they hold exactly what was written.
+        // The flushed chunks leave the head; chunks sealed since the snapshot stay behind them.
         this.#blocks.push(block)
-        for (const s of owners) {
-          s.flushed()
+        for (const { s, chunks } of parts) {
+          s.sealed.splice(0, chunks.length)
           const entry = block.series.get(s.uid)
           if (entry !== undefined) s.inBlocks.push({ block, entry })
         }
         this.#counters.flushes++
         this.options.log(
           'info',
-          `tsdb: wrote ${block.name}: ${inputs.length} series, ${points} points, ${block.bytes} bytes in ${Math.round(performance.now() - started)} ms`
+          `tsdb: wrote ${block.name}: ${parts.length} series, ${points} points, ${block.bytes} bytes in ${Math.round(performance.now() - started)} ms`
         )
       }
-      this.#headPoints = 0
       // Capped at now: one point from a clock far ahead must not hold the next flush off for days.
-      this.#flushedUpTo = Math.max(this.#flushedUpTo, Math.min(this.#headMaxT, this.options.now()))
-      this.#headMinT = Infinity
-      this.#headMaxT = -Infinity
+      this.#flushedUpTo = Math.max(this.#flushedUpTo, Math.min(saved.max, this.options.now()))
       this.#lastFlushWall = this.options.now()
       await wal.commit()
       wal.removeUpTo(walSeq)

@@ -156,30 +156,6 @@ export class MemSeries implements SeriesDesc {
     this.n = 0
   }
 
-  /**
-   * headChunks returns the head as chunks for a flush without changing it: the open chunk is encoded
-   * aside, not sealed, so a flush that fails leaves the series exactly as WAL replay will rebuild it.
-   */
-  headChunks(): SealedChunk[] {
-    if (this.n === 0) return this.sealed
-    sealWriter.reset()
-    encodeChunk(sealWriter, this.ts, this.vs, this.n)
-    const open = {
-      minT: this.ts[0],
-      maxT: this.ts[this.n - 1],
-      n: this.n,
-      bytes: sealWriter.take(),
-    }
-    return [...this.sealed, open]
-  }
-
-  /** flushed empties the head once a flush has written what `headChunks` returned. */
-  flushed(): void {
-    if (this.maxT > this.frozenT) this.frozenT = this.maxT
-    this.sealed = []
-    this.n = 0
-  }
-
   /** headPoints counts points still in memory only (sealed and open). */
   headPoints(): number {
     let c = this.n
