@@ -49,9 +49,10 @@ export function graphMethods(
   db: Db,
   counters: GraphCounters
 ): Map<string, (p: unknown) => unknown> {
+  const seriesByTags: SeriesByTags = new WeakMap()
   return new Map<string, (p: unknown) => unknown>([
     ['Graph.Ping', () => ({ code: 0 })],
-    ['Graph.Send', (p) => send(db, counters, p)],
+    ['Graph.Send', (p) => send(db, counters, p, seriesByTags)],
     ['Graph.Query', (p) => query(db, counters, p)],
     ['Graph.Last', (p) => last(db, counters, p, false)],
     ['Graph.LastRaw', (p) => last(db, counters, p, true)],
@@ -126,7 +127,12 @@ function endpointCounters(db: Db, param: unknown) {
   return out
 }
 
-async function send(db: Db, counters: GraphCounters, param: unknown): Promise<{ code: number }> {
+async function send(
+  db: Db,
+  counters: GraphCounters,
+  param: unknown,
+  seriesByTags: SeriesByTags
+): Promise<{ code: number }> {
   if (!Array.isArray(param)) throw new RpcError('Graph.Send: expected an array of GraphItem')
   counters.sendCalls++
   const app = db.appender()
@@ -157,32 +163,55 @@ async function send(db: Db, counters: GraphCounters, param: unknown): Promise<{ 
       counters.sendInvalid++
       continue
     }
-    const tags = sortedTagsOf(item.tags)
+    const dstype = dsTypeOf(item.dstype)
+    const step = item.step as number
+    const tagsObj = item.tags ?? EMPTY_TAGS
+    // A transfer in this process shares one tags object per series: its series ref is remembered on it,
+    // checked against the point's own fields, so the series key is not rebuilt per point.
+    const known = seriesByTags.get(tagsObj)
+    if (
+      known !== undefined &&
+      known.endpoint === item.endpoint &&
+      known.metric === item.metric &&
+      known.dstype === dstype &&
+      known.step === step &&
+      db.hasRef(known.ref)
+    ) {
+      app.append(known.ref, null, (item.timestamp as number) * 1000, item.value)
+      continue
+    }
     const desc = {
       endpoint: item.endpoint,
       metric: item.metric,
-      tags,
-      dstype: dsTypeOf(item.dstype),
-      step: item.step as number,
+      tags: formatTags(tagsObj),
+      dstype,
+      step,
     }
-    app.append(0, desc, (item.timestamp as number) * 1000, item.value)
+    const ref = app.append(0, desc, (item.timestamp as number) * 1000, item.value)
+    if (tagsObj !== EMPTY_TAGS) {
+      seriesByTags.set(tagsObj, {
+        endpoint: item.endpoint,
+        metric: item.metric,
+        dstype,
+        step,
+        ref,
+      })
+    }
   }
   await app.commit()
   return { code: 0 }
 }
 
-// Transfer in the same process passes one tags object per series, so its sorted form is worth keeping;
-// objects that arrived as JSON are new each time and simply miss.
-const SORTED_TAGS = new WeakMap<object, string>()
-function sortedTagsOf(tags: Record<string, string> | null | undefined): string {
-  if (tags === null || tags === undefined) return ''
-  let s = SORTED_TAGS.get(tags)
-  if (s === undefined) {
-    s = formatTags(tags)
-    SORTED_TAGS.set(tags, s)
-  }
-  return s
-}
+/**
+ * SeriesByTags remembers, per tags object, the series ref it last led to in one database. Objects that
+ * arrived as JSON are new each time and simply miss; entries go with their objects. One per graph node:
+ * a ref means nothing in another node's database.
+ */
+type SeriesByTags = WeakMap<
+  object,
+  { endpoint: string; metric: string; dstype: string; step: number; ref: number }
+>
+const EMPTY_TAGS: Record<string, string> = Object.freeze({})
 
 function seriesParam(
   param: unknown,

@@ -247,18 +247,31 @@ export class Router {
   // Where a series goes, worked out once per series rather than once per point: parsing and sorting its
   // tags and hashing its key are most of the per-point cost otherwise. The tags object is shared by the
   // series' points (graph only reads it). Bounded: cleared when it holds too many series.
+  // Nested maps, not one joined key: no string is built per point.
   #placement(m: MetricValue): { tags: Record<string, string>; node: string } {
-    const cacheKey = m.endpoint + '\x00' + m.metric + '\x00' + m.tags
-    let p = this.#placements.get(cacheKey)
+    let byMetric = this.#placements.get(m.endpoint)
+    if (byMetric === undefined) {
+      if (this.#placements.size >= 100_000) this.#placements.clear()
+      byMetric = new Map()
+      this.#placements.set(m.endpoint, byMetric)
+    }
+    let byTags = byMetric.get(m.metric)
+    if (byTags === undefined) {
+      byTags = new Map()
+      byMetric.set(m.metric, byTags)
+    }
+    let p = byTags.get(m.tags)
     if (p === undefined) {
       const tags = parseTags(m.tags)
       p = { tags, node: this.#ring.get(seriesKeyOf(m.endpoint, m.metric, formatTags(tags))) }
-      if (this.#placements.size >= 1_000_000) this.#placements.clear()
-      this.#placements.set(cacheKey, p)
+      byTags.set(m.tags, p)
     }
     return p
   }
-  readonly #placements = new Map<string, { tags: Record<string, string>; node: string }>()
+  readonly #placements = new Map<
+    string,
+    Map<string, Map<string, { tags: Record<string, string>; node: string }>>
+  >()
 
   /** buffered reports the items waiting per graph address. */
   buffered(): Record<string, number> {

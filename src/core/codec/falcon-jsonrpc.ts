@@ -172,7 +172,12 @@ export class JsonRpcClient {
   }
 
   /** call sends `param` as the single argument of `method` and resolves with the result. */
-  async call<T = unknown>(method: string, param: unknown): Promise<T> {
+  call<T = unknown>(method: string, param: unknown): Promise<T> {
+    return this.callJson<T>(method, JSON.stringify(param))
+  }
+
+  /** callJson is `call` with the argument already serialised as JSON (relays, load generators). */
+  async callJson<T = unknown>(method: string, paramJson: string): Promise<T> {
     const socket = await this.#connect()
     const id = this.#nextId++
     return new Promise<T>((resolve, reject) => {
@@ -185,7 +190,7 @@ export class JsonRpcClient {
         )
       }, this.options.callTimeout)
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
-      socket.write(JSON.stringify({ method, params: [param], id }) + '\n')
+      socket.write(`{"method":${JSON.stringify(method)},"params":[${paramJson}],"id":${id}}\n`)
     })
   }
 
