@@ -2,6 +2,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -164,6 +165,29 @@ describe('peregrine CLI', () => {
     assert.equal(await exited, 0)
     assert.match(err, /SIGTERM: stopping ingestion first/)
     assert.match(err, /transfer stopped[\s\S]*graph stopped[\s\S]*stopped cleanly/)
+    assert.match(run(['check']).out, /graph +DOWN/)
+  })
+
+  it('fails with one sentence naming the setting when a port is taken, leaving nothing running', async () => {
+    const taken = createServer()
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))
+    const port = (taken.address() as AddressInfo).port
+    const config = join(dir, 'taken.yaml')
+    writeFileSync(
+      config,
+      [
+        'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
+        `transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:${port}", socket: "" }`,
+        'api: { http: "127.0.0.1:0" }',
+      ].join('\n')
+    )
+    const r = run(['start', '-c', config])
+    taken.close()
+    assert.notEqual(r.code, 0)
+    assert.match(
+      r.err,
+      new RegExp(`peregrine: transfer\\.http: 127\\.0\\.0\\.1:${port} is already in use`)
+    )
     assert.match(run(['check']).out, /graph +DOWN/)
   })
 

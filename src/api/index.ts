@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { type Deps, parseListen, type Service } from '../core/index.js'
+import { type Deps, listenError, parseListen, type Service } from '../core/index.js'
 import type { ApiConfig } from './config.js'
 import { GraphCluster, GraphUnavailable } from './graph-cluster.js'
 import { registerGraphRoutes } from './graph-routes.js'
@@ -51,7 +51,9 @@ export async function start(config: Readonly<ApiConfig>, deps: Deps): Promise<Se
   const { app, graphs } = buildApi(config, deps)
   const { host, port } = parseListen('api.http', config.http)
   try {
-    await app.listen({ host, port })
+    await app.listen({ host, port }).catch((err: unknown) => {
+      throw listenError('api.http', config.http, err)
+    })
   } catch (err) {
     graphs.close()
     throw err

@@ -42,6 +42,20 @@ export const silentLogger: Logger = {
   error: () => undefined,
 }
 
+/** listenError turns a failed listen into one sentence naming the setting and what to do. */
+export function listenError(field: string, address: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code
+  const why =
+    code === 'EADDRINUSE'
+      ? 'is already in use; stop the program holding it or set another port'
+      : code === 'EACCES'
+        ? 'is not allowed for this user (ports below 1024 need privileges); set another port'
+        : code === 'EADDRNOTAVAIL'
+          ? 'is not an address of this machine; set another host'
+          : `cannot be listened on (${(err as Error).message})`
+  return new Error(`${field}: ${address} ${why}`, { cause: err })
+}
+
 /** parseListen splits `host:port` (or `:port`, meaning every interface); throws naming `field`. */
 export function parseListen(field: string, value: unknown): { host: string; port: number } {
   if (typeof value !== 'string')

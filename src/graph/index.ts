@@ -5,7 +5,14 @@
  */
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
-import { type Deps, parseListen, RpcError, serveJsonRpc, type Service } from '../core/index.js'
+import {
+  type Deps,
+  listenError,
+  parseListen,
+  RpcError,
+  serveJsonRpc,
+  type Service,
+} from '../core/index.js'
 import { Db } from '../tsdb/index.js'
 import type { GraphConfig } from './config.js'
 import { type GraphCounters, graphMethods } from './rpc.js'
@@ -40,11 +47,13 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
   try {
     const r = parseListen('graph.rpc', config.rpc)
     await new Promise<void>((resolve, reject) => {
-      rpc.once('error', reject)
+      rpc.once('error', (err) => reject(listenError('graph.rpc', config.rpc, err)))
       rpc.listen(r.port, r.host, () => resolve())
     })
     const h = parseListen('graph.http', config.http)
-    await http.listen({ port: h.port, host: h.host })
+    await http.listen({ port: h.port, host: h.host }).catch((err: unknown) => {
+      throw listenError('graph.http', config.http, err)
+    })
   } catch (err) {
     rpc.close()
     await http.close()
