@@ -1,55 +1,22 @@
 // kill -9 of the all-in-one after acknowledged pushes: after a restart every acknowledged point is there.
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { JsonRpcClient } from '../src/core/index.js'
+import { startPeregrine } from './support/peregrine-process.js'
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'peregrine.js')
 const dir = mkdtempSync(join(tmpdir(), 'pg-aio-'))
-const config = join(dir, 'peregrine.yaml')
-writeFileSync(
-  config,
-  [
-    `dataDir: ${join(dir, 'data')}`,
-    'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
-    'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:0", socket: "" }',
-    'api: { http: "127.0.0.1:0" }',
-  ].join('\n')
-)
 after(() => rmSync(dir, { recursive: true, force: true }))
-
-async function startAio(): Promise<{
-  child: ChildProcess
-  addresses: Record<string, Record<string, string>>
-}> {
-  const child = spawn(process.execPath, [BIN, 'start', '-c', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let err = ''
-  child.stderr?.setEncoding('utf8')
-  await new Promise<void>((ok, fail) => {
-    child.stderr?.on('data', (d: string) => {
-      err += d
-      if (err.includes('Peregrine running')) ok()
-    })
-    child.once('exit', (code) => fail(new Error(`exited ${code}: ${err}`)))
-  })
-  const state = JSON.parse(readFileSync(join(dir, 'data', 'run', 'peregrine.json'), 'utf8')) as {
-    addresses: Record<string, Record<string, string>>
-  }
-  return { child, addresses: state.addresses }
-}
 
 const STEP = 60
 const T0 = Math.floor(Date.now() / 1000 / STEP) * STEP - 200 * STEP
 
 describe('all-in-one crash recovery', () => {
   it('keeps every point acknowledged over RPC and HTTP across kill -9', async () => {
-    let { child, addresses } = await startAio()
+    let aio = await startPeregrine(dir, [])
+    let addresses = aio.addresses
     const rpc = new JsonRpcClient(addresses.transfer.rpc)
     let acked = 0
     for (let i = 0; i < 100; i++) {
@@ -73,10 +40,9 @@ describe('all-in-one crash recovery', () => {
       acked++
     }
     rpc.close()
-    const died = new Promise((ok) => child.once('exit', ok))
-    child.kill('SIGKILL')
-    await died
-    ;({ child, addresses } = await startAio())
+    await aio.stop('SIGKILL')
+    aio = await startPeregrine(dir, [])
+    addresses = aio.addresses
     try {
       const res = await fetch(`http://${addresses.api.http}/api/v1/graph/history`, {
         method: 'POST',
@@ -107,9 +73,7 @@ describe('all-in-one crash recovery', () => {
       }
       assert.equal(points, acked * 20)
     } finally {
-      const exited = new Promise((ok) => child.once('exit', ok))
-      child.kill('SIGTERM')
-      await exited
+      assert.equal(await aio.stop(), 0)
     }
   })
 })

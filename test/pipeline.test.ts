@@ -1,19 +1,17 @@
-// The metric pipeline over real sockets: push to transfer, two graph nodes, read through /api/v1/graph.
+// The metric pipeline in real processes: push to transfer, two graph nodes, read through /api/v1/graph.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { JsonRpcClient, type Service, silentLogger } from '../src/core/index.js'
-import { parseGraphConfig, start as startGraph } from '../src/graph/index.js'
-import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
-import { parseApiConfig, start as startApi } from '../src/api/index.js'
+import { JsonRpcClient } from '../src/core/index.js'
+import { type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
 
+// The falcon layout at scale, in real processes: two graph nodes, and transfer with api in a third.
 const STEP = 60
 const T0 = Math.floor(Date.now() / 1000 / STEP) * STEP - 120 * STEP
-const deps = { log: silentLogger, now: () => Date.now() }
 let dir = ''
-const services: Service[] = []
+const processes: PeregrineProcess[] = []
 let api = ''
 let transfer: JsonRpcClient
 
@@ -32,33 +30,17 @@ async function get(path: string): Promise<{ status: number; json: unknown }> {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pg-pipeline-'))
-  const g0 = await startGraph(
-    parseGraphConfig({
-      rpc: '127.0.0.1:0',
-      http: '127.0.0.1:0',
-      dataDir: join(dir, 'g0'),
-      walSync: 'write',
-    }),
-    deps
-  )
-  const g1 = await startGraph(
-    parseGraphConfig({
-      rpc: '127.0.0.1:0',
-      http: '127.0.0.1:0',
-      dataDir: join(dir, 'g1'),
-      walSync: 'write',
-    }),
-    deps
-  )
-  const graphCluster = { 'graph-00': g0.addresses.rpc, 'graph-01': g1.addresses.rpc }
-  const t = await startTransfer(
-    parseTransferConfig({ rpc: '127.0.0.1:0', http: '127.0.0.1:0', socket: '', graphCluster }),
-    deps
-  )
-  const a = await startApi(parseApiConfig({ http: '127.0.0.1:0', graphCluster }), deps)
-  services.push(a, t, g0, g1)
-  api = a.addresses.http
-  transfer = new JsonRpcClient(t.addresses.rpc)
+  for (const name of ['g0', 'g1', 'front']) mkdirSync(join(dir, name))
+  const g0 = await startPeregrine(join(dir, 'g0'), ['graph'], { graph: { walSync: 'write' } })
+  const g1 = await startPeregrine(join(dir, 'g1'), ['graph'], { graph: { walSync: 'write' } })
+  const graphCluster = { 'graph-00': g0.addresses.graph.rpc, 'graph-01': g1.addresses.graph.rpc }
+  const front = await startPeregrine(join(dir, 'front'), ['transfer', 'api'], {
+    transfer: { graphCluster },
+    api: { graphCluster },
+  })
+  processes.push(front, g0, g1)
+  api = front.addresses.api.http
+  transfer = new JsonRpcClient(front.addresses.transfer.rpc)
   // Two hours of one point a minute for 6 hosts: a gauge, and a counter growing 600 a minute (10/s).
   const items = []
   for (let i = 0; i < 120; i++) {
@@ -90,7 +72,7 @@ before(async () => {
 })
 after(async () => {
   transfer.close()
-  for (const s of services) await s.stop()
+  for (const p of processes) assert.equal(await p.stop(), 0)
   rmSync(dir, { recursive: true, force: true })
 })
 

@@ -143,6 +143,7 @@ program
     }
     mkdirSync(join(dir, 'run'), { recursive: true })
     writeFileSync(stateFile(dir), JSON.stringify(state, null, 1))
+    writeFileSync(join(dir, 'run', 'peregrine.pid'), `${process.pid}\n`)
     log('info', `Peregrine running (pid ${process.pid}); Ctrl-C or SIGTERM stops it`)
     await new Promise<void>((done) => {
       const stop = (sig: NodeJS.Signals) => {
@@ -161,6 +162,7 @@ program
     })
     await stopAll(services, deps)
     rmSync(stateFile(dir), { force: true })
+    rmSync(join(dir, 'run', 'peregrine.pid'), { force: true })
     log('info', 'stopped cleanly')
   })
 

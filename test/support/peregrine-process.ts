@@ -1,0 +1,66 @@
+// Starts `peregrine start …` as a real child process on ephemeral loopback ports, for end-to-end tests.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const BIN = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  'bin',
+  'peregrine.js'
+)
+
+/** PeregrineProcess is a running `peregrine start`: its child, the addresses it bound, and how to stop it. */
+export interface PeregrineProcess {
+  child: ChildProcess
+  addresses: Record<string, Record<string, string>>
+  /** stop sends SIGTERM (or `signal`) and resolves with the exit code once the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/**
+ * startPeregrine writes `settings` as the config of `components` in `dir` (data under `dir/data`) and
+ * resolves once the process reports running. Every listener not set in `settings` is 127.0.0.1:0.
+ */
+export async function startPeregrine(
+  dir: string,
+  components: string[],
+  settings: Record<string, Record<string, unknown>> = {}
+): Promise<PeregrineProcess> {
+  const config = {
+    dataDir: join(dir, 'data'),
+    graph: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...settings.graph },
+    transfer: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', socket: '', ...settings.transfer },
+    api: { http: '127.0.0.1:0', ...settings.api },
+  }
+  const file = join(dir, 'peregrine.json')
+  writeFileSync(file, JSON.stringify(config))
+  const child = spawn(process.execPath, [BIN, 'start', ...components, '-c', file], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  child.stderr?.setEncoding('utf8')
+  await new Promise<void>((ok, fail) => {
+    child.stderr?.on('data', (d: string) => {
+      err += d
+      if (err.includes('Peregrine running')) ok()
+    })
+    child.once('exit', (code) => fail(new Error(`peregrine exited ${code}: ${err}`)))
+  })
+  const state = JSON.parse(readFileSync(join(dir, 'data', 'run', 'peregrine.json'), 'utf8')) as {
+    addresses: Record<string, Record<string, string>>
+  }
+  return {
+    child,
+    addresses: state.addresses,
+    stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null) return Promise.resolve(child.exitCode)
+      const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)))
+      child.kill(signal)
+      return exited
+    },
+  }
+}
