@@ -191,6 +191,35 @@ describe('peregrine CLI', () => {
     assert.match(run(['check']).out, /graph +DOWN/)
   })
 
+  it('runs in the background with -dc, and check -c and stop -c find it by the config', () => {
+    const other = join(dir, 'bg')
+    const config = join(dir, 'bg.yaml')
+    writeFileSync(
+      config,
+      [
+        `dataDir: ${other}`,
+        'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
+        'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:0", socket: "" }',
+        'api: { http: "127.0.0.1:0" }',
+      ].join('\n')
+    )
+    const started = spawnSync(process.execPath, [BIN, 'start', '-dc', config], { encoding: 'utf8' })
+    assert.equal(started.status, 0, started.stderr)
+    const pid = Number(/\[peregrine-graph\] (\d+)/.exec(started.stdout)?.[1])
+    assert.ok(pid > 0)
+    const check = spawnSync(process.execPath, [BIN, 'check', '-c', config], { encoding: 'utf8' })
+    assert.match(check.stdout, new RegExp(`graph +UP +${pid}`))
+    const stop = spawnSync(process.execPath, [BIN, 'stop', '-c', config], { encoding: 'utf8' })
+    assert.match(stop.stdout, /\[peregrine\] down/)
+    let alive = true
+    try {
+      process.kill(pid, 0)
+    } catch {
+      alive = false
+    }
+    assert.equal(alive, false)
+  })
+
   it('takes an Open-Falcon cfg.json and names every bad setting', () => {
     const falcon = join(dir, 'cfg.json')
     writeFileSync(

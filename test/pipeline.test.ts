@@ -230,5 +230,29 @@ describe('pipeline: transfer → graph → api', () => {
     assert.equal(res.status, 400)
     assert.match(((await res.json()) as { error: string }).error, /^body: /)
     assert.equal((await get('/api/v1/graph/endpoint_counter?eid=abc')).status, 400)
+    // Inputs that would otherwise take the process down or tie it up.
+    await f({ ...ok, start_time: 0, end_time: 1e13 }, /end_time: required, unix seconds from 0 to/)
+    const many = Array.from({ length: 101 }, (_, i) => `h${i}`)
+    await f(
+      { ...ok, hostnames: many, counters: many },
+      /hostnames × counters: 10201 series asked, at most 10000/
+    )
+    // A recent start is answered at raw resolution: an end decades ahead would be millions of points.
+    const huge = await post('/api/v1/graph/history', {
+      ...ok,
+      hostnames: ['web-0'],
+      counters: ['cpu.idle'],
+      start_time: T0,
+      end_time: 2 * Math.floor(Date.now() / 1000) - 100,
+      step: 60,
+    })
+    assert.equal(huge.status, 400)
+    assert.match(
+      (huge.json as { error: string }).error,
+      /points of 60 s asked for one series, at most 1000000/
+    )
+    const twice = await get('/api/v1/graph/endpoint?q=a&q=b')
+    assert.equal(twice.status, 400)
+    assert.match((twice.json as { error: string }).error, /q: give it once/)
   })
 })

@@ -70,8 +70,9 @@ before(async () => {
       http: '127.0.0.1:0',
       socket: '127.0.0.1:0',
       graphCluster: { 'graph-00': graphs[0].addresses.rpc, 'graph-01': graphs[1].addresses.rpc },
-      maxBodyBytes: 1 << 20,
+      maxBodyBytes: 4 << 20,
       callTimeout: 2000,
+      batch: 5000,
     }),
     deps
   )
@@ -143,7 +144,7 @@ describe('transfer', () => {
     await f({ body: '' }, 400, /blank body/)
     await f({ body: '{not json' }, 400, /decode error: the body is not JSON/)
     await f({ body: '{"an":"object"}' }, 400, /expected a JSON array of MetricValue/)
-    await f({ body: 'x'.repeat(2 << 20) }, 413, /body: larger than 1048576 bytes/)
+    await f({ body: 'x'.repeat(5 << 20) }, 413, /body: larger than 4194304 bytes/)
     const counters = (await (
       await fetch(`http://${transfer.addresses.http}/counter/all`)
     ).json()) as {
@@ -199,6 +200,24 @@ describe('transfer', () => {
         { timestamp: NOW - (NOW % 60), value: i * 100 + 3 },
       ])
     }
+  })
+
+  it('sends a push larger than `batch` in several Graph.Send calls', async () => {
+    const before = (await (
+      await fetch(`http://${transfer.addresses.http}/counter/all`)
+    ).json()) as { data: { sendCalls: number } }
+    const items = Array.from({ length: 12_000 }, (_, i) =>
+      mv('big-push', `m${i % 3000}`, i, { timestamp: NOW - 180 + 60 * Math.floor(i / 3000) })
+    )
+    const r = await rpc.call<{ Total: number; Invalid: number }>('Transfer.Update', items)
+    assert.equal(r.Invalid, 0)
+    const after = (await (await fetch(`http://${transfer.addresses.http}/counter/all`)).json()) as {
+      data: { sendCalls: number }
+    }
+    assert.ok(
+      after.data.sendCalls - before.data.sendCalls >= 3,
+      `${after.data.sendCalls - before.data.sendCalls} calls`
+    )
   })
 
   it('answers a 50 MB push with 413 under the default limit, and keeps serving', async () => {

@@ -45,6 +45,8 @@ export class GraphCluster {
 
   #wrap<T>(node: string, p: Promise<T>): Promise<T> {
     return p.catch((err: Error) => {
+      // An error the node answered with is about the request; anything else means it did not answer.
+      if (err.name === 'RpcError') throw Object.assign(new Error(err.message), { statusCode: 400 })
       throw new GraphUnavailable(`graph node ${node} (${this.#addr.get(node)}): ${err.message}`)
     })
   }

@@ -11,9 +11,20 @@ interface QueryResponse {
   Values: { timestamp: number; value: number | null }[]
 }
 
+/** MAX_PAIRS bounds the series one /graph/history request may read (hostnames × counters). */
+const MAX_PAIRS = 10_000
+
 /** badRequest answers 400 with falcon's error shape, naming the field. */
 function badRequest(reply: FastifyReply, message: string) {
   return reply.status(400).send({ error: message })
+}
+
+// A parameter given twice arrives as an array: name it rather than fail on it.
+function notStrings(q: Record<string, unknown>, names: string[]): string | null {
+  for (const n of names) {
+    if (q[n] !== undefined && typeof q[n] !== 'string') return `${n}: give it once, as a string`
+  }
+  return null
 }
 
 function intOr(v: unknown, fallback: number): number {
@@ -54,8 +65,12 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
     if (typeof counters === 'string') return badRequest(reply, counters)
     const start = b.start_time
     const end = b.end_time
-    if (!Number.isInteger(start)) return badRequest(reply, 'start_time: required, unix seconds')
-    if (!Number.isInteger(end)) return badRequest(reply, 'end_time: required, unix seconds')
+    // Unix seconds up to twice now, as transfer accepts: beyond that a range is a mistake, not a query.
+    const maxTs = 2 * Math.floor(Date.now() / 1000)
+    const isTs = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= maxTs
+    if (!isTs(start))
+      return badRequest(reply, `start_time: required, unix seconds from 0 to ${maxTs}`)
+    if (!isTs(end)) return badRequest(reply, `end_time: required, unix seconds from 0 to ${maxTs}`)
     if ((end as number) < (start as number))
       return badRequest(reply, 'end_time: must not be before start_time')
     const cf = b.consol_fun
@@ -65,6 +80,12 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
     const step = b.step
     if (step !== undefined && step !== null && (!Number.isInteger(step) || (step as number) <= 0)) {
       return badRequest(reply, 'step: a positive number of seconds, or left out')
+    }
+    if (hostnames.length * counters.length > MAX_PAIRS) {
+      return badRequest(
+        reply,
+        `hostnames × counters: ${hostnames.length * counters.length} series asked, at most ${MAX_PAIRS} in one request`
+      )
     }
     const calls: Promise<QueryResponse>[] = []
     for (const endpoint of hostnames) {
@@ -106,10 +127,12 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
     return Promise.all(items.map((x) => graphs.call(`${x.endpoint}/${x.counter}`, 'Graph.Last', x)))
   })
 
-  app.get('/api/v1/graph/endpoint', async (req) => {
-    const q = req.query as { q?: string; tags?: string; limit?: string; page?: string }
-    const terms = (q.q ?? '').split(' ').filter((t) => t !== '')
-    const tags = (q.tags ?? '')
+  app.get('/api/v1/graph/endpoint', async (req, reply) => {
+    const q = req.query as Record<string, unknown>
+    const bad = notStrings(q, ['q', 'tags', 'limit', 'page'])
+    if (bad !== null) return badRequest(reply, bad)
+    const terms = ((q.q as string | undefined) ?? '').split(' ').filter((t) => t !== '')
+    const tags = ((q.tags as string | undefined) ?? '')
       .split(',')
       .map((t) => t.trim())
       .filter((t) => t !== '')
@@ -126,15 +149,24 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
   })
 
   app.get('/api/v1/graph/endpoint_counter', async (req, reply) => {
-    const q = req.query as { eid?: string; metricQuery?: string; limit?: string; page?: string }
-    const ids = (q.eid ?? '')
+    const q = req.query as Record<string, unknown>
+    const bad = notStrings(q, ['eid', 'metricQuery', 'limit', 'page'])
+    if (bad !== null) return badRequest(reply, bad)
+    const ids = ((q.eid as string | undefined) ?? '')
       .split(',')
       .filter((s) => s.trim() !== '')
       .map(Number)
-    if (ids.length === 0 || !ids.every((n) => Number.isSafeInteger(n) && n >= 0)) {
-      return badRequest(reply, 'eid: required, comma-separated endpoint ids from /graph/endpoint')
+    if (
+      ids.length === 0 ||
+      ids.length > 10_000 ||
+      !ids.every((n) => Number.isSafeInteger(n) && n >= 0)
+    ) {
+      return badRequest(
+        reply,
+        'eid: required, 1 to 10000 comma-separated endpoint ids from /graph/endpoint'
+      )
     }
-    const terms = (q.metricQuery ?? '').split(' ').filter((t) => t !== '')
+    const terms = ((q.metricQuery as string | undefined) ?? '').split(' ').filter((t) => t !== '')
     const answers = await graphs.callAll<
       { endpoint_id: number; counter: string; step: number; type: string }[]
     >('Graph.Counters', { ids, terms })

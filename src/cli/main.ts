@@ -129,7 +129,8 @@ program
         `Peregrine is already running on ${dir} (pid ${running.pid}); stop it with: peregrine stop`
       )
     }
-    if (o.daemon === true) {
+    // The background child is told by the environment, not by editing argv: `-dc FILE` stays as given.
+    if (o.daemon === true && process.env.PEREGRINE_DAEMON_CHILD !== '1') {
       await daemonize(dir)
       return
     }
@@ -166,19 +167,24 @@ program
     log('info', 'stopped cleanly')
   })
 
-// Re-runs this command without -d, detached, and waits until it has written its state (or died).
+// Re-runs this command detached (PEREGRINE_DAEMON_CHILD=1 keeps it in the foreground there) and waits
+// until it has written its state, or died, in which case the last lines of its log say why.
 async function daemonize(dir: string): Promise<void> {
   mkdirSync(join(dir, 'run'), { recursive: true })
   const logFile = join(dir, 'run', 'peregrine.log')
   const fd = openSync(logFile, 'a')
-  const args = process.argv.slice(1).filter((a) => a !== '-d' && a !== '--daemon')
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] })
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, PEREGRINE_DAEMON_CHILD: '1' },
+  })
   child.unref()
   closeSync(fd)
   // An object, so the exit handler's write is visible to the loop below (and to the type checker).
   const status: { exited: number | null } = { exited: null }
   child.once('exit', (code) => (status.exited = code ?? 1))
-  for (let waited = 0; waited < 30_000; waited += 100) {
+  // No deadline while the child lives: replaying a large write-ahead log can take a while.
+  for (let waited = 0; ; waited += 100) {
     const st = readState(dir)
     if (st !== null && st.pid === child.pid) {
       for (const [name, addrs] of Object.entries(st.addresses)) {
@@ -188,20 +194,37 @@ async function daemonize(dir: string): Promise<void> {
       return
     }
     if (status.exited !== null) {
-      throw new Error(`Peregrine failed to start (exit ${status.exited}); see ${logFile}`)
+      const tail = readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join('\n')
+      throw new Error(
+        `Peregrine failed to start (exit ${status.exited}):\n${tail}\n(full log: ${logFile})`
+      )
     }
+    if (waited > 0 && waited % 10_000 === 0)
+      process.stdout.write(`[peregrine] still starting after ${waited / 1000} s…\n`)
     await new Promise((r) => setTimeout(r, 100))
   }
-  throw new Error(`Peregrine did not report running within 30 s; see ${logFile}`)
+}
+
+// The data directory of a running instance: --data-dir, else the config's dataDir, else ./data.
+function dataDirOf(config: string | undefined): string {
+  if (dataDirFlag() !== undefined || config === undefined) return dataDir()
+  let raw: Record<string, unknown>
+  try {
+    raw = readConfigFile(config).raw
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  return resolve(typeof raw.dataDir === 'string' ? raw.dataDir : './data')
 }
 
 program
   .command('stop')
   .description('stop a running Peregrine (its components share one process) and wait for it')
   .argument('[components...]', COMPONENTS.join(' | '))
-  .action(async (names: string[]) => {
+  .option('-c, --config <file>', 'the configuration it was started with (for its dataDir)')
+  .action(async (names: string[], o: { config?: string }) => {
     wantedComponents(names)
-    const st = readState(dataDir())
+    const st = readState(dataDirOf(o.config))
     if (st === null) {
       process.stdout.write('[peregrine] not running\n')
       return
@@ -228,9 +251,8 @@ program
     if (o.config !== undefined) {
       loadConfigs([], o.config)
       process.stdout.write(`${o.config}: configuration ok\n`)
-      return
     }
-    const st = readState(dataDir())
+    const st = readState(dataDirOf(o.config))
     for (const c of COMPONENTS) {
       const up = st !== null && st.components.includes(c)
       const ports = up

@@ -23,6 +23,9 @@ export interface RrdData {
   value: number | null
 }
 
+/** MAX_QUERY_POINTS bounds one Graph.Query answer (a year at step 60 s is 525,600). */
+export const MAX_QUERY_POINTS = 1_000_000
+
 /** GraphCounters are graph's own counters, shown on /counter/all. */
 export interface GraphCounters {
   sendCalls: number
@@ -267,6 +270,12 @@ function query(db: Db, counters: GraphCounters, param: unknown) {
   // Dense output at the result's resolution with null where nothing was stored, as rrdtool fetch gives.
   const res = r.step
   resp.step = res
+  const slots = Math.floor((endTs - Math.ceil(startTs / res) * res) / res) + 1
+  if (slots > MAX_QUERY_POINTS) {
+    throw new RpcError(
+      `Graph.Query: ${slots} points of ${res} s asked for one series, at most ${MAX_QUERY_POINTS}; ask a shorter range or a larger step`
+    )
+  }
   const slot = (ms: number) => Math.floor(ms / 1000 / res) * res
   const values: RrdData[] = []
   let j = 0

@@ -50,7 +50,10 @@ interface Batch {
 class AddressSender {
   readonly address: string
   readonly #client: RpcCaller
-  readonly #queue: Batch[] = []
+  // A queue with a moving head: shift() on a long array is linear, and after an outage it holds one
+  // batch per push that arrived meanwhile.
+  #queue: Batch[] = []
+  #head = 0
   #queued = 0
   #inFlight = 0
   #retryAt = 0
@@ -78,12 +81,25 @@ class AddressSender {
     return this.#queued
   }
 
+  get #length(): number {
+    return this.#queue.length - this.#head
+  }
+
+  #shift(): Batch {
+    const b = this.#queue[this.#head++]
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+    return b
+  }
+
   enqueue(batch: Batch): void {
     this.#queue.push(batch)
     this.#queued += batch.items.length
     this.#counters.buffered += batch.items.length
-    while (this.#queued > this.#cfg.maxBuffered && this.#queue.length > 1) {
-      const old = this.#queue.shift() as Batch
+    while (this.#queued > this.#cfg.maxBuffered && this.#length > 1) {
+      const old = this.#shift()
       this.#queued -= old.items.length
       this.#counters.buffered -= old.items.length
       this.#counters.dropped += old.items.length
@@ -106,14 +122,14 @@ class AddressSender {
   }
 
   #pump(): void {
-    while (this.#queue.length > 0 && this.#inFlight < 4 && Date.now() >= this.#retryAt) {
+    while (!this.#closed && this.#length > 0 && this.#inFlight < 4 && Date.now() >= this.#retryAt) {
       const take: Batch[] = []
       let n = 0
       while (
-        this.#queue.length > 0 &&
-        (n === 0 || n + this.#queue[0].items.length <= this.#cfg.batch)
+        this.#length > 0 &&
+        (n === 0 || n + this.#queue[this.#head].items.length <= this.#cfg.batch)
       ) {
-        const b = this.#queue.shift() as Batch
+        const b = this.#shift()
         take.push(b)
         n += b.items.length
       }
@@ -135,19 +151,26 @@ class AddressSender {
           this.#counters.sendFailures++
           this.#counters.retried += n
           // Keep the points, at the front, and tell the pushers; retry after a growing pause.
-          this.#queue.unshift(...take)
+          if (this.#head >= take.length) {
+            this.#head -= take.length
+            for (let k = 0; k < take.length; k++) this.#queue[this.#head + k] = take[k]
+          } else {
+            this.#queue = take.concat(this.#queue.slice(this.#head))
+            this.#head = 0
+          }
           this.#queued += n
           this.#backoff = Math.min(Math.max(this.#backoff * 2, 200), 10_000)
           this.#retryAt = Date.now() + this.#backoff
-          if (this.#backoff === 200)
+          if (this.#backoff === 200) {
             this.#log.warn(`transfer: graph ${this.address}: ${err.message}; retrying`)
+          }
           for (const b of take) b.done(err)
           for (const b of take) b.done = noop
           this.#schedule()
         }
       )
     }
-    if (this.#queue.length > 0 && this.#inFlight < 4) this.#schedule()
+    if (this.#length > 0 && this.#inFlight < 4) this.#schedule()
   }
 
   close(): void {
@@ -226,19 +249,24 @@ export class Router {
       })
     }
     const waits: Promise<void>[] = []
+    const max = this.#cfg.batch
     for (const [node, items] of perNode) {
       for (const sender of this.#senders.get(node) ?? []) {
-        waits.push(
-          new Promise<void>((resolve, reject) => {
-            sender.enqueue({
-              items,
-              done: (err) =>
-                err === null
-                  ? resolve()
-                  : reject(new Error(`graph node ${node} (${sender.address}): ${err.message}`)),
+        // A push larger than `batch` goes out in several Graph.Send calls, never as one oversized call.
+        for (let from = 0; from < items.length; from += max) {
+          const part = from === 0 && items.length <= max ? items : items.slice(from, from + max)
+          waits.push(
+            new Promise<void>((resolve, reject) => {
+              sender.enqueue({
+                items: part,
+                done: (err) =>
+                  err === null
+                    ? resolve()
+                    : reject(new Error(`graph node ${node} (${sender.address}): ${err.message}`)),
+              })
             })
-          })
-        )
+          )
+        }
       }
     }
     return Promise.all(waits).then(() => undefined)

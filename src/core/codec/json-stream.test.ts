@@ -55,6 +55,19 @@ describe('JsonStreamDecoder', () => {
     )
   })
 
+  it('joins a large value sent in many small pieces', () => {
+    const big = JSON.stringify({
+      items: Array.from({ length: 20_000 }, (_, i) => ({ s: `v\\"${i}\\`, n: i })),
+    })
+    const bytes = Buffer.from(big + '\n' + values[0])
+    const pieces: Buffer[] = []
+    for (let at = 0; at < bytes.length; at += 997) pieces.push(bytes.subarray(at, at + 997))
+    const out = decodeAll(pieces)
+    assert.equal(out.length, 2)
+    assert.equal(out[0], big)
+    assert.equal(out[1], values[0])
+  })
+
   it('holds only the unfinished value', () => {
     const d = new JsonStreamDecoder()
     decodeAll([Buffer.from('{"a":1}{"b":')], d)
