@@ -52,7 +52,7 @@ class AddressSender {
   readonly #client: RpcCaller
   // A queue with a moving head: shift() on a long array is linear, and after an outage it holds one
   // batch per push that arrived meanwhile.
-  #queue: Batch[] = []
+  #queue: (Batch | undefined)[] = []
   #head = 0
   #queued = 0
   #inFlight = 0
@@ -86,8 +86,13 @@ class AddressSender {
   }
 
   #shift(): Batch {
-    const b = this.#queue[this.#head++]
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+    const b = this.#queue[this.#head] as Batch
+    // Drop the reference at once: a consumed batch holds a push's worth of items.
+    this.#queue[this.#head++] = undefined
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0
+      this.#head = 0
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head)
       this.#head = 0
     }
@@ -127,7 +132,7 @@ class AddressSender {
       let n = 0
       while (
         this.#length > 0 &&
-        (n === 0 || n + this.#queue[this.#head].items.length <= this.#cfg.batch)
+        (n === 0 || n + (this.#queue[this.#head] as Batch).items.length <= this.#cfg.batch)
       ) {
         const b = this.#shift()
         take.push(b)
@@ -155,7 +160,7 @@ class AddressSender {
             this.#head -= take.length
             for (let k = 0; k < take.length; k++) this.#queue[this.#head + k] = take[k]
           } else {
-            this.#queue = take.concat(this.#queue.slice(this.#head))
+            this.#queue = [...take, ...this.#queue.slice(this.#head)]
             this.#head = 0
           }
           this.#queued += n
