@@ -3,16 +3,13 @@
 //
 // Usage: node dist/bench/ingest.js [--series N] [--points N] [--clients N] [--batch N] [--keep]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { JsonRpcClient } from '../src/core/index.js'
+import { startPeregrine } from '../test/support/peregrine-process.js'
 import { Dataset, STEP } from './dataset.js'
-
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'peregrine.js')
 
 function log(message: string): void {
   process.stderr.write(`ingest bench: ${message}\n`)
@@ -64,39 +61,6 @@ function peakRssMb(pid: number): number {
   } catch {
     return 0
   }
-}
-
-async function startServer(
-  dir: string
-): Promise<{ child: ChildProcess; addresses: Record<string, Record<string, string>> }> {
-  const config = join(dir, 'peregrine.yaml')
-  writeFileSync(
-    config,
-    [
-      `dataDir: ${join(dir, 'data')}`,
-      'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
-      'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:0", socket: "" }',
-      'api: { http: "127.0.0.1:0" }',
-    ].join('\n')
-  )
-  // INGEST_SERVER_NODE_ARGS reaches the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = (process.env.INGEST_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'start', '-c', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let err = ''
-  child.stderr?.setEncoding('utf8')
-  await new Promise<void>((ok, fail) => {
-    child.stderr?.on('data', (d: string) => {
-      err += d
-      if (err.includes('Peregrine running')) ok()
-    })
-    child.once('exit', (code) => fail(new Error(`server exited ${code}: ${err}`)))
-  })
-  const state = JSON.parse(readFileSync(join(dir, 'data', 'run', 'peregrine.json'), 'utf8')) as {
-    addresses: Record<string, Record<string, string>>
-  }
-  return { child, addresses: state.addresses }
 }
 
 /**
@@ -166,7 +130,10 @@ async function main(): Promise<void> {
   log(
     `${f.series} series × ${f.points} points = ${(total / 1e6).toFixed(1)}M points per phase, ${f.clients} clients, batches of ${f.batch}, dir ${dir}`
   )
-  const { child, addresses } = await startServer(dir)
+  // INGEST_SERVER_NODE_ARGS reaches the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.INGEST_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const server = await startPeregrine(dir, [], {}, nodeArgs)
+  const { child, addresses } = server
   try {
     const url = `http://${addresses.transfer.http}/api/push`
     const httpRate = await phase(

@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
 import { counterOf, normalizeTags, splitCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
-import type { Logger } from '../core/index.js'
+import { type Logger, processAlive } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
 import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './config.js'
 import { startAll, stopAll } from './run-all.js'
@@ -65,15 +65,6 @@ function readState(dir: string): RunState | null {
     return processAlive(st.pid) ? st : null
   } catch {
     return null
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

@@ -56,6 +56,16 @@ export function listenError(field: string, address: string, err: unknown): Error
   return new Error(`${field}: ${address} ${why}`, { cause: err })
 }
 
+/** processAlive tells whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /** parseListen splits `host:port` (or `:port`, meaning every interface); throws naming `field`. */
 export function parseListen(field: string, value: unknown): { host: string; port: number } {
   if (typeof value !== 'string')

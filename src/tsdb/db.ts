@@ -15,6 +15,7 @@ import {
 } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
+import { processAlive } from '../core/service.js'
 import {
   Block,
   type BlockKind,
@@ -1408,15 +1409,6 @@ function seqOfName(name: string): number {
 
 function tierOf(kind: string): number {
   return parseInt(kind.slice(1), 10)
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 function dirBytes(dir: string, recurse = true): number {

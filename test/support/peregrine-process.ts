@@ -28,7 +28,8 @@ export interface PeregrineProcess {
 export async function startPeregrine(
   dir: string,
   components: string[],
-  settings: Record<string, Record<string, unknown>> = {}
+  settings: Record<string, Record<string, unknown>> = {},
+  nodeArgs: string[] = []
 ): Promise<PeregrineProcess> {
   const config = {
     dataDir: join(dir, 'data'),
@@ -38,7 +39,7 @@ export async function startPeregrine(
   }
   const file = join(dir, 'peregrine.json')
   writeFileSync(file, JSON.stringify(config))
-  const child = spawn(process.execPath, [BIN, 'start', ...components, '-c', file], {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'start', ...components, '-c', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let err = ''
