@@ -295,6 +295,31 @@ describe('tsdb regressions', () => {
     check('reopened')
   })
 
+  it('refuses a late point only when every tier already holds its bucket', async () => {
+    now = 0
+    const db = open({
+      tiers: [5, 20],
+      rollupAfter: H,
+      retention: { raw: 100 * H, r5: 1000 * H, r20: 1000 * H },
+    })
+    const other: SeriesDesc = { ...desc, endpoint: 'other' }
+    await write(db, 0, 179 * M, other)
+    now = 65 * M + H
+    await db.rollup(true) // watermark 65 min: r5 holds buckets to 65 min, r20 only to 60 min
+    const app = db.appender()
+    // A series silent until now sends a point at 62 min: r5 has that bucket, r20 does not yet.
+    app.append(0, desc, 62 * M, 42)
+    assert.equal((await app.commit()).tooOld, 0)
+    // At 58 min both tiers hold the bucket: nothing would ever show it at those resolutions.
+    app.append(0, desc, 58 * M, 41)
+    assert.equal((await app.commit()).tooOld, 1)
+    now = 200 * M + H
+    await db.flush()
+    await db.rollup(true)
+    const r20 = db.query(desc, { start: 41 * M, end: 80 * M, step: 1200, consolFun: 'MAX' })
+    assert.deepEqual(Array.from(r20?.vs.subarray(0, r20.n) ?? []), [42], 'r20 has the late point')
+  })
+
   it('rejects a bad timestamp without creating the series', () => {
     const db = open()
     assert.throws(() => db.appender().append(0, desc, 1.5, 1), /timestamp/)
