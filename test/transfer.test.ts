@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { HashRing, JsonRpcClient, type Service, silentLogger } from '../src/core/index.js'
 import { parseGraphConfig, start as startGraph } from '../src/graph/index.js'
 import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
+import { buildApi, parseApiConfig } from '../src/api/index.js'
 
 const NOW = Math.floor(Date.now() / 1000)
 const deps = { log: silentLogger, now: () => Date.now() }
@@ -42,6 +43,10 @@ const mv = (
   timestamp: NOW,
   ...extra,
 })
+
+function graphs0(): string {
+  return graphs[0].addresses.rpc
+}
 
 async function queryAnyGraph(endpoint: string, counter: string) {
   for (const g of graphRpc) {
@@ -247,6 +252,47 @@ describe('transfer', () => {
       assert.equal(ok.status, 200)
     } finally {
       await t.stop()
+    }
+  })
+
+  it('api reads a replicated node from its second address when the first does not answer', async () => {
+    // Port 1: nobody listens there; the real node is the second address.
+    const { app, graphs } = buildApi(
+      parseApiConfig({
+        http: '127.0.0.1:0',
+        graphCluster: { only: `127.0.0.1:1,${graphs0()}` },
+        callTimeout: 2000,
+      }),
+      deps
+    )
+    try {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/graph/history',
+        payload: {
+          hostnames: ['host-0'],
+          counters: ['cpu.idle'],
+          start_time: NOW - 600,
+          end_time: NOW,
+          consol_fun: 'AVERAGE',
+        },
+      })
+      // host-0's series may live on either test node; a 200 means the call went past the dead address.
+      assert.equal(res.statusCode, 200, res.body)
+      const down = buildApi(
+        parseApiConfig({
+          http: '127.0.0.1:0',
+          graphCluster: { only: '127.0.0.1:1' },
+          callTimeout: 2000,
+        }),
+        deps
+      )
+      const bad = await down.app.inject({ method: 'GET', url: '/api/v1/graph/endpoint?q=x' })
+      assert.equal(bad.statusCode, 502)
+      assert.match(bad.body, /graph node only \(127\.0\.0\.1:1: /)
+      down.graphs.close()
+    } finally {
+      graphs.close()
     }
   })
 

@@ -1,14 +1,14 @@
-// The api's view of the graph cluster: which node holds a series (falcon's ring), and one client per node.
+// The api's view of the graph cluster: which node holds a series (falcon's ring), and clients per node.
 import { type Deps, HashRing, JsonRpcClient, type RpcCaller } from '../core/index.js'
 
 /**
- * GraphCluster sends a series' calls to the node the ring picks (to its first address; a node given as
- * `a,b` has the same series on both) and fans index calls out to every node.
+ * GraphCluster sends a series' calls to the node the ring picks and fans index calls out to every node.
+ * A node given as `a,b` holds the same series at both addresses (transfer writes to each): a call goes
+ * to the first, and to the next when one does not answer.
  */
 export class GraphCluster {
   readonly #ring: HashRing
-  readonly #clients = new Map<string, RpcCaller>()
-  readonly #addr = new Map<string, string>()
+  readonly #nodes = new Map<string, { address: string; client: RpcCaller }[]>()
 
   constructor(
     cluster: Record<string, string>,
@@ -20,35 +20,45 @@ export class GraphCluster {
       dial ?? ((address: string, o: { callTimeout: number }) => new JsonRpcClient(address, o))
     this.#ring = new HashRing(Object.keys(cluster), replicas)
     for (const [node, addrs] of Object.entries(cluster)) {
-      const addr = addrs.split(',')[0].trim()
-      this.#addr.set(node, addr)
-      this.#clients.set(node, connect(addr, { callTimeout }))
+      const list = addrs
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a !== '')
+        .map((address) => ({ address, client: connect(address, { callTimeout }) }))
+      this.#nodes.set(node, list)
     }
   }
 
   /** call sends one call for series `key` (`endpoint/counter`) to the node that owns it. */
   call<T>(key: string, method: string, param: unknown): Promise<T> {
-    const node = this.#ring.get(key)
-    return this.#wrap(node, (this.#clients.get(node) as RpcCaller).call<T>(method, param))
+    return this.#callNode<T>(this.#ring.get(key), method, param)
   }
 
   /** callAll sends the same call to every node and returns their answers. */
   callAll<T>(method: string, param: unknown): Promise<T[]> {
     return Promise.all(
-      [...this.#clients].map(([node, c]) => this.#wrap(node, c.call<T>(method, param)))
+      [...this.#nodes.keys()].map((node) => this.#callNode<T>(node, method, param))
     )
   }
 
   close(): void {
-    for (const c of this.#clients.values()) c.close()
+    for (const list of this.#nodes.values()) for (const c of list) c.client.close()
   }
 
-  #wrap<T>(node: string, p: Promise<T>): Promise<T> {
-    return p.catch((err: Error) => {
-      // An error the node answered with is about the request; anything else means it did not answer.
-      if (err.name === 'RpcError') throw Object.assign(new Error(err.message), { statusCode: 400 })
-      throw new GraphUnavailable(`graph node ${node} (${this.#addr.get(node)}): ${err.message}`)
-    })
+  async #callNode<T>(node: string, method: string, param: unknown): Promise<T> {
+    const failures: string[] = []
+    for (const { address, client } of this.#nodes.get(node) ?? []) {
+      try {
+        return await client.call<T>(method, param)
+      } catch (err) {
+        // An error the node answered with is about the request; anything else means it did not answer.
+        if ((err as Error).name === 'RpcError') {
+          throw Object.assign(new Error((err as Error).message), { statusCode: 400 })
+        }
+        failures.push(`${address}: ${(err as Error).message}`)
+      }
+    }
+    throw new GraphUnavailable(`graph node ${node} (${failures.join('; ')})`)
   }
 }
 
