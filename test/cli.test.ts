@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -218,6 +218,24 @@ describe('peregrine CLI', () => {
       alive = false
     }
     assert.equal(alive, false)
+  })
+
+  it('does not signal a process that reused the pid of a stale state file', () => {
+    const stale = join(dir, 'stale')
+    mkdirSync(join(stale, 'run'), { recursive: true })
+    // This test's own pid: alive, but not the process that wrote the state.
+    writeFileSync(
+      join(stale, 'run', 'peregrine.json'),
+      JSON.stringify({
+        pid: process.pid,
+        startTicks: '1',
+        components: ['graph'],
+        addresses: {},
+        startedAt: '',
+      })
+    )
+    const r = spawnSync(process.execPath, [BIN, '--data-dir', stale, 'stop'], { encoding: 'utf8' })
+    assert.equal(r.stdout, '[peregrine] not running\n')
   })
 
   it('takes an Open-Falcon cfg.json and names every bad setting', () => {

@@ -50,6 +50,8 @@ function openDb(): Db {
 /** RunState is what a running Peregrine writes to DATA/run/peregrine.json for stop and check. */
 interface RunState {
   pid: number
+  /** startTicks: the process's start time from /proc (field 22), so a reused pid is not mistaken for it. */
+  startTicks?: string
   components: string[]
   addresses: Record<string, Record<string, string>>
   startedAt: string
@@ -62,9 +64,24 @@ function stateFile(dir: string): string {
 function readState(dir: string): RunState | null {
   try {
     const st = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as RunState
-    return processAlive(st.pid) ? st : null
+    if (!processAlive(st.pid)) return null
+    // A state file left by kill -9 names a pid the system may have given to another program since.
+    const ticks = startTicksOf(st.pid)
+    if (st.startTicks !== undefined && ticks !== undefined && ticks !== st.startTicks) return null
+    return st
   } catch {
     return null
+  }
+}
+
+// The start time of a process in clock ticks since boot (Linux /proc); undefined where there is none.
+function startTicksOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
   }
 }
 
@@ -129,6 +146,7 @@ program
     const services = await startAll(configs, deps)
     const state: RunState = {
       pid: process.pid,
+      startTicks: startTicksOf(process.pid),
       components,
       addresses: Object.fromEntries(services.map((s) => [s.name, s.addresses])),
       startedAt: new Date().toISOString(),
