@@ -1,4 +1,5 @@
 // What every app's start() returns and receives: a running service, and its dependencies.
+import type { Server } from 'node:net'
 
 /** Logger is the logging seam: apps log through it and never to the console directly. */
 export interface Logger {
@@ -64,6 +65,15 @@ export function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** listenTcp listens on `value` (`host:port`); a failure is one sentence naming `field` (listenError). */
+export function listenTcp(server: Server, field: string, value: string): Promise<void> {
+  const { host, port } = parseListen(field, value)
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(listenError(field, value, err)))
+    server.listen(port, host, () => resolve())
+  })
 }
 
 /** parseListen splits `host:port` (or `:port`, meaning every interface); throws naming `field`. */

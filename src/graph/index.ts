@@ -8,6 +8,7 @@ import Fastify from 'fastify'
 import {
   type Deps,
   listenError,
+  listenTcp,
   parseListen,
   RpcError,
   serveJsonRpc,
@@ -45,11 +46,7 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     data: { ...counters, tsdb: db.stats() },
   }))
   try {
-    const r = parseListen('graph.rpc', config.rpc)
-    await new Promise<void>((resolve, reject) => {
-      rpc.once('error', (err) => reject(listenError('graph.rpc', config.rpc, err)))
-      rpc.listen(r.port, r.host, () => resolve())
-    })
+    await listenTcp(rpc, 'graph.rpc', config.rpc)
     const h = parseListen('graph.http', config.http)
     await http.listen({ port: h.port, host: h.host }).catch((err: unknown) => {
       throw listenError('graph.http', config.http, err)

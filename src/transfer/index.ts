@@ -10,6 +10,7 @@ import Fastify from 'fastify'
 import {
   type Deps,
   listenError,
+  listenTcp,
   parseListen,
   RpcError,
   serveJsonRpc,
@@ -154,20 +155,13 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     })
   }
 
-  const listen = (server: Server, field: string, value: string) => {
-    const { host, port } = parseListen(field, value)
-    return new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(listenError(field, value, err)))
-      server.listen(port, host, () => resolve())
-    })
-  }
   try {
-    await listen(rpc, 'transfer.rpc', config.rpc)
+    await listenTcp(rpc, 'transfer.rpc', config.rpc)
     const h = parseListen('transfer.http', config.http)
     await http.listen({ port: h.port, host: h.host }).catch((err: unknown) => {
       throw listenError('transfer.http', config.http, err)
     })
-    if (socket !== null) await listen(socket, 'transfer.socket', config.socket)
+    if (socket !== null) await listenTcp(socket, 'transfer.socket', config.socket)
   } catch (err) {
     rpc.close()
     socket?.close()

@@ -578,7 +578,8 @@ export class Db {
   ): Promise<CommitResult> {
     this.#checkOpen()
     if (n >= 2 ** 28) throw new Error(`BUG: one commit of ${n} points; commit in smaller batches`)
-    const before = { ...this.#counters }
+    const c = this.#counters
+    const before = [c.appended, c.duplicates, c.outOfOrderInserted, c.outOfOrderDropped, c.tooOld]
     const now = this.options.now()
     const wal = this.#wal
     const seq = wal.seq
@@ -616,11 +617,11 @@ export class Db {
       stored++
     }
     const result: CommitResult = {
-      appended: this.#counters.appended - before.appended,
-      duplicates: this.#counters.duplicates - before.duplicates,
-      outOfOrderInserted: this.#counters.outOfOrderInserted - before.outOfOrderInserted,
-      outOfOrderDropped: this.#counters.outOfOrderDropped - before.outOfOrderDropped,
-      tooOld: this.#counters.tooOld - before.tooOld,
+      appended: c.appended - before[0],
+      duplicates: c.duplicates - before[1],
+      outOfOrderInserted: c.outOfOrderInserted - before[2],
+      outOfOrderDropped: c.outOfOrderDropped - before[3],
+      tooOld: c.tooOld - before[4],
     }
     if (stored > 0) {
       // The count is a uvarint on replay; a 4-byte varint holds up to 2^28 points per record.

@@ -45,8 +45,3 @@ export function decodeChunk(bytes: Uint8Array, minT: number, into?: Columns): Co
   decodeValues(r, n, out.vs)
   return out
 }
-
-/** chunkPointCount reads only the point count of an encoded chunk. */
-export function chunkPointCount(bytes: Uint8Array): number {
-  return reader.reset(bytes).uvarint()
-}
