@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { JsonRpcClient } from '../src/core/index.js'
-import { startPeregrine } from './support/peregrine-process.js'
+import { loginRoot, startPeregrine } from './support/peregrine-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-aio-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -46,7 +46,10 @@ describe('all-in-one crash recovery', () => {
     try {
       const res = await fetch(`http://${addresses.api.http}/api/v1/graph/history`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          apitoken: await loginRoot(addresses.api.http),
+        },
         body: JSON.stringify({
           hostnames: Array.from({ length: 20 }, (_, h) => `host-${h}`),
           counters: ['cpu.idle', 'mem.used'],

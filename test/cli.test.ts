@@ -269,4 +269,44 @@ describe('peregrine CLI', () => {
     assert.match(r.err, /transfer\.minStep: expected a positive integer/)
     assert.equal(run(['start', 'nosuch']).code, 2)
   })
+
+  it('takes falcon hbs and api cfg.json, with their MySQL DSNs, and names what it does not use', () => {
+    const hbs = join(dir, 'hbs-cfg.json')
+    writeFileSync(
+      hbs,
+      JSON.stringify({
+        debug: true,
+        database: 'root:@tcp(127.0.0.1:3306)/falcon_portal?loc=Local&parseTime=true',
+        hosts: '',
+        maxConns: 20,
+        maxIdle: 100,
+        listen: ':6030',
+        trustable: [''],
+        http: { enabled: true, listen: '0.0.0.0:6031' },
+      })
+    )
+    const ok = run(['check', '-c', hbs])
+    assert.equal(ok.code, 0, ok.err)
+    assert.match(ok.err, /Open-Falcon settings Peregrine does not use: debug, maxConns, maxIdle/)
+    const api = join(dir, 'api-cfg.json')
+    writeFileSync(
+      api,
+      JSON.stringify({
+        db: { falcon_portal: 'falcon:p@ss@tcp(db:3306)/falcon_portal?charset=utf8' },
+        graphs: { cluster: { 'graph-00': '127.0.0.1:6070' }, numberOfReplicas: 500 },
+        web_port: ':8080',
+        signup_disable: true,
+        salt: '',
+        default_token: 'default-token-used-in-server-side',
+        skip_auth: false,
+      })
+    )
+    const apiOk = run(['check', '-c', api])
+    assert.equal(apiOk.code, 0, apiOk.err)
+    assert.match(apiOk.err, /does not use: skip_auth/)
+    writeFileSync(hbs, JSON.stringify({ database: 'nonsense', listen: ':6030' }))
+    const bad = run(['check', '-c', hbs])
+    assert.equal(bad.code, 2)
+    assert.match(bad.err, /hbs\.store: expected sqlite:PATH or mysql:/)
+  })
 })

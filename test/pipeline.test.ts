@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { JsonRpcClient } from '../src/core/index.js'
-import { type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
+import { loginRoot, type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
 
 // The falcon layout at scale, in real processes: two graph nodes, and transfer with api in a third.
 const STEP = 60
@@ -13,18 +13,19 @@ const T0 = Math.floor(Date.now() / 1000 / STEP) * STEP - 120 * STEP
 let dir = ''
 const processes: PeregrineProcess[] = []
 let api = ''
+let apitoken = ''
 let transfer: JsonRpcClient
 
 async function post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`http://${api}${path}`, {
     method: 'POST',
     body: JSON.stringify(body),
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', apitoken },
   })
   return { status: res.status, json: await res.json() }
 }
 async function get(path: string): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`http://${api}${path}`)
+  const res = await fetch(`http://${api}${path}`, { headers: { apitoken } })
   return { status: res.status, json: await res.json() }
 }
 
@@ -40,6 +41,7 @@ before(async () => {
   })
   processes.push(front, g0, g1)
   api = front.addresses.api.http
+  apitoken = await loginRoot(api)
   transfer = new JsonRpcClient(front.addresses.transfer.rpc)
   // Two hours of one point a minute for 6 hosts: a gauge, and a counter growing 600 a minute (10/s).
   const items = []
@@ -225,7 +227,7 @@ describe('pipeline: transfer → graph → api', () => {
     const res = await fetch(`http://${api}/api/v1/graph/history`, {
       method: 'POST',
       body: '{nope',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', apitoken },
     })
     assert.equal(res.status, 400)
     assert.match(((await res.json()) as { error: string }).error, /^body: /)

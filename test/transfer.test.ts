@@ -9,6 +9,7 @@ import { HashRing, JsonRpcClient, type Service, silentLogger } from '../src/core
 import { parseGraphConfig, start as startGraph } from '../src/graph/index.js'
 import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
 import { buildApi, parseApiConfig } from '../src/api/index.js'
+import { Store } from '../src/store/index.js'
 
 const NOW = Math.floor(Date.now() / 1000)
 const deps = { log: silentLogger, now: () => Date.now() }
@@ -257,18 +258,25 @@ describe('transfer', () => {
 
   it('api reads a replicated node from its second address when the first does not answer', async () => {
     // Port 1: nobody listens there; the real node is the second address.
+    // The graph routes need an Apitoken: the service token stands in for a logged-in user here.
+    const token = 'transfer-test-service-token'
+    const apitoken = JSON.stringify({ name: 'test', sig: token })
+    const store = await Store.open('sqlite::memory:', silentLogger)
     const { app, graphs } = buildApi(
       parseApiConfig({
         http: '127.0.0.1:0',
         graphCluster: { only: `127.0.0.1:1,${graphs0()}` },
         callTimeout: 2000,
+        defaultToken: token,
       }),
-      deps
+      deps,
+      store
     )
     try {
       const res = await app.inject({
         method: 'POST',
         url: '/api/v1/graph/history',
+        headers: { apitoken },
         payload: {
           hostnames: ['host-0'],
           counters: ['cpu.idle'],
@@ -284,15 +292,22 @@ describe('transfer', () => {
           http: '127.0.0.1:0',
           graphCluster: { only: '127.0.0.1:1' },
           callTimeout: 2000,
+          defaultToken: token,
         }),
-        deps
+        deps,
+        store
       )
-      const bad = await down.app.inject({ method: 'GET', url: '/api/v1/graph/endpoint?q=x' })
+      const bad = await down.app.inject({
+        method: 'GET',
+        url: '/api/v1/graph/endpoint?q=x',
+        headers: { apitoken },
+      })
       assert.equal(bad.statusCode, 502)
       assert.match(bad.body, /graph node only \(127\.0\.0\.1:1: /)
       down.graphs.close()
     } finally {
       graphs.close()
+      await store.close()
     }
   })
 

@@ -1,5 +1,6 @@
-// api's configuration: its HTTP listener and the graph cluster it reads.
+// api's configuration: its HTTP listener, the graph cluster it reads, the portal store and auth.
 import { parseListen } from '../core/index.js'
+import { parseStoreUrl } from '../store/index.js'
 
 /** ApiConfig configures the api (falcon's modules/api cfg.json roles for the graph routes). */
 export interface ApiConfig {
@@ -11,6 +12,22 @@ export interface ApiConfig {
   replicas: number
   /** callTimeout: ms a graph call may take. */
   callTimeout: number
+  /** store: the portal store, `sqlite:PATH` or `mysql://user:pass@host:3306/db` (see docs/configuration.md). */
+  store: string
+  /**
+   * defaultToken: an `Apitoken` sig that authorises any name, for Peregrine's own components (falcon
+   * `default_token`, used by alarm, nodata and aggregator). Empty (the default) turns it off.
+   */
+  defaultToken: string
+  /** salt: falcon's password salt, only to check passwords imported from a falcon `uic.user` (md5). */
+  salt: string
+  /** signupDisable: when true, POST /user/create needs an admin's Apitoken (falcon `signup_disable`). */
+  signupDisable: boolean
+  /** sessionTtl: seconds a login stays valid (falcon: 30 days). */
+  sessionTtl: number
+  /** loginAttempts: failed logins allowed per name and per client address in `loginWindow` seconds. */
+  loginAttempts: number
+  loginWindow: number
 }
 
 /** defaultApiConfig holds every default. */
@@ -19,6 +36,13 @@ export const defaultApiConfig: ApiConfig = {
   graphCluster: { 'graph-00': '127.0.0.1:6070' },
   replicas: 500,
   callTimeout: 10_000,
+  store: 'sqlite:./data/portal.db',
+  defaultToken: '',
+  salt: '',
+  signupDisable: false,
+  sessionTtl: 30 * 86400,
+  loginAttempts: 5,
+  loginWindow: 60,
 }
 
 /** parseApiConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
@@ -39,7 +63,28 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
         problems.push(`api.graphCluster.${name}: expected "host:port"`)
     }
   }
-  for (const key of ['replicas', 'callTimeout'] as const) {
+  for (const key of ['store', 'defaultToken', 'salt'] as const) {
+    if (typeof c[key] !== 'string') problems.push(`api.${key}: expected a string`)
+  }
+  if (typeof c.store === 'string') {
+    try {
+      parseStoreUrl(c.store, 'api.store')
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+  }
+  if (typeof c.defaultToken === 'string' && c.defaultToken !== '' && c.defaultToken.length < 16) {
+    problems.push('api.defaultToken: use at least 16 characters (it authorises as anyone)')
+  }
+  if (typeof c.signupDisable !== 'boolean')
+    problems.push('api.signupDisable: expected true or false')
+  for (const key of [
+    'replicas',
+    'callTimeout',
+    'sessionTtl',
+    'loginAttempts',
+    'loginWindow',
+  ] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0)
       problems.push(`api.${key}: expected a positive integer`)
   }

@@ -1,34 +1,91 @@
 /**
  * @module api
- * Open-Falcon's HTTP API (`/api/v1`) on :8080. Today: the graph routes (history, lastpoint, endpoint and
- * endpoint_counter search), reading the graph cluster by falcon's consistent hashing. Users, the
- * `Apitoken` header and the portal routes come with the portal issue; until then these routes are open.
+ * Open-Falcon's HTTP API (`/api/v1`) on :8080: users, sessions and the `Apitoken` header; teams; the
+ * portal configuration (host groups, hosts, templates, strategies, expressions, actions, plugins,
+ * aggregator and nodata rules, dashboard screens and graphs) in the portal store; and the graph routes
+ * (history, lastpoint, endpoint search), reading the graph cluster by falcon's consistent hashing.
  */
 import type { AddressInfo } from 'node:net'
-import Fastify, { type FastifyInstance } from 'fastify'
-import { type Deps, listenError, parseListen, type Service } from '../core/index.js'
+import cors from '@fastify/cors'
+import formbody from '@fastify/formbody'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import {
+  type Deps,
+  isPeregrineError,
+  listenError,
+  parseListen,
+  type Service,
+} from '../core/index.js'
+import { Store } from '../store/index.js'
+import { authenticate, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
 import type { ApiConfig } from './config.js'
+import { registerDashboardRoutes } from './dashboard-routes.js'
 import { GraphCluster, GraphUnavailable } from './graph-cluster.js'
 import { registerGraphRoutes } from './graph-routes.js'
+import { registerHostgroupRoutes } from './hostgroup-routes.js'
+import { HttpError } from './http-errors.js'
+import { registerNodataRoutes } from './nodata-routes.js'
+import type { Auth, PortalContext } from './portal.js'
+import { registerSessionRoutes } from './session-routes.js'
+import { registerTeamRoutes } from './team-routes.js'
+import { registerTemplateRoutes } from './template-routes.js'
+import { registerUserRoutes } from './user-routes.js'
 
 export { parseApiConfig, defaultApiConfig, type ApiConfig } from './config.js'
 
 /** buildApi returns the routes on a Fastify instance without listening (tests use `inject`). */
 export function buildApi(
   config: Readonly<ApiConfig>,
-  deps: Deps
-): { app: FastifyInstance; graphs: GraphCluster } {
+  deps: Deps,
+  store: Store
+): { app: FastifyInstance; graphs: GraphCluster; ctx: PortalContext } {
   const graphs = new GraphCluster(
     config.graphCluster,
     config.replicas,
     config.callTimeout,
     deps.dial
   )
+  const ctx: PortalContext = {
+    store,
+    config,
+    log: deps.log,
+    now: deps.now,
+    limiter: new LoginLimiter(config.loginAttempts, config.loginWindow * 1000, deps.now),
+  }
   const app = Fastify({ logger: false, bodyLimit: 8 << 20 })
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+  // falcon's CORS: any origin, the Apitoken header allowed, OPTIONS answered.
+  void app.register(cors, {
+    origin: true,
+    credentials: true,
+    allowedHeaders: ['Apitoken', 'Content-Type', 'X-Requested-With'],
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+  })
+  // The falcon dashboard posts some forms (login, screens) as application/x-www-form-urlencoded.
+  void app.register(formbody)
+  // It also sends `Content-Type: application/json` on DELETEs without a body, which Fastify's JSON
+  // parser refuses: here an empty JSON body reads as no body.
+  const json = app.getDefaultJsonParser('error', 'error') as (
+    req: FastifyRequest,
+    body: string,
+    done: (err: Error | null, value?: unknown) => void
+  ) => void
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString()
+    if (text === '') done(null, undefined)
+    else json(req, text, done)
+  })
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof GraphUnavailable) {
       deps.log.warn(`api: ${err.message}`)
       return reply.status(502).send({ error: err.message })
+    }
+    if (err instanceof HttpError) return reply.status(err.status).send({ error: err.message })
+    if (isPeregrineError(err)) {
+      if (err.status >= 500 && err.code !== 'PG_STORE_UNAVAILABLE') {
+        deps.log.error(`api: ${err.stack ?? err.message}`)
+      }
+      return reply.status(err.status).send({ error: err.message })
     }
     const status = err.statusCode ?? 500
     if (status >= 500) deps.log.error(`api: ${err.stack ?? err.message}`)
@@ -36,19 +93,59 @@ export function buildApi(
       .status(status)
       .send({ error: status === 400 ? `body: ${err.message}` : err.message })
   })
+  // Every /api/v1 route needs an Apitoken unless it says `auth: 'open'`; `admin` routes need role ≥ 1.
+  app.addHook('onRequest', async (req) => {
+    if (req.method === 'OPTIONS') return
+    const declared = req.routeOptions.config.auth
+    // The route's own pattern, not req.url: Fastify matches the decoded path, so `/%61pi/v1/…` reaches
+    // an /api/v1 route while its raw URL does not start with /api/v1/.
+    const pattern = req.routeOptions.url ?? ''
+    const auth: Auth = declared ?? (pattern.startsWith('/api/v1/') ? 'user' : 'open')
+    if (auth === 'open') return
+    req.user = await authenticate(
+      store,
+      req.headers.apitoken,
+      config.defaultToken,
+      Math.floor(deps.now() / 1000)
+    )
+    if (auth === 'admin' && !isAdmin(req.user)) {
+      throw new HttpError(403, 'only an admin may do this')
+    }
+  })
   app.get('/', (_req, reply) => {
     void reply.type('text/plain').send("Hello, I'm Peregrine, speaking Falcon+ /api/v1")
   })
   app.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
+  registerSessionRoutes(app, ctx)
+  registerUserRoutes(app, ctx)
+  registerTeamRoutes(app, ctx)
+  registerHostgroupRoutes(app, ctx)
+  registerTemplateRoutes(app, ctx)
+  registerNodataRoutes(app, ctx)
+  registerDashboardRoutes(app, ctx)
   registerGraphRoutes(app, graphs)
-  return { app, graphs }
+  return { app, graphs, ctx }
 }
 
-/** start listens on `config.http`. */
-export async function start(config: Readonly<ApiConfig>, deps: Deps): Promise<Service> {
-  const { app, graphs } = buildApi(config, deps)
+/**
+ * start listens on `config.http`. The portal store is `shared.store` when the runner shares one
+ * (all-in-one), else opened from `config.store` and closed on stop. `root` is created on first start.
+ */
+export async function start(
+  config: Readonly<ApiConfig>,
+  deps: Deps,
+  shared: { store?: Store } = {}
+): Promise<Service> {
+  const store = shared.store ?? (await Store.open(config.store, deps.log))
+  const ownStore = shared.store === undefined
+  const rootReady = store.ready.then(() => ensureRoot(store, deps.log))
+  rootReady.catch((err: unknown) => {
+    deps.log.error(`api: creating user root failed: ${(err as Error).message}`)
+  })
+  if (store.available) await rootReady.catch(() => undefined)
+  const { app, graphs } = buildApi(config, deps, store)
   const { host, port } = parseListen('api.http', config.http)
   try {
     await app.listen({ host, port }).catch((err: unknown) => {
@@ -56,6 +153,7 @@ export async function start(config: Readonly<ApiConfig>, deps: Deps): Promise<Se
     })
   } catch (err) {
     graphs.close()
+    if (ownStore) await store.close()
     throw err
   }
   const a = app.server.address() as AddressInfo
@@ -65,6 +163,7 @@ export async function start(config: Readonly<ApiConfig>, deps: Deps): Promise<Se
     async stop() {
       await app.close()
       graphs.close()
+      if (ownStore) await store.close()
     },
   }
 }

@@ -4,18 +4,22 @@ import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { type ApiConfig, parseApiConfig } from '../api/index.js'
 import { type GraphConfig, parseGraphConfig } from '../graph/index.js'
+import { type HbsConfig, parseHbsConfig } from '../hbs/index.js'
 import { parseTransferConfig, type TransferConfig } from '../transfer/index.js'
 
 /** COMPONENTS in start order: storage first, then what writes to it, then what reads it. */
-export const COMPONENTS = ['graph', 'transfer', 'api'] as const
+export const COMPONENTS = ['graph', 'transfer', 'hbs', 'api'] as const
 export type Component = (typeof COMPONENTS)[number]
 
 /** Configs holds the parsed configuration of each component to start. */
 export interface Configs {
   dataDir: string
+  /** store: the portal store URL api and hbs share unless their sections name their own. */
+  store: string
   graph?: Readonly<GraphConfig>
   transfer?: Readonly<TransferConfig>
   api?: Readonly<ApiConfig>
+  hbs?: Readonly<HbsConfig>
   /** localGraph: transfer and api use the graph started beside them (its bound address, known once up). */
   localGraph: boolean
 }
@@ -52,22 +56,47 @@ const listenOf = (v: unknown): string | undefined => {
 
 // Recognises falcon's transfer, graph and api cfg.json (modules/*/cfg.example.json at v0.3).
 function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
-  const isFalcon = typeof obj(raw.rpc).listen === 'string' || typeof raw.web_port === 'string'
+  const isHbs = typeof raw.database === 'string' && typeof raw.listen === 'string'
+  const isFalcon =
+    typeof obj(raw.rpc).listen === 'string' || typeof raw.web_port === 'string' || isHbs
   if (!isFalcon) return { raw, ignored: [] }
   const pick = (used: string[]) => Object.keys(raw).filter((k) => !used.includes(k))
+  const anyPort = (v: string) => (v.startsWith(':') ? '0.0.0.0' + v : v)
+  if (isHbs) {
+    const http = obj(raw.http)
+    const trustable = Array.isArray(raw.trustable)
+      ? raw.trustable.filter((ip) => typeof ip === 'string' && ip !== '')
+      : undefined
+    return {
+      raw: {
+        hbs: clean({
+          rpc: anyPort(raw.listen as string),
+          http: http.enabled === false ? undefined : listenOf(raw.http),
+          store: goDsnToUrl(raw.database as string),
+          hosts: typeof raw.hosts === 'string' && raw.hosts !== '' ? 'update' : undefined,
+          trustable,
+        }),
+      },
+      ignored: pick(['listen', 'http', 'database', 'hosts', 'trustable']),
+    }
+  }
   if (typeof raw.web_port === 'string') {
     const graphs = obj(raw.graphs)
-    const port = raw.web_port.startsWith(':') ? '0.0.0.0' + raw.web_port : raw.web_port
+    const portal = obj(raw.db).falcon_portal
     return {
       raw: {
         api: clean({
-          http: port,
+          http: anyPort(raw.web_port),
           graphCluster: graphs.cluster,
           replicas: graphs.numberOfReplicas,
           callTimeout: graphs.call_timeout,
+          store: typeof portal === 'string' ? goDsnToUrl(portal) : undefined,
+          defaultToken: raw.default_token,
+          salt: raw.salt,
+          signupDisable: raw.signup_disable,
         }),
       },
-      ignored: pick(['web_port', 'graphs']),
+      ignored: pick(['web_port', 'graphs', 'db', 'default_token', 'salt', 'signup_disable']),
     }
   }
   if (obj(raw.rrd).storage !== undefined) {
@@ -100,6 +129,22 @@ function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
   }
 }
 
+/**
+ * goDsnToUrl turns a Go MySQL DSN (`user:pass@tcp(host:port)/db?params`, falcon's cfg.json) into our
+ * `mysql://user:pass@host:port/db`. Anything else is returned as is, for the store's parser to name.
+ */
+export function goDsnToUrl(dsn: string): string {
+  // The password may hold '@': Go's parser splits at the last '@' before the address, so does this.
+  const m = /^([^:@]*)(?::(.*))?@tcp\(([^)]*)\)\/([^?]*)/.exec(dsn)
+  if (m === null) return dsn
+  const [, user = '', password = '', address = '127.0.0.1:3306', db = ''] = m
+  const auth =
+    password === ''
+      ? encodeURIComponent(user)
+      : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`
+  return `mysql://${auth}@${address}/${db}`
+}
+
 function clean(o: Obj): Obj {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
 }
@@ -116,14 +161,20 @@ export function resolveConfigs(
 ): Configs {
   const dataDir = dataDirFlag ?? (typeof raw.dataDir === 'string' ? raw.dataDir : './data')
   const unknown = Object.keys(raw).filter(
-    (k) => k !== 'dataDir' && !(COMPONENTS as readonly string[]).includes(k)
+    (k) => k !== 'dataDir' && k !== 'store' && !(COMPONENTS as readonly string[]).includes(k)
   )
   const problems: string[] = unknown.map(
-    (k) => `${k}: not a Peregrine setting (expected dataDir, ${COMPONENTS.join(', ')})`
+    (k) => `${k}: not a Peregrine setting (expected dataDir, store, ${COMPONENTS.join(', ')})`
   )
+  // The portal store, shared by api and hbs: the file's `store`, else a SQLite file in the data dir.
+  if (raw.store !== undefined && typeof raw.store !== 'string') {
+    problems.push('store: expected sqlite:PATH or mysql://user:password@host:port/database')
+  }
+  const store = typeof raw.store === 'string' ? raw.store : `sqlite:${join(dataDir, 'portal.db')}`
   const usesLocal = (section: unknown) => obj(section).graphCluster === undefined
   const out: Configs = {
     dataDir,
+    store,
     localGraph: components.includes('graph') && usesLocal(raw.transfer) && usesLocal(raw.api),
   }
   const attempt = <T>(fn: () => T): T | undefined => {
@@ -148,7 +199,10 @@ export function resolveConfigs(
     out.transfer = attempt(() => parseTransferConfig({ ...localGraph, ...obj(raw.transfer) }))
   }
   if (components.includes('api')) {
-    out.api = attempt(() => parseApiConfig({ ...localGraph, ...obj(raw.api) }))
+    out.api = attempt(() => parseApiConfig({ ...localGraph, store, ...obj(raw.api) }))
+  }
+  if (components.includes('hbs')) {
+    out.hbs = attempt(() => parseHbsConfig({ store, ...obj(raw.hbs) }))
   }
   if (problems.length > 0) throw new Error(problems.join('; '))
   return out

@@ -148,7 +148,9 @@ program
       pid: process.pid,
       startTicks: startTicksOf(process.pid),
       components,
-      addresses: Object.fromEntries(services.map((s) => [s.name, s.addresses])),
+      addresses: Object.fromEntries(
+        services.filter((s) => s.name !== 'store').map((s) => [s.name, s.addresses])
+      ),
       startedAt: new Date().toISOString(),
     }
     mkdirSync(join(dir, 'run'), { recursive: true })

@@ -2,7 +2,9 @@
 import { type Deps, JsonRpcClient, type RpcCaller, type Service } from '../core/index.js'
 import { start as startApi } from '../api/index.js'
 import { start as startGraph } from '../graph/index.js'
+import { start as startHbs } from '../hbs/index.js'
 import { start as startTransfer } from '../transfer/index.js'
+import { Store } from '../store/index.js'
 import { COMPONENTS, type Configs } from './config.js'
 
 /**
@@ -11,6 +13,17 @@ import { COMPONENTS, type Configs } from './config.js'
  */
 export async function startAll(configs: Configs, deps: Deps): Promise<Service[]> {
   const services: Service[] = []
+  // api and hbs on the same store URL share one connection (one SQLite handle, one MySQL pool).
+  const stores = new Map<string, Store>()
+  const shared = async (url: string) => {
+    let store = stores.get(url)
+    if (store === undefined) {
+      store = await Store.open(url, deps.log)
+      stores.set(url, store)
+      services.push(storeService(store))
+    }
+    return store
+  }
   try {
     for (const c of COMPONENTS) {
       const started = performance.now()
@@ -22,10 +35,14 @@ export async function startAll(configs: Configs, deps: Deps): Promise<Service[]>
           withDial(deps, services)
         )
       }
+      if (c === 'hbs' && configs.hbs !== undefined) {
+        s = await startHbs(configs.hbs, deps, { store: await shared(configs.hbs.store) })
+      }
       if (c === 'api' && configs.api !== undefined) {
         s = await startApi(
           { ...configs.api, ...local(services, configs) },
-          withDial(deps, services)
+          withDial(deps, services),
+          { store: await shared(configs.api.store) }
         )
       }
       if (s === undefined) continue
@@ -40,6 +57,11 @@ export async function startAll(configs: Configs, deps: Deps): Promise<Service[]>
     throw err
   }
   return services
+}
+
+// A shared store is stopped like a component, after everything that uses it.
+function storeService(store: Store): Service {
+  return { name: 'store', addresses: {}, stop: () => store.close() }
 }
 
 // The graph started beside transfer and api, at the address it really bound (the config may say port 0).
@@ -68,7 +90,7 @@ function withDial(deps: Deps, services: Service[]): Deps {
 
 /** stopAll stops what takes points first (transfer), then readers, then storage, logging each step. */
 export async function stopAll(services: readonly Service[], deps: Deps): Promise<void> {
-  const order = ['transfer', 'api', 'graph']
+  const order = ['transfer', 'hbs', 'api', 'graph', 'store']
   const sorted = [...services].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
   for (const s of sorted) {
     const started = performance.now()

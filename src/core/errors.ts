@@ -10,6 +10,9 @@ export type ErrorCode =
   | 'PG_TSDB_BAD_QUERY'
   | 'PG_TSDB_WAL_WRITE'
   | 'PG_CLI_USAGE'
+  | 'PG_STORE_UNAVAILABLE'
+  | 'PG_STORE_BAD_URL'
+  | 'PG_STORE_MIGRATION'
 
 /** PeregrineError carries a stable `code`, an HTTP-like `status` and a message that names the field. */
 export class PeregrineError extends Error {

@@ -13,6 +13,23 @@ export const BIN = resolve(
   'peregrine.js'
 )
 
+/** TEST_ROOT_PASSWORD is root's password in every store a test process creates. */
+export const TEST_ROOT_PASSWORD = 'test-root-password'
+
+/** loginRoot logs in as root on the api at `address` and returns the `Apitoken` header value. */
+export async function loginRoot(address: string): Promise<string> {
+  const res = await fetch(`http://${address}/api/v1/user/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'root', password: TEST_ROOT_PASSWORD }),
+  })
+  const body = (await res.json()) as { sig?: string; error?: string }
+  if (res.status !== 200 || body.sig === undefined) {
+    throw new Error(`login as root on ${address}: ${res.status} ${JSON.stringify(body)}`)
+  }
+  return JSON.stringify({ name: 'root', sig: body.sig })
+}
+
 /** PeregrineProcess is a running `peregrine start`: its child, the addresses it bound, and how to stop it. */
 export interface PeregrineProcess {
   child: ChildProcess
@@ -36,11 +53,13 @@ export async function startPeregrine(
     graph: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...settings.graph },
     transfer: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', socket: '', ...settings.transfer },
     api: { http: '127.0.0.1:0', ...settings.api },
+    hbs: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...settings.hbs },
   }
   const file = join(dir, 'peregrine.json')
   writeFileSync(file, JSON.stringify(config))
   const child = spawn(process.execPath, [...nodeArgs, BIN, 'start', ...components, '-c', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, PEREGRINE_ROOT_PASSWORD: TEST_ROOT_PASSWORD },
   })
   let err = ''
   child.stderr?.setEncoding('utf8')

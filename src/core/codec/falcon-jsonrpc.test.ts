@@ -1,9 +1,10 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type AddressInfo, type Socket } from 'node:net'
-import { JsonRpcClient, RpcError, serveJsonRpc } from './falcon-jsonrpc.js'
+import { JsonRpcClient, RawJson, RpcError, serveJsonRpc } from './falcon-jsonrpc.js'
 
 const errors: string[] = []
+const SHARED = Buffer.from('[{"a":"x\\"y"},{"b":1}]')
 const server = serveJsonRpc(
   new Map<string, (p: unknown) => unknown>([
     ['Transfer.Ping', () => ({ code: 0 })],
@@ -12,6 +13,8 @@ const server = serveJsonRpc(
       (p) => ({ Message: 'ok', Total: (p as unknown[]).length, Invalid: 0, Latency: 0 }),
     ],
     ['Test.Slow', (p) => new Promise((r) => setTimeout(() => r(p), 30))],
+    ['Test.Raw', () => new RawJson(['{"list":', SHARED, ',"n":', Buffer.from('2'), '}'])],
+    ['Test.RawLater', () => Promise.resolve(new RawJson([SHARED]))],
     [
       'Test.Fail',
       () => {
@@ -81,6 +84,23 @@ describe('falcon jsonrpc server', () => {
     ])
   })
 
+  it('writes a RawJson result as its parts, unchanged, in the same envelope', async () => {
+    const { lines } = await exchange(
+      '{"method":"Test.Raw","params":[{}],"id":3}{"method":"Test.RawLater","params":[{}],"id":4}',
+      2
+    )
+    assert.deepEqual(lines, [
+      '{"id":3,"result":{"list":[{"a":"x\\"y"},{"b":1}],"n":2},"error":null}',
+      '{"id":4,"result":[{"a":"x\\"y"},{"b":1}],"error":null}',
+    ])
+    // The shared buffer is written, not consumed: a second call gets the same bytes.
+    const again = await exchange('{"method":"Test.Raw","params":[{}],"id":5}', 1)
+    assert.equal(
+      again.lines[0],
+      '{"id":5,"result":{"list":[{"a":"x\\"y"},{"b":1}],"n":2},"error":null}'
+    )
+  })
+
   it('gives Go error strings for unknown methods and missing params', async () => {
     const { lines } = await exchange(
       '{"method":"Transfer.Nope","params":[{}],"id":1}' +
@@ -144,6 +164,14 @@ describe('falcon jsonrpc client', () => {
     server.closeAll()
     await new Promise((r) => setTimeout(r, 20))
     assert.deepEqual(await client.call('Transfer.Ping', {}), { code: 0 })
+    assert.deepEqual(await client.call('Test.Raw', {}), { list: [{ a: 'x"y' }, { b: 1 }], n: 2 })
+    client.close()
+  })
+
+  it('refuses a response larger than maxResponseBytes, failing the call', async () => {
+    // The limit holds what is buffered of an unfinished response, so the reply must span reads.
+    const client = new JsonRpcClient(`127.0.0.1:${port}`, { maxResponseBytes: 1024 })
+    await assert.rejects(client.call('Test.Slow', 'x'.repeat(512 << 10)), /closed/)
     client.close()
   })
 

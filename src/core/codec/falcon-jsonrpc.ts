@@ -2,8 +2,21 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { JsonFrameError, JsonStreamDecoder } from './json-stream.js'
 
-/** RpcMethod handles one call: `param` is the request's single argument (Go's `params[0]`). */
+/**
+ * RpcMethod handles one call: `param` is the request's single argument (Go's `params[0]`). It returns
+ * the result (or a promise of it): a value to JSON.stringify, or a RawJson already serialised.
+ */
 export type RpcMethod = (param: unknown) => unknown
+
+/**
+ * RawJson is a result serialised in advance: the server writes `parts` one after the other as the
+ * response's `result`, without JSON.stringify. The caller guarantees they join into one JSON value. Parts
+ * are written as they are, not copied, so a large reply built once (a Buffer shared by many replies)
+ * costs no serialisation per call; they must not change until written.
+ */
+export class RawJson {
+  constructor(readonly parts: readonly (string | Buffer)[]) {}
+}
 
 /** RpcError is an error whose message goes back to the caller as the response's `error` string. */
 export class RpcError extends Error {
@@ -74,6 +87,16 @@ export function serveJsonRpc(
       }
       const id = JSON.stringify(req.id ?? null)
       const reply = (result: unknown, error: string | null) => {
+        if (error === null && result instanceof RawJson) {
+          if (closed) return
+          // One writev for the whole reply: corked writes are handed to the kernel together on uncork.
+          socket.cork()
+          socket.write(`{"id":${id},"result":`)
+          for (const part of result.parts) socket.write(part)
+          socket.write(',"error":null}\n')
+          socket.uncork()
+          return
+        }
         let body: string
         try {
           body = JSON.stringify(result ?? null)
@@ -139,10 +162,12 @@ function errorText(err: unknown, onError: (m: string) => void, method: string): 
   return message
 }
 
-/** JsonRpcClientOptions: timeouts in ms. */
+/** JsonRpcClientOptions: timeouts in ms, and the largest response accepted. */
 export interface JsonRpcClientOptions {
   callTimeout: number
   connectTimeout: number
+  /** maxResponseBytes: a bigger response ends the connection and fails the calls in flight (64 MiB). */
+  maxResponseBytes: number
 }
 
 /**
@@ -168,6 +193,7 @@ export class JsonRpcClient {
     this.options = {
       callTimeout: options.callTimeout ?? 10_000,
       connectTimeout: options.connectTimeout ?? 3_000,
+      maxResponseBytes: options.maxResponseBytes ?? 64 << 20,
     }
   }
 
@@ -208,7 +234,7 @@ export class JsonRpcClient {
       const timer = setTimeout(() => {
         socket.destroy(new Error(`connect to ${this.host}:${this.port}: timed out`))
       }, this.options.connectTimeout)
-      const decoder = new JsonStreamDecoder()
+      const decoder = new JsonStreamDecoder(this.options.maxResponseBytes)
       socket.once('connect', () => {
         clearTimeout(timer)
         this.#socket = socket

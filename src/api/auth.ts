@@ -1,0 +1,226 @@
+// Users' passwords and sessions, and the `Apitoken` header (falcon's helper/session.go), made safe:
+// passwords are scrypt hashes (a falcon md5(salt+password) is still accepted once, then re-hashed),
+// sessions expire, failed logins are rate-limited, blocked users (role -1) are refused.
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+import type { Logger } from '../core/index.js'
+import type { Store } from '../store/index.js'
+import { HttpError, unauthorized } from './http-errors.js'
+
+/** Roles as falcon numbers them. */
+export const ROLE = { blocked: -1, user: 0, admin: 1, root: 2 } as const
+
+/** AuthUser is who a request acts as. `service` marks the defaultToken (Peregrine's own components). */
+export interface AuthUser {
+  id: number
+  name: string
+  role: number
+  service: boolean
+}
+
+export const isAdmin = (u: AuthUser): boolean => u.role >= ROLE.admin
+
+// scrypt cost: N=2^14, r=8, p=1 (about 20-50 ms and 16 MiB per hash), the interactive-login setting.
+const N = 16384
+const R = 8
+const P = 1
+const KEYLEN = 32
+
+function scryptAsync(password: string, salt: Buffer, n: number, r: number, p: number) {
+  return new Promise<Buffer>((resolve, reject) => {
+    scrypt(password, salt, KEYLEN, { N: n, r, p, maxmem: 64 << 20 }, (err, key) =>
+      err === null ? resolve(key) : reject(err)
+    )
+  })
+}
+
+/** hashPassword returns `scrypt$N$r$p$salt$hash` (base64 parts). */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16)
+  const key = await scryptAsync(password, salt, N, R, P)
+  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`
+}
+
+/**
+ * verifyPassword checks `password` against a stored hash. `legacy` is true when the stored value was
+ * falcon's md5(salt + password), which the caller then replaces by a scrypt hash.
+ */
+export async function verifyPassword(
+  password: string,
+  stored: string,
+  falconSalt: string
+): Promise<{ ok: boolean; legacy: boolean }> {
+  if (stored.startsWith('scrypt$')) {
+    const [, n, r, p, salt, hash] = stored.split('$')
+    const want = Buffer.from(hash ?? '', 'base64')
+    const got = await scryptAsync(
+      password,
+      Buffer.from(salt ?? '', 'base64'),
+      Number(n),
+      Number(r),
+      Number(p)
+    )
+    return { ok: want.length === got.length && timingSafeEqual(want, got), legacy: false }
+  }
+  if (/^[0-9a-f]{32}$/i.test(stored)) {
+    const got = Buffer.from(
+      createHash('md5')
+        .update(falconSalt + password)
+        .digest('hex')
+    )
+    return { ok: timingSafeEqual(got, Buffer.from(stored.toLowerCase())), legacy: true }
+  }
+  return { ok: false, legacy: false }
+}
+
+/** newSig returns a session signature: 32 hex characters, as falcon's (a UUID without dashes). */
+export const newSig = (): string => randomBytes(16).toString('hex')
+
+/** generatePassword returns a random password for root's first start. */
+export const generatePassword = (): string => randomBytes(12).toString('base64url')
+
+/**
+ * LoginLimiter counts failed logins per key (a user name, a client address) in a sliding window and
+ * refuses more than `max` of them; a success clears the name's count.
+ */
+export class LoginLimiter {
+  private readonly failures = new Map<string, number[]>()
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+    private readonly now: () => number
+  ) {}
+
+  /** check throws 429 when any key is over its limit, saying when to try again. */
+  check(keys: readonly string[]): void {
+    const t = this.now()
+    for (const k of keys) {
+      const list = this.recent(k, t)
+      if (list.length >= this.max) {
+        const wait = Math.ceil((list[0] + this.windowMs - t) / 1000)
+        throw new HttpError(429, `too many failed logins; try again in ${wait} s`)
+      }
+    }
+  }
+
+  fail(keys: readonly string[]): void {
+    const t = this.now()
+    for (const k of keys) {
+      const list = this.recent(k, t)
+      list.push(t)
+      this.failures.set(k, list)
+    }
+    // Bound memory under a spray of names: forget the oldest keys past 100k.
+    if (this.failures.size > 100_000) {
+      const first = this.failures.keys().next().value
+      if (first !== undefined) this.failures.delete(first)
+    }
+  }
+
+  succeed(key: string): void {
+    this.failures.delete(key)
+  }
+
+  private recent(k: string, t: number): number[] {
+    const list = this.failures.get(k)
+    if (list === undefined) return []
+    while (list.length > 0 && list[0] <= t - this.windowMs) list.shift()
+    if (list.length === 0) this.failures.delete(k)
+    return list
+  }
+}
+
+/** parseApitoken reads the `Apitoken: {"name":..,"sig":..}` header, or throws 401 saying what is wrong. */
+export function parseApitoken(header: unknown): { name: string; sig: string } {
+  if (typeof header !== 'string' || header === '') {
+    throw unauthorized(
+      'Apitoken header missing: log in with POST /api/v1/user/login and send {"name","sig"}'
+    )
+  }
+  let token: unknown
+  try {
+    token = JSON.parse(header)
+  } catch {
+    throw unauthorized('Apitoken: expected JSON like {"name":"root","sig":"..."}')
+  }
+  const t = token as { name?: unknown; sig?: unknown }
+  if (typeof token !== 'object' || token === null)
+    throw unauthorized('Apitoken: expected a JSON object')
+  if (typeof t.name !== 'string' || t.name === '') throw unauthorized('Apitoken.name is empty')
+  if (typeof t.sig !== 'string' || t.sig === '') throw unauthorized('Apitoken.sig is empty')
+  return { name: t.name, sig: t.sig }
+}
+
+/**
+ * authenticate returns the user an `Apitoken` header stands for: the defaultToken's service identity,
+ * or a user whose session with that sig exists and has not expired. Anything else throws 401.
+ */
+export async function authenticate(
+  store: Store,
+  header: unknown,
+  defaultToken: string,
+  nowSeconds: number
+): Promise<AuthUser> {
+  const { name, sig } = parseApitoken(header)
+  if (defaultToken !== '' && safeEqual(sig, defaultToken)) {
+    return { id: 0, name, role: ROLE.admin, service: true }
+  }
+  const row = await store.db
+    .selectFrom('session')
+    .innerJoin('user', 'user.id', 'session.uid')
+    .select(['user.id', 'user.name', 'user.role', 'session.expired'])
+    .where('session.sig', '=', sig)
+    .where('user.name', '=', name)
+    .executeTakeFirst()
+  if (row === undefined) throw unauthorized('Apitoken: no such session; log in again')
+  if (row.expired < nowSeconds) throw unauthorized('Apitoken: the session expired; log in again')
+  if (row.role === ROLE.blocked) throw unauthorized(`user ${name} is blocked`)
+  return { id: row.id, name: row.name, role: row.role, service: false }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/**
+ * ensureRoot creates the `root` user (role 2) on a store that has none, with `PEREGRINE_ROOT_PASSWORD`
+ * or a generated password, which is logged once: it is the only time it can be seen.
+ */
+export async function ensureRoot(store: Store, log: Logger, env = process.env): Promise<void> {
+  const existing = await store.db
+    .selectFrom('user')
+    .select('id')
+    .where('name', '=', 'root')
+    .executeTakeFirst()
+  if (existing !== undefined) return
+  const given = env.PEREGRINE_ROOT_PASSWORD
+  const password = given !== undefined && given !== '' ? given : generatePassword()
+  try {
+    await store.db
+      .insertInto('user')
+      .values({
+        name: 'root',
+        passwd: await hashPassword(password),
+        role: ROLE.root,
+        cnname: 'root',
+      })
+      .execute()
+  } catch (err) {
+    // Another process (hbs and api started apart) created it first.
+    const again = await store.db
+      .selectFrom('user')
+      .select('id')
+      .where('name', '=', 'root')
+      .executeTakeFirst()
+    if (again !== undefined) return
+    throw err
+  }
+  if (given !== undefined && given !== '') {
+    log.info('api: created user root with the password from PEREGRINE_ROOT_PASSWORD')
+  } else {
+    log.warn(
+      `api: created user root with password ${password} (shown once; change it with PUT /api/v1/user/cgpasswd)`
+    )
+  }
+}

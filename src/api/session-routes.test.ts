@@ -1,0 +1,127 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { testEngines } from '../store/index.js'
+import { openTestPortal, ROOT_PASSWORD, type TestPortal } from './testing.js'
+
+for (const engine of await testEngines()) {
+  describe(`session routes (${engine.engine})`, () => {
+    let p: TestPortal
+    before(async () => {
+      p = await openTestPortal(engine, { loginAttempts: 3 })
+    })
+    after(() => p.close())
+
+    it('logs root in with the first-start password and answers falcon shapes', async () => {
+      const r = await p.call('POST', '/api/v1/user/login', {
+        body: { name: 'root', password: ROOT_PASSWORD },
+      })
+      assert.equal(r.status, 200)
+      assert.match(r.body.sig, /^[0-9a-f]{32}$/)
+      assert.equal(r.body.name, 'root')
+      assert.equal(r.body.admin, true)
+      const token = JSON.stringify({ name: 'root', sig: r.body.sig })
+      const ok = await p.call('GET', '/api/v1/user/auth_session', { token })
+      assert.deepEqual(ok, { status: 200, body: { message: 'session is valid!' } })
+    })
+
+    it('accepts a form-encoded login as the falcon dashboard sends it', async () => {
+      const res = await p.app.inject({
+        method: 'POST',
+        url: '/api/v1/user/login',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `name=root&password=${ROOT_PASSWORD}`,
+      })
+      assert.equal(res.statusCode, 200)
+    })
+
+    it('stores passwords as scrypt hashes, never in clear', async () => {
+      const row = await p.store.db
+        .selectFrom('user')
+        .select('passwd')
+        .where('name', '=', 'root')
+        .executeTakeFirstOrThrow()
+      assert.match(row.passwd, /^scrypt\$16384\$8\$1\$/)
+      assert.ok(!row.passwd.includes(ROOT_PASSWORD))
+    })
+
+    it('refuses a wrong password, then rate-limits the name', async () => {
+      for (let i = 0; i < 3; i++) {
+        const r = await p.call('POST', '/api/v1/user/login', {
+          body: { name: 'root', password: 'nope' },
+        })
+        assert.equal(r.status, 401)
+        assert.equal(r.body.error, 'wrong name or password')
+      }
+      const limited = await p.call('POST', '/api/v1/user/login', {
+        body: { name: 'root', password: ROOT_PASSWORD },
+      })
+      assert.equal(limited.status, 429)
+      assert.match(limited.body.error, /too many failed logins; try again in \d+ s/)
+      p.ctx.limiter.succeed('name:root')
+      p.ctx.limiter.succeed('ip:127.0.0.1')
+    })
+
+    it('names the missing field', async () => {
+      const r = await p.call('POST', '/api/v1/user/login', { body: { name: 'root' } })
+      assert.equal(r.status, 400)
+      assert.match(r.body.error, /^body\.password: /)
+    })
+
+    it('signs up a user (role 0) who can log in, and refuses a duplicate or root', async () => {
+      const r = await p.call('POST', '/api/v1/user/create', {
+        body: { name: 'alice', password: 'secret-1', cnname: 'Alice', email: 'a@x' },
+      })
+      assert.equal(r.status, 200)
+      assert.equal(r.body.name, 'alice')
+      const row = await p.store.db
+        .selectFrom('user')
+        .selectAll()
+        .where('name', '=', 'alice')
+        .executeTakeFirstOrThrow()
+      assert.equal(row.role, 0)
+      assert.equal(row.cnname, 'Alice')
+      const dup = await p.call('POST', '/api/v1/user/create', {
+        body: { name: 'alice', password: 'secret-1' },
+      })
+      assert.equal(dup.status, 409)
+      const root = await p.call('POST', '/api/v1/user/create', {
+        body: { name: 'root', password: 'secret-1' },
+      })
+      assert.equal(root.status, 400)
+    })
+
+    it('logs out: the sig stops working', async () => {
+      const token = await p.user('bob')
+      assert.equal((await p.call('GET', '/api/v1/user/auth_session', { token })).status, 200)
+      assert.equal((await p.call('GET', '/api/v1/user/logout', { token })).status, 200)
+      const after = await p.call('GET', '/api/v1/user/auth_session', { token })
+      assert.equal(after.status, 401)
+    })
+
+    it('answers 401 for a missing, malformed or forged Apitoken', async () => {
+      for (const token of [undefined, 'not json', '{"name":"root"}', '{"name":"root","sig":"x"}']) {
+        const r = await p.call('GET', '/api/v1/graph/endpoint', { token, query: { q: 'a' } })
+        assert.equal(r.status, 401, String(token))
+        assert.equal(typeof r.body.error, 'string')
+      }
+    })
+
+    it('accepts a falcon md5(salt+password) once and re-hashes it', async () => {
+      const { createHash } = await import('node:crypto')
+      await p.store.db
+        .insertInto('user')
+        .values({ name: 'legacy', passwd: createHash('md5').update('old-pass').digest('hex') })
+        .execute()
+      const r = await p.call('POST', '/api/v1/user/login', {
+        body: { name: 'legacy', password: 'old-pass' },
+      })
+      assert.equal(r.status, 200)
+      const row = await p.store.db
+        .selectFrom('user')
+        .select('passwd')
+        .where('name', '=', 'legacy')
+        .executeTakeFirstOrThrow()
+      assert.match(row.passwd, /^scrypt\$/)
+    })
+  })
+}

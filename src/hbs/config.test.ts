@@ -1,0 +1,47 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { defaultHbsConfig, parseHbsConfig } from './config.js'
+
+describe('hbs config', () => {
+  it('fills the defaults and freezes the result', () => {
+    const c = parseHbsConfig({})
+    assert.deepEqual(c, defaultHbsConfig)
+    assert.deepEqual(c, {
+      rpc: '0.0.0.0:6030',
+      http: '0.0.0.0:6031',
+      store: 'sqlite:./data/portal.db',
+      refreshInterval: 5000,
+      hosts: '',
+      trustable: [],
+    })
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.trustable))
+    const d = parseHbsConfig({ hosts: 'update', trustable: ['10.0.0.1', ''], refreshInterval: 100 })
+    assert.deepEqual([d.hosts, d.trustable, d.refreshInterval], ['update', ['10.0.0.1', ''], 100])
+  })
+
+  it('names every bad field at once', () => {
+    assert.throws(
+      () =>
+        parseHbsConfig({
+          rpc: '6030',
+          http: 'x:99999',
+          store: 'postgres://x/y',
+          refreshInterval: 50,
+          hosts: 'sync',
+          trustable: '10.0.0.1',
+        }),
+      (err: Error) => {
+        for (const field of ['rpc', 'http', 'store', 'refreshInterval', 'hosts', 'trustable']) {
+          assert.match(err.message, new RegExp(`hbs\\.${field}: `), field)
+        }
+        assert.match(
+          err.message,
+          /hbs\.refreshInterval: expected an integer number of milliseconds/
+        )
+        return true
+      }
+    )
+    assert.throws(() => parseHbsConfig({ refreshInterval: '5000' }), /hbs\.refreshInterval/)
+    assert.throws(() => parseHbsConfig({ trustable: [1] }), /hbs\.trustable: expected an array/)
+  })
+})

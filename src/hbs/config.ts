@@ -1,0 +1,85 @@
+// hbs's configuration (falcon's modules/hbs cfg.json roles), validated with every problem named.
+import { parseListen } from '../core/index.js'
+import { parseStoreUrl } from '../store/index.js'
+
+/** HbsConfig configures the heartbeat server. */
+export interface HbsConfig {
+  /** rpc: JSON-RPC listener for agents and judges (falcon `listen`, default `0.0.0.0:6030`). */
+  rpc: string
+  /** http: HTTP listener (falcon `http.listen`, default `0.0.0.0:6031`). */
+  http: string
+  /** store: the portal store, `sqlite:PATH` or `mysql://user:pass@host:3306/db` (falcon `database`). */
+  store: string
+  /**
+   * refreshInterval: ms between two reloads of hosts, groups, templates, strategies, expressions and
+   * plugin dirs from the store (default 5000; falcon reloads every 60 s). Also how often host rows that
+   * could not be written while the store was down are retried.
+   */
+  refreshInterval: number
+  /**
+   * hosts: `''` (default): an agent's first report registers its host; `'update'`: reports only update
+   * hosts that already exist, never insert (falcon `hosts` non-empty, when hosts are synced from a CMDB).
+   */
+  hosts: '' | 'update'
+  /** trustable: IPs the agents accept `/exit`, `/config/reload` and `/run` from (Agent.TrustableIps). */
+  trustable: string[]
+}
+
+/** defaultHbsConfig holds every default. */
+export const defaultHbsConfig: HbsConfig = {
+  rpc: '0.0.0.0:6030',
+  http: '0.0.0.0:6031',
+  store: 'sqlite:./data/portal.db',
+  refreshInterval: 5000,
+  hosts: '',
+  trustable: [],
+}
+
+const MIN_REFRESH_MS = 100
+const MAX_REFRESH_MS = 3_600_000
+
+/** parseHbsConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
+export function parseHbsConfig(raw: Record<string, unknown>): Readonly<HbsConfig> {
+  const c = { ...defaultHbsConfig, ...raw }
+  const problems: string[] = []
+  for (const key of ['rpc', 'http'] as const) {
+    try {
+      parseListen(`hbs.${key}`, c[key])
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+  }
+  if (typeof c.store !== 'string') problems.push('hbs.store: expected a string')
+  else {
+    try {
+      parseStoreUrl(c.store, 'hbs.store')
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+  }
+  const interval: unknown = c.refreshInterval
+  if (
+    typeof interval !== 'number' ||
+    !Number.isInteger(interval) ||
+    interval < MIN_REFRESH_MS ||
+    interval > MAX_REFRESH_MS
+  ) {
+    problems.push(
+      `hbs.refreshInterval: expected an integer number of milliseconds from ${MIN_REFRESH_MS} to ${MAX_REFRESH_MS}, got ${JSON.stringify(interval)}`
+    )
+  }
+  const hosts: unknown = c.hosts
+  if (hosts !== '' && hosts !== 'update') {
+    problems.push(
+      `hbs.hosts: expected "" (agents register their hosts) or "update" (agents only update hosts that exist), got ${JSON.stringify(hosts)}`
+    )
+  }
+  const trustable: unknown = c.trustable
+  if (!Array.isArray(trustable) || !trustable.every((ip) => typeof ip === 'string')) {
+    problems.push(
+      `hbs.trustable: expected an array of IP strings, like ["10.0.0.1"], got ${JSON.stringify(trustable)}`
+    )
+  }
+  if (problems.length > 0) throw new Error(problems.join('; '))
+  return Object.freeze({ ...c, trustable: Object.freeze([...c.trustable]) as string[] })
+}

@@ -1,0 +1,277 @@
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import type { Logger } from '../core/index.js'
+import { type TestStore, testEngines } from '../store/index.js'
+import { Snapshot, SnapshotSource } from './snapshot.js'
+import { LATE, NIGHT, NOON, type Portal, seedPortal } from './testing.js'
+
+const engines = await testEngines()
+
+function recordingLog(): Logger & { lines: string[] } {
+  const lines: string[] = []
+  return {
+    lines,
+    info: (m) => lines.push(`info ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+  }
+}
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex')
+
+// The reply as a judge parses it, from the serialised parts.
+const replyOf = (s: Snapshot) =>
+  JSON.parse(
+    Buffer.concat(
+      s.strategiesReply.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))
+    ).toString()
+  ) as { hostStrategies: { hostname: string; strategies: { id: number; tpl: { id: number } }[] }[] }
+
+for (const engine of engines) {
+  describe(`hbs snapshot (${engine.engine})`, () => {
+    let t: TestStore
+    let p: Portal
+    let clock = NOON
+    const log = recordingLog()
+    let source: SnapshotSource
+
+    before(async () => {
+      t = await engine.open()
+      p = await seedPortal(t.store.db, NOON)
+      source = new SnapshotSource(t.store.db, { log, now: () => clock })
+    })
+    after(() => t.drop())
+
+    // What each host is sent: "strategy name@template name", sorted, by hostname.
+    const sentAt = async (at: number) => {
+      clock = at
+      assert.equal(await source.refresh(), true)
+      const names = new Map(Object.entries(p.s).map(([k, v]) => [v, k]))
+      const tpls = new Map(Object.entries(p.tpl).map(([k, v]) => [v, k]))
+      return Object.fromEntries(
+        replyOf(source.current).hostStrategies.map((h) => [
+          h.hostname,
+          h.strategies.map((s) => `${names.get(s.id)}@${tpls.get(s.tpl.id)}`).sort(),
+        ])
+      )
+    }
+
+    it('sends each monitored host its inherited strategies, as falcon computes them', async () => {
+      assert.deepEqual(await sentAt(NOON), {
+        prod: [
+          'cpuWeb@webProd',
+          'dfDataWeb@webProd',
+          'dfRootProd@webProd',
+          'loadProd@webProd',
+          'memWeb@webProd',
+          'portBase@webProd',
+        ],
+        both: [
+          'cpuBase@db',
+          'cpuWeb@web',
+          'dfDataWeb@web',
+          'dfRootBase@web',
+          'memWeb@web',
+          'mysqlDb@db',
+          'portBase@web',
+        ],
+        // maint is in maintenance; cycle is bound to a cycle only; bare has no group.
+        after: [
+          'cpuWeb@webProd',
+          'dfDataWeb@webProd',
+          'dfRootProd@webProd',
+          'loadProd@webProd',
+          'memWeb@webProd',
+          'portBase@webProd',
+        ],
+      })
+      const s = source.current
+      assert.deepEqual(
+        replyOf(s).hostStrategies.map((h) => h.hostname),
+        ['prod', 'both', 'after'],
+        'hosts in id order'
+      )
+      assert.deepEqual([...s.monitored.values()].map((h) => h.Name).sort(), [
+        'after',
+        'bare',
+        'both',
+        'cycle',
+        'prod',
+      ])
+    })
+
+    it('applies run windows at the clock of the refresh, overnight ones included', async () => {
+      const night = await sentAt(NIGHT)
+      assert.ok(night.prod.includes('nightProd@webProd'))
+      assert.ok(night.prod.includes('cpuWeb@webProd'))
+      const late = await sentAt(LATE)
+      // 00:30: web-prod's own cpu.idle is active and replaces web's; the nightly one still runs.
+      assert.ok(late.prod.includes('cpuProdLate@webProd') && !late.prod.includes('cpuWeb@webProd'))
+      assert.ok(late.prod.includes('nightProd@webProd'))
+      assert.ok(!(await sentAt(NOON)).prod.includes('nightProd@webProd'))
+    })
+
+    it('serialises the reply once per template set, as the objects in-process callers get', async () => {
+      await sentAt(NOON)
+      const s = source.current
+      assert.equal(s.strategySets, 2)
+      const value = s.hostStrategiesValue()
+      const [prod, , after] = value.hostStrategies
+      assert.equal(prod.strategies, after.strategies, 'one array for one template set')
+      assert.deepEqual(replyOf(s), JSON.parse(JSON.stringify(value)))
+      assert.equal(s.replyBytes, Buffer.byteLength(JSON.stringify(value)))
+      const one = replyOf(s).hostStrategies[0].strategies.find((x) => x.id === p.s.loadProd)
+      assert.deepEqual(one, {
+        id: p.s.loadProd,
+        metric: 'load.1min',
+        tags: {},
+        func: 'all(#3)',
+        operator: '>=',
+        rightValue: 15,
+        maxStep: 3,
+        priority: 1,
+        note: 'loadProd',
+        tpl: {
+          id: p.tpl.webProd,
+          name: 'web-prod',
+          parentId: p.tpl.web,
+          actionId: 3,
+          creator: 'root',
+        },
+      })
+      assert.ok(Object.isFrozen(prod.strategies[0]))
+    })
+
+    it('answers builtin metrics from all templates and ancestors, whatever their windows', async () => {
+      await sentAt(NOON)
+      const s = source.current
+      const prod = ['net.port.listen/port=22', 'proc.num/name=nginx']
+      assert.deepEqual(s.builtinMetrics('prod'), {
+        metrics: [
+          { Metric: 'net.port.listen', Tags: 'port=22' },
+          { Metric: 'proc.num', Tags: 'name=nginx' },
+        ],
+        checksum: md5(prod.join('')),
+      })
+      // In maintenance: still answered (falcon looks only at the host's groups).
+      assert.deepEqual(s.builtinMetrics('maint'), s.builtinMetrics('prod'))
+      assert.deepEqual(s.builtinMetrics('both').metrics, [
+        { Metric: 'net.port.listen', Tags: 'port=22' },
+      ])
+      assert.deepEqual(s.builtinMetrics('bare'), { metrics: [], checksum: '' })
+      assert.deepEqual(s.builtinMetrics('cycle'), { metrics: [], checksum: '' })
+      assert.deepEqual(s.builtinMetrics('nobody'), { metrics: [], checksum: '' })
+    })
+
+    it('answers plugin dirs of all the host groups, de-duplicated and sorted', async () => {
+      await sentAt(NOON)
+      const s = source.current
+      assert.deepEqual(s.plugins('prod'), ['a/60_x.py(arg1,arg2)', 'b', 'sys/ntp'])
+      assert.deepEqual(s.plugins('maint'), ['a/60_x.py(arg1,arg2)', 'sys/ntp'])
+      assert.deepEqual(s.plugins('bare'), [])
+      assert.deepEqual(s.plugins('nobody'), [])
+    })
+
+    it('keeps the expressions falcon keeps, and logs each data problem once', async () => {
+      await sentAt(NOON)
+      assert.deepEqual(
+        source.current.expressions?.map((e) => [e.metric, e.tags, e.rightValue, e.actionId]),
+        [
+          ['qps', { endpoint: 'h1', project: 'x' }, 100, 9],
+          ['load', { endpoint: 'h3' }, -2.5, 9],
+        ]
+      )
+      const problems = log.lines.filter((l) => l.startsWith('warn hbs: '))
+      assert.deepEqual(problems.map((l) => /^warn hbs: \w+/.exec(l)?.[0]).sort(), [
+        'warn hbs: expression',
+        'warn hbs: expression',
+        'warn hbs: expression',
+        'warn hbs: strategy',
+        'warn hbs: strategy',
+        'warn hbs: template',
+      ])
+      assert.ok(
+        problems.some((l) => l.includes(`template ${p.tpl.cycA}: its parents form a cycle`))
+      )
+      assert.ok(problems.some((l) => l.includes(`strategy ${p.s.orphan}: its template 9999`)))
+    })
+
+    it('reuses the serialised strategies while nothing they depend on changed', async () => {
+      await sentAt(NOON)
+      const first = source.current
+      await sentAt(NOON + 60_000) // 12:01: no run window starts or ends
+      const second = source.current
+      assert.equal(second.reused, true)
+      assert.notEqual(second, first)
+      const tails = (s: Snapshot) => s.strategiesReply.parts.filter((_, i) => i > 0 && i % 2 === 0)
+      assert.ok(
+        tails(second).every((b, i) => b === tails(first)[i]),
+        'the same buffers'
+      )
+      // A host change alone keeps them too; a window opening or a strategy edit does not.
+      await t.store.db
+        .updateTable('host')
+        .set({ ip: '10.0.0.9' })
+        .where('hostname', '=', 'prod')
+        .execute()
+      await sentAt(NOON + 60_000)
+      assert.equal(source.current.reused, true)
+      await sentAt(NIGHT)
+      assert.equal(source.current.reused, false)
+      await t.store.db
+        .updateTable('strategy')
+        .set({ note: 'edited' })
+        .where('id', '=', p.s.loadProd)
+        .execute()
+      const before = source.current
+      await sentAt(NIGHT)
+      assert.equal(source.current.reused, false)
+      assert.notDeepEqual(replyOf(source.current), replyOf(before))
+      assert.ok(JSON.stringify(replyOf(source.current)).includes('"note":"edited"'))
+    })
+
+    it('sees changes at the next refresh, and new hosts', async () => {
+      await sentAt(NOON)
+      await t.store.db
+        .updateTable('host')
+        .set({ maintain_begin: 0, maintain_end: 0 })
+        .where('hostname', '=', 'maint')
+        .execute()
+      await t.store.db.deleteFrom('strategy').where('id', '=', p.s.cpuWeb).execute()
+      const now = await sentAt(NOON)
+      assert.ok(now.maint.includes('cpuBase@webProd'))
+      assert.ok(!now.prod.includes('cpuWeb@webProd') && now.prod.includes('cpuBase@webProd'))
+    })
+
+    it('keeps serving the last snapshot while the store cannot be read, logging once', async () => {
+      await sentAt(NOON)
+      const before = source.current
+      const lines = log.lines.length
+      await t.store.close()
+      assert.equal(await source.refresh(), false)
+      assert.equal(await source.refresh(), false)
+      assert.equal(source.current, before)
+      assert.match(source.failing ?? '', /^cannot read the store: /)
+      const logged = log.lines.slice(lines)
+      assert.equal(logged.length, 1)
+      assert.match(
+        logged[0],
+        /^error hbs: cannot read the store: .*answering from the snapshot of /
+      )
+    })
+  })
+}
+
+describe('hbs snapshot before any read', () => {
+  it('is empty, in falcon shapes', () => {
+    const s = Snapshot.empty()
+    assert.equal(
+      Buffer.concat(s.strategiesReply.parts as Buffer[]).toString(),
+      '{"hostStrategies":[]}'
+    )
+    assert.equal(s.expressions, null)
+    assert.deepEqual(s.plugins('h'), [])
+    assert.deepEqual(s.builtinMetrics('h'), { metrics: [], checksum: '' })
+  })
+})

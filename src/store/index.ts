@@ -1,0 +1,24 @@
+/**
+ * @module store
+ * The portal store: Open-Falcon's configuration tables (users, teams, sessions, hosts, groups,
+ * templates, strategies, expressions, actions, plugin dirs, nodata and aggregator rules, dashboard
+ * screens and graphs) in an embedded SQLite file or MySQL/MariaDB, one code path for both (Kysely).
+ */
+export {
+  Store,
+  parseStoreUrl,
+  redact,
+  isConnectionError,
+  type StoreLocation,
+  type StoreOptions,
+} from './store.js'
+export type { Engine } from './migrations.js'
+export * from './schema.js'
+export {
+  testEngines,
+  tcpProxy,
+  mysqlServerUrl,
+  type TestEngine,
+  type TestStore,
+  type TcpProxy,
+} from './testing.js'

@@ -1,0 +1,194 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Logger } from '../core/index.js'
+import { parseStoreUrl, redact, Store } from './store.js'
+import { mysqlServerUrl, tcpProxy, testEngines } from './testing.js'
+
+const engines = await testEngines()
+const hasMysql = engines.some((e) => e.engine === 'mysql')
+
+function recordingLog(): Logger & { lines: string[] } {
+  const lines: string[] = []
+  return {
+    lines,
+    info: (m) => lines.push(`info ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000) {
+  const deadline = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe('store URLs', () => {
+  it('reads sqlite and mysql locations', () => {
+    assert.deepEqual(parseStoreUrl('sqlite::memory:'), { engine: 'sqlite', file: ':memory:' })
+    const s = parseStoreUrl('sqlite:./data/portal.db')
+    assert.equal(s.engine, 'sqlite')
+    assert.ok(s.engine === 'sqlite' && s.file.endsWith('/data/portal.db') && s.file.startsWith('/'))
+    assert.deepEqual(parseStoreUrl('mysql://falcon:p%40ss@db.example:3307/falcon_portal'), {
+      engine: 'mysql',
+      host: 'db.example',
+      port: 3307,
+      user: 'falcon',
+      password: 'p@ss',
+      database: 'falcon_portal',
+    })
+    const d = parseStoreUrl('mysql://127.0.0.1/portal')
+    assert.ok(d.engine === 'mysql' && d.port === 3306 && d.user === 'root')
+  })
+
+  it('names the problem and hides the password', () => {
+    assert.throws(() => parseStoreUrl('postgres://x/y'), /store: expected sqlite:PATH or mysql:/)
+    assert.throws(() => parseStoreUrl('sqlite:'), /store: expected a file after sqlite:/)
+    assert.throws(
+      () => parseStoreUrl('mysql://u:secret@h:3306/', 'api.store'),
+      (err: Error) =>
+        /^api\.store: expected one database name/.test(err.message) &&
+        !err.message.includes('secret')
+    )
+    assert.equal(redact('mysql://u:secret@h/db'), 'mysql://u:***@h/db')
+  })
+})
+
+for (const engine of engines) {
+  describe(`store migrations (${engine.engine})`, () => {
+    it('applies the schema once, and opening again (or twice at once) changes nothing', async () => {
+      const { url, drop } = await engine.newUrl()
+      const log = recordingLog()
+      try {
+        const first = await Store.open(url, log)
+        assert.equal(first.available, true)
+        await first.db.insertInto('grp').values({ grp_name: 'g1', create_user: 'root' }).execute()
+        await first.close()
+        const [a, b] = await Promise.all([Store.open(url, log), Store.open(url, log)])
+        const rows = await a.db.selectFrom('grp').select('grp_name').execute()
+        assert.deepEqual(rows, [{ grp_name: 'g1' }])
+        assert.equal(log.lines.filter((l) => l.includes('applied migration 0001_portal')).length, 1)
+        await a.close()
+        await b.close()
+      } finally {
+        await drop()
+      }
+    })
+
+    it('creates every falcon table with its defaults', async () => {
+      const t = await engine.open()
+      try {
+        const db = t.store.db
+        await db.insertInto('tpl').values({ tpl_name: 'base' }).execute()
+        await db.insertInto('strategy').values({ right_value: '90', metric: 'cpu.idle' }).execute()
+        const s = await db.selectFrom('strategy').selectAll().executeTakeFirstOrThrow()
+        assert.deepEqual(
+          { func: s.func, max_step: s.max_step, op: s.op, tags: s.tags, tpl_id: s.tpl_id },
+          { func: 'all(#1)', max_step: 1, op: '', tags: '', tpl_id: 0 }
+        )
+        const tpl = await db.selectFrom('tpl').selectAll().executeTakeFirstOrThrow()
+        assert.match(tpl.create_at, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
+        // UTC on both engines.
+        const when = Date.parse(tpl.create_at.replace(' ', 'T') + 'Z')
+        assert.ok(Math.abs(when - Date.now()) < 120_000, tpl.create_at)
+        await assert.rejects(
+          db.insertInto('tpl').values({ tpl_name: 'base' }).execute(),
+          (err: { code?: string }) => /DUP_ENTRY|CONSTRAINT_UNIQUE/.test(err.code ?? '')
+        )
+        // Names are case-sensitive on both engines.
+        await db.insertInto('tpl').values({ tpl_name: 'BASE' }).execute()
+        await db
+          .insertInto('mockcfg')
+          .values({ name: 'n1', obj: 'h1', t_create: '2026-01-01 00:00:00' })
+          .execute()
+        const m = await db.selectFrom('mockcfg').selectAll().executeTakeFirstOrThrow()
+        assert.deepEqual([m.dstype, m.step, m.mock], ['GAUGE', 60, 0])
+      } finally {
+        await t.drop()
+      }
+    })
+  })
+}
+
+describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable' }, () => {
+  const server = new URL(mysqlServerUrl())
+  const serverPort = server.port === '' ? 3306 : Number(server.port)
+  const options = { minBackoff: 20, maxBackoff: 200, connectTimeout: 1000 }
+
+  it('answers PG_STORE_UNAVAILABLE while the server is gone, logs once, and recovers', async () => {
+    const mysql = engines.find((e) => e.engine === 'mysql')!
+    const { url, drop } = await mysql.newUrl()
+    const proxy = await tcpProxy(server.hostname, serverPort)
+    const via = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
+    const log = recordingLog()
+    const store = await Store.open(via, log, options)
+    try {
+      await store.db.insertInto('host').values({ hostname: 'h1' }).execute()
+      await proxy.cut()
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(
+          store.db.selectFrom('host').selectAll().execute(),
+          (err: { code?: string; status?: number; message: string }) =>
+            err.code === 'PG_STORE_UNAVAILABLE' &&
+            err.status === 503 &&
+            /try again/.test(err.message)
+        )
+      }
+      assert.equal(store.available, false)
+      assert.equal(log.lines.filter((l) => l.includes('cannot be reached')).length, 1)
+      assert.ok(!log.lines.join('\n').includes('secret'))
+      await proxy.restore()
+      await until(() => store.available, 'the store to come back')
+      assert.ok(log.lines.some((l) => /reachable again after \d+ ms/.test(l)))
+      // The pool may still hold a dead connection or two: a caller retrying gets through.
+      await until(async () => {
+        try {
+          const rows = await store.db.selectFrom('host').select('hostname').execute()
+          return rows.length === 1
+        } catch {
+          return false
+        }
+      }, 'a query to succeed')
+    } finally {
+      await store.close()
+      await proxy.close()
+      await drop()
+    }
+  })
+
+  it('starts while the server is down and migrates once it answers', async () => {
+    const mysql = engines.find((e) => e.engine === 'mysql')!
+    const { url, drop } = await mysql.newUrl()
+    const proxy = await tcpProxy(server.hostname, serverPort)
+    await proxy.cut()
+    const via = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
+    const log = recordingLog()
+    const store = await Store.open(via, log, options)
+    try {
+      assert.equal(store.available, false)
+      await assert.rejects(store.db.selectFrom('user').selectAll().execute(), {
+        code: 'PG_STORE_UNAVAILABLE',
+      })
+      await proxy.restore()
+      await store.ready
+      assert.equal(store.available, true)
+      assert.deepEqual(await store.db.selectFrom('user').selectAll().execute(), [])
+    } finally {
+      await store.close()
+      await proxy.close()
+      await drop()
+    }
+  })
+
+  it("fails to open, with the server's reason, on a refused login", async () => {
+    const u = new URL(mysqlServerUrl())
+    u.username = 'no_such_user_pg'
+    u.password = 'x'
+    u.pathname = '/test'
+    await assert.rejects(Store.open(u.toString(), recordingLog(), options), (err: Error) =>
+      /Access denied/.test(err.message)
+    )
+  })
+})
