@@ -72,11 +72,26 @@ export async function verifyPassword(
   return { ok: false, legacy: false }
 }
 
+let decoy: Promise<string> | undefined
+
+/**
+ * decoyHash is a scrypt hash of no one's password: a login for a name that does not exist is checked
+ * against it, so that it takes as long as a wrong password and the answer's timing does not tell
+ * which names exist.
+ */
+export function decoyHash(): Promise<string> {
+  decoy ??= hashPassword(randomBytes(16).toString('hex'))
+  return decoy
+}
+
 /** newSig returns a session signature: 32 hex characters, as falcon's (a UUID without dashes). */
 export const newSig = (): string => randomBytes(16).toString('hex')
 
 /** generatePassword returns a random password for root's first start. */
 export const generatePassword = (): string => randomBytes(12).toString('base64url')
+
+/** LIMITER_KEYS bounds the keys a LoginLimiter remembers; the oldest go first past it. */
+const LIMITER_KEYS = 100_000
 
 /**
  * LoginLimiter counts failed logins per key (a user name, a client address) in a sliding window and
@@ -90,6 +105,11 @@ export class LoginLimiter {
     private readonly now: () => number
   ) {}
 
+  /** size is how many keys are remembered. */
+  get size(): number {
+    return this.failures.size
+  }
+
   /** check throws 429 when any key is over its limit, saying when to try again. */
   check(keys: readonly string[]): void {
     const t = this.now()
@@ -102,22 +122,46 @@ export class LoginLimiter {
     }
   }
 
-  fail(keys: readonly string[]): void {
+  /**
+   * attempt checks `keys` and counts a failure for each at once, before the password is checked, so
+   * that attempts made at the same time count against each other. It returns `pass`, which takes
+   * that failure back when the password was right.
+   */
+  attempt(keys: readonly string[]): () => void {
+    this.check(keys)
     const t = this.now()
+    this.record(keys, t)
+    return () => {
+      for (const k of keys) {
+        const list = this.failures.get(k)
+        const at = list?.lastIndexOf(t) ?? -1
+        if (list === undefined || at < 0) continue
+        list.splice(at, 1)
+        if (list.length === 0) this.failures.delete(k)
+      }
+    }
+  }
+
+  fail(keys: readonly string[]): void {
+    this.record(keys, this.now())
+  }
+
+  succeed(key: string): void {
+    this.failures.delete(key)
+  }
+
+  private record(keys: readonly string[], t: number): void {
     for (const k of keys) {
       const list = this.recent(k, t)
       list.push(t)
       this.failures.set(k, list)
     }
-    // Bound memory under a spray of names: forget the oldest keys past 100k.
-    if (this.failures.size > 100_000) {
-      const first = this.failures.keys().next().value
-      if (first !== undefined) this.failures.delete(first)
+    // Bound memory under a spray of names and addresses: past the limit, forget the oldest tenth.
+    if (this.failures.size <= LIMITER_KEYS) return
+    for (const k of this.failures.keys()) {
+      if (this.failures.size <= LIMITER_KEYS * 0.9) break
+      this.failures.delete(k)
     }
-  }
-
-  succeed(key: string): void {
-    this.failures.delete(key)
   }
 
   private recent(k: string, t: number): number[] {

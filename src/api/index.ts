@@ -13,6 +13,7 @@ import {
   type Deps,
   isPeregrineError,
   listenError,
+  type Logger,
   parseListen,
   type Service,
 } from '../core/index.js'
@@ -140,11 +141,12 @@ export async function start(
 ): Promise<Service> {
   const store = shared.store ?? (await Store.open(config.store, deps.log))
   const ownStore = shared.store === undefined
-  const rootReady = store.ready.then(() => ensureRoot(store, deps.log))
-  rootReady.catch((err: unknown) => {
+  const root = createRoot(store, deps.log)
+  root.done.catch((err: unknown) => {
     deps.log.error(`api: creating user root failed: ${(err as Error).message}`)
   })
-  if (store.available) await rootReady.catch(() => undefined)
+  // Start waits for the first try only: retries go on while api serves (and answers 503).
+  if (store.available) await root.tried
   const { app, graphs } = buildApi(config, deps, store)
   const { host, port } = parseListen('api.http', config.http)
   try {
@@ -152,6 +154,7 @@ export async function start(
       throw listenError('api.http', config.http, err)
     })
   } catch (err) {
+    root.stop()
     graphs.close()
     if (ownStore) await store.close()
     throw err
@@ -161,9 +164,58 @@ export async function start(
     name: 'api',
     addresses: { http: `${a.address}:${a.port}` },
     async stop() {
+      root.stop()
       await app.close()
       graphs.close()
       if (ownStore) await store.close()
+    },
+  }
+}
+
+/**
+ * createRoot makes `root` once the store's schema is there, and again after `retryMs` (doubling) while
+ * the store cannot be reached: a MySQL that is down at first start, or goes down just as it comes up,
+ * still ends with a root once it answers. `tried` resolves after the first try, `done` once root is
+ * there (or on an error other than PG_STORE_UNAVAILABLE); `stop` ends the retries.
+ */
+export function createRoot(
+  store: Store,
+  log: Logger,
+  retryMs = 1000
+): { tried: Promise<void>; done: Promise<void>; stop(): void } {
+  let stopped = false
+  let triedOnce = () => {}
+  const tried = new Promise<void>((resolve) => (triedOnce = resolve))
+  let timer: NodeJS.Timeout | undefined
+  let wake = () => {}
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wake = resolve
+      timer = setTimeout(resolve, ms)
+      timer.unref()
+    })
+  const done = (async () => {
+    await store.ready
+    for (let delay = retryMs; !stopped; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await ensureRoot(store, log)
+        return
+      } catch (err) {
+        if (stopped) return
+        if ((err as { code?: unknown }).code !== 'PG_STORE_UNAVAILABLE') throw err
+      } finally {
+        triedOnce()
+      }
+      await pause(delay)
+    }
+  })()
+  return {
+    tried,
+    done,
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+      wake()
     },
   }
 }

@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { HttpError } from './http-errors.js'
+import { testEngines } from '../store/index.js'
 import { filterByName, type Pageable, searchOf, searchPage, searchRegExp } from './portal.js'
+import { openTestPortal } from './testing.js'
 
 const isQ400 = (e: unknown) => e instanceof HttpError && e.status === 400 && /^q: /.test(e.message)
 
@@ -131,3 +133,30 @@ describe('searchOf and searchPage', () => {
     assert.deepEqual(await searchPage(fake(rows).query, 'name', past), [])
   })
 })
+
+for (const engine of await testEngines()) {
+  describe(`page numbers (${engine.engine})`, () => {
+    it('answers 400 for a page whose offset is past 2^53, and [] for the last one taken', async () => {
+      const p = await openTestPortal(engine)
+      try {
+        for (const page of [
+          '1e300',
+          '9007199254740991',
+          String(Math.floor(Number.MAX_SAFE_INTEGER / 500) + 2),
+        ]) {
+          const r = await p.call('GET', '/api/v1/user/users', { token: p.root, query: { page } })
+          assert.equal(r.status, 400, page)
+          assert.match(r.body.error, /^page: expected /)
+        }
+        const last = String(Math.floor(Number.MAX_SAFE_INTEGER / 10_000))
+        const r = await p.call('GET', '/api/v1/user/users', {
+          token: p.root,
+          query: { page: last, limit: '10000' },
+        })
+        assert.deepEqual(r, { status: 200, body: [] })
+      } finally {
+        await p.close()
+      }
+    })
+  })
+}

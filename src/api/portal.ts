@@ -71,14 +71,19 @@ export function pageOf(query: unknown, defaultLimit = 500, maxLimit = 10_000): P
     const v = q[name]
     if (v === undefined || v === '') return fallback
     const n = typeof v === 'string' ? Number(v) : NaN
-    if (!Number.isInteger(n) || n <= 0) {
+    if (!Number.isSafeInteger(n) || n <= 0) {
       throw badRequest(`${name}: expected a positive integer, got ${JSON.stringify(v)}`)
     }
     return n
   }
   const limit = Math.min(num('limit', defaultLimit), maxLimit)
   const page = num('page', 1)
-  return { limit, offset: (page - 1) * limit }
+  const offset = (page - 1) * limit
+  // Past 2^53 the offset is no longer exact, and neither engine takes it as an integer.
+  if (!Number.isSafeInteger(offset)) {
+    throw badRequest(`page: expected at most ${Math.floor(Number.MAX_SAFE_INTEGER / limit)}`)
+  }
+  return { limit, offset }
 }
 
 /** idParam reads a positive integer path or query parameter, or throws 400 naming it. */

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { testEngines } from '../store/index.js'
+import { LoginLimiter } from './auth.js'
 import { openTestPortal, ROOT_PASSWORD, type TestPortal } from './testing.js'
 
 for (const engine of await testEngines()) {
@@ -59,6 +60,71 @@ for (const engine of await testEngines()) {
       assert.match(limited.body.error, /too many failed logins; try again in \d+ s/)
       p.ctx.limiter.succeed('name:root')
       p.ctx.limiter.succeed('ip:127.0.0.1')
+    })
+
+    it('counts logins sent at once: no more than loginAttempts of them are tried', async () => {
+      const tries = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          p.call('POST', '/api/v1/user/login', { body: { name: 'root', password: 'nope' } })
+        )
+      )
+      const statuses = tries.map((r) => r.status).sort()
+      assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429, 429, 429, 429, 429])
+      p.ctx.limiter.succeed('name:root')
+      p.ctx.limiter.succeed('ip:127.0.0.1')
+    })
+
+    it('limits a name however it is spelt to the store (MySQL ignores trailing spaces)', async () => {
+      // From a new address each time, as a spread-out guesser would.
+      const login = (i: number, name: string, password: string) =>
+        p.app.inject({
+          method: 'POST',
+          url: '/api/v1/user/login',
+          payload: { name, password },
+          remoteAddress: `10.9.0.${i}`,
+        })
+      for (let i = 0; i < 3; i++) {
+        const r = await login(i, 'root' + ' '.repeat(i + 1), 'nope')
+        assert.equal(r.statusCode, 401)
+      }
+      const guessed = await login(3, 'root    ', ROOT_PASSWORD)
+      assert.notEqual(guessed.statusCode, 200, guessed.body)
+      p.ctx.limiter.succeed('name:root')
+    })
+
+    it('takes as long for a name that does not exist as for a wrong password', async () => {
+      const time = async (i: number, name: string) => {
+        const started = performance.now()
+        const r = await p.app.inject({
+          method: 'POST',
+          url: '/api/v1/user/login',
+          payload: { name, password: 'nope' },
+          remoteAddress: `10.8.0.${i}`,
+        })
+        assert.equal(r.statusCode, 401)
+        return performance.now() - started
+      }
+      await time(0, 'nobody-0') // the first one also makes the decoy hash
+      const unknown: number[] = []
+      const wrong: number[] = []
+      for (let i = 1; i <= 2; i++) {
+        unknown.push(await time(i, `nobody-${i}`))
+        wrong.push(await time(i + 10, 'root'))
+      }
+      p.ctx.limiter.succeed('name:root')
+      // scrypt takes tens of ms; a lookup that finds no row takes one or two.
+      assert.ok(
+        Math.min(...unknown) > Math.min(...wrong) / 3,
+        `${unknown.join()} vs ${wrong.join()}`
+      )
+    })
+
+    it('refuses a name longer than a user name can be', async () => {
+      const r = await p.call('POST', '/api/v1/user/login', {
+        body: { name: 'x'.repeat(1 << 20), password: 'nope' },
+      })
+      assert.equal(r.status, 400)
+      assert.match(r.body.error, /^body\.name: expected at most 64 characters/)
     })
 
     it('names the missing field', async () => {
@@ -125,3 +191,11 @@ for (const engine of await testEngines()) {
     })
   })
 }
+
+describe('LoginLimiter', () => {
+  it('keeps at most 100k keys under a spray of names and addresses', () => {
+    const limiter = new LoginLimiter(5, 60_000, Date.now)
+    for (let i = 0; i < 150_000; i++) limiter.fail([`name:n${i}`, `ip:10.${i}`])
+    assert.ok(limiter.size <= 100_000, String(limiter.size))
+  })
+})

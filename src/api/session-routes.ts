@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import {
   authenticate,
+  decoyHash,
   hashPassword,
   isAdmin,
   newSig,
@@ -15,7 +16,8 @@ import { badRequest, conflict, HttpError, parse, unauthorized } from './http-err
 import { insertedId, isUniqueViolation, message, type PortalContext } from './portal.js'
 
 const Login = z.object({
-  name: z.string().min(1, 'expected a user name'),
+  // The name column is 64 characters: a longer name is no user's (and is not kept by the limiter).
+  name: z.string().min(1, 'expected a user name').max(64, 'expected at most 64 characters'),
   password: z.string().min(1, 'expected the password'),
 })
 
@@ -38,24 +40,26 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: PortalContext):
 
   app.post('/api/v1/user/login', { config: { auth: 'open' } }, async (req) => {
     const body = parse(Login, req.body)
-    const keys = [`name:${body.name}`, `ip:${req.ip}`]
-    ctx.limiter.check(keys)
+    const ip = `ip:${req.ip}`
+    ctx.limiter.check([ip])
     const user = await store.db
       .selectFrom('user')
       .select(['id', 'name', 'passwd', 'role'])
       .where('name', '=', body.name)
       .executeTakeFirst()
-    // One answer for a wrong name and a wrong password, so names cannot be probed.
-    const verdict =
-      user === undefined
-        ? { ok: false, legacy: false }
-        : await verifyPassword(body.password, user.passwd, config.salt)
-    if (user === undefined || !verdict.ok) {
-      ctx.limiter.fail(keys)
-      throw unauthorized('wrong name or password')
-    }
+    // The name as stored counts: MySQL finds `root ` (trailing spaces) as `root`. The failure is
+    // counted before the password is checked, so that logins sent at once cannot pass the limit.
+    const pass = ctx.limiter.attempt([`name:${user?.name ?? body.name}`, ip])
+    // One answer, taking as long, for a wrong name and a wrong password, so names cannot be probed.
+    const verdict = await verifyPassword(
+      body.password,
+      user?.passwd ?? (await decoyHash()),
+      config.salt
+    )
+    if (user === undefined || !verdict.ok) throw unauthorized('wrong name or password')
+    pass()
     if (user.role === ROLE.blocked) throw unauthorized(`user ${user.name} is blocked`)
-    ctx.limiter.succeed(`name:${body.name}`)
+    ctx.limiter.succeed(`name:${user.name}`)
     if (verdict.legacy) {
       await store.db
         .updateTable('user')

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { testEngines } from '../store/index.js'
 import { openTestPortal, ROOT_PASSWORD, type TestPortal } from './testing.js'
 
+const SERVICE_TOKEN = 'service-token-for-user-tests'
 const USER_KEYS = ['cnname', 'email', 'id', 'im', 'name', 'phone', 'qq', 'role']
 
 /** Reply is a response whose JSON body a test reads as `T`. */
@@ -31,7 +32,7 @@ for (const engine of await testEngines()) {
   describe(`user routes (${engine.engine})`, () => {
     let p: TestPortal
     before(async () => {
-      p = await openTestPortal(engine, { loginAttempts: 1000 })
+      p = await openTestPortal(engine, { loginAttempts: 1000, defaultToken: SERVICE_TOKEN })
     })
     after(() => p.close())
     // Replies are read as the shape under test (testing.ts types them `any`).
@@ -511,6 +512,50 @@ for (const engine of await testEngines()) {
         assert.equal(r.status, 403)
       })
 
+      it('DELETE /admin/delete_user: what an admin deleting itself, or the defaultToken, deletes goes to root', async () => {
+        const service = JSON.stringify({ name: 'no-such-user', sig: SERVICE_TOKEN })
+        for (const [name, by] of [
+          ['self-del-admin', 'itself'],
+          ['svc-del-u', 'service'],
+        ] as const) {
+          const token = await p.user(name, by === 'itself' ? 1 : 0)
+          const g = await call('POST', '/api/v1/hostgroup', {
+            token,
+            body: { name: `${name}-grp` },
+          })
+          assert.equal(g.status, 200)
+          const team = await call('POST', '/api/v1/team', {
+            token,
+            body: { team_name: `${name}-team`, users: [] },
+          })
+          assert.equal(team.status, 200)
+          const del = await call('DELETE', '/api/v1/admin/delete_user', {
+            token: by === 'itself' ? token : service,
+            body: { user_id: await idOf(name) },
+          })
+          assert.equal(del.status, 200, JSON.stringify(del.body))
+          const grp = await p.store.db
+            .selectFrom('grp')
+            .select('create_user')
+            .where('grp_name', '=', `${name}-grp`)
+            .executeTakeFirstOrThrow()
+          assert.equal(grp.create_user, 'root', by)
+          const t = await p.store.db
+            .selectFrom('team')
+            .select('creator')
+            .where('name', '=', `${name}-team`)
+            .executeTakeFirstOrThrow()
+          assert.equal(t.creator, await idOf('root'), by)
+          const signup = await call('POST', '/api/v1/user/create', {
+            body: { name, password: 'another-one' },
+          })
+          assert.equal(signup.status, 200)
+          const again = JSON.stringify({ name, sig: signup.body.sig })
+          const r = await call('DELETE', `/api/v1/hostgroup/${String(g.body.id)}`, { token: again })
+          assert.equal(r.status, 403, by)
+        }
+      })
+
       it('DELETE /admin/delete_user: never root, admins only by root, user_id from the query', async () => {
         const admin = await p.user('del-admin2', 1)
         const user = await p.user('del-plain')
@@ -591,6 +636,29 @@ for (const engine of await testEngines()) {
         assert.equal(blocked.status, 403)
         assert.match(blocked.body.error, /blocked/)
       })
+    })
+  })
+}
+
+for (const engine of await testEngines()) {
+  describe(`user routes: the old password under a login limit (${engine.engine})`, () => {
+    it('PUT /user/cgpasswd counts guesses sent at once against loginAttempts', async () => {
+      const p = await openTestPortal(engine, { loginAttempts: 3 })
+      try {
+        const token = await p.user('guessed')
+        const tries = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            p.call('PUT', '/api/v1/user/cgpasswd', {
+              token,
+              body: { old_password: `guess-${i}`, new_password: 'brand-new-1' },
+            })
+          )
+        )
+        const statuses = tries.map((r) => r.status).sort()
+        assert.deepEqual(statuses, [400, 400, 400, 429, 429, 429, 429, 429, 429, 429])
+      } finally {
+        await p.close()
+      }
     })
   })
 }

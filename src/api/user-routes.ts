@@ -218,11 +218,11 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
       .where('id', '=', actor.id)
       .executeTakeFirst()
     if (row === undefined) throw unauthorized(`user ${actor.name} does not exist`)
+    // Counted before the check, so that guesses sent at once cannot pass the limit.
+    const pass = ctx.limiter.attempt(keys)
     const verdict = await verifyPassword(body.old_password, row.passwd, config.salt)
-    if (!verdict.ok) {
-      ctx.limiter.fail(keys)
-      throw badRequest('old_password: does not match the current password')
-    }
+    if (!verdict.ok) throw badRequest('old_password: does not match the current password')
+    pass()
     const passwd = await hashPassword(body.new_password)
     const keep = ownSig(req)
     await store.db.transaction().execute(async (trx) => {
@@ -341,9 +341,18 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
       await trx.deleteFrom('session').where('uid', '=', target.id).execute()
       await trx.deleteFrom('rel_team_user').where('uid', '=', target.id).execute()
       // What the user created passes to the admin deleting it: ownership is by name, and a new user
-      // who later signs up with the same name must not inherit it.
+      // who later signs up with the same name must not inherit it. An admin deleting itself, or the
+      // defaultToken (no user, any name), hands it to root instead.
       const name = target.name
-      const to = actor.name
+      const heir =
+        !actor.service && actor.id !== target.id
+          ? actor
+          : await trx
+              .selectFrom('user')
+              .select(['id', 'name'])
+              .where('name', '=', 'root')
+              .executeTakeFirstOrThrow()
+      const to = heir.name
       await trx
         .updateTable('grp')
         .set({ create_user: to })
@@ -373,7 +382,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
       await trx.updateTable('cluster').set({ creator: to }).where('creator', '=', name).execute()
       await trx
         .updateTable('team')
-        .set({ creator: actor.id })
+        .set({ creator: heir.id })
         .where('creator', '=', target.id)
         .execute()
       const r = await trx.deleteFrom('user').where('id', '=', target.id).executeTakeFirst()

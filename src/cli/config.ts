@@ -2,13 +2,17 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { type ApiConfig, parseApiConfig } from '../api/index.js'
-import { type GraphConfig, parseGraphConfig } from '../graph/index.js'
-import { type HbsConfig, parseHbsConfig } from '../hbs/index.js'
-import { parseTransferConfig, type TransferConfig } from '../transfer/index.js'
+// The components' config modules, not their index.ts: reading a configuration loads none of the
+// servers (the CLI may reach into apps). api's and hbs's, which load the store's query builder, are
+// imported only when those components run, so `peregrine start agent` carries only the agent.
+import { type AgentConfig, isFalconAgentConfig, parseAgentConfig } from '../agent/config.js'
+import type { ApiConfig } from '../api/config.js'
+import { type GraphConfig, parseGraphConfig } from '../graph/config.js'
+import type { HbsConfig } from '../hbs/config.js'
+import { parseTransferConfig, type TransferConfig } from '../transfer/config.js'
 
 /** COMPONENTS in start order: storage first, then what writes to it, then what reads it. */
-export const COMPONENTS = ['graph', 'transfer', 'hbs', 'api'] as const
+export const COMPONENTS = ['graph', 'transfer', 'hbs', 'api', 'agent'] as const
 export type Component = (typeof COMPONENTS)[number]
 
 /** Configs holds the parsed configuration of each component to start. */
@@ -20,6 +24,12 @@ export interface Configs {
   transfer?: Readonly<TransferConfig>
   api?: Readonly<ApiConfig>
   hbs?: Readonly<HbsConfig>
+  agent?: Readonly<AgentConfig>
+  /**
+   * agentLocal: the agent's section names no transfer or hbs address, so it pushes to the transfer
+   * and heartbeats to the hbs started beside it (at their bound addresses).
+   */
+  agentLocal: { transfer: boolean; hbs: boolean }
   /** localGraph: transfer and api use the graph started beside them (its bound address, known once up). */
   localGraph: boolean
 }
@@ -56,6 +66,7 @@ const listenOf = (v: unknown): string | undefined => {
 
 // Recognises falcon's transfer, graph and api cfg.json (modules/*/cfg.example.json at v0.3).
 function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
+  if (isFalconAgentConfig(raw)) return { raw: { agent: raw }, ignored: [] }
   const isHbs = typeof raw.database === 'string' && typeof raw.listen === 'string'
   const isFalcon =
     typeof obj(raw.rpc).listen === 'string' || typeof raw.web_port === 'string' || isHbs
@@ -69,10 +80,11 @@ function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
       : undefined
     return {
       raw: {
+        // The portal store is every component's: started together, api must write where hbs reads.
+        store: goDsnToUrl(raw.database as string, 'database'),
         hbs: clean({
           rpc: anyPort(raw.listen as string),
           http: http.enabled === false ? undefined : listenOf(raw.http),
-          store: goDsnToUrl(raw.database as string),
           hosts: typeof raw.hosts === 'string' && raw.hosts !== '' ? 'update' : undefined,
           trustable,
         }),
@@ -84,18 +96,19 @@ function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
     const graphs = obj(raw.graphs)
     const portal = obj(raw.db).falcon_portal
     return {
-      raw: {
+      raw: clean({
+        // The portal store is every component's: started together, hbs must read where api writes.
+        store: typeof portal === 'string' ? goDsnToUrl(portal, 'db.falcon_portal') : undefined,
         api: clean({
           http: anyPort(raw.web_port),
           graphCluster: graphs.cluster,
           replicas: graphs.numberOfReplicas,
           callTimeout: graphs.call_timeout,
-          store: typeof portal === 'string' ? goDsnToUrl(portal) : undefined,
           defaultToken: raw.default_token,
           salt: raw.salt,
           signupDisable: raw.signup_disable,
         }),
-      },
+      }),
       ignored: pick(['web_port', 'graphs', 'db', 'default_token', 'salt', 'signup_disable']),
     }
   }
@@ -130,19 +143,31 @@ function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
 }
 
 /**
- * goDsnToUrl turns a Go MySQL DSN (`user:pass@tcp(host:port)/db?params`, falcon's cfg.json) into our
- * `mysql://user:pass@host:port/db`. Anything else is returned as is, for the store's parser to name.
+ * goDsnToUrl turns a Go MySQL DSN (`[user[:pass]@][tcp[(host:port)]]/db[?params]`, falcon's cfg.json)
+ * into our `mysql://user:pass@host:port/db`; an address left out is Go's default, 127.0.0.1:3306. A
+ * unix socket address throws naming `field`. Anything else is returned as is, its password hidden, for
+ * the store's parser to name.
  */
-export function goDsnToUrl(dsn: string): string {
-  // The password may hold '@': Go's parser splits at the last '@' before the address, so does this.
-  const m = /^([^:@]*)(?::(.*))?@tcp\(([^)]*)\)\/([^?]*)/.exec(dsn)
-  if (m === null) return dsn
-  const [, user = '', password = '', address = '127.0.0.1:3306', db = ''] = m
+export function goDsnToUrl(dsn: string, field = 'database'): string {
+  if (/^(mysql|mariadb):\/\/|^sqlite:/.test(dsn)) return dsn
+  // The password may hold '@' and '/': Go's parser splits at the last '@' before the address, so
+  // does this.
+  const m = /^(?:([^:@]*)(?::(.*))?@)?(?:(\w+)(?:\(([^)]*)\))?)?\/([^?/]*)(?:\?.*)?$/.exec(dsn)
+  const hidden = dsn.replace(/^([^:@/]*):.*@/, '$1:***@')
+  if (m === null) return hidden
+  const [, user = '', password = '', net = 'tcp', address = '', db = ''] = m
+  if (net !== 'tcp') {
+    throw new Error(
+      `${field}: only tcp(host:port) addresses are supported, not ${net} (got ${JSON.stringify(hidden)})`
+    )
+  }
+  const host =
+    address === '' ? '127.0.0.1:3306' : address.startsWith(':') ? `127.0.0.1${address}` : address
   const auth =
     password === ''
       ? encodeURIComponent(user)
       : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`
-  return `mysql://${auth}@${address}/${db}`
+  return `mysql://${auth}@${host}/${db}`
 }
 
 function clean(o: Obj): Obj {
@@ -154,11 +179,11 @@ function clean(o: Obj): Obj {
  * the data directory. Started together, transfer and api find the local graph node by themselves.
  * Throws one Error listing every problem, each named by its key.
  */
-export function resolveConfigs(
+export async function resolveConfigs(
   raw: Obj,
   components: readonly Component[],
   dataDirFlag?: string
-): Configs {
+): Promise<Configs> {
   const dataDir = dataDirFlag ?? (typeof raw.dataDir === 'string' ? raw.dataDir : './data')
   const unknown = Object.keys(raw).filter(
     (k) => k !== 'dataDir' && k !== 'store' && !(COMPONENTS as readonly string[]).includes(k)
@@ -175,6 +200,7 @@ export function resolveConfigs(
   const out: Configs = {
     dataDir,
     store,
+    agentLocal: { transfer: false, hbs: false },
     localGraph: components.includes('graph') && usesLocal(raw.transfer) && usesLocal(raw.api),
   }
   const attempt = <T>(fn: () => T): T | undefined => {
@@ -199,10 +225,20 @@ export function resolveConfigs(
     out.transfer = attempt(() => parseTransferConfig({ ...localGraph, ...obj(raw.transfer) }))
   }
   if (components.includes('api')) {
+    const { parseApiConfig } = await import('../api/config.js')
     out.api = attempt(() => parseApiConfig({ ...localGraph, store, ...obj(raw.api) }))
   }
   if (components.includes('hbs')) {
+    const { parseHbsConfig } = await import('../hbs/config.js')
     out.hbs = attempt(() => parseHbsConfig({ store, ...obj(raw.hbs) }))
+  }
+  if (components.includes('agent')) {
+    const agent = obj(raw.agent)
+    out.agent = attempt(() => parseAgentConfig(agent))
+    out.agentLocal = {
+      transfer: components.includes('transfer') && obj(agent.transfer).addrs === undefined,
+      hbs: components.includes('hbs') && obj(agent.heartbeat).addr === undefined,
+    }
   }
   if (problems.length > 0) throw new Error(problems.join('; '))
   return out

@@ -95,7 +95,7 @@ function wantedComponents(names: string[]): Component[] {
   return COMPONENTS.filter((c) => names.includes(c))
 }
 
-function loadConfigs(names: string[], file: string | undefined) {
+async function loadConfigs(names: string[], file: string | undefined) {
   const components = wantedComponents(names)
   let raw: Record<string, unknown> = {}
   if (file !== undefined) {
@@ -114,7 +114,7 @@ function loadConfigs(names: string[], file: string | undefined) {
     }
   }
   try {
-    return { components, configs: resolveConfigs(raw, components, dataDirFlag()) }
+    return { components, configs: await resolveConfigs(raw, components, dataDirFlag()) }
   } catch (err) {
     throw new UsageError(`configuration: ${(err as Error).message}`)
   }
@@ -129,7 +129,7 @@ program
   .option('-c, --config <file>', 'YAML or JSON settings, or an Open-Falcon module cfg.json')
   .option('-d, --daemon', 'run in the background; pid, state and log under DATA/run/')
   .action(async (names: string[], o: { config?: string; daemon?: boolean }) => {
-    const { components, configs } = loadConfigs(names, o.config)
+    const { components, configs } = await loadConfigs(names, o.config)
     const dir = resolve(configs.dataDir)
     const running = readState(dir)
     if (running !== null) {
@@ -143,7 +143,17 @@ program
       return
     }
     const deps = { log: logger, now: () => Date.now() }
-    const services = await startAll(configs, deps)
+    const file = o.config
+    const services = await startAll(configs, deps, {
+      reloadAgent:
+        file === undefined
+          ? undefined
+          : async () => {
+              const again = (await loadConfigs(names, file)).configs.agent
+              if (again === undefined) throw new Error('the configuration no longer runs the agent')
+              return again
+            },
+    })
     const state: RunState = {
       pid: process.pid,
       startTicks: startTicksOf(process.pid),
@@ -258,9 +268,9 @@ program
     'print each component UP or DOWN with pid and ports; with --config, validate it and exit'
   )
   .option('-c, --config <file>', 'validate this configuration')
-  .action((o: { config?: string }) => {
+  .action(async (o: { config?: string }) => {
     if (o.config !== undefined) {
-      loadConfigs([], o.config)
+      await loadConfigs([], o.config)
       process.stdout.write(`${o.config}: configuration ok\n`)
     }
     const st = readState(dataDirOf(o.config))

@@ -1,24 +1,26 @@
 // The runner: starts components in dependency order in this process, and stops them ingestion first.
+// Each component's module is loaded only when it starts, so a process runs what it runs and no more.
 import { type Deps, JsonRpcClient, type RpcCaller, type Service } from '../core/index.js'
-import { start as startApi } from '../api/index.js'
-import { start as startGraph } from '../graph/index.js'
-import { start as startHbs } from '../hbs/index.js'
-import { start as startTransfer } from '../transfer/index.js'
-import { Store } from '../store/index.js'
+import type { AgentConfig } from '../agent/index.js'
+import type { Store } from '../store/index.js'
 import { COMPONENTS, type Configs } from './config.js'
 
 /**
- * startAll starts every configured component (graph, transfer, api, in that order). If one fails, the
+ * startAll starts every configured component (graph, transfer, hbs, api, agent, in that order). If one fails, the
  * ones already running are stopped and the error is thrown.
  */
-export async function startAll(configs: Configs, deps: Deps): Promise<Service[]> {
+export async function startAll(
+  configs: Configs,
+  deps: Deps,
+  options: { reloadAgent?: () => Promise<Readonly<AgentConfig>> } = {}
+): Promise<Service[]> {
   const services: Service[] = []
   // api and hbs on the same store URL share one connection (one SQLite handle, one MySQL pool).
   const stores = new Map<string, Store>()
   const shared = async (url: string) => {
     let store = stores.get(url)
     if (store === undefined) {
-      store = await Store.open(url, deps.log)
+      store = await (await import('../store/index.js')).Store.open(url, deps.log)
       stores.set(url, store)
       services.push(storeService(store))
     }
@@ -28,22 +30,31 @@ export async function startAll(configs: Configs, deps: Deps): Promise<Service[]>
     for (const c of COMPONENTS) {
       const started = performance.now()
       let s: Service | undefined
-      if (c === 'graph' && configs.graph !== undefined) s = await startGraph(configs.graph, deps)
+      if (c === 'graph' && configs.graph !== undefined)
+        s = await (await import('../graph/index.js')).start(configs.graph, deps)
       if (c === 'transfer' && configs.transfer !== undefined) {
-        s = await startTransfer(
-          { ...configs.transfer, ...local(services, configs) },
-          withDial(deps, services)
-        )
+        s = await (
+          await import('../transfer/index.js')
+        ).start({ ...configs.transfer, ...local(services, configs) }, withDial(deps, services))
       }
       if (c === 'hbs' && configs.hbs !== undefined) {
-        s = await startHbs(configs.hbs, deps, { store: await shared(configs.hbs.store) })
+        const { start } = await import('../hbs/index.js')
+        s = await start(configs.hbs, deps, { store: await shared(configs.hbs.store) })
+      }
+      if (c === 'agent' && configs.agent !== undefined) {
+        const localize = (a: Readonly<AgentConfig>) => withLocal(a, configs, services)
+        const reload = options.reloadAgent
+        const { start } = await import('../agent/index.js')
+        s = await start(localize(configs.agent), withDial(deps, services), {
+          reload: reload === undefined ? undefined : async () => localize(await reload()),
+        })
       }
       if (c === 'api' && configs.api !== undefined) {
-        s = await startApi(
-          { ...configs.api, ...local(services, configs) },
-          withDial(deps, services),
-          { store: await shared(configs.api.store) }
-        )
+        s = await (
+          await import('../api/index.js')
+        ).start({ ...configs.api, ...local(services, configs) }, withDial(deps, services), {
+          store: await shared(configs.api.store),
+        })
       }
       if (s === undefined) continue
       services.push(s)
@@ -57,6 +68,23 @@ export async function startAll(configs: Configs, deps: Deps): Promise<Service[]>
     throw err
   }
   return services
+}
+
+// An agent started beside transfer and hbs uses their bound addresses unless its section names others.
+function withLocal(
+  agent: Readonly<AgentConfig>,
+  configs: Configs,
+  services: Service[]
+): Readonly<AgentConfig> {
+  const bound = (name: string, key: string) =>
+    services.find((s) => s.name === name)?.addresses[key]?.replace(/^0\.0\.0\.0:/, '127.0.0.1:')
+  const transfer = configs.agentLocal.transfer ? bound('transfer', 'rpc') : undefined
+  const hbs = configs.agentLocal.hbs ? bound('hbs', 'rpc') : undefined
+  return {
+    ...agent,
+    transfer: transfer === undefined ? agent.transfer : { ...agent.transfer, addrs: [transfer] },
+    heartbeat: hbs === undefined ? agent.heartbeat : { ...agent.heartbeat, addr: hbs },
+  }
 }
 
 // A shared store is stopped like a component, after everything that uses it.
@@ -90,7 +118,7 @@ function withDial(deps: Deps, services: Service[]): Deps {
 
 /** stopAll stops what takes points first (transfer), then readers, then storage, logging each step. */
 export async function stopAll(services: readonly Service[], deps: Deps): Promise<void> {
-  const order = ['transfer', 'hbs', 'api', 'graph', 'store']
+  const order = ['agent', 'transfer', 'hbs', 'api', 'graph', 'store']
   const sorted = [...services].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
   for (const s of sorted) {
     const started = performance.now()

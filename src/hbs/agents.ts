@@ -33,6 +33,41 @@ export const STALE_MS = 24 * 3600 * 1000
 // How many host rows are written at once when catching up after an outage.
 const FLUSH_CONCURRENCY = 8
 
+/** HOSTNAME_MAX_CHARS: the width of `host.hostname`; a longer hostname cannot be registered. */
+export const HOSTNAME_MAX_CHARS = 255
+
+// The widths of the other columns a report writes. A longer value is cut to fit, as MySQL does
+// outside strict mode: in strict mode (MariaDB's default) it would fail the write, and the host
+// would never be registered, while SQLite would store it whole.
+const IP_MAX_CHARS = 64
+const AGENT_VERSION_MAX_CHARS = 16
+const PLUGIN_VERSION_MAX_CHARS = 128
+
+// unitsAt is how many UTF-16 units the character at `i` takes (2 for a surrogate pair).
+function unitsAt(s: string, i: number): number {
+  return (s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1
+}
+
+/**
+ * tooLong tells whether `s` has more than `max` characters as a varchar column counts them (code
+ * points, not UTF-16 units).
+ */
+export function tooLong(s: string, max: number): boolean {
+  if (s.length <= max) return false
+  if (s.length > 2 * max) return true
+  let n = 0
+  for (let i = 0; i < s.length; i += unitsAt(s, i)) n++
+  return n > max
+}
+
+// fit cuts `s` to its first `max` characters, never inside a surrogate pair.
+function fit(s: string, max: number): string {
+  if (s.length <= max) return s
+  let i = 0
+  for (let n = 0; n < max && i < s.length; n++) i += unitsAt(s, i)
+  return s.slice(0, i)
+}
+
 /**
  * Agents holds the last report of each agent and writes host rows. A write that fails because the
  * store cannot be reached (or is locked, or full) is kept (the latest report per host) and retried by
@@ -61,11 +96,17 @@ export class Agents {
   }
 
   /**
-   * report records `r` (Hostname not empty) and, when the host is new to hbs or its IP or versions
-   * changed, writes its row. Resolves once written, or once kept for later when the store is down.
-   * Never rejects.
+   * report records `r` (Hostname not empty, at most HOSTNAME_MAX_CHARS) and, when the host is new to
+   * hbs or its IP or versions changed, writes its row. IP and versions longer than their columns are
+   * cut to fit. Resolves once written, or once kept for later when the store is down. Never rejects.
    */
-  report(r: AgentReport): Promise<void> {
+  report(report: AgentReport): Promise<void> {
+    const r: AgentReport = {
+      Hostname: report.Hostname,
+      IP: fit(report.IP, IP_MAX_CHARS),
+      AgentVersion: fit(report.AgentVersion, AGENT_VERSION_MAX_CHARS),
+      PluginVersion: fit(report.PluginVersion, PLUGIN_VERSION_MAX_CHARS),
+    }
     const prev = this.#seen.get(r.Hostname)
     this.#seen.set(r.Hostname, {
       LastUpdate: Math.floor(this.#now() / 1000),

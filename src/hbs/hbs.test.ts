@@ -135,6 +135,45 @@ for (const engine of engines) {
       })
     })
 
+    it('registers a host whose IP or versions are longer than their columns, cut to fit', async () => {
+      const version = '6.0.0-rc1@0a1b2c3d' // 18 characters; agent_version is varchar(16)
+      const plugins = `Error:${'x'.repeat(200)}`
+      assert.deepEqual(
+        await rpc.call('Agent.ReportStatus', report('long-fields', '10.1.1.1', version, plugins)),
+        { code: 0 }
+      )
+      assert.deepEqual(await hostRow(t.store, 'long-fields'), {
+        hostname: 'long-fields',
+        ip: '10.1.1.1',
+        agent_version: version.slice(0, 16),
+        plugin_version: plugins.slice(0, 128),
+        update_at: stamp(NOON),
+      })
+      // Cut in characters, as the column counts them, never inside a surrogate pair.
+      await rpc.call('Agent.ReportStatus', report('long-emoji', '10.1.1.1', '😀'.repeat(20)))
+      assert.equal((await hostRow(t.store, 'long-emoji'))?.agent_version, '😀'.repeat(16))
+    })
+
+    it('answers code 1 to a Hostname longer than the host column, and keeps nothing', async () => {
+      const longest = 'h'.repeat(255)
+      assert.deepEqual(await rpc.call('Agent.ReportStatus', report(longest)), { code: 0 })
+      assert.equal((await hostRow(t.store, longest))?.hostname, longest)
+      const tooLong = 'h'.repeat(256)
+      assert.deepEqual(await rpc.call('Agent.ReportStatus', report(tooLong)), { code: 1 })
+      assert.deepEqual(await rpc.call('Agent.ReportStatus', report('😀'.repeat(256))), {
+        code: 1,
+      })
+      assert.equal(await hostRow(t.store, tooLong), undefined)
+      const agents = (await (await fetch(`http://${hbs.addresses.http}/agents`)).json()) as {
+        data: string[]
+      }
+      assert.ok(agents.data.includes(longest) && !agents.data.includes(tooLong))
+      // 255 emoji are 510 UTF-16 units but 255 characters: accepted.
+      assert.deepEqual(await rpc.call('Agent.ReportStatus', report('😀'.repeat(255))), {
+        code: 0,
+      })
+    })
+
     it('keeps one row when two writers insert the same new host at once', async () => {
       await Promise.all([
         writeHost(t.store.db, report('raced', '1.1.1.1'), false, NOON),
@@ -436,11 +475,12 @@ for (const engine of engines) {
       await app.close()
       await t.drop()
     })
-    const get = async (url: string, remoteAddress?: string) => {
+    const get = async (url: string, remoteAddress?: string, headers?: Record<string, string>) => {
       const res = await app.inject({
         method: 'GET',
         url,
         ...(remoteAddress ? { remoteAddress } : {}),
+        ...(headers ? { headers } : {}),
       })
       return {
         status: res.statusCode,
@@ -487,6 +527,19 @@ for (const engine of engines) {
       const r = await get('/config/reload')
       assert.equal(r.status, 200)
       assert.equal(r.json().data.templates, 7)
+    })
+
+    it('refuses /config/reload relayed by a proxy on this machine', async () => {
+      const relayed: Record<string, string>[] = [
+        { 'x-forwarded-for': '203.0.113.7' },
+        { forwarded: 'for=203.0.113.7' },
+        { 'x-real-ip': '203.0.113.7' },
+      ]
+      for (const headers of relayed) {
+        assert.equal((await get('/config/reload', '127.0.0.1', headers)).text, 'no privilege')
+      }
+      assert.equal((await get('/config/reload', '::ffff:127.0.0.1')).status, 200)
+      assert.equal((await get('/config/reload', '::1')).status, 200)
     })
   })
 }

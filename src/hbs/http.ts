@@ -1,5 +1,5 @@
 // hbs's HTTP routes on :6031 (falcon's modules/hbs/http): health, and views of what hbs serves.
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Agents } from './agents.js'
 import type { Snapshot, SnapshotSource } from './snapshot.js'
 
@@ -9,8 +9,13 @@ export interface HbsHttpContext {
   agents: Agents
 }
 
-// falcon's /config/reload answers only local callers.
-function isLoopback(address: string | undefined): boolean {
+// falcon's /config/reload answers only local callers. A reverse proxy on this machine connects from
+// loopback too, whoever its client is: a request carrying a forwarding header is not taken as local.
+function isLocal(req: FastifyRequest): boolean {
+  const h = req.headers
+  const relayed = h['x-forwarded-for'] ?? h.forwarded ?? h['x-real-ip']
+  if (relayed !== undefined) return false
+  const address = req.socket.remoteAddress
   return (
     address !== undefined &&
     (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'))
@@ -61,7 +66,7 @@ export function hbsHttp(ctx: HbsHttpContext): FastifyInstance {
   app.get('/templates', () => data(byId(snap().templates)))
   app.get('/plugins/*', (req) => data(snap().plugins((req.params as { '*': string })['*'])))
   app.get('/config/reload', async (req, reply) => {
-    if (!isLoopback(req.socket.remoteAddress)) return reply.type('text/plain').send('no privilege')
+    if (!isLocal(req)) return reply.type('text/plain').send('no privilege')
     if (!(await ctx.source.refresh())) {
       return reply.status(503).send({ msg: `refresh failed: ${ctx.source.failing ?? 'unknown'}` })
     }

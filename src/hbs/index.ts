@@ -56,7 +56,12 @@ export async function start(
     trustable: config.trustable.join(','),
     now: deps.now,
   })
-  const rpc = serveJsonRpc(methods, { onError: (m) => deps.log.warn(`hbs rpc: ${m}`) })
+  // Agents and judges send small requests (a hostname and a checksum): 1 MiB bounds what one
+  // connection can make hbs hold.
+  const rpc = serveJsonRpc(methods, {
+    onError: (m) => deps.log.warn(`hbs rpc: ${m}`),
+    maxRequestBytes: 1 << 20,
+  })
   const http = hbsHttp({ source, agents })
   try {
     await listenTcp(rpc, 'hbs.rpc', config.rpc)

@@ -244,6 +244,44 @@ for (const engine of engines) {
       assert.ok(!now.prod.includes('cpuWeb@webProd') && now.prod.includes('cpuBase@webProd'))
     })
 
+    it('runs one reread for a burst of refreshes, which reads the change made before it', async () => {
+      await sentAt(NOON)
+      const before = source.counters.refreshes
+      const first = source.refresh()
+      await new Promise((r) => setImmediate(r)) // the first one has started reading
+      await t.store.db.insertInto('tpl').values({ tpl_name: 'burst' }).execute()
+      const burst = await Promise.all(Array.from({ length: 50 }, () => source.refresh()))
+      assert.ok((await first) && burst.every((ok) => ok))
+      // The 50 waited for the first and shared the next one, as a burst of /config/reload does.
+      assert.equal(source.counters.refreshes - before, 2)
+      assert.ok([...source.current.templates.values()].some((x) => x.name === 'burst'))
+    })
+
+    it(
+      'keeps GetStrategies valid JSON when an INTEGER column holds text',
+      { skip: engine.engine === 'sqlite' ? false : 'only SQLite keeps text in an INTEGER column' },
+      async () => {
+        const bad = await t.store.db
+          .insertInto('strategy')
+          .values({
+            metric: 'bad.max_step',
+            right_value: '1',
+            tpl_id: p.tpl.webProd,
+            max_step: 'x' as unknown as number,
+          })
+          .executeTakeFirst()
+        try {
+          const sent = await sentAt(NOON)
+          assert.ok(sent.prod.includes('loadProd@webProd'))
+          assert.ok(
+            log.lines.some((l) => l.includes(`strategy ${bad.insertId}: max_step "x" is not an`))
+          )
+        } finally {
+          await t.store.db.deleteFrom('strategy').where('id', '=', Number(bad.insertId)).execute()
+        }
+      }
+    )
+
     it('keeps serving the last snapshot while the store cannot be read, logging once', async () => {
       await sentAt(NOON)
       const before = source.current

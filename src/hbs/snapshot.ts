@@ -26,7 +26,7 @@ import {
   templateChain,
   toExpressions,
   toStrategies,
-  toTemplate,
+  toTemplates,
 } from './strategies.js'
 
 /** Tables holds the rows a snapshot is computed from, each table read with one query. */
@@ -199,8 +199,8 @@ class Derivation {
     }
     this.#active = active
     const problems: string[] = []
-    this.templates = new Map()
-    for (const row of tables.templates) this.templates.set(row.id, Object.freeze(toTemplate(row)))
+    this.templates = toTemplates(tables.templates, (p) => problems.push(p))
+    for (const t of this.templates.values()) Object.freeze(t)
     this.strategies = toStrategies(tables.strategies, this.templates, hhmm, (p) => problems.push(p))
     for (const s of this.strategies.values()) {
       Object.freeze(s.tags)
@@ -538,6 +538,8 @@ export class SnapshotSource {
   #failing: { since: number; reason: string } | undefined = undefined
   #problems = new Set<string>()
   #chain: Promise<unknown> = Promise.resolve()
+  // The refresh asked for that has not started yet, if any.
+  #queued: Promise<boolean> | undefined = undefined
   #refreshes = 0
   #failures = 0
 
@@ -564,11 +566,17 @@ export class SnapshotSource {
 
   /**
    * refresh reads the store and replaces the snapshot; resolves true when it did, false when the
-   * store could not be read (the previous snapshot stays). Refreshes run one at a time, in call order,
-   * so one asked for after a change in the store reads that change. Never rejects.
+   * store could not be read (the previous snapshot stays). Refreshes run one at a time, so one asked
+   * for after a change in the store reads that change; callers that ask while one is waiting to start
+   * share it (a burst of /config/reload queues one reread, not one per request). Never rejects.
    */
   refresh(): Promise<boolean> {
-    const next = this.#chain.then(() => this.#run())
+    if (this.#queued !== undefined) return this.#queued
+    const next = this.#chain.then(() => {
+      this.#queued = undefined
+      return this.#run()
+    })
+    this.#queued = next
     this.#chain = next
     return next
   }

@@ -17,6 +17,7 @@ import {
   toExpressions,
   toStrategies,
   toTemplate,
+  toTemplates,
 } from './strategies.js'
 
 const tpl = (id: number, parent = 0): Template =>
@@ -280,6 +281,55 @@ describe('expressions (falcon parseExpression)', () => {
     bad('each(metric=qps endpoint)', /"endpoint" is not k=v/)
     bad('each(metric=qps endpoint=h1', /no "\)" after "\("/)
     bad(')each(metric=qps endpoint=h1)', /no "\)" after "\("/)
+  })
+
+  it('leaves out rows with an integer column that holds no integer (SQLite edited by hand)', () => {
+    // SQLite keeps 'x' or 2.5 written into an INTEGER column; Go cannot scan them into an int.
+    const problems: string[] = []
+    const report = (p: string) => problems.push(p)
+    const text = 'x' as unknown as number
+    const rows = [
+      row(1, 'a', '', { max_step: text }),
+      row(1, 'b', '', { priority: 2.5 }),
+      row(1, 'c', '', { max_step: 2 }),
+    ]
+    assert.deepEqual(
+      [...toStrategies(rows, TREE, '12:00', report).values()].map((s) => s.metric),
+      ['c']
+    )
+    const tplRow = { id: 8, tpl_name: 't8', parent_id: 0, action_id: 1, create_user: 'root' }
+    assert.deepEqual(
+      [...toTemplates([tplRow, { ...tplRow, id: 9, parent_id: text }], report).keys()],
+      [8]
+    )
+    const exp = {
+      expression: 'each(metric=qps endpoint=h1)',
+      func: 'all(#1)',
+      op: '>=',
+      right_value: '1',
+      max_step: 1,
+      priority: 2,
+      note: '',
+      action_id: 7,
+    }
+    assert.deepEqual(
+      toExpressions(
+        [
+          { id: 1, ...exp },
+          { id: 2, ...exp, action_id: text },
+          { id: 3, ...exp, max_step: 1.5 },
+        ],
+        report
+      ).map((e) => e.id),
+      [1]
+    )
+    assert.deepEqual(problems, [
+      `strategy ${rows[0].id}: max_step "x" is not an integer; it is not sent to judges`,
+      `strategy ${rows[1].id}: priority 2.5 is not an integer; it is not sent to judges`,
+      'template 9: parent_id "x" is not an integer; its strategies are not sent to judges',
+      'expression 2: action_id "x" is not an integer; it is not sent to judges',
+      'expression 3: max_step 1.5 is not an integer; it is not sent to judges',
+    ])
   })
 
   it('maps rows to falcon Expressions, reporting the ones left out', () => {

@@ -122,6 +122,21 @@ export function compareGo(a: string, b: string): number {
   return a.length - b.length
 }
 
+/**
+ * notInts names the fields of `row` that are not integers, as `field value` ('' when all are). Go scans
+ * them into ints and skips a row it cannot scan. Only SQLite can hold one (it keeps text or a fraction
+ * written into an INTEGER column outside the API), and such a value would otherwise go onto the wire:
+ * as invalid JSON in the serialised strategies, or as JSON a Go judge cannot decode, which loses every
+ * strategy of every host at once.
+ */
+function notInts<R extends object>(row: R, fields: readonly (keyof R & string)[]): string {
+  const bad: string[] = []
+  for (const f of fields) {
+    if (!Number.isSafeInteger(row[f])) bad.push(`${f} ${JSON.stringify(row[f]) ?? String(row[f])}`)
+  }
+  return bad.join(', ')
+}
+
 /** toTemplate maps a `tpl` row to falcon's Template. */
 export function toTemplate(row: TemplateRow): Template {
   return {
@@ -175,10 +190,11 @@ export function runsAt(begin: string, end: string, hhmm: string): boolean {
 }
 
 /**
- * toStrategies keeps the rows falcon sends at `hhmm`: inside their run window, with a `right_value`
- * Go parses as a float, and a template that exists; each gets its own template as `tpl`. Rows left out
- * for bad data are reported. A right_value of NaN or ±Inf is left out as well: Go parses it, but then
- * cannot encode the reply, so a falcon judge gets no strategies at all while one exists.
+ * toStrategies keeps the rows falcon sends at `hhmm`: inside their run window, with integer max_step
+ * and priority, a `right_value` Go parses as a float, and a template that exists; each gets its own
+ * template as `tpl`. Rows left out for bad data are reported. A right_value of NaN or ±Inf is left
+ * out as well: Go parses it, but then cannot encode the reply, so a falcon judge gets no strategies at
+ * all while one exists.
  */
 export function toStrategies(
   rows: readonly StrategyRow[],
@@ -189,6 +205,11 @@ export function toStrategies(
   const out = new Map<number, Strategy>()
   for (const r of rows) {
     if (!runsAt(r.run_begin, r.run_end, hhmm)) continue
+    const bad = notInts(r, ['max_step', 'priority'])
+    if (bad !== '') {
+      report(`strategy ${r.id}: ${bad} is not an integer; it is not sent to judges`)
+      continue
+    }
     const rightValue = parseGoFloat(String(r.right_value))
     if (rightValue === undefined) {
       report(
@@ -220,6 +241,23 @@ export function toStrategies(
       tpl,
     }
     out.set(r.id, s)
+  }
+  return out
+}
+
+/**
+ * toTemplates maps `tpl` rows to falcon's Templates by id, leaving out (and reporting) a row whose
+ * parent_id or action_id is not an integer, as Go's scan does: its strategies then have no template.
+ */
+export function toTemplates(rows: readonly TemplateRow[], report: Report): Map<number, Template> {
+  const out = new Map<number, Template>()
+  for (const row of rows) {
+    const bad = notInts(row, ['parent_id', 'action_id'])
+    if (bad !== '') {
+      report(`template ${row.id}: ${bad} is not an integer; its strategies are not sent to judges`)
+      continue
+    }
+    out.set(row.id, toTemplate(row))
   }
   return out
 }
@@ -353,11 +391,17 @@ export function parseExpression(
 
 /**
  * toExpressions maps `expression` rows (already those with action_id > 0 and pause = 0) to falcon's
- * Expression, in row order; a row whose text or right_value does not parse is reported and left out.
+ * Expression, in row order; a row whose text or right_value does not parse, or whose max_step,
+ * priority or action_id is not an integer, is reported and left out.
  */
 export function toExpressions(rows: readonly ExpressionRow[], report: Report): Expression[] {
   const out: Expression[] = []
   for (const r of rows) {
+    const bad = notInts(r, ['max_step', 'priority', 'action_id'])
+    if (bad !== '') {
+      report(`expression ${r.id}: ${bad} is not an integer; it is not sent to judges`)
+      continue
+    }
     const rightValue = parseGoFloat(String(r.right_value))
     if (rightValue === undefined || !Number.isFinite(rightValue)) {
       report(

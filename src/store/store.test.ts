@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { type AddressInfo, createServer } from 'node:net'
 import type { Logger } from '../core/index.js'
-import { parseStoreUrl, redact, Store } from './store.js'
+import { isConnectionError, parseStoreUrl, redact, Store } from './store.js'
 import { mysqlServerUrl, tcpProxy, testEngines } from './testing.js'
 
 const engines = await testEngines()
@@ -54,6 +55,77 @@ describe('store URLs', () => {
     )
     assert.equal(redact('mysql://u:secret@h/db'), 'mysql://u:***@h/db')
   })
+
+  it("hides all of a password that holds '@'", () => {
+    assert.equal(redact('mysql://u:se@cr@et@h:3306/db'), 'mysql://u:***@h:3306/db')
+    assert.equal(redact('mysql://u:s3cret@h/db?x=a@b'), 'mysql://u:***@h/db?x=a@b')
+  })
+
+  it('names a stray % in the URL as a bad store URL', () => {
+    assert.throws(
+      () => parseStoreUrl('mysql://u:50%off@h/db', 'api.store'),
+      (err: { code?: string; message: string }) =>
+        err.code === 'PG_STORE_BAD_URL' &&
+        /^api\.store: the password has a % not followed by two hex digits/.test(err.message) &&
+        !err.message.includes('50%off')
+    )
+  })
+})
+
+describe('isConnectionError', () => {
+  it('counts a lost connection, not an answer from the server that mysql2 marks fatal', () => {
+    assert.equal(isConnectionError({ code: 'ECONNREFUSED' }), true)
+    assert.equal(isConnectionError({ code: 'PROTOCOL_CONNECTION_LOST', fatal: true }), true)
+    assert.equal(isConnectionError({ code: 'ER_ACCESS_DENIED_ERROR', fatal: true }), false)
+    assert.equal(isConnectionError({ code: 'ER_DBACCESS_DENIED_ERROR', fatal: true }), false)
+    assert.equal(isConnectionError({ code: 'AUTH_SWITCH_PLUGIN_ERROR', fatal: true }), false)
+    assert.equal(isConnectionError({ code: 'ER_SERVER_SHUTDOWN', fatal: true }), true)
+  })
+
+  it('fails to open, saying why, when the server asks for a login method mysql2 lacks', async () => {
+    // A server that greets as MySQL does, then asks for MariaDB's ed25519 login.
+    const server = createServer((socket) => {
+      const send = (seq: number, ...parts: Buffer[]) => {
+        const body = Buffer.concat(parts)
+        const head = Buffer.alloc(4)
+        head.writeUIntLE(body.length, 0, 3)
+        head[3] = seq
+        socket.write(Buffer.concat([head, body]))
+      }
+      // long password, connect with db, protocol 4.1, secure connection, plugin auth
+      const caps = Buffer.alloc(4)
+      caps.writeUInt32LE(0x1 | 0x8 | 0x200 | 0x8000 | 0x80000)
+      send(
+        0,
+        Buffer.from([10]),
+        Buffer.from('8.0.99-fake\0'),
+        Buffer.from([1, 0, 0, 0]),
+        Buffer.alloc(8, 0x61),
+        Buffer.from([0]),
+        caps.subarray(0, 2),
+        Buffer.from([33, 2, 0]),
+        caps.subarray(2, 4),
+        Buffer.from([21]),
+        Buffer.alloc(10),
+        Buffer.alloc(12, 0x62),
+        Buffer.from('\0mysql_native_password\0')
+      )
+      socket.once('data', () =>
+        send(2, Buffer.from([0xfe]), Buffer.from('client_ed25519\0'), Buffer.alloc(32, 0x63))
+      )
+      socket.on('error', () => socket.destroy())
+    })
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+    const { port } = server.address() as AddressInfo
+    try {
+      const opened = Store.open(`mysql://u:p@127.0.0.1:${port}/db`, recordingLog(), {
+        connectTimeout: 1000,
+      })
+      await assert.rejects(opened, (err: Error) => /client_ed25519/.test(err.message))
+    } finally {
+      server.close()
+    }
+  })
 })
 
 for (const engine of engines) {
@@ -105,6 +177,23 @@ for (const engine of engines) {
           .execute()
         const m = await db.selectFrom('mockcfg').selectAll().executeTakeFirstOrThrow()
         assert.deepEqual([m.dstype, m.step, m.mock], ['GAUGE', 60, 0])
+      } finally {
+        await t.drop()
+      }
+    })
+
+    it('answers PG_STORE_UNAVAILABLE, saying it is closed, once closed', async () => {
+      const t = await engine.open()
+      try {
+        await t.store.close()
+        assert.equal(t.store.available, false)
+        await assert.rejects(
+          t.store.db.selectFrom('user').selectAll().execute(),
+          (err: { code?: string; status?: number; message: string }) =>
+            err.code === 'PG_STORE_UNAVAILABLE' &&
+            err.status === 503 &&
+            /^store \S+ is closed/.test(err.message)
+        )
       } finally {
         await t.drop()
       }
@@ -175,6 +264,72 @@ describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable'
       await store.ready
       assert.equal(store.available, true)
       assert.deepEqual(await store.db.selectFrom('user').selectAll().execute(), [])
+    } finally {
+      await store.close()
+      await proxy.close()
+      await drop()
+    }
+  })
+
+  it('answers 503, never a missing table, while the schema is applied after an outage', async () => {
+    const mysql = engines.find((e) => e.engine === 'mysql')!
+    const { url, drop } = await mysql.newUrl()
+    const proxy = await tcpProxy(server.hostname, serverPort)
+    await proxy.cut()
+    const via = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
+    const store = await Store.open(via, recordingLog(), options)
+    const errors = new Set<string>()
+    try {
+      await proxy.restore()
+      let migrated = false
+      void store.ready.then(() => (migrated = true))
+      while (!migrated) {
+        await store.db
+          .selectFrom('user')
+          .selectAll()
+          .execute()
+          .catch((err: { code?: string }) => errors.add(String(err.code)))
+        await new Promise((r) => setImmediate(r))
+      }
+      assert.deepEqual([...errors], ['PG_STORE_UNAVAILABLE'])
+      assert.deepEqual(await store.db.selectFrom('user').selectAll().execute(), [])
+    } finally {
+      await store.close()
+      await proxy.close()
+      await drop()
+    }
+  })
+
+  it('answers 503 within queryTimeout when the server stops answering, and recovers', async () => {
+    const mysql = engines.find((e) => e.engine === 'mysql')!
+    const { url, drop } = await mysql.newUrl()
+    const proxy = await tcpProxy(server.hostname, serverPort)
+    const via = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
+    const log = recordingLog()
+    const store = await Store.open(via, log, { ...options, queryTimeout: 300 })
+    try {
+      await store.db.insertInto('host').values({ hostname: 'h1' }).execute()
+      proxy.freeze()
+      const started = Date.now()
+      // More at once than the pool has connections.
+      const answers = await Promise.allSettled(
+        Array.from({ length: 12 }, () => store.db.selectFrom('host').selectAll().execute())
+      )
+      for (const a of answers) {
+        assert.equal(a.status, 'rejected')
+        assert.equal((a.reason as { code?: string }).code, 'PG_STORE_UNAVAILABLE')
+      }
+      assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`)
+      assert.equal(store.available, false)
+      await proxy.cut()
+      await proxy.restore()
+      await until(async () => {
+        try {
+          return (await store.db.selectFrom('host').selectAll().execute()).length === 1
+        } catch {
+          return false
+        }
+      }, 'a query to succeed')
     } finally {
       await store.close()
       await proxy.close()

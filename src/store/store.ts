@@ -3,7 +3,7 @@
 // line says so, and a probe retries with backoff until it answers again.
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import SqliteDatabase from 'better-sqlite3'
+import type SqliteDatabase from 'better-sqlite3'
 import {
   type DatabaseConnection,
   type Dialect,
@@ -11,12 +11,14 @@ import {
   Kysely,
   Migrator,
   MysqlDialect,
+  type MysqlPool,
+  type MysqlPoolConnection,
   type QueryResult,
   SqliteDialect,
   type CompiledQuery,
   type TransactionSettings,
 } from 'kysely'
-import { createPool } from 'mysql2'
+import type { createPool, Pool, PoolConnection } from 'mysql2'
 import { type Logger, PeregrineError } from '../core/index.js'
 import { type Engine, migrationsFor } from './migrations.js'
 import type { PortalDatabase } from './schema.js'
@@ -59,7 +61,14 @@ export function parseStoreUrl(url: string, field = 'store'): StoreLocation {
     } catch {
       throw bad('not a URL like mysql://user:password@host:3306/database')
     }
-    const database = decodeURIComponent(u.pathname.replace(/^\//, ''))
+    const decode = (part: string, what: string) => {
+      try {
+        return decodeURIComponent(part)
+      } catch {
+        throw bad(`the ${what} has a % not followed by two hex digits; write % as %25`)
+      }
+    }
+    const database = decode(u.pathname.replace(/^\//, ''), 'database name')
     if (database === '' || database.includes('/')) {
       throw bad(
         'expected one database name after the host, like mysql://root@127.0.0.1:3306/falcon'
@@ -70,8 +79,8 @@ export function parseStoreUrl(url: string, field = 'store'): StoreLocation {
       engine: 'mysql',
       host: u.hostname === '' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, ''),
       port,
-      user: decodeURIComponent(u.username) || 'root',
-      password: decodeURIComponent(u.password),
+      user: decode(u.username, 'user') || 'root',
+      password: decode(u.password, 'password'),
       database,
     }
   }
@@ -80,7 +89,9 @@ export function parseStoreUrl(url: string, field = 'store'): StoreLocation {
 
 /** redact hides a URL's password for logs and messages. */
 export function redact(url: string): string {
-  return url.replace(/^(mysql|mariadb)(:\/\/[^:/@]*):[^@]*@/, '$1$2:***@')
+  // The user info ends at the last '@' before the path, as the URL parser reads it: a password
+  // may hold '@' itself.
+  return url.replace(/^(mysql|mariadb)(:\/\/[^:/@]*):[^/?#]*@/, '$1$2:***@')
 }
 
 // Errors that mean "the server is not there" rather than "this query is wrong".
@@ -103,11 +114,25 @@ const CONNECTION_CODES = new Set([
   'SQLITE_BUSY',
 ])
 
+// Fatal to the connection, yet no outage: TLS or the login method cannot work with this server, so
+// retrying will not help and start should fail saying so.
+const SETUP_CODES = new Set([
+  'HANDSHAKE_NO_SSL_SUPPORT',
+  'HANDSHAKE_SSL_ERROR',
+  'AUTH_SWITCH_PLUGIN_ERROR',
+  'MYSQL_CLEAR_PASSWORD_NOT_ENABLED',
+])
+
 /** isConnectionError tells a lost or refused connection from an error in the query itself. */
 export function isConnectionError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false
   const e = err as { code?: unknown; fatal?: unknown; message?: unknown }
   if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true
+  // mysql2 marks `fatal` every error that ends the connection, a refused login (ER_ACCESS_DENIED_ERROR)
+  // among them: the server answered (ER_*) or the setup is wrong, so it is not "unreachable".
+  if (typeof e.code === 'string' && (e.code.startsWith('ER_') || SETUP_CODES.has(e.code))) {
+    return false
+  }
   if (e.fatal === true) return true
   return typeof e.message === 'string' && /connection.*closed state|Pool is closed/i.test(e.message)
 }
@@ -119,9 +144,20 @@ export interface StoreOptions {
   maxBackoff: number
   /** connectTimeout for one MySQL connection attempt, ms. */
   connectTimeout: number
+  /**
+   * queryTimeout: ms a MySQL query may go unanswered before its connection is dropped and the store
+   * counts as unreachable (a server that stops answering without closing its connections). Migrations
+   * are not limited.
+   */
+  queryTimeout: number
 }
 
-const DEFAULT_OPTIONS: StoreOptions = { minBackoff: 500, maxBackoff: 30_000, connectTimeout: 5000 }
+const DEFAULT_OPTIONS: StoreOptions = {
+  minBackoff: 500,
+  maxBackoff: 30_000,
+  connectTimeout: 5000,
+  queryTimeout: 30_000,
+}
 
 /**
  * Store is the portal database. Use `db` (Kysely, typed by PortalDatabase) for queries: its driver turns
@@ -136,33 +172,46 @@ export class Store {
   readonly ready: Promise<void>
   private down: { since: number; reason: string } | undefined
   private migrated = false
+  /** migrating: a migration runs (its queries have no queryTimeout). */
+  private migrating = false
+  /** schemaProblem: why the last migration failed, while none has succeeded. */
+  private schemaProblem: string | undefined
   private backoff: number
   private timer: NodeJS.Timeout | undefined
   private closed = false
   private resolveReady!: () => void
   private readonly inner: Driver
+  private innerInit: Promise<void> | undefined
+  private innerDestroy: Promise<void> | undefined
+  /** migrationDb runs the migrations: the one way to the store before its schema is applied. */
+  private readonly migrationDb: Kysely<PortalDatabase>
 
   private constructor(
     location: StoreLocation,
     url: string,
     private readonly log: Logger,
-    private readonly options: StoreOptions
+    private readonly options: StoreOptions,
+    engineModule: EngineModule
   ) {
     this.engine = location.engine
     this.where = redact(url)
     this.backoff = options.minBackoff
     this.ready = new Promise((r) => (this.resolveReady = r))
-    const dialect = makeDialect(location, options)
+    const dialect = makeDialect(location, options, engineModule, () =>
+      this.migrating ? 0 : this.options.queryTimeout
+    )
     this.inner = dialect.createDriver()
-    const guarded = new GuardedDriver(this.inner, this)
-    this.db = new Kysely<PortalDatabase>({
-      dialect: {
-        createAdapter: () => dialect.createAdapter(),
-        createDriver: () => guarded,
-        createIntrospector: (db) => dialect.createIntrospector(db),
-        createQueryCompiler: () => dialect.createQueryCompiler(),
-      },
-    })
+    const kysely = (migration: boolean) =>
+      new Kysely<PortalDatabase>({
+        dialect: {
+          createAdapter: () => dialect.createAdapter(),
+          createDriver: () => new GuardedDriver(this.inner, this.gate(migration)),
+          createIntrospector: (db) => dialect.createIntrospector(db),
+          createQueryCompiler: () => dialect.createQueryCompiler(),
+        },
+      })
+    this.db = kysely(false)
+    this.migrationDb = kysely(true)
   }
 
   /**
@@ -175,12 +224,18 @@ export class Store {
     if (location.engine === 'sqlite' && location.file !== ':memory:') {
       mkdirSync(dirname(location.file), { recursive: true })
     }
-    const store = new Store(location, url, log, { ...DEFAULT_OPTIONS, ...options })
+    const store = new Store(
+      location,
+      url,
+      log,
+      { ...DEFAULT_OPTIONS, ...options },
+      await loadEngine(location.engine)
+    )
     try {
       await store.migrate()
     } catch (err) {
       if (!isUnavailable(err)) {
-        await store.db.destroy().catch(() => undefined)
+        await store.close().catch(() => undefined)
         throw err
       }
       // markDown has logged it and scheduled the retries.
@@ -190,24 +245,69 @@ export class Store {
 
   /** available is false while the server cannot be reached or the schema is not yet applied. */
   get available(): boolean {
-    return this.down === undefined && this.migrated
+    return this.down === undefined && this.migrated && !this.closed
   }
 
   /** unavailable returns the error queries get now, or undefined when the store is up. */
   unavailable(): PeregrineError | undefined {
-    if (this.closed) return storeError(`${this.where} is closed`)
+    return this.refusal(false)
+  }
+
+  // refusal is why a query is refused now; the migrations' own queries pass before the schema is there.
+  private refusal(migration: boolean): PeregrineError | undefined {
+    if (this.closed) return this.closedError()
     if (this.down !== undefined) {
       return storeError(
         `store ${this.where} cannot be reached (${this.down.reason}); retrying, try again shortly`
       )
     }
+    if (!this.migrated && !migration) {
+      return storeError(
+        this.schemaProblem === undefined
+          ? `store ${this.where} is applying its schema; try again shortly`
+          : `store ${this.where} has no schema yet: ${this.schemaProblem}`
+      )
+    }
     return undefined
+  }
+
+  private closedError(): PeregrineError {
+    return storeError(`store ${this.where} is closed (Peregrine is stopping)`)
+  }
+
+  // gate is what a GuardedDriver asks the store: whether to refuse, what a lost connection means, and
+  // the engine driver's one init and one destroy, shared by `db` and `migrationDb`.
+  private gate(migration: boolean): Gate {
+    return {
+      refusal: () => this.refusal(migration),
+      markDown: (err) => this.markDown(err),
+      init: () => {
+        if (this.closed) return Promise.reject(this.closedError())
+        this.innerInit ??= this.inner.init().catch((err: unknown) => {
+          this.innerInit = undefined
+          throw err
+        })
+        return this.innerInit
+      },
+      destroy: () => this.destroyInner(),
+    }
+  }
+
+  private destroyInner(): Promise<void> {
+    // Never initialised (SQLite's file was never opened, MySQL's pool never used): nothing to end.
+    this.innerDestroy ??= (this.innerInit ?? Promise.reject(new Error('not initialised'))).then(
+      () => this.inner.destroy(),
+      () => undefined
+    )
+    return this.innerDestroy
   }
 
   /** markDown is called by the driver when a connection fails: log once, then probe with backoff. */
   markDown(err: unknown): PeregrineError {
+    // A query cut short by close() fails with "Pool is closed": say that the store is closed.
+    if (this.closed) return this.closedError()
     const reason = (err as Error).message || String((err as { code?: unknown }).code)
-    if (this.down === undefined && !this.closed) {
+    if (this.down === undefined) {
       this.down = { since: Date.now(), reason }
       this.log.error(
         `store: ${this.where} cannot be reached (${reason}); answering 503 and retrying with backoff`
@@ -237,6 +337,7 @@ export class Store {
       this.schedule()
       return
     }
+    if (this.closed) return
     const since = this.down?.since ?? Date.now()
     this.down = undefined
     this.backoff = this.options.minBackoff
@@ -254,32 +355,42 @@ export class Store {
 
   private async migrate(): Promise<void> {
     const migrator = new Migrator({
-      db: this.db,
+      db: this.migrationDb,
       provider: { getMigrations: () => Promise.resolve(migrationsFor(this.engine)) },
     })
-    const { error, results } = await migrator.migrateToLatest()
+    this.migrating = true
+    let outcome
+    try {
+      outcome = await migrator.migrateToLatest()
+    } finally {
+      this.migrating = false
+    }
+    const { error, results } = outcome
     if (error !== undefined) {
       if (isUnavailable(error)) throw error as Error
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? '(setup)'
-      throw new PeregrineError(
-        'PG_STORE_MIGRATION',
-        `store ${this.where}: migration ${failed} failed: ${(error as Error).message}`,
-        { cause: error }
-      )
+      this.schemaProblem = `migration ${failed} failed: ${(error as Error).message}`
+      throw new PeregrineError('PG_STORE_MIGRATION', `store ${this.where}: ${this.schemaProblem}`, {
+        cause: error,
+      })
     }
     for (const r of results ?? []) {
       if (r.status === 'Success') this.log.info(`store: applied migration ${r.migrationName}`)
     }
     this.migrated = true
+    this.schemaProblem = undefined
     this.resolveReady()
   }
 
-  /** close ends the retries and the connections. */
+  /**
+   * close ends the retries and the connections. Queries made after it fail with PG_STORE_UNAVAILABLE
+   * saying that the store is closed.
+   */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.timer)
-    await this.db.destroy()
+    await this.destroyInner()
   }
 }
 
@@ -291,11 +402,30 @@ function isUnavailable(err: unknown): boolean {
   return (err as { code?: unknown }).code === 'PG_STORE_UNAVAILABLE'
 }
 
-function makeDialect(location: StoreLocation, options: StoreOptions): Dialect {
-  if (location.engine === 'sqlite') {
+// The engine's driver module, loaded when a store of that engine opens: a process that never opens
+// one (an agent on a host) does not pay for better-sqlite3's addon or mysql2 (about 25 MB of RSS).
+type EngineModule =
+  | { engine: 'sqlite'; Database: typeof SqliteDatabase }
+  | { engine: 'mysql'; createPool: typeof createPool }
+
+async function loadEngine(engine: Engine): Promise<EngineModule> {
+  if (engine === 'sqlite') {
+    return { engine, Database: (await import('better-sqlite3')).default }
+  }
+  return { engine, createPool: (await import('mysql2')).createPool }
+}
+
+function makeDialect(
+  location: StoreLocation,
+  options: StoreOptions,
+  engineModule: EngineModule,
+  queryTimeout: () => number
+): Dialect {
+  if (location.engine === 'sqlite' && engineModule.engine === 'sqlite') {
+    const Database = engineModule.Database
     return new SqliteDialect({
       database: () => {
-        const db = new SqliteDatabase(location.file)
+        const db = new Database(location.file)
         // WAL lets hbs and api in other processes read while one writes; synchronous=FULL makes a
         // committed write survive a power cut, not only kill -9.
         db.pragma('journal_mode = WAL')
@@ -305,24 +435,28 @@ function makeDialect(location: StoreLocation, options: StoreOptions): Dialect {
       },
     })
   }
+  if (location.engine !== 'mysql' || engineModule.engine !== 'mysql') {
+    throw new Error(`store: the ${location.engine} driver was not loaded`)
+  }
+  const pool = engineModule.createPool({
+    host: location.host,
+    port: location.port,
+    user: location.user,
+    password: location.password,
+    database: location.database,
+    charset: 'utf8mb4_bin',
+    // Timestamps read as text and kept in UTC, as SQLite's CURRENT_TIMESTAMP is.
+    dateStrings: true,
+    timezone: 'Z',
+    decimalNumbers: true,
+    connectTimeout: options.connectTimeout,
+    connectionLimit: 8,
+    maxIdle: 8,
+    idleTimeout: 60_000,
+    enableKeepAlive: true,
+  })
   return new MysqlDialect({
-    pool: createPool({
-      host: location.host,
-      port: location.port,
-      user: location.user,
-      password: location.password,
-      database: location.database,
-      charset: 'utf8mb4_bin',
-      // Timestamps read as text and kept in UTC, as SQLite's CURRENT_TIMESTAMP is.
-      dateStrings: true,
-      timezone: 'Z',
-      decimalNumbers: true,
-      connectTimeout: options.connectTimeout,
-      connectionLimit: 8,
-      maxIdle: 8,
-      idleTimeout: 60_000,
-      enableKeepAlive: true,
-    }),
+    pool: timedPool(pool, queryTimeout),
     onCreateConnection: async (conn) => {
       await conn.executeQuery({
         sql: "SET time_zone = '+00:00'",
@@ -333,26 +467,91 @@ function makeDialect(location: StoreLocation, options: StoreOptions): Dialect {
   })
 }
 
+// timedPool gives each query `timeout()` ms (0: no limit) to be answered. A server that stops answering
+// without closing its connections (a frozen host, a cable pulled mid-query) would otherwise hold the
+// request, and in time every pooled connection, until TCP gives up hours later. A query past its time
+// fails as a lost connection, and its connection is destroyed, never reused.
+function timedPool(pool: Pool, timeout: () => number): MysqlPool {
+  // One wrapper per connection: Kysely runs onCreateConnection for a connection object it has not seen.
+  const wrapped = new WeakMap<PoolConnection, MysqlPoolConnection>()
+  const wrap = (raw: PoolConnection): MysqlPoolConnection => {
+    const conn: MysqlPoolConnection = {
+      query: ((
+        sql: string,
+        parameters: unknown[],
+        callback?: (error: unknown, result: unknown) => void
+      ) => {
+        if (callback === undefined) return raw.query(sql, parameters)
+        const ms = timeout()
+        let settled = false
+        const timer =
+          ms > 0
+            ? setTimeout(() => {
+                settled = true
+                raw.destroy()
+                ;(raw as unknown as { stream?: { destroy(): void } }).stream?.destroy()
+                const err = new Error(`the server did not answer a query in ${ms} ms`)
+                callback(Object.assign(err, { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }), [])
+              }, ms)
+            : undefined
+        raw.query(sql, parameters, (error, result) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          callback(error, result)
+        })
+      }) as MysqlPoolConnection['query'],
+      release: () => raw.release(),
+    }
+    return conn
+  }
+  return {
+    getConnection(callback) {
+      pool.getConnection((err, raw) => {
+        if (err !== null) {
+          callback(err, undefined as unknown as MysqlPoolConnection)
+          return
+        }
+        let conn = wrapped.get(raw)
+        if (conn === undefined) {
+          conn = wrap(raw)
+          wrapped.set(raw, conn)
+        }
+        callback(null, conn)
+      })
+    },
+    end: (callback) => pool.end(callback),
+  }
+}
+
+// Gate is what a GuardedDriver needs from its store.
+interface Gate {
+  refusal(): PeregrineError | undefined
+  markDown(err: unknown): PeregrineError
+  init(): Promise<void>
+  destroy(): Promise<void>
+}
+
 // GuardedDriver wraps the engine's driver: while the store is down it refuses at once; a connection
 // error marks the store down (which logs and starts the probe) and surfaces as PG_STORE_UNAVAILABLE.
 class GuardedDriver implements Driver {
   constructor(
     private readonly inner: Driver,
-    private readonly store: Store
+    private readonly gate: Gate
   ) {}
   init(): Promise<void> {
-    return this.inner.init()
+    return this.gate.init()
   }
   async acquireConnection(): Promise<DatabaseConnection> {
-    const refused = this.store.unavailable()
+    const refused = this.gate.refusal()
     if (refused !== undefined) throw refused
     let conn: DatabaseConnection
     try {
       conn = await this.inner.acquireConnection()
     } catch (err) {
-      throw isConnectionError(err) ? this.store.markDown(err) : err
+      throw isConnectionError(err) ? this.gate.markDown(err) : err
     }
-    return new GuardedConnection(conn, this.store)
+    return new GuardedConnection(conn, this.gate)
   }
   beginTransaction(conn: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     return this.guard(() => this.inner.beginTransaction(unwrap(conn), settings))
@@ -367,13 +566,13 @@ class GuardedDriver implements Driver {
     return this.inner.releaseConnection(unwrap(conn))
   }
   destroy(): Promise<void> {
-    return this.inner.destroy()
+    return this.gate.destroy()
   }
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
     } catch (err) {
-      throw isConnectionError(err) ? this.store.markDown(err) : err
+      throw isConnectionError(err) ? this.gate.markDown(err) : err
     }
   }
 }
@@ -381,13 +580,13 @@ class GuardedDriver implements Driver {
 class GuardedConnection implements DatabaseConnection {
   constructor(
     readonly inner: DatabaseConnection,
-    private readonly store: Store
+    private readonly gate: Gate
   ) {}
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     try {
       return await this.inner.executeQuery<R>(query)
     } catch (err) {
-      throw isConnectionError(err) ? this.store.markDown(err) : err
+      throw isConnectionError(err) ? this.gate.markDown(err) : err
     }
   }
   streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {

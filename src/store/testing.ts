@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { createConnection } from 'mysql2/promise'
 import { type Logger, silentLogger } from '../core/index.js'
 import type { Engine } from './migrations.js'
 import { Store, type StoreOptions } from './store.js'
@@ -33,7 +32,9 @@ export async function testEngines(): Promise<TestEngine[]> {
   const required = process.env.PEREGRINE_TEST_MYSQL
   const server = required ?? DEFAULT_MYSQL
   try {
-    const conn = await createConnection({ uri: server, connectTimeout: 2000 })
+    const conn = await (
+      await import('mysql2/promise')
+    ).createConnection({ uri: server, connectTimeout: 2000 })
     await conn.end()
     engines.push(mysqlEngine(server))
   } catch (err) {
@@ -79,13 +80,13 @@ function sqliteEngine(): TestEngine {
 function mysqlEngine(server: string): TestEngine {
   const newUrl = async () => {
     const name = `pg_test_${process.pid}_${++counter}_${Math.random().toString(36).slice(2, 8)}`
-    const conn = await createConnection({ uri: server })
+    const conn = await (await import('mysql2/promise')).createConnection({ uri: server })
     await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`)
     await conn.end()
     return {
       url: `${server.replace(/\/$/, '')}/${name}`,
       drop: async () => {
-        const c = await createConnection({ uri: server })
+        const c = await (await import('mysql2/promise')).createConnection({ uri: server })
         await c.query(`DROP DATABASE IF EXISTS \`${name}\``)
         await c.end()
       },
@@ -111,27 +112,38 @@ function mysqlEngine(server: string): TestEngine {
 
 /**
  * TcpProxy forwards a local port to a server; `cut()` drops every connection and stops listening (the
- * server "goes away"), `restore()` listens again on the same port. Tests use it to take MySQL away.
+ * server "goes away"), `restore()` listens again on the same port. `freeze()` keeps every connection
+ * open but passes nothing more either way, and accepts new ones without answering (the server hangs,
+ * or a cable is pulled): only `cut()` ends that. Tests use it to take MySQL away.
  */
 export interface TcpProxy {
   port: number
   cut(): Promise<void>
   restore(): Promise<void>
+  freeze(): void
   close(): Promise<void>
 }
 
 export async function tcpProxy(host: string, port: number, listenPort = 0): Promise<TcpProxy> {
   const sockets = new Set<Socket>()
+  const pairs = new Set<[Socket, Socket]>()
+  let frozen = false
   const make = () =>
     createServer((client) => {
+      sockets.add(client)
+      client.on('error', () => client.destroy()).on('close', () => sockets.delete(client))
+      if (frozen) return
       const upstream = connect(port, host)
-      sockets.add(client).add(upstream)
+      const pair: [Socket, Socket] = [client, upstream]
+      sockets.add(upstream)
+      pairs.add(pair)
       client.pipe(upstream).pipe(client)
       const drop = () => {
         client.destroy()
         upstream.destroy()
         sockets.delete(client)
         sockets.delete(upstream)
+        pairs.delete(pair)
       }
       client.on('error', drop).on('close', drop)
       upstream.on('error', drop).on('close', drop)
@@ -147,14 +159,25 @@ export async function tcpProxy(host: string, port: number, listenPort = 0): Prom
     new Promise<void>((ok) => {
       for (const s of sockets) s.destroy()
       sockets.clear()
+      pairs.clear()
       server.close(() => ok())
     })
   return {
     port: bound,
     cut: stop,
     async restore() {
+      frozen = false
       server = make()
       await listen(bound)
+    },
+    freeze() {
+      frozen = true
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        client.pause()
+        upstream.pause()
+      }
     },
     close: stop,
   }

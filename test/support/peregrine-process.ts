@@ -54,6 +54,7 @@ export async function startPeregrine(
     transfer: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', socket: '', ...settings.transfer },
     api: { http: '127.0.0.1:0', ...settings.api },
     hbs: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...settings.hbs },
+    agent: { http: { listen: '127.0.0.1:0' }, ...settings.agent },
   }
   const file = join(dir, 'peregrine.json')
   writeFileSync(file, JSON.stringify(config))

@@ -1,0 +1,548 @@
+// falcon-agent's HTTP API on :1988 (modules/agent/http): push, admin, plugins, /run and the host facts
+// its built-in page shows, with falcon's paths, bodies and content types.
+import { readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { parseGoFloat, validateBatch, type Logger, type MetricValue } from '../core/index.js'
+import { goErrnoText, goExecError, runProcess, type PluginRunner } from './plugins.js'
+
+/** CpuUsage is the cpu collector's last one-second reading, in percent (falcon's funcs.Cpu*). */
+export interface CpuUsage {
+  idle: number
+  user: number
+  nice: number
+  system: number
+  iowait: number
+  irq: number
+  softirq: number
+  steal: number
+  guest: number
+}
+
+/** DfUsage is one mounted filesystem as the df collector measured it (nux.DeviceUsage). */
+export interface DfUsage {
+  fsSpec: string
+  fsFile: string
+  fsVfstype: string
+  /** bytes */
+  blocksAll: number
+  blocksUsed: number
+  blocksFree: number
+  /** percent */
+  blocksUsedPercent: number
+  inodesAll: number
+  inodesUsed: number
+  inodesFree: number
+  inodesUsedPercent: number
+}
+
+/** DiskIoDelta is one device's /proc/diskstats counters over the collector's last second. */
+export interface DiskIoDelta {
+  device: string
+  readRequests: number
+  readMerged: number
+  readSectors: number
+  msecRead: number
+  writeRequests: number
+  writeMerged: number
+  writeSectors: number
+  msecWrite: number
+  msecTotal: number
+  msecWeightedTotal: number
+}
+
+/** PluginControl is the part of a PluginRunner the routes use. */
+export type PluginControl = Pick<PluginRunner, 'list' | 'gitUpdate' | 'gitReset'>
+
+/**
+ * AgentHttpContext is what the routes use. Fields are read on every request, so an object with
+ * getters over the live config follows `/config/reload` as falcon's `g.Config()` does.
+ */
+export interface AgentHttpContext {
+  /** version: what `/version` answers (falcon: `5.1.2`). */
+  readonly version: string
+  /** workdir: what `/workdir` answers (falcon: the binary's directory). */
+  readonly workdir: string
+  /** proc: the /proc to read the host facts from. */
+  readonly proc: string
+  /** backdoor: http.backdoor, which enables POST /run. */
+  readonly backdoor: boolean
+  /** pluginEnabled, pluginGit: plugin.enabled and plugin.git. */
+  readonly pluginEnabled: boolean
+  readonly pluginGit: string
+  /** plugins: the PluginRunner (undefined while plugins are off). */
+  readonly plugins: PluginControl | undefined
+  /** hostname: the endpoint the agent reports as (hostname, else FALCON_ENDPOINT, else the OS's). */
+  hostname(): string
+  /** trustable: the IPs hbs says may use the admin routes (besides 127.0.0.1 and ::1). */
+  trustable(): readonly string[]
+  /**
+   * push sends checked items to transfer, adding default_tags (the same function the PluginRunner
+   * gets). Resolves once the items are taken; a rejection answers 500.
+   */
+  push(items: MetricValue[]): Promise<void>
+  /** reloadConfig re-reads the config file and resolves to the new config; a rejection answers 500. */
+  reloadConfig(): Promise<unknown>
+  /** exit ends the agent; `/exit` calls it one second after answering. */
+  exit(): void
+  /** cpuUsage: undefined until two readings exist (falcon's `not prepared`). */
+  cpuUsage?(): CpuUsage | undefined
+  /** df: every mounted filesystem (throws to answer `{"msg": <error>}`). */
+  df?(): readonly DfUsage[]
+  diskio?(): readonly DiskIoDelta[]
+  /** numCpu: CPUs this process may use (Go's runtime.NumCPU); defaults to os.availableParallelism. */
+  numCpu?(): number
+  /** now in ms, for /system/date and for the timestamps that replace bad ones. */
+  now?(): number
+  /** log hears about refused pushes. */
+  log?: Logger
+  /** runTimeout: ms a /run command may take before its process group is killed (default 60 s). */
+  runTimeout?: number
+}
+
+/** AGENT_HTTP_BODY_LIMIT: largest request body (bytes); falcon has none, Fastify's default is 1 MiB. */
+export const AGENT_HTTP_BODY_LIMIT = 32 * 1024 * 1024
+/** MAX_RUN_OUTPUT: bytes of stdout a /run command may write before it is killed. */
+export const MAX_RUN_OUTPUT = 16 * 1024 * 1024
+const DEFAULT_RUN_TIMEOUT = 60_000
+
+const TEXT = 'text/plain; charset=utf-8'
+const JSON_TYPE = 'application/json; charset=UTF-8'
+
+/**
+ * isTrustable is falcon's g.IsTrustable: the caller's IP is 127.0.0.1 (or ::1, or either mapped into
+ * IPv6) or one of `trustable`.
+ */
+export function isTrustable(address: string | undefined, trustable: readonly string[]): boolean {
+  if (address === undefined) return false
+  const ip = address.startsWith('::ffff:') ? address.slice(7) : address
+  if (ip === '127.0.0.1' || ip === '::1') return true
+  return trustable.some((t) => t.trim() === ip)
+}
+
+// goJson is Go's json.Marshal text: Go escapes <, > and & (and U+2028/9) inside strings.
+function goJson(v: unknown): string {
+  return JSON.stringify(v).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')
+  )
+}
+
+/**
+ * goFixed is Go's `%.<d>f`: like toFixed, but an exact tie rounds to even (Go prints 0.25 as 0.2
+ * where toFixed gives 0.3). A tie at d decimals is exactly an odd multiple of 2^-(d+1).
+ */
+export function goFixed(x: number, d: number): string {
+  if (Number.isNaN(x)) return 'NaN'
+  if (!Number.isFinite(x)) return x > 0 ? '+Inf' : '-Inf'
+  const s = x.toFixed(d)
+  const scaled = x * 2 ** (d + 1)
+  if (!Number.isInteger(scaled) || Math.abs(scaled % 2) !== 1) return s
+  // toFixed took the larger magnitude; when that digit is odd, even is one below (no borrow).
+  const last = s.charCodeAt(s.length - 1) - 48
+  return last % 2 === 1 ? s.slice(0, -1) + String(last - 1) : s
+}
+
+const SIZE_UNITS = ['B', 'K', 'M', 'G', 'T', 'P']
+
+/** readableSize is falcon's core.ReadableSize: `%.1f` of the value in the largest unit below it. */
+export function readableSize(raw: number): string {
+  let d = 1
+  for (const unit of SIZE_UNITS) {
+    if (raw < d * 1024) return goFixed(raw / d, 1) + unit
+    d *= 1024
+  }
+  return 'TooLarge'
+}
+
+// goUint is strconv.ParseUint(s, 10, 64), returning the digits for the JSON (a uint64 such as
+// file-max's 9223372036854775807 does not survive a double), or Go's error text.
+function goUint(s: string): { digits: string } | { error: string } {
+  if (!/^[0-9]+$/.test(s))
+    return { error: `strconv.ParseUint: parsing ${goJson(s)}: invalid syntax` }
+  const n = BigInt(s)
+  if (n > 18446744073709551615n) {
+    return { error: `strconv.ParseUint: parsing ${goJson(s)}: value out of range` }
+  }
+  return { digits: n.toString() }
+}
+
+type Read = { text: string; error?: undefined } | { text?: undefined; error: string }
+
+async function readProc(path: string): Promise<Read> {
+  try {
+    return { text: await readFile(path, 'utf8') }
+  } catch (err) {
+    return { error: `open ${path}: ${goErrnoText(err as NodeJS.ErrnoException)}` }
+  }
+}
+
+function goFloat(s: string): { value: number } | { error: string } {
+  const v = parseGoFloat(s)
+  return v === undefined
+    ? { error: `strconv.ParseFloat: parsing ${goJson(s)}: invalid syntax` }
+    : { value: v }
+}
+
+interface Loadavg {
+  Avg1min: number
+  Avg5min: number
+  Avg15min: number
+  RunningProcesses: number
+  TotalProcesses: number
+}
+
+// loadAvg is nux.LoadAvg.
+async function loadAvg(proc: string): Promise<Loadavg | string> {
+  const r = await readProc(join(proc, 'loadavg'))
+  if (r.error !== undefined) return r.error
+  const data = r.text.trim()
+  const f = data.split(/\s+/)
+  if (f.length < 4) return 'invalid loadavg ' + data
+  const avgs: number[] = []
+  for (const s of f.slice(0, 3)) {
+    const v = goFloat(s)
+    if ('error' in v) return v.error
+    avgs.push(v.value)
+  }
+  const procs = f[3].split('/')
+  if (procs.length !== 2 || !/^[+-]?[0-9]+$/.test(procs[0]) || !/^[+-]?[0-9]+$/.test(procs[1])) {
+    return 'invalid loadavg ' + data
+  }
+  return {
+    Avg1min: avgs[0],
+    Avg5min: avgs[1],
+    Avg15min: avgs[2],
+    RunningProcesses: Number(procs[0]),
+    TotalProcesses: Number(procs[1]),
+  }
+}
+
+// uptime is nux.SystemUptime.
+async function uptime(
+  proc: string
+): Promise<{ days: number; hours: number; mins: number } | string> {
+  const path = join(proc, 'uptime')
+  const r = await readProc(path)
+  if (r.error !== undefined) return r.error
+  const f = r.text.trim().split(/\s+/)
+  if (f.length < 2) return `${path} format not supported`
+  const sec = goFloat(f[0])
+  if ('error' in sec) return sec.error
+  const minTotal = sec.value / 60
+  const hourTotal = minTotal / 60
+  const days = Math.trunc(hourTotal / 24)
+  const hours = Math.trunc(hourTotal) - days * 24
+  const mins = Math.trunc(minTotal) - days * 60 * 24 - hours * 60
+  return { days, hours, mins }
+}
+
+// memory is what /proc/memory and /page/memory show: nux.MemInfo's total, and free as
+// MemFree+Buffers+Cached (not MemAvailable, unlike the mem.* metrics).
+async function memory(proc: string): Promise<{ total: number; free: number } | string> {
+  const r = await readProc(join(proc, 'meminfo'))
+  if (r.error !== undefined) return r.error
+  let total = 0
+  let free = 0
+  for (const line of r.text.split('\n')) {
+    const f = line.split(/\s+/).filter((s) => s !== '')
+    if (f.length !== 3) continue
+    if (f[0] !== 'MemTotal:' && f[0] !== 'MemFree:' && f[0] !== 'Buffers:' && f[0] !== 'Cached:') {
+      continue
+    }
+    if (!/^[0-9]+$/.test(f[1])) continue
+    const bytes = Number(f[1]) * 1024
+    if (f[0] === 'MemTotal:') total = bytes
+    else free += bytes
+  }
+  return { total, free }
+}
+
+// cpuMhz is nux.CpuMHz: the first line of cpuinfo that mentions MHz.
+async function cpuMhz(proc: string): Promise<{ mhz: string } | string> {
+  const path = join(proc, 'cpuinfo')
+  const r = await readProc(path)
+  if (r.error !== undefined) return r.error
+  for (const line of r.text.split('\n')) {
+    if (!line.includes('MHz')) continue
+    const parts = line.split(':')
+    if (parts.length !== 2) return `${path} content format error`
+    return { mhz: parts[1].trim() }
+  }
+  return `no MHz in ${path}`
+}
+
+function pad2(n: number): string {
+  return n < 10 ? '0' + String(n) : String(n)
+}
+
+// localDate is Go's Format("2006-01-02 15:04:05") in the process's time zone.
+function localDate(ms: number): string {
+  const t = new Date(ms)
+  return (
+    `${t.getFullYear()}-${pad2(t.getMonth() + 1)}-${pad2(t.getDate())} ` +
+    `${pad2(t.getHours())}:${pad2(t.getMinutes())}:${pad2(t.getSeconds())}`
+  )
+}
+
+function dfRow(u: DfUsage): (string | number)[] {
+  return [
+    u.fsSpec,
+    readableSize(u.blocksAll),
+    readableSize(u.blocksUsed),
+    readableSize(u.blocksFree),
+    goFixed(u.blocksUsedPercent, 1) + '%',
+    u.fsFile,
+    readableSize(u.inodesAll),
+    readableSize(u.inodesUsed),
+    readableSize(u.inodesFree),
+    goFixed(u.inodesUsedPercent, 1) + '%',
+    u.fsVfstype,
+  ]
+}
+
+// diskioRow is falcon's IOStatsForPage line: iostat -x columns over the last second.
+function diskioRow(d: DiskIoDelta): string[] {
+  const nio = d.readRequests + d.writeRequests
+  const per = (v: number) => (nio === 0 ? 0 : v / nio)
+  return [
+    d.device,
+    String(d.readMerged),
+    String(d.writeMerged),
+    String(d.readRequests),
+    String(d.writeRequests),
+    goFixed(d.readSectors / 2, 2),
+    goFixed(d.writeSectors / 2, 2),
+    goFixed(per(d.readSectors + d.writeSectors), 2),
+    goFixed(d.msecWeightedTotal / 1000, 2),
+    goFixed(per(d.msecRead + d.msecWrite), 2),
+    goFixed(per(d.msecTotal), 2),
+    goFixed(d.msecTotal / 10, 2) + '%',
+  ]
+}
+
+const CPU_FIELDS = ['idle', 'user', 'nice', 'system', 'iowait', 'irq', 'softirq', 'steal', 'guest']
+
+/**
+ * agentHttp builds falcon-agent's routes. Like Go's ServeMux, each path answers any method, and
+ * bodies are read whatever their Content-Type (curl -d sends a form type). Replies are falcon's:
+ * `{"msg":"success","data":…}` (application/json), `{"msg":<error>}` when a host fact cannot be
+ * read, plain text for `ok`, `success`, `no privilege`, `/run disabled`, and `body is blank` /
+ * `connot decode body` (sic) with 400.
+ *
+ * POST /v1/push checks every item with transfer's rules (falcon forwards blindly and lets transfer
+ * drop bad items): the valid ones are pushed, and if any was refused the reply is 400 naming the
+ * first fields at fault; `success` means every item was taken.
+ */
+export function agentHttp(ctx: AgentHttpContext): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: AGENT_HTTP_BODY_LIMIT })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.code(404).type(TEXT).send('404 page not found\n')
+  })
+
+  const now = () => (ctx.now ? ctx.now() : Date.now())
+  const numCpu = () => (ctx.numCpu ? ctx.numCpu() : availableParallelism())
+  const text = (reply: FastifyReply, body: string, status = 200) =>
+    reply.code(status).type(TEXT).send(body)
+  const json = (reply: FastifyReply, body: string, status = 200) =>
+    reply.code(status).type(JSON_TYPE).send(body)
+  const data = (reply: FastifyReply, d: unknown) => json(reply, goJson({ msg: 'success', data: d }))
+  // dataRaw puts already-encoded JSON in the data slot (uint64 digits).
+  const dataRaw = (reply: FastifyReply, encoded: string) =>
+    json(reply, `{"msg":"success","data":${encoded}}`)
+  const msg = (reply: FastifyReply, message: string, status = 200) =>
+    json(reply, goJson({ msg: message }), status)
+  const trusted = (req: FastifyRequest) => isTrustable(req.socket.remoteAddress, ctx.trustable())
+  const body = (req: FastifyRequest) => req.body as Buffer | undefined
+  const route = (path: string, handler: (req: FastifyRequest, reply: FastifyReply) => unknown) =>
+    app.all(path, async (req, reply) => {
+      await handler(req, reply)
+      return reply
+    })
+
+  route('/v1/push', async (req, reply) => {
+    const raw = body(req)
+    if (raw === undefined || raw.length === 0) return text(reply, 'body is blank\n', 400)
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(raw.toString('utf8'))
+    } catch {
+      return text(reply, 'connot decode body\n', 400)
+    }
+    // Go decodes `null` into an empty list; anything else but a list fails its decode.
+    if (parsed === null) return text(reply, 'success')
+    if (!Array.isArray(parsed)) return text(reply, 'connot decode body\n', 400)
+    const batch = validateBatch(parsed, Math.floor(now() / 1000), 5)
+    if (batch.valid.length > 0) {
+      try {
+        await ctx.push(batch.valid)
+      } catch (err) {
+        return text(reply, `push failed: ${(err as Error).message}\n`, 500)
+      }
+    }
+    if (batch.invalid === 0) return text(reply, 'success')
+    const why = batch.errors.map((e) => `item ${e.index}: ${e.error.message}`).join('; ')
+    const said =
+      `${batch.invalid} of ${parsed.length} items refused` +
+      (batch.valid.length > 0 ? `, the other ${batch.valid.length} sent` : '') +
+      `: ${why}`
+    ctx.log?.warn(`agent: /v1/push from ${req.socket.remoteAddress ?? '?'}: ${said}`)
+    return text(reply, said + '\n', 400)
+  })
+
+  route('/health', (_req, reply) => text(reply, 'ok'))
+  route('/version', (_req, reply) => text(reply, ctx.version))
+  route('/workdir', (_req, reply) => data(reply, ctx.workdir))
+  route('/ips', (_req, reply) => data(reply, ctx.trustable()))
+
+  route('/config/reload', async (req, reply) => {
+    if (!trusted(req)) return text(reply, 'no privilege')
+    try {
+      return data(reply, await ctx.reloadConfig())
+    } catch (err) {
+      return msg(reply, (err as Error).message, 500)
+    }
+  })
+
+  route('/exit', (req, reply) => {
+    if (!trusted(req)) return text(reply, 'no privilege')
+    setTimeout(() => ctx.exit(), 1000)
+    return text(reply, 'exiting...')
+  })
+
+  route('/plugin/update', async (_req, reply) => {
+    if (!ctx.pluginEnabled || ctx.plugins === undefined) return text(reply, 'plugin not enabled')
+    return text(reply, await ctx.plugins.gitUpdate(ctx.pluginGit))
+  })
+  route('/plugin/reset', async (_req, reply) => {
+    if (!ctx.pluginEnabled || ctx.plugins === undefined) return text(reply, 'plugin not enabled')
+    return text(reply, await ctx.plugins.gitReset())
+  })
+  route('/plugins', (_req, reply) => data(reply, ctx.plugins?.list() ?? {}))
+
+  route('/run', async (req, reply) => {
+    if (!ctx.backdoor) return text(reply, '/run disabled')
+    if (!trusted(req)) return text(reply, 'no privilege')
+    const raw = body(req)
+    if (raw === undefined || raw.length === 0) return text(reply, 'body is blank\n', 400)
+    const timeout = ctx.runTimeout ?? DEFAULT_RUN_TIMEOUT
+    const r = await runProcess('sh', ['-c', raw.toString('utf8')], {
+      timeout,
+      maxStdout: MAX_RUN_OUTPUT,
+      maxStderr: 0,
+    }).done
+    if (r.timedOut) return text(reply, `exec fail: signal: killed (timed out after ${timeout} ms)`)
+    if (r.overflow) {
+      return text(reply, `exec fail: signal: killed (more than ${MAX_RUN_OUTPUT} bytes of output)`)
+    }
+    if (r.error !== undefined || r.code !== 0) return text(reply, 'exec fail: ' + goExecError(r))
+    return reply.code(200).type(TEXT).send(r.stdout)
+  })
+
+  route('/proc/cpu/num', (_req, reply) => data(reply, numCpu()))
+  route('/proc/cpu/mhz', async (_req, reply) => {
+    const r = await cpuMhz(ctx.proc)
+    return typeof r === 'string' ? msg(reply, r) : data(reply, r.mhz)
+  })
+  route('/proc/cpu/usage', (_req, reply) => {
+    const u = ctx.cpuUsage?.()
+    if (u === undefined) return msg(reply, 'not prepared')
+    // Go writes a map's keys sorted.
+    return data(reply, {
+      busy: 100 - u.idle,
+      guest: u.guest,
+      idle: u.idle,
+      iowait: u.iowait,
+      irq: u.irq,
+      nice: u.nice,
+      softirq: u.softirq,
+      steal: u.steal,
+      system: u.system,
+      user: u.user,
+    })
+  })
+  route('/page/cpu/usage', (_req, reply) => {
+    const u = ctx.cpuUsage?.()
+    if (u === undefined) return msg(reply, 'not prepared')
+    const row = CPU_FIELDS.map((k) => goFixed(u[k as keyof CpuUsage], 1) + '%')
+    row.splice(1, 0, goFixed(100 - u.idle, 1) + '%')
+    return data(reply, [row])
+  })
+
+  route('/proc/kernel/hostname', (_req, reply) => data(reply, ctx.hostname()))
+  const uintFile = (path: string) => async (_req: FastifyRequest, reply: FastifyReply) => {
+    const r = await readProc(join(ctx.proc, path))
+    if (r.error !== undefined) return msg(reply, r.error)
+    const n = goUint(r.text.trim())
+    return 'error' in n ? msg(reply, n.error) : dataRaw(reply, n.digits)
+  }
+  route('/proc/kernel/maxproc', uintFile('sys/kernel/pid_max'))
+  route('/proc/kernel/maxfiles', uintFile('sys/fs/file-max'))
+  // falcon runs `uname -r`; the kernel keeps the same text here.
+  route('/proc/kernel/version', async (_req, reply) => {
+    const r = await readProc(join(ctx.proc, 'sys/kernel/osrelease'))
+    return r.error !== undefined ? msg(reply, r.error) : data(reply, r.text.trim())
+  })
+
+  route('/proc/memory', async (_req, reply) => {
+    const m = await memory(ctx.proc)
+    if (typeof m === 'string') return msg(reply, m)
+    return data(reply, { free: m.free, total: m.total, used: m.total - m.free })
+  })
+  route('/page/memory', async (_req, reply) => {
+    const m = await memory(ctx.proc)
+    if (typeof m === 'string') return msg(reply, m)
+    const mib = 1024 * 1024
+    return data(reply, [
+      Math.floor(m.total / mib),
+      Math.floor((m.total - m.free) / mib),
+      Math.floor(m.free / mib),
+    ])
+  })
+
+  route('/system/date', (_req, reply) => data(reply, localDate(now())))
+  route('/proc/system/uptime', async (_req, reply) => {
+    const u = await uptime(ctx.proc)
+    return typeof u === 'string' ? msg(reply, u) : data(reply, u)
+  })
+  route('/page/system/uptime', async (_req, reply) => {
+    const u = await uptime(ctx.proc)
+    if (typeof u === 'string') return msg(reply, u)
+    return data(reply, `${u.days} days ${u.hours} hours ${u.mins} minutes`)
+  })
+  route('/proc/system/loadavg', async (_req, reply) => {
+    const l = await loadAvg(ctx.proc)
+    return typeof l === 'string' ? msg(reply, l) : data(reply, l)
+  })
+  route('/page/system/loadavg', async (_req, reply) => {
+    const l = await loadAvg(ctx.proc)
+    if (typeof l === 'string') return msg(reply, l)
+    const cpus = numCpu()
+    const pct = (v: number) => Math.trunc((v * 100) / cpus)
+    return data(reply, [
+      [l.Avg1min, pct(l.Avg1min)],
+      [l.Avg5min, pct(l.Avg5min)],
+      [l.Avg15min, pct(l.Avg15min)],
+    ])
+  })
+
+  route('/page/df', (_req, reply) => {
+    let usage: readonly DfUsage[]
+    try {
+      usage = ctx.df?.() ?? []
+    } catch (err) {
+      return msg(reply, (err as Error).message)
+    }
+    return data(reply, usage.map(dfRow))
+  })
+  // falcon's list is nil (JSON null) when no device qualifies.
+  route('/page/diskio', (_req, reply) => {
+    const rows = ctx.diskio?.() ?? []
+    return data(reply, rows.length === 0 ? null : rows.map(diskioRow))
+  })
+
+  return app
+}

@@ -1,0 +1,229 @@
+/**
+ * @module agent
+ * The host agent, a drop-in for falcon-agent 5.1.2: built-in metrics read from /proc and /sys every
+ * `transfer.interval`, the items hbs asks for (ports, processes, du, url checks), plugins bound through
+ * hbs, a heartbeat to hbs, `Transfer.Update` pushes with failover, and falcon-agent's HTTP API on :1988.
+ */
+import { hostname as osHostname } from 'node:os'
+import { connect } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import {
+  type Deps,
+  listenError,
+  type MetricValue,
+  parseListen,
+  type Service,
+} from '../core/index.js'
+import { CollectLoop } from './agent.js'
+import { builtinItemCollectors } from './collectors/builtin.js'
+import { networkCollectors } from './collectors/network.js'
+import { systemCollectorsWithPages, type SystemPages } from './collectors/system.js'
+import type { AgentConfig } from './config.js'
+import { AGENT_VERSION, Heartbeat } from './heartbeat.js'
+import { agentHttp } from './http.js'
+import { PluginRunner, pluginVersion } from './plugins.js'
+import { formatDefaultTags, TransferSender, withDefaultTags } from './sender.js'
+
+export {
+  parseAgentConfig,
+  defaultAgentConfig,
+  isFalconAgentConfig,
+  type AgentConfig,
+} from './config.js'
+export { AGENT_VERSION } from './heartbeat.js'
+
+/** AgentService is a running agent; `collectOnce` runs a cycle without sending (bench, tests). */
+export interface AgentService extends Service {
+  collectOnce(): Promise<{ metrics: number; names: string[] }>
+  readonly loop: CollectLoop
+}
+
+/** resolveHostname is falcon-agent's rule: the config's, else FALCON_ENDPOINT, else the OS's. */
+export function resolveHostname(config: Readonly<AgentConfig>, env = process.env): string {
+  if (config.hostname !== '') return config.hostname
+  const fromEnv = env.FALCON_ENDPOINT
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  return osHostname()
+}
+
+// falcon-agent's InitLocalIp: the local address of a TCP connection to hbs.
+function localIpTowards(address: string, timeout: number): Promise<string> {
+  const { host, port } = parseListen('agent.heartbeat.addr', address)
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout })
+    const done = (ip: string) => {
+      socket.destroy()
+      resolve(ip)
+    }
+    socket.once('connect', () => done(socket.localAddress?.replace(/^::ffff:/, '') ?? ''))
+    socket.once('timeout', () => done(''))
+    socket.once('error', () => done(''))
+  })
+}
+
+/**
+ * start runs the agent. `options.reload` re-reads the configuration for `/config/reload` (the CLI
+ * passes one that reads the file again); without it, reload answers with the running config.
+ */
+export async function start(
+  config: Readonly<AgentConfig>,
+  deps: Deps,
+  options: { reload?: () => Promise<Readonly<AgentConfig>>; exit?: () => void } = {}
+): Promise<AgentService> {
+  let current = config
+  let trustable: string[] = []
+  let ip = config.ip
+  const hostname = () => resolveHostname(current)
+  const defaultTags = () => formatDefaultTags(current.default_tags)
+
+  let sender: TransferSender | undefined
+  let loop: CollectLoop
+  let heartbeat: Heartbeat | undefined
+  // pages: the HTTP pages over the running loop's cpu, df and diskio collectors (rebuilt by begin).
+  let pages: SystemPages
+  let plugins: PluginRunner | undefined
+  let pluginVer = 'plugin not enabled'
+  let versionTimer: NodeJS.Timeout | undefined
+
+  // Plugins and /v1/push: items as the script wrote them, plus default_tags (g.SendToTransfer).
+  const push = async (items: MetricValue[]) => {
+    if (sender === undefined) return
+    const tags = defaultTags()
+    await sender.send(items.map((m) => ({ ...m, tags: withDefaultTags(m.tags, tags) })))
+  }
+
+  const begin = async (c: Readonly<AgentConfig>) => {
+    current = c
+    if (c.ip === '' && c.heartbeat.enabled) ip = await localIpTowards(c.heartbeat.addr, 10_000)
+    else ip = c.ip
+    sender = c.transfer.enabled
+      ? new TransferSender({
+          addrs: c.transfer.addrs,
+          timeout: c.transfer.timeout,
+          log: deps.log,
+          dial: deps.dial,
+        })
+      : undefined
+    const system = systemCollectorsWithPages()
+    pages = system.pages
+    loop = new CollectLoop(
+      c,
+      [...system.collectors, ...networkCollectors(), ...builtinItemCollectors()],
+      sender,
+      hostname,
+      deps.log,
+      deps.now
+    )
+    plugins = c.plugin.enabled
+      ? new PluginRunner({
+          dir: c.plugin.dir,
+          logs: c.plugin.logs,
+          push,
+          log: deps.log,
+          now: deps.now,
+        })
+      : undefined
+    pluginVer = await pluginVersion(c.plugin.enabled, c.plugin.dir)
+    versionTimer = setInterval(() => {
+      void pluginVersion(current.plugin.enabled, current.plugin.dir).then((v) => (pluginVer = v))
+    }, c.heartbeat.interval * 1000)
+    versionTimer.unref()
+    if (c.heartbeat.enabled) {
+      heartbeat = new Heartbeat({
+        addr: c.heartbeat.addr,
+        interval: c.heartbeat.interval,
+        timeout: c.heartbeat.timeout,
+        hostname,
+        ip: () => ip,
+        pluginVersion: () => pluginVer,
+        log: deps.log,
+        onBuiltinItems: (items) => loop.setBuiltinItems(items),
+        onPlugins: plugins === undefined ? undefined : (entries) => plugins?.update(entries),
+        onTrustableIps: (ips) => (trustable = ips),
+        dial: deps.dial,
+      })
+      heartbeat.start()
+    }
+    loop.start()
+  }
+
+  const end = async () => {
+    heartbeat?.stop()
+    heartbeat = undefined
+    clearInterval(versionTimer)
+    await loop.stop()
+    await plugins?.stop()
+    plugins = undefined
+    sender?.close()
+    sender = undefined
+  }
+
+  await begin(config)
+
+  const http = config.http.enabled
+    ? agentHttp({
+        version: AGENT_VERSION,
+        workdir: process.cwd(),
+        get proc() {
+          return current.proc
+        },
+        get backdoor() {
+          return current.http.backdoor
+        },
+        get pluginEnabled() {
+          return current.plugin.enabled
+        },
+        get pluginGit() {
+          return current.plugin.git
+        },
+        get plugins() {
+          return plugins
+        },
+        hostname,
+        trustable: () => trustable,
+        push: (items) => push(items),
+        async reloadConfig() {
+          if (options.reload === undefined) return current
+          const next = await options.reload()
+          await end()
+          await begin(next)
+          if (heartbeat !== undefined) await heartbeat.syncNow()
+          return next
+        },
+        exit: () => (options.exit ?? (() => process.kill(process.pid, 'SIGTERM')))(),
+        cpuUsage: () => pages.cpuUsage(),
+        df: () => pages.df(),
+        diskio: () => pages.diskio(),
+        now: deps.now,
+        log: deps.log,
+      })
+    : undefined
+  let address = ''
+  if (http !== undefined) {
+    const { host, port } = parseListen('agent.http.listen', config.http.listen)
+    try {
+      await http.listen({ host, port })
+    } catch (err) {
+      await end()
+      throw listenError('agent.http.listen', config.http.listen, err)
+    }
+    const a = http.server.address() as AddressInfo
+    address = `${a.address}:${a.port}`
+  }
+
+  return {
+    name: 'agent',
+    addresses: address === '' ? {} : { http: address },
+    get loop() {
+      return loop
+    },
+    async collectOnce() {
+      const metrics = await loop.collect()
+      return { metrics: metrics.length, names: [...new Set(metrics.map((m) => m.metric))].sort() }
+    },
+    async stop() {
+      await http?.close()
+      await end()
+    },
+  }
+}
