@@ -179,4 +179,24 @@ describe('falcon jsonrpc client', () => {
     const client = new JsonRpcClient('127.0.0.1:1', { connectTimeout: 500 })
     await assert.rejects(client.call('X.Y', 1), /127\.0\.0\.1:1/)
   })
+
+  it('dials again at once after a refused connection, when the server is back', async () => {
+    // Find a free port, then leave it closed for the first call.
+    const probe = serveJsonRpc(new Map([['X.Y', () => 'up']]))
+    await new Promise<void>((ok) => probe.listen(0, '127.0.0.1', ok))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise<void>((ok) => probe.close(() => ok()))
+    const client = new JsonRpcClient(`127.0.0.1:${port}`, { connectTimeout: 500, callTimeout: 500 })
+    await assert.rejects(client.call('X.Y', 1), /ECONNREFUSED/)
+    const back = serveJsonRpc(new Map([['X.Y', () => 'up']]))
+    await new Promise<void>((ok) => back.listen(port, '127.0.0.1', ok))
+    try {
+      // The very next call, in the same tick as the refusal's cleanup, reaches the server.
+      assert.equal(await client.call('X.Y', 1), 'up')
+    } finally {
+      client.close()
+      back.closeAll()
+      await new Promise<void>((ok) => back.close(() => ok()))
+    }
+  })
 })

@@ -228,7 +228,7 @@ export class JsonRpcClient {
 
   #connect(): Promise<Socket> {
     if (this.#ready !== null) return this.#ready
-    this.#ready = new Promise<Socket>((resolve, reject) => {
+    const ready = new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host: this.host, port: this.port })
       socket.setNoDelay(true)
       const timer = setTimeout(() => {
@@ -249,16 +249,22 @@ export class JsonRpcClient {
       })
       socket.on('error', (err) => {
         clearTimeout(timer)
+        // A failed dial is forgotten now, not at 'close' (a tick later): a call made in between would
+        // otherwise get this refusal again, though the server may be back.
+        if (this.#socket !== socket && this.#ready === ready) this.#ready = null
         reject(new Error(`${this.host}:${this.port}: ${err.message}`))
       })
       socket.on('close', () => {
         clearTimeout(timer)
+        // Only this connection's calls fail: a later dial may already carry new ones.
+        const current = this.#socket === socket || this.#ready === ready
         if (this.#socket === socket) this.#socket = null
-        this.#ready = null
-        this.#drop(new Error(`connection to ${this.host}:${this.port} closed`))
+        if (this.#ready === ready) this.#ready = null
+        if (current) this.#drop(new Error(`connection to ${this.host}:${this.port} closed`))
       })
     })
-    return this.#ready
+    this.#ready = ready
+    return ready
   }
 
   #onResponse(text: string): void {
