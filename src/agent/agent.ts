@@ -16,8 +16,9 @@ import {
   withDefaultTags,
 } from './sender.js'
 
-// Collectors that may wait (for a URL's timeout, for du): collected and sent apart from the rest.
-const ON_THEIR_OWN = new Set(['du.bs', 'url.check.health'])
+// Collectors that may wait (for a URL's timeout, for du, for nvidia-smi): collected and sent apart
+// from the rest.
+const ON_THEIR_OWN = new Set(['du.bs', 'url.check.health', 'gpu'])
 
 export interface CycleStats {
   cycles: number

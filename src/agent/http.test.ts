@@ -5,7 +5,6 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { MetricValue } from '../core/index.js'
 import {
-  agentHttp,
   goFixed,
   isTrustable,
   readableSize,
@@ -15,6 +14,7 @@ import {
   type DiskIoDelta,
   type PluginControl,
 } from './http.js'
+import { injectableAgentHttp } from './http-testing.js'
 import { PluginRunner, type Plugin } from './plugins.js'
 
 const temps: string[] = []
@@ -108,7 +108,7 @@ async function call(
   url: string,
   options: { method?: 'GET' | 'POST'; payload?: string; remoteAddress?: string; type?: string } = {}
 ) {
-  const app = agentHttp(ctx)
+  const app = injectableAgentHttp(ctx)
   try {
     const r = await app.inject({
       method: options.method ?? 'GET',
@@ -662,6 +662,23 @@ describe('agentHttp host facts', () => {
       const r = await call(live, url)
       assert.equal(r.status, 200, url)
       assert.equal(JSON.parse(r.body).msg, 'success', `${url}: ${r.body}`)
+    }
+  })
+})
+
+describe('agentHttp web page', () => {
+  it('serves its own page at / that reads the /page and /proc routes it serves', async () => {
+    const { ctx } = harness()
+    const r = await call(ctx, '/')
+    assert.equal(r.status, 200)
+    assert.equal(r.type, 'text/html; charset=utf-8')
+    assert.match(r.body, /<title>Peregrine agent<\/title>/)
+    // Every route the page reads exists (answers something other than 404).
+    const paths = [...r.body.matchAll(/'((?:page|proc|system)\/[a-z/]+)'/g)].map((m) => m[1])
+    assert.ok(paths.length >= 10, paths.join(' '))
+    for (const path of paths) {
+      const res = await call(ctx, `/${path}`)
+      assert.notEqual(res.status, 404, path)
     }
   })
 })

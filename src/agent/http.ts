@@ -1,10 +1,11 @@
 // falcon-agent's HTTP API on :1988 (modules/agent/http): push, admin, plugins, /run and the host facts
 // its built-in page shows, with falcon's paths, bodies and content types.
 import { readFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { parseGoFloat, validateBatch, type Logger, type MetricValue } from '../core/index.js'
+import { AGENT_PAGE } from './page.js'
 import { goErrnoText, goExecError, runProcess, type PluginRunner } from './plugins.js'
 
 /** CpuUsage is the cpu collector's last one-second reading, in percent (falcon's funcs.Cpu*). */
@@ -101,7 +102,7 @@ export interface AgentHttpContext {
   runTimeout?: number
 }
 
-/** AGENT_HTTP_BODY_LIMIT: largest request body (bytes); falcon has none, Fastify's default is 1 MiB. */
+/** AGENT_HTTP_BODY_LIMIT: largest request body (bytes), else 413; falcon has none. */
 export const AGENT_HTTP_BODY_LIMIT = 32 * 1024 * 1024
 /** MAX_RUN_OUTPUT: bytes of stdout a /run command may write before it is killed. */
 export const MAX_RUN_OUTPUT = 16 * 1024 * 1024
@@ -324,134 +325,192 @@ function diskioRow(d: DiskIoDelta): string[] {
 
 const CPU_FIELDS = ['idle', 'user', 'nice', 'system', 'iowait', 'irq', 'softirq', 'steal', 'guest']
 
+/** AgentHttp is the agent's HTTP server; `handle` is its request listener (tests inject into it). */
+export interface AgentHttp {
+  readonly server: Server
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void
+  listen(options: { host: string; port: number }): Promise<void>
+  /** close stops accepting, answers 503 to requests still arriving, and waits for open ones. */
+  close(): Promise<void>
+}
+
+interface Reply {
+  status: number
+  type: string
+  body: string | Buffer
+}
+
+interface Request {
+  /** remoteAddress: the peer's address (req.socket.remoteAddress). */
+  remoteAddress: string | undefined
+  /** body: the request body, empty when there was none. */
+  body: Buffer
+}
+
+type Handler = (req: Request) => Reply | Promise<Reply>
+
+const reply = (type: string, body: string | Buffer, status = 200): Reply => ({ status, type, body })
+const text = (body: string | Buffer, status = 200) => reply(TEXT, body, status)
+const json = (body: string, status = 200) => reply(JSON_TYPE, body, status)
+const data = (d: unknown) => json(goJson({ msg: 'success', data: d }))
+// dataRaw puts already-encoded JSON in the data slot (uint64 digits).
+const dataRaw = (encoded: string) => json(`{"msg":"success","data":${encoded}}`)
+const msg = (message: string, status = 200) => json(goJson({ msg: message }), status)
+
+// routePath is the path a request target names, as Fastify's router (find-my-way) found it: an
+// absolute-form target loses its scheme and authority, the path ends at the first `?` or `#`, and
+// percent-escapes are decoded except reserved characters (%2F stays). undefined for a malformed
+// escape or an absolute-form target with a fragment.
+function routePath(url: string): string | undefined {
+  let path = url
+  if (!path.startsWith('/')) {
+    const m = /^https?:\/\/[^/?#]+/i.exec(path)
+    if (m !== null) {
+      if (path.includes('#')) return undefined
+      path = '/' + path.slice(m[0].length).replace(/^\//, '')
+    }
+  }
+  const end = path.slice(1).search(/[?#]/)
+  if (end >= 0) path = path.slice(0, end + 1)
+  if (!path.includes('%')) return path
+  try {
+    return decodeURI(path)
+  } catch {
+    return undefined
+  }
+}
+
+// send writes a reply as Fastify's reply.send did: lowercase content-type and content-length.
+function send(res: ServerResponse, r: Reply, headers: Record<string, string> = {}): void {
+  res.writeHead(r.status, {
+    ...headers,
+    'content-type': r.type,
+    'content-length': String(Buffer.byteLength(r.body)),
+  })
+  res.end(r.body)
+}
+
+// Fastify's answers for what the routes never see; kept byte for byte.
+const TOO_LARGE = reply(
+  'application/json; charset=utf-8',
+  '{"statusCode":413,"code":"FST_ERR_CTP_BODY_TOO_LARGE","error":"Payload Too Large",' +
+    '"message":"Request body is too large"}',
+  413
+)
+const UNAVAILABLE =
+  '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}'
+
 /**
- * agentHttp builds falcon-agent's routes. Like Go's ServeMux, each path answers any method, and
- * bodies are read whatever their Content-Type (curl -d sends a form type). Replies are falcon's:
- * `{"msg":"success","data":…}` (application/json), `{"msg":<error>}` when a host fact cannot be
- * read, plain text for `ok`, `success`, `no privilege`, `/run disabled`, and `body is blank` /
- * `connot decode body` (sic) with 400.
+ * agentHttp serves falcon-agent's routes with node:http. Like Go's ServeMux, each path answers any
+ * method, other paths `404 page not found`, and the body is read whatever the method or
+ * Content-Type (curl -d sends a form type), up to AGENT_HTTP_BODY_LIMIT (413 past it). Replies are
+ * falcon's: `{"msg":"success","data":…}` (application/json), `{"msg":<error>}` when a host fact
+ * cannot be read, plain text for `ok`, `success`, `no privilege`, `/run disabled`, and
+ * `body is blank` / `connot decode body` (sic) with 400.
  *
  * POST /v1/push checks every item with transfer's rules (falcon forwards blindly and lets transfer
  * drop bad items): the valid ones are pushed, and if any was refused the reply is 400 naming the
  * first fields at fault; `success` means every item was taken.
  */
-export function agentHttp(ctx: AgentHttpContext): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: AGENT_HTTP_BODY_LIMIT })
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
-  app.setNotFoundHandler((_req, reply) => {
-    void reply.code(404).type(TEXT).send('404 page not found\n')
-  })
-
+export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   const now = () => (ctx.now ? ctx.now() : Date.now())
   const numCpu = () => (ctx.numCpu ? ctx.numCpu() : availableParallelism())
-  const text = (reply: FastifyReply, body: string, status = 200) =>
-    reply.code(status).type(TEXT).send(body)
-  const json = (reply: FastifyReply, body: string, status = 200) =>
-    reply.code(status).type(JSON_TYPE).send(body)
-  const data = (reply: FastifyReply, d: unknown) => json(reply, goJson({ msg: 'success', data: d }))
-  // dataRaw puts already-encoded JSON in the data slot (uint64 digits).
-  const dataRaw = (reply: FastifyReply, encoded: string) =>
-    json(reply, `{"msg":"success","data":${encoded}}`)
-  const msg = (reply: FastifyReply, message: string, status = 200) =>
-    json(reply, goJson({ msg: message }), status)
-  const trusted = (req: FastifyRequest) => isTrustable(req.socket.remoteAddress, ctx.trustable())
-  const body = (req: FastifyRequest) => req.body as Buffer | undefined
-  const route = (path: string, handler: (req: FastifyRequest, reply: FastifyReply) => unknown) =>
-    app.all(path, async (req, reply) => {
-      await handler(req, reply)
-      return reply
-    })
+  const trusted = (req: Request) => isTrustable(req.remoteAddress, ctx.trustable())
+  const routes = new Map<string, Handler>()
+  const route = (path: string, handler: Handler) => routes.set(path, handler)
 
-  route('/v1/push', async (req, reply) => {
-    const raw = body(req)
-    if (raw === undefined || raw.length === 0) return text(reply, 'body is blank\n', 400)
+  route('/v1/push', async (req) => {
+    const raw = req.body
+    if (raw.length === 0) return text('body is blank\n', 400)
     let parsed: unknown
     try {
       parsed = JSON.parse(raw.toString('utf8'))
     } catch {
-      return text(reply, 'connot decode body\n', 400)
+      return text('connot decode body\n', 400)
     }
     // Go decodes `null` into an empty list; anything else but a list fails its decode.
-    if (parsed === null) return text(reply, 'success')
-    if (!Array.isArray(parsed)) return text(reply, 'connot decode body\n', 400)
+    if (parsed === null) return text('success')
+    if (!Array.isArray(parsed)) return text('connot decode body\n', 400)
     const batch = validateBatch(parsed, Math.floor(now() / 1000), 5)
     if (batch.valid.length > 0) {
       try {
         await ctx.push(batch.valid)
       } catch (err) {
-        return text(reply, `push failed: ${(err as Error).message}\n`, 500)
+        return text(`push failed: ${(err as Error).message}\n`, 500)
       }
     }
-    if (batch.invalid === 0) return text(reply, 'success')
+    if (batch.invalid === 0) return text('success')
     const why = batch.errors.map((e) => `item ${e.index}: ${e.error.message}`).join('; ')
     const said =
       `${batch.invalid} of ${parsed.length} items refused` +
       (batch.valid.length > 0 ? `, the other ${batch.valid.length} sent` : '') +
       `: ${why}`
-    ctx.log?.warn(`agent: /v1/push from ${req.socket.remoteAddress ?? '?'}: ${said}`)
-    return text(reply, said + '\n', 400)
+    ctx.log?.warn(`agent: /v1/push from ${req.remoteAddress ?? '?'}: ${said}`)
+    return text(said + '\n', 400)
   })
 
-  route('/health', (_req, reply) => text(reply, 'ok'))
-  route('/version', (_req, reply) => text(reply, ctx.version))
-  route('/workdir', (_req, reply) => data(reply, ctx.workdir))
-  route('/ips', (_req, reply) => data(reply, ctx.trustable()))
+  // falcon-agent serves a linux-dash page at /; ours is self-contained (src/agent/page.ts).
+  route('/', () => reply('text/html; charset=utf-8', AGENT_PAGE, 200))
+  route('/index.html', () => reply('text/html; charset=utf-8', AGENT_PAGE, 200))
+  route('/health', () => text('ok'))
+  route('/version', () => text(ctx.version))
+  route('/workdir', () => data(ctx.workdir))
+  route('/ips', () => data(ctx.trustable()))
 
-  route('/config/reload', async (req, reply) => {
-    if (!trusted(req)) return text(reply, 'no privilege')
+  route('/config/reload', async (req) => {
+    if (!trusted(req)) return text('no privilege')
     try {
-      return data(reply, await ctx.reloadConfig())
+      return data(await ctx.reloadConfig())
     } catch (err) {
-      return msg(reply, (err as Error).message, 500)
+      return msg((err as Error).message, 500)
     }
   })
 
-  route('/exit', (req, reply) => {
-    if (!trusted(req)) return text(reply, 'no privilege')
+  route('/exit', (req) => {
+    if (!trusted(req)) return text('no privilege')
     setTimeout(() => ctx.exit(), 1000)
-    return text(reply, 'exiting...')
+    return text('exiting...')
   })
 
-  route('/plugin/update', async (_req, reply) => {
-    if (!ctx.pluginEnabled || ctx.plugins === undefined) return text(reply, 'plugin not enabled')
-    return text(reply, await ctx.plugins.gitUpdate(ctx.pluginGit))
+  route('/plugin/update', async () => {
+    if (!ctx.pluginEnabled || ctx.plugins === undefined) return text('plugin not enabled')
+    return text(await ctx.plugins.gitUpdate(ctx.pluginGit))
   })
-  route('/plugin/reset', async (_req, reply) => {
-    if (!ctx.pluginEnabled || ctx.plugins === undefined) return text(reply, 'plugin not enabled')
-    return text(reply, await ctx.plugins.gitReset())
+  route('/plugin/reset', async () => {
+    if (!ctx.pluginEnabled || ctx.plugins === undefined) return text('plugin not enabled')
+    return text(await ctx.plugins.gitReset())
   })
-  route('/plugins', (_req, reply) => data(reply, ctx.plugins?.list() ?? {}))
+  route('/plugins', () => data(ctx.plugins?.list() ?? {}))
 
-  route('/run', async (req, reply) => {
-    if (!ctx.backdoor) return text(reply, '/run disabled')
-    if (!trusted(req)) return text(reply, 'no privilege')
-    const raw = body(req)
-    if (raw === undefined || raw.length === 0) return text(reply, 'body is blank\n', 400)
+  route('/run', async (req) => {
+    if (!ctx.backdoor) return text('/run disabled')
+    if (!trusted(req)) return text('no privilege')
+    const raw = req.body
+    if (raw.length === 0) return text('body is blank\n', 400)
     const timeout = ctx.runTimeout ?? DEFAULT_RUN_TIMEOUT
     const r = await runProcess('sh', ['-c', raw.toString('utf8')], {
       timeout,
       maxStdout: MAX_RUN_OUTPUT,
       maxStderr: 0,
     }).done
-    if (r.timedOut) return text(reply, `exec fail: signal: killed (timed out after ${timeout} ms)`)
+    if (r.timedOut) return text(`exec fail: signal: killed (timed out after ${timeout} ms)`)
     if (r.overflow) {
-      return text(reply, `exec fail: signal: killed (more than ${MAX_RUN_OUTPUT} bytes of output)`)
+      return text(`exec fail: signal: killed (more than ${MAX_RUN_OUTPUT} bytes of output)`)
     }
-    if (r.error !== undefined || r.code !== 0) return text(reply, 'exec fail: ' + goExecError(r))
-    return reply.code(200).type(TEXT).send(r.stdout)
+    if (r.error !== undefined || r.code !== 0) return text('exec fail: ' + goExecError(r))
+    return text(r.stdout)
   })
 
-  route('/proc/cpu/num', (_req, reply) => data(reply, numCpu()))
-  route('/proc/cpu/mhz', async (_req, reply) => {
+  route('/proc/cpu/num', () => data(numCpu()))
+  route('/proc/cpu/mhz', async () => {
     const r = await cpuMhz(ctx.proc)
-    return typeof r === 'string' ? msg(reply, r) : data(reply, r.mhz)
+    return typeof r === 'string' ? msg(r) : data(r.mhz)
   })
-  route('/proc/cpu/usage', (_req, reply) => {
+  route('/proc/cpu/usage', () => {
     const u = ctx.cpuUsage?.()
-    if (u === undefined) return msg(reply, 'not prepared')
+    if (u === undefined) return msg('not prepared')
     // Go writes a map's keys sorted.
-    return data(reply, {
+    return data({
       busy: 100 - u.idle,
       guest: u.guest,
       idle: u.idle,
@@ -464,85 +523,190 @@ export function agentHttp(ctx: AgentHttpContext): FastifyInstance {
       user: u.user,
     })
   })
-  route('/page/cpu/usage', (_req, reply) => {
+  route('/page/cpu/usage', () => {
     const u = ctx.cpuUsage?.()
-    if (u === undefined) return msg(reply, 'not prepared')
+    if (u === undefined) return msg('not prepared')
     const row = CPU_FIELDS.map((k) => goFixed(u[k as keyof CpuUsage], 1) + '%')
     row.splice(1, 0, goFixed(100 - u.idle, 1) + '%')
-    return data(reply, [row])
+    return data([row])
   })
 
-  route('/proc/kernel/hostname', (_req, reply) => data(reply, ctx.hostname()))
-  const uintFile = (path: string) => async (_req: FastifyRequest, reply: FastifyReply) => {
+  route('/proc/kernel/hostname', () => data(ctx.hostname()))
+  const uintFile = (path: string) => async () => {
     const r = await readProc(join(ctx.proc, path))
-    if (r.error !== undefined) return msg(reply, r.error)
+    if (r.error !== undefined) return msg(r.error)
     const n = goUint(r.text.trim())
-    return 'error' in n ? msg(reply, n.error) : dataRaw(reply, n.digits)
+    return 'error' in n ? msg(n.error) : dataRaw(n.digits)
   }
   route('/proc/kernel/maxproc', uintFile('sys/kernel/pid_max'))
   route('/proc/kernel/maxfiles', uintFile('sys/fs/file-max'))
   // falcon runs `uname -r`; the kernel keeps the same text here.
-  route('/proc/kernel/version', async (_req, reply) => {
+  route('/proc/kernel/version', async () => {
     const r = await readProc(join(ctx.proc, 'sys/kernel/osrelease'))
-    return r.error !== undefined ? msg(reply, r.error) : data(reply, r.text.trim())
+    return r.error !== undefined ? msg(r.error) : data(r.text.trim())
   })
 
-  route('/proc/memory', async (_req, reply) => {
+  route('/proc/memory', async () => {
     const m = await memory(ctx.proc)
-    if (typeof m === 'string') return msg(reply, m)
-    return data(reply, { free: m.free, total: m.total, used: m.total - m.free })
+    if (typeof m === 'string') return msg(m)
+    return data({ free: m.free, total: m.total, used: m.total - m.free })
   })
-  route('/page/memory', async (_req, reply) => {
+  route('/page/memory', async () => {
     const m = await memory(ctx.proc)
-    if (typeof m === 'string') return msg(reply, m)
+    if (typeof m === 'string') return msg(m)
     const mib = 1024 * 1024
-    return data(reply, [
+    return data([
       Math.floor(m.total / mib),
       Math.floor((m.total - m.free) / mib),
       Math.floor(m.free / mib),
     ])
   })
 
-  route('/system/date', (_req, reply) => data(reply, localDate(now())))
-  route('/proc/system/uptime', async (_req, reply) => {
+  route('/system/date', () => data(localDate(now())))
+  route('/proc/system/uptime', async () => {
     const u = await uptime(ctx.proc)
-    return typeof u === 'string' ? msg(reply, u) : data(reply, u)
+    return typeof u === 'string' ? msg(u) : data(u)
   })
-  route('/page/system/uptime', async (_req, reply) => {
+  route('/page/system/uptime', async () => {
     const u = await uptime(ctx.proc)
-    if (typeof u === 'string') return msg(reply, u)
-    return data(reply, `${u.days} days ${u.hours} hours ${u.mins} minutes`)
+    if (typeof u === 'string') return msg(u)
+    return data(`${u.days} days ${u.hours} hours ${u.mins} minutes`)
   })
-  route('/proc/system/loadavg', async (_req, reply) => {
+  route('/proc/system/loadavg', async () => {
     const l = await loadAvg(ctx.proc)
-    return typeof l === 'string' ? msg(reply, l) : data(reply, l)
+    return typeof l === 'string' ? msg(l) : data(l)
   })
-  route('/page/system/loadavg', async (_req, reply) => {
+  route('/page/system/loadavg', async () => {
     const l = await loadAvg(ctx.proc)
-    if (typeof l === 'string') return msg(reply, l)
+    if (typeof l === 'string') return msg(l)
     const cpus = numCpu()
     const pct = (v: number) => Math.trunc((v * 100) / cpus)
-    return data(reply, [
+    return data([
       [l.Avg1min, pct(l.Avg1min)],
       [l.Avg5min, pct(l.Avg5min)],
       [l.Avg15min, pct(l.Avg15min)],
     ])
   })
 
-  route('/page/df', (_req, reply) => {
+  route('/page/df', () => {
     let usage: readonly DfUsage[]
     try {
       usage = ctx.df?.() ?? []
     } catch (err) {
-      return msg(reply, (err as Error).message)
+      return msg((err as Error).message)
     }
-    return data(reply, usage.map(dfRow))
+    return data(usage.map(dfRow))
   })
   // falcon's list is nil (JSON null) when no device qualifies.
-  route('/page/diskio', (_req, reply) => {
+  route('/page/diskio', () => {
     const rows = ctx.diskio?.() ?? []
-    return data(reply, rows.length === 0 ? null : rows.map(diskioRow))
+    return data(rows.length === 0 ? null : rows.map(diskioRow))
   })
 
-  return app
+  const notFound: Handler = () => text('404 page not found\n', 404)
+  let closing = false
+
+  // run answers one request once its body is in; a handler's throw answers Fastify's 500 JSON. A
+  // reply finished after close() closes its connection, so close() need not wait out keep-alive.
+  const run = (handler: Handler, req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    Promise.resolve()
+      .then(() => handler({ remoteAddress: req.socket.remoteAddress, body }))
+      .then(
+        (r) => send(res, r, closing ? { connection: 'close' } : {}),
+        (err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err)
+          const body = JSON.stringify({
+            statusCode: 500,
+            error: 'Internal Server Error',
+            message,
+          })
+          send(
+            res,
+            reply('application/json; charset=utf-8', body, 500),
+            closing ? { connection: 'close' } : {}
+          )
+        }
+      )
+      .catch(() => res.destroy())
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = routePath(req.url ?? '/')
+    if (path === undefined) {
+      const body = JSON.stringify({
+        error: 'Bad Request',
+        code: 'FST_ERR_BAD_URL',
+        message: `'${req.url}' is not a valid url component`,
+        statusCode: 400,
+      })
+      res.writeHead(400, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+      })
+      res.end(body)
+      return
+    }
+    if (closing) {
+      res.setHeader('Connection', 'close')
+      res.writeHead(503, { 'Content-Type': 'application/json', 'Content-Length': '80' })
+      res.end(UNAVAILABLE)
+      return
+    }
+    const handler = routes.get(path) ?? notFound
+    // The client may go on sending after a 413: answer it and close the connection.
+    if (Number(req.headers['content-length']) > AGENT_HTTP_BODY_LIMIT) {
+      send(res, TOO_LARGE, { connection: 'close' })
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    const stop = () => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', stop)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > AGENT_HTTP_BODY_LIMIT) {
+        stop()
+        chunks.length = 0
+        send(res, TOO_LARGE, { connection: 'close' })
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      stop()
+      run(handler, req, res, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    // An aborted request has no one to answer.
+    req.on('error', stop)
+  }
+
+  // Fastify's timeouts: keep-alive 72 s, no request timeout (a /run may take its full timeout).
+  const server = createServer({ keepAliveTimeout: 72_000, requestTimeout: 0 }, handle)
+
+  return {
+    server,
+    handle,
+    listen: ({ host, port }) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen({ host, port }, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        closing = true
+        if (!server.listening) {
+          resolve()
+          return
+        }
+        server.close(() => resolve())
+      }),
+  }
 }

@@ -16,6 +16,7 @@ import {
 } from '../core/index.js'
 import { CollectLoop } from './agent.js'
 import { builtinItemCollectors } from './collectors/builtin.js'
+import { gpuCollector } from './collectors/gpu.js'
 import { networkCollectors } from './collectors/network.js'
 import { systemCollectorsWithPages, type SystemPages } from './collectors/system.js'
 import type { AgentConfig } from './config.js'
@@ -108,7 +109,7 @@ export async function start(
     pages = system.pages
     loop = new CollectLoop(
       c,
-      [...system.collectors, ...networkCollectors(), ...builtinItemCollectors()],
+      [...system.collectors, ...networkCollectors(), ...builtinItemCollectors(), gpuCollector()],
       sender,
       hostname,
       deps.log,

@@ -10,7 +10,7 @@ import type { CollectContext, Collector } from './collector.js'
 import type { FsStats } from './collectors/df.js'
 import { parseDiskstats, shouldHandleDevice } from './collectors/diskio.js'
 import { systemCollectorsWithPages, type SystemPages } from './collectors/system.js'
-import { agentHttp } from './http.js'
+import { injectableAgentHttp } from './http-testing.js'
 
 // Tests also run compiled from dist/: find the fixtures from the directory holding package.json.
 function fixtureDir(): string {
@@ -35,7 +35,7 @@ const fixture = (set: string) => ctxAt(join(FIX, set, 'proc'), join(FIX, set, 's
 
 /** get answers one GET through agentHttp over the pages, as the agent serves them. */
 async function get(pages: SystemPages, proc: string, url: string) {
-  const app = agentHttp({
+  const app = injectableAgentHttp({
     version: '5.1.2',
     workdir: '/opt/falcon/agent',
     proc,
