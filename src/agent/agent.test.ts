@@ -151,3 +151,105 @@ describe('agent pieces', () => {
     )
   })
 })
+
+describe('agent /config/reload', () => {
+  // RPC callers handed to the agent, by address: what they were sent and whether they were closed.
+  function fakeDial(transferUp: () => boolean) {
+    const callers: { address: string; closed: boolean }[] = []
+    const received: { metric: string }[] = []
+    const dial = (address: string) => {
+      const c = { address, closed: false }
+      callers.push(c)
+      return {
+        call<T>(method: string, param: unknown): Promise<T> {
+          if (c.closed) return Promise.reject(new Error('closed'))
+          if (method === 'Transfer.Update') {
+            if (!transferUp()) return Promise.reject(new Error('connection refused'))
+            received.push(...(param as { metric: string }[]))
+            return Promise.resolve({ Message: 'ok', Total: 1, Invalid: 0, Latency: 0 } as T)
+          }
+          return Promise.resolve(null as T)
+        },
+        close: () => void (c.closed = true),
+      }
+    }
+    return { dial, callers, received }
+  }
+
+  const config = parseAgentConfig({
+    hostname: 'reload-test',
+    ip: '10.0.0.9',
+    heartbeat: { ...defaultAgentConfig.heartbeat, addr: '127.0.0.1:6030', interval: 3600 },
+    transfer: { ...defaultAgentConfig.transfer, addrs: ['127.0.0.1:8433'], interval: 3600 },
+    http: { ...defaultAgentConfig.http, listen: '127.0.0.1:0' },
+    collector: { ifacePrefix: [], mountPoint: [] },
+  })
+
+  const url = (agent: AgentService, path: string) => `http://${agent.addresses.http}${path}`
+  const push = (agent: AgentService, metric: string) =>
+    fetch(url(agent, '/v1/push'), {
+      method: 'POST',
+      body: JSON.stringify([
+        {
+          endpoint: 'h',
+          metric,
+          value: 1,
+          step: 60,
+          counterType: 'GAUGE',
+          tags: '',
+          timestamp: Math.floor(Date.now() / 1000),
+        },
+      ]),
+    })
+
+  it('leaves one heartbeat and one loop after overlapping reloads', async () => {
+    const fake = fakeDial(() => true)
+    // Both reloads read the file at the same moment, then go on together.
+    let release = () => {}
+    const gate = new Promise<void>((r) => (release = r))
+    let reads = 0
+    const agent = await start(
+      config,
+      { log: silentLogger, now: Date.now, dial: fake.dial },
+      {
+        reload: async () => {
+          if (++reads === 2) release()
+          await gate
+          return config
+        },
+      }
+    )
+    // Reloads run one at a time, so the first is let go without waiting for the second.
+    setTimeout(() => release(), 200).unref()
+    const replies = await Promise.all([
+      fetch(url(agent, '/config/reload')),
+      fetch(url(agent, '/config/reload')),
+    ])
+    assert.deepEqual(
+      replies.map((r) => r.status),
+      [200, 200]
+    )
+    await agent.stop()
+    const open = fake.callers.filter((c) => !c.closed).map((c) => c.address)
+    assert.deepEqual(open, [])
+  })
+
+  it('keeps the metrics no transfer took across a reload', async () => {
+    let up = false
+    const fake = fakeDial(() => up)
+    const agent = await start(
+      config,
+      { log: silentLogger, now: Date.now, dial: fake.dial },
+      { reload: () => Promise.resolve(config) }
+    )
+    assert.equal((await push(agent, 'before.reload')).status, 200)
+    assert.equal((await fetch(url(agent, '/config/reload'))).status, 200)
+    up = true
+    assert.equal((await push(agent, 'after.reload')).status, 200)
+    await agent.stop()
+    assert.deepEqual(
+      fake.received.map((m) => m.metric),
+      ['before.reload', 'after.reload']
+    )
+  })
+})

@@ -23,15 +23,23 @@ export interface HeartbeatOptions {
   dial?: (address: string, options: { callTimeout: number }) => RpcCaller
 }
 
-interface BuiltinMetricsReply {
-  Metrics: { Metric: string; Tags: string }[] | null
-  Checksum: string
-  Timestamp: number
-}
+// hbs's replies as they arrive: JSON of any shape (a null result, a field of another type), checked
+// before use so a bad reply is ignored rather than thrown from a timer.
+type Reply = Record<string, unknown> | null | undefined
 
-interface PluginsReply {
-  Plugins: string[] | null
-  Timestamp: number
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
+
+// listOrNull: null (Go's nil slice) or a list; anything else fails the reply, as Go's decode would.
+const listOrNull = (v: unknown): v is unknown[] | null | undefined =>
+  v === null || v === undefined || Array.isArray(v)
+
+// builtinMetrics keeps the items of a BuiltinMetrics reply whose Metric and Tags are strings.
+function builtinMetrics(v: unknown[] | null | undefined): { Metric: string; Tags: string }[] {
+  return (v ?? []).filter(
+    (m): m is { Metric: string; Tags: string } =>
+      isObj(m) && typeof m.Metric === 'string' && typeof m.Tags === 'string'
+  )
 }
 
 /**
@@ -85,12 +93,17 @@ export class Heartbeat {
 
   start(): void {
     const every = this.o.interval * 1000
-    void this.report()
-    this.timers.push(setInterval(() => void this.report(), every))
+    // A callback's throw (a reply it cannot take) is logged, never left as an unhandled rejection.
+    const run = (what: string, p: Promise<void>) =>
+      p.catch((err: unknown) =>
+        this.o.log.warn(`agent: hbs ${what} not applied: ${(err as Error).message}`)
+      )
+    void run('status', this.report())
+    this.timers.push(setInterval(() => void run('status', this.report()), every))
     const rest = () => {
-      void this.builtinItems()
-      if (this.o.onPlugins !== undefined) void this.plugins()
-      void this.trustableIps()
+      void run('builtin metrics', this.builtinItems())
+      if (this.o.onPlugins !== undefined) void run('plugins', this.plugins())
+      void run('trustable ips', this.trustableIps())
     }
     this.timers.push(setInterval(rest, every))
     for (const t of this.timers) t.unref()
@@ -137,25 +150,28 @@ export class Heartbeat {
   }
 
   async builtinItems(): Promise<void> {
-    const r = await this.call<BuiltinMetricsReply>('Agent.BuiltinMetrics', {
+    const r = await this.call<Reply>('Agent.BuiltinMetrics', {
       Hostname: this.o.hostname(),
       Checksum: this.builtinChecksum,
     })
-    if (r === undefined || r.Timestamp <= this.builtinTimestamp) return
+    if (!isObj(r) || typeof r.Timestamp !== 'number' || typeof r.Checksum !== 'string') return
+    if (!listOrNull(r.Metrics)) return
+    if (r.Timestamp <= this.builtinTimestamp) return
     if (r.Checksum === this.builtinChecksum) return
     this.builtinTimestamp = r.Timestamp
     this.builtinChecksum = r.Checksum
-    this.o.onBuiltinItems(parseBuiltinItems(r.Metrics ?? []))
+    this.o.onBuiltinItems(parseBuiltinItems(builtinMetrics(r.Metrics)))
   }
 
   async plugins(): Promise<void> {
-    const r = await this.call<PluginsReply>('Agent.MinePlugins', {
+    const r = await this.call<Reply>('Agent.MinePlugins', {
       Hostname: this.o.hostname(),
       Checksum: '',
     })
-    if (r === undefined || r.Timestamp <= this.pluginsTimestamp) return
+    if (!isObj(r) || typeof r.Timestamp !== 'number' || !listOrNull(r.Plugins)) return
+    if (r.Timestamp <= this.pluginsTimestamp) return
     this.pluginsTimestamp = r.Timestamp
-    this.o.onPlugins?.(r.Plugins ?? [])
+    this.o.onPlugins?.((r.Plugins ?? []).filter((p): p is string => typeof p === 'string'))
   }
 
   async trustableIps(): Promise<void> {

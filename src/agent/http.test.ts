@@ -1,6 +1,7 @@
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { connect, type AddressInfo } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { MetricValue } from '../core/index.js'
@@ -278,6 +279,36 @@ describe('agentHttp /v1/push', () => {
       type: TEXT,
       body: 'push failed: queue full\n',
     })
+  })
+})
+
+describe('agentHttp server', () => {
+  it('bounds how long a client may take to send its headers and body (slowloris)', () => {
+    const { server } = injectableAgentHttp(harness().ctx)
+    // 0 is Node's "no limit": a client trickling a header line a minute would hold its socket.
+    assert.ok(server.headersTimeout > 0, `headersTimeout ${server.headersTimeout}`)
+    assert.ok(server.requestTimeout > 0, `requestTimeout ${server.requestTimeout}`)
+    assert.ok(server.headersTimeout <= server.requestTimeout)
+  })
+
+  it('close() cuts a request whose body stopped arriving after its grace', async () => {
+    const app = injectableAgentHttp({ ...harness().ctx, closeGrace: 100 })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = app.server.address() as AddressInfo
+    const sock = connect(port, '127.0.0.1')
+    await new Promise<void>((ok) => sock.once('connect', ok))
+    const cut = new Promise<void>((ok) => sock.once('close', () => ok()))
+    sock.write('POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[')
+    await new Promise((r) => setTimeout(r, 50))
+    const started = Date.now()
+    const closed = app.close().then(() => 'closed')
+    const limit = new Promise((r) => setTimeout(() => r('still open'), 3000).unref())
+    const first = await Promise.race([closed, limit])
+    sock.destroy()
+    await closed
+    await cut
+    assert.equal(first, 'closed')
+    assert.ok(Date.now() - started < 2000)
   })
 })
 

@@ -100,13 +100,23 @@ export interface AgentHttpContext {
   log?: Logger
   /** runTimeout: ms a /run command may take before its process group is killed (default 60 s). */
   runTimeout?: number
+  /**
+   * closeGrace: ms close() waits for requests still open (a body still arriving, a /run) before it
+   * cuts their connections (default 5 s).
+   */
+  closeGrace?: number
 }
 
 /** AGENT_HTTP_BODY_LIMIT: largest request body (bytes), else 413; falcon has none. */
 export const AGENT_HTTP_BODY_LIMIT = 32 * 1024 * 1024
+/** AGENT_HTTP_HEADERS_TIMEOUT: ms a client has to send a request's headers (Node's default). */
+export const AGENT_HTTP_HEADERS_TIMEOUT = 60_000
+/** AGENT_HTTP_REQUEST_TIMEOUT: ms a client has to send a whole request, body included. */
+export const AGENT_HTTP_REQUEST_TIMEOUT = 300_000
 /** MAX_RUN_OUTPUT: bytes of stdout a /run command may write before it is killed. */
 export const MAX_RUN_OUTPUT = 16 * 1024 * 1024
 const DEFAULT_RUN_TIMEOUT = 60_000
+const CLOSE_GRACE = 5_000
 
 const TEXT = 'text/plain; charset=utf-8'
 const JSON_TYPE = 'application/json; charset=UTF-8'
@@ -685,8 +695,17 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
     req.on('error', stop)
   }
 
-  // Fastify's timeouts: keep-alive 72 s, no request timeout (a /run may take its full timeout).
-  const server = createServer({ keepAliveTimeout: 72_000, requestTimeout: 0 }, handle)
+  // keep-alive 72 s as Fastify's. The headers and the body must arrive within their timeouts, or
+  // a client that trickles them (slowloris) holds a socket and up to the body limit forever; these
+  // bound receiving the request only, so a /run may still take its full timeout to answer.
+  const server = createServer(
+    {
+      keepAliveTimeout: 72_000,
+      headersTimeout: AGENT_HTTP_HEADERS_TIMEOUT,
+      requestTimeout: AGENT_HTTP_REQUEST_TIMEOUT,
+    },
+    handle
+  )
 
   return {
     server,
@@ -699,6 +718,8 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
           resolve()
         })
       }),
+    // A request still open after the grace (a client that stopped sending its body) would hold
+    // close(), and the agent's stop on SIGTERM, until its timeout: its connection is cut.
     close: () =>
       new Promise<void>((resolve) => {
         closing = true
@@ -706,7 +727,11 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
           resolve()
           return
         }
-        server.close(() => resolve())
+        const cut = setTimeout(() => server.closeAllConnections(), ctx.closeGrace ?? CLOSE_GRACE)
+        server.close(() => {
+          clearTimeout(cut)
+          resolve()
+        })
       }),
   }
 }

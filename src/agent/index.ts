@@ -97,6 +97,8 @@ export async function start(
     current = c
     if (c.ip === '' && c.heartbeat.enabled) ip = await localIpTowards(c.heartbeat.addr, 10_000)
     else ip = c.ip
+    // On a reload, the previous sender hands what it still holds to this one.
+    const previous = sender
     sender = c.transfer.enabled
       ? new TransferSender({
           addrs: c.transfer.addrs,
@@ -105,6 +107,7 @@ export async function start(
           dial: deps.dial,
         })
       : undefined
+    previous?.close(sender)
     const system = systemCollectorsWithPages()
     pages = system.pages
     loop = new CollectLoop(
@@ -148,15 +151,28 @@ export async function start(
     loop.start()
   }
 
-  const end = async () => {
+  // end stops what begin started; on a reload the sender stays open (pushes keep using it) until
+  // the next begin replaces it.
+  const end = async (reloading = false) => {
     heartbeat?.stop()
     heartbeat = undefined
     clearInterval(versionTimer)
     await loop.stop()
     await plugins?.stop()
     plugins = undefined
+    if (reloading) return
     sender?.close()
     sender = undefined
+  }
+
+  // Reloads and stop run one at a time: two overlapping reloads would each begin a loop and a
+  // heartbeat, and only the last would ever be stopped.
+  let lifecycle: Promise<unknown> = Promise.resolve()
+  let stopped = false
+  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = lifecycle.then(fn)
+    lifecycle = p.catch(() => undefined)
+    return p
   }
 
   await begin(config)
@@ -183,13 +199,17 @@ export async function start(
         hostname,
         trustable: () => trustable,
         push: (items) => push(items),
-        async reloadConfig() {
-          if (options.reload === undefined) return current
-          const next = await options.reload()
-          await end()
-          await begin(next)
-          if (heartbeat !== undefined) await heartbeat.syncNow()
-          return next
+        reloadConfig() {
+          const reload = options.reload
+          if (reload === undefined) return Promise.resolve(current)
+          return serially(async () => {
+            if (stopped) throw new Error('the agent is stopping')
+            const next = await reload()
+            await end(true)
+            await begin(next)
+            if (heartbeat !== undefined) await heartbeat.syncNow()
+            return next
+          })
         },
         exit: () => (options.exit ?? (() => process.kill(process.pid, 'SIGTERM')))(),
         cpuUsage: () => pages.cpuUsage(),
@@ -223,8 +243,9 @@ export async function start(
       return { metrics: metrics.length, names: [...new Set(metrics.map((m) => m.metric))].sort() }
     },
     async stop() {
+      stopped = true
       await http?.close()
-      await end()
+      await serially(() => end())
     },
   }
 }

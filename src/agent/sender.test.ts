@@ -96,6 +96,53 @@ describe('TransferSender', () => {
     sender.close()
   })
 
+  it('takes a null reply as delivered rather than losing the batch', async () => {
+    const sent: AgentMetric[][] = []
+    const sender = new TransferSender({
+      addrs: ['t:8433'],
+      timeout: 200,
+      log: silentLogger,
+      dial: () => ({
+        call: <T>(_method: string, param: unknown) => {
+          sent.push(param as AgentMetric[])
+          return Promise.resolve(null as T)
+        },
+        close: () => undefined,
+      }),
+    })
+    assert.equal(await sender.send([item(1), item(2)]), true)
+    assert.equal(sender.stats.sent, 2)
+    assert.equal(sender.pendingCount, 0)
+    assert.equal(sent.length, 1)
+    sender.close()
+  })
+
+  it('hands what it holds, and what a send in flight cannot deliver, to its successor', async () => {
+    let up = false
+    const seen: number[] = []
+    const dial = () => ({
+      call: <T>(_method: string, param: unknown) => {
+        if (!up) return Promise.reject(new Error('connection refused'))
+        seen.push(...(param as AgentMetric[]).map((m) => m.value))
+        return Promise.resolve(transferReply(param) as T)
+      },
+      close: () => undefined,
+    })
+    const options = { addrs: ['t:8433', 't2:8433'], timeout: 200, log: silentLogger, dial }
+    const old = new TransferSender(options)
+    assert.equal(await old.send([item(1)]), false)
+    const inFlight = old.send([item(2)])
+    const next = new TransferSender(options)
+    old.close(next)
+    assert.equal(await inFlight, false)
+    assert.equal(old.pendingCount, 0)
+    assert.equal(next.pendingCount, 2)
+    up = true
+    assert.equal(await next.send([item(3)]), true)
+    assert.deepEqual(seen.sort(), [1, 2, 3])
+    next.close()
+  })
+
   it('drops the oldest past maxPending, counting them', async () => {
     const sender = new TransferSender({
       addrs: ['127.0.0.1:1'],

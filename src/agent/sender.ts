@@ -38,6 +38,9 @@ export class TransferSender {
   private readonly clients = new Map<string, RpcCaller>()
   private pending: AgentMetric[] = []
   private failing = false
+  // closed: no more calls; what a send still in flight could not deliver goes to `successor`.
+  private closed = false
+  private successor: TransferSender | undefined
   private readonly maxPending: number
   private readonly batch: number
   readonly stats = { sent: 0, invalid: 0, failedCalls: 0, dropped: 0 }
@@ -67,12 +70,18 @@ export class TransferSender {
         return false
       }
       this.stats.sent += part.length
-      this.stats.invalid += reply.Invalid
+      // A transfer that is not falcon's may answer null or no count.
+      const invalid = (reply as Partial<TransferResponse> | null)?.Invalid
+      if (typeof invalid === 'number') this.stats.invalid += invalid
     }
     return true
   }
 
   private keep(items: AgentMetric[]): void {
+    if (this.closed) {
+      this.successor?.keep(items)
+      return
+    }
     // Sends may overlap (a url check's batch beside the host's): keep what each could not deliver.
     this.pending = this.pending.length === 0 ? items : [...this.pending, ...items]
     const over = this.pending.length - this.maxPending
@@ -86,6 +95,7 @@ export class TransferSender {
   private async deliver(items: AgentMetric[]): Promise<TransferResponse | undefined> {
     const addrs = shuffled(this.options.addrs)
     for (const addr of addrs) {
+      if (this.closed) return undefined
       try {
         const reply = await this.client(addr).call<TransferResponse>('Transfer.Update', items)
         if (this.failing) {
@@ -126,7 +136,17 @@ export class TransferSender {
     return c
   }
 
-  close(): void {
+  /**
+   * close ends every connection. What is pending, and what sends still in flight cannot deliver,
+   * goes to `successor` (the sender replacing this one on a config reload), else is dropped.
+   */
+  close(successor?: TransferSender): void {
+    if (this.closed) return
+    this.closed = true
+    this.successor = successor
+    const pending = this.pending
+    this.pending = []
+    if (pending.length > 0) successor?.keep(pending)
     for (const c of this.clients.values()) c.close()
     this.clients.clear()
   }
