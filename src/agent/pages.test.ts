@@ -2,26 +2,17 @@
 // from the real system collectors, as src/agent/index.ts wires them into agentHttp.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { NO_BUILTIN_ITEMS } from './collector.js'
 import type { CollectContext, Collector } from './collector.js'
 import type { FsStats } from './collectors/df.js'
 import { parseDiskstats, shouldHandleDevice } from './collectors/diskio.js'
 import { systemCollectorsWithPages, type SystemPages } from './collectors/system.js'
 import { injectableAgentHttp } from './http-testing.js'
+import { FIXTURES } from './collectors/fixtures.js'
 
-// Tests also run compiled from dist/: find the fixtures from the directory holding package.json.
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    if (dirname(dir) === dir) throw new Error('BUG: no package.json above the test')
-    dir = dirname(dir)
-  }
-  return join(dir, 'src', 'agent', 'collectors', 'fixtures')
-}
-const FIX = fixtureDir()
+const FIX = FIXTURES
 const ctxAt = (proc: string, sys: string): CollectContext => ({
   proc,
   sys,

@@ -1,33 +1,16 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statfsSync,
-  writeFileSync,
-} from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { NO_BUILTIN_ITEMS, gauge } from '../collector.js'
 import type { CollectContext, Sample } from '../collector.js'
 import { DfCollector, deviceUsage, hostRoot, parseMounts } from './df.js'
 import type { FsStats } from './df.js'
 import type { DfUsage } from '../http.js'
+import { FIXTURES } from './fixtures.js'
 
-// Tests also run compiled from dist/: find the fixtures from the directory holding package.json.
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    if (dirname(dir) === dir) throw new Error('BUG: no package.json above the test')
-    dir = dirname(dir)
-  }
-  return join(dir, 'src', 'agent', 'collectors', 'fixtures')
-}
-const FIX = fixtureDir()
+const FIX = FIXTURES
 const ctxOf = (set: string, mountPoints: string[] = []): CollectContext => ({
   proc: join(FIX, set, 'proc'),
   sys: join(FIX, set, 'sys'),

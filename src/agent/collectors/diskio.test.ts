@@ -1,22 +1,13 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { NO_BUILTIN_ITEMS, counter, gauge } from '../collector.js'
 import type { CollectContext, Sample } from '../collector.js'
 import { DiskIoCollector, parseDiskstats, shouldHandleDevice } from './diskio.js'
+import { FIXTURES } from './fixtures.js'
 
-// Tests also run compiled from dist/: find the fixtures from the directory holding package.json.
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    if (dirname(dir) === dir) throw new Error('BUG: no package.json above the test')
-    dir = dirname(dir)
-  }
-  return join(dir, 'src', 'agent', 'collectors', 'fixtures')
-}
-const FIX = fixtureDir()
+const FIX = FIXTURES
 const ctxOf = (set: string): CollectContext => ({
   proc: join(FIX, set, 'proc'),
   sys: join(FIX, set, 'sys'),

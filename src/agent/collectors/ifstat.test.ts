@@ -1,21 +1,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { type Sample, counter, gauge, readText } from '../collector.js'
 import { METRICS_PER_IFACE, netIfSamples, parseNetDev, parseSpeedMbps } from './ifstat.js'
+import { FIXTURES } from './fixtures.js'
 
-// Tests also run compiled from dist/: find the fixtures from the directory holding package.json.
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    if (dirname(dir) === dir) throw new Error('BUG: no package.json above the test')
-    dir = dirname(dir)
-  }
-  return join(dir, 'src', 'agent', 'collectors', 'fixtures')
-}
-const FIX = fixtureDir()
+const FIX = FIXTURES
 
 // falcon's funcs/ifstat.go order; speed.bits is the one GAUGE.
 const NAMES = [

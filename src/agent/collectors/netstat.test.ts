@@ -1,8 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { counter, readText } from '../collector.js'
 import {
   TCP_EXT_KEYS,
@@ -11,17 +9,9 @@ import {
   splitFields,
   tcpExtSamples,
 } from './netstat.js'
+import { FIXTURES } from './fixtures.js'
 
-// Tests also run compiled from dist/: find the fixtures from the directory holding package.json.
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    if (dirname(dir) === dir) throw new Error('BUG: no package.json above the test')
-    dir = dirname(dir)
-  }
-  return join(dir, 'src', 'agent', 'collectors', 'fixtures')
-}
-const FIX = fixtureDir()
+const FIX = FIXTURES
 const netstat = (set: string) => readText(join(FIX, set, 'proc'), 'net', 'netstat')
 const tcpExt = (pairs: [string, number][]) => pairs.map(([k, v]) => counter(`TcpExt.${k}`, v))
 

@@ -1,23 +1,14 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { type CollectContext, NO_BUILTIN_ITEMS, type Sample, gauge } from '../collector.js'
 import { networkCollectors } from './network.js'
+import { FIXTURES } from './fixtures.js'
 
-// Tests also run compiled from dist/: find the fixtures from the directory holding package.json.
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    if (dirname(dir) === dir) throw new Error('BUG: no package.json above the test')
-    dir = dirname(dir)
-  }
-  return join(dir, 'src', 'agent', 'collectors', 'fixtures')
-}
-const FIX = fixtureDir()
+const FIX = FIXTURES
 const ctxAt = (proc: string, sys: string, ifacePrefix: string[] = [], now = 0): CollectContext => ({
   proc,
   sys,

@@ -1,22 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { gauge, readText } from '../collector.js'
 import { parseSockstat, ssSamples } from './sockstat.js'
+import { FIXTURES } from './fixtures.js'
 
-// Tests also run compiled from dist/: find the fixtures from the directory holding package.json.
-function fixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    if (dirname(dir) === dir) throw new Error('BUG: no package.json above the test')
-    dir = dirname(dir)
-  }
-  return join(dir, 'src', 'agent', 'collectors', 'fixtures')
-}
-const FIX = fixtureDir()
+const FIX = FIXTURES
 const read = (set: string, name: string) => readText(join(FIX, set, 'proc'), 'net', name)
 const fromFixture = (set: string) =>
   ssSamples(read(set, 'sockstat'), read(set, 'sockstat6'), read(set, 'snmp'))
