@@ -1,15 +1,9 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { testEngines } from '../store/index.js'
-import { openTestPortal, type TestPortal } from './testing.js'
+import { openTestPortal, type TestPortal, type TestResponse } from './testing.js'
 
 const USER_KEYS = ['cnname', 'email', 'id', 'im', 'name', 'phone', 'qq', 'role']
-
-/** Reply is a response whose JSON body a test reads as `T`. */
-interface Reply<T> {
-  status: number
-  body: T
-}
 
 /** Obj holds the fields tests read from single-object replies. */
 interface Obj {
@@ -37,9 +31,8 @@ for (const engine of await testEngines()) {
       p = await openTestPortal(engine)
     })
     after(() => p.close())
-    // Replies are read as the shape under test (testing.ts types them `any`).
-    const call = <T = Obj>(...args: Parameters<TestPortal['call']>) =>
-      p.call(...args) as Promise<Reply<T>>
+    // Replies are read as the shape under test.
+    const call = <T = Obj>(...args: Parameters<TestPortal['call']>) => p.call<T>(...args)
 
     const idOf = async (name: string) =>
       (
@@ -175,7 +168,7 @@ for (const engine of await testEngines()) {
         const b = await create(bob, { team_name: 'ls-b' })
         const c = await create(p.root, { team_name: 'ls-c', users: [aid] })
         const d = await create(p.root, { team_name: 'ls-d' })
-        const names = (r: Reply<TeamItem[]>) => r.body.map((t) => t.team.name)
+        const names = (r: TestResponse<TeamItem[]>) => r.body.map((t) => t.team.name)
 
         const forAlice = await call<TeamItem[]>('GET', '/api/v1/team', {
           token: alice,

@@ -10,10 +10,18 @@ import type { PortalContext } from './portal.js'
 
 export const ROOT_PASSWORD = 'root-password'
 
-export interface TestResponse {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface TestResponse<T = any> {
   status: number
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any
+  /** body: the parsed JSON reply (text when it is not JSON), read as the shape the test expects. */
+  body: T
+}
+
+/** CallOptions: `token` is an Apitoken header value (omit for none). */
+export interface CallOptions {
+  token?: string
+  body?: unknown
+  query?: Record<string, string>
 }
 
 export interface TestPortal {
@@ -25,11 +33,12 @@ export interface TestPortal {
   /** user creates (once) a user of `role` with password `password-<name>` and returns its Apitoken. */
   user(name: string, role?: number): Promise<string>
   /** call makes a request; `token` is an Apitoken header value (omit for none). */
-  call(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  call<T = any>(
     method: InjectOptions['method'],
     url: string,
-    options?: { token?: string; body?: unknown; query?: Record<string, string> }
-  ): Promise<TestResponse>
+    options?: CallOptions
+  ): Promise<TestResponse<T>>
   close(): Promise<void>
 }
 
@@ -46,7 +55,11 @@ export async function openTestPortal(
     t.store
   )
   await app.ready()
-  const call: TestPortal['call'] = async (method, url, options = {}) => {
+  const call = async <T>(
+    method: InjectOptions['method'],
+    url: string,
+    options: CallOptions = {}
+  ): Promise<TestResponse<T>> => {
     const res = await app.inject({
       method,
       url,
@@ -60,7 +73,7 @@ export async function openTestPortal(
     } catch {
       // plain text answers stay text
     }
-    return { status: res.statusCode, body }
+    return { status: res.statusCode, body: body as T }
   }
   const login = async (name: string, password: string) => {
     const r = await call('POST', '/api/v1/user/login', { body: { name, password } })

@@ -6,12 +6,6 @@ import { openTestPortal, ROOT_PASSWORD, type TestPortal } from './testing.js'
 const SERVICE_TOKEN = 'service-token-for-user-tests'
 const USER_KEYS = ['cnname', 'email', 'id', 'im', 'name', 'phone', 'qq', 'role']
 
-/** Reply is a response whose JSON body a test reads as `T`. */
-interface Reply<T> {
-  status: number
-  body: T
-}
-
 /** Obj holds the fields tests read from single-object replies. */
 interface Obj {
   error: string
@@ -35,9 +29,8 @@ for (const engine of await testEngines()) {
       p = await openTestPortal(engine, { loginAttempts: 1000, defaultToken: SERVICE_TOKEN })
     })
     after(() => p.close())
-    // Replies are read as the shape under test (testing.ts types them `any`).
-    const call = <T = Obj>(...args: Parameters<TestPortal['call']>) =>
-      p.call(...args) as Promise<Reply<T>>
+    // Replies are read as the shape under test.
+    const call = <T = Obj>(...args: Parameters<TestPortal['call']>) => p.call<T>(...args)
 
     const idOf = async (name: string) =>
       (
