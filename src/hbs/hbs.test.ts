@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
-import { JsonRpcClient, type Logger, silentLogger } from '../core/index.js'
+import { JsonRpcClient, silentLogger, recordingLogger, waitUntil } from '../core/index.js'
 import { Store, type TestStore, testEngines } from '../store/index.js'
 import { Agents, stamp, writeHost } from './agents.js'
 import { defaultHbsConfig, type HbsConfig } from './config.js'
@@ -20,25 +20,6 @@ const config = (over: Partial<HbsConfig> = {}): HbsConfig => ({
   trustable: ['10.0.0.1', '10.0.0.2'],
   ...over,
 })
-
-function recordingLog(): Logger & { lines: string[] } {
-  const lines: string[] = []
-  return {
-    lines,
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  }
-}
-
-// Waits for a condition the test cannot await directly (a background retry); not a timed assertion.
-async function until(cond: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 const hostRow = (store: Store, hostname: string) =>
   store.db
@@ -349,7 +330,7 @@ for (const engine of engines) {
     it('keeps answering from its snapshot when its store is closed under it', async () => {
       const t = await engine.open()
       await seedPortal(t.store.db, NOON)
-      const log = recordingLog()
+      const log = recordingLogger()
       const hbs = await start(config(), { log, now: () => NOON }, { store: t.store })
       const rpc = new JsonRpcClient(hbs.addresses.rpc)
       try {
@@ -385,7 +366,7 @@ for (const engine of engines) {
         const proxied = new URL(url)
         proxied.hostname = '127.0.0.1'
         proxied.port = String(proxy.port)
-        const log = recordingLog()
+        const log = recordingLogger()
         const direct = await Store.open(url, silentLogger)
         const store = await Store.open(proxied.toString(), log, {
           minBackoff: 20,
@@ -413,18 +394,21 @@ for (const engine of engines) {
           assert.deepEqual(await rpc.call('Hbs.GetStrategies', {}), before)
           assert.equal(await hostRow(direct, 'outage-host'), undefined)
           await proxy.restore()
-          await until(
+          await waitUntil(
             async () => (await hostRow(direct, 'outage-host')) !== undefined,
-            'the kept report'
+            'the kept report',
+            20_000
           )
-          await until(
+          await waitUntil(
             async () => (await hostRow(direct, 'prod'))?.ip === '10.4.4.4',
-            'the kept update'
+            'the kept update',
+            20_000
           )
           assert.equal((await hostRow(direct, 'outage-host'))?.ip, '10.3.3.3')
-          await until(
+          await waitUntil(
             () => log.lines.some((l) => l.startsWith('info hbs: the store is readable again')),
-            'recovery'
+            'recovery',
+            20_000
           )
           const hbsLines = log.lines.filter((l) => / hbs: /.test(l))
           assert.equal(

@@ -1,22 +1,12 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import type { Logger } from '../core/index.js'
 import { type TestStore, testEngines } from '../store/index.js'
 import { Snapshot, SnapshotSource } from './snapshot.js'
 import { LATE, NIGHT, NOON, type Portal, seedPortal } from './testing.js'
+import { recordingLogger } from '../core/index.js'
 
 const engines = await testEngines()
-
-function recordingLog(): Logger & { lines: string[] } {
-  const lines: string[] = []
-  return {
-    lines,
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  }
-}
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex')
 
@@ -33,7 +23,7 @@ for (const engine of engines) {
     let t: TestStore
     let p: Portal
     let clock = NOON
-    const log = recordingLog()
+    const log = recordingLogger()
     let source: SnapshotSource
 
     before(async () => {

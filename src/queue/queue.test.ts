@@ -6,8 +6,8 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import type { Logger } from '../core/index.js'
 import { memoryQueue, type Queue, redisQueue, SPILL_FILE } from './index.js'
+import { recordingLogger, waitUntil } from '../core/index.js'
 
 const REDIS_URL = process.env.PEREGRINE_TEST_REDIS ?? 'redis://127.0.0.1:6379/0'
 const prefix = `peregrine-test-${randomUUID()}:`
@@ -33,24 +33,6 @@ if (process.env.PEREGRINE_TEST_REDIS && !hasRedis) {
   throw new Error(`PEREGRINE_TEST_REDIS=${REDIS_URL} is set but Redis does not answer`)
 }
 const skipRedis = hasRedis ? false : `Redis is not reachable at ${REDIS_URL}`
-
-function recordingLog(): Logger & { lines: string[] } {
-  const lines: string[] = []
-  return {
-    lines,
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  }
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 const dirs: string[] = []
 const spillDir = () => {
@@ -99,7 +81,12 @@ const subjects: Subject[] = [
     name: 'redisQueue',
     skip: skipRedis,
     make: () =>
-      redisQueue({ url: REDIS_URL, spillDir: spillDir(), log: recordingLog(), keyPrefix: prefix }),
+      redisQueue({
+        url: REDIS_URL,
+        spillDir: spillDir(),
+        log: recordingLogger(),
+        keyPrefix: prefix,
+      }),
   },
 ]
 
@@ -189,7 +176,7 @@ describe('redisQueue with falcon', { skip: skipRedis }, () => {
     const q = redisQueue({
       url: REDIS_URL,
       spillDir: spillDir(),
-      log: recordingLog(),
+      log: recordingLogger(),
       keyPrefix: prefix,
     })
     const event = JSON.stringify({ id: 's_3_abc', priority: 0, status: 'PROBLEM' })
@@ -210,7 +197,7 @@ describe('redisQueue with falcon', { skip: skipRedis }, () => {
   it('holds and spills pushes while Redis is unreachable, then replays them in order', async () => {
     const r = raw as Redis
     const proxy = await tcpProxy(new URL(REDIS_URL))
-    const log = recordingLog()
+    const log = recordingLogger()
     const dir = spillDir()
     const q = redisQueue({
       url: url(proxy.port),
@@ -222,7 +209,10 @@ describe('redisQueue with falcon', { skip: skipRedis }, () => {
     const list = `outage-${randomUUID()}`
     await q.push(list, 'before')
     proxy.cut()
-    await until(() => log.lines.some((l) => l.includes('unreachable')), 'the outage to be noticed')
+    await waitUntil(
+      () => log.lines.some((l) => l.includes('unreachable')),
+      'the outage to be noticed'
+    )
     const sent = Array.from({ length: 1000 }, (_, i) => `item-${i}`)
     // 100 pushes of 10 in flight at once: the order of the calls is the order in Redis.
     await Promise.all(
@@ -232,11 +222,11 @@ describe('redisQueue with falcon', { skip: skipRedis }, () => {
     assert.equal(q.stats().spilled, 900)
     assert.equal(readFileSync(join(dir, SPILL_FILE), 'utf8').split('\n').length - 1, 900)
     proxy.restore()
-    await until(() => q.stats().backlog === 0, 'the backlog to drain', 20_000)
+    await waitUntil(() => q.stats().backlog === 0, 'the backlog to drain', 20_000)
     const inRedis = (await r.lrange(list, 0, -1)).reverse()
     assert.deepEqual(inRedis, ['before', ...sent])
     assert.equal(q.stats().replayed, 1000)
-    await until(() => !existsSync(join(dir, SPILL_FILE)), 'the spill file to be removed')
+    await waitUntil(() => !existsSync(join(dir, SPILL_FILE)), 'the spill file to be removed')
     assert.equal(log.lines.filter((l) => l.includes('unreachable')).length, 1)
     assert.equal(log.lines.filter((l) => l.includes('answers again')).length, 1)
     await q.close()
@@ -249,7 +239,7 @@ describe('redisQueue with falcon', { skip: skipRedis }, () => {
     proxy.cut()
     const dir = spillDir()
     const list = `crash-${randomUUID()}`
-    const log = recordingLog()
+    const log = recordingLogger()
     const q1 = redisQueue({
       url: url(proxy.port),
       spillDir: dir,
@@ -257,21 +247,29 @@ describe('redisQueue with falcon', { skip: skipRedis }, () => {
       log,
       keyPrefix: prefix,
     })
-    await until(() => log.lines.some((l) => l.includes('unreachable')), 'the outage to be noticed')
+    await waitUntil(
+      () => log.lines.some((l) => l.includes('unreachable')),
+      'the outage to be noticed'
+    )
     await q1.push(list, ...Array.from({ length: 50 }, (_, i) => `${i}`))
     // close writes the 3 held in memory ahead of the 47 spilled ones.
     await q1.close()
     appendFileSync(join(dir, SPILL_FILE), '["torn') // a write cut short by the crash
     await proxy.close()
 
-    const q2 = redisQueue({ url: REDIS_URL, spillDir: dir, log: recordingLog(), keyPrefix: prefix })
-    await until(() => q2.stats().backlog === 0, 'the spill file to be replayed')
+    const q2 = redisQueue({
+      url: REDIS_URL,
+      spillDir: dir,
+      log: recordingLogger(),
+      keyPrefix: prefix,
+    })
+    await waitUntil(() => q2.stats().backlog === 0, 'the spill file to be replayed')
     await q2.push(list, 'after')
     assert.deepEqual((await r.lrange(list, 0, -1)).reverse(), [
       ...Array.from({ length: 50 }, (_, i) => `${i}`),
       'after',
     ])
-    await until(() => !existsSync(join(dir, SPILL_FILE)), 'the spill file to be removed')
+    await waitUntil(() => !existsSync(join(dir, SPILL_FILE)), 'the spill file to be removed')
     await q2.close()
   })
 })

@@ -1,30 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { type AddressInfo, createServer } from 'node:net'
-import type { Logger } from '../core/index.js'
 import { isConnectionError, parseStoreUrl, redact, Store } from './store.js'
 import { mysqlServerUrl, tcpProxy, testEngines } from './testing.js'
+import { recordingLogger, waitUntil } from '../core/index.js'
 
 const engines = await testEngines()
 const hasMysql = engines.some((e) => e.engine === 'mysql')
-
-function recordingLog(): Logger & { lines: string[] } {
-  const lines: string[] = []
-  return {
-    lines,
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  }
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('store URLs', () => {
   it('reads sqlite and mysql locations', () => {
@@ -118,7 +100,7 @@ describe('isConnectionError', () => {
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
     const { port } = server.address() as AddressInfo
     try {
-      const opened = Store.open(`mysql://u:p@127.0.0.1:${port}/db`, recordingLog(), {
+      const opened = Store.open(`mysql://u:p@127.0.0.1:${port}/db`, recordingLogger(), {
         connectTimeout: 1000,
       })
       await assert.rejects(opened, (err: Error) => /client_ed25519/.test(err.message))
@@ -132,7 +114,7 @@ for (const engine of engines) {
   describe(`store migrations (${engine.engine})`, () => {
     it('applies the schema once, and opening again (or twice at once) changes nothing', async () => {
       const { url, drop } = await engine.newUrl()
-      const log = recordingLog()
+      const log = recordingLogger()
       try {
         const first = await Store.open(url, log)
         assert.equal(first.available, true)
@@ -211,7 +193,7 @@ describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable'
     const { url, drop } = await mysql.newUrl()
     const proxy = await tcpProxy(server.hostname, serverPort)
     const via = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
-    const log = recordingLog()
+    const log = recordingLogger()
     const store = await Store.open(via, log, options)
     try {
       await store.db.insertInto('host').values({ hostname: 'h1' }).execute()
@@ -229,10 +211,10 @@ describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable'
       assert.equal(log.lines.filter((l) => l.includes('cannot be reached')).length, 1)
       assert.ok(!log.lines.join('\n').includes('secret'))
       await proxy.restore()
-      await until(() => store.available, 'the store to come back')
+      await waitUntil(() => store.available, 'the store to come back')
       assert.ok(log.lines.some((l) => /reachable again after \d+ ms/.test(l)))
       // The pool may still hold a dead connection or two: a caller retrying gets through.
-      await until(async () => {
+      await waitUntil(async () => {
         try {
           const rows = await store.db.selectFrom('host').select('hostname').execute()
           return rows.length === 1
@@ -253,7 +235,7 @@ describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable'
     const proxy = await tcpProxy(server.hostname, serverPort)
     await proxy.cut()
     const via = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
-    const log = recordingLog()
+    const log = recordingLogger()
     const store = await Store.open(via, log, options)
     try {
       assert.equal(store.available, false)
@@ -277,7 +259,7 @@ describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable'
     const proxy = await tcpProxy(server.hostname, serverPort)
     await proxy.cut()
     const via = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
-    const store = await Store.open(via, recordingLog(), options)
+    const store = await Store.open(via, recordingLogger(), options)
     const errors = new Set<string>()
     try {
       await proxy.restore()
@@ -305,7 +287,7 @@ describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable'
     const { url, drop } = await mysql.newUrl()
     const proxy = await tcpProxy(server.hostname, serverPort)
     const via = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
-    const log = recordingLog()
+    const log = recordingLogger()
     const store = await Store.open(via, log, { ...options, queryTimeout: 300 })
     try {
       await store.db.insertInto('host').values({ hostname: 'h1' }).execute()
@@ -323,7 +305,7 @@ describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable'
       assert.equal(store.available, false)
       await proxy.cut()
       await proxy.restore()
-      await until(async () => {
+      await waitUntil(async () => {
         try {
           return (await store.db.selectFrom('host').selectAll().execute()).length === 1
         } catch {
@@ -342,7 +324,7 @@ describe('store: MySQL outage', { skip: !hasMysql && 'no MySQL server reachable'
     u.username = 'no_such_user_pg'
     u.password = 'x'
     u.pathname = '/test'
-    await assert.rejects(Store.open(u.toString(), recordingLog(), options), (err: Error) =>
+    await assert.rejects(Store.open(u.toString(), recordingLogger(), options), (err: Error) =>
       /Access denied/.test(err.message)
     )
   })
