@@ -1,44 +1,9 @@
 // What hbs computes from the portal tables, as falcon's modules/hbs does: strategies active now with
 // template inheritance, expressions, an agent's builtin metrics and plugin dirs. Pure functions.
 import { createHash } from 'node:crypto'
-import { parseGoFloat } from '../core/index.js'
+import { parseGoFloat, type Expression, type Strategy, type Template } from '../core/index.js'
 
-/** Template is falcon's model.Template as it goes on the wire (json tags of common/model/template.go). */
-export interface Template {
-  readonly id: number
-  readonly name: string
-  readonly parentId: number
-  readonly actionId: number
-  readonly creator: string
-}
-
-/** Strategy is falcon's model.Strategy on the wire; `tpl` is the template whose action fires. */
-export interface Strategy {
-  readonly id: number
-  readonly metric: string
-  readonly tags: Readonly<Record<string, string>>
-  readonly func: string
-  readonly operator: string
-  readonly rightValue: number
-  readonly maxStep: number
-  readonly priority: number
-  readonly note: string
-  readonly tpl: Template
-}
-
-/** Expression is falcon's model.Expression on the wire. */
-export interface Expression {
-  readonly id: number
-  readonly metric: string
-  readonly tags: Readonly<Record<string, string>>
-  readonly func: string
-  readonly operator: string
-  readonly rightValue: number
-  readonly maxStep: number
-  readonly priority: number
-  readonly note: string
-  readonly actionId: number
-}
+export type { Expression, Strategy, Template }
 
 /** BuiltinMetric is falcon's model.BuiltinMetric (no json tags: Go field names on the wire). */
 export interface BuiltinMetric {
