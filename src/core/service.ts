@@ -23,7 +23,7 @@ export interface Deps {
    * dial returns a caller for a component's RPC address. The runner passes one that reaches components
    * of the same process directly (no JSON in between); by default it is a JsonRpcClient over TCP.
    */
-  dial?: (address: string, options: { callTimeout: number }) => RpcCaller
+  dial?: (address: string, options: { callTimeout: number; maxResponseBytes?: number }) => RpcCaller
 }
 
 /** Service is a started app: its name, the addresses it listens on, and how to stop it. */

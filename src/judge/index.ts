@@ -1,6 +1,267 @@
 /**
  * @module judge
- * Open-Falcon's judge. So far only its pure function layer: falcon's history values, the judge
- * functions (all, max, min, sum, avg, diff, pdiff, lookup, stddev), their parser and operators.
+ * Open-Falcon's judge: takes points from transfer (`Judge.Send`, JSON-RPC on :6080), keeps the newest
+ * of each series, evaluates hbs's strategies and expressions on every point as it arrives, and pushes
+ * PROBLEM/OK events to falcon's lists (`event:p<priority>`), in process or in Redis. HTTP on :6081.
  */
+import type { AddressInfo } from 'node:net'
+import Fastify from 'fastify'
+import {
+  type Deps,
+  type Expression,
+  type HostStrategies,
+  JsonRpcClient,
+  listenError,
+  listenTcp,
+  normalizeTags,
+  parseListen,
+  type RpcCaller,
+  RpcError,
+  serveJsonRpc,
+  type Service,
+} from '../core/index.js'
+import { memoryQueue, type Queue, redisQueue } from '../queue/index.js'
+import type { JudgeConfig } from './config.js'
+import { JudgeEngine } from './judge.js'
+import { tagsKeyOf } from './series.js'
+
+export { parseJudgeConfig, defaultJudgeConfig, type JudgeConfig } from './config.js'
+export { JudgeEngine, type JudgeCounters, type JudgeEngineOptions } from './judge.js'
 export * from './functions.js'
+
+/** JudgeService is a started judge; `syncRules` fetches hbs's rules now (tests, /config/reload). */
+export interface JudgeService extends Service {
+  readonly engine: JudgeEngine
+  readonly queue: Queue
+  syncRules(): Promise<void>
+}
+
+export interface JudgeStartOptions {
+  /** queue: where events go; by default Redis when `redis` is set, else an in-process queue. */
+  queue?: Queue
+}
+
+/** start fetches the rules, then listens; a judge whose hbs is down starts with no rules and retries. */
+export async function start(
+  config: Readonly<JudgeConfig>,
+  deps: Deps,
+  options: JudgeStartOptions = {}
+): Promise<JudgeService> {
+  const ownQueue = options.queue === undefined
+  const queue =
+    options.queue ??
+    (config.redis !== ''
+      ? redisQueue({ url: config.redis, spillDir: config.spillDir, log: deps.log })
+      : memoryQueue())
+  const pushFailures = { count: 0 }
+  const engine = new JudgeEngine({
+    remain: config.remain,
+    minInterval: config.minInterval,
+    queuePattern: config.queuePattern,
+    log: deps.log,
+    emit: (list, payload) => {
+      // The queue holds what Redis cannot take yet (memory, then disk); a refusal here is a bug or a
+      // full disk, and is counted and logged rather than lost silently.
+      queue.push(list, payload).catch((err: Error) => {
+        pushFailures.count++
+        deps.log.error(`judge: event not queued to ${list}: ${err.message}`)
+      })
+    },
+  })
+
+  // Rules from hbs: the first address that answers wins; the last rules stay when none does.
+  const dial =
+    deps.dial ??
+    ((address: string, o: { callTimeout: number; maxResponseBytes?: number }) =>
+      new JsonRpcClient(address, o))
+  const clients = new Map<string, RpcCaller>()
+  const clientOf = (address: string) => {
+    let c = clients.get(address)
+    if (c === undefined) {
+      c = dial(address, { callTimeout: config.hbsTimeout, maxResponseBytes: config.maxRulesBytes })
+      clients.set(address, c)
+    }
+    return c
+  }
+  const sync = { ok: 0, failed: 0, lastAt: 0, lastError: '' }
+  let hbsDown = false
+  const syncRules = async (): Promise<void> => {
+    const errors: string[] = []
+    for (const address of config.hbs) {
+      try {
+        const c = clientOf(address)
+        const [s, e] = await Promise.all([
+          c.call<{ hostStrategies: readonly HostStrategies[] | null }>('Hbs.GetStrategies', {}),
+          c.call<{ expressions: readonly Expression[] | null }>('Hbs.GetExpressions', {}),
+        ])
+        engine.setRules(s.hostStrategies ?? [], e.expressions ?? [])
+        sync.ok++
+        sync.lastAt = deps.now()
+        if (hbsDown) deps.log.info(`judge: rules fetched from hbs ${address} again`)
+        hbsDown = false
+        return
+      } catch (err) {
+        errors.push(`${address}: ${(err as Error).message}`)
+      }
+    }
+    sync.failed++
+    sync.lastError = errors.join('; ')
+    if (!hbsDown)
+      deps.log.warn(
+        `judge: cannot fetch rules from hbs (${sync.lastError}); keeping the last rules and retrying every ${config.hbsInterval} ms`
+      )
+    hbsDown = true
+    throw new Error(`judge: no hbs answered: ${sync.lastError}`)
+  }
+  await syncRules().catch(() => undefined)
+  let stopped = false
+  let syncTimer: NodeJS.Timeout | undefined
+  const scheduleSync = () => {
+    syncTimer = setTimeout(() => {
+      void syncRules()
+        .catch(() => undefined)
+        .finally(() => {
+          if (!stopped) scheduleSync()
+        })
+    }, config.hbsInterval)
+    syncTimer.unref()
+  }
+  scheduleSync()
+  const purgeTimer = setInterval(() => {
+    const dropped = engine.purge(Math.floor(deps.now() / 1000) - config.staleAfter)
+    if (dropped > 0)
+      deps.log.info(`judge: forgot ${dropped} series silent for ${config.staleAfter} s`)
+  }, config.purgeInterval)
+  purgeTimer.unref()
+
+  const send = (p: unknown) => {
+    if (!Array.isArray(p)) throw new RpcError('Judge.Send: expected an array of JudgeItem')
+    const problems = engine.send(p, Math.floor(deps.now() / 1000))
+    if (problems.length > 0) deps.log.warn(`judge: Judge.Send refused ${problems.join('; ')}`)
+    return { code: 0 }
+  }
+  const methods = new Map<string, (p: unknown) => unknown>([
+    ['Judge.Ping', () => ({ code: 0 })],
+    ['Judge.Send', send],
+  ])
+  const rpc = serveJsonRpc(methods, {
+    maxRequestBytes: config.maxBodyBytes,
+    onError: (m) => deps.log.warn(`judge rpc: ${m}`),
+  })
+
+  const http = Fastify({ logger: false })
+  const ok = (data: unknown) => ({ msg: 'success', data })
+  http.get('/health', (_req, reply) => {
+    void reply.type('text/plain').send('ok')
+  })
+  http.get('/version', (_req, reply) => {
+    void reply.type('text/plain').send('peregrine')
+  })
+  http.get('/workdir', () => ok(process.cwd()))
+  http.get('/count', () => ok(engine.series.count))
+  http.get('/counter/all', () =>
+    ok({
+      ...engine.counters,
+      series: engine.series.count,
+      strategies: engine.rules.strategyCount,
+      strategyBindings: engine.rules.bindingCount,
+      expressions: engine.rules.expressionCount,
+      rulesFetched: sync.ok,
+      rulesFetchFailures: sync.failed,
+      rulesFetchedAt: sync.lastAt,
+      queuePushFailures: pushFailures.count,
+      queue: queue.stats(),
+    })
+  )
+  // falcon: /strategy/<endpoint>/<metric>: the strategies judge holds for it.
+  http.get<{ Params: { endpoint: string; metric: string } }>(
+    '/strategy/:endpoint/:metric',
+    (req) => {
+      const list = engine.rules.strategies.get(req.params.endpoint)?.get(req.params.metric) ?? []
+      return ok(list.map((c) => c.strategy))
+    }
+  )
+  // falcon: /expression/<metric>/<k=v>: the expressions indexed under that tag.
+  http.get<{ Params: { metric: string; tag: string } }>('/expression/:metric/:tag', (req) => {
+    const list = engine.rules.expressions.get(`${req.params.metric}/${req.params.tag}`) ?? []
+    return ok(list.map((c) => c.expression))
+  })
+  // falcon: /history/<endpoint>/<metric>[/<k=v,…>]: the points judge holds, newest first.
+  const history = (endpoint: string, metric: string, tags: string | undefined) => {
+    const list = engine.series.seriesOf(endpoint, metric)
+    const s =
+      tags === undefined
+        ? list.find((x) => tagsKeyOf(x.tags) === '')
+        : list.find((x) => tagsKeyOf(x.tags) === normalizeTags(tags))
+    if (s === undefined) return ok([])
+    const points: { timestamp: number; value: number }[] = []
+    for (let i = 0; i < s.size; i++) points.push({ timestamp: s.t(i), value: s.v(i) })
+    return ok(points)
+  }
+  http.get<{ Params: { endpoint: string; metric: string } }>('/history/:endpoint/:metric', (req) =>
+    history(req.params.endpoint, req.params.metric, undefined)
+  )
+  http.get<{ Params: { endpoint: string; metric: string; tags: string } }>(
+    '/history/:endpoint/:metric/:tags',
+    (req) => history(req.params.endpoint, req.params.metric, req.params.tags)
+  )
+  // falcon reloads its cfg.json here; Peregrine's judge has its rules fetched from hbs at once.
+  http.get('/config/reload', async (_req, reply) => {
+    try {
+      await syncRules()
+      return ok('rules fetched from hbs')
+    } catch (err) {
+      return reply.status(503).send({ msg: (err as Error).message })
+    }
+  })
+
+  try {
+    await listenTcp(rpc, 'judge.rpc', config.rpc)
+    const h = parseListen('judge.http', config.http)
+    await http.listen({ port: h.port, host: h.host }).catch((err: unknown) => {
+      throw listenError('judge.http', config.http, err)
+    })
+  } catch (err) {
+    stopped = true
+    clearTimeout(syncTimer)
+    clearInterval(purgeTimer)
+    rpc.close()
+    await http.close()
+    for (const c of clients.values()) c.close()
+    if (ownQueue) await queue.close()
+    throw err
+  }
+  const addr = (a: AddressInfo) => `${a.address}:${a.port}`
+  return {
+    name: 'judge',
+    addresses: {
+      rpc: addr(rpc.address() as AddressInfo),
+      http: addr(http.server.address() as AddressInfo),
+    },
+    engine,
+    queue,
+    syncRules,
+    local: {
+      // In-process transfer: the items are judged without a JSON round trip.
+      async call<T>(method: string, param: unknown): Promise<T> {
+        if (stopped) throw new Error('judge is stopped')
+        const fn = methods.get(method)
+        if (fn === undefined) throw new RpcError(`rpc: can't find method ${method}`)
+        return (await fn(param)) as T
+      },
+      close: () => undefined,
+    },
+    async stop() {
+      stopped = true
+      clearTimeout(syncTimer)
+      clearInterval(purgeTimer)
+      await new Promise<void>((resolve) => {
+        rpc.close(() => resolve())
+        rpc.closeAll()
+      })
+      await http.close()
+      for (const c of clients.values()) c.close()
+      if (ownQueue) await queue.close()
+    },
+  }
+}
