@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import { testEngines } from '../store/index.js'
+import { recordAlarmEvent, testEngines } from '../store/index.js'
 import { ROLE } from './auth.js'
 import { insertedId } from './portal.js'
 import { openTestPortal, ROOT_PASSWORD, type TestPortal, type TestResponse } from './testing.js'
@@ -239,6 +239,43 @@ const nodataBody = {
 }
 
 const maintainWindow = { maintain_begin: 1_700_000_000, maintain_end: 1_700_003_600 }
+
+/** alarmCase records (again) a PROBLEM of `w.strategy` on matrix-host and returns its case id. */
+async function alarmCase(w: World): Promise<string> {
+  const id = `s_${w.strategy}_matrix`
+  const strategy = {
+    id: w.strategy,
+    metric: 'cpu.idle',
+    tags: {},
+    func: 'all(#3)',
+    operator: '<',
+    rightValue: 10,
+    maxStep: 3,
+    priority: 2,
+    note: 'matrix',
+    tpl: { id: w.tpl, name: 'matrix-tpl', parentId: 0, actionId: w.action, creator: USERS.creator },
+  }
+  const event = {
+    id,
+    strategy,
+    expression: null,
+    status: 'PROBLEM' as const,
+    endpoint: 'matrix-host',
+    leftValue: 1,
+    currentStep: 1,
+    eventTime: 1_700_000_000,
+    pushedTags: {},
+  }
+  await recordAlarmEvent(w.p.store.db, event, '1 < 10')
+  return id
+}
+
+/** silenceBody silences matrix-host for an hour from now. */
+const silenceBody = () => ({
+  endpoint: 'matrix-host',
+  ends_at: Math.floor(Date.now() / 1000) + 3600,
+  note: 'matrix',
+})
 
 const passwordOf = (who: Identity) =>
   who === 'root' ? ROOT_PASSWORD : `password-${who in USERS ? USERS[who as UserIdentity] : who}`
@@ -820,6 +857,65 @@ const TABLE: Row[] = [
     kind: 'user',
     request: async (w) => ({ params: { screen_id: await w.make.screen() } }),
   },
+
+  // ---- alarm-routes.ts
+  {
+    method: 'GET',
+    path: '/api/v1/alarm/eventcases',
+    kind: 'user',
+    request: (w) => ({ query: { strategy_id: String(w.strategy) } }),
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/alarm/eventcases',
+    kind: 'user',
+    request: (w) => ({ body: { strategy_id: w.strategy, limit: 10, page: 1 } }),
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/alarm/events',
+    kind: 'user',
+    request: async (w) => ({ query: { event_id: await alarmCase(w) } }),
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/alarm/events',
+    kind: 'user',
+    request: async (w) => ({ body: { event_id: await alarmCase(w) } }),
+  },
+  {
+    // Any user notes, claims or resolves any case, as in falcon.
+    method: 'POST',
+    path: '/api/v1/alarm/event_note',
+    kind: 'user',
+    request: async (w) => ({
+      body: { event_id: await alarmCase(w), note: 'matrix', status: 'in progress' },
+    }),
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/alarm/event_note',
+    kind: 'user',
+    request: async (w) => ({ query: { event_id: await alarmCase(w) } }),
+  },
+  { method: 'GET', path: '/api/v1/alarm/silences', kind: 'user' },
+  {
+    method: 'POST',
+    path: '/api/v1/alarm/silences',
+    kind: 'user',
+    request: () => ({ body: silenceBody() }),
+  },
+  {
+    method: 'DELETE',
+    path: '/api/v1/alarm/silences/:id',
+    kind: 'creator',
+    request: async (w) => ({
+      params: {
+        id: idAt(await creatorCall(w, 'POST', '/api/v1/alarm/silences', silenceBody()), 'id'),
+      },
+    }),
+  },
+  { method: 'GET', path: '/api/v1/alarm/notifications', kind: 'user' },
 
   // ---- graph-routes.ts: with no graph node listening, a caller past auth gets 502.
   {

@@ -2,8 +2,9 @@
  * @module api
  * Open-Falcon's HTTP API (`/api/v1`) on :8080: users, sessions and the `Apitoken` header; teams; the
  * portal configuration (host groups, hosts, templates, strategies, expressions, actions, plugins,
- * aggregator and nodata rules, dashboard screens and graphs) in the portal store; and the graph routes
- * (history, lastpoint, endpoint search), reading the graph cluster by falcon's consistent hashing.
+ * aggregator and nodata rules, dashboard screens and graphs) in the portal store; the alarm history
+ * (cases, events, notes), silences and notification record; and the graph routes (history,
+ * lastpoint, endpoint search), reading the graph cluster by falcon's consistent hashing.
  */
 import type { AddressInfo } from 'node:net'
 import cors from '@fastify/cors'
@@ -18,6 +19,7 @@ import {
   type Service,
 } from '../core/index.js'
 import { Store } from '../store/index.js'
+import { registerAlarmRoutes } from './alarm-routes.js'
 import { authenticate, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
 import type { ApiConfig } from './config.js'
 import { registerDashboardRoutes } from './dashboard-routes.js'
@@ -126,6 +128,7 @@ export function buildApi(
   registerTemplateRoutes(app, ctx)
   registerNodataRoutes(app, ctx)
   registerDashboardRoutes(app, ctx)
+  registerAlarmRoutes(app, ctx)
   registerGraphRoutes(app, graphs)
   return { app, graphs, ctx }
 }

@@ -93,6 +93,12 @@ interface Expression {
   action_id: number
   right_value: string
   create_user: string
+  for: number
+}
+interface StrategyJson {
+  id: number
+  metric: string
+  for: number
 }
 interface ExpressionReply {
   expression: Expression
@@ -632,8 +638,10 @@ for (const engine of await testEngines()) {
         run_begin: '22:00',
         run_end: '06:00',
         tpl_id: t.id,
+        for: 0,
       }
       assert.deepEqual(created.body, want)
+      assert.equal(Object.keys(created.body).at(-1), 'for', "Peregrine's for comes last")
       const list = await call('GET', '/api/v1/strategy', {
         token: bob,
         query: { tid: String(t.id) },
@@ -833,6 +841,7 @@ for (const engine of await testEngines()) {
         action_id: actionId,
         create_user: 'alice',
         pause: 0,
+        for: 0,
       }
       assert.deepEqual(one.body, {
         expression: want,
@@ -985,6 +994,141 @@ for (const engine of await testEngines()) {
       await put(expression({ id: 999_999 }), 'id', 404)
       await put(expression({ id: eid, expression: 'each(metric=qps)' }), 'expression')
       await put(expression({ id: eid, action: { uic: ['ghost'] } }), 'action.uic')
+    })
+
+    it("takes Peregrine's for on strategies: 0 by default, kept by an update without it", async () => {
+      const t = await newTpl(alice, 'for-tpl')
+      const plain = await call<StrategyJson>('POST', '/api/v1/strategy', {
+        token: alice,
+        body: strategy(t.id),
+      })
+      assert.equal(plain.status, 200, JSON.stringify(plain.body))
+      assert.equal(plain.body.for, 0)
+      const held = await call<StrategyJson>('POST', '/api/v1/strategy', {
+        token: alice,
+        body: strategy(t.id, { metric: 'mem.free', for: 120 }),
+      })
+      assert.equal(held.status, 200, JSON.stringify(held.body))
+      const sid = held.body.id
+      assert.equal(held.body.for, 120)
+      const get = async () =>
+        (await call<StrategyJson>('GET', `/api/v1/strategy/${sid}`, { token: bob })).body
+      assert.deepEqual(await get(), held.body)
+      const list = await call<StrategyJson[]>('GET', '/api/v1/strategy', {
+        token: bob,
+        query: { tid: String(t.id) },
+      })
+      assert.deepEqual(
+        list.body.map((s) => [s.metric, s.for]),
+        [
+          ['cpu.idle', 0],
+          ['mem.free', 120],
+        ]
+      )
+      const inTpl = await call<TplReply>('GET', `/api/v1/template/${t.id}`, { token: bob })
+      assert.deepEqual(inTpl.body.stratges, list.body)
+      const row = await p.store.db
+        .selectFrom('strategy')
+        .select('for_duration')
+        .where('id', '=', sid)
+        .executeTakeFirstOrThrow()
+      assert.equal(row.for_duration, 120)
+
+      const put = async (over: Record<string, unknown>) => {
+        const r = await call('PUT', '/api/v1/strategy', {
+          token: alice,
+          body: { ...strategy(t.id, { metric: 'mem.free' }), id: sid, ...over },
+        })
+        assert.equal(r.status, 200, JSON.stringify(r.body))
+      }
+      // falcon's dashboard sends no for: the stored one stays.
+      await put({ note: 'edited by falcon' })
+      assert.deepEqual(await get(), { ...held.body, note: 'edited by falcon' })
+      await put({ for: '600' })
+      assert.equal((await get()).for, 600)
+      await put({ for: 0 })
+      assert.equal((await get()).for, 0)
+      await put({ for: 604_800 })
+      assert.equal((await get()).for, 604_800)
+    })
+
+    it('validates for as 0..604800 whole seconds, naming body.for', async () => {
+      const t = await newTpl(alice, 'for-val-tpl')
+      const ok = await call<StrategyJson>('POST', '/api/v1/strategy', {
+        token: alice,
+        body: strategy(t.id),
+      })
+      await call('POST', '/api/v1/expression', {
+        token: alice,
+        body: expression({ note: 'for-val' }),
+      })
+      const eid = await expressionId('for-val')
+      const bad = async (method: 'POST' | 'PUT', path: string, body: Record<string, unknown>) => {
+        const r = await call(method, path, { token: alice, body })
+        assert.equal(r.status, 400, `${method} ${path} ${JSON.stringify(body)}`)
+        assert.match(
+          r.body.error,
+          /^body\.for: expected an integer number of seconds 0\.\.604800$/,
+          JSON.stringify(r.body)
+        )
+      }
+      for (const f of [-1, 604_801, 1.5, 'x', '', null, true, '2m']) {
+        await bad('POST', '/api/v1/strategy', strategy(t.id, { for: f }))
+        await bad('PUT', '/api/v1/strategy', { ...strategy(t.id), id: ok.body.id, for: f })
+        await bad('POST', '/api/v1/expression', expression({ note: 'for-bad', for: f }))
+        await bad('PUT', '/api/v1/expression', expression({ id: eid, note: 'for-val', for: f }))
+      }
+      const strategies = await call<StrategyJson[]>('GET', '/api/v1/strategy', {
+        token: alice,
+        query: { tid: String(t.id) },
+      })
+      assert.deepEqual(
+        strategies.body.map((s) => s.for),
+        [0]
+      )
+      const rows = await p.store.db
+        .selectFrom('expression')
+        .select(['note', 'for_duration'])
+        .where('note', 'in', ['for-val', 'for-bad'])
+        .execute()
+      assert.deepEqual(rows, [{ note: 'for-val', for_duration: 0 }])
+    })
+
+    it("takes Peregrine's for on expressions: 0 by default, kept by an update without it", async () => {
+      await call('POST', '/api/v1/expression', {
+        token: alice,
+        body: expression({ note: 'for-exp', for: 300 }),
+      })
+      await call('POST', '/api/v1/expression', {
+        token: alice,
+        body: expression({ note: 'for-exp-0' }),
+      })
+      const eid = await expressionId('for-exp')
+      const get = async (id = eid) =>
+        (await call<ExpressionReply>('GET', `/api/v1/expression/${id}`, { token: bob })).body
+          .expression
+      const one = await get()
+      assert.equal(one.for, 300)
+      assert.equal(Object.keys(one).at(-1), 'for', "Peregrine's for comes last")
+      assert.equal((await get(await expressionId('for-exp-0'))).for, 0)
+      const list = await call<Expression[]>('GET', '/api/v1/expression', { token: bob })
+      assert.deepEqual(
+        list.body.find((e) => e.id === eid),
+        one
+      )
+      const put = async (over: Record<string, unknown>) => {
+        const r = await call('PUT', '/api/v1/expression', {
+          token: alice,
+          body: expression({ id: eid, note: 'for-exp', ...over }),
+        })
+        assert.equal(r.status, 200, JSON.stringify(r.body))
+      }
+      await put({ right_value: '2000' })
+      assert.deepEqual(await get(), { ...one, right_value: '2000' })
+      await put({ for: 60 })
+      assert.equal((await get()).for, 60)
+      await put({ for: 0 })
+      assert.equal((await get()).for, 0)
     })
 
     it('lets only the expression creator or an admin change or delete it', async () => {

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import { z } from 'zod'
-import type { PortalDatabase } from '../store/index.js'
+import type { Expression, PortalDatabase, Strategy } from '../store/index.js'
 import { type AuthUser, isAdmin } from './auth.js'
 import { badRequest, conflict, forbidden, notFound, parse } from './http-errors.js'
 import { DEFAULT_METRICS } from './metric-list.js'
@@ -33,6 +33,8 @@ const MAX_CHAIN = 9
 /** JUDGE_FUNCS: the judge functions of one argument, `name(#N)`; `lookup(#M,N)` takes two. */
 const JUDGE_FUNCS = ['all', 'max', 'min', 'sum', 'avg', 'diff', 'pdiff', 'stddev'] as const
 const OPS = ['==', '!=', '<', '<=', '>', '>='] as const
+/** FOR_MAX: the longest `for` of a rule, a week in seconds. */
+const FOR_MAX = 604_800
 
 const TPL_COLUMNS = ['id', 'tpl_name', 'parent_id', 'action_id', 'create_user'] as const
 const ACTION_COLUMNS = [
@@ -106,6 +108,13 @@ const rightValue = (max: number) =>
   )
 
 const op = z.enum(OPS, { error: `expected one of ${OPS.join(' ')}` })
+
+/**
+ * forSeconds: Peregrine's `for` of a rule (not falcon's): seconds the condition must hold before judge
+ * sends the first PROBLEM; 0 sends at once, as falcon. Optional: a create without it stores 0, an
+ * update without it keeps the stored value (falcon's dashboard does not know the field).
+ */
+const forSeconds = int(0, FOR_MAX, `an integer number of seconds 0..${FOR_MAX}`).optional()
 
 const FUNC_USAGE = `expected ${JUDGE_FUNCS.map((f) => `${f}(#N)`).join(', ')} or lookup(#M,N)`
 
@@ -278,9 +287,11 @@ function runPair(s: { run_begin: string; run_end: string }, c: z.RefinementCtx) 
 }
 
 const NewStrategy = z
-  .object({ ...strategyFields, tpl_id: id('a template id') })
+  .object({ ...strategyFields, for: forSeconds, tpl_id: id('a template id') })
   .superRefine(runPair)
-const StrategyUpdate = z.object({ id: id(), ...strategyFields }).superRefine(runPair)
+const StrategyUpdate = z
+  .object({ id: id(), ...strategyFields, for: forSeconds })
+  .superRefine(runPair)
 
 const expressionAction = z
   .object(
@@ -318,6 +329,7 @@ const expressionFields = {
   priority: int(0, 6, 'a priority 0..6'),
   note: text(1024, 'a note').default(''),
   pause: flag,
+  for: forSeconds,
   action: expressionAction,
 }
 
@@ -476,6 +488,20 @@ async function mustExpression(db: Db, eid: number, field: string) {
   return e
 }
 
+/**
+ * ruleJson answers a strategy or expression row: falcon's fields, then Peregrine's `for` (seconds; the
+ * `for_duration` column) last.
+ */
+function ruleJson<R extends Strategy | Expression>({
+  for_duration,
+  ...falcon
+}: R): Omit<R, 'for_duration'> & { for: number } {
+  return { ...falcon, for: for_duration }
+}
+
+/** forColumn: the `for_duration` to write for a body's `for`: none (kept) when the body has none. */
+const forColumn = (f: number | undefined) => (f === undefined ? {} : { for_duration: f })
+
 function expressionRow(body: z.infer<typeof NewExpression>) {
   return {
     expression: body.expression,
@@ -486,6 +512,7 @@ function expressionRow(body: z.infer<typeof NewExpression>) {
     priority: body.priority,
     note: body.note,
     pause: body.pause,
+    ...forColumn(body.for),
   }
 }
 
@@ -565,7 +592,7 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: PortalContext)
       template.parent_id === 0 ? undefined : await loadTpl(store.db, template.parent_id)
     return {
       template,
-      stratges,
+      stratges: stratges.map(ruleJson),
       action: action ?? NO_ACTION,
       parent_name: parent?.tpl_name ?? '',
     }
@@ -700,37 +727,47 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: PortalContext)
   app.get('/api/v1/strategy', async (req) => {
     const tplId = idParam(req.query, 'tid')
     await mustTpl(store.db, tplId, 'tid')
-    return await store.db
+    const rows = await store.db
       .selectFrom('strategy')
       .selectAll()
       .where('tpl_id', '=', tplId)
       .orderBy('id')
       .execute()
+    return rows.map(ruleJson)
   })
 
   app.get('/api/v1/strategy/:sid', async (req) => {
-    return await mustStrategy(store.db, idParam(req.params, 'sid'), 'sid')
+    return ruleJson(await mustStrategy(store.db, idParam(req.params, 'sid'), 'sid'))
   })
 
   app.post('/api/v1/strategy', async (req) => {
     const user = userOf(req)
-    const body = parse(NewStrategy, req.body)
+    const { for: forSecs = 0, ...body } = parse(NewStrategy, req.body)
     const sid = await store.db.transaction().execute(async (trx) => {
       const tpl = await loadTpl(trx, body.tpl_id)
       if (tpl === undefined) throw badRequest(`body.tpl_id: no template with id ${body.tpl_id}`)
       assertMayChange(user, tpl.create_user, `strategies of template ${tpl.tpl_name}`)
-      return insertedId(await trx.insertInto('strategy').values(body).executeTakeFirst())
+      return insertedId(
+        await trx
+          .insertInto('strategy')
+          .values({ ...body, for_duration: forSecs })
+          .executeTakeFirst()
+      )
     })
-    return await mustStrategy(store.db, sid, 'id')
+    return ruleJson(await mustStrategy(store.db, sid, 'id'))
   })
 
   app.put('/api/v1/strategy', async (req) => {
     const user = userOf(req)
-    const { id: sid, ...fields } = parse(StrategyUpdate, req.body)
+    const { id: sid, for: forSecs, ...fields } = parse(StrategyUpdate, req.body)
     await store.db.transaction().execute(async (trx) => {
       const s = await mustStrategy(trx, sid, 'body.id')
       await assertMayChangeStrategies(trx, user, s.tpl_id)
-      await trx.updateTable('strategy').set(fields).where('id', '=', sid).execute()
+      await trx
+        .updateTable('strategy')
+        .set({ ...fields, ...forColumn(forSecs) })
+        .where('id', '=', sid)
+        .execute()
     })
     return message(`stragtegy:${sid} has been updated`)
   })
@@ -752,20 +789,21 @@ export function registerTemplateRoutes(app: FastifyInstance, ctx: PortalContext)
 
   app.get('/api/v1/expression', async (req) => {
     const { limit, offset } = pageOf(req.query, ALL)
-    return await store.db
+    const rows = await store.db
       .selectFrom('expression')
       .selectAll()
       .orderBy('id')
       .limit(limit)
       .offset(offset)
       .execute()
+    return rows.map(ruleJson)
   })
 
   app.get('/api/v1/expression/:eid', async (req) => {
     const expression = await mustExpression(store.db, idParam(req.params, 'eid'), 'eid')
     const action =
       expression.action_id === 0 ? undefined : await loadAction(store.db, expression.action_id)
-    return { expression, action: action ?? NO_ACTION }
+    return { expression: ruleJson(expression), action: action ?? NO_ACTION }
   })
 
   app.post('/api/v1/expression', async (req) => {

@@ -22,6 +22,8 @@ export interface Strategy {
   readonly priority: number
   readonly note: string
   readonly tpl: Template
+  /** for: Peregrine's (not falcon's): seconds the condition must hold before PROBLEM; absent when 0. */
+  readonly for?: number
 }
 
 /** Expression is falcon's model.Expression on the wire. */
@@ -36,6 +38,8 @@ export interface Expression {
   readonly priority: number
   readonly note: string
   readonly actionId: number
+  /** for: Peregrine's (not falcon's): seconds the condition must hold before PROBLEM; absent when 0. */
+  readonly for?: number
 }
 
 /** HostStrategies is one entry of falcon's `Hbs.GetStrategies` reply (model.HostStrategy). */

@@ -10,13 +10,18 @@ const engines = await testEngines()
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex')
 
-// The reply as a judge parses it, from the serialised parts.
+// The reply's bytes, and the reply as a judge parses it, from the serialised parts.
+const replyText = (s: Snapshot) =>
+  Buffer.concat(
+    s.strategiesReply.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))
+  ).toString()
 const replyOf = (s: Snapshot) =>
-  JSON.parse(
-    Buffer.concat(
-      s.strategiesReply.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))
-    ).toString()
-  ) as { hostStrategies: { hostname: string; strategies: { id: number; tpl: { id: number } }[] }[] }
+  JSON.parse(replyText(s)) as {
+    hostStrategies: {
+      hostname: string
+      strategies: { id: number; tpl: { id: number }; for?: number }[]
+    }[]
+  }
 
 for (const engine of engines) {
   describe(`hbs snapshot (${engine.engine})`, () => {
@@ -131,6 +136,87 @@ for (const engine of engines) {
         },
       })
       assert.ok(Object.isFrozen(prod.strategies[0]))
+    })
+
+    it("sends Peregrine's for last, only on the rules that have one", async () => {
+      await sentAt(NOON)
+      // No rule has one yet: the reply is falcon's, byte for byte.
+      assert.ok(!replyText(source.current).includes('"for"'))
+      const setFor = async (table: 'strategy' | 'expression', id: number, seconds: number) => {
+        await t.store.db
+          .updateTable(table)
+          .set({ for_duration: seconds })
+          .where('id', '=', id)
+          .execute()
+      }
+      const qps = (
+        await t.store.db
+          .selectFrom('expression')
+          .select('id')
+          .where('action_id', '>', 0)
+          .where('pause', '=', 0)
+          .orderBy('id')
+          .executeTakeFirstOrThrow()
+      ).id
+      await setFor('strategy', p.s.loadProd, 120)
+      // cpuWeb is inherited from web: prod gets it under web-prod, both under web, each with its for.
+      await setFor('strategy', p.s.cpuWeb, 45)
+      await setFor('expression', qps, 600)
+      try {
+        await sentAt(NOON)
+        const s = source.current
+        assert.equal(s.reused, false, 'a changed for is a changed strategy')
+        const value = s.hostStrategiesValue()
+        // The serialised reply is the in-process value, to the byte (keys in the same order).
+        assert.equal(replyText(s), JSON.stringify(value))
+        assert.equal(s.replyBytes, Buffer.byteLength(replyText(s)))
+        const ofHost = (name: string) =>
+          value.hostStrategies.find((h) => h.hostname === name)?.strategies ?? []
+        const prod = ofHost('prod')
+        const load = prod.find((x) => x.id === p.s.loadProd)
+        assert.equal(load?.for, 120)
+        assert.deepEqual(Object.keys(load ?? {}).slice(-2), ['tpl', 'for'])
+        assert.equal(
+          replyText(s).match(/"note":"loadProd","tpl":\{[^}]*\},"for":120\}/g)?.length,
+          2,
+          'prod and after, each under web-prod'
+        )
+        for (const host of ['prod', 'both']) {
+          const cpu = ofHost(host).find((x) => x.id === p.s.cpuWeb)
+          assert.equal(cpu?.for, 45, host)
+          assert.equal(Object.keys(cpu ?? {}).at(-1), 'for')
+        }
+        assert.equal(ofHost('both').find((x) => x.id === p.s.cpuWeb)?.tpl.id, p.tpl.web)
+        assert.equal(ofHost('prod').find((x) => x.id === p.s.cpuWeb)?.tpl.id, p.tpl.webProd)
+        // The others have no for key at all (for 0), in both forms.
+        const others = prod.filter((x) => x.id !== p.s.loadProd && x.id !== p.s.cpuWeb)
+        assert.equal(others.length, 4)
+        for (const x of others) assert.ok(!('for' in x), JSON.stringify(x))
+        for (const x of replyOf(s).hostStrategies[0].strategies) {
+          assert.equal('for' in x, x.id === p.s.loadProd || x.id === p.s.cpuWeb, JSON.stringify(x))
+        }
+        assert.equal(s.strategies.get(p.s.loadProd)?.for, 120)
+        assert.ok(!('for' in (s.strategies.get(p.s.portBase) ?? {})))
+
+        const exps = s.expressions ?? []
+        assert.deepEqual(
+          exps.map((e) => [e.id, e.for]),
+          [
+            [qps, 600],
+            [exps[1].id, undefined],
+          ]
+        )
+        assert.equal(Object.keys(exps[0]).at(-1), 'for')
+        assert.ok(!('for' in exps[1]))
+        assert.match(JSON.stringify({ expressions: exps }), /"actionId":9,"for":600\},\{/)
+      } finally {
+        await setFor('strategy', p.s.loadProd, 0)
+        await setFor('strategy', p.s.cpuWeb, 0)
+        await setFor('expression', qps, 0)
+      }
+      await sentAt(NOON)
+      assert.ok(!replyText(source.current).includes('"for"'))
+      assert.ok(!JSON.stringify(source.current.expressions).includes('"for"'))
     })
 
     it('answers builtin metrics from all templates and ancestors, whatever their windows', async () => {

@@ -79,6 +79,7 @@ export function loadTables(db: Kysely<PortalDatabase>): Promise<Tables> {
         'run_begin',
         'run_end',
         'tpl_id',
+        'for_duration',
       ])
       .orderBy('id')
       .execute(),
@@ -94,6 +95,7 @@ export function loadTables(db: Kysely<PortalDatabase>): Promise<Tables> {
         'priority',
         'note',
         'action_id',
+        'for_duration',
       ])
       .where('action_id', '>', 0)
       .where('pause', '=', 0)
@@ -177,9 +179,11 @@ class Derivation {
   readonly #sets = new Map<string, StrategySet | undefined>()
   readonly #builtins = new Map<string, BuiltinMetrics>()
   // JSON of a strategy up to its `"tpl":` (falcon's key order), and of a template followed by the
-  // strategy's closing `}`.
+  // strategy's closing `}`: for a strategy with Peregrine's `for`, `,"for":N}` closes it instead, so
+  // those tails are kept by template id and N.
   readonly #head = new Map<Strategy, Buffer>()
   readonly #tplTail = new Map<Template, Buffer>()
+  readonly #forTail = new Map<string, Buffer>()
   readonly #retagged = new Map<string, Strategy>()
   readonly #keys = new Map<Strategy, string>()
   readonly #keyOf = (s: Strategy): string => {
@@ -260,7 +264,8 @@ class Derivation {
       const pieces: Buffer[] = [OPEN]
       for (let i = 0; i < pairs.length; i++) {
         if (i > 0) pieces.push(COMMA)
-        pieces.push(this.#headOf(pairs[i].strategy), this.#tailOf(pairs[i].tpl))
+        const { strategy, tpl } = pairs[i]
+        pieces.push(this.#headOf(strategy), this.#tailOf(tpl, strategy.for))
       }
       pieces.push(CLOSE)
       set = { pairs, tail: Buffer.concat(pieces) }
@@ -323,11 +328,21 @@ class Derivation {
     return h
   }
 
-  #tailOf(t: Template): Buffer {
-    let tail = this.#tplTail.get(t)
+  /** #tailOf: the template `t` sent as a strategy's `tpl`, then its `for` when it has one, and `}`. */
+  #tailOf(t: Template, forSeconds: number | undefined): Buffer {
+    if (forSeconds === undefined) {
+      let tail = this.#tplTail.get(t)
+      if (tail === undefined) {
+        tail = Buffer.from(`${JSON.stringify(t)}}`)
+        this.#tplTail.set(t, tail)
+      }
+      return tail
+    }
+    const key = `${t.id}/${forSeconds}`
+    let tail = this.#forTail.get(key)
     if (tail === undefined) {
-      tail = Buffer.from(`${JSON.stringify(t)}}`)
-      this.#tplTail.set(t, tail)
+      tail = Buffer.from(`${JSON.stringify(t)},"for":${JSON.stringify(forSeconds)}}`)
+      this.#forTail.set(key, tail)
     }
     return tail
   }

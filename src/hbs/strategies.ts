@@ -1,9 +1,32 @@
 // What hbs computes from the portal tables, as falcon's modules/hbs does: strategies active now with
 // template inheritance, expressions, an agent's builtin metrics and plugin dirs. Pure functions.
 import { createHash } from 'node:crypto'
-import { parseGoFloat, type Expression, type Strategy, type Template } from '../core/index.js'
+import {
+  parseGoFloat,
+  type Expression as FalconExpression,
+  type Strategy as FalconStrategy,
+  type Template,
+} from '../core/index.js'
 
-export type { Expression, Strategy, Template }
+export type { Template }
+
+/**
+ * ForSeconds is Peregrine's `for` of a rule (judge sends the first PROBLEM once the condition has held
+ * that long). hbs gives it only when above 0, as the last key, so that replies without it are falcon's
+ * to the byte (a falcon judge ignores the key anyway).
+ */
+export interface ForSeconds {
+  readonly for?: number
+}
+/** Strategy is falcon's model.Strategy as hbs sends it, with Peregrine's optional `for` last. */
+export type Strategy = FalconStrategy & ForSeconds
+/** Expression is falcon's model.Expression as hbs sends it, with Peregrine's optional `for` last. */
+export type Expression = FalconExpression & ForSeconds
+
+/** withFor adds `for` as the last key of `rule` when `seconds` is above 0, else returns it as is. */
+function withFor<R extends object>(rule: R, seconds: number): R & ForSeconds {
+  return seconds > 0 ? { ...rule, for: seconds } : rule
+}
 
 /** BuiltinMetric is falcon's model.BuiltinMetric (no json tags: Go field names on the wire). */
 export interface BuiltinMetric {
@@ -18,7 +41,10 @@ export interface BuiltinMetrics {
   readonly checksum: string
 }
 
-/** TemplateRow, StrategyRow, ExpressionRow: the columns read from the store (falcon's names). */
+/**
+ * TemplateRow, StrategyRow, ExpressionRow: the columns read from the store (falcon's names, and
+ * Peregrine's `for_duration`).
+ */
 export interface TemplateRow {
   id: number
   tpl_name: string
@@ -39,6 +65,7 @@ export interface StrategyRow {
   run_begin: string
   run_end: string
   tpl_id: number
+  for_duration: number
 }
 export interface ExpressionRow {
   id: number
@@ -50,6 +77,7 @@ export interface ExpressionRow {
   priority: number
   note: string
   action_id: number
+  for_duration: number
 }
 
 /** Report takes one problem found in the data (a sentence naming the row); the caller logs it. */
@@ -157,9 +185,9 @@ export function runsAt(begin: string, end: string, hhmm: string): boolean {
 /**
  * toStrategies keeps the rows falcon sends at `hhmm`: inside their run window, with integer max_step
  * and priority, a `right_value` Go parses as a float, and a template that exists; each gets its own
- * template as `tpl`. Rows left out for bad data are reported. A right_value of NaN or ±Inf is left
- * out as well: Go parses it, but then cannot encode the reply, so a falcon judge gets no strategies at
- * all while one exists.
+ * template as `tpl`, and its `for_duration` as `for` after `tpl` when above 0. Rows left out for bad
+ * data are reported. A right_value of NaN or ±Inf is left out as well: Go parses it, but then cannot
+ * encode the reply, so a falcon judge gets no strategies at all while one exists.
  */
 export function toStrategies(
   rows: readonly StrategyRow[],
@@ -170,7 +198,7 @@ export function toStrategies(
   const out = new Map<number, Strategy>()
   for (const r of rows) {
     if (!runsAt(r.run_begin, r.run_end, hhmm)) continue
-    const bad = notInts(r, ['max_step', 'priority'])
+    const bad = notInts(r, ['max_step', 'priority', 'for_duration'])
     if (bad !== '') {
       report(`strategy ${r.id}: ${bad} is not an integer; it is not sent to judges`)
       continue
@@ -193,18 +221,21 @@ export function toStrategies(
       report(`strategy ${r.id}: its template ${r.tpl_id} does not exist; it is not sent to judges`)
       continue
     }
-    const s: Strategy = {
-      id: r.id,
-      metric: r.metric,
-      tags: Object.fromEntries(parseTags(r.tags)),
-      func: r.func,
-      operator: r.op,
-      rightValue,
-      maxStep: r.max_step,
-      priority: r.priority,
-      note: r.note,
-      tpl,
-    }
+    const s = withFor(
+      {
+        id: r.id,
+        metric: r.metric,
+        tags: Object.fromEntries(parseTags(r.tags)),
+        func: r.func,
+        operator: r.op,
+        rightValue,
+        maxStep: r.max_step,
+        priority: r.priority,
+        note: r.note,
+        tpl,
+      },
+      r.for_duration
+    )
     out.set(r.id, s)
   }
   return out
@@ -256,7 +287,8 @@ export interface Inherited {
  * ancestor chain; a chain contained in another one dropped (its templates are inherited anyway); along
  * a chain, a template's strategies replace its ancestors' with the same metric and tags (same `metric +
  * sorted tags`; other tags do not replace); every strategy of a chain is sent with the chain's youngest
- * template as `tpl`, so that template's action fires; a strategy reached by two chains is sent once,
+ * template as `tpl`, so that template's action fires (it keeps its own `for`: a child's strategy that
+ * replaces a parent's has the child's `for`, or none); a strategy reached by two chains is sent once,
  * with the first chain's template. `byTemplate` holds each template's strategies (from toStrategies).
  * Chains are taken in the order of `tids`, strategies in their parents-first order. `keyOf` gives a
  * strategy's strategyKey (callers that compute many sets pass a cached one).
@@ -356,13 +388,14 @@ export function parseExpression(
 
 /**
  * toExpressions maps `expression` rows (already those with action_id > 0 and pause = 0) to falcon's
- * Expression, in row order; a row whose text or right_value does not parse, or whose max_step,
- * priority or action_id is not an integer, is reported and left out.
+ * Expression, in row order, with `for_duration` as `for` (last) when above 0; a row whose text or
+ * right_value does not parse, or whose max_step, priority, action_id or for_duration is not an integer,
+ * is reported and left out.
  */
 export function toExpressions(rows: readonly ExpressionRow[], report: Report): Expression[] {
   const out: Expression[] = []
   for (const r of rows) {
-    const bad = notInts(r, ['max_step', 'priority', 'action_id'])
+    const bad = notInts(r, ['max_step', 'priority', 'action_id', 'for_duration'])
     if (bad !== '') {
       report(`expression ${r.id}: ${bad} is not an integer; it is not sent to judges`)
       continue
@@ -379,18 +412,23 @@ export function toExpressions(rows: readonly ExpressionRow[], report: Report): E
       report(`expression ${r.id}: ${parsed}; it is not sent to judges`)
       continue
     }
-    out.push({
-      id: r.id,
-      metric: parsed.metric,
-      tags: parsed.tags,
-      func: r.func,
-      operator: r.op,
-      rightValue,
-      maxStep: r.max_step,
-      priority: r.priority,
-      note: r.note,
-      actionId: r.action_id,
-    })
+    out.push(
+      withFor(
+        {
+          id: r.id,
+          metric: parsed.metric,
+          tags: parsed.tags,
+          func: r.func,
+          operator: r.op,
+          rightValue,
+          maxStep: r.max_step,
+          priority: r.priority,
+          note: r.note,
+          actionId: r.action_id,
+        },
+        r.for_duration
+      )
+    )
   }
   return out
 }

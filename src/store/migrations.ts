@@ -24,6 +24,10 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
   const id: Col = (c) => c.primaryKey().autoIncrement()
   const text: Col = (c) => c.notNull().defaultTo('')
   const int0: Col = (c) => c.notNull().defaultTo(0)
+  // A timestamp that may be NULL. MySQL without explicit_defaults_for_timestamp (5.7's default) makes a
+  // TIMESTAMP column NOT NULL unless it says NULL.
+  const nullStamp: Col = (c) =>
+    engine === 'mysql' ? c.modifyFront(sql`null`).defaultTo(null) : c.defaultTo(null)
   // MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB has): an index left by a half-applied run (MySQL
   // DDL is not transactional) is recognised by its error code instead.
   const createIndex = async (
@@ -46,6 +50,28 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
     createIndex(db, `idx_${on}_${name}`, on, columns, false)
   const unique = (db: Kysely<unknown>, name: string, on: string, columns: string[]) =>
     createIndex(db, `uniq_${on}_${name}`, on, columns, true)
+  // MySQL and SQLite have no ADD COLUMN IF NOT EXISTS (MariaDB has): a column left by a half-applied
+  // run (MySQL DDL is not transactional) is looked up first and not added again.
+  const hasColumn = async (db: Kysely<unknown>, on: string, column: string) => {
+    const query =
+      engine === 'mysql'
+        ? sql<{ n: number }>`select count(*) as n from information_schema.columns where
+            table_schema = database() and table_name = ${on} and column_name = ${column}`
+        : sql<{ n: number }>`select count(*) as n from pragma_table_info(${on}) where
+            name = ${column}`
+    const { rows } = await query.execute(db)
+    return Number(rows[0]?.n ?? 0) > 0
+  }
+  const addColumn = async (
+    db: Kysely<unknown>,
+    on: string,
+    column: string,
+    type: 'integer',
+    build: Col
+  ) => {
+    if (await hasColumn(db, on, column)) return
+    await db.schema.alterTable(on).addColumn(column, type, build).execute()
+  }
 
   return {
     '0001_portal': {
@@ -246,6 +272,101 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
           .addColumn('time_', stamp, now)
           .execute()
         await unique(db, 'ck', 'tmp_graph', ['ck'])
+      },
+    },
+    '0002_alarms': {
+      async up(db) {
+        // alarms: falcon's history of alarm cases, with its column names; sizes are falcon's except where
+        // falcon's would refuse an event transfer accepts (endpoint, metric with its tags).
+        await table(db, 'event_cases')
+          .addColumn('id', 'varchar(50)', (c) => c.notNull().primaryKey())
+          .addColumn('endpoint', 'varchar(255)', (c) => c.notNull())
+          .addColumn('metric', 'varchar(512)', (c) => c.notNull())
+          .addColumn('func', 'varchar(50)', text)
+          .addColumn('cond', 'varchar(200)', (c) => c.notNull())
+          .addColumn('note', 'varchar(500)', text)
+          .addColumn('max_step', 'integer', int0)
+          .addColumn('current_step', 'integer', int0)
+          .addColumn('priority', 'integer', (c) => c.notNull())
+          .addColumn('status', 'varchar(20)', (c) => c.notNull())
+          .addColumn('timestamp', stamp, now)
+          .addColumn('update_at', stamp, now)
+          // Never written by alarm (nor by falcon's): NULL until something closes a case.
+          .addColumn('closed_at', stamp, nullStamp)
+          .addColumn('closed_note', 'varchar(250)', text)
+          .addColumn('user_modified', 'integer', int0)
+          .addColumn('tpl_creator', 'varchar(64)', text)
+          .addColumn('expression_id', 'integer', int0)
+          .addColumn('strategy_id', 'integer', int0)
+          .addColumn('template_id', 'integer', int0)
+          .addColumn('process_note', 'integer', int0)
+          .addColumn('process_status', 'varchar(20)', (c) => c.notNull().defaultTo('unresolved'))
+          .execute()
+        await index(db, 'endpoint', 'event_cases', ['endpoint', 'strategy_id', 'template_id'])
+        await index(db, 'strategy_id', 'event_cases', ['strategy_id'])
+        await index(db, 'template_id', 'event_cases', ['template_id'])
+        await index(db, 'timestamp', 'event_cases', ['timestamp'])
+        // Falcon's foreign keys (ON DELETE CASCADE to event_cases and uic.user) are left out: SQLite
+        // enforces none unless asked per connection, and the two engines must answer the same.
+        await table(db, 'events')
+          .addColumn('id', 'integer', id)
+          .addColumn('event_caseId', 'varchar(50)', (c) => c.notNull())
+          .addColumn('step', 'integer', int0)
+          .addColumn('cond', 'varchar(200)', (c) => c.notNull())
+          .addColumn('status', 'smallint', int0)
+          .addColumn('timestamp', stamp, now)
+          .execute()
+        await index(db, 'event_caseId', 'events', ['event_caseId'])
+        // housekeeping deletes by age every minute
+        await index(db, 'timestamp', 'events', ['timestamp'])
+        await table(db, 'event_note')
+          .addColumn('id', 'integer', id)
+          .addColumn('event_caseId', 'varchar(50)', (c) => c.notNull())
+          .addColumn('note', 'varchar(300)', text)
+          .addColumn('case_id', 'varchar(20)', text)
+          .addColumn('status', 'varchar(15)', text)
+          .addColumn('timestamp', stamp, now)
+          .addColumn('user_id', 'integer', int0)
+          .execute()
+        await index(db, 'event_caseId', 'event_note', ['event_caseId'])
+
+        // Peregrine's own: silences (falcon has none) and the record of every notification sent.
+        await table(db, 'alarm_silence')
+          .addColumn('id', 'integer', id)
+          .addColumn('endpoint', 'varchar(255)', text)
+          .addColumn('metric', 'varchar(255)', text)
+          .addColumn('tags', 'varchar(512)', text)
+          .addColumn('strategy_id', 'integer', int0)
+          .addColumn('expression_id', 'integer', int0)
+          // Unix seconds; bigint so that a silence may end after 2038.
+          .addColumn('starts_at', 'bigint', (c) => c.notNull())
+          .addColumn('ends_at', 'bigint', (c) => c.notNull())
+          .addColumn('note', 'varchar(500)', text)
+          .addColumn('creator', 'varchar(64)', text)
+          .addColumn('created', stamp, now)
+          .execute()
+        await index(db, 'ends_at', 'alarm_silence', ['ends_at'])
+        await table(db, 'alarm_notification')
+          .addColumn('id', 'integer', id)
+          .addColumn('event_id', 'varchar(50)', text)
+          .addColumn('channel', 'varchar(16)', (c) => c.notNull())
+          .addColumn('tos', 'text', (c) => c.notNull())
+          .addColumn('subject', 'varchar(255)', text)
+          .addColumn('status', 'varchar(16)', (c) => c.notNull())
+          .addColumn('attempts', 'integer', int0)
+          .addColumn('error', 'varchar(500)', text)
+          .addColumn('created_at', stamp, now)
+          .execute()
+        await index(db, 'created_at', 'alarm_notification', ['created_at'])
+        await index(db, 'event_id', 'alarm_notification', ['event_id'])
+      },
+    },
+    '0003_rule_for': {
+      async up(db) {
+        // Peregrine's `for` (seconds) of a rule: judge sends its first PROBLEM only once the condition
+        // has held that long; 0 is falcon's behaviour (at once). hbs sends it only when it is above 0.
+        await addColumn(db, 'strategy', 'for_duration', 'integer', int0)
+        await addColumn(db, 'expression', 'for_duration', 'integer', int0)
       },
     },
   }

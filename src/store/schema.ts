@@ -1,6 +1,7 @@
-// The portal store's tables: Open-Falcon's uic, falcon_portal and dashboard schemas in one database, with
-// falcon's table and column names, so its queries and its people's habits carry over. Timestamps are
-// read as 'YYYY-MM-DD HH:MM:SS' strings on both engines (mysql2 runs with dateStrings).
+// The portal store's tables: Open-Falcon's uic, falcon_portal, dashboard and alarms schemas in one
+// database (plus Peregrine's alarm silences and notification record), with falcon's table and column
+// names, so its queries and its people's habits carry over. Timestamps are read as UTC
+// 'YYYY-MM-DD HH:MM:SS' strings on both engines (mysql2 runs with dateStrings).
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
 
 /** A column the database fills on insert (a default) that may still be given. */
@@ -82,7 +83,11 @@ export interface TplTable {
   create_at: Stamp
 }
 
-/** falcon_portal.strategy. tags is `k=v,k2=v2`; right_value text parsed as a float by judge. */
+/**
+ * falcon_portal.strategy. tags is `k=v,k2=v2`; right_value text parsed as a float by judge.
+ * for_duration is Peregrine's (not falcon's): the rule's `for`, seconds the condition must hold before
+ * the first PROBLEM; 0 for none.
+ */
 export interface StrategyTable {
   id: Generated<number>
   metric: Defaulted<string>
@@ -96,9 +101,13 @@ export interface StrategyTable {
   run_begin: Defaulted<string>
   run_end: Defaulted<string>
   tpl_id: Defaulted<number>
+  for_duration: Defaulted<number>
 }
 
-/** falcon_portal.expression: `each(metric=m k=v ...)` judged across endpoints. */
+/**
+ * falcon_portal.expression: `each(metric=m k=v ...)` judged across endpoints. for_duration: Peregrine's
+ * `for` in seconds, as for strategies.
+ */
 export interface ExpressionTable {
   id: Generated<number>
   expression: string
@@ -111,6 +120,7 @@ export interface ExpressionTable {
   action_id: Defaulted<number>
   create_user: Defaulted<string>
   pause: Defaulted<number>
+  for_duration: Defaulted<number>
 }
 
 export interface GrpTplTable {
@@ -207,6 +217,105 @@ export interface TmpGraphTable {
   time_: Stamp
 }
 
+/**
+ * alarms.event_cases: one row per alarm (event id `s_<strategy>_<md5>` or `e_<expression>_<md5>`), its
+ * latest state. `metric` is `metric[/sortedtags]`; `timestamp` is when the case last began (step 1),
+ * `update_at` its latest event; process_status is `unresolved`, `in progress`, `resolved` or `ignored`
+ * and process_note the event_note id that set it.
+ */
+export interface EventCaseTable {
+  id: string
+  endpoint: string
+  metric: string
+  func: Defaulted<string>
+  cond: string
+  note: Defaulted<string>
+  max_step: Defaulted<number>
+  current_step: Defaulted<number>
+  priority: number
+  status: string
+  timestamp: Stamp
+  update_at: Stamp
+  closed_at: ColumnType<string | null, string | null | undefined, string | null>
+  closed_note: Defaulted<string>
+  user_modified: Defaulted<number>
+  tpl_creator: Defaulted<string>
+  expression_id: Defaulted<number>
+  strategy_id: Defaulted<number>
+  template_id: Defaulted<number>
+  process_note: Defaulted<number>
+  process_status: Defaulted<string>
+}
+
+/** alarms.events: every event of a case; status 0 PROBLEM, 1 OK; step is the event's currentStep. */
+export interface EventsTable {
+  id: Generated<number>
+  event_caseId: string
+  step: Defaulted<number>
+  cond: string
+  status: Defaulted<number>
+  timestamp: Stamp
+}
+
+/** alarms.event_note: a user's note on a case; status as event_cases.process_status, or `comment`. */
+export interface EventNoteTable {
+  id: Generated<number>
+  event_caseId: string
+  note: Defaulted<string>
+  case_id: Defaulted<string>
+  status: Defaulted<string>
+  timestamp: Stamp
+  user_id: Defaulted<number>
+}
+
+/**
+ * alarm_silence (Peregrine's): events matching every non-empty field are not notified while
+ * starts_at <= now < ends_at (Unix seconds). tags is falcon's `k=v,k2=v2`; 0 ids match any rule.
+ */
+export interface AlarmSilenceTable {
+  id: Generated<number>
+  endpoint: Defaulted<string>
+  metric: Defaulted<string>
+  tags: Defaulted<string>
+  strategy_id: Defaulted<number>
+  expression_id: Defaulted<number>
+  starts_at: number
+  ends_at: number
+  note: Defaulted<string>
+  creator: Defaulted<string>
+  created: Stamp
+}
+
+/** NOTIFICATION_CHANNELS are the ways alarm delivers a message. */
+export const NOTIFICATION_CHANNELS = [
+  'mail',
+  'sms',
+  'im',
+  'webhook',
+  'callback',
+  'dingtalk',
+  'wecom',
+  'feishu',
+  'slack',
+] as const
+export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number]
+/** NOTIFICATION_STATUSES: delivered, given up on, or held back by a silence. */
+export const NOTIFICATION_STATUSES = ['sent', 'failed', 'silenced'] as const
+export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number]
+
+/** alarm_notification (Peregrine's): one delivery attempt series; event_id is '' for a merged one. */
+export interface AlarmNotificationTable {
+  id: Generated<number>
+  event_id: Defaulted<string>
+  channel: NotificationChannel
+  tos: string
+  subject: Defaulted<string>
+  status: NotificationStatus
+  attempts: Defaulted<number>
+  error: Defaulted<string>
+  created_at: Stamp
+}
+
 /** PortalDatabase is the Kysely view of the whole store. */
 export interface PortalDatabase {
   user: UserTable
@@ -228,6 +337,11 @@ export interface PortalDatabase {
   dashboard_graph: DashboardGraphTable
   dashboard_screen: DashboardScreenTable
   tmp_graph: TmpGraphTable
+  event_cases: EventCaseTable
+  events: EventsTable
+  event_note: EventNoteTable
+  alarm_silence: AlarmSilenceTable
+  alarm_notification: AlarmNotificationTable
 }
 
 export type User = Selectable<UserTable>
@@ -246,3 +360,10 @@ export type Cluster = Selectable<ClusterTable>
 export type DashboardGraph = Selectable<DashboardGraphTable>
 export type DashboardScreen = Selectable<DashboardScreenTable>
 export type TmpGraph = Selectable<TmpGraphTable>
+export type EventCase = Selectable<EventCaseTable>
+export type CaseEvent = Selectable<EventsTable>
+export type EventNote = Selectable<EventNoteTable>
+export type AlarmSilence = Selectable<AlarmSilenceTable>
+export type NewAlarmSilence = Insertable<AlarmSilenceTable>
+export type AlarmNotification = Selectable<AlarmNotificationTable>
+export type NewAlarmNotification = Insertable<AlarmNotificationTable>
