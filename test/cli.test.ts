@@ -259,7 +259,8 @@ describe('peregrine CLI', () => {
     )
     const ok = run(['check', '-c', falcon])
     assert.equal(ok.code, 0, ok.err)
-    assert.match(ok.err, /Open-Falcon settings Peregrine does not use: debug, judge/)
+    // judge.cluster is taken (judge enabled), so only debug is left.
+    assert.match(ok.err, /Open-Falcon settings Peregrine does not use: debug\n/)
     const bad = join(dir, 'bad.yaml')
     writeFileSync(bad, 'transfer: { rpc: "nowhere", minStep: -1 }\nmystery: 1\n')
     const r = run(['check', '-c', bad])
@@ -308,5 +309,51 @@ describe('peregrine CLI', () => {
     const bad = run(['check', '-c', hbs])
     assert.equal(bad.code, 2)
     assert.match(bad.err, /hbs\.store: expected sqlite:PATH or mysql:/)
+  })
+  it('takes falcon judge and alarm cfg.json, telling judge from transfer', () => {
+    const judge = join(dir, 'judge-cfg.json')
+    writeFileSync(
+      judge,
+      JSON.stringify({
+        debug: true,
+        remain: 11,
+        http: { enabled: true, listen: '0.0.0.0:6081' },
+        rpc: { enabled: true, listen: '0.0.0.0:6080' },
+        hbs: { servers: ['127.0.0.1:6030'], timeout: 300, interval: 60 },
+        alarm: {
+          enabled: true,
+          minInterval: 300,
+          queuePattern: 'event:p%v',
+          redis: { dsn: '127.0.0.1:6379', maxIdle: 5 },
+        },
+      })
+    )
+    const ok = run(['check', '-c', judge])
+    assert.equal(ok.code, 0, ok.err)
+    assert.match(
+      ok.err,
+      /does not use: debug, hbs\.timeout \(the connect timeout; [^)]*\), alarm\.redis\.maxIdle\n/
+    )
+    const alarm = join(dir, 'alarm-cfg.json')
+    writeFileSync(
+      alarm,
+      JSON.stringify({
+        log_level: 'debug',
+        http: { enabled: true, listen: '0.0.0.0:9912' },
+        redis: { addr: 'pw@127.0.0.1:6379', highQueues: ['event:p0'], lowQueues: ['event:p3'] },
+        api: { sms: 'http://127.0.0.1:10086/sms', mail: '', plus_api: 'http://127.0.0.1:8080' },
+        worker: { im: 10, sms: 10, mail: 50 },
+      })
+    )
+    const alarmOk = run(['check', '-c', alarm])
+    assert.equal(alarmOk.code, 0, alarmOk.err)
+    assert.match(alarmOk.err, /does not use: log_level, api\.plus_api \(alarm reads/)
+    writeFileSync(
+      alarm,
+      JSON.stringify({ redis: { addr: 'pw@127.0.0.1:6379' }, worker: { im: -1 } })
+    )
+    const bad = run(['check', '-c', alarm])
+    assert.equal(bad.code, 2)
+    assert.match(bad.err, /alarm\.workers: expected a positive integer/)
   })
 })

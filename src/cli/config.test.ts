@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -74,5 +74,367 @@ describe('falcon cfg.json', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it("maps a transfer cfg.json's judge section to judgeCluster, {} when judge is off", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-cfg-'))
+    try {
+      // modules/transfer/cfg.example.json at v0.3, its judge section varied per case.
+      const transfer = (judge: Record<string, unknown> | undefined) => ({
+        debug: true,
+        minStep: 30,
+        http: { enabled: true, listen: '0.0.0.0:6060' },
+        rpc: { enabled: true, listen: '0.0.0.0:8433' },
+        socket: { enabled: true, listen: '0.0.0.0:4444', timeout: 3600 },
+        judge,
+        graph: {
+          enabled: true,
+          batch: 200,
+          callTimeout: 5000,
+          replicas: 500,
+          cluster: { 'graph-00': '127.0.0.1:6070' },
+        },
+        tsdb: { enabled: false, address: '127.0.0.1:8088' },
+      })
+      const judge = {
+        enabled: true,
+        batch: 200,
+        connTimeout: 1000,
+        callTimeout: 5000,
+        maxConns: 32,
+        maxIdle: 32,
+        replicas: 500,
+        cluster: { 'judge-00': '127.0.0.1:6080', 'judge-01': '10.0.0.2:6080' },
+      }
+      const f = async (
+        cfg: Record<string, unknown>,
+        judgeCluster: Record<string, string>,
+        ignored: string[]
+      ) => {
+        const file = join(dir, 'cfg.json')
+        writeFileSync(file, JSON.stringify(cfg))
+        const read = readConfigFile(file)
+        assert.deepEqual(read.ignored, ignored)
+        const configs = await resolveConfigs(read.raw, ['transfer'], dir)
+        assert.deepEqual(configs.transfer?.judgeCluster, judgeCluster)
+        assert.equal(configs.transfer?.replicas, 500)
+      }
+      await f(transfer(judge), judge.cluster, ['debug', 'tsdb'])
+      await f(transfer({ ...judge, enabled: false }), {}, ['debug', 'tsdb'])
+      await f(transfer({ ...judge, enabled: undefined }), {}, ['debug', 'tsdb'])
+      await f(transfer(undefined), {}, ['debug', 'tsdb'])
+      // One replicas for both rings: a judge ring of another size is reported, only when judge is on.
+      await f(transfer({ ...judge, replicas: 100 }), judge.cluster, [
+        'debug',
+        'tsdb',
+        'judge.replicas (both rings use graph.replicas, 500)',
+      ])
+      await f(transfer({ ...judge, enabled: false, replicas: 100 }), {}, ['debug', 'tsdb'])
+
+      const file = join(dir, 'cfg.json')
+      writeFileSync(
+        file,
+        JSON.stringify(
+          transfer({ ...judge, cluster: { 'judge-00': '10.0.0.1:6080,10.0.0.2:6080' } })
+        )
+      )
+      await assert.rejects(
+        async () => resolveConfigs(readConfigFile(file).raw, ['transfer'], dir),
+        /transfer\.judgeCluster\.judge-00: one "host:port" per judge node/
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+// modules/judge/cfg.example.json at v0.3.
+const FALCON_JUDGE = {
+  debug: true,
+  debugHost: 'nil',
+  remain: 11,
+  http: { enabled: true, listen: '0.0.0.0:6081' },
+  rpc: { enabled: true, listen: '0.0.0.0:6080' },
+  hbs: { servers: ['127.0.0.1:6030'], timeout: 300, interval: 60 },
+  alarm: {
+    enabled: true,
+    minInterval: 300,
+    queuePattern: 'event:p%v',
+    redis: {
+      dsn: '127.0.0.1:6379',
+      maxIdle: 5,
+      connTimeout: 5000,
+      readTimeout: 5000,
+      writeTimeout: 5000,
+    },
+  },
+}
+
+// modules/alarm/cfg.example.json at v0.3.
+const FALCON_ALARM = {
+  log_level: 'debug',
+  http: { enabled: true, listen: '0.0.0.0:9912' },
+  redis: {
+    addr: '127.0.0.1:6379',
+    maxIdle: 5,
+    highQueues: ['event:p0', 'event:p1', 'event:p2'],
+    lowQueues: ['event:p3', 'event:p4', 'event:p5', 'event:p6'],
+    userIMQueue: '/queue/user/im',
+    userSmsQueue: '/queue/user/sms',
+    userMailQueue: '/queue/user/mail',
+  },
+  api: {
+    im: 'http://127.0.0.1:10086/wechat',
+    sms: 'http://127.0.0.1:10086/sms',
+    mail: 'http://127.0.0.1:10086/mail',
+    dashboard: 'http://127.0.0.1:8081',
+    plus_api: 'http://127.0.0.1:8080',
+    plus_api_token: 'default-token-used-in-server-side',
+  },
+  falcon_portal: {
+    addr: 'root:@tcp(127.0.0.1:3306)/alarms?charset=utf8&loc=Local',
+    idle: 10,
+    max: 100,
+  },
+  worker: { im: 10, sms: 10, mail: 50 },
+  housekeeper: { event_retention_days: 7, event_delete_batch: 100 },
+}
+
+describe('falcon judge and alarm cfg.json', () => {
+  let dir = ''
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pg-cfg-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  const read = (cfg: Record<string, unknown>) => {
+    const file = join(dir, 'cfg.json')
+    writeFileSync(file, JSON.stringify(cfg))
+    return readConfigFile(file)
+  }
+
+  it("maps judge's cfg.json onto judge and the top-level redis", async () => {
+    const r = read(FALCON_JUDGE)
+    assert.deepEqual(r.raw, {
+      redis: 'redis://127.0.0.1:6379',
+      judge: {
+        rpc: '0.0.0.0:6080',
+        http: '0.0.0.0:6081',
+        hbs: ['127.0.0.1:6030'],
+        hbsInterval: 60_000,
+        remain: 11,
+        minInterval: 300,
+        queuePattern: 'event:p%v',
+      },
+    })
+    assert.deepEqual(r.ignored, [
+      'debug',
+      'debugHost',
+      "hbs.timeout (the connect timeout; judge.hbsTimeout is the call's)",
+      'alarm.redis.maxIdle',
+      'alarm.redis.connTimeout',
+      'alarm.redis.readTimeout',
+      'alarm.redis.writeTimeout',
+    ])
+    const configs = await resolveConfigs(r.raw, ['judge'], dir)
+    assert.equal(configs.redis, 'redis://127.0.0.1:6379')
+    assert.equal(configs.judge?.redis, 'redis://127.0.0.1:6379')
+    assert.equal(configs.judge?.hbsInterval, 60_000)
+    assert.equal(configs.judge?.hbsTimeout, 60_000)
+    assert.equal(configs.judge?.spillDir, join(dir, 'judge'))
+    assert.equal(configs.transfer, undefined)
+  })
+
+  it('tells a judge cfg.json from a transfer one, though both have rpc.listen', () => {
+    // The least a judge needs: rpc and hbs; or remain; or alarm.queuePattern.
+    const minimal = { rpc: { listen: ':6080' }, hbs: { servers: ['10.0.0.1:6030'] } }
+    assert.deepEqual(read(minimal).raw, {
+      judge: { rpc: '0.0.0.0:6080', hbs: ['10.0.0.1:6030'] },
+    })
+    assert.ok('judge' in read({ rpc: { listen: ':6080' }, remain: 20 }).raw)
+    assert.ok('judge' in read({ alarm: { queuePattern: 'event:p%v' } }).raw)
+    const transfer = read({ rpc: { listen: '0.0.0.0:8433' }, graph: { cluster: {} } })
+    assert.ok('transfer' in transfer.raw && !('judge' in transfer.raw))
+  })
+
+  it("takes falcon's password@host:port, with '@' in the password, only with alarm.enabled", async () => {
+    const judge = (alarm: Record<string, unknown>) =>
+      read({ ...FALCON_JUDGE, alarm: { ...FALCON_JUDGE.alarm, ...alarm } })
+    const r = judge({ redis: { dsn: 'p@ss/w@10.0.0.5:6380' } })
+    assert.equal(r.raw.redis, 'redis://:p%40ss%2Fw@10.0.0.5:6380')
+    const url = new URL(String(r.raw.redis))
+    assert.equal(decodeURIComponent(url.password), 'p@ss/w')
+    assert.equal(url.host, '10.0.0.5:6380')
+    assert.equal((await resolveConfigs(r.raw, ['judge'], dir)).judge?.redis, r.raw.redis)
+    assert.equal(judge({ redis: { dsn: ':6379' } }).raw.redis, 'redis://127.0.0.1:6379')
+    // Falcon's judge needs alarm.enabled true to reach Redis (a missing key is Go's false).
+    for (const enabled of [false, undefined]) {
+      const off = judge({ enabled })
+      assert.equal(off.raw.redis, undefined)
+      assert.ok(
+        off.ignored.includes(
+          'alarm.redis.dsn (alarm.enabled is not true: events stay in this process)'
+        )
+      )
+      assert.equal((await resolveConfigs(off.raw, ['judge'], dir)).judge?.redis, '')
+    }
+  })
+
+  it('keeps the default listener, and says so, when falcon turns one off', async () => {
+    const r = read({
+      ...FALCON_JUDGE,
+      http: { enabled: false, listen: '0.0.0.0:7081' },
+      rpc: { enabled: false, listen: '0.0.0.0:7080' },
+    })
+    assert.deepEqual(r.ignored.slice(-2), [
+      'rpc.enabled: false (cannot be turned off: judge.rpc keeps its default)',
+      'http.enabled: false (cannot be turned off: judge.http keeps its default)',
+    ])
+    const configs = await resolveConfigs(r.raw, ['judge'], dir)
+    assert.equal(configs.judge?.rpc, '0.0.0.0:6080')
+    assert.equal(configs.judge?.http, '0.0.0.0:6081')
+    const alarm = read({ ...FALCON_ALARM, http: { enabled: false, listen: '0.0.0.0:7912' } })
+    assert.equal((alarm.raw.alarm as { http?: string }).http, undefined)
+    assert.ok(
+      alarm.ignored.includes(
+        'http.enabled: false (cannot be turned off: alarm.http keeps its default)'
+      )
+    )
+  })
+
+  it("maps alarm's cfg.json onto alarm and the top-level redis and store", async () => {
+    const r = read(FALCON_ALARM)
+    assert.deepEqual(r.raw, {
+      redis: 'redis://127.0.0.1:6379',
+      store: 'mysql://root@127.0.0.1:3306/alarms',
+      alarm: {
+        http: '0.0.0.0:9912',
+        highQueues: ['event:p0', 'event:p1', 'event:p2'],
+        lowQueues: ['event:p3', 'event:p4', 'event:p5', 'event:p6'],
+        dashboard: 'http://127.0.0.1:8081',
+        channels: {
+          mail: { gateway: 'http://127.0.0.1:10086/mail' },
+          sms: { gateway: 'http://127.0.0.1:10086/sms' },
+          im: { gateway: 'http://127.0.0.1:10086/wechat' },
+        },
+        // One pool for every channel: falcon's three together.
+        workers: 70,
+        retentionDays: 7,
+        deleteBatch: 100,
+      },
+    })
+    assert.deepEqual(r.ignored, [
+      'log_level',
+      'redis.maxIdle',
+      'api.plus_api (alarm reads actions and teams from the store)',
+      'api.plus_api_token',
+      'falcon_portal.idle',
+      'falcon_portal.max',
+    ])
+    const configs = await resolveConfigs(r.raw, ['alarm'], dir)
+    assert.equal(configs.alarm?.store, 'mysql://root@127.0.0.1:3306/alarms')
+    assert.equal(configs.alarm?.redis, 'redis://127.0.0.1:6379')
+    assert.equal(configs.alarm?.workers, 70)
+    assert.equal(configs.alarm?.spillDir, join(dir, 'alarm'))
+    assert.equal(configs.alarm?.channels.sms?.gateway, 'http://127.0.0.1:10086/sms')
+  })
+
+  it("takes alarm's password@host:port, skips empty gateways, names renamed user queues", async () => {
+    const r = read({
+      ...FALCON_ALARM,
+      redis: { ...FALCON_ALARM.redis, addr: 's3cr@t@redis:6379', userIMQueue: '/q/im' },
+      api: { ...FALCON_ALARM.api, sms: '', im: '' },
+      worker: { mail: 5 },
+      housekeeper: undefined,
+      // falcon's struct tag; Go's JSON matches keys whatever their case.
+      Housekeeper: { event_retention_days: 30, event_delete_batch: 500, extra: 1 },
+    })
+    assert.equal(r.raw.redis, 'redis://:s3cr%40t@redis:6379')
+    const alarm = r.raw.alarm as Record<string, unknown>
+    assert.deepEqual(alarm.channels, { mail: { gateway: 'http://127.0.0.1:10086/mail' } })
+    assert.equal(alarm.workers, 5)
+    assert.equal(alarm.retentionDays, 30)
+    assert.equal(alarm.deleteBatch, 500)
+    assert.ok(r.ignored.includes("redis.userIMQueue (Peregrine uses falcon's /queue/user/im)"))
+    assert.ok(!r.ignored.some((k) => k.startsWith('redis.userSmsQueue')))
+    assert.ok(r.ignored.includes('Housekeeper.extra'))
+    const configs = await resolveConfigs(r.raw, ['alarm'], dir)
+    assert.equal(configs.alarm?.retentionDays, 30)
+    // No gateway at all: no channels.
+    const none = read({ ...FALCON_ALARM, api: { dashboard: '' } })
+    assert.equal((none.raw.alarm as Record<string, unknown>).channels, undefined)
+    await assert.rejects(
+      async () =>
+        resolveConfigs(read({ ...FALCON_ALARM, worker: { im: '10' } }).raw, ['alarm'], dir),
+      /alarm\.workers: expected a positive integer/
+    )
+  })
+})
+
+describe('resolveConfigs: redis, judge, alarm', () => {
+  it('fills defaults from the top level and the data directory', async () => {
+    const raw = {
+      store: 'sqlite:/srv/portal.db',
+      redis: 'redis://:pw@10.0.0.9:6379/2',
+      judge: { rpc: '127.0.0.1:7080' },
+      alarm: { http: '127.0.0.1:7912' },
+    }
+    const all = await resolveConfigs(raw, COMPONENTS, '/srv/data')
+    assert.equal(all.redis, 'redis://:pw@10.0.0.9:6379/2')
+    assert.equal(all.judge?.redis, raw.redis)
+    assert.equal(all.alarm?.redis, raw.redis)
+    assert.equal(all.judge?.spillDir, join('/srv/data', 'judge'))
+    assert.equal(all.alarm?.spillDir, join('/srv/data', 'alarm'))
+    assert.equal(all.alarm?.store, 'sqlite:/srv/portal.db')
+    // Started together: transfer sends to the local judge, judge reads the local hbs (run-all).
+    assert.equal(all.localJudge, true)
+    assert.deepEqual(all.transfer?.judgeCluster, { 'judge-00': '127.0.0.1:7080' })
+    assert.equal(all.judgeLocalHbs, true)
+
+    // A section of its own wins.
+    const own = await resolveConfigs(
+      {
+        ...raw,
+        transfer: { judgeCluster: { 'judge-00': '10.0.0.1:6080' } },
+        judge: { hbs: ['10.0.0.2:6030'], redis: '', spillDir: '/var/judge' },
+        alarm: { store: 'sqlite:/srv/alarm.db' },
+      },
+      COMPONENTS,
+      '/srv/data'
+    )
+    assert.equal(own.localJudge, false)
+    assert.deepEqual(own.transfer?.judgeCluster, { 'judge-00': '10.0.0.1:6080' })
+    assert.equal(own.judgeLocalHbs, false)
+    assert.equal(own.judge?.redis, '')
+    assert.equal(own.judge?.spillDir, '/var/judge')
+    assert.equal(own.alarm?.store, 'sqlite:/srv/alarm.db')
+
+    // No judge here: transfer sends to none. Judge and alarm alone: the data dir and queue defaults.
+    const apart = await resolveConfigs({}, ['transfer'])
+    assert.deepEqual(apart.transfer?.judgeCluster, {})
+    assert.equal(apart.localJudge, false)
+    const alone = await resolveConfigs({}, ['judge', 'alarm'])
+    assert.equal(alone.redis, '')
+    assert.equal(alone.judgeLocalHbs, false)
+    assert.equal(alone.judge?.spillDir, join('./data', 'judge'))
+    assert.equal(alone.alarm?.store, `sqlite:${join('./data', 'portal.db')}`)
+  })
+
+  it('names a bad redis once, as `redis`, its password hidden', async () => {
+    for (const redis of ['s3cret@127.0.0.1:6379', 'http://127.0.0.1:6379', 'redis://', 6379]) {
+      await assert.rejects(
+        async () => resolveConfigs({ redis }, ['judge', 'alarm']),
+        (err: Error) =>
+          err.message.startsWith('redis: expected "" (in-process queue) or a URL') &&
+          !err.message.includes('judge.redis') &&
+          !err.message.includes('alarm.redis') &&
+          !err.message.includes('s3cret'),
+        String(redis)
+      )
+    }
+    // Bad, though no component that uses it runs.
+    await assert.rejects(
+      async () => resolveConfigs({ redis: 'nope' }, ['graph']),
+      /redis: expected/
+    )
   })
 })

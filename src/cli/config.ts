@@ -6,24 +6,37 @@ import { parse as parseYaml } from 'yaml'
 // servers (the CLI may reach into apps). api's and hbs's, which load the store's query builder, are
 // imported only when those components run, so `peregrine start agent` carries only the agent.
 import { type AgentConfig, isFalconAgentConfig, parseAgentConfig } from '../agent/config.js'
+import type { AlarmConfig } from '../alarm/config.js'
 import type { ApiConfig } from '../api/config.js'
 import { type GraphConfig, parseGraphConfig } from '../graph/config.js'
 import type { HbsConfig } from '../hbs/config.js'
-import { parseTransferConfig, type TransferConfig } from '../transfer/config.js'
+import type { JudgeConfig } from '../judge/config.js'
+import {
+  defaultTransferConfig,
+  parseTransferConfig,
+  type TransferConfig,
+} from '../transfer/config.js'
 
-/** COMPONENTS in start order: storage first, then what writes to it, then what reads it. */
-export const COMPONENTS = ['graph', 'transfer', 'hbs', 'api', 'agent'] as const
+/**
+ * COMPONENTS in start order: storage first, then the rules (hbs) and their evaluator (judge), then
+ * what feeds them (transfer), then what reads (api, alarm), then the local agent.
+ */
+export const COMPONENTS = ['graph', 'hbs', 'judge', 'transfer', 'api', 'alarm', 'agent'] as const
 export type Component = (typeof COMPONENTS)[number]
 
 /** Configs holds the parsed configuration of each component to start. */
 export interface Configs {
   dataDir: string
-  /** store: the portal store URL api and hbs share unless their sections name their own. */
+  /** store: the portal store URL api, hbs and alarm share unless their sections name their own. */
   store: string
+  /** redis: the Redis judge and alarm share (falcon's lists), or '' for the in-process queue. */
+  redis: string
   graph?: Readonly<GraphConfig>
   transfer?: Readonly<TransferConfig>
   api?: Readonly<ApiConfig>
   hbs?: Readonly<HbsConfig>
+  judge?: Readonly<JudgeConfig>
+  alarm?: Readonly<AlarmConfig>
   agent?: Readonly<AgentConfig>
   /**
    * agentLocal: the agent's section names no transfer or hbs address, so it pushes to the transfer
@@ -32,10 +45,14 @@ export interface Configs {
   agentLocal: { transfer: boolean; hbs: boolean }
   /** localGraph: transfer and api use the graph started beside them (its bound address, known once up). */
   localGraph: boolean
+  /** localJudge: transfer sends to the judge started beside it (its bound address, known once up). */
+  localJudge: boolean
+  /** judgeLocalHbs: judge fetches its rules from the hbs started beside it. */
+  judgeLocalHbs: boolean
 }
 
 /**
- * readConfigFile reads a JSON or YAML file into sections `{dataDir?, graph?, transfer?, api?}`. An
+ * readConfigFile reads a JSON or YAML file into `{dataDir?, store?, redis?}` and a section per component. An
  * Open-Falcon module's cfg.json is recognised by its shape and mapped onto that module's section; the
  * keys it has that Peregrine does not use are returned in `ignored`.
  */
@@ -64,15 +81,45 @@ const listenOf = (v: unknown): string | undefined => {
   return typeof o.listen === 'string' ? o.listen : undefined
 }
 
-// Recognises falcon's transfer, graph and api cfg.json (modules/*/cfg.example.json at v0.3).
+// A Go listen address may leave the host out (`:6080`, every address).
+const anyPort = (v: string) => (v.startsWith(':') ? '0.0.0.0' + v : v)
+/** The keys of `o` not in `used`, as `path.key`. */
+const unusedIn = (o: Obj, path: string, used: string[]) =>
+  Object.keys(o)
+    .filter((k) => !used.includes(k))
+    .map((k) => `${path}.${k}`)
+
+/** isFalconJudgeConfig: falcon judge's cfg.json (it has `rpc.listen` too, like transfer's). */
+function isFalconJudgeConfig(raw: Obj): boolean {
+  return (
+    raw.remain !== undefined ||
+    obj(raw.alarm).queuePattern !== undefined ||
+    (typeof obj(raw.rpc).listen === 'string' && Array.isArray(obj(raw.hbs).servers))
+  )
+}
+
+/** isFalconAlarmConfig: falcon alarm's cfg.json (Peregrine's own `redis` is a string, not an object). */
+function isFalconAlarmConfig(raw: Obj): boolean {
+  const redis = obj(raw.redis)
+  return (
+    redis.highQueues !== undefined ||
+    redis.addr !== undefined ||
+    obj(raw.api).plus_api !== undefined ||
+    raw.falcon_portal !== undefined
+  )
+}
+
+// Recognises falcon's transfer, graph, api, hbs, judge and alarm cfg.json (modules/*/cfg.example.json
+// at v0.3).
 function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
   if (isFalconAgentConfig(raw)) return { raw: { agent: raw }, ignored: [] }
+  if (isFalconJudgeConfig(raw)) return fromFalconJudge(raw)
+  if (isFalconAlarmConfig(raw)) return fromFalconAlarm(raw)
   const isHbs = typeof raw.database === 'string' && typeof raw.listen === 'string'
   const isFalcon =
     typeof obj(raw.rpc).listen === 'string' || typeof raw.web_port === 'string' || isHbs
   if (!isFalcon) return { raw, ignored: [] }
   const pick = (used: string[]) => Object.keys(raw).filter((k) => !used.includes(k))
-  const anyPort = (v: string) => (v.startsWith(':') ? '0.0.0.0' + v : v)
   if (isHbs) {
     const http = obj(raw.http)
     const trustable = Array.isArray(raw.trustable)
@@ -125,7 +172,16 @@ function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
     }
   }
   const graph = obj(raw.graph)
+  const judge = obj(raw.judge)
   const socket = obj(raw.socket)
+  // Falcon sends to judge only with `judge.enabled: true` (a missing key is Go's false).
+  const judgeOn = judge.enabled === true
+  // One `replicas` serves both rings here; a judge ring of its own size is reported as not used.
+  const replicas = graph.replicas ?? defaultTransferConfig.replicas
+  const judgeReplicas =
+    judgeOn && judge.replicas !== undefined && judge.replicas !== replicas
+      ? [`judge.replicas (both rings use graph.replicas, ${JSON.stringify(replicas)})`]
+      : []
   return {
     raw: {
       transfer: clean({
@@ -134,11 +190,157 @@ function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
         socket: socket.enabled === false ? '' : listenOf(raw.socket),
         minStep: raw.minStep,
         graphCluster: graph.cluster,
+        judgeCluster: judgeOn ? (judge.cluster ?? {}) : {},
         replicas: graph.replicas,
         callTimeout: graph.callTimeout,
       }),
     },
-    ignored: pick(['rpc', 'http', 'socket', 'minStep', 'graph']),
+    ignored: [...pick(['rpc', 'http', 'socket', 'minStep', 'graph', 'judge']), ...judgeReplicas],
+  }
+}
+
+/**
+ * A listener of falcon's `{enabled, listen}`: its address, or none (the default kept) with a note when
+ * falcon turns it off, which Peregrine cannot.
+ */
+function listener(
+  raw: Obj,
+  key: 'http' | 'rpc',
+  section: string,
+  notes: string[]
+): string | undefined {
+  const l = obj(raw[key])
+  if (l.enabled === false) {
+    notes.push(`${key}.enabled: false (cannot be turned off: ${section}.${key} keeps its default)`)
+    return undefined
+  }
+  return typeof l.listen === 'string' && l.listen !== '' ? anyPort(l.listen) : undefined
+}
+
+/**
+ * falconRedisToUrl turns falcon's Redis address (judge `alarm.redis.dsn`, alarm `redis.addr`:
+ * `[password@]host:port`, the password being everything before the last '@', as falcon's
+ * formatRedisAddr splits it) into `redis://[:password@]host:port`; a URL is returned as is.
+ */
+export function falconRedisToUrl(addr: string): string {
+  if (/^rediss?:\/\//.test(addr)) return addr
+  const at = addr.lastIndexOf('@')
+  const password = at < 0 ? '' : addr.slice(0, at)
+  const hostPort = addr.slice(at + 1)
+  const host = hostPort.startsWith(':') ? `127.0.0.1${hostPort}` : hostPort
+  return `redis://${password === '' ? '' : `:${encodeURIComponent(password)}@`}${host}`
+}
+
+// falcon judge's cfg.json → `judge` and the top-level `redis`.
+function fromFalconJudge(raw: Obj): { raw: Obj; ignored: string[] } {
+  const notes: string[] = []
+  const hbs = obj(raw.hbs)
+  const alarm = obj(raw.alarm)
+  const redis = obj(alarm.redis)
+  // Falcon pushes events to Redis only with `alarm.enabled: true` (a missing key is Go's false).
+  const alarmOn = alarm.enabled === true
+  const dsn = typeof redis.dsn === 'string' && redis.dsn !== '' ? redis.dsn : undefined
+  if (!alarmOn && dsn !== undefined)
+    notes.push('alarm.redis.dsn (alarm.enabled is not true: events stay in this process)')
+  const judge = clean({
+    rpc: listener(raw, 'rpc', 'judge', notes),
+    http: listener(raw, 'http', 'judge', notes),
+    hbs: hbs.servers,
+    // Seconds in falcon, ms here.
+    hbsInterval: typeof hbs.interval === 'number' ? hbs.interval * 1000 : hbs.interval,
+    remain: raw.remain,
+    minInterval: alarm.minInterval,
+    queuePattern: alarm.queuePattern,
+  })
+  return {
+    raw: clean({ redis: alarmOn && dsn !== undefined ? falconRedisToUrl(dsn) : undefined, judge }),
+    ignored: [
+      ...Object.keys(raw).filter((k) => !['rpc', 'http', 'hbs', 'remain', 'alarm'].includes(k)),
+      ...unusedIn(obj(raw.rpc), 'rpc', ['enabled', 'listen']),
+      ...unusedIn(obj(raw.http), 'http', ['enabled', 'listen']),
+      // Falcon's `hbs.timeout` is the connect timeout (ms); its calls wait 3 s. judge.hbsTimeout is
+      // the call's, and GetStrategies for a fleet takes longer than falcon's 300 ms.
+      ...unusedIn(hbs, 'hbs', ['servers', 'interval']).map((k) =>
+        k === 'hbs.timeout'
+          ? "hbs.timeout (the connect timeout; judge.hbsTimeout is the call's)"
+          : k
+      ),
+      ...unusedIn(alarm, 'alarm', ['enabled', 'minInterval', 'queuePattern', 'redis']),
+      ...unusedIn(redis, 'alarm.redis', ['dsn']),
+      ...notes,
+    ],
+  }
+}
+
+/** Falcon alarm's per-user lists; Peregrine uses these names whatever the cfg.json says. */
+const FALCON_USER_QUEUES: Readonly<Record<string, string>> = {
+  userIMQueue: '/queue/user/im',
+  userSmsQueue: '/queue/user/sms',
+  userMailQueue: '/queue/user/mail',
+}
+
+// falcon alarm's cfg.json → `alarm` and the top-level `redis` and `store`.
+function fromFalconAlarm(raw: Obj): { raw: Obj; ignored: string[] } {
+  const notes: string[] = []
+  const redis = obj(raw.redis)
+  const api = obj(raw.api)
+  const portal = obj(raw.falcon_portal)
+  const worker = obj(raw.worker)
+  // Go's encoding/json matches keys case-insensitively; falcon's struct tag says `Housekeeper`.
+  const housekeeperKey = Object.keys(raw).find((k) => k.toLowerCase() === 'housekeeper')
+  const housekeeper = obj(housekeeperKey === undefined ? undefined : raw[housekeeperKey])
+  const gateway = (v: unknown) => (typeof v === 'string' && v !== '' ? { gateway: v } : undefined)
+  const channels = clean({ mail: gateway(api.mail), sms: gateway(api.sms), im: gateway(api.im) })
+  // Falcon has a pool per channel; Peregrine's workers send for every channel, so they are the sum.
+  // A pool that is not an integer is passed on for parseAlarmConfig to name.
+  const pools = [worker.im, worker.sms, worker.mail].filter((n) => n !== undefined)
+  const workers =
+    pools.length === 0
+      ? undefined
+      : (pools.find((n) => !Number.isInteger(n)) ??
+        pools.reduce<number>((sum, n) => sum + (n as number), 0))
+  const addr = typeof redis.addr === 'string' && redis.addr !== '' ? redis.addr : undefined
+  for (const [k, name] of Object.entries(FALCON_USER_QUEUES))
+    if (redis[k] !== undefined && redis[k] !== name)
+      notes.push(`redis.${k} (Peregrine uses falcon's ${name})`)
+  const used = ['http', 'redis', 'api', 'falcon_portal', 'worker']
+  return {
+    raw: clean({
+      redis: addr === undefined ? undefined : falconRedisToUrl(addr),
+      store:
+        typeof portal.addr === 'string' ? goDsnToUrl(portal.addr, 'falcon_portal.addr') : undefined,
+      alarm: clean({
+        http: listener(raw, 'http', 'alarm', notes),
+        highQueues: redis.highQueues,
+        lowQueues: redis.lowQueues,
+        dashboard: api.dashboard,
+        channels: Object.keys(channels).length === 0 ? undefined : channels,
+        workers,
+        retentionDays: housekeeper.event_retention_days,
+        deleteBatch: housekeeper.event_delete_batch,
+      }),
+    }),
+    ignored: [
+      ...Object.keys(raw).filter((k) => !used.includes(k) && k !== housekeeperKey),
+      ...unusedIn(obj(raw.http), 'http', ['enabled', 'listen']),
+      ...unusedIn(redis, 'redis', [
+        'addr',
+        'highQueues',
+        'lowQueues',
+        ...Object.keys(FALCON_USER_QUEUES),
+      ]),
+      ...(api.plus_api === undefined
+        ? []
+        : ['api.plus_api (alarm reads actions and teams from the store)']),
+      ...unusedIn(api, 'api', ['sms', 'im', 'mail', 'dashboard', 'plus_api']),
+      ...unusedIn(portal, 'falcon_portal', ['addr']),
+      ...unusedIn(worker, 'worker', ['im', 'sms', 'mail']),
+      ...unusedIn(housekeeper, housekeeperKey ?? 'housekeeper', [
+        'event_retention_days',
+        'event_delete_batch',
+      ]),
+      ...notes,
+    ],
   }
 }
 
@@ -174,6 +376,24 @@ function clean(o: Obj): Obj {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
 }
 
+/** checkRedisUrl: why the top-level `redis` is not '' or a redis:// URL (its password hidden). */
+function checkRedisUrl(v: unknown): string | undefined {
+  if (v === undefined || v === '') return undefined
+  const expected =
+    'redis: expected "" (in-process queue) or a URL like redis://[:password@]host:6379'
+  if (typeof v !== 'string') return `${expected}, got ${JSON.stringify(v)}`
+  let ok = /^rediss?:\/\/[^/]/.test(v)
+  try {
+    ok &&= new URL(v).hostname !== ''
+  } catch {
+    ok = false
+  }
+  // A falcon address (`password@host:port`) given as is: its password is hidden.
+  return ok
+    ? undefined
+    : `${expected}, got ${JSON.stringify(v.replace(/^(\w+:\/\/)?.*@/, '$1***@'))}`
+}
+
 /**
  * resolveConfigs builds each wanted component's configuration: defaults, then the file's sections, then
  * the data directory. Started together, transfer and api find the local graph node by themselves.
@@ -186,11 +406,21 @@ export async function resolveConfigs(
 ): Promise<Configs> {
   const dataDir = dataDirFlag ?? (typeof raw.dataDir === 'string' ? raw.dataDir : './data')
   const unknown = Object.keys(raw).filter(
-    (k) => k !== 'dataDir' && k !== 'store' && !(COMPONENTS as readonly string[]).includes(k)
+    (k) =>
+      k !== 'dataDir' &&
+      k !== 'store' &&
+      k !== 'redis' &&
+      !(COMPONENTS as readonly string[]).includes(k)
   )
   const problems: string[] = unknown.map(
-    (k) => `${k}: not a Peregrine setting (expected dataDir, store, ${COMPONENTS.join(', ')})`
+    (k) =>
+      `${k}: not a Peregrine setting (expected dataDir, store, redis, ${COMPONENTS.join(', ')})`
   )
+  // The Redis judge and alarm share: checked here once, so a bad value is named `redis`, not once per
+  // section; the sections then get '' (their own `redis`, if any, is checked by their parser).
+  const redisProblem = checkRedisUrl(raw.redis)
+  if (redisProblem !== undefined) problems.push(redisProblem)
+  const redis = typeof raw.redis === 'string' && redisProblem === undefined ? raw.redis : ''
   // The portal store, shared by api and hbs: the file's `store`, else a SQLite file in the data dir.
   if (raw.store !== undefined && typeof raw.store !== 'string') {
     problems.push('store: expected sqlite:PATH or mysql://user:password@host:port/database')
@@ -200,8 +430,11 @@ export async function resolveConfigs(
   const out: Configs = {
     dataDir,
     store,
+    redis,
     agentLocal: { transfer: false, hbs: false },
     localGraph: components.includes('graph') && usesLocal(raw.transfer) && usesLocal(raw.api),
+    localJudge: components.includes('judge') && obj(raw.transfer).judgeCluster === undefined,
+    judgeLocalHbs: components.includes('hbs') && obj(raw.judge).hbs === undefined,
   }
   const attempt = <T>(fn: () => T): T | undefined => {
     try {
@@ -221,8 +454,21 @@ export async function resolveConfigs(
     out.graph === undefined
       ? {}
       : { graphCluster: { 'graph-00': out.graph.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } }
+  if (components.includes('judge')) {
+    const { parseJudgeConfig } = await import('../judge/config.js')
+    out.judge = attempt(() =>
+      parseJudgeConfig({ redis, spillDir: join(dataDir, 'judge'), ...obj(raw.judge) })
+    )
+  }
+  // All-in-one: the local judge is the whole judge cluster unless the file says otherwise.
+  const localJudge =
+    out.judge === undefined || !out.localJudge
+      ? {}
+      : { judgeCluster: { 'judge-00': out.judge.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } }
   if (components.includes('transfer')) {
-    out.transfer = attempt(() => parseTransferConfig({ ...localGraph, ...obj(raw.transfer) }))
+    out.transfer = attempt(() =>
+      parseTransferConfig({ ...localGraph, ...localJudge, ...obj(raw.transfer) })
+    )
   }
   if (components.includes('api')) {
     const { parseApiConfig } = await import('../api/config.js')
@@ -231,6 +477,12 @@ export async function resolveConfigs(
   if (components.includes('hbs')) {
     const { parseHbsConfig } = await import('../hbs/config.js')
     out.hbs = attempt(() => parseHbsConfig({ store, ...obj(raw.hbs) }))
+  }
+  if (components.includes('alarm')) {
+    const { parseAlarmConfig } = await import('../alarm/config.js')
+    out.alarm = attempt(() =>
+      parseAlarmConfig({ store, redis, spillDir: join(dataDir, 'alarm'), ...obj(raw.alarm) })
+    )
   }
   if (components.includes('agent')) {
     const agent = obj(raw.agent)

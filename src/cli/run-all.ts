@@ -2,12 +2,13 @@
 // Each component's module is loaded only when it starts, so a process runs what it runs and no more.
 import { type Deps, JsonRpcClient, type RpcCaller, type Service } from '../core/index.js'
 import type { AgentConfig } from '../agent/index.js'
+import type { Queue } from '../queue/index.js'
 import type { Store } from '../store/index.js'
 import { COMPONENTS, type Configs } from './config.js'
 
 /**
- * startAll starts every configured component (graph, transfer, hbs, api, agent, in that order). If one fails, the
- * ones already running are stopped and the error is thrown.
+ * startAll starts every configured component (in COMPONENTS order). If one fails, the ones already
+ * running are stopped and the error is thrown.
  */
 export async function startAll(
   configs: Configs,
@@ -26,6 +27,26 @@ export async function startAll(
     }
     return store
   }
+  // judge and alarm started together on the same Redis (or both in process) share one event queue.
+  let queue: Queue | undefined
+  const sharedQueue = async (): Promise<Queue | undefined> => {
+    if (configs.judge === undefined || configs.alarm === undefined) return undefined
+    if (configs.judge.redis !== configs.alarm.redis) return undefined
+    if (queue === undefined) {
+      const { memoryQueue, redisQueue } = await import('../queue/index.js')
+      const q =
+        configs.judge.redis === ''
+          ? memoryQueue()
+          : redisQueue({
+              url: configs.judge.redis,
+              spillDir: configs.judge.spillDir,
+              log: deps.log,
+            })
+      queue = q
+      services.push({ name: 'queue', addresses: {}, stop: () => q.close() })
+    }
+    return queue
+  }
   try {
     for (const c of COMPONENTS) {
       const started = performance.now()
@@ -40,6 +61,30 @@ export async function startAll(
       if (c === 'hbs' && configs.hbs !== undefined) {
         const { start } = await import('../hbs/index.js')
         s = await start(configs.hbs, deps, { store: await shared(configs.hbs.store) })
+      }
+      if (c === 'judge' && configs.judge !== undefined) {
+        const hbs = configs.judgeLocalHbs ? bound(services, 'hbs', 'rpc') : undefined
+        const { start } = await import('../judge/index.js')
+        s = await start(
+          hbs === undefined ? configs.judge : { ...configs.judge, hbs: [hbs] },
+          withDial(deps, services),
+          { queue: await sharedQueue() }
+        )
+        if (configs.judge.redis === '' && configs.alarm === undefined)
+          deps.log.warn(
+            'judge: events stay in this process and no alarm runs here to read them; set `redis` to share them with an alarm elsewhere'
+          )
+      }
+      if (c === 'alarm' && configs.alarm !== undefined) {
+        const { start } = await import('../alarm/index.js')
+        s = await start(configs.alarm, deps, {
+          store: await shared(configs.alarm.store),
+          queue: await sharedQueue(),
+        })
+        if (configs.alarm.redis === '' && configs.judge === undefined)
+          deps.log.warn(
+            'alarm: reading events from this process, where no judge runs; set `redis` to read a judge elsewhere'
+          )
       }
       if (c === 'agent' && configs.agent !== undefined) {
         const localize = (a: Readonly<AgentConfig>) => withLocal(a, configs, services)
@@ -76,15 +121,20 @@ function withLocal(
   configs: Configs,
   services: Service[]
 ): Readonly<AgentConfig> {
-  const bound = (name: string, key: string) =>
-    services.find((s) => s.name === name)?.addresses[key]?.replace(/^0\.0\.0\.0:/, '127.0.0.1:')
-  const transfer = configs.agentLocal.transfer ? bound('transfer', 'rpc') : undefined
-  const hbs = configs.agentLocal.hbs ? bound('hbs', 'rpc') : undefined
+  const transfer = configs.agentLocal.transfer ? bound(services, 'transfer', 'rpc') : undefined
+  const hbs = configs.agentLocal.hbs ? bound(services, 'hbs', 'rpc') : undefined
   return {
     ...agent,
     transfer: transfer === undefined ? agent.transfer : { ...agent.transfer, addrs: [transfer] },
     heartbeat: hbs === undefined ? agent.heartbeat : { ...agent.heartbeat, addr: hbs },
   }
+}
+
+/** bound is the address a component of this process really listens on (the config may say port 0). */
+function bound(services: Service[], name: string, key: string): string | undefined {
+  return services
+    .find((s) => s.name === name)
+    ?.addresses[key]?.replace(/^0\.0\.0\.0:/, '127.0.0.1:')
 }
 
 // A shared store is stopped like a component, after everything that uses it.
@@ -93,10 +143,16 @@ function storeService(store: Store): Service {
 }
 
 // The graph started beside transfer and api, at the address it really bound (the config may say port 0).
-function local(services: Service[], configs: Configs): { graphCluster?: Record<string, string> } {
-  const graph = services.find((s) => s.name === 'graph')
-  if (!configs.localGraph || graph === undefined) return {}
-  return { graphCluster: { 'graph-00': graph.addresses.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } }
+function local(
+  services: Service[],
+  configs: Configs
+): { graphCluster?: Record<string, string>; judgeCluster?: Record<string, string> } {
+  const graph = configs.localGraph ? bound(services, 'graph', 'rpc') : undefined
+  const judge = configs.localJudge ? bound(services, 'judge', 'rpc') : undefined
+  return {
+    ...(graph === undefined ? {} : { graphCluster: { 'graph-00': graph } }),
+    ...(judge === undefined ? {} : { judgeCluster: { 'judge-00': judge } }),
+  }
 }
 
 // Components of this process are reached directly, without a JSON round trip over loopback; any other
@@ -118,7 +174,7 @@ function withDial(deps: Deps, services: Service[]): Deps {
 
 /** stopAll stops what takes points first (transfer), then readers, then storage, logging each step. */
 export async function stopAll(services: readonly Service[], deps: Deps): Promise<void> {
-  const order = ['agent', 'transfer', 'hbs', 'api', 'graph', 'store']
+  const order = ['agent', 'transfer', 'judge', 'alarm', 'queue', 'hbs', 'api', 'graph', 'store']
   const sorted = [...services].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
   for (const s of sorted) {
     const started = performance.now()

@@ -5,7 +5,7 @@
  * PROBLEM/OK events to falcon's lists (`event:p<priority>`), in process or in Redis. HTTP on :6081.
  */
 import type { AddressInfo } from 'node:net'
-import Fastify from 'fastify'
+import Fastify, { type FastifyReply } from 'fastify'
 import {
   type Deps,
   type Expression,
@@ -158,7 +158,10 @@ export async function start(
     void reply.type('text/plain').send('peregrine')
   })
   http.get('/workdir', () => ok(process.cwd()))
-  http.get('/count', () => ok(engine.series.count))
+  // falcon answers /count in text: `total: <series>`.
+  http.get('/count', (_req, reply) => {
+    void reply.type('text/plain').send(`total: ${engine.series.count}\n`)
+  })
   http.get('/counter/all', () =>
     ok({
       ...engine.counters,
@@ -177,33 +180,41 @@ export async function start(
   http.get<{ Params: { endpoint: string; metric: string } }>(
     '/strategy/:endpoint/:metric',
     (req) => {
-      const list = engine.rules.strategies.get(req.params.endpoint)?.get(req.params.metric) ?? []
-      return ok(list.map((c) => c.strategy))
+      const list = engine.rules.strategies.get(req.params.endpoint)?.get(req.params.metric)
+      return ok(list?.map((c) => c.strategy) ?? null)
     }
   )
   // falcon: /expression/<metric>/<k=v>: the expressions indexed under that tag.
   http.get<{ Params: { metric: string; tag: string } }>('/expression/:metric/:tag', (req) => {
-    const list = engine.rules.expressions.get(`${req.params.metric}/${req.params.tag}`) ?? []
-    return ok(list.map((c) => c.expression))
+    const list = engine.rules.expressions.get(`${req.params.metric}/${req.params.tag}`)
+    return ok(list?.map((c) => c.expression) ?? null)
   })
-  // falcon: /history/<endpoint>/<metric>[/<k=v,…>]: the points judge holds, newest first.
-  const history = (endpoint: string, metric: string, tags: string | undefined) => {
-    const list = engine.series.seriesOf(endpoint, metric)
-    const s =
-      tags === undefined
-        ? list.find((x) => tagsKeyOf(x.tags) === '')
-        : list.find((x) => tagsKeyOf(x.tags) === normalizeTags(tags))
-    if (s === undefined) return ok([])
-    const points: { timestamp: number; value: number }[] = []
-    for (let i = 0; i < s.size; i++) points.push({ timestamp: s.t(i), value: s.v(i) })
-    return ok(points)
+  // falcon: /history/<endpoint>/<metric>[/<k=v,…>]: in text, newest first, the values its functions
+  // read (rates for a counter), at most remain-1: `<ts> <local time> <value>` lines, or `not found`.
+  const history = (
+    reply: FastifyReply,
+    endpoint: string,
+    metric: string,
+    tags: string | undefined
+  ) => {
+    const key = tags === undefined ? '' : normalizeTags(tags)
+    const s = engine.series.seriesOf(endpoint, metric).find((x) => tagsKeyOf(x.tags) === key)
+    if (s === undefined || s.size === 0) return reply.type('text/plain').send('not found\n')
+    const n = Math.min(config.remain - 1, s.gauge ? s.size : s.size - 1)
+    let text = ''
+    for (let i = 0; i < n; i++) {
+      const v = s.gauge ? s.v(i) : (s.v(i) - s.v(i + 1)) / (s.t(i) - s.t(i + 1))
+      text += `${s.t(i)} ${localTime(s.t(i))} ${goFloat(v)}\n`
+    }
+    return reply.type('text/plain').send(text)
   }
-  http.get<{ Params: { endpoint: string; metric: string } }>('/history/:endpoint/:metric', (req) =>
-    history(req.params.endpoint, req.params.metric, undefined)
+  http.get<{ Params: { endpoint: string; metric: string } }>(
+    '/history/:endpoint/:metric',
+    (req, reply) => history(reply, req.params.endpoint, req.params.metric, undefined)
   )
   http.get<{ Params: { endpoint: string; metric: string; tags: string } }>(
     '/history/:endpoint/:metric/:tags',
-    (req) => history(req.params.endpoint, req.params.metric, req.params.tags)
+    (req, reply) => history(reply, req.params.endpoint, req.params.metric, req.params.tags)
   )
   // falcon reloads its cfg.json here; Peregrine's judge has its rules fetched from hbs at once.
   http.get('/config/reload', async (_req, reply) => {
@@ -264,4 +275,24 @@ export async function start(
       if (ownQueue) await queue.close()
     },
   }
+}
+
+const pad = (n: number) => (n < 10 ? `0${n}` : String(n))
+
+/** localTime is Go's `time.Unix(ts, 0).Format("2006-01-02 15:04:05")` (falcon's UnixTsFormat). */
+function localTime(ts: number): string {
+  const d = new Date(ts * 1000)
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+}
+
+/** goFloat is Go's `%v` of a float64: the shortest digits, in `e` form below 1e-4 and from 1e6 up. */
+function goFloat(v: number): string {
+  if (Number.isNaN(v)) return 'NaN'
+  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf'
+  if (v === 0) return Object.is(v, -0) ? '-0' : '0'
+  const [mantissa, e] = v.toExponential().split('e')
+  const exp = Number(e)
+  if (exp >= -4 && exp < 6) return String(v)
+  const digits = String(Math.abs(exp))
+  return `${mantissa}e${exp < 0 ? '-' : '+'}${digits.length < 2 ? '0' + digits : digits}`
 }

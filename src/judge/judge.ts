@@ -175,22 +175,36 @@ export class JudgeEngine {
   }
 }
 
-/** rematch gives a series the rules of a new generation, keeping the last events of rules that stay. */
+/**
+ * rematch gives a series the rules of a new generation. The last event of a rule that leaves (a host
+ * in maintenance, a template unbound) is kept aside, as falcon's LastEvents never forgets: when the
+ * rule comes back, a problem reported before it left still gets its OK.
+ */
 function rematch(s: Series, rules: RuleIndex): void {
   const next = rules.rulesFor(s)
   const states: Series['states'] = new Array<Series['states'][number]>(next.length)
   const pending = new Array<number>(next.length).fill(0)
-  if (s.rules.length > 0) {
-    const old = new Map<string, number>()
-    for (let k = 0; k < s.rules.length; k++) old.set(s.rules[k].key, k)
-    for (let k = 0; k < next.length; k++) {
-      const j = old.get(next[k].key)
-      if (j !== undefined) {
-        states[k] = s.states[j]
-        pending[k] = s.pendingSince[j]
-      }
+  const old = new Map<string, number>()
+  for (let k = 0; k < s.rules.length; k++) old.set(s.rules[k].key, k)
+  const kept = new Set<string>()
+  for (let k = 0; k < next.length; k++) {
+    const key = next[k].key
+    kept.add(key)
+    const j = old.get(key)
+    if (j !== undefined) {
+      states[k] = s.states[j]
+      pending[k] = s.pendingSince[j]
+    } else {
+      states[k] = s.parked?.get(key)
+      s.parked?.delete(key)
     }
   }
+  for (let k = 0; k < s.rules.length; k++) {
+    const state = s.states[k]
+    if (state !== undefined && !kept.has(s.rules[k].key))
+      (s.parked ??= new Map()).set(s.rules[k].key, state)
+  }
+  if (s.parked?.size === 0) s.parked = undefined
   s.rules = next
   s.states = states
   s.pendingSince = pending

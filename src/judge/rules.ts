@@ -82,7 +82,7 @@ export interface CompiledRule {
 
 /** forOf reads Peregrine's optional `for` (seconds) from a rule; falcon's rules have none. */
 function forOf(rule: Strategy | Expression): number {
-  const f = (rule as { for?: unknown }).for
+  const f: unknown = rule.for
   return typeof f === 'number' && Number.isFinite(f) && f > 0 ? f : 0
 }
 
@@ -144,19 +144,24 @@ export class RuleIndex {
     const problems = new Set<string>()
     const report = (m: string) => problems.add(m)
     const metrics = new Set<string>()
-    const byId = new Map<number, CompiledRule | null>()
+    const ids = new Set<number>()
+    const compiled = new Map<string, CompiledRule | null>()
     const strategies = new Map<string, Map<string, CompiledRule[]>>()
     let capacity = remain
     let bindings = 0
     for (const h of hosts) {
       const byMetric = new Map<string, CompiledRule[]>()
       for (const s of h.strategies) {
-        // The same strategy reaches many hosts: compile it once.
-        let c = byId.get(s.id)
+        // The same strategy reaches many hosts: compile it once per template it comes with. hbs gives
+        // an inherited strategy the host's youngest template as `tpl` (its action), so one id may
+        // carry different templates on different hosts, and each host's events must carry its own.
+        const key = `${s.id}/${(s.tpl as Strategy['tpl'] | null | undefined)?.id}`
+        let c = compiled.get(key)
         if (c === undefined) {
           c = compile(s, 's', report) ?? null
-          byId.set(s.id, c)
+          compiled.set(key, c)
         }
+        ids.add(s.id)
         if (c === null) continue
         const list = byMetric.get(s.metric)
         if (list === undefined) byMetric.set(s.metric, [c])
@@ -187,7 +192,7 @@ export class RuleIndex {
     this.strategies = strategies
     this.expressions = exprs
     this.capacity = capacity
-    this.strategyCount = byId.size
+    this.strategyCount = ids.size
     this.bindingCount = bindings
     this.expressionCount = expressionCount
   }

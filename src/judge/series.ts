@@ -34,6 +34,8 @@ export class Series {
   states: (RuleState | undefined)[] = []
   /** pendingSince[i]: eventTime of the first point of the current run of triggers of rules[i] with a `for`. */
   pendingSince: number[] = []
+  /** parked: last events of rules that no longer apply, by rule key, kept for when they return. */
+  parked: Map<string, RuleState> | undefined = undefined
 
   constructor(
     endpoint: string,
@@ -43,7 +45,7 @@ export class Series {
   ) {
     this.endpoint = endpoint
     this.metric = metric
-    this.tags = tags
+    this.tags = sortedCopy(tags)
     this.pkHash = createHash('md5')
       .update(seriesKeyOf(endpoint, metric, formatTags(tags)))
       .digest('hex')
@@ -102,6 +104,16 @@ export class Series {
     this.size = keep
     this.#head = keep === 0 ? -1 : keep - 1
   }
+}
+
+/**
+ * sortedCopy copies tags in key order: they go out as an event's pushedTags, which falcon's encoding/json
+ * writes with sorted keys, and the caller's object (an in-process transfer's) is not kept.
+ */
+function sortedCopy(tags: Readonly<Record<string, string>>): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>
+  for (const k of Object.keys(tags).sort()) out[k] = tags[k]
+  return out
 }
 
 /**

@@ -13,13 +13,23 @@ export interface TransferConfig {
   minStep: number
   /** graphCluster: node name → `host:port` (or `a,b` to write to both), hashed as falcon does. */
   graphCluster: Record<string, string>
-  /** replicas: points per node on the hash ring (falcon default 500). */
+  /**
+   * judgeCluster: judge node name → its one `host:port` (falcon `judge.cluster`, which has no `a,b`
+   * replication); every valid point also goes to the judge the ring picks. `{}` (the default) sends none.
+   */
+  judgeCluster: Record<string, string>
+  /** replicas: points per node on the graph ring and on the judge ring (falcon default 500). */
   replicas: number
-  /** batch: most items per Graph.Send call. */
+  /** batch: most items per Graph.Send or Judge.Send call. */
   batch: number
   /** maxBuffered: most items held per graph address while it is down; older ones are dropped and counted. */
   maxBuffered: number
-  /** callTimeout: ms a Graph.Send may take before it counts as failed. */
+  /**
+   * judgeMaxBuffered: most items held per judge address while it is down (default 100,000); older ones
+   * are dropped and counted in `judgeDropped`.
+   */
+  judgeMaxBuffered: number
+  /** callTimeout: ms a Graph.Send or Judge.Send may take before it counts as failed. */
   callTimeout: number
   /** maxBodyBytes: largest HTTP push body (413 beyond) and RPC request. */
   maxBodyBytes: number
@@ -32,9 +42,11 @@ export const defaultTransferConfig: TransferConfig = {
   socket: '0.0.0.0:4444',
   minStep: 30,
   graphCluster: { 'graph-00': '127.0.0.1:6070' },
+  judgeCluster: {},
   replicas: 500,
   batch: 5000,
   maxBuffered: 1_000_000,
+  judgeMaxBuffered: 100_000,
   callTimeout: 10_000,
   maxBodyBytes: 32 << 20,
 }
@@ -69,11 +81,30 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
       for (const a of addrs.split(',')) listen(`transfer.graphCluster.${name}`, a.trim())
     }
   }
+  const judges = c.judgeCluster as unknown
+  if (typeof judges !== 'object' || judges === null || Array.isArray(judges)) {
+    problems.push(
+      'transfer.judgeCluster: expected {"judge-00": "host:port", …}, or {} for no judge'
+    )
+  } else {
+    for (const [name, addr] of Object.entries(judges as Record<string, unknown>)) {
+      if (typeof addr !== 'string' || addr === '') {
+        problems.push(`transfer.judgeCluster.${name}: expected "host:port"`)
+      } else if (addr.includes(',')) {
+        problems.push(
+          `transfer.judgeCluster.${name}: one "host:port" per judge node, got ${JSON.stringify(addr)} ` +
+            '(judge keeps its state in memory, so a series cannot be judged at two addresses; ' +
+            'give each address a node name of its own)'
+        )
+      } else listen(`transfer.judgeCluster.${name}`, addr)
+    }
+  }
   for (const key of [
     'minStep',
     'replicas',
     'batch',
     'maxBuffered',
+    'judgeMaxBuffered',
     'callTimeout',
     'maxBodyBytes',
   ] as const) {

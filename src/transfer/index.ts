@@ -2,7 +2,8 @@
  * @module transfer
  * Receives points the ways Open-Falcon's transfer does (JSON-RPC Transfer.Update on :8433, HTTP
  * POST /api/push on :6060, the line socket on :4444), validates them with falcon's rules and routes them
- * to the graph cluster by falcon's consistent hashing.
+ * by falcon's consistent hashing to the graph cluster (a push is acknowledged once graph has it) and,
+ * when `judgeCluster` names any, to the judge cluster (`Judge.Send`, never waited for).
  */
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { createInterface } from 'node:readline'
@@ -116,10 +117,24 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   http.get('/version', (_req, reply) => {
     void reply.type('text/plain').send('peregrine')
   })
-  http.get('/counter/all', () => ({
-    msg: 'success',
-    data: { ...counters, ...router.counters, bufferedByGraph: router.buffered() },
-  }))
+  http.get('/counter/all', () => {
+    const j = router.judgeCounters
+    return {
+      msg: 'success',
+      data: {
+        ...counters,
+        ...router.counters,
+        bufferedByGraph: router.buffered(),
+        judgeSent: j.sent,
+        judgeSendCalls: j.sendCalls,
+        judgeSendFailures: j.sendFailures,
+        judgeRetried: j.retried,
+        judgeBuffered: j.buffered,
+        judgeDropped: j.dropped,
+        bufferedByJudge: router.bufferedByJudge(),
+      },
+    }
+  })
 
   // Falcon's line socket: `update <endpoint> <metric> <ts> <value> [type] [step]`; the points of a
   // connection are routed when it closes, and nothing is answered.

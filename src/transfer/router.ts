@@ -1,9 +1,10 @@
-// Routes valid points to their graph nodes: falcon's normalisation, the hash ring, per-address batching,
-// bounded buffers and retry.
+// Routes valid points to their graph nodes and judge nodes: falcon's normalisation, the hash rings,
+// per-address batching, bounded buffers and retry.
 import {
   type Deps,
   HashRing,
   JsonRpcClient,
+  type JudgeItem,
   type Logger,
   type RpcCaller,
   type MetricValue,
@@ -27,8 +28,11 @@ interface GraphItem {
   max: string
 }
 
-/** RouterCounters are shown on /counter/all: nothing is dropped without being counted here. */
-export interface RouterCounters {
+/**
+ * SenderCounters are shown on /counter/all, once for graph and once for judge (its keys prefixed
+ * `judge`): nothing is dropped without being counted here.
+ */
+export interface SenderCounters {
   sent: number
   sendCalls: number
   sendFailures: number
@@ -37,42 +41,68 @@ export interface RouterCounters {
   dropped: number
 }
 
-interface Batch {
-  items: GraphItem[]
+const newCounters = (): SenderCounters => ({
+  sent: 0,
+  sendCalls: 0,
+  sendFailures: 0,
+  retried: 0,
+  buffered: 0,
+  dropped: 0,
+})
+
+interface Batch<T> {
+  items: T[]
   done: (err: Error | null) => void
 }
 
+/** SenderLimits bound one address's sender: items per call, items held, ms per call. */
+interface SenderLimits {
+  batch: number
+  maxBuffered: number
+  callTimeout: number
+}
+
 /**
- * AddressSender owns one graph address: batches queued by concurrent pushes go out together in one
- * Graph.Send of up to `batch` items, a few calls in flight. A failed call keeps its batches at the front
- * and retries with backoff; past `maxBuffered` items the oldest batches are dropped and counted.
+ * AddressSender owns one graph or judge address and calls `method` (`Graph.Send`, `Judge.Send`) there:
+ * batches queued by concurrent pushes go out together in one call of up to `batch` items, a few calls in
+ * flight. A failed call keeps its batches at the front and retries with backoff; past `maxBuffered` items
+ * the oldest batches are dropped and counted. Each batch's `done` is called once, with the outcome of its
+ * first attempt (or the drop).
  */
-class AddressSender {
+class AddressSender<T> {
   readonly address: string
+  readonly #method: string
+  /** What the address is in log lines and errors: `graph 10.0.0.1:6070`. */
+  readonly #name: string
   readonly #client: RpcCaller
   // A queue with a moving head: shift() on a long array is linear, and after an outage it holds one
   // batch per push that arrived meanwhile.
-  #queue: (Batch | undefined)[] = []
+  #queue: (Batch<T> | undefined)[] = []
   #head = 0
   #queued = 0
   #inFlight = 0
   #retryAt = 0
   #backoff = 0
   #scheduled = false
-  readonly #cfg: Readonly<TransferConfig>
-  readonly #counters: RouterCounters
+  readonly #batch: number
+  readonly #maxBuffered: number
+  readonly #counters: SenderCounters
   readonly #log: Logger
   #closed = false
 
   constructor(
     address: string,
-    cfg: Readonly<TransferConfig>,
-    counters: RouterCounters,
+    method: 'Graph.Send' | 'Judge.Send',
+    limits: SenderLimits,
+    counters: SenderCounters,
     deps: Deps
   ) {
     this.address = address
-    this.#client = dialOf(deps)(address, { callTimeout: cfg.callTimeout })
-    this.#cfg = cfg
+    this.#method = method
+    this.#name = `${method === 'Graph.Send' ? 'graph' : 'judge'} ${address}`
+    this.#client = dialOf(deps)(address, { callTimeout: limits.callTimeout })
+    this.#batch = limits.batch
+    this.#maxBuffered = limits.maxBuffered
     this.#counters = counters
     this.#log = deps.log
   }
@@ -85,8 +115,8 @@ class AddressSender {
     return this.#queue.length - this.#head
   }
 
-  #shift(): Batch {
-    const b = this.#queue[this.#head] as Batch
+  #shift(): Batch<T> {
+    const b = this.#queue[this.#head] as Batch<T>
     // Drop the reference at once: a consumed batch holds a push's worth of items.
     this.#queue[this.#head++] = undefined
     if (this.#head === this.#queue.length) {
@@ -99,16 +129,16 @@ class AddressSender {
     return b
   }
 
-  enqueue(batch: Batch): void {
+  enqueue(batch: Batch<T>): void {
     this.#queue.push(batch)
     this.#queued += batch.items.length
     this.#counters.buffered += batch.items.length
-    while (this.#queued > this.#cfg.maxBuffered && this.#length > 1) {
+    while (this.#queued > this.#maxBuffered && this.#length > 1) {
       const old = this.#shift()
       this.#queued -= old.items.length
       this.#counters.buffered -= old.items.length
       this.#counters.dropped += old.items.length
-      old.done(new Error(`graph ${this.address} is down and its buffer is full; points dropped`))
+      old.done(new Error(`${this.#name} is down and its buffer is full; points dropped`))
     }
     this.#schedule()
   }
@@ -128,11 +158,11 @@ class AddressSender {
 
   #pump(): void {
     while (!this.#closed && this.#length > 0 && this.#inFlight < 4 && Date.now() >= this.#retryAt) {
-      const take: Batch[] = []
+      const take: Batch<T>[] = []
       let n = 0
       while (
         this.#length > 0 &&
-        (n === 0 || n + (this.#queue[this.#head] as Batch).items.length <= this.#cfg.batch)
+        (n === 0 || n + (this.#queue[this.#head] as Batch<T>).items.length <= this.#batch)
       ) {
         const b = this.#shift()
         take.push(b)
@@ -142,7 +172,7 @@ class AddressSender {
       this.#inFlight++
       const items = take.length === 1 ? take[0].items : take.flatMap((b) => b.items)
       this.#counters.sendCalls++
-      this.#client.call('Graph.Send', items).then(
+      this.#client.call(this.#method, items).then(
         () => {
           this.#inFlight--
           this.#counters.sent += n
@@ -167,7 +197,7 @@ class AddressSender {
           this.#backoff = Math.min(Math.max(this.#backoff * 2, 200), 10_000)
           this.#retryAt = Date.now() + this.#backoff
           if (this.#backoff === 200) {
-            this.#log.warn(`transfer: graph ${this.address}: ${err.message}; retrying`)
+            this.#log.warn(`transfer: ${this.#name}: ${err.message}; retrying`)
           }
           for (const b of take) b.done(err)
           for (const b of take) b.done = noop
@@ -190,50 +220,78 @@ function dialOf(deps: Deps): NonNullable<Deps['dial']> {
   return deps.dial ?? ((address, options) => new JsonRpcClient(address, options))
 }
 
+/** Placement is where a series goes: its parsed tags, its graph node, its judge (null: none). */
+interface Placement {
+  tags: Record<string, string>
+  node: string
+  judge: AddressSender<JudgeItem> | null
+}
+
 /**
  * Router turns valid MetricValues into GraphItems (falcon's normalisation: step raised to minStep,
  * timestamp aligned to the step, COUNTER stored as DERIVE with min 0) and sends each to the graph node the
  * ring picks, to every address of that node. `route` resolves when every address has acknowledged (the
  * points are in its write-ahead log), and rejects naming the node when one has not; the points stay
  * buffered and are retried either way.
+ *
+ * With a `judgeCluster`, each point also becomes a JudgeItem (the same aligned timestamp, the original
+ * counter type as `judgeType`, the tags map) for the judge node a second ring over the judge names picks,
+ * by the same key. `route` never waits for judge: judge keeps alerting state, not data, so a judge that
+ * is down or slow must not fail or slow a push. Its items go out at once, are retried while it is down,
+ * and past `judgeMaxBuffered` per address the oldest are dropped and counted in `judgeCounters`.
+ * The tags object is shared by a series' graph and judge items: receivers must not change it.
  */
 export class Router {
-  readonly counters: RouterCounters = {
-    sent: 0,
-    sendCalls: 0,
-    sendFailures: 0,
-    retried: 0,
-    buffered: 0,
-    dropped: 0,
-  }
+  /** counters are graph's. */
+  readonly counters: SenderCounters = newCounters()
+  /** judgeCounters are judge's, shown with a `judge` prefix (`judgeSent`, …). */
+  readonly judgeCounters: SenderCounters = newCounters()
   readonly #ring: HashRing
-  readonly #senders = new Map<string, AddressSender[]>()
+  readonly #senders = new Map<string, AddressSender<GraphItem>[]>()
+  readonly #judgeRing: HashRing | null
+  readonly #judges = new Map<string, AddressSender<JudgeItem>>()
   readonly #cfg: Readonly<TransferConfig>
 
   constructor(cfg: Readonly<TransferConfig>, deps: Deps) {
     this.#cfg = cfg
     this.#ring = new HashRing(Object.keys(cfg.graphCluster), cfg.replicas)
-    const byAddress = new Map<string, AddressSender>()
+    const limits = { batch: cfg.batch, maxBuffered: cfg.maxBuffered, callTimeout: cfg.callTimeout }
+    const byAddress = new Map<string, AddressSender<GraphItem>>()
     for (const [node, addrs] of Object.entries(cfg.graphCluster)) {
       const list = addrs.split(',').map((a) => {
         const addr = a.trim()
         let s = byAddress.get(addr)
         if (s === undefined) {
-          s = new AddressSender(addr, cfg, this.counters, deps)
+          s = new AddressSender<GraphItem>(addr, 'Graph.Send', limits, this.counters, deps)
           byAddress.set(addr, s)
         }
         return s
       })
       this.#senders.set(node, list)
     }
+    const judgeNodes = Object.keys(cfg.judgeCluster)
+    this.#judgeRing = judgeNodes.length === 0 ? null : new HashRing(judgeNodes, cfg.replicas)
+    const judgeLimits = { ...limits, maxBuffered: cfg.judgeMaxBuffered }
+    const judgeByAddress = new Map<string, AddressSender<JudgeItem>>()
+    for (const [node, addr] of Object.entries(cfg.judgeCluster)) {
+      let s = judgeByAddress.get(addr)
+      if (s === undefined) {
+        s = new AddressSender<JudgeItem>(addr, 'Judge.Send', judgeLimits, this.judgeCounters, deps)
+        judgeByAddress.set(addr, s)
+      }
+      this.#judges.set(node, s)
+    }
   }
 
   route(values: readonly MetricValue[]): Promise<void> {
     const perNode = new Map<string, GraphItem[]>()
+    const perJudge =
+      this.#judgeRing === null ? null : new Map<AddressSender<JudgeItem>, JudgeItem[]>()
     const minStep = this.#cfg.minStep
     for (const m of values) {
       const step = m.step < minStep ? minStep : m.step
-      const { tags, node } = this.#placement(m)
+      const timestamp = m.timestamp - (m.timestamp % step)
+      const { tags, node, judge } = this.#placement(m)
       const counter = m.counterType !== 'GAUGE'
       let list = perNode.get(node)
       if (list === undefined) {
@@ -245,16 +303,40 @@ export class Router {
         metric: m.metric,
         tags,
         value: m.value,
-        timestamp: m.timestamp - (m.timestamp % step),
+        timestamp,
         dstype: counter ? 'DERIVE' : 'GAUGE',
         step,
         heartbeat: 2 * step,
         min: counter ? '0' : 'U',
         max: 'U',
       })
+      if (perJudge !== null && judge !== null) {
+        let items = perJudge.get(judge)
+        if (items === undefined) {
+          items = []
+          perJudge.set(judge, items)
+        }
+        items.push({
+          endpoint: m.endpoint,
+          metric: m.metric,
+          value: m.value,
+          timestamp,
+          judgeType: m.counterType,
+          tags,
+        })
+      }
+    }
+    const max = this.#cfg.batch
+    // Judge first, and nobody waits for it: its calls leave in this turn's setImmediate, ahead of graph's.
+    if (perJudge !== null) {
+      for (const [sender, items] of perJudge) {
+        for (let from = 0; from < items.length; from += max) {
+          const part = from === 0 && items.length <= max ? items : items.slice(from, from + max)
+          sender.enqueue({ items: part, done: noop })
+        }
+      }
     }
     const waits: Promise<void>[] = []
-    const max = this.#cfg.batch
     for (const [node, items] of perNode) {
       for (const sender of this.#senders.get(node) ?? []) {
         // A push larger than `batch` goes out in several Graph.Send calls, never as one oversized call.
@@ -279,9 +361,9 @@ export class Router {
 
   // Where a series goes, worked out once per series rather than once per point: parsing and sorting its
   // tags and hashing its key are most of the per-point cost otherwise. The tags object is shared by the
-  // series' points (graph only reads it). Bounded: cleared when it holds too many series.
+  // series' points (graph and judge only read it). Bounded: cleared when it holds too many series.
   // Nested maps, not one joined key: no string is built per point.
-  #placement(m: MetricValue): { tags: Record<string, string>; node: string } {
+  #placement(m: MetricValue): Placement {
     let byMetric = this.#placements.get(m.endpoint)
     if (byMetric === undefined) {
       if (this.#placements.size >= 100_000) this.#placements.clear()
@@ -296,15 +378,15 @@ export class Router {
     let p = byTags.get(m.tags)
     if (p === undefined) {
       const tags = parseTags(m.tags)
-      p = { tags, node: this.#ring.get(seriesKeyOf(m.endpoint, m.metric, formatTags(tags))) }
+      const key = seriesKeyOf(m.endpoint, m.metric, formatTags(tags))
+      const judge =
+        this.#judgeRing === null ? null : (this.#judges.get(this.#judgeRing.get(key)) ?? null)
+      p = { tags, node: this.#ring.get(key), judge }
       byTags.set(m.tags, p)
     }
     return p
   }
-  readonly #placements = new Map<
-    string,
-    Map<string, Map<string, { tags: Record<string, string>; node: string }>>
-  >()
+  readonly #placements = new Map<string, Map<string, Map<string, Placement>>>()
 
   /** buffered reports the items waiting per graph address. */
   buffered(): Record<string, number> {
@@ -313,7 +395,15 @@ export class Router {
     return out
   }
 
+  /** bufferedByJudge reports the items waiting per judge address. */
+  bufferedByJudge(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const s of this.#judges.values()) out[s.address] = s.buffered
+    return out
+  }
+
   close(): void {
     for (const list of this.#senders.values()) for (const s of list) s.close()
+    for (const s of new Set(this.#judges.values())) s.close()
   }
 }

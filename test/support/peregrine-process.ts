@@ -41,6 +41,7 @@ export interface PeregrineProcess {
 /**
  * startPeregrine writes `settings` as the config of `components` in `dir` (data under `dir/data`) and
  * resolves once the process reports running. Every listener not set in `settings` is 127.0.0.1:0.
+ * `settings.top` holds top-level settings (`store`, `redis`).
  */
 export async function startPeregrine(
   dir: string,
@@ -48,13 +49,17 @@ export async function startPeregrine(
   settings: Record<string, Record<string, unknown>> = {},
   nodeArgs: string[] = []
 ): Promise<PeregrineProcess> {
+  const { top, ...sections } = settings
   const config = {
     dataDir: join(dir, 'data'),
-    graph: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...settings.graph },
-    transfer: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', socket: '', ...settings.transfer },
-    api: { http: '127.0.0.1:0', ...settings.api },
-    hbs: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...settings.hbs },
-    agent: { http: { listen: '127.0.0.1:0' }, ...settings.agent },
+    ...top,
+    graph: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...sections.graph },
+    transfer: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', socket: '', ...sections.transfer },
+    api: { http: '127.0.0.1:0', ...sections.api },
+    hbs: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...sections.hbs },
+    judge: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...sections.judge },
+    alarm: { http: '127.0.0.1:0', ...sections.alarm },
+    agent: { http: { listen: '127.0.0.1:0' }, ...sections.agent },
   }
   const file = join(dir, 'peregrine.json')
   writeFileSync(file, JSON.stringify(config))

@@ -1,0 +1,349 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import type { AddressInfo, Server } from 'node:net'
+import {
+  type CounterType,
+  type Deps,
+  type JudgeItem,
+  type MetricValue,
+  type RpcCaller,
+  recordingLogger,
+  serveJsonRpc,
+  silentLogger,
+  waitUntil,
+} from '../core/index.js'
+import { parseTransferConfig } from './config.js'
+import { start } from './index.js'
+import { Router } from './router.js'
+
+const mv = (endpoint: string, metric: string, extra: Partial<MetricValue> = {}): MetricValue => ({
+  endpoint,
+  metric,
+  value: 1,
+  step: 60,
+  counterType: 'GAUGE',
+  tags: '',
+  timestamp: 1_700_000_017,
+  ...extra,
+})
+
+type Mode = 'up' | 'down' | 'hang'
+
+/** fakeCluster answers Graph.Send and Judge.Send in-process, per address: up, down (refused) or hung. */
+function fakeCluster() {
+  const received = new Map<string, unknown[][]>()
+  const modes = new Map<string, Mode>()
+  const dial = (address: string): RpcCaller => ({
+    call<T>(method: string, param: unknown): Promise<T> {
+      const mode = modes.get(address) ?? 'up'
+      if (mode === 'down') return Promise.reject(new Error(`${address}: connect ECONNREFUSED`))
+      if (mode === 'hang') return new Promise<T>(() => undefined)
+      const calls = received.get(`${method} ${address}`) ?? []
+      calls.push(param as unknown[])
+      received.set(`${method} ${address}`, calls)
+      return Promise.resolve({ code: 0 } as T)
+    },
+    close: () => undefined,
+  })
+  const items = <T>(method: string, address: string): T[] =>
+    (received.get(`${method} ${address}`) ?? []).flat() as T[]
+  return { dial, modes, items }
+}
+
+const depsOf = (dial: Deps['dial'], log = silentLogger): Deps => ({
+  log,
+  now: () => Date.now(),
+  dial,
+})
+
+// Two judges, so the ring has a choice to make; the addresses only name the fake judges.
+const judgeCluster = { 'judge-00': 'judge-a:6080', 'judge-01': 'judge-b:6080' }
+
+describe('Router to judge', () => {
+  it("sends JudgeItems with the original counter type, graph's aligned timestamp and the tags map", async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster: { 'graph-00': 'graph-a:6070' }, judgeCluster }),
+      depsOf(fake.dial)
+    )
+    await router.route([
+      mv('host1', 'cpu.idle', { value: 97.5 }),
+      mv('host1', 'net.if.in.bytes', {
+        counterType: 'COUNTER',
+        step: 15,
+        tags: 'iface=eth0',
+        value: 1234,
+      }),
+      mv('docker-a', 'df.bytes.free', { counterType: 'DERIVE', tags: 'mount=/, fstype=ext4' }),
+    ])
+    await waitUntil(
+      () =>
+        fake.items('Judge.Send', 'judge-a:6080').length +
+          fake.items('Judge.Send', 'judge-b:6080').length ===
+        3,
+      'the judge items'
+    )
+    const item = (
+      endpoint: string,
+      metric: string,
+      value: number,
+      timestamp: number,
+      judgeType: CounterType,
+      tags: Record<string, string>
+    ): JudgeItem => ({ endpoint, metric, value, timestamp, judgeType, tags })
+    // Falcon v0.3's own ring puts host1/cpu.idle and host1/net.if.in.bytes/iface=eth0 on judge-00 and
+    // docker-a/df.bytes.free/fstype=ext4,mount=/ on judge-01 (golden values in core/hash-ring.test.ts).
+    // 1_700_000_017 aligned: to 60 s → …980, to minStep 30 s (step 15 raised) → …010.
+    assert.deepEqual(
+      fake
+        .items<JudgeItem>('Judge.Send', 'judge-a:6080')
+        .map((j) => ({ ...j, tags: { ...j.tags } })),
+      [
+        item('host1', 'cpu.idle', 97.5, 1_699_999_980, 'GAUGE', {}),
+        item('host1', 'net.if.in.bytes', 1234, 1_700_000_010, 'COUNTER', { iface: 'eth0' }),
+      ]
+    )
+    assert.deepEqual(
+      fake
+        .items<JudgeItem>('Judge.Send', 'judge-b:6080')
+        .map((j) => ({ ...j, tags: { ...j.tags } })),
+      [
+        item('docker-a', 'df.bytes.free', 1, 1_699_999_980, 'DERIVE', {
+          fstype: 'ext4',
+          mount: '/',
+        }),
+      ]
+    )
+    // Graph still gets its own conversion of the same points.
+    const graph = fake.items<{ dstype: string; timestamp: number }>('Graph.Send', 'graph-a:6070')
+    assert.deepEqual(
+      graph.map((g) => [g.dstype, g.timestamp]),
+      [
+        ['GAUGE', 1_699_999_980],
+        ['DERIVE', 1_700_000_010],
+        ['DERIVE', 1_699_999_980],
+      ]
+    )
+    assert.equal(router.judgeCounters.sent, 3)
+    assert.equal(router.judgeCounters.buffered, 0)
+    router.close()
+  })
+
+  it('sends nothing to judge with an empty judgeCluster', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster: { 'graph-00': 'graph-a:6070' } }),
+      depsOf(fake.dial)
+    )
+    await router.route([mv('host1', 'cpu.idle')])
+    assert.equal(fake.items('Graph.Send', 'graph-a:6070').length, 1)
+    assert.deepEqual(router.judgeCounters, {
+      sent: 0,
+      sendCalls: 0,
+      sendFailures: 0,
+      retried: 0,
+      buffered: 0,
+      dropped: 0,
+    })
+    assert.deepEqual(router.bufferedByJudge(), {})
+    router.close()
+  })
+
+  it('neither waits for a judge that never answers nor holds judge items behind graph', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({
+        graphCluster: { 'graph-00': 'graph-a:6070' },
+        judgeCluster: { 'judge-00': 'judge-a:6080' },
+      }),
+      depsOf(fake.dial)
+    )
+    fake.modes.set('judge-a:6080', 'hang')
+    await router.route([mv('host1', 'cpu.idle')])
+    fake.modes.set('judge-a:6080', 'up')
+    fake.modes.set('graph-a:6070', 'hang')
+    const pending = router.route([mv('host2', 'cpu.idle')])
+    await waitUntil(
+      () => fake.items('Judge.Send', 'judge-a:6080').length === 1,
+      'the judge item of a push graph has not acknowledged'
+    )
+    assert.equal(fake.items('Graph.Send', 'graph-a:6070').length, 1)
+    void pending.catch(() => undefined)
+    router.close()
+  })
+
+  it('keeps at most judgeMaxBuffered items per judge while it is down, dropping the oldest', async () => {
+    const fake = fakeCluster()
+    const log = recordingLogger()
+    const router = new Router(
+      parseTransferConfig({
+        graphCluster: { 'graph-00': 'graph-a:6070' },
+        judgeCluster: { 'judge-00': 'judge-a:6080' },
+        judgeMaxBuffered: 4,
+      }),
+      depsOf(fake.dial, log)
+    )
+    fake.modes.set('judge-a:6080', 'down')
+    // Five pushes in one turn of the event loop: five batches of two queued before any call is made.
+    await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        router.route([mv(`host${i}`, 'cpu.idle'), mv(`host${i}`, 'mem.used')])
+      )
+    )
+    assert.equal(router.judgeCounters.dropped, 6)
+    await waitUntil(() => router.judgeCounters.sendFailures >= 1, 'a failed Judge.Send')
+    assert.equal(router.judgeCounters.buffered, 4)
+    assert.deepEqual(router.bufferedByJudge(), { 'judge-a:6080': 4 })
+    assert.ok(
+      log.lines.some((l) => l.startsWith('warn transfer: judge judge-a:6080: ')),
+      log.lines.join('\n')
+    )
+    // The graph side is untouched by the judge being down.
+    assert.equal(router.counters.sent, 10)
+    assert.equal(router.counters.dropped, 0)
+    fake.modes.set('judge-a:6080', 'up')
+    await waitUntil(() => router.judgeCounters.buffered === 0, 'the buffered judge items sent')
+    assert.deepEqual(
+      fake.items<JudgeItem>('Judge.Send', 'judge-a:6080').map((j) => `${j.endpoint}/${j.metric}`),
+      ['host3/cpu.idle', 'host3/mem.used', 'host4/cpu.idle', 'host4/mem.used']
+    )
+    assert.equal(router.judgeCounters.sent, 4)
+    assert.equal(router.judgeCounters.dropped, 6)
+    router.close()
+  })
+})
+
+async function listen(server: Server, port = 0): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => resolve())
+  })
+  return (server.address() as AddressInfo).port
+}
+
+describe('transfer with a judge that is down', () => {
+  it('acknowledges pushes at once, retries the judge items and delivers them when judge is up', async () => {
+    const graphGot: unknown[] = []
+    const judgeGot: JudgeItem[] = []
+    const graph = serveJsonRpc(
+      new Map([
+        [
+          'Graph.Send',
+          (p: unknown) => {
+            graphGot.push(...(p as unknown[]))
+            return { code: 0 }
+          },
+        ],
+      ])
+    )
+    const newJudge = () =>
+      serveJsonRpc(
+        new Map([
+          [
+            'Judge.Send',
+            (p: unknown) => {
+              judgeGot.push(...(p as JudgeItem[]))
+              return { code: 0 }
+            },
+          ],
+        ])
+      )
+    // A port that was free a moment ago: nothing listens there until the judge is started on it.
+    const probe = newJudge()
+    const judgePort = await listen(probe)
+    await new Promise((r) => probe.close(r))
+    const graphPort = await listen(graph)
+    const transfer = await start(
+      parseTransferConfig({
+        rpc: '127.0.0.1:0',
+        http: '127.0.0.1:0',
+        socket: '',
+        graphCluster: { 'graph-00': `127.0.0.1:${graphPort}` },
+        judgeCluster: { 'judge-00': `127.0.0.1:${judgePort}` },
+      }),
+      { log: silentLogger, now: () => Date.now() }
+    )
+    const judge = newJudge()
+    try {
+      const now = Math.floor(Date.now() / 1000)
+      const push = async (i: number) => {
+        const res = await fetch(`http://${transfer.addresses.http}/api/push`, {
+          method: 'POST',
+          body: JSON.stringify([
+            mv(`web-${i}`, 'cpu.idle', { timestamp: now }),
+            mv(`web-${i}`, 'net.if.out.bytes', { timestamp: now, counterType: 'COUNTER' }),
+          ]),
+        })
+        assert.equal(res.status, 200)
+        assert.equal(((await res.json()) as { data: { Message: string } }).data.Message, 'ok')
+      }
+      await push(0)
+      await push(1)
+      const counters = async () =>
+        (
+          (await (await fetch(`http://${transfer.addresses.http}/counter/all`)).json()) as {
+            data: Record<string, unknown>
+          }
+        ).data
+      await waitUntil(
+        async () => ((await counters()).judgeSendFailures as number) >= 1,
+        'a failed Judge.Send'
+      )
+      let c = await counters()
+      assert.equal(c.sent, 4)
+      assert.equal(c.judgeSent, 0)
+      // judgeBuffered counts a retry in flight too; bufferedByJudge only what waits, hence no exact 4.
+      assert.equal(c.judgeBuffered, 4)
+      assert.deepEqual(Object.keys(c.bufferedByJudge as object), [`127.0.0.1:${judgePort}`])
+      assert.equal(judgeGot.length, 0)
+
+      await listen(judge, judgePort)
+      await waitUntil(() => judgeGot.length === 4, 'the judge items, once judge is up')
+      c = await counters()
+      assert.equal(c.judgeSent, 4)
+      assert.equal(c.judgeBuffered, 0)
+      assert.equal(c.judgeDropped, 0)
+      assert.ok((c.judgeRetried as number) >= 2)
+      assert.deepEqual(
+        judgeGot.map((j) => [j.endpoint, j.metric, j.judgeType, j.timestamp]).sort(),
+        [
+          ['web-0', 'cpu.idle', 'GAUGE', now - (now % 60)],
+          ['web-0', 'net.if.out.bytes', 'COUNTER', now - (now % 60)],
+          ['web-1', 'cpu.idle', 'GAUGE', now - (now % 60)],
+          ['web-1', 'net.if.out.bytes', 'COUNTER', now - (now % 60)],
+        ]
+      )
+      assert.equal(graphGot.length, 4)
+    } finally {
+      await transfer.stop()
+      for (const s of [graph, judge]) {
+        s.closeAll()
+        s.close()
+      }
+    }
+  })
+})
+
+describe('judgeCluster config', () => {
+  it('takes {} and one host:port per node, and refuses the rest naming the key', () => {
+    assert.deepEqual(parseTransferConfig({}).judgeCluster, {})
+    assert.equal(parseTransferConfig({}).judgeMaxBuffered, 100_000)
+    assert.deepEqual(
+      parseTransferConfig({ judgeCluster: { 'judge-00': '10.0.0.1:6080' } }).judgeCluster,
+      { 'judge-00': '10.0.0.1:6080' }
+    )
+    const f = (raw: Record<string, unknown>, want: RegExp) =>
+      assert.throws(() => parseTransferConfig(raw), want)
+    f(
+      { judgeCluster: { 'judge-00': '10.0.0.1:6080,10.0.0.2:6080' } },
+      /transfer\.judgeCluster\.judge-00: one "host:port" per judge node/
+    )
+    f(
+      { judgeCluster: { 'judge-00': '' } },
+      /transfer\.judgeCluster\.judge-00: expected "host:port"/
+    )
+    f({ judgeCluster: { 'judge-00': 'nohost' } }, /transfer\.judgeCluster\.judge-00: expected/)
+    f({ judgeCluster: ['10.0.0.1:6080'] }, /transfer\.judgeCluster: expected/)
+    f({ judgeMaxBuffered: 0 }, /transfer\.judgeMaxBuffered: expected a positive integer/)
+  })
+})
