@@ -6,7 +6,8 @@
 // functions all/max/min/sum/avg/diff/pdiff/lookup/stddev over 1..5 points, with thresholds random
 // values cross rarely), fed in Judge.Send batches of 1,000 GAUGE points for --seconds.
 // Latency: --events points, each one flipping a strategy between PROBLEM and OK, timed from Judge.Send
-// to the event's pop by a consumer waiting on the queue (memoryQueue; redisQueue on --redis).
+// to the event's pop by a consumer waiting on the queue (memoryQueue; redisQueue on --redis), and from
+// an HTTP push to a real transfer (with a real graph) to the event's pop (the all-in-one's path).
 //
 // Usage: node dist/bench/judge.js [--series N] [--strategies N] [--seconds N] [--events N] [--redis URL]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
@@ -17,11 +18,14 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import {
   type HostStrategies,
+  JsonRpcClient,
   type JudgeItem,
   silentLogger,
   type Strategy,
 } from '../src/core/index.js'
-import { JudgeEngine } from '../src/judge/index.js'
+import { start as startGraph, parseGraphConfig } from '../src/graph/index.js'
+import { JudgeEngine, parseJudgeConfig, start as startJudge } from '../src/judge/index.js'
+import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
 import { memoryQueue, type Queue, redisQueue } from '../src/queue/index.js'
 
 const USAGE =
@@ -262,6 +266,104 @@ async function latency(queue: Queue, events: number) {
   }
 }
 
+/**
+ * latencyThroughTransfer: the all-in-one's path, timed from an HTTP push to transfer until alarm's
+ * side could pop the event: transfer parses and routes the point, judge (reached in process, as the
+ * runner wires it) judges it and queues the event. Graph is real (WAL with fdatasync) but not waited on
+ * by judge's path.
+ */
+async function latencyThroughTransfer(events: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-judge-bench-e2e-'))
+  const deps = { log: silentLogger, now: Date.now }
+  const graph = await startGraph(
+    parseGraphConfig({ rpc: '127.0.0.1:0', http: '127.0.0.1:0', dataDir: join(dir, 'graph') }),
+    deps
+  )
+  const queue = memoryQueue()
+  const judge = await startJudge(
+    parseJudgeConfig({
+      rpc: '127.0.0.1:0',
+      http: '127.0.0.1:0',
+      hbs: ['127.0.0.1:1'],
+      minInterval: 0,
+    }),
+    deps,
+    { queue }
+  )
+  judge.engine.setRules(
+    [
+      {
+        hostname: 'lat',
+        strategies: [
+          {
+            id: 1,
+            metric: 'lat.m',
+            tags: {},
+            func: 'all(#1)',
+            operator: '>',
+            rightValue: 50,
+            maxStep: 1_000_000,
+            priority: 0,
+            note: '',
+            tpl,
+          },
+        ],
+      },
+    ],
+    []
+  )
+  const transfer = await startTransfer(
+    parseTransferConfig({
+      rpc: '127.0.0.1:0',
+      http: '127.0.0.1:0',
+      socket: '',
+      graphCluster: { 'graph-00': graph.addresses.rpc },
+      judgeCluster: { 'judge-00': judge.addresses.rpc },
+    }),
+    {
+      ...deps,
+      dial: (address, options) =>
+        address === judge.addresses.rpc && judge.local !== undefined
+          ? judge.local
+          : new JsonRpcClient(address, options),
+    }
+  )
+  const samples: number[] = []
+  let ts = Math.floor(Date.now() / 1000 / 60) * 60 - events * 60
+  try {
+    for (let i = 0; i < events; i++) {
+      ts += 60
+      const body = JSON.stringify([
+        {
+          endpoint: 'lat',
+          metric: 'lat.m',
+          value: i % 2 === 0 ? 90 : 10,
+          timestamp: ts,
+          step: 60,
+          counterType: 'GAUGE',
+          tags: '',
+        },
+      ])
+      const started = performance.now()
+      const popped = queue.pop(['event:p0'], 5000)
+      const pushed = fetch(`http://${transfer.addresses.http}/api/push`, { method: 'POST', body })
+      if ((await popped) === undefined) throw new Error('no event within 5 s')
+      samples.push(performance.now() - started)
+      await (await pushed).text()
+    }
+  } finally {
+    await transfer.stop()
+    await judge.stop()
+    await graph.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  samples.sort((a, b) => a - b)
+  return {
+    p50: Number(percentile(samples, 50).toFixed(3)),
+    p99: Number(percentile(samples, 99).toFixed(3)),
+  }
+}
+
 async function main() {
   const f = flags()
   log(`${f.series} series × ${f.strategies} strategies each, ${f.seconds} s`)
@@ -269,6 +371,8 @@ async function main() {
   log(`${t.points_per_s} points/s`)
   const inProcess = await latency(memoryQueue(), f.events)
   log(`in process: event latency p50 ${inProcess.p50} ms, p99 ${inProcess.p99} ms`)
+  const e2e = await latencyThroughTransfer(Math.min(f.events, 1000))
+  log(`HTTP push → transfer → judge → queue: p50 ${e2e.p50} ms, p99 ${e2e.p99} ms`)
   let viaRedis: { p50: number; p99: number } | null = null
   const dir = mkdtempSync(join(tmpdir(), 'pg-judge-bench-'))
   const q = redisQueue({
@@ -295,6 +399,8 @@ async function main() {
       ...t,
       event_latency_p50_ms: inProcess.p50,
       event_latency_p99_ms: inProcess.p99,
+      push_to_event_latency_p50_ms: e2e.p50,
+      push_to_event_latency_p99_ms: e2e.p99,
       redis_event_latency_p50_ms: viaRedis?.p50 ?? null,
       redis_event_latency_p99_ms: viaRedis?.p99 ?? null,
     })

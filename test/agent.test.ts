@@ -50,11 +50,13 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pg-agent-'))
   const plugins = join(dir, 'plugins')
   mkdirSync(join(plugins, 'custom'), { recursive: true })
-  // A plugin as falcon's convention has it: <cycle>_<name>, stdout a JSON array of MetricValue.
+  // A plugin as falcon's convention has it: <cycle>_<name>, stdout a JSON array of MetricValue. Step
+  // 30 (transfer's smallest): two of its points fall in two buckets within 30 s, where step 60 could
+  // take a whole minute and race the test's wait.
   const script = join(plugins, 'custom', '1_hello.sh')
   writeFileSync(
     script,
-    `#!/bin/sh\necho "[{\\"endpoint\\":\\"${HOST}\\",\\"metric\\":\\"hello.world\\",\\"value\\":42,\\"step\\":60,\\"counterType\\":\\"GAUGE\\",\\"tags\\":\\"src=plugin\\",\\"timestamp\\":$(date +%s)}]"\n`
+    `#!/bin/sh\necho "[{\\"endpoint\\":\\"${HOST}\\",\\"metric\\":\\"hello.world\\",\\"value\\":42,\\"step\\":30,\\"counterType\\":\\"GAUGE\\",\\"tags\\":\\"src=plugin\\",\\"timestamp\\":$(date +%s)}]"\n`
   )
   chmodSync(script, 0o755)
   // A plugin that hangs: killed at its timeout without holding up the other one.

@@ -111,7 +111,8 @@ export function formatGoFloat(v: number): string {
   if (v === 0) return Object.is(v, -0) ? '-0' : '0'
   const [mantissa, exp] = v.toExponential().split('e')
   const e = Number(exp)
-  if (e < -4 || e >= 21 || (e >= 6 && e >= mantissa.replace(/[-.]/g, '').length)) {
+  // strconv's shortest 'g': exponent form below 1e-4 and from 1e6 (unlike JSON's 1e21).
+  if (e < -4 || e >= 6) {
     return `${mantissa}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`
   }
   return String(v)
@@ -207,6 +208,7 @@ export class Alarm {
   #stopped = false
   readonly #loops: Promise<void>[] = []
   #mergeTimer: NodeJS.Timeout | undefined
+  #merging: Promise<void> | undefined
   readonly #inFlight = new Set<Promise<unknown>>()
 
   constructor(
@@ -231,9 +233,13 @@ export class Alarm {
     for (let i = 0; i < this.#cfg.workers; i++) this.#loops.push(this.#sendLoop())
     const merge = () => {
       this.#mergeTimer = setTimeout(() => {
-        void this.merge().finally(() => {
-          if (!this.#stopped) merge()
-        })
+        // Kept so stop() waits for a merge under way: what it popped is pushed before the queue closes.
+        this.#merging = this.merge()
+          .catch((err: Error) => this.#log.error(`alarm: merging: ${err.message}`))
+          .finally(() => {
+            this.#merging = undefined
+            if (!this.#stopped) merge()
+          })
       }, this.#cfg.mergeInterval)
       this.#mergeTimer.unref()
     }
@@ -246,6 +252,7 @@ export class Alarm {
     // Retries waiting out a backoff give up now; a message being sent finishes or times out.
     this.#abort.abort(new Error('alarm is stopping'))
     await Promise.allSettled(this.#loops)
+    await this.#merging
     await Promise.allSettled([...this.#inFlight])
     const c = this.#channels
     for (const ch of [c.mail, c.sms, c.im]) ch?.close()
@@ -267,7 +274,12 @@ export class Alarm {
         continue
       }
       if (item === undefined) continue
-      await this.handleEvent(item.list, item.payload)
+      try {
+        await this.handleEvent(item.list, item.payload)
+      } catch (err) {
+        // One event going wrong must not end the loop (and every event after it).
+        this.#log.error(`alarm: event from ${item.list}: ${(err as Error).message}`)
+      }
     }
   }
 
@@ -433,9 +445,15 @@ export class Alarm {
     await this.#push(list, { tos: tos.join(','), ...msg })
   }
 
+  // A push that fails (the queue closed, its spill file unwritable) is logged and the event's other
+  // messages still go, as falcon's lpush does.
   async #push(list: string, value: OutboxMessage | UserMessage): Promise<void> {
-    await this.#queue.push(list, JSON.stringify(value))
-    this.counters.queued++
+    try {
+      await this.#queue.push(list, JSON.stringify(value))
+      this.counters.queued++
+    } catch (err) {
+      this.#log.error(`alarm: message for ${list} lost: ${(err as Error).message}`)
+    }
   }
 
   #channelOf(list: string, robot?: string): RetryingChannel | undefined {
@@ -458,14 +476,14 @@ export class Alarm {
     const phones = uniq(users.map((u) => u.phone))
     const ims = uniq(users.map((u) => u.im))
     const mails = uniq(users.map((u) => u.email))
-    const sms = smsContent(e)
+    // Before the callback, the event's own texts (the configured templates, as for every message).
     if (action.before_callback_sms === 1) {
-      await this.#out(LISTS.sms, phones, { content: sms, eventId: e.id })
+      await this.#out(LISTS.sms, phones, { content: this.#text('sms', e), eventId: e.id })
       await this.#out(LISTS.im, ims, { content: this.#text('im', e), eventId: e.id })
     }
     if (action.before_callback_mail === 1)
       await this.#out(LISTS.mail, mails, {
-        subject: sms,
+        subject: this.#subject(e),
         content: this.#text('mail', e),
         eventId: e.id,
       })
@@ -510,7 +528,11 @@ export class Alarm {
         continue
       }
       if (item === undefined) continue
-      await this.sendOne(item.list, item.payload)
+      try {
+        await this.sendOne(item.list, item.payload)
+      } catch (err) {
+        this.#log.error(`alarm: message from ${item.list}: ${(err as Error).message}`)
+      }
     }
   }
 
@@ -519,7 +541,12 @@ export class Alarm {
     let m: OutboxMessage
     try {
       m = JSON.parse(payload) as OutboxMessage
-      if (typeof m !== 'object' || m === null || typeof m.content !== 'string')
+      if (
+        typeof m !== 'object' ||
+        m === null ||
+        typeof m.content !== 'string' ||
+        (m.tos !== undefined && typeof m.tos !== 'string')
+      )
         throw new Error('expected {tos, content}')
     } catch (err) {
       this.#log.warn(`alarm: skipped a message from ${list}: ${(err as Error).message}`)
@@ -642,6 +669,10 @@ export class Alarm {
           m = JSON.parse(item.payload) as UserMessage
         } catch {
           this.#log.warn(`alarm: skipped a message from ${g.from}: not JSON`)
+          continue
+        }
+        if (typeof m !== 'object' || m === null) {
+          this.#log.warn(`alarm: skipped a message from ${g.from}: not an object`)
           continue
         }
         const who = m[g.who] ?? ''
