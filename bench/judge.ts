@@ -113,6 +113,27 @@ function rules(hosts: number, perSeries: number): HostStrategies[] {
   return out
 }
 
+/** LATENCY_RULES: one strategy that a value above 50 triggers and one below clears, never muted. */
+const LATENCY_RULES: HostStrategies[] = [
+  {
+    hostname: 'lat',
+    strategies: [
+      {
+        id: 1,
+        metric: 'lat.m',
+        tags: {},
+        func: 'all(#1)',
+        operator: '>',
+        rightValue: 50,
+        maxStep: 1_000_000,
+        priority: 0,
+        note: '',
+        tpl,
+      },
+    ],
+  },
+]
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 }
@@ -208,28 +229,7 @@ async function latency(queue: Queue, events: number) {
       void queue.push(list, payload)
     },
   })
-  engine.setRules(
-    [
-      {
-        hostname: 'lat',
-        strategies: [
-          {
-            id: 1,
-            metric: 'lat.m',
-            tags: {},
-            func: 'all(#1)',
-            operator: '>',
-            rightValue: 50,
-            maxStep: 1_000_000,
-            priority: 0,
-            note: '',
-            tpl,
-          },
-        ],
-      },
-    ],
-    []
-  )
+  engine.setRules(LATENCY_RULES, [])
   const samples: number[] = []
   const consumer = (async () => {
     while (samples.length < events) {
@@ -290,28 +290,7 @@ async function latencyThroughTransfer(events: number) {
     deps,
     { queue }
   )
-  judge.engine.setRules(
-    [
-      {
-        hostname: 'lat',
-        strategies: [
-          {
-            id: 1,
-            metric: 'lat.m',
-            tags: {},
-            func: 'all(#1)',
-            operator: '>',
-            rightValue: 50,
-            maxStep: 1_000_000,
-            priority: 0,
-            note: '',
-            tpl,
-          },
-        ],
-      },
-    ],
-    []
-  )
+  judge.engine.setRules(LATENCY_RULES, [])
   const transfer = await startTransfer(
     parseTransferConfig({
       rpc: '127.0.0.1:0',

@@ -9,7 +9,7 @@
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import { type Deps, listenError, parseListen, type Service } from '../core/index.js'
-import { memoryQueue, type Queue, redisQueue } from '../queue/index.js'
+import { openQueue, type Queue } from '../queue/index.js'
 import { deleteEventsBefore, Store } from '../store/index.js'
 import { Alarm } from './alarm.js'
 import type { AlarmConfig } from './config.js'
@@ -39,11 +39,7 @@ export async function start(
   const store = options.store ?? (await Store.open(config.store, deps.log))
   const ownStore = options.store === undefined
   const ownQueue = options.queue === undefined
-  const queue =
-    options.queue ??
-    (config.redis !== ''
-      ? redisQueue({ url: config.redis, spillDir: config.spillDir, log: deps.log })
-      : memoryQueue())
+  const queue = options.queue ?? openQueue(config.redis, config.spillDir, deps.log)
   const alarm = new Alarm(config, store, queue, deps.log, deps.now)
 
   const http = Fastify({ logger: false })

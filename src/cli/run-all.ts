@@ -33,15 +33,8 @@ export async function startAll(
     if (configs.judge === undefined || configs.alarm === undefined) return undefined
     if (configs.judge.redis !== configs.alarm.redis) return undefined
     if (queue === undefined) {
-      const { memoryQueue, redisQueue } = await import('../queue/index.js')
-      const q =
-        configs.judge.redis === ''
-          ? memoryQueue()
-          : redisQueue({
-              url: configs.judge.redis,
-              spillDir: configs.judge.spillDir,
-              log: deps.log,
-            })
+      const { openQueue } = await import('../queue/index.js')
+      const q = openQueue(configs.judge.redis, configs.judge.spillDir, deps.log)
       queue = q
       services.push({ name: 'queue', addresses: {}, stop: () => q.close() })
     }

@@ -20,7 +20,7 @@ import {
   serveJsonRpc,
   type Service,
 } from '../core/index.js'
-import { memoryQueue, type Queue, redisQueue } from '../queue/index.js'
+import { openQueue, type Queue } from '../queue/index.js'
 import type { JudgeConfig } from './config.js'
 import { JudgeEngine } from './judge.js'
 import { tagsKeyOf } from './series.js'
@@ -48,11 +48,7 @@ export async function start(
   options: JudgeStartOptions = {}
 ): Promise<JudgeService> {
   const ownQueue = options.queue === undefined
-  const queue =
-    options.queue ??
-    (config.redis !== ''
-      ? redisQueue({ url: config.redis, spillDir: config.spillDir, log: deps.log })
-      : memoryQueue())
+  const queue = options.queue ?? openQueue(config.redis, config.spillDir, deps.log)
   const pushFailures = { count: 0 }
   const engine = new JudgeEngine({
     remain: config.remain,

@@ -7,3 +7,4 @@
 export type { Queue, QueueStats } from './queue.js'
 export { memoryQueue } from './memory.js'
 export { redisQueue, SPILL_FILE, type RedisQueueOptions } from './redis.js'
+export { openQueue } from './open.js'
