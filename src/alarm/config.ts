@@ -190,6 +190,8 @@ export function parseAlarmConfig(raw: Record<string, unknown>): Readonly<AlarmCo
     retry: { ...defaultAlarmConfig.retry, ...(isObject(raw.retry) ? raw.retry : {}) },
   }
   const problems: string[] = []
+  if (raw.retry !== undefined && !isObject(raw.retry))
+    problems.push('alarm.retry: expected {attempts, baseDelayMs, maxDelayMs}')
   try {
     parseListen('alarm.http', c.http)
   } catch (err) {

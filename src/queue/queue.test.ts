@@ -194,6 +194,22 @@ describe('redisQueue with falcon', { skip: skipRedis }, () => {
     await q.close()
   })
 
+  it('answers a pop that must not block from the lists, even on its first, new connection', async () => {
+    const q = redisQueue({
+      url: REDIS_URL,
+      spillDir: spillDir(),
+      log: recordingLogger(),
+      keyPrefix: prefix,
+    })
+    // alarm's merge drains lists with timeout 0: before the fix the first such pop, opening its
+    // connection, answered "empty" without asking Redis.
+    await q.push('merge:user', 'a', 'b')
+    assert.deepEqual(await q.pop(['merge:user'], 0), { list: 'merge:user', payload: 'a' })
+    assert.deepEqual(await q.pop(['merge:user'], 0), { list: 'merge:user', payload: 'b' })
+    assert.equal(await q.pop(['merge:user'], 0), undefined)
+    await q.close()
+  })
+
   it('holds and spills pushes while Redis is unreachable, then replays them in order', async () => {
     const r = raw as Redis
     const proxy = await tcpProxy(new URL(REDIS_URL))

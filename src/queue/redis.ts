@@ -32,6 +32,8 @@ export interface RedisQueueOptions {
 export const SPILL_FILE = 'queue-spill.jsonl'
 
 const BATCH = 1000
+/** CONNECT_GRACE_MS: how long a non-blocking pop waits for a new connection while Redis is up. */
+const CONNECT_GRACE_MS = 2000
 
 interface Ack {
   left: number
@@ -345,6 +347,10 @@ export function redisQueue(options: RedisQueueOptions): Queue {
     async pop(lists, timeoutMs) {
       if (closed) return undefined
       const deadline = Date.now() + Math.max(0, timeoutMs)
+      // A new blocking connection takes a moment to connect. While Redis is reachable, a pop that
+      // must not block (timeout 0) still waits for it, up to CONNECT_GRACE_MS, rather than answer
+      // "empty" about lists it never looked at (alarm's merge would then run a whole interval late).
+      const readyBy = timeoutMs <= 0 && state === 'up' ? Date.now() + CONNECT_GRACE_MS : deadline
       const keys = lists.map((l) => prefix + l)
       const conn =
         blockingIdle.pop() ??
@@ -355,7 +361,7 @@ export function redisQueue(options: RedisQueueOptions): Queue {
       blockingBusy.add(conn)
       try {
         for (;;) {
-          await waitReady(conn, Math.min(deadline - Date.now(), 500))
+          await waitReady(conn, Math.min(Math.max(deadline, readyBy) - Date.now(), 500))
           if (closed) return undefined
           const left = deadline - Date.now()
           if (conn.status === 'ready') {
@@ -382,7 +388,7 @@ export function redisQueue(options: RedisQueueOptions): Queue {
               await sleep(Math.min(100, Math.max(0, deadline - Date.now())))
             }
           }
-          if (Date.now() >= deadline) return undefined
+          if (Date.now() >= (conn.status === 'ready' ? deadline : readyBy)) return undefined
         }
       } finally {
         blockingBusy.delete(conn)
