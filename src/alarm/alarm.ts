@@ -266,6 +266,7 @@ export class Alarm {
     const lists = [...this.#cfg.highQueues, ...this.#cfg.lowQueues]
     while (!this.#stopped) {
       let item: { list: string; payload: string } | undefined
+      const asked = Date.now()
       try {
         item = await this.#queue.pop(lists, 1000)
       } catch (err) {
@@ -273,7 +274,11 @@ export class Alarm {
         await sleep(1000)
         continue
       }
-      if (item === undefined) continue
+      if (item === undefined) {
+        // A queue closed under a running alarm answers at once: wait rather than spin.
+        if (Date.now() - asked < 50) await sleep(100)
+        continue
+      }
       try {
         await this.handleEvent(item.list, item.payload)
       } catch (err) {
@@ -520,6 +525,7 @@ export class Alarm {
     const lists = [LISTS.sms, LISTS.im, LISTS.mail, LISTS.robot]
     while (!this.#stopped) {
       let item: { list: string; payload: string } | undefined
+      const asked = Date.now()
       try {
         item = await this.#queue.pop(lists, 1000)
       } catch (err) {
@@ -527,7 +533,11 @@ export class Alarm {
         await sleep(1000)
         continue
       }
-      if (item === undefined) continue
+      if (item === undefined) {
+        // A queue closed under a running alarm answers at once: wait rather than spin.
+        if (Date.now() - asked < 50) await sleep(100)
+        continue
+      }
       try {
         await this.sendOne(item.list, item.payload)
       } catch (err) {
