@@ -104,41 +104,50 @@ const point = (metric: string, timestamp: number, value: number, tags = '') => (
 
 const subjects = (mails: Mail[]) => mails.map((m) => m.subject)
 
-/** alarmSettings points alarm at the sinks, with short merge and retry intervals. */
-function alarmSettings(sinks: Sinks) {
-  return {
-    mergeInterval: 500,
-    retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
-    channels: {
-      mail: { smtp: sinks.smtp.url, from: 'falcon@example.com' },
-      webhooks: [{ name: 'hook', url: `${sinks.http.base}/hook` }],
+/**
+ * startAlerting starts the sinks and an all-in-one in `dir` (with `top`-level settings) whose alarm
+ * sends to them with short merge and retry intervals, and writes the rules of setUp. `stop` stops
+ * the process and the sinks.
+ */
+async function startAlerting(dir: string, top: Record<string, unknown> = {}) {
+  const sinks: Sinks = { smtp: await startSmtpSink(), http: await startHttpSink() }
+  const aio = await startPeregrine(dir, [], {
+    top,
+    judge: { minInterval: 0 },
+    alarm: {
+      mergeInterval: 500,
+      retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
+      channels: {
+        mail: { smtp: sinks.smtp.url, from: 'falcon@example.com' },
+        webhooks: [{ name: 'hook', url: `${sinks.http.base}/hook` }],
+      },
     },
+  })
+  const p = portal(aio, await loginRoot(aio.addresses.api.http))
+  await setUp(p)
+  const stop = async () => {
+    await aio.stop()
+    await sinks.smtp.close()
+    await sinks.http.close()
   }
+  return { sinks, p, stop }
 }
 
 describe('alerting in process: points → judge → alarm → mail and webhook', () => {
   let dir = ''
-  let aio: PeregrineProcess
   let sinks: Sinks
   let p: ReturnType<typeof portal>
+  let stop: () => Promise<void>
   // Minute-aligned timestamps in the past, so transfer's alignment keeps them as they are.
   const base = Math.floor(Date.now() / 1000 / 60) * 60 - 3600
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pg-alarm-'))
-    sinks = { smtp: await startSmtpSink(), http: await startHttpSink() }
-    aio = await startPeregrine(dir, [], {
-      judge: { minInterval: 0 },
-      alarm: alarmSettings(sinks),
-    })
-    p = portal(aio, await loginRoot(aio.addresses.api.http))
-    await setUp(p)
+    ;({ sinks, p, stop } = await startAlerting(dir))
   })
 
   after(async () => {
-    await aio.stop()
-    await sinks.smtp.close()
-    await sinks.http.close()
+    await stop()
     rmSync(dir, { recursive: true, force: true })
   })
 
@@ -273,32 +282,23 @@ function freePort(): Promise<number> {
 
 describe('alerting through Redis, with Redis restarted mid-stream', () => {
   let dir = ''
-  let aio: PeregrineProcess
   let sinks: Sinks
+  let p: ReturnType<typeof portal>
+  let stop: () => Promise<void>
   let redis: ChildProcess
   let port = 0
-  let p: ReturnType<typeof portal>
   const base = Math.floor(Date.now() / 1000 / 60) * 60 - 3600
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pg-alarm-redis-'))
     port = await freePort()
     redis = await startRedis(dir, port)
-    sinks = { smtp: await startSmtpSink(), http: await startHttpSink() }
-    aio = await startPeregrine(dir, [], {
-      top: { redis: `redis://127.0.0.1:${port}` },
-      judge: { minInterval: 0 },
-      alarm: alarmSettings(sinks),
-    })
-    p = portal(aio, await loginRoot(aio.addresses.api.http))
-    await setUp(p)
+    ;({ sinks, p, stop } = await startAlerting(dir, { redis: `redis://127.0.0.1:${port}` }))
   })
 
   after(async () => {
-    await aio.stop()
+    await stop()
     redis.kill('SIGKILL')
-    await sinks.smtp.close()
-    await sinks.http.close()
     rmSync(dir, { recursive: true, force: true })
   })
 

@@ -1,6 +1,6 @@
 // The agent's configuration: falcon-agent's own cfg.json shape (modules/agent/cfg.example.json), so an
 // existing file works unchanged, plus where to read the host's /proc and /sys from.
-import { parseListen } from '../core/index.js'
+import { checkListen } from '../core/index.js'
 
 /** AgentConfig is falcon-agent 5.1.2's cfg.json, keys as falcon spells them. */
 export interface AgentConfig {
@@ -137,13 +137,12 @@ export function parseAgentConfig(raw: Obj): Readonly<AgentConfig> {
   bool('http.backdoor', c.http.backdoor)
   strings('collector.ifacePrefix', c.collector.ifacePrefix)
   strings('collector.mountPoint', c.collector.mountPoint)
-  const address = (path: string, v: unknown) => {
-    try {
-      parseListen(`agent.${path}`, typeof v === 'string' && v.startsWith(':') ? `0.0.0.0${v}` : v)
-    } catch (err) {
-      problems.push((err as Error).message)
-    }
-  }
+  const address = (path: string, v: unknown) =>
+    checkListen(
+      problems,
+      `agent.${path}`,
+      typeof v === 'string' && v.startsWith(':') ? `0.0.0.0${v}` : v
+    )
   if (c.heartbeat.enabled) address('heartbeat.addr', c.heartbeat.addr)
   if (c.http.enabled) address('http.listen', c.http.listen)
   if (Array.isArray(c.transfer.addrs)) {

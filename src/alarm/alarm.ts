@@ -262,15 +262,28 @@ export class Alarm {
 
   // BRPOP over the high lists then the low ones, in order: the first non-empty wins, so high
   // priorities go first; falcon runs one loop per group, which a single ordered pop subsumes.
-  async #eventLoop(): Promise<void> {
-    const lists = [...this.#cfg.highQueues, ...this.#cfg.lowQueues]
+  #eventLoop(): Promise<void> {
+    return this.#consume([...this.#cfg.highQueues, ...this.#cfg.lowQueues], 'event', (l, p) =>
+      this.handleEvent(l, p)
+    )
+  }
+
+  /**
+   * #consume pops `lists` until stop and hands each payload to `handle`. A failing pop waits a second;
+   * a handler that throws is logged, and the loop goes on: one bad item must not end it.
+   */
+  async #consume(
+    lists: readonly string[],
+    what: string,
+    handle: (list: string, payload: string) => Promise<void>
+  ): Promise<void> {
     while (!this.#stopped) {
       let item: { list: string; payload: string } | undefined
       const asked = Date.now()
       try {
         item = await this.#queue.pop(lists, 1000)
       } catch (err) {
-        this.#log.warn(`alarm: reading events: ${(err as Error).message}`)
+        this.#log.warn(`alarm: reading ${what}s: ${(err as Error).message}`)
         await sleep(1000)
         continue
       }
@@ -280,10 +293,9 @@ export class Alarm {
         continue
       }
       try {
-        await this.handleEvent(item.list, item.payload)
+        await handle(item.list, item.payload)
       } catch (err) {
-        // One event going wrong must not end the loop (and every event after it).
-        this.#log.error(`alarm: event from ${item.list}: ${(err as Error).message}`)
+        this.#log.error(`alarm: ${what} from ${item.list}: ${(err as Error).message}`)
       }
     }
   }
@@ -521,29 +533,10 @@ export class Alarm {
 
   // Send workers: each takes one message from the outbox lists, sends it (with retries) and records
   // the outcome before taking the next.
-  async #sendLoop(): Promise<void> {
-    const lists = [LISTS.sms, LISTS.im, LISTS.mail, LISTS.robot]
-    while (!this.#stopped) {
-      let item: { list: string; payload: string } | undefined
-      const asked = Date.now()
-      try {
-        item = await this.#queue.pop(lists, 1000)
-      } catch (err) {
-        this.#log.warn(`alarm: reading messages: ${(err as Error).message}`)
-        await sleep(1000)
-        continue
-      }
-      if (item === undefined) {
-        // A queue closed under a running alarm answers at once: wait rather than spin.
-        if (Date.now() - asked < 50) await sleep(100)
-        continue
-      }
-      try {
-        await this.sendOne(item.list, item.payload)
-      } catch (err) {
-        this.#log.error(`alarm: message from ${item.list}: ${(err as Error).message}`)
-      }
-    }
+  #sendLoop(): Promise<void> {
+    return this.#consume([LISTS.sms, LISTS.im, LISTS.mail, LISTS.robot], 'message', (l, p) =>
+      this.sendOne(l, p)
+    )
   }
 
   /** sendOne sends one outbox message (falcon's sender workers: `/sms`, `/im`, `/mail`). */

@@ -4,7 +4,6 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { SMTPServer } from 'smtp-server'
-import type { AlarmEvent } from '../core/index.js'
 import {
   callback,
   CALLBACK_BODY_LIMIT,
@@ -22,31 +21,11 @@ import {
   type OutboundMessage,
 } from './channels.js'
 import { callbackUrl, eventLink, mailContent, mailSubject, smsContent } from './templates.js'
+import { event } from './testing.js'
 
 process.env.TZ = 'Asia/Shanghai'
 
-const e: AlarmEvent = {
-  id: 's_7_0123456789abcdef0123456789abcdef',
-  strategy: {
-    id: 7,
-    metric: 'df.bytes.free.percent',
-    tags: { mount: '/' },
-    func: 'all(#3)',
-    operator: '<',
-    rightValue: 10,
-    maxStep: 3,
-    priority: 1,
-    note: 'disk almost full',
-    tpl: { id: 12, name: 'linux', parentId: 0, actionId: 4, creator: 'root' },
-  },
-  expression: null,
-  status: 'PROBLEM',
-  endpoint: 'host-01',
-  leftValue: 4.2,
-  currentStep: 1,
-  eventTime: 1_700_000_000,
-  pushedTags: { mount: '/', fstype: 'ext4' },
-}
+const e = event()
 
 const sms: OutboundMessage = {
   tos: ['13800000001', '13800000002'],

@@ -172,6 +172,20 @@ function expect2xx(channel: string, where: string, reply: Reply): void {
   }
 }
 
+/** post POSTs `body` as `headers` say and returns the reply, rejecting with a SendError unless 2xx. */
+async function post(
+  channel: string,
+  where: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number
+): Promise<Reply> {
+  const reply = await request(channel, where, url, { method: 'POST', headers, body }, timeoutMs)
+  expect2xx(channel, where, reply)
+  return reply
+}
+
 function parseJson(body: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(body)
@@ -269,18 +283,14 @@ export function falconGatewayChannel(
       const form = new URLSearchParams({ tos: msg.tos.join(',') })
       if (kind === 'mail') form.set('subject', msg.subject)
       form.set('content', msg.content)
-      const reply = await request(
+      await post(
         name,
         where,
         url,
-        {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: form.toString(),
-        },
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        form.toString(),
         timeoutMs
       )
-      expect2xx(name, where, reply)
     },
   }
 }
@@ -350,18 +360,14 @@ export function webhookChannel(options: WebhookChannelOptions): Channel {
   return {
     name: 'webhook',
     async send(msg) {
-      const reply = await request(
+      await post(
         'webhook',
         where,
         options.url,
-        {
-          method: 'POST',
-          headers: { ...options.headers, 'content-type': 'application/json' },
-          body: JSON.stringify(webhookBody(msg)),
-        },
+        { ...options.headers, 'content-type': 'application/json' },
+        JSON.stringify(webhookBody(msg)),
         timeout
       )
-      expect2xx('webhook', where, reply)
     },
   }
 }
@@ -387,18 +393,14 @@ async function postRobot(
   timeoutMs: number,
   accepted: (reply: string) => string | undefined
 ): Promise<void> {
-  const reply = await request(
+  const reply = await post(
     name,
     where,
     url,
-    {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    },
+    { 'content-type': 'application/json' },
+    JSON.stringify(body),
     timeoutMs
   )
-  expect2xx(name, where, reply)
   const refused = accepted(reply.body)
   if (refused !== undefined) {
     throw new SendError(name, `${name} ${where}: ${refused}, body ${snippet(reply.body)}`, {

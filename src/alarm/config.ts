@@ -1,7 +1,7 @@
 // alarm's configuration (falcon's modules/alarm cfg.json roles plus Peregrine's channels), validated
 // with every problem named.
-import { parseListen } from '../core/index.js'
-import { parseStoreUrl } from '../store/index.js'
+import { checkListen } from '../core/index.js'
+import { checkStoreUrl } from '../store/index.js'
 import { checkTemplate } from './templates.js'
 
 /** RobotKind: the group-chat robots alarm posts to. */
@@ -192,19 +192,8 @@ export function parseAlarmConfig(raw: Record<string, unknown>): Readonly<AlarmCo
   const problems: string[] = []
   if (raw.retry !== undefined && !isObject(raw.retry))
     problems.push('alarm.retry: expected {attempts, baseDelayMs, maxDelayMs}')
-  try {
-    parseListen('alarm.http', c.http)
-  } catch (err) {
-    problems.push((err as Error).message)
-  }
-  if (typeof c.store !== 'string') problems.push('alarm.store: expected a string')
-  else {
-    try {
-      parseStoreUrl(c.store, 'alarm.store')
-    } catch (err) {
-      problems.push((err as Error).message)
-    }
-  }
+  checkListen(problems, 'alarm.http', c.http)
+  checkStoreUrl(problems, 'alarm.store', c.store)
   if (typeof c.redis !== 'string' || (c.redis !== '' && !/^rediss?:\/\//.test(c.redis)))
     problems.push(
       `alarm.redis: expected "" (events from the in-process queue) or a URL like "redis://127.0.0.1:6379", got ${JSON.stringify(c.redis)}`

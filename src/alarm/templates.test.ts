@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { AlarmEvent, Expression, Strategy } from '../core/index.js'
 import {
   callbackMessage,
   callbackUrl,
@@ -18,52 +17,10 @@ import {
   sortedTags,
   TEMPLATE_PLACEHOLDERS,
 } from './templates.js'
+import { event, expression, strategy, T } from './testing.js'
 
 // Falcon formats in local time; pin the zone (UTC+8, no DST) so the expected strings hold anywhere.
 process.env.TZ = 'Asia/Shanghai'
-
-const T = 1_700_000_000 // 2023-11-14 22:13:20 UTC = 2023-11-15 06:13:20 in Shanghai
-
-const strategy: Strategy = {
-  id: 7,
-  metric: 'df.bytes.free.percent',
-  tags: { mount: '/' },
-  func: 'all(#3)',
-  operator: '<',
-  rightValue: 10,
-  maxStep: 3,
-  priority: 1,
-  note: 'disk almost full',
-  tpl: { id: 12, name: 'linux', parentId: 0, actionId: 4, creator: 'root' },
-}
-
-const expression: Expression = {
-  id: 9,
-  metric: 'net.port.listen',
-  tags: { port: '8080' },
-  func: 'max(#2)',
-  operator: '==',
-  rightValue: 0,
-  maxStep: 5,
-  priority: 0,
-  note: 'port down',
-  actionId: 2,
-}
-
-function event(over: Partial<AlarmEvent> = {}): AlarmEvent {
-  return {
-    id: 's_7_0123456789abcdef0123456789abcdef',
-    strategy,
-    expression: null,
-    status: 'PROBLEM',
-    endpoint: 'host-01',
-    leftValue: 4.2,
-    currentStep: 1,
-    eventTime: T,
-    pushedTags: { mount: '/', fstype: 'ext4' },
-    ...over,
-  }
-}
 
 const byExpression = event({
   id: 'e_9_fedcba9876543210fedcba9876543210',

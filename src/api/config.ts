@@ -1,6 +1,6 @@
 // api's configuration: its HTTP listener, the graph cluster it reads, the portal store and auth.
-import { parseListen } from '../core/index.js'
-import { parseStoreUrl } from '../store/index.js'
+import { checkListen } from '../core/index.js'
+import { checkStoreUrl } from '../store/index.js'
 
 /** ApiConfig configures the api (falcon's modules/api cfg.json roles for the graph routes). */
 export interface ApiConfig {
@@ -49,11 +49,7 @@ export const defaultApiConfig: ApiConfig = {
 export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig> {
   const c = { ...defaultApiConfig, ...raw }
   const problems: string[] = []
-  try {
-    parseListen('api.http', c.http)
-  } catch (err) {
-    problems.push((err as Error).message)
-  }
+  checkListen(problems, 'api.http', c.http)
   const cluster = c.graphCluster as unknown
   if (typeof cluster !== 'object' || cluster === null || Object.keys(cluster).length === 0) {
     problems.push('api.graphCluster: expected {"graph-00": "host:port", …} with at least one node')
@@ -63,15 +59,9 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
         problems.push(`api.graphCluster.${name}: expected "host:port"`)
     }
   }
-  for (const key of ['store', 'defaultToken', 'salt'] as const) {
+  checkStoreUrl(problems, 'api.store', c.store)
+  for (const key of ['defaultToken', 'salt'] as const) {
     if (typeof c[key] !== 'string') problems.push(`api.${key}: expected a string`)
-  }
-  if (typeof c.store === 'string') {
-    try {
-      parseStoreUrl(c.store, 'api.store')
-    } catch (err) {
-      problems.push((err as Error).message)
-    }
   }
   if (typeof c.defaultToken === 'string' && c.defaultToken !== '' && c.defaultToken.length < 16) {
     problems.push('api.defaultToken: use at least 16 characters (it authorises as anyone)')

@@ -90,3 +90,15 @@ export function parseListen(field: string, value: unknown): { host: string; port
   const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
   return { host: host === '' ? '0.0.0.0' : host, port }
 }
+
+/**
+ * checkListen is parseListen for a config check that names every bad key at once: a bad address
+ * adds parseListen's sentence to `problems` instead of throwing.
+ */
+export function checkListen(problems: string[], field: string, value: unknown): void {
+  try {
+    parseListen(field, value)
+  } catch (err) {
+    problems.push((err as Error).message)
+  }
+}

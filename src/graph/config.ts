@@ -1,5 +1,5 @@
 // graph's configuration: listeners and the storage directory, validated with every problem named.
-import { parseListen } from '../core/index.js'
+import { checkListen } from '../core/index.js'
 
 /** GraphConfig configures one graph node (falcon's modules/graph cfg.json has the same roles). */
 export interface GraphConfig {
@@ -25,13 +25,7 @@ export const defaultGraphConfig: GraphConfig = {
 export function parseGraphConfig(raw: Record<string, unknown>): Readonly<GraphConfig> {
   const c = { ...defaultGraphConfig, ...raw }
   const problems: string[] = []
-  for (const key of ['rpc', 'http'] as const) {
-    try {
-      parseListen(`graph.${key}`, c[key])
-    } catch (err) {
-      problems.push((err as Error).message)
-    }
-  }
+  for (const key of ['rpc', 'http'] as const) checkListen(problems, `graph.${key}`, c[key])
   if (typeof c.dataDir !== 'string' || c.dataDir === '')
     problems.push('graph.dataDir: expected a directory path')
   if (c.walSync !== 'fsync' && c.walSync !== 'write')

@@ -1,6 +1,6 @@
 // hbs's configuration (falcon's modules/hbs cfg.json roles), validated with every problem named.
-import { parseListen } from '../core/index.js'
-import { parseStoreUrl } from '../store/index.js'
+import { checkListen } from '../core/index.js'
+import { checkStoreUrl } from '../store/index.js'
 
 /** HbsConfig configures the heartbeat server. */
 export interface HbsConfig {
@@ -42,21 +42,8 @@ const MAX_REFRESH_MS = 3_600_000
 export function parseHbsConfig(raw: Record<string, unknown>): Readonly<HbsConfig> {
   const c = { ...defaultHbsConfig, ...raw }
   const problems: string[] = []
-  for (const key of ['rpc', 'http'] as const) {
-    try {
-      parseListen(`hbs.${key}`, c[key])
-    } catch (err) {
-      problems.push((err as Error).message)
-    }
-  }
-  if (typeof c.store !== 'string') problems.push('hbs.store: expected a string')
-  else {
-    try {
-      parseStoreUrl(c.store, 'hbs.store')
-    } catch (err) {
-      problems.push((err as Error).message)
-    }
-  }
+  for (const key of ['rpc', 'http'] as const) checkListen(problems, `hbs.${key}`, c[key])
+  checkStoreUrl(problems, 'hbs.store', c.store)
   const interval: unknown = c.refreshInterval
   if (
     typeof interval !== 'number' ||

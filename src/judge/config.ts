@@ -1,5 +1,5 @@
 // judge's configuration (falcon's modules/judge cfg.json roles), validated with every problem named.
-import { parseListen } from '../core/index.js'
+import { checkListen } from '../core/index.js'
 
 /** JudgeConfig configures one judge. */
 export interface JudgeConfig {
@@ -55,21 +55,14 @@ export const defaultJudgeConfig: JudgeConfig = {
 export function parseJudgeConfig(raw: Record<string, unknown>): Readonly<JudgeConfig> {
   const c = { ...defaultJudgeConfig, ...raw }
   const problems: string[] = []
-  const listen = (key: string, value: unknown) => {
-    try {
-      parseListen(key, value)
-    } catch (err) {
-      problems.push((err as Error).message)
-    }
-  }
-  listen('judge.rpc', c.rpc)
-  listen('judge.http', c.http)
+  checkListen(problems, 'judge.rpc', c.rpc)
+  checkListen(problems, 'judge.http', c.http)
   const hbs: unknown = c.hbs
   if (!Array.isArray(hbs) || hbs.length === 0) {
     problems.push(
       `judge.hbs: expected a list of hbs addresses like ["127.0.0.1:6030"], got ${JSON.stringify(hbs)}`
     )
-  } else hbs.forEach((a: unknown, i) => listen(`judge.hbs[${i}]`, a))
+  } else hbs.forEach((a: unknown, i) => checkListen(problems, `judge.hbs[${i}]`, a))
   for (const key of [
     'hbsInterval',
     'hbsTimeout',

@@ -2,7 +2,6 @@
 // CheckExpression; history.go and linkedlist.go): every expected event below is worked out by hand from
 // that code, with the points' timestamps, the `now` of Judge.Send and the ring's oldest point used.
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'
 import {
   type AlarmEvent,
@@ -13,63 +12,7 @@ import {
   type Strategy,
 } from '../core/index.js'
 import { JudgeEngine } from './judge.js'
-
-const T = 1_559_200_000
-
-const md5 = (s: string) => createHash('md5').update(s).digest('hex')
-
-/** pk is falcon's utils.PK: `endpoint/metric`, then `/k=v,k2=v2` with the keys sorted. */
-function pk(endpoint: string, metric: string, tags: Record<string, string> = {}): string {
-  const keys = Object.keys(tags).sort()
-  if (keys.length === 0) return `${endpoint}/${metric}`
-  return `${endpoint}/${metric}/${keys.map((k) => `${k}=${tags[k]}`).join(',')}`
-}
-
-const TPL = { id: 2, name: 'base', parentId: 0, actionId: 5, creator: 'root' }
-
-type Rule<R> = Partial<R> & { for?: number }
-
-function strategy(over: Rule<Strategy> = {}): Strategy {
-  return {
-    id: 3,
-    metric: 'cpu.busy',
-    tags: {},
-    func: 'all(#3)',
-    operator: '>',
-    rightValue: 90,
-    maxStep: 3,
-    priority: 2,
-    note: 'cpu busy',
-    tpl: TPL,
-    ...over,
-  }
-}
-
-function expression(over: Rule<Expression> = {}): Expression {
-  return {
-    id: 9,
-    metric: 'qps',
-    tags: { project: 'x' },
-    func: 'all(#1)',
-    operator: '>=',
-    rightValue: 100,
-    maxStep: 2,
-    priority: 0,
-    note: 'qps high',
-    actionId: 4,
-    ...over,
-  }
-}
-
-const point = (timestamp: number, value: number, over: Partial<JudgeItem> = {}): JudgeItem => ({
-  endpoint: 'h1',
-  metric: 'cpu.busy',
-  value,
-  timestamp,
-  judgeType: 'GAUGE',
-  tags: {},
-  ...over,
-})
+import { expression, md5, pk, point, strategy, T } from './testing.js'
 
 interface Sent {
   list: string

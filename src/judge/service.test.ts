@@ -1,7 +1,7 @@
 // The judge service over real sockets on 127.0.0.1: Judge.Send over Go's jsonrpc, falcon's HTTP routes,
 // rules pulled from a fake hbs (up, down, changed), events in the queue it is given (in memory, Redis).
 import assert from 'node:assert/strict'
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { type AddressInfo, connect } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -9,60 +9,22 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import {
-  type Expression,
   type HostStrategies,
   JsonRpcClient,
-  type JudgeItem,
   recordingLogger,
   RpcError,
   serveJsonRpc,
-  type Strategy,
   waitUntil,
 } from '../core/index.js'
-import { memoryQueue, type Queue, redisQueue } from '../queue/index.js'
+import { dropKeys, memoryQueue, type Queue, redisQueue, testRedis } from '../queue/index.js'
 import { type JudgeService, parseJudgeConfig, start } from './index.js'
+import { expression, md5, point, strategy, T } from './testing.js'
 
 // /history writes local time (Go's time.Unix(ts, 0).Format): pin the zone so the lines are known.
 process.env.TZ = 'UTC'
 
-const T = 1_559_200_000 // 2019-05-30 07:06:40 UTC
-const md5 = (s: string) => createHash('md5').update(s).digest('hex')
-
-const TPL = { id: 2, name: 'base', parentId: 0, actionId: 5, creator: 'root' }
-const busy: Strategy = {
-  id: 3,
-  metric: 'cpu.busy',
-  tags: {},
-  func: 'all(#2)',
-  operator: '>',
-  rightValue: 90,
-  maxStep: 3,
-  priority: 1,
-  note: 'cpu busy',
-  tpl: TPL,
-}
-const qps: Expression = {
-  id: 9,
-  metric: 'qps',
-  tags: { project: 'x' },
-  func: 'all(#1)',
-  operator: '>=',
-  rightValue: 100,
-  maxStep: 2,
-  priority: 0,
-  note: 'qps high',
-  actionId: 4,
-}
-
-const point = (timestamp: number, value: number, over: Partial<JudgeItem> = {}): JudgeItem => ({
-  endpoint: 'h1',
-  metric: 'cpu.busy',
-  value,
-  timestamp,
-  judgeType: 'GAUGE',
-  tags: {},
-  ...over,
-})
+const busy = strategy({ func: 'all(#2)', priority: 1 })
+const qps = expression()
 
 /** fakeHbs answers Hbs.GetStrategies and Hbs.GetExpressions with what `rules` holds at the time. */
 async function fakeHbs(port = 0) {
@@ -491,71 +453,42 @@ describe('judge service', () => {
   })
 })
 
-const REDIS_URL = process.env.PEREGRINE_TEST_REDIS ?? 'redis://127.0.0.1:6379/0'
+const { url: REDIS_URL, skip: skipRedis } = await testRedis()
 
-async function redisReachable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
+describe('judge service with Redis', { skip: skipRedis }, () => {
+  const prefix = `peregrine-test-${randomUUID()}:`
+  const dirs: string[] = []
+  after(async () => {
+    await dropKeys(REDIS_URL, prefix)
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
   })
-  probe.on('error', () => undefined)
-  try {
-    await probe.connect()
-    return (await probe.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
-const hasRedis = await redisReachable()
-if (process.env.PEREGRINE_TEST_REDIS && !hasRedis) {
-  throw new Error(`PEREGRINE_TEST_REDIS=${REDIS_URL} is set but Redis does not answer`)
-}
 
-describe(
-  'judge service with Redis',
-  { skip: hasRedis ? false : `no Redis at ${REDIS_URL}` },
-  () => {
-    const prefix = `peregrine-test-${randomUUID()}:`
-    const dirs: string[] = []
-    after(async () => {
-      // Without keyPrefix: ioredis would prefix the KEYS pattern and the DEL arguments again.
-      const plain = new Redis(REDIS_URL).on('error', () => undefined)
-      const keys = await plain.keys(prefix + '*')
-      if (keys.length > 0) await plain.del(...keys)
-      plain.disconnect()
-      for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  it("LPUSHes falcon's event JSON to event:p<priority>", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peregrine-judge-'))
+    dirs.push(dir)
+    const queue = redisQueue({
+      url: REDIS_URL,
+      spillDir: dir,
+      log: recordingLogger(),
+      keyPrefix: prefix,
     })
-
-    it("LPUSHes falcon's event JSON to event:p<priority>", async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'peregrine-judge-'))
-      dirs.push(dir)
-      const queue = redisQueue({
-        url: REDIS_URL,
-        spillDir: dir,
-        log: recordingLogger(),
-        keyPrefix: prefix,
-      })
-      const raw = new Redis(REDIS_URL, { keyPrefix: prefix }).on('error', () => undefined)
-      const hbs = await fakeHbs()
-      const j = await judge(hbs.address, {}, queue)
-      const client = new JsonRpcClient(j.svc.addresses.rpc)
-      try {
-        await client.call('Judge.Send', [point(T + 60, 95), point(T + 120, 96)])
-        await waitUntil(async () => (await raw.llen('event:p1')) === 1, 'the event in Redis')
-        assert.equal(await raw.rpop('event:p1'), busyEvent('PROBLEM', 96, T + 120))
-        await client.call('Judge.Send', [point(T + 180, 10)])
-        await waitUntil(async () => (await raw.llen('event:p1')) === 1, 'the OK in Redis')
-        assert.equal(await raw.rpop('event:p1'), busyEvent('OK', 10, T + 180))
-        assert.equal(queue.stats().backlog, 0)
-      } finally {
-        client.close()
-        await j.stop()
-        raw.disconnect()
-        await hbs.close()
-      }
-    })
-  }
-)
+    const raw = new Redis(REDIS_URL, { keyPrefix: prefix }).on('error', () => undefined)
+    const hbs = await fakeHbs()
+    const j = await judge(hbs.address, {}, queue)
+    const client = new JsonRpcClient(j.svc.addresses.rpc)
+    try {
+      await client.call('Judge.Send', [point(T + 60, 95), point(T + 120, 96)])
+      await waitUntil(async () => (await raw.llen('event:p1')) === 1, 'the event in Redis')
+      assert.equal(await raw.rpop('event:p1'), busyEvent('PROBLEM', 96, T + 120))
+      await client.call('Judge.Send', [point(T + 180, 10)])
+      await waitUntil(async () => (await raw.llen('event:p1')) === 1, 'the OK in Redis')
+      assert.equal(await raw.rpop('event:p1'), busyEvent('OK', 10, T + 180))
+      assert.equal(queue.stats().backlog, 0)
+    } finally {
+      client.close()
+      await j.stop()
+      raw.disconnect()
+      await hbs.close()
+    }
+  })
+})

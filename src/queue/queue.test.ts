@@ -6,33 +6,11 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { memoryQueue, type Queue, redisQueue, SPILL_FILE } from './index.js'
+import { dropKeys, memoryQueue, type Queue, redisQueue, SPILL_FILE, testRedis } from './index.js'
 import { recordingLogger, waitUntil } from '../core/index.js'
 
-const REDIS_URL = process.env.PEREGRINE_TEST_REDIS ?? 'redis://127.0.0.1:6379/0'
+const { url: REDIS_URL, skip: skipRedis } = await testRedis()
 const prefix = `peregrine-test-${randomUUID()}:`
-
-async function redisReachable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-  })
-  probe.on('error', () => undefined)
-  try {
-    await probe.connect()
-    return (await probe.ping()) === 'PONG'
-  } catch {
-    return false
-  } finally {
-    probe.disconnect()
-  }
-}
-const hasRedis = await redisReachable()
-if (process.env.PEREGRINE_TEST_REDIS && !hasRedis) {
-  throw new Error(`PEREGRINE_TEST_REDIS=${REDIS_URL} is set but Redis does not answer`)
-}
-const skipRedis = hasRedis ? false : `Redis is not reachable at ${REDIS_URL}`
 
 const dirs: string[] = []
 const spillDir = () => {
@@ -92,16 +70,13 @@ const subjects: Subject[] = [
 
 let raw: Redis | undefined
 before(() => {
-  if (hasRedis) raw = new Redis(REDIS_URL, { keyPrefix: prefix }).on('error', () => undefined)
+  if (skipRedis === false)
+    raw = new Redis(REDIS_URL, { keyPrefix: prefix }).on('error', () => undefined)
 })
 after(async () => {
   if (raw) {
     raw.disconnect()
-    // Without keyPrefix: ioredis would prefix the KEYS pattern and the DEL arguments again.
-    const plain = new Redis(REDIS_URL).on('error', () => undefined)
-    const keys = await plain.keys(prefix + '*')
-    if (keys.length > 0) await plain.del(...keys)
-    plain.disconnect()
+    await dropKeys(REDIS_URL, prefix)
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })

@@ -8,6 +8,7 @@
 export {
   Store,
   parseStoreUrl,
+  checkStoreUrl,
   redact,
   isConnectionError,
   type StoreLocation,

@@ -87,6 +87,22 @@ export function parseStoreUrl(url: string, field = 'store'): StoreLocation {
   throw bad('expected sqlite:PATH or mysql://user:password@host:port/database')
 }
 
+/**
+ * checkStoreUrl is parseStoreUrl for a config check that names every bad key at once: a value that
+ * is not a store URL adds its sentence to `problems` instead of throwing.
+ */
+export function checkStoreUrl(problems: string[], field: string, value: unknown): void {
+  if (typeof value !== 'string') {
+    problems.push(`${field}: expected a string`)
+    return
+  }
+  try {
+    parseStoreUrl(value, field)
+  } catch (err) {
+    problems.push((err as Error).message)
+  }
+}
+
 /** redact hides a URL's password for logs and messages. */
 export function redact(url: string): string {
   // The user info ends at the last '@' before the path, as the URL parser reads it: a password

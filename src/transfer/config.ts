@@ -1,5 +1,5 @@
 // transfer's configuration (falcon's modules/transfer cfg.json roles), validated with every problem named.
-import { parseListen } from '../core/index.js'
+import { checkListen } from '../core/index.js'
 
 /** TransferConfig configures one transfer. */
 export interface TransferConfig {
@@ -55,16 +55,9 @@ export const defaultTransferConfig: TransferConfig = {
 export function parseTransferConfig(raw: Record<string, unknown>): Readonly<TransferConfig> {
   const c = { ...defaultTransferConfig, ...raw }
   const problems: string[] = []
-  const listen = (key: string, value: unknown) => {
-    try {
-      parseListen(key, value)
-    } catch (err) {
-      problems.push((err as Error).message)
-    }
-  }
-  listen('transfer.rpc', c.rpc)
-  listen('transfer.http', c.http)
-  if (c.socket !== '') listen('transfer.socket', c.socket)
+  checkListen(problems, 'transfer.rpc', c.rpc)
+  checkListen(problems, 'transfer.http', c.http)
+  if (c.socket !== '') checkListen(problems, 'transfer.socket', c.socket)
   const cluster = c.graphCluster as unknown
   if (typeof cluster !== 'object' || cluster === null || Object.keys(cluster).length === 0) {
     problems.push(
@@ -78,7 +71,8 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
         )
         continue
       }
-      for (const a of addrs.split(',')) listen(`transfer.graphCluster.${name}`, a.trim())
+      for (const a of addrs.split(','))
+        checkListen(problems, `transfer.graphCluster.${name}`, a.trim())
     }
   }
   const judges = c.judgeCluster as unknown
@@ -96,7 +90,7 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
             '(judge keeps its state in memory, so a series cannot be judged at two addresses; ' +
             'give each address a node name of its own)'
         )
-      } else listen(`transfer.judgeCluster.${name}`, addr)
+      } else checkListen(problems, `transfer.judgeCluster.${name}`, addr)
     }
   }
   for (const key of [
