@@ -4,7 +4,13 @@ import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { parseGoFloat, validateBatch, type Logger, type MetricValue } from '../core/index.js'
+import {
+  formatLocalTime,
+  parseGoFloat,
+  validateBatch,
+  type Logger,
+  type MetricValue,
+} from '../core/index.js'
 import { AGENT_PAGE } from './page.js'
 import { goErrnoText, goExecError, runProcess, type PluginRunner } from './plugins.js'
 
@@ -284,19 +290,6 @@ async function cpuMhz(proc: string): Promise<{ mhz: string } | string> {
   return `no MHz in ${path}`
 }
 
-function pad2(n: number): string {
-  return n < 10 ? '0' + String(n) : String(n)
-}
-
-// localDate is Go's Format("2006-01-02 15:04:05") in the process's time zone.
-function localDate(ms: number): string {
-  const t = new Date(ms)
-  return (
-    `${t.getFullYear()}-${pad2(t.getMonth() + 1)}-${pad2(t.getDate())} ` +
-    `${pad2(t.getHours())}:${pad2(t.getMinutes())}:${pad2(t.getSeconds())}`
-  )
-}
-
 function dfRow(u: DfUsage): (string | number)[] {
   return [
     u.fsSpec,
@@ -572,7 +565,7 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
     ])
   })
 
-  route('/system/date', () => data(localDate(now())))
+  route('/system/date', () => data(formatLocalTime(now())))
   route('/proc/system/uptime', async () => {
     const u = await uptime(ctx.proc)
     return typeof u === 'string' ? msg(u) : data(u)

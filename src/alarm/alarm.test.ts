@@ -11,7 +11,7 @@ import { SMTPServer } from 'smtp-server'
 import { type AlarmEvent, parseAlarmEvent, recordingLogger, waitUntil } from '../core/index.js'
 import { memoryQueue, type Queue } from '../queue/index.js'
 import { type PortalDatabase, type Store, testEngines, type TestStore } from '../store/index.js'
-import { Alarm, condOf, formatGoFloat, LISTS } from './alarm.js'
+import { Alarm, condOf, LISTS } from './alarm.js'
 import { redactUrl } from './channels.js'
 import { parseAlarmConfig } from './config.js'
 import {
@@ -302,33 +302,7 @@ const parsed = (body: string) => JSON.parse(body) as Record<string, unknown>
 
 // ---- the tests -------------------------------------------------------------------------------------
 
-describe('formatGoFloat is Go’s %v of a float64', () => {
-  it('writes what fmt.Sprintf("%v") writes', () => {
-    const cases: [number, string][] = [
-      [4.2, '4.2'],
-      [100, '100'],
-      [0, '0'],
-      [-0, '-0'],
-      [-3.5, '-3.5'],
-      [123456, '123456'],
-      [999999.5, '999999.5'],
-      [1e6, '1e+06'],
-      [1234567, '1.234567e+06'],
-      [-15_000_000, '-1.5e+07'],
-      [1e21, '1e+21'],
-      [1e100, '1e+100'],
-      [0.0001, '0.0001'],
-      [0.00012, '0.00012'],
-      [1e-5, '1e-05'],
-      [1.5e-7, '1.5e-07'],
-      [0.1 + 0.2, '0.30000000000000004'],
-      [NaN, 'NaN'],
-      [Infinity, '+Inf'],
-      [-Infinity, '-Inf'],
-    ]
-    for (const [v, want] of cases) assert.equal(formatGoFloat(v), want, String(v))
-  })
-
+describe('event_cases.cond', () => {
   it('makes falcon’s cond: leftValue, operator, rightValue', () => {
     assert.equal(
       condOf(event({ leftValue: 1e6, operator: '>=', rightValue: 1e-5 }).e),

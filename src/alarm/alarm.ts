@@ -9,6 +9,7 @@ import {
   eventOperator,
   eventPriority,
   eventRightValue,
+  formatGoFloat,
   type Logger,
   parseAlarmEvent,
 } from '../core/index.js'
@@ -102,20 +103,6 @@ export interface AlarmCounters {
   callbacks: number
   callbackFailures: number
   notificationRecordFailures: number
-}
-
-/** Go's `%v` of a float64 (strconv 'g', shortest): `4.2`, `100`, `1e+06`, `1.5e-05`. */
-export function formatGoFloat(v: number): string {
-  if (Number.isNaN(v)) return 'NaN'
-  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf'
-  if (v === 0) return Object.is(v, -0) ? '-0' : '0'
-  const [mantissa, exp] = v.toExponential().split('e')
-  const e = Number(exp)
-  // strconv's shortest 'g': exponent form below 1e-4 and from 1e6 (unlike JSON's 1e21).
-  if (e < -4 || e >= 6) {
-    return `${mantissa}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`
-  }
-  return String(v)
 }
 
 /** condOf is falcon's event_cases.cond: `fmt.Sprintf("%v %v %v", leftValue, operator, rightValue)`. */

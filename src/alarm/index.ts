@@ -15,7 +15,7 @@ import { Alarm } from './alarm.js'
 import type { AlarmConfig } from './config.js'
 
 export { parseAlarmConfig, defaultAlarmConfig, type AlarmConfig } from './config.js'
-export { Alarm, LISTS, condOf, formatGoFloat, type AlarmCounters } from './alarm.js'
+export { Alarm, LISTS, condOf, type AlarmCounters } from './alarm.js'
 
 /** AlarmService is a started alarm. */
 export interface AlarmService extends Service {

@@ -12,6 +12,7 @@ import {
   eventStrategyId,
   eventTemplateId,
   type AlarmEvent,
+  formatLocalTime,
 } from '../core/index.js'
 
 // One shared view reads a double's bits (no DataView per call).
@@ -67,18 +68,12 @@ export function sortedTags(tags: Readonly<Record<string, string>> | null | undef
     .join(',')
 }
 
-const pad2 = (n: number): string => String(n).padStart(2, '0')
-
 /**
  * formattedTime is falcon's Event.FormattedTime: `eventTime` (unix seconds) as `YYYY-MM-DD HH:MM:SS` in
  * the process's local time zone (Go's `time.Unix(ts, 0).Format("2006-01-02 15:04:05")`).
  */
 export function formattedTime(eventTime: number): string {
-  const d = new Date(eventTime * 1000)
-  return (
-    `${String(d.getFullYear()).padStart(4, '0')}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
-    `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
-  )
+  return formatLocalTime(eventTime * 1000)
 }
 
 /**

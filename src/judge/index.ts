@@ -10,6 +10,8 @@ import {
   type Deps,
   type Expression,
   type HostStrategies,
+  formatGoFloat,
+  formatLocalTime,
   JsonRpcClient,
   listenError,
   listenTcp,
@@ -200,7 +202,7 @@ export async function start(
     let text = ''
     for (let i = 0; i < n; i++) {
       const v = s.gauge ? s.v(i) : (s.v(i) - s.v(i + 1)) / (s.t(i) - s.t(i + 1))
-      text += `${s.t(i)} ${localTime(s.t(i))} ${goFloat(v)}\n`
+      text += `${s.t(i)} ${formatLocalTime(s.t(i) * 1000)} ${formatGoFloat(v)}\n`
     }
     return reply.type('text/plain').send(text)
   }
@@ -271,24 +273,4 @@ export async function start(
       if (ownQueue) await queue.close()
     },
   }
-}
-
-const pad = (n: number) => (n < 10 ? `0${n}` : String(n))
-
-/** localTime is Go's `time.Unix(ts, 0).Format("2006-01-02 15:04:05")` (falcon's UnixTsFormat). */
-function localTime(ts: number): string {
-  const d = new Date(ts * 1000)
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
-}
-
-/** goFloat is Go's `%v` of a float64: the shortest digits, in `e` form below 1e-4 and from 1e6 up. */
-function goFloat(v: number): string {
-  if (Number.isNaN(v)) return 'NaN'
-  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf'
-  if (v === 0) return Object.is(v, -0) ? '-0' : '0'
-  const [mantissa, e] = v.toExponential().split('e')
-  const exp = Number(e)
-  if (exp >= -4 && exp < 6) return String(v)
-  const digits = String(Math.abs(exp))
-  return `${mantissa}e${exp < 0 ? '-' : '+'}${digits.length < 2 ? '0' + digits : digits}`
 }
