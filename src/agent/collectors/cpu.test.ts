@@ -3,21 +3,11 @@ import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { NO_BUILTIN_ITEMS, counter, gauge } from '../collector.js'
-import type { CollectContext } from '../collector.js'
+import { counter, gauge } from '../collector.js'
 import { CpuCollector, parseProcStat } from './cpu.js'
-import { FIXTURES } from './fixtures.js'
+import { fixtureContext } from './fixtures.js'
 
-const FIX = FIXTURES
-const ctxOf = (set: string): CollectContext => ({
-  proc: join(FIX, set, 'proc'),
-  sys: join(FIX, set, 'sys'),
-  ifacePrefix: [],
-  mountPoints: [],
-  builtin: NO_BUILTIN_ITEMS,
-  hostname: 'host',
-  now: 0,
-})
+const ctxOf = (set: string) => fixtureContext(set)
 
 const cpuSamples = (v: number[], switches: number) => [
   gauge('cpu.idle', v[0]),

@@ -3,23 +3,15 @@ import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { NO_BUILTIN_ITEMS, gauge } from '../collector.js'
-import type { CollectContext, Sample } from '../collector.js'
+import { gauge } from '../collector.js'
+import type { Sample } from '../collector.js'
 import { DfCollector, deviceUsage, hostRoot, parseMounts } from './df.js'
 import type { FsStats } from './df.js'
 import type { DfUsage } from '../http.js'
-import { FIXTURES } from './fixtures.js'
+import { FIXTURES, fixtureContext } from './fixtures.js'
 
 const FIX = FIXTURES
-const ctxOf = (set: string, mountPoints: string[] = []): CollectContext => ({
-  proc: join(FIX, set, 'proc'),
-  sys: join(FIX, set, 'sys'),
-  ifacePrefix: [],
-  mountPoints,
-  builtin: NO_BUILTIN_ITEMS,
-  hostname: 'host',
-  now: 0,
-})
+const ctxOf = (set: string, mountPoints: string[] = []) => fixtureContext(set, { mountPoints })
 const mountsOf = (set: string) => readFileSync(join(FIX, set, 'proc', 'mounts'), 'utf8')
 
 const fs = (

@@ -2,21 +2,13 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { NO_BUILTIN_ITEMS, counter, gauge } from '../collector.js'
-import type { CollectContext, Sample } from '../collector.js'
+import { counter, gauge } from '../collector.js'
+import type { Sample } from '../collector.js'
 import { DiskIoCollector, parseDiskstats, shouldHandleDevice } from './diskio.js'
-import { FIXTURES } from './fixtures.js'
+import { FIXTURES, fixtureContext } from './fixtures.js'
 
 const FIX = FIXTURES
-const ctxOf = (set: string): CollectContext => ({
-  proc: join(FIX, set, 'proc'),
-  sys: join(FIX, set, 'sys'),
-  ifacePrefix: [],
-  mountPoints: [],
-  builtin: NO_BUILTIN_ITEMS,
-  hostname: 'host',
-  now: 0,
-})
+const ctxOf = (set: string) => fixtureContext(set)
 
 const COUNTERS = [
   'read_requests',

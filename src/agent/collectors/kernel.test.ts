@@ -3,21 +3,11 @@ import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { NO_BUILTIN_ITEMS, gauge } from '../collector.js'
-import type { CollectContext } from '../collector.js'
+import { gauge } from '../collector.js'
 import { kernelCollector, kernelSamples } from './kernel.js'
-import { FIXTURES } from './fixtures.js'
+import { fixtureContext } from './fixtures.js'
 
-const FIX = FIXTURES
-const ctxOf = (set: string): CollectContext => ({
-  proc: join(FIX, set, 'proc'),
-  sys: join(FIX, set, 'sys'),
-  ifacePrefix: [],
-  mountPoints: [],
-  builtin: NO_BUILTIN_ITEMS,
-  hostname: 'host',
-  now: 0,
-})
+const ctxOf = (set: string) => fixtureContext(set)
 
 describe('kernel', () => {
   it('reads file-max, pid_max and file-nr (2.6.32)', () => {

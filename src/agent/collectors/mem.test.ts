@@ -1,21 +1,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { NO_BUILTIN_ITEMS, gauge } from '../collector.js'
-import type { CollectContext } from '../collector.js'
+import { gauge } from '../collector.js'
 import { memCollector, memSamples, parseMeminfo } from './mem.js'
-import { FIXTURES } from './fixtures.js'
+import { fixtureContext } from './fixtures.js'
 
-const FIX = FIXTURES
-const ctxOf = (set: string): CollectContext => ({
-  proc: join(FIX, set, 'proc'),
-  sys: join(FIX, set, 'sys'),
-  ifacePrefix: [],
-  mountPoints: [],
-  builtin: NO_BUILTIN_ITEMS,
-  hostname: 'host',
-  now: 0,
-})
+const ctxOf = (set: string) => fixtureContext(set)
 
 /** memWant lists falcon's ten samples in its order from the byte values. */
 const memWant = (total: number, free: number, swapTotal: number, swapFree: number) => {

@@ -1,22 +1,14 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { NO_BUILTIN_ITEMS, gauge } from '../collector.js'
+import { gauge } from '../collector.js'
 import type { CollectContext, Collector, Sample } from '../collector.js'
 import type { FsStats } from './df.js'
 import { systemCollectors, systemCollectorsWithPages } from './system.js'
-import { FIXTURES } from './fixtures.js'
+import { FIXTURES, fixtureContext } from './fixtures.js'
 
 const FIX = FIXTURES
-const ctxOf = (set: string): CollectContext => ({
-  proc: join(FIX, set, 'proc'),
-  sys: join(FIX, set, 'sys'),
-  ifacePrefix: [],
-  mountPoints: [],
-  builtin: NO_BUILTIN_ITEMS,
-  hostname: 'host',
-  now: 0,
-})
+const ctxOf = (set: string) => fixtureContext(set)
 
 async function cycle(collectors: Collector[], ctx: CollectContext): Promise<Sample[]> {
   const out: Sample[] = []
