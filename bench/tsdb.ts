@@ -177,7 +177,7 @@ async function main(): Promise<void> {
       for (const r of await Promise.all(commits)) {
         counts.appended += r.appended
         counts.duplicates += r.duplicates
-        counts.outOfOrder += r.outOfOrderInserted + r.outOfOrderDropped
+        counts.outOfOrder += r.outOfOrderInserted
         counts.tooOld += r.tooOld
       }
       if ((i + 1) * 10 >= nextReport * flags.points) {

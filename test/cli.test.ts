@@ -82,8 +82,8 @@ describe('peregrine CLI', () => {
       appended: 4,
       duplicates: 0,
       outOfOrderInserted: 0,
-      outOfOrderDropped: 0,
       tooOld: 0,
+      seriesLimited: 0,
     })
     assert.match(r.err, /item 4 skipped: counterType: "gauge" is not one of GAUGE, COUNTER, DERIVE/)
   })

@@ -319,8 +319,14 @@ tsdb
         }
         app.append(0, desc, m.timestamp * 1000, m.value)
       }
-      const r = await app.commit()
-      process.stdout.write(JSON.stringify({ total: valid.length + invalid, invalid, ...r }) + '\n')
+      const { refused, ...counts } = await app.commit()
+      for (const r of refused.slice(0, 10)) {
+        const m = valid[r.index]
+        log('warn', `${m.endpoint}/${m.metric} at ${m.timestamp} refused: ${r.message}`)
+      }
+      process.stdout.write(
+        JSON.stringify({ total: valid.length + invalid, invalid, ...counts }) + '\n'
+      )
     } finally {
       await db.close()
     }

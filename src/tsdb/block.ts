@@ -34,6 +34,17 @@ export interface BlockMeta {
   upTo: number
   /** compactedFrom: the blocks this one replaces; any of them still on disk after a crash is dropped. */
   compactedFrom?: number[]
+  /**
+   * partial: this block is one of several written together (a flush or a rollup spanning several time
+   * windows) and not the last: its `walSeq` (raw) or `upTo` (tiers) says nothing of what is covered,
+   * which only the last block of the write claims, once all are on disk.
+   */
+  partial?: boolean
+  /**
+   * covers: a compacted raw block's claim on the WAL (the largest its sources made), apart from its
+   * `walSeq`, which orders it among the blocks of its series.
+   */
+  covers?: number
   points: number
   createdAt: number
 }

@@ -123,7 +123,7 @@ describe('tsdb Db', () => {
     assert.deepEqual(last?.v, [700, 760])
   })
 
-  it('keeps the first of duplicates, inserts late points into the head, drops older ones, counts all', async () => {
+  it('keeps the first of duplicates, stores late points anywhere inside retention, refuses older ones, counts all', async () => {
     const db = open()
     const d = gauge('h1', 'm')
     const app = db.appender()
@@ -137,24 +137,29 @@ describe('tsdb Db', () => {
       appended: 2,
       duplicates: 1,
       outOfOrderInserted: 1,
-      outOfOrderDropped: 0,
       tooOld: 1,
+      seriesLimited: 0,
+      refused: [{ index: 4, code: 'PG_TSDB_TOO_OLD', message: r.refused[0]?.message }],
     })
     await db.flush()
-    app.append(ref, d, T0 + 5 * MIN, 4) // older than what is in a block: dropped
-    app.append(ref, d, T0 + 12 * MIN, 5) // same time as a flushed point
+    app.append(ref, d, T0 + 5 * MIN, 4) // older than what is in a block: stored all the same
+    app.append(ref, d, T0 + 12 * MIN, 5) // same time as a flushed point: the flushed one stays
     r = await app.commit()
-    assert.equal(r.outOfOrderDropped, 1)
+    assert.equal(r.outOfOrderInserted, 1)
     assert.equal(r.duplicates, 1)
-    assert.deepEqual(values(db, 'h1/m', T0, T0 + DAY).points, [
+    assert.deepEqual(r.refused, [])
+    const want = [
+      [T0 + 5 * MIN, 4],
       [T0 + 10 * MIN, 1],
       [T0 + 11 * MIN, 3],
       [T0 + 12 * MIN, 2],
-    ])
+    ]
+    assert.deepEqual(values(db, 'h1/m', T0, T0 + DAY).points, want)
+    await db.flush()
+    assert.deepEqual(values(db, 'h1/m', T0, T0 + DAY).points, want)
     const s = db.stats()
     assert.equal(s.duplicates, 2)
-    assert.equal(s.outOfOrderInserted, 1)
-    assert.equal(s.outOfOrderDropped, 1)
+    assert.equal(s.outOfOrderInserted, 2)
     assert.equal(s.tooOld, 1)
   })
 

@@ -34,12 +34,11 @@ import {
   encodeBuckets,
   toRates,
 } from './rollup.js'
+import { mergeFirstWins, mergeLastWins } from './merge.js'
 import {
   APPENDED,
   DUPLICATE,
   MemSeries,
-  OUT_OF_ORDER_DROPPED,
-  OUT_OF_ORDER_INSERTED,
   type SealedChunk,
   type SeriesDesc,
   uidOf,
@@ -76,6 +75,16 @@ export interface TsdbOptions {
   now: () => number
   /** log receives warnings (damaged files, repairs) and notices (flushes). */
   log: (level: 'info' | 'warn', message: string) => void
+  /**
+   * maxSeries: the most series this database holds (0: no limit). A point of a new series past it is
+   * refused (`PG_TSDB_SERIES_LIMIT`, counted in `seriesLimited`); series already known are unaffected.
+   */
+  maxSeries: number
+  /**
+   * maxNewSeriesPerHour: how many new series may be created per hour (0: no limit), a token bucket that
+   * refills continuously, so a burst of up to this many is allowed at once. Past it, as `maxSeries`.
+   */
+  maxNewSeriesPerHour: number
 }
 
 /** defaultTsdbOptions are the defaults of every option but `dir`. */
@@ -91,18 +100,36 @@ export const defaultTsdbOptions: Omit<TsdbOptions, 'dir'> = {
   onCorruption: 'repair',
   now: () => Date.now(),
   log: () => undefined,
+  maxSeries: 0,
+  maxNewSeriesPerHour: 0,
 }
 
 /** SeriesRef is a series' number for this process; `Appender.append` returns it for reuse. */
 export type SeriesRef = number
 
-/** CommitResult counts what a commit did with its points. */
+/**
+ * Refusal is a point the database would not store, and why: older than it can keep
+ * (`PG_TSDB_TOO_OLD`), or a new series past a series limit (`PG_TSDB_SERIES_LIMIT`). `index` is the
+ * point's position among the appends of its commit, counting refused ones, from 0.
+ */
+export interface Refusal {
+  index: number
+  code: 'PG_TSDB_TOO_OLD' | 'PG_TSDB_SERIES_LIMIT'
+  message: string
+}
+
+/**
+ * CommitResult counts what a commit did with its points. Every point is stored but for the duplicates
+ * (a timestamp the series already has: the first value is kept) and the `refused`.
+ */
 export interface CommitResult {
   appended: number
   duplicates: number
   outOfOrderInserted: number
-  outOfOrderDropped: number
   tooOld: number
+  seriesLimited: number
+  /** refused lists the points not stored, in append order (empty when none). */
+  refused: Refusal[]
 }
 
 /** QueryOptions selects a time range (ms, inclusive), an optional step (s) and a consolidation function. */
@@ -136,8 +163,8 @@ export interface DbStats {
   replayed: number
   duplicates: number
   outOfOrderInserted: number
-  outOfOrderDropped: number
   tooOld: number
+  seriesLimited: number
   walBytesWritten: number
   walGroupCommits: number
   flushes: number
@@ -160,6 +187,37 @@ const REC_SEAL_ALL = 4
 /** BLOCK_CHUNK_POINTS bounds a chunk written to a block: a day at step 10 s fits in one. */
 const BLOCK_CHUNK_POINTS = 8640
 
+/** MAX_SAMPLES_PER_RECORD bounds a WAL samples record (at most ~19 bytes a point). */
+const MAX_SAMPLES_PER_RECORD = 1 << 20
+
+// What became of a point (#applyPoint).
+const STORED = 0
+const TOO_OLD = 2
+
+const TOO_OLD_MESSAGE =
+  'older than this graph node keeps: before its raw retention (tsdb retention.raw), or in a rollup bucket whose raw data has expired'
+const SERIES_LIMIT_MESSAGE =
+  'a new series past the series limit of this graph node (graph.maxSeries, graph.maxNewSeriesPerHour)'
+
+// The refusals of one commit in append order: `limited` are positions among all appends, `tooOld` are
+// indices among the points that reached the batch (the limited ones never did).
+function refusals(limited: readonly number[], tooOld: readonly number[]): Refusal[] {
+  const out: Refusal[] = []
+  let l = 0
+  for (const i of tooOld) {
+    // Position of batch point i: i plus the limited appends before it.
+    while (l < limited.length && limited[l] <= i + l) {
+      out.push({ index: limited[l], code: 'PG_TSDB_SERIES_LIMIT', message: SERIES_LIMIT_MESSAGE })
+      l++
+    }
+    out.push({ index: i + l, code: 'PG_TSDB_TOO_OLD', message: TOO_OLD_MESSAGE })
+  }
+  for (; l < limited.length; l++) {
+    out.push({ index: limited[l], code: 'PG_TSDB_SERIES_LIMIT', message: SERIES_LIMIT_MESSAGE })
+  }
+  return out
+}
+
 /**
  * Appender collects points and writes them with `commit()`, which resolves only after the batch is in the
  * write-ahead log (one write and one sync shared with every concurrent commit). Points are visible to
@@ -171,6 +229,8 @@ export class Appender {
   #ts = new Float64Array(1024)
   #vs = new Float64Array(1024)
   #n = 0
+  /** Positions (among this batch's appends) of points refused by a series limit, ascending. */
+  #limited: number[] = []
 
   constructor(db: Db) {
     this.#db = db
@@ -178,7 +238,9 @@ export class Appender {
 
   /**
    * append adds a point to series `ref` (0 when unknown: then `desc` finds or creates the series) and
-   * returns the series' ref, to pass next time. `t` is ms, an integer.
+   * returns the series' ref, to pass next time. `t` is ms, an integer. A new series past `maxSeries` or
+   * `maxNewSeriesPerHour` is not created: the point is refused (listed in the commit's `refused`) and
+   * 0 is returned.
    */
   append(ref: SeriesRef, desc: SeriesDesc | null, t: number, v: number): SeriesRef {
     if (!Number.isSafeInteger(t) || Math.abs(t) > 2 ** 49) {
@@ -192,7 +254,12 @@ export class Appender {
     if (id <= 0 || !this.#db.hasRef(id)) {
       if (desc === null)
         throw new PeregrineError('PG_TSDB_BAD_QUERY', `series ref ${ref} is unknown`)
-      id = this.#db.seriesFor(desc).id
+      const s = this.#db.admitSeries(desc)
+      if (s === null) {
+        this.#limited.push(this.#n + this.#limited.length)
+        return 0
+      }
+      id = s.id
     }
     if (this.#n === this.#ids.length) this.#grow()
     this.#ids[this.#n] = id
@@ -205,13 +272,16 @@ export class Appender {
   /** commit applies the points and resolves once they are in the WAL; the appender is reusable after. */
   commit(): Promise<CommitResult> {
     const n = this.#n
+    const limited = this.#limited
     this.#n = 0
-    return this.#db.commitBatch(this.#ids, this.#ts, this.#vs, n)
+    if (limited.length > 0) this.#limited = []
+    return this.#db.commitBatch(this.#ids, this.#ts, this.#vs, n, limited)
   }
 
   /** rollback forgets the points appended since the last commit. */
   rollback(): void {
     this.#n = 0
+    this.#limited = []
   }
 
   #grow(): void {
@@ -258,8 +328,8 @@ export class Db {
     replayed: 0,
     duplicates: 0,
     outOfOrderInserted: 0,
-    outOfOrderDropped: 0,
     tooOld: 0,
+    seriesLimited: 0,
     flushes: 0,
     compactions: 0,
     rollups: 0,
@@ -267,6 +337,14 @@ export class Db {
     seriesDeleted: 0,
   }
   readonly #repairs: string[] = []
+  /**
+   * Series with points stored in a bucket some tier had already rolled up, and the oldest such point:
+   * those buckets are recomputed from raw data at the next flush, and read from raw data until then.
+   */
+  #dirty = new Map<MemSeries, number>()
+  /** New-series tokens (maxNewSeriesPerHour) and when they were last refilled. */
+  #seriesTokens = 0
+  #seriesTokensAt = 0
   readonly #walWriter = new ByteWriter(1 << 16)
   #columns: Columns = { ts: new Float64Array(2048), vs: new Float64Array(2048), n: 0 }
   #chunkBuf = new Uint8Array(1 << 16)
@@ -415,7 +493,9 @@ export class Db {
       }
       this.#blocks.push(block)
       const raw = block.meta.kind === 'raw'
-      if (!raw) {
+      // A part of a multi-block write other than its last claims nothing: if the write was cut short,
+      // what it covers is written again (the copies merge away on read and in compaction).
+      if (!raw && block.meta.partial !== true) {
         const k = tierOf(block.meta.kind)
         this.#setWatermark(k, Math.max(this.#watermarks.get(k) ?? -Infinity, block.meta.upTo))
       }
@@ -441,7 +521,7 @@ export class Db {
     const walDir = join(this.options.dir, 'wal')
     let covered = 0
     for (const b of this.#blocks)
-      if (b.meta.kind === 'raw') covered = Math.max(covered, b.meta.walSeq)
+      if (b.meta.kind === 'raw') covered = Math.max(covered, coverageOf(b))
     let refs = new Map<number, MemSeries>()
     let refSeq = -1
     const r = new ByteReader(new Uint8Array(0))
@@ -522,44 +602,84 @@ export class Db {
     return s
   }
 
+  /**
+   * admitSeries is seriesFor for a live append: a new series is created only within `maxSeries` and
+   * `maxNewSeriesPerHour`; past either it returns null and counts the point in `seriesLimited`.
+   */
+  admitSeries(desc: SeriesDesc): MemSeries | null {
+    const found = this.#index.byUid.get(uidOf(desc))
+    if (found !== undefined) return found
+    const o = this.options
+    if (o.maxSeries > 0 && this.#index.size >= o.maxSeries) {
+      this.#counters.seriesLimited++
+      return null
+    }
+    if (o.maxNewSeriesPerHour > 0) {
+      // A token bucket: full at start, refilled at maxNewSeriesPerHour per hour.
+      const now = o.now()
+      this.#seriesTokens = Math.min(
+        o.maxNewSeriesPerHour,
+        this.#seriesTokens + ((now - this.#seriesTokensAt) * o.maxNewSeriesPerHour) / HOUR
+      )
+      this.#seriesTokensAt = now
+      if (this.#seriesTokens < 1) {
+        this.#counters.seriesLimited++
+        return null
+      }
+      this.#seriesTokens--
+    }
+    return this.seriesFor(desc)
+  }
+
   /** appender returns a new Appender; each writer keeps its own. */
   appender(): Appender {
     this.#checkOpen()
     return new Appender(this)
   }
 
-  // Applies one point to the head and counts the outcome; returns true when it was stored. A live point
-  // (not a replayed one) in a bucket the tiers already hold is too old: the tiers would never see it.
-  #applyPoint(s: MemSeries, t: number, v: number, now: number, live: boolean): boolean {
-    if (
-      t < now - this.options.retention.raw ||
-      (live && t <= this.#maxWatermark && this.#rolledUp(s, t))
-    ) {
+  // Applies one point to the head and counts the outcome: STORED, DUPLICATE or TOO_OLD. A point older
+  // than the raw retention is too old; so is a live one in a bucket a tier has rolled up when the raw
+  // data that bucket was computed from may be gone (the bucket could not be recomputed with it). Any
+  // other point in a rolled-up bucket is stored and its series marked for a rollup repair.
+  #applyPoint(s: MemSeries, t: number, v: number, now: number, live: boolean): number {
+    const horizon = now - this.options.retention.raw
+    if (t < horizon) {
       this.#counters.tooOld++
-      return false
+      return TOO_OLD
+    }
+    const late = t <= this.#maxWatermark ? this.#rolledUpFrom(s, t) : Infinity
+    if (live && late < horizon) {
+      this.#counters.tooOld++
+      return TOO_OLD
     }
     const outcome = s.append(t, v)
-    if (outcome === APPENDED || outcome === OUT_OF_ORDER_INSERTED) {
-      if (outcome === APPENDED) this.#counters.appended++
-      else this.#counters.outOfOrderInserted++
-      this.#headPoints++
-      if (t < this.#headMinT) this.#headMinT = t
-      if (t > this.#headMaxT) this.#headMaxT = t
-      return true
+    if (outcome === DUPLICATE) {
+      this.#counters.duplicates++
+      return DUPLICATE
     }
-    if (outcome === DUPLICATE) this.#counters.duplicates++
-    else if (outcome === OUT_OF_ORDER_DROPPED) this.#counters.outOfOrderDropped++
-    return false
+    if (outcome === APPENDED) this.#counters.appended++
+    else this.#counters.outOfOrderInserted++
+    this.#headPoints++
+    if (t < this.#headMinT) this.#headMinT = t
+    if (t > this.#headMaxT) this.#headMaxT = t
+    if (late !== Infinity) {
+      const was = this.#dirty.get(s)
+      if (was === undefined || t < was) this.#dirty.set(s, t)
+    }
+    return STORED
   }
 
-  // Whether every tier has materialised the bucket holding t for series s (then no tier would see t).
-  #rolledUp(s: MemSeries, t: number): boolean {
+  // The start of the earliest rolled-up bucket that holds t, over every tier (Infinity when no tier has
+  // rolled up t's bucket for series s).
+  #rolledUpFrom(s: MemSeries, t: number): number {
+    let from = Infinity
     for (const k of this.options.tiers) {
       const wm = this.#watermarks.get(k) ?? -Infinity
       const res = k * s.step * 1000
-      if (Math.ceil(t / res) * res > Math.floor(wm / res) * res) return false
+      const end = Math.ceil(t / res) * res
+      if (end <= Math.floor(wm / res) * res && end - res < from) from = end - res
     }
-    return true
+    return from
   }
 
   #setWatermark(k: number, wm: number): void {
@@ -569,17 +689,20 @@ export class Db {
   // The newest watermark of any tier: points after it skip the per-tier check on the hot path.
   #maxWatermark = -Infinity
 
-  /** commitBatch is Appender.commit's body: apply to the head, log to the WAL, await the group commit. */
+  /**
+   * commitBatch is Appender.commit's body: apply to the head, log to the WAL, await the group commit.
+   * `limited` holds the positions of points the appender refused for a series limit.
+   */
   commitBatch(
     ids: Float64Array,
     ts: Float64Array,
     vs: Float64Array,
-    n: number
+    n: number,
+    limited: readonly number[] = []
   ): Promise<CommitResult> {
     this.#checkOpen()
-    if (n >= 2 ** 28) throw new Error(`BUG: one commit of ${n} points; commit in smaller batches`)
     const c = this.#counters
-    const before = [c.appended, c.duplicates, c.outOfOrderInserted, c.outOfOrderDropped, c.tooOld]
+    const before = [c.appended, c.duplicates, c.outOfOrderInserted, c.tooOld]
     const now = this.options.now()
     const wal = this.#wal
     const seq = wal.seq
@@ -599,41 +722,59 @@ export class Db {
       w.uvarint(s.step)
       wal.append(w.buf.subarray(0, w.pos))
     }
-    w.reset()
-    w.u8(REC_SAMPLES)
-    const countAt = w.pos
-    w.u32(0) // placeholder; rewritten as a fixed-width count below
+    let tooOld: number[] | null = null
     let stored = 0
     let prevT = 0
+    let countAt = 0
     for (let i = 0; i < n; i++) {
       const s = this.#byId[ids[i]]
       if (s === undefined) continue
       const t = ts[i]
-      if (!this.#applyPoint(s, t, vs[i], now, true)) continue
+      const outcome = this.#applyPoint(s, t, vs[i], now, true)
+      if (outcome !== STORED) {
+        if (outcome === TOO_OLD) (tooOld ??= []).push(i)
+        continue
+      }
+      if (stored === 0) {
+        w.reset()
+        w.u8(REC_SAMPLES)
+        countAt = w.pos
+        w.u32(0) // placeholder; rewritten as a fixed-width count below
+        prevT = 0
+      }
       w.uvarint(s.id)
       w.varint(t - prevT)
       w.f64(vs[i])
       prevT = t
-      stored++
+      // Records stay far below the WAL's record size limit: a huge commit becomes several records.
+      if (++stored === MAX_SAMPLES_PER_RECORD) {
+        this.#appendSamples(countAt, stored)
+        stored = 0
+      }
     }
+    if (stored > 0) this.#appendSamples(countAt, stored)
     const result: CommitResult = {
       appended: c.appended - before[0],
       duplicates: c.duplicates - before[1],
       outOfOrderInserted: c.outOfOrderInserted - before[2],
-      outOfOrderDropped: c.outOfOrderDropped - before[3],
-      tooOld: c.tooOld - before[4],
-    }
-    if (stored > 0) {
-      // The count is a uvarint on replay; a 4-byte varint holds up to 2^28 points per record.
-      const b = w.buf
-      b[countAt] = (stored & 0x7f) | 0x80
-      b[countAt + 1] = ((stored >>> 7) & 0x7f) | 0x80
-      b[countAt + 2] = ((stored >>> 14) & 0x7f) | 0x80
-      b[countAt + 3] = (stored >>> 21) & 0x7f
-      wal.append(w.buf.subarray(0, w.pos))
+      tooOld: c.tooOld - before[3],
+      seriesLimited: limited.length,
+      refused: limited.length === 0 && tooOld === null ? [] : refusals(limited, tooOld ?? []),
     }
     this.#maybeScheduleFlush()
     return wal.commit().then(() => result)
+  }
+
+  // Writes the count of the samples record in the WAL writer and appends the record to the WAL.
+  #appendSamples(countAt: number, count: number): void {
+    const w = this.#walWriter
+    // The count is a uvarint on replay, written in 4 fixed bytes (up to 2^28) so it can be patched.
+    const b = w.buf
+    b[countAt] = (count & 0x7f) | 0x80
+    b[countAt + 1] = ((count >>> 7) & 0x7f) | 0x80
+    b[countAt + 2] = ((count >>> 14) & 0x7f) | 0x80
+    b[countAt + 3] = (count >>> 21) & 0x7f
+    this.#wal.append(w.buf.subarray(0, w.pos))
   }
 
   #maybeScheduleFlush(): void {
@@ -661,8 +802,10 @@ export class Db {
   #flushRetryAt = -Infinity
 
   /**
-   * flush writes every point in the head to a new block and drops the WAL segments it covers. Points
-   * appended meanwhile go to the next segment and the next block.
+   * flush writes every point in the head to new blocks, one per time window of `maxBlockSpan` it has
+   * points in (late points go to the window they belong to), and drops the WAL segments they cover.
+   * Points appended meanwhile go to the next segment and the next flush. Rollup buckets that late points
+   * changed are recomputed first.
    */
   flush(): Promise<void> {
     return this.#serial(async () => {
@@ -672,77 +815,89 @@ export class Db {
       // so a flush that fails leaves the head exactly as WAL replay will rebuild it.
       wal.append(Uint8Array.of(REC_SEAL_ALL))
       const walSeq = wal.rotate()
-      const parts: { s: MemSeries; chunks: SealedChunk[] }[] = []
+      const parts: { s: MemSeries; sealed: SealedChunk[]; late: SealedChunk[] }[] = []
       let points = 0
       for (const s of this.#index.byUid.values()) {
         s.seal()
-        if (s.sealed.length === 0) continue
-        parts.push({ s, chunks: s.sealed.slice() })
+        if (s.sealed.length === 0 && s.oooSealed.length === 0) continue
+        parts.push({ s, sealed: s.sealed.slice(), late: s.oooSealed.slice() })
         for (const c of s.sealed) points += c.n
+        for (const c of s.oooSealed) points += c.n
       }
       // From here the head counters cover only points appended after this snapshot.
       const saved = { points: this.#headPoints, min: this.#headMinT, max: this.#headMaxT }
       this.#headPoints = 0
       this.#headMinT = Infinity
       this.#headMaxT = -Infinity
-      if (parts.length > 0) {
-        const seq = ++this.#seq
-        const file = join(this.options.dir, 'blocks', `raw-${String(seq).padStart(8, '0')}.blk`)
-        const started = performance.now()
-        let block: Block
-        try {
-          // Re-encoding is the heavy part: done in slices that let the event loop serve pushes and
-          // queries meanwhile. The head keeps every point until the block is in place.
-          const inputs: BlockSeriesInput[] = []
-          let minT = Infinity
-          let maxT = -Infinity
-          for (let i = 0; i < parts.length; i++) {
-            const chunks = rechunk(parts[i].chunks, this)
-            for (const c of chunks) {
-              if (c.minT < minT) minT = c.minT
-              if (c.maxT > maxT) maxT = c.maxT
-            }
-            inputs.push({ ...descOf(parts[i].s), chunks })
-            if ((i & 255) === 255) await new Promise((r) => setImmediate(r))
-          }
-          const meta: BlockMeta = {
-            kind: 'raw',
-            seq,
-            minT,
-            maxT,
-            walSeq,
-            upTo: maxT,
-            points,
-            createdAt: this.options.now(),
-          }
-          block = writeAndOpen(file, meta, inputs)
-        } catch (err) {
-          // The head keeps every point and its WAL segments stay. Commits do not retry at once: a full
-          // disk would have every commit re-encode the head; maintenance and the backoff retry instead.
-          this.#headPoints += saved.points
-          this.#headMinT = Math.min(this.#headMinT, saved.min)
-          this.#headMaxT = Math.max(this.#headMaxT, saved.max)
-          this.#flushBackoff = Math.min(Math.max(2 * this.#flushBackoff, 1000), 60_000)
-          this.#flushRetryAt = this.options.now() + this.#flushBackoff
-          throw new PeregrineError(
-            'PG_TSDB_WAL_WRITE',
-            `flush to ${file} failed: ${(err as Error).message}; the points stay in memory and in the WAL`,
-            { cause: err }
+      const written: Block[] = []
+      const started = performance.now()
+      try {
+        // Before the WAL segments go: a crash after the repair replays the late points, which marks
+        // their series again, and the repair runs again.
+        this.#repairRollups()
+        // Re-encoding is the heavy part: done in slices that let the event loop serve pushes and
+        // queries meanwhile. The head keeps every point until the blocks are in place.
+        const byWindow = new Map<number, BlockSeriesInput[]>()
+        for (let i = 0; i < parts.length; i++) {
+          const { s, sealed, late } = parts[i]
+          const windows = chunkByWindow(
+            late.length === 0 ? sealed : [...sealed, ...late],
+            this.options.maxBlockSpan,
+            this
           )
+          for (const [window, chunks] of windows) {
+            let inputs = byWindow.get(window)
+            if (inputs === undefined) {
+              inputs = []
+              byWindow.set(window, inputs)
+            }
+            inputs.push({ ...descOf(s), chunks })
+          }
+          if ((i & 255) === 255) await new Promise((r) => setImmediate(r))
         }
-        this.#flushBackoff = 0
-        this.#flushRetryAt = -Infinity
-        // The flushed chunks leave the head; chunks sealed since the snapshot stay behind them.
-        this.#blocks.push(block)
-        for (const { s, chunks } of parts) {
-          s.sealed.splice(0, chunks.length)
+        // Oldest window first; only the last block claims the WAL segments (see BlockMeta.partial).
+        const windows = [...byWindow.keys()].sort((a, b) => a - b)
+        for (let w = 0; w < windows.length; w++) {
+          const inputs = byWindow.get(windows[w]) as BlockSeriesInput[]
+          written.push(this.#writeBlock('raw', inputs, { walSeq, partial: w < windows.length - 1 }))
+        }
+      } catch (err) {
+        // The head keeps every point and its WAL segments stay. Commits do not retry at once: a full
+        // disk would have every commit re-encode the head; maintenance and the backoff retry instead.
+        for (const b of written) {
+          b.close()
+          rmSync(b.file, { force: true })
+        }
+        this.#headPoints += saved.points
+        this.#headMinT = Math.min(this.#headMinT, saved.min)
+        this.#headMaxT = Math.max(this.#headMaxT, saved.max)
+        this.#flushBackoff = Math.min(Math.max(2 * this.#flushBackoff, 1000), 60_000)
+        this.#flushRetryAt = this.options.now() + this.#flushBackoff
+        this.#flushError = `${(err as Error).message}`
+        throw new PeregrineError(
+          'PG_TSDB_WAL_WRITE',
+          `flush failed: ${(err as Error).message}; the points stay in memory and in the WAL`,
+          { cause: err }
+        )
+      }
+      this.#flushBackoff = 0
+      this.#flushRetryAt = -Infinity
+      this.#flushError = null
+      // The flushed chunks leave the head; chunks sealed since the snapshot stay behind them.
+      this.#blocks.push(...written)
+      for (const { s, sealed, late } of parts) {
+        s.sealed.splice(0, sealed.length)
+        s.oooSealed.splice(0, late.length)
+        for (const block of written) {
           const entry = block.series.get(s.uid)
           if (entry !== undefined) s.inBlocks.push({ block, entry })
         }
+      }
+      if (written.length > 0) {
         this.#counters.flushes++
         this.options.log(
           'info',
-          `tsdb: wrote ${block.name}: ${parts.length} series, ${points} points, ${block.bytes} bytes in ${Math.round(performance.now() - started)} ms`
+          `tsdb: wrote ${written.map((b) => b.name).join(', ')}: ${parts.length} series, ${points} points, ${written.reduce((a, b) => a + b.bytes, 0)} bytes in ${Math.round(performance.now() - started)} ms`
         )
       }
       // Capped at now: one point from a clock far ahead must not hold the next flush off for days.
@@ -752,56 +907,94 @@ export class Db {
       wal.removeUpTo(walSeq)
     })
   }
+  #flushError: string | null = null
+
+  // Writes one block of `kind` holding `inputs` and opens it; `minT`/`maxT` come from the chunks.
+  #writeBlock(
+    kind: BlockKind,
+    inputs: BlockSeriesInput[],
+    extra: {
+      walSeq?: number
+      covers?: number
+      upTo?: number
+      partial?: boolean
+      compactedFrom?: number[]
+    }
+  ): Block {
+    let minT = Infinity
+    let maxT = -Infinity
+    let points = 0
+    for (const input of inputs) {
+      for (const c of input.chunks) {
+        if (c.minT < minT) minT = c.minT
+        if (c.maxT > maxT) maxT = c.maxT
+        points += c.n
+      }
+    }
+    const seq = ++this.#seq
+    const file = join(this.options.dir, 'blocks', `${kind}-${String(seq).padStart(8, '0')}.blk`)
+    const meta: BlockMeta = {
+      kind,
+      seq,
+      minT,
+      maxT,
+      walSeq: extra.walSeq ?? 0,
+      upTo: extra.upTo ?? maxT,
+      points,
+      createdAt: this.options.now(),
+    }
+    if (extra.covers !== undefined) meta.covers = extra.covers
+    if (extra.compactedFrom !== undefined) meta.compactedFrom = extra.compactedFrom
+    if (extra.partial === true) meta.partial = true
+    return writeAndOpen(file, meta, inputs)
+  }
 
   /**
-   * compact merges runs of adjacent blocks of one kind while the result spans at most `maxBlockSpan` (raw)
-   * or `maxBlockSpan × k` (tier r<k>, so a tier block holds about as many buckets as a day of raw points).
-   * Raw series are re-chunked: fewer chunk headers, better packing. Fewer files to open per query, fewer
+   * compact merges the blocks of one kind that lie in the same time window: `maxBlockSpan` for raw
+   * blocks (a day by default, aligned to UTC midnight), `maxBlockSpan × k` for tier r<k> (so a tier
+   * block holds about as many buckets as a day of raw points). Blocks overlapping in time, as late
+   * points make them, are merged point by point: of two raw points with one timestamp the one written
+   * first stays, of two tier buckets the one computed last. Fewer files to open per query, fewer
    * descriptors held. Returns how many blocks it replaced.
    */
   compact(): Promise<number> {
     return this.#serial(() => {
       this.#checkOpen()
       let replaced = 0
-      const kinds = new Set(this.#blocks.map((b) => b.meta.kind))
-      for (const kind of kinds) {
-        const blocks = this.#blocks.filter((b) => b.meta.kind === kind)
-        // Raw blocks in flush order: a run may overlap in time across series (one lagging behind the
-        // others), never within one series, whose points are always newer than anything flushed before.
-        // Tier blocks in the order of the watermark they were rolled up to.
-        if (kind === 'raw') blocks.sort((a, b) => byWalOrder({ block: a }, { block: b }))
-        else blocks.sort((a, b) => a.meta.upTo - b.meta.upTo)
+      const groups = new Map<string, Block[]>()
+      for (const b of this.#blocks) {
+        const kind = b.meta.kind
         const span =
           kind === 'raw' ? this.options.maxBlockSpan : this.options.maxBlockSpan * tierOf(kind)
-        let run: Block[] = []
-        let runMin = Infinity
-        let runMax = -Infinity
-        for (const b of blocks) {
-          const min = Math.min(runMin, b.meta.minT)
-          const max = Math.max(runMax, b.meta.maxT)
-          if (run.length > 0 && max - min > span) {
-            if (run.length > 1) replaced += this.#merge(run)
-            run = []
-            runMin = b.meta.minT
-            runMax = b.meta.maxT
-          } else {
-            runMin = min
-            runMax = max
-          }
-          run.push(b)
+        const window = Math.floor(b.meta.minT / span)
+        // A block across windows (written before blocks were cut by window) stays as it is.
+        if (Math.floor(b.meta.maxT / span) !== window) continue
+        const key = `${kind}/${window}`
+        let group = groups.get(key)
+        if (group === undefined) {
+          group = []
+          groups.set(key, group)
         }
-        if (run.length > 1) replaced += this.#merge(run)
+        group.push(b)
+      }
+      for (const group of groups.values()) {
+        if (group.length < 2) continue
+        // Raw blocks in flush order (first written first), tier blocks in the order they were written.
+        if (group[0].meta.kind === 'raw')
+          group.sort((a, b) => byWalOrder({ block: a }, { block: b }))
+        else group.sort((a, b) => a.meta.seq - b.meta.seq)
+        replaced += this.#merge(group)
       }
       return Promise.resolve(replaced)
     })
   }
 
+  // Merges `run` (in the order its blocks' data was written) into one block that replaces them.
   #merge(run: Block[]): number {
     const kind = run[0].meta.kind
     const raw = kind === 'raw'
     const sources = new Set(run)
     const bySeries = new Map<string, BlockSeriesInput>()
-    let points = 0
     for (const b of run) {
       for (const [uid, entry] of b.series) {
         // Dead data stays behind: raw entries no live series points to, tier entries deleted since.
@@ -816,34 +1009,32 @@ export class Db {
         }
         for (const c of entry.chunks) {
           input.chunks.push({ minT: c.minT, maxT: c.maxT, n: c.n, bytes: b.read(c) })
-          points += c.n
         }
       }
     }
-    if (raw) for (const input of bySeries.values()) input.chunks = rechunk(input.chunks, this)
-    const seq = ++this.#seq
-    const file = join(this.options.dir, 'blocks', `${kind}-${String(seq).padStart(8, '0')}.blk`)
-    const meta: BlockMeta = {
-      kind,
-      seq,
-      minT: Math.min(...run.map((b) => b.meta.minT)),
-      maxT: Math.max(...run.map((b) => b.meta.maxT)),
-      walSeq: Math.max(...run.map((b) => b.meta.walSeq)),
-      upTo: Math.max(...run.map((b) => b.meta.upTo)),
-      compactedFrom: run.map((b) => b.meta.seq),
-      points,
-      createdAt: this.options.now(),
+    for (const input of bySeries.values()) {
+      if (raw) {
+        const cols = mergedColumns(input.chunks)
+        input.chunks = encodeChunks(cols.ts, cols.vs, 0, cols.n, this)
+      } else if (!chunksInOrder(input.chunks)) input.chunks = mergedBucketChunks(input.chunks)
     }
-    const block = writeAndOpen(file, meta, bySeries.values())
+    // What the result claims is what its complete sources claimed (see BlockMeta.partial).
+    const claims = run.filter((b) => b.meta.partial !== true)
+    const block = this.#writeBlock(kind, [...bySeries.values()], {
+      walSeq: Math.max(...run.map((b) => b.meta.walSeq)),
+      covers: raw ? Math.max(0, ...run.map(coverageOf)) : undefined,
+      upTo: claims.length > 0 ? Math.max(...claims.map((b) => b.meta.upTo)) : undefined,
+      partial: !raw && claims.length === 0,
+      compactedFrom: run.map((b) => b.meta.seq),
+    })
     if (raw) {
       for (const uid of bySeries.keys()) {
         const s = this.#index.byUid.get(uid)
         const entry = block.series.get(uid)
         if (s === undefined || entry === undefined) continue
-        const at = s.inBlocks.findIndex((x) => sources.has(x.block))
-        const rest = s.inBlocks.filter((x) => !sources.has(x.block))
-        rest.splice(at, 0, { block, entry })
-        s.inBlocks = rest
+        s.inBlocks = s.inBlocks.filter((x) => !sources.has(x.block))
+        s.inBlocks.push({ block, entry })
+        s.inBlocks.sort(byWalOrder)
       }
     }
     this.#blocks = this.#blocks.filter((b) => !sources.has(b))
@@ -878,55 +1069,93 @@ export class Db {
     })
   }
 
+  // Rolls tier k up from watermark wm to target: one block per tier window with buckets in it; only
+  // the last claims the new watermark (see BlockMeta.partial).
   #rollupTier(k: number, wm: number, target: number): void {
-    const inputs: BlockSeriesInput[] = []
     const buckets = new Buckets(256)
-    const w = new ByteWriter(4096)
-    let minT = Infinity
-    let maxT = -Infinity
-    let points = 0
+    const byWindow = new Map<number, BlockSeriesInput[]>()
+    const span = k * this.options.maxBlockSpan
     for (const s of this.#index.byUid.values()) {
       const res = k * s.step * 1000
       const from = wm === -Infinity ? -Infinity : Math.floor(wm / res) * res
       const to = Math.floor(target / res) * res
       if (to <= from) continue
-      const cols = this.#rawColumns(s, from === -Infinity ? -Infinity : from - res, to)
-      let n = cols.n
-      if (s.dstype === 'DERIVE') n = toRates(cols.ts, cols.vs, n, s.step)
-      consolidate(cols.ts, cols.vs, n, res, buckets.reset())
-      let lo = 0
-      while (lo < buckets.n && buckets.end[lo] <= from) lo++
-      if (lo === buckets.n) continue
-      const chunks = []
-      for (let i = lo; i < buckets.n; i += BLOCK_CHUNK_POINTS) {
-        const hi = Math.min(buckets.n, i + BLOCK_CHUNK_POINTS)
-        w.reset()
-        encodeBuckets(w, buckets, i, hi)
-        chunks.push({ minT: buckets.end[i], maxT: buckets.end[hi - 1], n: hi - i, bytes: w.take() })
-        points += hi - i
-        if (buckets.end[i] < minT) minT = buckets.end[i]
-        if (buckets.end[hi - 1] > maxT) maxT = buckets.end[hi - 1]
-      }
-      inputs.push({ ...descOf(s), chunks })
+      this.#bucketsFromRaw(s, res, from, to, buckets.reset())
+      addByWindow(byWindow, s, buckets, span)
     }
-    if (inputs.length > 0) {
-      const seq = ++this.#seq
-      const kind: BlockKind = `r${k}`
-      const file = join(this.options.dir, 'blocks', `${kind}-${String(seq).padStart(8, '0')}.blk`)
-      const meta: BlockMeta = {
-        kind,
-        seq,
-        minT,
-        maxT,
-        walSeq: 0,
-        upTo: target,
-        points,
-        createdAt: this.options.now(),
-      }
-      this.#blocks.push(writeAndOpen(file, meta, inputs))
-      this.#counters.rollups++
+    const windows = [...byWindow.keys()].sort((a, b) => a - b)
+    for (let i = 0; i < windows.length; i++) {
+      const last = i === windows.length - 1
+      this.#blocks.push(
+        this.#writeBlock(`r${k}`, byWindow.get(windows[i]) as BlockSeriesInput[], {
+          upTo: target,
+          partial: !last,
+        })
+      )
     }
+    if (windows.length > 0) this.#counters.rollups++
     this.#setWatermark(k, target)
+  }
+
+  // Appends to `out` the buckets of resolution res ending in (from, to], computed from raw points.
+  #bucketsFromRaw(s: MemSeries, res: number, from: number, to: number, out: Buckets): void {
+    const derive = s.dstype === 'DERIVE'
+    // A DERIVE rate needs the point before; a bucket needs every point after its start.
+    const cols = this.#rawColumns(s, from === -Infinity ? -Infinity : from - res, to)
+    let n = cols.n
+    if (derive) n = toRates(cols.ts, cols.vs, n, s.step)
+    let lo = 0
+    while (lo < n && cols.ts[lo] <= from) lo++
+    let hi = n
+    while (hi > lo && cols.ts[hi - 1] > to) hi--
+    consolidate(cols.ts.subarray(lo), cols.vs.subarray(lo), hi - lo, res, out)
+  }
+
+  // Recomputes, from raw data, the rolled-up buckets that late points changed (the dirty series), and
+  // writes them to new tier blocks that take precedence over the old buckets (later computation wins).
+  #repairRollups(): void {
+    if (this.#dirty.size === 0) return
+    const work = this.#dirty
+    this.#dirty = new Map()
+    const written: Block[] = []
+    try {
+      const buckets = new Buckets(256)
+      for (const k of this.options.tiers) {
+        const wm = this.#watermarks.get(k) ?? -Infinity
+        if (wm === -Infinity) continue
+        const span = k * this.options.maxBlockSpan
+        const byWindow = new Map<number, BlockSeriesInput[]>()
+        for (const [s, late] of work) {
+          if (this.#byId[s.id] !== s) continue // deleted since
+          const res = k * s.step * 1000
+          const stored = Math.floor(wm / res) * res
+          const first = Math.ceil(late / res) * res
+          if (first > stored) continue
+          this.#bucketsFromRaw(s, res, first - res, stored, buckets.reset())
+          addByWindow(byWindow, s, buckets, span)
+        }
+        for (const inputs of byWindow.values()) {
+          written.push(this.#writeBlock(`r${k}`, inputs, { upTo: wm }))
+        }
+      }
+    } catch (err) {
+      for (const b of written) {
+        b.close()
+        rmSync(b.file, { force: true })
+      }
+      for (const [s, late] of work) {
+        const was = this.#dirty.get(s)
+        if (was === undefined || late < was) this.#dirty.set(s, late)
+      }
+      throw err
+    }
+    this.#blocks.push(...written)
+    if (written.length > 0) {
+      this.options.log(
+        'info',
+        `tsdb: recomputed rollups of ${work.size} series changed by late points`
+      )
+    }
   }
 
   /**
@@ -941,8 +1170,10 @@ export class Db {
       const gone: Block[] = []
       for (const b of this.#blocks) {
         const limit = this.options.retention[b.meta.kind] ?? Infinity
+        // Raw blocks stay while a rollup repair is pending: it recomputes buckets from them.
         const expired =
-          b.meta.maxT < now - limit && (b.meta.kind !== 'raw' || this.#rolledUpBlock(b))
+          b.meta.maxT < now - limit &&
+          (b.meta.kind !== 'raw' || (this.#dirty.size === 0 && this.#rolledUpBlock(b)))
         if (expired) gone.push(b)
         else keep.push(b)
       }
@@ -956,7 +1187,7 @@ export class Db {
           if (s === undefined) continue
           s.inBlocks = s.inBlocks.filter((x) => x.block !== b)
           // A series with nothing left anywhere leaves the index, as Prometheus' head GC does.
-          const empty = s.inBlocks.length === 0 && s.n === 0 && s.sealed.length === 0
+          const empty = s.inBlocks.length === 0 && !s.hasHead()
           if (empty && !keep.some((k) => k.series.has(uid))) this.#forget(s)
         }
       }
@@ -1034,6 +1265,7 @@ export class Db {
   }
 
   #forget(s: MemSeries): void {
+    this.#dirty.delete(s)
     this.#headPoints -= s.headPoints()
     s.dropHead()
     s.inBlocks = []
@@ -1073,24 +1305,31 @@ export class Db {
   #rawColumns(s: MemSeries, from: number, to: number): Columns {
     const out = this.#columns
     out.n = 0
-    const scratch = this.#scratch
+    // Oldest writes first (blocks in flush order, then the head, late points last), so that merging
+    // keeps the first value written at a timestamp.
     for (const { block, entry } of s.inBlocks) {
       for (const c of entry.chunks) {
         if (c.maxT <= from || c.minT > to) continue
         if (this.#chunkBuf.length < c.len) this.#chunkBuf = new Uint8Array(c.len * 2)
-        const cols = decodeChunk(block.read(c, this.#chunkBuf), c.minT, scratch)
-        this.#scratch = cols
-        this.#appendRange(cols.ts, cols.vs, cols.n, from, to)
+        this.#appendChunk(block.read(c, this.#chunkBuf), c.minT, from, to)
       }
     }
     for (const c of s.sealed) {
-      if (c.maxT <= from || c.minT > to) continue
-      const cols = decodeChunk(c.bytes, c.minT, scratch)
-      this.#scratch = cols
-      this.#appendRange(cols.ts, cols.vs, cols.n, from, to)
+      if (c.maxT > from && c.minT <= to) this.#appendChunk(c.bytes, c.minT, from, to)
     }
     this.#appendRange(s.ts, s.vs, s.n, from, to)
-    return this.#columns
+    for (const c of s.oooSealed) {
+      if (c.maxT > from && c.minT <= to) this.#appendChunk(c.bytes, c.minT, from, to)
+    }
+    this.#appendRange(s.oooTs, s.oooVs, s.oooN, from, to)
+    mergeFirstWins(out)
+    return out
+  }
+
+  #appendChunk(bytes: Uint8Array, minT: number, from: number, to: number): void {
+    const cols = decodeChunk(bytes, minT, this.#scratch)
+    this.#scratch = cols
+    this.#appendRange(cols.ts, cols.vs, cols.n, from, to)
   }
   #scratch: Columns = { ts: new Float64Array(1024), vs: new Float64Array(1024), n: 0 }
 
@@ -1195,19 +1434,23 @@ export class Db {
     const first = Math.ceil(start / res) * res
     const last = Math.ceil(end / res) * res
     const wm = this.#watermarks.get(k) ?? -Infinity
-    const stored = wm === -Infinity ? -Infinity : Math.floor(wm / res) * res
+    let stored = wm === -Infinity ? -Infinity : Math.floor(wm / res) * res
+    // Buckets late points changed are read from raw data until the repair has rewritten them.
+    const late = this.#dirty.get(s)
+    if (late !== undefined) stored = Math.min(stored, Math.ceil(late / res) * res - res)
     const kind = `r${k}`
     if (stored >= first) {
+      // In the order they were written: a repair's bucket replaces the one computed before it.
       const blocks = this.#blocks.filter((b) => b.meta.kind === kind)
-      blocks.sort((a, b) => a.meta.upTo - b.meta.upTo)
+      blocks.sort((a, b) => a.meta.seq - b.meta.seq)
+      const tmp = new Buckets(64)
       for (const b of blocks) {
         if (b.meta.maxT < first || b.meta.minT > last) continue
         const entry = b.series.get(s.uid)
         if (entry === undefined || this.#deletedIn(s.uid, b)) continue
         for (const c of entry.chunks) {
           if (c.maxT < first || c.minT > last) continue
-          const tmp = new Buckets(c.n)
-          decodeBuckets(b.read(c), c.minT, tmp)
+          decodeBuckets(b.read(c), c.minT, tmp.reset())
           for (let i = 0; i < tmp.n; i++) {
             const e = tmp.end[i]
             if (e < first || e > last || e > stored) continue
@@ -1215,17 +1458,9 @@ export class Db {
           }
         }
       }
+      mergeLastWins(out)
     }
-    if (last > stored) {
-      const from = Math.max(stored, first - res)
-      const derive = s.dstype === 'DERIVE'
-      const cols = this.#rawColumns(s, from - (derive ? 2 * s.step * 1000 : 0), last)
-      let n = cols.n
-      if (derive) n = toRates(cols.ts, cols.vs, n, s.step)
-      let lo = 0
-      while (lo < n && cols.ts[lo] <= from) lo++
-      consolidate(cols.ts.subarray(lo), cols.vs.subarray(lo), n - lo, res, out)
-    }
+    if (last > stored) this.#bucketsFromRaw(s, res, Math.max(stored, first - res), last, out)
     return out
   }
 
@@ -1292,6 +1527,23 @@ export class Db {
     return out
   }
 
+  /**
+   * health says whether the database can take writes and keep them: `problems` is empty when it can,
+   * else each entry says what is failing and since when (a WAL that cannot be written, flushes that
+   * fail). Both clear by themselves once the cause is gone (space freed, the disk back).
+   */
+  health(): { ok: boolean; problems: string[] } {
+    const problems: string[] = []
+    const wal = this.#wal.failure
+    if (wal !== null) problems.push(wal)
+    if (this.#flushError !== null) {
+      problems.push(
+        `flushing the head to a block fails (${this.#flushError}); retried with backoff`
+      )
+    }
+    return { ok: problems.length === 0, problems }
+  }
+
   /** stats reports counters, head size, blocks per tier and disk usage. */
   stats(): DbStats {
     const blocks: Record<string, number> = {}
@@ -1348,37 +1600,67 @@ export class Db {
     return run
   }
 
-  /** encodeScratch is the writer rechunk uses; one per database. */
+  /** encodeScratch is the writer block chunks are encoded with; one per database. */
   readonly encodeScratch = new ByteWriter(1 << 14)
 }
 
-// Joins a series' head chunks into as few block chunks as possible: fewer chunk headers, better packing.
-function rechunk(chunks: SealedChunk[], db: Db): SealedChunk[] {
-  if (chunks.length <= 1) return chunks
+// Decodes chunks (given oldest writes first) into one column set in time order, a timestamp once (the
+// first written wins).
+function mergedColumns(chunks: readonly { minT: number; n: number; bytes: Uint8Array }[]): Columns {
   let total = 0
   for (const c of chunks) total += c.n
-  const ts = new Float64Array(total)
-  const vs = new Float64Array(total)
+  const out: Columns = { ts: new Float64Array(total), vs: new Float64Array(total), n: total }
   let at = 0
   let cols: Columns | undefined
   for (const c of chunks) {
     cols = decodeChunk(c.bytes, c.minT, cols)
-    ts.set(cols.ts.subarray(0, cols.n), at)
-    vs.set(cols.vs.subarray(0, cols.n), at)
+    out.ts.set(cols.ts.subarray(0, cols.n), at)
+    out.vs.set(cols.vs.subarray(0, cols.n), at)
     at += cols.n
   }
-  // Chunks arrive in time order; if that ever broke, writing them as is would corrupt the block.
-  for (let i = 1; i < total; i++) {
+  mergeFirstWins(out)
+  return out
+}
+
+// Encodes points (in time order) as block chunks of at most BLOCK_CHUNK_POINTS: few chunk headers, good
+// packing.
+function encodeChunks(
+  ts: Float64Array,
+  vs: Float64Array,
+  from: number,
+  to: number,
+  db: Db
+): SealedChunk[] {
+  // If order ever broke here, writing the chunks would corrupt the block.
+  for (let i = from + 1; i < to; i++) {
     if (!(ts[i] > ts[i - 1]))
       throw new Error(`BUG: points out of order at ${ts[i]} while re-chunking`)
   }
   const out: SealedChunk[] = []
   const w = db.encodeScratch
-  for (let i = 0; i < total; i += BLOCK_CHUNK_POINTS) {
-    const hi = Math.min(total, i + BLOCK_CHUNK_POINTS)
+  for (let i = from; i < to; i += BLOCK_CHUNK_POINTS) {
+    const hi = Math.min(to, i + BLOCK_CHUNK_POINTS)
     w.reset()
     encodeChunk(w, ts.subarray(i, hi), vs.subarray(i, hi), hi - i)
     out.push({ minT: ts[i], maxT: ts[hi - 1], n: hi - i, bytes: w.take() })
+  }
+  return out
+}
+
+// A series' head chunks (in-order ones, then late ones; oldest writes first) merged and split into
+// block chunks per time window of `span` ms (window w holds [w·span, (w+1)·span)).
+function chunkByWindow(chunks: SealedChunk[], span: number, db: Db): Map<number, SealedChunk[]> {
+  const out = new Map<number, SealedChunk[]>()
+  if (chunks.length === 0) return out
+  const { ts, vs, n } = mergedColumns(chunks)
+  let from = 0
+  while (from < n) {
+    const window = Math.floor(ts[from] / span)
+    const end = (window + 1) * span
+    let to = from + 1
+    while (to < n && ts[to] < end) to++
+    out.set(window, encodeChunks(ts, vs, from, to, db))
+    from = to
   }
   return out
 }
@@ -1392,6 +1674,62 @@ function writeAndOpen(file: string, meta: BlockMeta, series: Iterable<BlockSerie
     rmSync(file, { force: true })
     throw err
   }
+}
+
+// Adds a series' buckets to the tier blocks being written, split by tier window of `span` ms.
+function addByWindow(
+  byWindow: Map<number, BlockSeriesInput[]>,
+  s: MemSeries,
+  b: Buckets,
+  span: number
+): void {
+  let from = 0
+  while (from < b.n) {
+    const window = Math.floor(b.end[from] / span)
+    const end = (window + 1) * span
+    let to = from + 1
+    while (to < b.n && b.end[to] < end) to++
+    let inputs = byWindow.get(window)
+    if (inputs === undefined) {
+      inputs = []
+      byWindow.set(window, inputs)
+    }
+    inputs.push({ ...descOf(s), chunks: encodeBucketChunks(b, from, to) })
+    from = to
+  }
+}
+
+// The WAL segments a raw block claims to hold (every segment numbered ≤ this): see BlockMeta.partial.
+function coverageOf(b: Block): number {
+  return b.meta.covers ?? (b.meta.partial === true ? 0 : b.meta.walSeq)
+}
+
+// Whether chunks (in the order given) follow one another in time without overlapping.
+function chunksInOrder(chunks: readonly { minT: number; maxT: number }[]): boolean {
+  for (let i = 1; i < chunks.length; i++) if (!(chunks[i].minT > chunks[i - 1].maxT)) return false
+  return true
+}
+
+// Rollup chunks (oldest computation first) merged by bucket end, the newest computation of a bucket
+// kept, and encoded again.
+function mergedBucketChunks(chunks: readonly { minT: number; bytes: Uint8Array }[]): SealedChunk[] {
+  const b = new Buckets(256)
+  for (const c of chunks) decodeBuckets(c.bytes, c.minT, b)
+  mergeLastWins(b)
+  return encodeBucketChunks(b, 0, b.n)
+}
+
+// Buckets [from, to) as rollup chunks of at most BLOCK_CHUNK_POINTS.
+function encodeBucketChunks(b: Buckets, from: number, to: number): SealedChunk[] {
+  const w = new ByteWriter(4096)
+  const out: SealedChunk[] = []
+  for (let i = from; i < to; i += BLOCK_CHUNK_POINTS) {
+    const hi = Math.min(to, i + BLOCK_CHUNK_POINTS)
+    w.reset()
+    encodeBuckets(w, b, i, hi)
+    out.push({ minT: b.end[i], maxT: b.end[hi - 1], n: hi - i, bytes: w.take() })
+  }
+  return out
 }
 
 // Raw blocks in the order their data was flushed: walSeq grows with every flush, and a compacted block

@@ -39,19 +39,25 @@ export interface SealedChunk {
   bytes: Uint8Array
 }
 
+/** OOO_CHUNK_POINTS is how many late points the out-of-order buffer takes before it is compressed. */
+export const OOO_CHUNK_POINTS = 240
+
 /** AppendOutcome says what became of one point. */
 export const APPENDED = 0
 export const DUPLICATE = 1
 export const OUT_OF_ORDER_INSERTED = 2
-export const OUT_OF_ORDER_DROPPED = 3
 
 const sealWriter = new ByteWriter(4096)
 
 /**
  * MemSeries holds one series. Points newer than the newest are appended to the open chunk; points older
- * than that but newer than anything sealed or in a block are inserted in order; older ones are dropped.
+ * than that but newer than anything sealed or in a block are inserted in order into the open chunk; older
+ * ones (late, out of order) go to the out-of-order buffer, kept sorted, and are compressed into `oooSealed`
+ * chunks when it fills. Those chunks may overlap each other, the sealed chunks and the blocks: reads and
+ * flushes merge them in time order, and of two points with one timestamp the one written first is kept.
  *
  *   blocks: [chunk][chunk] …   sealed: [chunk][chunk]   open: ts[0..n) vs[0..n)   (time grows →)
+ *   late:   oooSealed: [chunk][chunk] …   ooo: oooTs[0..oooN) oooVs[0..oooN)    (any time before frozenT)
  */
 export class MemSeries implements SeriesDesc {
   readonly id: number
@@ -74,6 +80,12 @@ export class MemSeries implements SeriesDesc {
   walSeq: number
   /** inBlocks: this series' entries in open blocks, oldest block first. */
   inBlocks: { block: Block; entry: BlockSeries }[]
+  /** oooTs, oooVs, oooN: the out-of-order buffer, sorted, no timestamp twice. */
+  oooTs: Float64Array
+  oooVs: Float64Array
+  oooN: number
+  /** oooSealed: compressed out-of-order chunks, in the order they were sealed (each one sorted). */
+  oooSealed: SealedChunk[]
 
   constructor(id: number, d: SeriesDesc) {
     this.id = id
@@ -92,6 +104,10 @@ export class MemSeries implements SeriesDesc {
     this.frozenT = -Infinity
     this.walSeq = -1
     this.inBlocks = []
+    this.oooTs = EMPTY
+    this.oooVs = EMPTY
+    this.oooN = 0
+    this.oooSealed = []
   }
 
   /** append stores one point (DERIVE values truncated to integers, as falcon does) and says what it did. */
@@ -99,7 +115,7 @@ export class MemSeries implements SeriesDesc {
     if (this.dstype === 'DERIVE') v = Math.trunc(v)
     if (t > this.maxT) {
       // Seal on the point count alone, never on the array's capacity: replay must seal at the same points.
-      if (this.n >= HEAD_CHUNK_POINTS) this.seal()
+      if (this.n >= HEAD_CHUNK_POINTS) this.#sealOpen()
       if (this.n === this.ts.length) this.#grow()
       this.ts[this.n] = t
       this.vs[this.n] = v
@@ -108,15 +124,9 @@ export class MemSeries implements SeriesDesc {
       return APPENDED
     }
     if (t === this.maxT) return DUPLICATE
-    if (t <= this.frozenT) return OUT_OF_ORDER_DROPPED
+    if (t <= this.frozenT) return this.#appendLate(t, v)
     // Inside the open chunk's range: binary search, drop an exact duplicate, else insert in place.
-    let lo = 0
-    let hi = this.n
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (this.ts[mid] < t) lo = mid + 1
-      else hi = mid
-    }
+    const lo = lowerBound(this.ts, this.n, t)
     if (lo < this.n && this.ts[lo] === t) return DUPLICATE
     // Never seal here: sealing would freeze the range the point belongs to. Let the chunk run long instead.
     if (this.n === this.ts.length) this.#resize(this.n + 16)
@@ -125,6 +135,33 @@ export class MemSeries implements SeriesDesc {
     this.ts[lo] = t
     this.vs[lo] = v
     this.n++
+    return OUT_OF_ORDER_INSERTED
+  }
+
+  // A point at or before frozenT: into the sorted out-of-order buffer. A timestamp already there keeps
+  // its first value; one already in a sealed chunk or a block is settled when they are merged (first wins).
+  #appendLate(t: number, v: number): number {
+    let lo = lowerBound(this.oooTs, this.oooN, t)
+    if (lo < this.oooN && this.oooTs[lo] === t) return DUPLICATE
+    // Seal on the count alone, as the open chunk does, so replay seals at the same points.
+    if (this.oooN >= OOO_CHUNK_POINTS) {
+      this.sealLate()
+      lo = 0
+    }
+    if (this.oooN === this.oooTs.length) {
+      const size = Math.min(OOO_CHUNK_POINTS, Math.max(8, this.oooN * 2))
+      const ts = new Float64Array(size)
+      const vs = new Float64Array(size)
+      ts.set(this.oooTs.subarray(0, this.oooN))
+      vs.set(this.oooVs.subarray(0, this.oooN))
+      this.oooTs = ts
+      this.oooVs = vs
+    }
+    this.oooTs.copyWithin(lo + 1, lo, this.oooN)
+    this.oooVs.copyWithin(lo + 1, lo, this.oooN)
+    this.oooTs[lo] = t
+    this.oooVs[lo] = v
+    this.oooN++
     return OUT_OF_ORDER_INSERTED
   }
 
@@ -141,8 +178,27 @@ export class MemSeries implements SeriesDesc {
     this.vs = vs
   }
 
-  /** seal compresses the open chunk into `sealed`; its points can no longer be changed. */
+  /** seal compresses the open chunk into `sealed` and the out-of-order buffer into `oooSealed`. */
   seal(): void {
+    this.sealLate()
+    this.#sealOpen()
+  }
+
+  /** sealLate compresses the out-of-order buffer into `oooSealed`. */
+  sealLate(): void {
+    if (this.oooN === 0) return
+    sealWriter.reset()
+    encodeChunk(sealWriter, this.oooTs, this.oooVs, this.oooN)
+    this.oooSealed.push({
+      minT: this.oooTs[0],
+      maxT: this.oooTs[this.oooN - 1],
+      n: this.oooN,
+      bytes: sealWriter.take(),
+    })
+    this.oooN = 0
+  }
+
+  #sealOpen(): void {
     if (this.n === 0) return
     sealWriter.reset()
     encodeChunk(sealWriter, this.ts, this.vs, this.n)
@@ -156,24 +212,38 @@ export class MemSeries implements SeriesDesc {
     this.n = 0
   }
 
-  /** headPoints counts points still in memory only (sealed and open). */
+  /** headPoints counts points still in memory only (sealed, open and out of order). */
   headPoints(): number {
-    let c = this.n
+    let c = this.n + this.oooN
     for (const s of this.sealed) c += s.n
+    for (const s of this.oooSealed) c += s.n
     return c
   }
 
-  /** headMinT is the oldest head timestamp, Infinity when the head is empty. */
-  headMinT(): number {
-    if (this.sealed.length > 0) return this.sealed[0].minT
-    return this.n > 0 ? this.ts[0] : Infinity
+  /** hasHead tells whether any point is still in memory only. */
+  hasHead(): boolean {
+    return this.n > 0 || this.oooN > 0 || this.sealed.length > 0 || this.oooSealed.length > 0
   }
 
   /** dropHead forgets every point in memory, as a deletion does. */
   dropHead(): void {
     this.sealed = []
     this.n = 0
+    this.oooSealed = []
+    this.oooN = 0
   }
+}
+
+// The first index in ts[0..n) whose timestamp is ≥ t.
+function lowerBound(ts: Float64Array, n: number, t: number): number {
+  let lo = 0
+  let hi = n
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (ts[mid] < t) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 const EMPTY = new Float64Array(0)

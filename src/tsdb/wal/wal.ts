@@ -30,6 +30,15 @@ export interface WalDamage {
 const HEADER_BYTES = 8
 
 /**
+ * MAX_RECORD_BYTES is the largest record a writer produces (the database splits larger batches). A
+ * header claiming more is corruption, never a torn write: a torn write cuts a real record short.
+ */
+export const MAX_RECORD_BYTES = 64 << 20
+
+/** RETRY_AFTER_FAILURE_MS: while writes fail, a commit tries the disk again at most this often. */
+const RETRY_AFTER_FAILURE_MS = 1000
+
+/**
  * Wal appends records to `dir/<seq>.wal`. `append` frames a record (u32 length, u32 crc32, payload) into the
  * pending group; `commit()` resolves once everything queued before it is written (and synced, per
  * `sync`). Writes run off the event loop's critical path only as far as one write+sync per group.
@@ -45,7 +54,14 @@ export class Wal {
   #pending: { seq: number; buf: Uint8Array }[] = []
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   #scheduled = false
-  #failed: Error | null = null
+  /** Bytes of the open segment known to be whole records (what a failed write is cut back to). */
+  #good = 0
+  /** Records queued for segments numbered ≤ this are dropped: a write to them failed. */
+  #deadUpTo = 0
+  /** The last write failure while it lasts (cleared by the next write that succeeds), and when. */
+  #failed: PeregrineError | null = null
+  #failedAt = 0
+  #failingSince = 0
   bytesWritten = 0
   groupCommits = 0
 
@@ -130,8 +146,20 @@ export class Wal {
     return this.#seq
   }
 
+  /**
+   * failure describes the write failure the log is in, or is null when writes succeed. A log that
+   * failed keeps trying: the first write that succeeds clears it.
+   */
+  get failure(): string | null {
+    if (this.#failed === null) return null
+    return `the write-ahead log cannot be written since ${new Date(this.#failingSince).toISOString()} (${(this.#failed.cause as Error).message}); writes are refused until it can: free space or fix the disk`
+  }
+
   /** append queues one record; it is durable once a later `commit()` resolves. */
   append(payload: Uint8Array): void {
+    if (payload.length > MAX_RECORD_BYTES) {
+      throw new Error(`BUG: a WAL record of ${payload.length} bytes; split it`)
+    }
     const buf = new Uint8Array(HEADER_BYTES + payload.length)
     const view = new DataView(buf.buffer)
     view.setUint32(0, payload.length, true)
@@ -145,7 +173,10 @@ export class Wal {
    * write and one sync: that is the group commit.
    */
   commit(): Promise<void> {
-    if (this.#failed !== null) return Promise.reject(this.#failed)
+    // A failing disk is tried again, but not by every commit: most fail at once meanwhile.
+    if (this.#failed !== null && Date.now() - this.#failedAt < RETRY_AFTER_FAILURE_MS) {
+      return Promise.reject(this.#failed)
+    }
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject })
       if (!this.#scheduled) {
@@ -166,11 +197,7 @@ export class Wal {
    * `commit()` first, so nothing is still queued for them.
    */
   removeUpTo(seq: number): void {
-    if (this.#fd >= 0 && this.#fdSeq <= seq) {
-      closeSync(this.#fd)
-      this.#fd = -1
-      this.#fdSeq = -1
-    }
+    if (this.#fd >= 0 && this.#fdSeq <= seq) this.#closeSegment()
     for (const s of Wal.segments(this.dir)) {
       if (s <= seq) rmSync(Wal.fileOf(this.dir, s), { force: true })
     }
@@ -179,9 +206,18 @@ export class Wal {
   /** close writes what is pending and closes the segment. */
   async close(): Promise<void> {
     await this.commit().catch(() => undefined)
-    if (this.#fd >= 0) closeSync(this.#fd)
+    if (this.#fd >= 0) this.#closeSegment()
+  }
+
+  #closeSegment(): void {
+    try {
+      closeSync(this.#fd)
+    } catch {
+      // Nothing to keep from a descriptor that cannot be closed.
+    }
     this.#fd = -1
     this.#fdSeq = -1
+    this.#good = 0
   }
 
   // One group: write every pending record with writev per segment, sync, then resolve the waiters.
@@ -189,45 +225,85 @@ export class Wal {
   // costs more than the write on a local disk. Writers that arrive meanwhile form the next group.
   #flushGroup(): void {
     this.#scheduled = false
-    const pending = this.#pending
+    let pending = this.#pending
     const waiters = this.#waiters
     this.#pending = []
     this.#waiters = []
+    // Records for a segment a write failed in were queued before the failure was known: they may need
+    // records that never made it (a series record), so they are dropped and their commits refused.
+    const stale = pending.some((p) => p.seq <= this.#deadUpTo)
+    if (stale) pending = pending.filter((p) => p.seq > this.#deadUpTo)
     try {
       let i = 0
       while (i < pending.length) {
         const seq = pending[i].seq
         let j = i
         const bufs: Uint8Array[] = []
-        while (j < pending.length && pending[j].seq === seq) bufs.push(pending[j++].buf)
+        let bytes = 0
+        while (j < pending.length && pending[j].seq === seq) {
+          bytes += pending[j].buf.length
+          bufs.push(pending[j++].buf)
+        }
         this.#openSegment(seq)
         writeAll(this.#fd, bufs)
-        for (const b of bufs) this.bytesWritten += b.length
         if (this.sync === 'fsync') fdatasyncSync(this.#fd)
+        this.#good += bytes
+        this.bytesWritten += bytes
         i = j
       }
       this.groupCommits++
-      for (const w of waiters) w.resolve()
+      this.#failed = null
     } catch (err) {
-      // A failed write leaves the segment in an unknown state: refuse further commits until reopened.
-      this.#failed = new PeregrineError(
-        'PG_TSDB_WAL_WRITE',
-        `write-ahead log ${Wal.fileOf(this.dir, this.#fdSeq)}: ${(err as Error).message}; the last batch is not acknowledged, reopen the database`,
-        { cause: err }
-      )
-      for (const w of waiters) w.reject(this.#failed)
+      this.#fail(err as Error)
+      for (const w of waiters) w.reject(this.#failed as PeregrineError)
+      return
     }
+    if (stale && this.#failed === null) {
+      const err = new PeregrineError(
+        'PG_TSDB_WAL_WRITE',
+        'the write-ahead log failed before this batch was written; it is not acknowledged, send it again'
+      )
+      for (const w of waiters) w.reject(err)
+    } else for (const w of waiters) w.resolve()
+  }
+
+  // A write failed: cut the segment back to its last whole record (or remove it when it holds none), and
+  // send later records to a new segment, so that every segment stays a run of whole records the
+  // database can replay on its own (it logs each series again in a new segment).
+  #fail(err: Error): void {
+    const file = Wal.fileOf(this.dir, this.#fdSeq >= 0 ? this.#fdSeq : this.#seq)
+    if (this.#failed === null) this.#failingSince = Date.now()
+    this.#failedAt = Date.now()
+    this.#failed = new PeregrineError(
+      'PG_TSDB_WAL_WRITE',
+      `write-ahead log ${file}: ${err.message}; the batch is not acknowledged, send it again`,
+      { cause: err }
+    )
+    if (this.#fd >= 0) {
+      const good = this.#good
+      try {
+        ftruncateSync(this.#fd, good)
+      } catch {
+        // Replay reports what is left past the last whole record; nothing after it was acknowledged.
+      }
+      this.#closeSegment()
+      if (good === 0) rmSync(file, { force: true })
+    }
+    this.#deadUpTo = Math.max(this.#deadUpTo, this.#seq)
+    this.#seq++
   }
 
   #openSegment(seq: number): void {
     if (this.#fdSeq === seq) return
     if (this.#fd >= 0) {
       fdatasyncSync(this.#fd)
-      closeSync(this.#fd)
+      this.#closeSegment()
     }
     this.#fd = openSync(Wal.fileOf(this.dir, seq), 'a')
     this.#fdSeq = seq
-    if (fstatSync(this.#fd).size === 0) syncDir(this.dir)
+    const size = fstatSync(this.#fd).size
+    this.#good = size
+    if (size === 0) syncDir(this.dir)
   }
 }
 
@@ -263,6 +339,10 @@ function checkRecord(buf: Buffer, pos: number): { message: string; torn: boolean
     return { message: 'record header cut short', torn: true }
   }
   const len = buf.readUInt32LE(pos)
+  if (len === 0 || len > MAX_RECORD_BYTES) {
+    // No writer makes such a record, so this is not a write cut short: the header is damaged.
+    return { message: `impossible record length ${len}`, torn: false }
+  }
   if (pos + HEADER_BYTES + len > buf.length) {
     return { message: `record of ${len} bytes cut short`, torn: true }
   }
