@@ -100,7 +100,19 @@ describe('transfer', () => {
       'Transfer.Update',
       items
     )
-    assert.deepEqual({ ...r, Latency: 0 }, { Message: 'ok', Total: 42, Invalid: 2, Latency: 0 })
+    assert.deepEqual(
+      { ...r, Latency: 0 },
+      {
+        Message: 'ok',
+        Total: 42,
+        Invalid: 2,
+        Latency: 0,
+        Errors: [
+          'item 40: counterType: "gauge" is not one of GAUGE, COUNTER, DERIVE (case-sensitive)',
+          'item 41: endpoint: must be a non-empty string, got ""',
+        ],
+      }
+    )
     const ring = new HashRing(['graph-00', 'graph-01'])
     const perNode = [0, 0]
     for (let i = 0; i < 40; i++) {

@@ -21,6 +21,8 @@ export interface BatchResult {
   valid: MetricValue[]
   invalid: number
   errors: BatchError[]
+  /** invalidAt: the input index of every refused item, ascending (to map `valid` back to the input). */
+  invalidAt: number[]
 }
 
 /**
@@ -53,18 +55,31 @@ export function validateBatch(raw: unknown, nowSeconds: number, maxErrors = 10):
   const items = raw as readonly unknown[]
   const valid: MetricValue[] = []
   const errors: BatchError[] = []
-  let invalid = 0
+  const invalidAt: number[] = []
   for (let i = 0; i < items.length; i++) {
     const r = check(items[i], nowSeconds)
     if (typeof r !== 'string') {
       valid.push(r)
       continue
     }
-    invalid++
+    invalidAt.push(i)
     // Errors capture a stack, so only the ones the caller will log are built.
     if (errors.length < maxErrors) errors.push({ index: i, error: invalidField(r) })
   }
-  return { valid, invalid, errors }
+  return { valid, invalid: invalidAt.length, errors, invalidAt }
+}
+
+/**
+ * inputIndex maps an index among the items a batch kept back to the item's index in the input, given
+ * the input indices of the items dropped (`skipped`, ascending). Callers map indices in ascending order
+ * with one mapper: it keeps its place in `skipped`.
+ */
+export function inputIndex(skipped: readonly number[]): (kept: number) => number {
+  let s = 0
+  return (kept) => {
+    while (s < skipped.length && skipped[s] <= kept + s) s++
+    return kept + s
+  }
 }
 
 function invalidField(message: string): PeregrineError {

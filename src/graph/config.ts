@@ -11,6 +11,18 @@ export interface GraphConfig {
   dataDir: string
   /** walSync: `fsync` (default) or `write`; see docs/tsdb.md. */
   walSync: 'fsync' | 'write'
+  /**
+   * maxSeries: the most series this node holds; a point that would create one more is refused in the
+   * push answer (`PG_TSDB_SERIES_LIMIT`) and counted in `seriesLimited`. `auto` (default): half the
+   * process's V8 heap limit at 5 KB a series (434,000 with Node's default heap on a 24 GB machine,
+   * 58,000 with `--max-old-space-size=512`). 0: no limit.
+   */
+  maxSeries: number | 'auto'
+  /**
+   * maxNewSeriesPerHour: how many series may be created per hour (a token bucket: a burst of this many,
+   * then this many an hour). `auto` (default): half of maxSeries. 0: no limit.
+   */
+  maxNewSeriesPerHour: number | 'auto'
 }
 
 /** defaultGraphConfig holds every default. */
@@ -19,6 +31,26 @@ export const defaultGraphConfig: GraphConfig = {
   http: '0.0.0.0:6071',
   dataDir: './data/graph',
   walSync: 'fsync',
+  maxSeries: 'auto',
+  maxNewSeriesPerHour: 'auto',
+}
+
+/** SERIES_BYTES is what a series costs in memory with a full head, for the `auto` series limit. */
+export const SERIES_BYTES = 5000
+
+/**
+ * seriesLimits turns `auto` into numbers: maxSeries from `heapLimit` (bytes; V8's heap_size_limit),
+ * maxNewSeriesPerHour from maxSeries.
+ */
+export function seriesLimits(
+  c: Pick<GraphConfig, 'maxSeries' | 'maxNewSeriesPerHour'>,
+  heapLimit: number
+): { maxSeries: number; maxNewSeriesPerHour: number } {
+  const maxSeries =
+    c.maxSeries === 'auto' ? Math.floor(heapLimit / 2 / SERIES_BYTES / 1000) * 1000 : c.maxSeries
+  const maxNewSeriesPerHour =
+    c.maxNewSeriesPerHour === 'auto' ? Math.floor(maxSeries / 2) : c.maxNewSeriesPerHour
+  return { maxSeries, maxNewSeriesPerHour }
 }
 
 /** parseGraphConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
@@ -30,6 +62,14 @@ export function parseGraphConfig(raw: Record<string, unknown>): Readonly<GraphCo
     problems.push('graph.dataDir: expected a directory path')
   if (c.walSync !== 'fsync' && c.walSync !== 'write')
     problems.push('graph.walSync: expected "fsync" or "write"')
+  for (const key of ['maxSeries', 'maxNewSeriesPerHour'] as const) {
+    const v = c[key]
+    if (v !== 'auto' && !(Number.isSafeInteger(v) && v >= 0)) {
+      problems.push(
+        `graph.${key}: expected "auto" or an integer ≥ 0 (0: no limit), got ${JSON.stringify(v)}`
+      )
+    }
+  }
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)
 }

@@ -4,6 +4,7 @@
  * and HTTP /health and /counter/all, serving the tsdb storage engine.
  */
 import type { AddressInfo } from 'node:net'
+import { getHeapStatistics } from 'node:v8'
 import Fastify from 'fastify'
 import {
   type Deps,
@@ -15,16 +16,23 @@ import {
   type Service,
 } from '../core/index.js'
 import { Db } from '../tsdb/index.js'
-import type { GraphConfig } from './config.js'
+import { type GraphConfig, seriesLimits } from './config.js'
 import { type GraphCounters, graphMethods } from './rpc.js'
 
 export { parseGraphConfig, defaultGraphConfig, type GraphConfig } from './config.js'
 
 /** start opens the storage and starts listening; `stop()` stops listening first, then closes storage. */
 export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<Service> {
+  const limits = seriesLimits(config, getHeapStatistics().heap_size_limit)
+  if (config.maxSeries === 'auto' || config.maxNewSeriesPerHour === 'auto') {
+    deps.log.info(
+      `graph: at most ${limits.maxSeries} series, ${limits.maxNewSeriesPerHour} new an hour (graph.maxSeries, graph.maxNewSeriesPerHour: auto, from the heap limit)`
+    )
+  }
   const db = Db.open({
     dir: config.dataDir,
     walSync: config.walSync,
+    ...limits,
     now: deps.now,
     log: (level, message) => (level === 'warn' ? deps.log.warn(message) : deps.log.info(message)),
   })
@@ -32,18 +40,24 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     sendCalls: 0,
     sendItems: 0,
     sendInvalid: 0,
+    sendRefused: 0,
     queryCalls: 0,
     lastCalls: 0,
   }
   const methods = graphMethods(db, counters)
   const rpc = serveJsonRpc(methods, { onError: (m) => deps.log.warn(`graph rpc: ${m}`) })
   const http = Fastify({ logger: false })
+  // Degraded (the WAL or flushes failing) answers 503 with the reasons, so a probe sees it.
   http.get('/health', (_req, reply) => {
-    void reply.type('text/plain').send('ok')
+    const h = db.health()
+    void reply
+      .status(h.ok ? 200 : 503)
+      .type('text/plain')
+      .send(h.ok ? 'ok' : `degraded: ${h.problems.join('; ')}\n`)
   })
   http.get('/counter/all', () => ({
     msg: 'success',
-    data: { ...counters, tsdb: db.stats() },
+    data: { ...counters, health: db.health(), tsdb: db.stats() },
   }))
   try {
     await listenTcp(rpc, 'graph.rpc', config.rpc)

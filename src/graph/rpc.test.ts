@@ -24,6 +24,7 @@ describe('Graph.Send in-process', () => {
       sendCalls: 0,
       sendItems: 0,
       sendInvalid: 0,
+      sendRefused: 0,
       queryCalls: 0,
       lastCalls: 0,
     })

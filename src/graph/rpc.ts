@@ -1,6 +1,13 @@
 // Open-Falcon's Graph RPC methods (modules/graph/api/graph.go) over the storage engine.
 import { createHash } from 'node:crypto'
-import { formatTags, normalizeTags, RpcError, seriesKeyOf, splitCounter } from '../core/index.js'
+import {
+  formatTags,
+  inputIndex,
+  normalizeTags,
+  RpcError,
+  seriesKeyOf,
+  splitCounter,
+} from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
 
 /** GraphItem is what transfer sends to graph (common/model/graph.go). */
@@ -30,10 +37,28 @@ export const MAX_QUERY_POINTS = 1_000_000
 export interface GraphCounters {
   sendCalls: number
   sendItems: number
+  /** sendInvalid: items refused as malformed or out of rrdtool's range. */
   sendInvalid: number
+  /** sendRefused: items the storage would not keep (too old, past a series limit). */
+  sendRefused: number
   queryCalls: number
   lastCalls: number
 }
+
+/**
+ * SendRefusal is an item of a Graph.Send call that was not stored: its index in the call, a code and
+ * why. Graph.Send's answer lists them (`refused`) only when there are any, so a plain answer stays
+ * falcon's `{"code":0}`; transfer counts them as invalid in its answer to the pusher.
+ */
+export interface SendRefusal {
+  index: number
+  code: string
+  message: string
+}
+
+const BAD_ITEM =
+  'not a GraphItem: endpoint and metric must be non-empty strings without quotes, ">" or control characters, value a number, timestamp and step positive integers, dstype GAUGE, DERIVE or COUNTER'
+const OUT_OF_RANGE = 'value out of what graph stores: |value| above 1e300 or below 1e-300'
 
 // Falcon's IsValidString for endpoints and counters: no quotes, newlines, '>' or control characters.
 function validString(s: string): boolean {
@@ -135,13 +160,17 @@ async function send(
   counters: GraphCounters,
   param: unknown,
   seriesByTags: SeriesByTags
-): Promise<{ code: number }> {
+): Promise<{ code: number; refused?: SendRefusal[] }> {
   if (!Array.isArray(param)) throw new RpcError('Graph.Send: expected an array of GraphItem')
   counters.sendCalls++
   const app = db.appender()
-  for (const raw of param as unknown[]) {
+  // Items refused here never reach the appender: their indices map its positions back to the call's.
+  const skipped: number[] = []
+  const refused: SendRefusal[] = []
+  const items = param as unknown[]
+  for (let i = 0; i < items.length; i++) {
     counters.sendItems++
-    const item = raw as Partial<GraphItem> | null
+    const item = items[i] as Partial<GraphItem> | null
     if (
       item === null ||
       typeof item !== 'object' ||
@@ -158,12 +187,16 @@ async function send(
       (item.dstype !== 'GAUGE' && item.dstype !== 'DERIVE' && item.dstype !== 'COUNTER')
     ) {
       counters.sendInvalid++
+      skipped.push(i)
+      refused.push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: BAD_ITEM })
       continue
     }
     // rrdtool cannot hold these; falcon's graph skips them too.
     const abs = Math.abs(item.value)
     if (abs > 1e300 || (abs > 0 && abs < 1e-300)) {
       counters.sendInvalid++
+      skipped.push(i)
+      refused.push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: OUT_OF_RANGE })
       continue
     }
     const dstype = dsTypeOf(item.dstype)
@@ -191,7 +224,7 @@ async function send(
       step,
     }
     const ref = app.append(0, desc, (item.timestamp as number) * 1000, item.value)
-    if (tagsObj !== EMPTY_TAGS) {
+    if (tagsObj !== EMPTY_TAGS && ref !== 0) {
       seriesByTags.set(tagsObj, {
         endpoint: item.endpoint,
         metric: item.metric,
@@ -201,8 +234,13 @@ async function send(
       })
     }
   }
-  await app.commit()
-  return { code: 0 }
+  const result = await app.commit()
+  if (result.refused.length === 0 && refused.length === 0) return { code: 0 }
+  const toItem = inputIndex(skipped)
+  for (const r of result.refused) refused.push({ ...r, index: toItem(r.index) })
+  refused.sort((a, b) => a.index - b.index)
+  counters.sendRefused += result.refused.length
+  return { code: 0, refused }
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   RpcError,
   serveJsonRpc,
   type Service,
+  inputIndex,
   validateBatch,
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
@@ -23,33 +24,80 @@ import { Router } from './router.js'
 
 export { parseTransferConfig, defaultTransferConfig, type TransferConfig } from './config.js'
 
-/** TransferResponse is falcon's answer to a push (Go field names, as on the wire). */
+/**
+ * TransferResponse is falcon's answer to a push (Go field names, as on the wire). `Errors` is
+ * Peregrine's: present only when some items were invalid or refused, it says which and why (the first
+ * ten), so a plain answer stays byte for byte falcon's; Go clients ignore a field they do not know.
+ */
 interface TransferResponse {
   Message: string
   Total: number
   Invalid: number
   Latency: number
+  Errors?: string[]
 }
+
+/** MAX_ANSWER_ERRORS bounds the `Errors` of one answer. */
+const MAX_ANSWER_ERRORS = 10
 
 /** start listens on the configured ports; `stop()` stops taking points first, then the senders. */
 export async function start(config: Readonly<TransferConfig>, deps: Deps): Promise<Service> {
   const router = new Router(config, deps)
-  const counters = { rpcCalls: 0, httpPushes: 0, socketConnections: 0, received: 0, invalid: 0 }
+  const counters = {
+    rpcCalls: 0,
+    httpPushes: 0,
+    socketConnections: 0,
+    received: 0,
+    invalid: 0,
+    /** refused: valid points a graph node would not store, by code (too old, series limit, …). */
+    refused: 0,
+    refusedByCode: {} as Record<string, number>,
+  }
 
-  // One path for every receiver: validate, count, route, answer with falcon's TransferResponse.
+  // One path for every receiver: validate, count, route, answer with falcon's TransferResponse. A point
+  // is either stored (in every graph WAL that holds it) or counted in Invalid and named in Errors.
   const receive = async (body: unknown): Promise<TransferResponse> => {
     const started = deps.now()
-    const { valid, invalid, errors } = validateBatch(body, Math.floor(started / 1000), 3)
+    const batch = validateBatch(body, Math.floor(started / 1000), MAX_ANSWER_ERRORS)
+    const { valid, invalid, errors } = batch
     counters.received += valid.length + invalid
     counters.invalid += invalid
-    for (const e of errors) deps.log.warn(`transfer: item ${e.index} invalid: ${e.error.message}`)
-    if (valid.length > 0) await router.route(valid)
-    return {
+    for (const e of errors.slice(0, 3)) {
+      deps.log.warn(`transfer: item ${e.index} invalid: ${e.error.message}`)
+    }
+    const refused = valid.length > 0 ? await router.route(valid) : []
+    const answer: TransferResponse = {
       Message: 'ok',
       Total: valid.length + invalid,
-      Invalid: invalid,
+      Invalid: invalid + refused.length,
       Latency: deps.now() - started,
     }
+    if (refused.length > 0) {
+      counters.refused += refused.length
+      for (const r of refused) {
+        counters.refusedByCode[r.code] = (counters.refusedByCode[r.code] ?? 0) + 1
+      }
+      const r = refused[0]
+      const m = valid[r.index]
+      deps.log.warn(
+        `transfer: ${refused.length} of ${answer.Total} points refused by graph, e.g. ${m.endpoint}/${m.metric} at ${m.timestamp}: ${r.message}`
+      )
+    }
+    if (errors.length > 0 || refused.length > 0) {
+      // Both lists come in input order; merged, the first ten say which items and why.
+      const toInput = inputIndex(batch.invalidAt)
+      const lines: [number, string][] = errors.map((e) => [e.index, e.error.message])
+      for (const r of refused.slice(0, MAX_ANSWER_ERRORS)) {
+        const m = valid[r.index]
+        lines.push([
+          toInput(r.index),
+          `${r.code}: ${m.endpoint}/${m.metric} at ${m.timestamp}: ${r.message}`,
+        ])
+      }
+      lines.sort((a, b) => a[0] - b[0])
+      answer.Errors = lines.slice(0, MAX_ANSWER_ERRORS).map(([i, text]) => `item ${i}: ${text}`)
+    }
+    return answer
   }
 
   const rpc = serveJsonRpc(

@@ -50,9 +50,17 @@ const newCounters = (): SenderCounters => ({
   dropped: 0,
 })
 
+/** Refused is an item the receiver would not keep: its index in its batch, a code and why. */
+export interface Refused {
+  index: number
+  code: string
+  message: string
+}
+
 interface Batch<T> {
   items: T[]
-  done: (err: Error | null) => void
+  /** done gets the outcome of the first attempt, and on success the items the receiver refused. */
+  done: (err: Error | null, refused?: readonly Refused[]) => void
 }
 
 /** SenderLimits bound one address's sender: items per call, items held, ms per call. */
@@ -172,13 +180,27 @@ class AddressSender<T> {
       this.#inFlight++
       const items = take.length === 1 ? take[0].items : take.flatMap((b) => b.items)
       this.#counters.sendCalls++
-      this.#client.call(this.#method, items).then(
-        () => {
+      this.#client.call<{ refused?: unknown } | null>(this.#method, items).then(
+        (reply) => {
           this.#inFlight--
           this.#counters.sent += n
           this.#counters.buffered -= n
           this.#backoff = 0
-          for (const b of take) b.done(null)
+          const refused = refusedOf(reply)
+          if (refused.length === 0) for (const b of take) b.done(null)
+          else {
+            // Indices are the call's: hand each batch its own.
+            let at = 0
+            let r = 0
+            for (const b of take) {
+              const mine: Refused[] = []
+              for (; r < refused.length && refused[r].index < at + b.items.length; r++) {
+                mine.push({ ...refused[r], index: refused[r].index - at })
+              }
+              b.done(null, mine)
+              at += b.items.length
+            }
+          }
           this.#schedule()
         },
         (err: Error) => {
@@ -215,6 +237,23 @@ class AddressSender<T> {
 }
 
 function noop(): void {}
+
+// The refusals in a Graph.Send answer (`{"code":0,"refused":[…]}`), sorted by index; none when absent
+// (falcon's graph answers `{"code":0}`) or not understood.
+function refusedOf(reply: { refused?: unknown } | null): Refused[] {
+  const list = reply?.refused
+  if (!Array.isArray(list)) return []
+  const out: Refused[] = []
+  for (const x of list as Partial<Refused>[]) {
+    if (typeof x?.index !== 'number') continue
+    out.push({
+      index: x.index,
+      code: typeof x.code === 'string' ? x.code : 'PG_GRAPH_REFUSED',
+      message: typeof x.message === 'string' ? x.message : 'refused by graph',
+    })
+  }
+  return out.sort((a, b) => a.index - b.index)
+}
 
 function dialOf(deps: Deps): NonNullable<Deps['dial']> {
   return deps.dial ?? ((address, options) => new JsonRpcClient(address, options))
@@ -283,7 +322,11 @@ export class Router {
     }
   }
 
-  route(values: readonly MetricValue[]): Promise<void> {
+  /**
+   * route sends `values` and resolves, once every graph address holding them has them in its WAL, with
+   * the ones a graph refused (their index in `values`, ascending; refused by any replica counts).
+   */
+  route(values: readonly MetricValue[]): Promise<Refused[]> {
     const perNode = new Map<string, GraphItem[]>()
     const perJudge =
       this.#judgeRing === null ? null : new Map<AddressSender<JudgeItem>, JudgeItem[]>()
@@ -337,6 +380,21 @@ export class Router {
       }
     }
     const waits: Promise<void>[] = []
+    const refused = new Map<number, Refused>()
+    // Where a node's items came from in `values`: worked out only when a graph refuses some (rare),
+    // so pushes pay nothing for it.
+    const origins = new Map<string, number[]>()
+    const originOf = (node: string): number[] => {
+      let list = origins.get(node)
+      if (list === undefined) {
+        list = []
+        for (let i = 0; i < values.length; i++) {
+          if (this.#placement(values[i]).node === node) list.push(i)
+        }
+        origins.set(node, list)
+      }
+      return list
+    }
     for (const [node, items] of perNode) {
       for (const sender of this.#senders.get(node) ?? []) {
         // A push larger than `batch` goes out in several Graph.Send calls, never as one oversized call.
@@ -346,17 +404,26 @@ export class Router {
             new Promise<void>((resolve, reject) => {
               sender.enqueue({
                 items: part,
-                done: (err) =>
-                  err === null
-                    ? resolve()
-                    : reject(new Error(`graph node ${node} (${sender.address}): ${err.message}`)),
+                done: (err, mine) => {
+                  if (err !== null) {
+                    reject(new Error(`graph node ${node} (${sender.address}): ${err.message}`))
+                    return
+                  }
+                  for (const r of mine ?? []) {
+                    const index = originOf(node)[from + r.index]
+                    if (index !== undefined) refused.set(index, { ...r, index })
+                  }
+                  resolve()
+                },
               })
             })
           )
         }
       }
     }
-    return Promise.all(waits).then(() => undefined)
+    return Promise.all(waits).then(() =>
+      refused.size === 0 ? [] : [...refused.values()].sort((a, b) => a.index - b.index)
+    )
   }
 
   // Where a series goes, worked out once per series rather than once per point: parsing and sorting its
