@@ -14,7 +14,7 @@ import {
 } from '../core/index.js'
 import { parseTransferConfig } from './config.js'
 import { start } from './index.js'
-import { Router } from './router.js'
+import { MAX_PLACEMENTS, Router } from './router.js'
 
 const mv = (endpoint: string, metric: string, extra: Partial<MetricValue> = {}): MetricValue => ({
   endpoint,
@@ -220,6 +220,53 @@ async function listen(server: Server, port = 0): Promise<number> {
   })
   return (server.address() as AddressInfo).port
 }
+
+describe('Router to graph', () => {
+  it('remembers at most MAX_PLACEMENTS series placements, however the series are spread', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster: { 'graph-00': 'graph-a:6070' } }),
+      depsOf(fake.dial)
+    )
+    // One endpoint, ever new metrics: the cache once grew by metric without bound.
+    for (let i = 0; i < MAX_PLACEMENTS + 5000; i += 5000) {
+      await router.route(Array.from({ length: 5000 }, (_, k) => mv('one-host', `m.${i + k}`)))
+      assert.ok(router.cachedPlacements <= MAX_PLACEMENTS, `${router.cachedPlacements} cached`)
+    }
+    router.close()
+  })
+
+  it("maps graph's refusals back to each push, across pushes sent in one call", async () => {
+    const dial = (): RpcCaller => ({
+      call<T>(_method: string, param: unknown): Promise<T> {
+        // This graph refuses every item whose metric starts with `old`.
+        const refused = (param as { metric: string }[])
+          .map((item, index) => ({ index, code: 'PG_TSDB_TOO_OLD', message: 'too old' }))
+          .filter((r) => (param as { metric: string }[])[r.index].metric.startsWith('old'))
+        return Promise.resolve({ code: 0, refused } as T)
+      },
+      close: () => undefined,
+    })
+    const router = new Router(
+      parseTransferConfig({ graphCluster: { 'graph-00': 'a:1', 'graph-01': 'b:1' } }),
+      depsOf(dial)
+    )
+    // Concurrent pushes gathered into shared calls per address; each gets its own indices back.
+    const pushes = [0, 1, 2].map((p) =>
+      Array.from({ length: 30 }, (_, i) => mv(`h${i}`, i % 7 === p ? `old.${p}` : `new.${p}`))
+    )
+    const answers = await Promise.all(pushes.map((v) => router.route(v)))
+    for (let p = 0; p < 3; p++) {
+      const want = pushes[p].flatMap((m, i) => (m.metric.startsWith('old') ? [i] : []))
+      assert.deepEqual(
+        answers[p].map((r) => r.index),
+        want,
+        `push ${p}`
+      )
+    }
+    router.close()
+  })
+})
 
 describe('transfer with a judge that is down', () => {
   it('acknowledges pushes at once, retries the judge items and delivers them when judge is up', async () => {

@@ -238,6 +238,9 @@ class AddressSender<T> {
 
 function noop(): void {}
 
+/** MAX_PLACEMENTS bounds the series whose placement transfer remembers (cleared past it). */
+export const MAX_PLACEMENTS = 200_000
+
 // The refusals in a Graph.Send answer (`{"code":0,"refused":[…]}`), sorted by index; none when absent
 // (falcon's graph answers `{"code":0}`) or not understood.
 function refusedOf(reply: { refused?: unknown } | null): Refused[] {
@@ -433,7 +436,6 @@ export class Router {
   #placement(m: MetricValue): Placement {
     let byMetric = this.#placements.get(m.endpoint)
     if (byMetric === undefined) {
-      if (this.#placements.size >= 100_000) this.#placements.clear()
       byMetric = new Map()
       this.#placements.set(m.endpoint, byMetric)
     }
@@ -444,6 +446,15 @@ export class Router {
     }
     let p = byTags.get(m.tags)
     if (p === undefined) {
+      // Bounded by series, not endpoints: one endpoint with a million metrics must not grow it.
+      if (++this.#placementCount > MAX_PLACEMENTS) {
+        this.#placements.clear()
+        this.#placementCount = 1
+        byMetric = new Map()
+        this.#placements.set(m.endpoint, byMetric)
+        byTags = new Map()
+        byMetric.set(m.metric, byTags)
+      }
       const tags = parseTags(m.tags)
       const key = seriesKeyOf(m.endpoint, m.metric, formatTags(tags))
       const judge =
@@ -454,6 +465,12 @@ export class Router {
     return p
   }
   readonly #placements = new Map<string, Map<string, Map<string, Placement>>>()
+  #placementCount = 0
+
+  /** cachedPlacements is how many series' placements are remembered (at most MAX_PLACEMENTS). */
+  get cachedPlacements(): number {
+    return this.#placementCount
+  }
 
   /** buffered reports the items waiting per graph address. */
   buffered(): Record<string, number> {
