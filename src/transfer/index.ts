@@ -54,6 +54,10 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     refusedByCode: {} as Record<string, number>,
   }
 
+  let refusalLoggedAt = -Infinity
+  let invalidLoggedAt = -Infinity
+  let refusedAtLog = 0
+
   // One path for every receiver: validate, count, route, answer with falcon's TransferResponse. A point
   // is either stored (in every graph WAL that holds it) or counted in Invalid and named in Errors.
   const receive = async (body: unknown): Promise<TransferResponse> => {
@@ -62,8 +66,12 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     const { valid, invalid, errors } = batch
     counters.received += valid.length + invalid
     counters.invalid += invalid
-    for (const e of errors.slice(0, 3)) {
-      deps.log.warn(`transfer: item ${e.index} invalid: ${e.error.message}`)
+    // As refusals below: the first lines of a push, at most every 10 s.
+    if (errors.length > 0 && started - invalidLoggedAt >= 10_000) {
+      for (const e of errors.slice(0, 3)) {
+        deps.log.warn(`transfer: item ${e.index} invalid: ${e.error.message}`)
+      }
+      invalidLoggedAt = started
     }
     const refused = valid.length > 0 ? await router.route(valid) : []
     const answer: TransferResponse = {
@@ -77,11 +85,19 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
       for (const r of refused) {
         counters.refusedByCode[r.code] = (counters.refusedByCode[r.code] ?? 0) + 1
       }
-      const r = refused[0]
-      const m = valid[r.index]
-      deps.log.warn(
-        `transfer: ${refused.length} of ${answer.Total} points refused by graph, e.g. ${m.endpoint}/${m.metric} at ${m.timestamp}: ${r.message}`
-      )
+      // One line per 10 s at most: a client sending nothing but refused points must not flood the log.
+      const at = deps.now()
+      if (at - refusalLoggedAt >= 10_000) {
+        const r = refused[0]
+        const m = valid[r.index]
+        const since = counters.refused - refusedAtLog - refused.length
+        deps.log.warn(
+          `transfer: ${refused.length} of ${answer.Total} points refused by graph, e.g. ${m.endpoint}/${m.metric} at ${m.timestamp}: ${r.message}` +
+            (since > 0 ? ` (and ${since} before, since the last line)` : '')
+        )
+        refusalLoggedAt = at
+        refusedAtLog = counters.refused
+      }
     }
     if (errors.length > 0 || refused.length > 0) {
       // Both lists come in input order; merged, the first ten say which items and why.
