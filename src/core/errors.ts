@@ -3,6 +3,7 @@
 /** ErrorCode lists every code Peregrine raises; callers branch on `err.code`, never on `instanceof`. */
 export type ErrorCode =
   | 'PG_CORE_INVALID_FIELD'
+  | 'PG_CORE_ADDR_REFUSED'
   | 'PG_TSDB_CORRUPT'
   | 'PG_TSDB_CLOSED'
   | 'PG_TSDB_LOCKED'
