@@ -338,6 +338,17 @@ describe('falcon judge and alarm cfg.json', () => {
     assert.equal(configs.alarm?.channels.sms?.gateway, 'http://127.0.0.1:10086/sms')
   })
 
+  it("takes Peregrine's callbackAllow beside falcon's alarm keys", async () => {
+    const r = read({ ...FALCON_ALARM, callbackAllow: ['127.0.0.1', 'hooks.lan'] })
+    assert.deepEqual((r.raw.alarm as Record<string, unknown>).callbackAllow, [
+      '127.0.0.1',
+      'hooks.lan',
+    ])
+    assert.ok(!r.ignored.includes('callbackAllow'))
+    const configs = await resolveConfigs(r.raw, ['alarm'], dir)
+    assert.deepEqual(configs.alarm?.callbackAllow, ['127.0.0.1', 'hooks.lan'])
+  })
+
   it("takes alarm's password@host:port, skips empty gateways, names renamed user queues", async () => {
     const r = read({
       ...FALCON_ALARM,
