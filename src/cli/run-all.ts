@@ -4,7 +4,7 @@ import { type Deps, JsonRpcClient, type RpcCaller, type Service } from '../core/
 import type { AgentConfig } from '../agent/index.js'
 import type { Queue } from '../queue/index.js'
 import type { Store } from '../store/index.js'
-import { COMPONENTS, type Configs } from './config.js'
+import { type Component, COMPONENTS, type Configs } from './config.js'
 
 /**
  * startAll starts every configured component (in COMPONENTS order). If one fails, the ones already
@@ -83,9 +83,11 @@ export async function startAll(
         const localize = (a: Readonly<AgentConfig>) => withLocal(a, configs, services)
         const reload = options.reloadAgent
         const { start } = await import('../agent/index.js')
-        s = await start(localize(configs.agent), withDial(deps, services), {
+        const agent = await start(localize(configs.agent), withDial(deps, services), {
           reload: reload === undefined ? undefined : async () => localize(await reload()),
+          exit: alone(configs, 'agent') ? undefined : () => stopAgentAlone(agent, deps),
         })
+        s = agent
       }
       if (c === 'api' && configs.api !== undefined) {
         s = await (
@@ -106,6 +108,21 @@ export async function startAll(
     throw err
   }
   return services
+}
+
+/** alone tells whether `name` is the only component this process runs. */
+function alone(configs: Configs, name: Component): boolean {
+  return COMPONENTS.every((c) => c === name || configs[c] === undefined)
+}
+
+// The agent's /exit beside other components stops the agent and nothing else: a caller of the
+// agent's HTTP port must not be able to stop the servers of the process (falcon-agent ran alone).
+function stopAgentAlone(agent: Service, deps: Deps): void {
+  deps.log.warn('agent: /exit stops the agent; the other components of this process keep running')
+  agent.stop().then(
+    () => deps.log.info('agent stopped by /exit'),
+    (err: Error) => deps.log.error(`agent did not stop cleanly: ${err.message}`)
+  )
 }
 
 // An agent started beside transfer and hbs uses their bound addresses unless its section names others.
