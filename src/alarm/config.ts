@@ -40,7 +40,7 @@ export interface ChannelsConfig {
 
 /** AlarmConfig configures alarm. */
 export interface AlarmConfig {
-  /** http: HTTP listener (falcon `http.listen`, default `0.0.0.0:9912`). */
+  /** http: HTTP listener (falcon `http.listen`, default `127.0.0.1:9912`: it is for the operator). */
   http: string
   /** store: the portal store (actions, teams, users; alarm history is written there too). */
   store: string
@@ -78,7 +78,7 @@ export interface AlarmConfig {
 }
 
 export const defaultAlarmConfig: AlarmConfig = {
-  http: '0.0.0.0:9912',
+  http: '127.0.0.1:9912',
   store: 'sqlite:./data/portal.db',
   redis: '',
   spillDir: './data/alarm',
