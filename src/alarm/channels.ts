@@ -133,23 +133,18 @@ function request(
 ): Promise<Reply> {
   const limit = options.limit ?? REPLY_LIMIT
   const fail = (err: unknown, timedOut: boolean): SendError => {
+    const why = `${channel} ${where}`
     if (timedOut)
-      return new SendError(
-        channel,
-        `${channel} ${where}: no answer within ${options.timeoutMs} ms`,
-        {
-          cause: err,
-        }
-      )
+      return new SendError(channel, `${why}: no answer within ${options.timeoutMs} ms`, {
+        cause: err,
+      })
     if (isPeregrineError(err) && err.code === 'PG_CORE_ADDR_REFUSED')
-      return new SendError(channel, `${channel} ${where}: refused: ${err.message}`, {
+      return new SendError(channel, `${why}: refused: ${err.message}`, {
         cause: err,
         refused: true,
       })
     const e = err as NodeJS.ErrnoException
-    return new SendError(channel, `${channel} ${where}: request failed (${e.code ?? e.message})`, {
-      cause: err,
-    })
+    return new SendError(channel, `${why}: request failed (${e.code ?? e.message})`, { cause: err })
   }
   let target: URL
   let headers: Record<string, string>
@@ -189,6 +184,7 @@ function request(
             body: Buffer.concat(chunks, size).subarray(0, limit).toString('utf8'),
           })
         res.on('data', (chunk: Buffer) => {
+          if (settled) return
           chunks.push(chunk)
           size += chunk.length
           if (size >= limit) finish()
