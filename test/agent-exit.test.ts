@@ -1,5 +1,6 @@
-// The agent's /exit in real processes: beside the servers of an all-in-one it stops the agent and
-// nothing else; alone in `peregrine start agent` it ends the process, as falcon-agent does.
+// The agent's /config/reload and /exit in real processes: beside the servers of an all-in-one they
+// reload and stop the agent and nothing else; alone in `peregrine start agent`, /exit ends the
+// process, as falcon-agent does.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -29,7 +30,7 @@ function stderrOf(p: PeregrineProcess): { text: string } {
   return out
 }
 
-describe('the agent’s /exit in an all-in-one', () => {
+describe('the agent’s /config/reload and /exit in an all-in-one', () => {
   let dir = ''
   let aio: PeregrineProcess
   before(async () => {
@@ -39,6 +40,16 @@ describe('the agent’s /exit in an all-in-one', () => {
   after(async () => {
     await aio.stop()
     rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('reloads the agent alone: the process and its servers go on', async () => {
+    const agent = aio.addresses.agent.http
+    const res = await fetch(`http://${agent}/config/reload`)
+    const body = (await res.json()) as { msg?: string }
+    assert.equal(body.msg, 'success', JSON.stringify(body))
+    assert.equal(aio.child.exitCode, null)
+    assert.equal(await (await fetch(`http://${aio.addresses.api.http}/health`)).text(), 'ok')
+    assert.equal(await (await fetch(`http://${agent}/health`)).text(), 'ok')
   })
 
   it('stops the agent alone: the process and its servers go on', async () => {
