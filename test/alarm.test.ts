@@ -1,6 +1,7 @@
 // Alerting end to end in a real all-in-one process: rules written through /api/v1 reach judge through
 // hbs, points pushed to transfer cross them, and alarm tells people over a real SMTP server and a real
-// webhook receiver; then the same through a real Redis (a private redis-server, restarted mid-stream).
+// webhook receiver, and calls back a receiver on loopback that its configuration allows; then the
+// same through a real Redis (a private redis-server, restarted mid-stream).
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -50,8 +51,11 @@ function portal(aio: PeregrineProcess, token: string) {
   return { call, push, rules }
 }
 
-/** setUp writes a user, a team, a host group with a template, two strategies and an action. */
-async function setUp(p: ReturnType<typeof portal>) {
+/**
+ * setUp writes a user, a team, a host group with a template, two strategies and an action that calls
+ * `callback` back.
+ */
+async function setUp(p: ReturnType<typeof portal>, callback: string) {
   const alice = await p.call('POST', '/user/create', {
     name: 'alice',
     password: 'alice-password',
@@ -87,7 +91,12 @@ async function setUp(p: ReturnType<typeof portal>) {
     run_end: '',
     tpl_id: tpl.id,
   })
-  await p.call('POST', '/template/action', { tpl_id: tpl.id, uic: 'ops' })
+  await p.call('POST', '/template/action', {
+    tpl_id: tpl.id,
+    uic: 'ops',
+    url: callback,
+    callback: 1,
+  })
   await p.call('POST', '/hostgroup/template', { grp_id: grp.id, tpl_id: tpl.id })
   await p.rules()
 }
@@ -117,6 +126,8 @@ async function startAlerting(dir: string, top: Record<string, unknown> = {}) {
     alarm: {
       mergeInterval: 500,
       retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
+      // The callback receiver is on loopback, which a user's callback URL reaches only when allowed.
+      callbackAllow: ['127.0.0.1'],
       channels: {
         mail: { smtp: sinks.smtp.url, from: 'falcon@example.com' },
         webhooks: [{ name: 'hook', url: `${sinks.http.base}/hook` }],
@@ -124,7 +135,7 @@ async function startAlerting(dir: string, top: Record<string, unknown> = {}) {
     },
   })
   const p = portal(aio, await loginRoot(aio.addresses.api.http))
-  await setUp(p)
+  await setUp(p, `${sinks.http.base}/callback`)
   const stop = async () => {
     await aio.stop()
     await sinks.smtp.close()
@@ -164,14 +175,23 @@ describe('alerting in process: points → judge → alarm → mail and webhook',
       mail.text,
       /^PROBLEM\r\nP0\r\nEndpoint:web-01\r\nMetric:cpu\.idle\r\nTags:\r\nall\(#2\): 4\.5<10\r\nNote:cpu busy\r\nMax:2, Current:1\r\n/
     )
-    await waitUntil(() => sinks.http.requests.length === 1, 'the webhook')
-    const hook = sinks.http.requests[0]
+    const at = (path: string) => sinks.http.requests.filter((r) => r.url.startsWith(path))
+    await waitUntil(() => at('/hook').length === 1, 'the webhook')
+    const hook = at('/hook')[0]
     assert.equal(hook.method, 'POST')
     assert.equal(hook.url, '/hook')
     const body = JSON.parse(hook.body) as Record<string, unknown>
     assert.equal(body.status, 'PROBLEM')
     assert.equal(body.endpoint, 'web-01')
     assert.equal(body.leftValue, 4.5)
+
+    // falcon's callback, to a receiver on 127.0.0.1 that alarm.callbackAllow allows.
+    await waitUntil(() => at('/callback').length === 1, 'the callback')
+    const cb = new URL(at('/callback')[0].url, sinks.http.base).searchParams
+    assert.deepEqual(
+      [cb.get('endpoint'), cb.get('metric'), cb.get('status')],
+      ['web-01', 'cpu.idle', 'PROBLEM']
+    )
 
     // The next point's history overlaps the one that fired: no repeat. The one after: step 2. Then
     // max step (2) is reached and nothing more is sent however long the problem lasts.
@@ -220,6 +240,7 @@ describe('alerting in process: points → judge → alarm → mail and webhook',
       status: string
     }[]
     assert.equal(sent.filter((n) => n.channel === 'mail' && n.status === 'sent').length, 3)
+    assert.equal(sent.filter((n) => n.channel === 'callback' && n.status === 'sent').length, 3)
   })
 
   it('merges low-priority messages per user and minute', async () => {

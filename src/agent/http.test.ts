@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { MetricValue } from '../core/index.js'
 import {
   goFixed,
+  hostIsLocalOrAddress,
   isTrustable,
   readableSize,
   type AgentHttpContext,
@@ -107,7 +108,13 @@ function harness(over: Partial<AgentHttpContext> = {}): Harness {
 async function call(
   ctx: AgentHttpContext,
   url: string,
-  options: { method?: 'GET' | 'POST'; payload?: string; remoteAddress?: string; type?: string } = {}
+  options: {
+    method?: 'GET' | 'POST' | 'HEAD'
+    payload?: string
+    remoteAddress?: string
+    type?: string
+    headers?: Record<string, string>
+  } = {}
 ) {
   const app = injectableAgentHttp(ctx)
   try {
@@ -116,7 +123,7 @@ async function call(
       url,
       payload: options.payload,
       remoteAddress: options.remoteAddress,
-      headers: options.type ? { 'content-type': options.type } : {},
+      headers: { ...(options.type ? { 'content-type': options.type } : {}), ...options.headers },
     })
     return { status: r.statusCode, body: r.body, type: r.headers['content-type'] }
   } finally {
@@ -367,6 +374,114 @@ describe('agentHttp admin routes', () => {
     })
     assert.equal((await run('echo out; exit 3')).body, 'exec fail: exit status 3')
     assert.equal((await run('sleep 30')).body, 'exec fail: signal: killed (timed out after 300 ms)')
+  })
+})
+
+describe('agentHttp routes that stop, reload or run something', () => {
+  const GUARDED = ['/exit', '/config/reload', '/run', '/plugin/update', '/plugin/reset']
+  const busy = () => {
+    const calls: string[] = []
+    const h = harness({
+      backdoor: true,
+      pluginEnabled: true,
+      plugins: {
+        list: () => ({}),
+        gitUpdate: () => (calls.push('update'), Promise.resolve('success')),
+        gitReset: () => (calls.push('reset'), Promise.resolve('success')),
+      },
+      reloadConfig: () => (calls.push('reload'), Promise.resolve({})),
+      exit: () => void calls.push('exit'),
+    })
+    return { h, calls }
+  }
+
+  it('refuse a Host that is neither localhost nor an IP address (DNS rebinding), with 403', async () => {
+    const { h, calls } = busy()
+    for (const path of GUARDED) {
+      const r = await call(h.ctx, path, {
+        method: 'POST',
+        payload: 'touch /tmp/pwned',
+        headers: { host: 'rebind.evil.example:1988' },
+      })
+      assert.equal(r.status, 403, path)
+      assert.equal(
+        r.body,
+        `forbidden (PG_AGENT_FORBIDDEN): ${path} needs a Host that is localhost or an IP address, not "rebind.evil.example:1988" (a web page under another name may point it at this agent: DNS rebinding)\n`
+      )
+    }
+    assert.deepEqual(calls, [])
+  })
+
+  it('refuse a page of another origin, the same host on another port included, with 403', async () => {
+    const { h, calls } = busy()
+    const pages: Record<string, string>[] = [
+      { host: '127.0.0.1:1988', origin: 'http://127.0.0.1:8080' },
+      { host: '127.0.0.1:1988', origin: 'https://evil.example' },
+      { host: '127.0.0.1:1988', origin: 'null' },
+      { host: 'localhost:1988', 'sec-fetch-site': 'same-site' },
+      { host: 'localhost:1988', 'sec-fetch-site': 'cross-site' },
+    ]
+    for (const path of GUARDED)
+      for (const headers of pages) {
+        const r = await call(h.ctx, path, { method: 'POST', payload: 'true', headers })
+        assert.equal(r.status, 403, `${path} ${JSON.stringify(headers)}`)
+        assert.match(
+          r.body,
+          new RegExp(
+            `^forbidden \\(PG_AGENT_FORBIDDEN\\): ${path} may not be called by a web page of another origin \\((Origin|Sec-Fetch-Site)`
+          )
+        )
+      }
+    assert.deepEqual(calls, [])
+  })
+
+  it('refuse HEAD, which a url.check.health probe sends, with 405', async () => {
+    const { h, calls } = busy()
+    for (const path of GUARDED) {
+      const r = await call(h.ctx, path, { method: 'HEAD' })
+      assert.equal(r.status, 405, path)
+    }
+    assert.deepEqual(calls, [])
+  })
+
+  it('answer curl, falcon’s tools, the agent’s own page and a trusted address as before', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const { h, calls } = busy()
+    const callers: { headers: Record<string, string>; remoteAddress?: string }[] = [
+      { headers: { host: '127.0.0.1:1988' } },
+      { headers: { host: 'localhost:1988' } },
+      { headers: { host: '[::1]:1988' }, remoteAddress: '::1' },
+      { headers: { host: 'agent.localhost' } },
+      // A trusted address calls the agent by its IP.
+      { headers: { host: '10.0.0.5:1988' }, remoteAddress: '10.0.0.9' },
+      { headers: { host: '127.0.0.1:1988', origin: 'http://127.0.0.1:1988' } },
+      { headers: { host: '127.0.0.1:1988', 'sec-fetch-site': 'same-origin' } },
+      { headers: { host: '127.0.0.1:1988', 'sec-fetch-site': 'none' } },
+    ]
+    for (const c of callers) {
+      const r = await call(h.ctx, '/plugin/update', c)
+      assert.deepEqual([r.status, r.body], [200, 'success'], JSON.stringify(c))
+      const ex = await call(h.ctx, '/exit', c)
+      assert.deepEqual([ex.status, ex.body], [200, 'exiting...'], JSON.stringify(c))
+    }
+    t.mock.timers.tick(1000)
+    assert.equal(calls.filter((c) => c === 'exit').length, callers.length)
+  })
+
+  it('hostIsLocalOrAddress', () => {
+    const f = (host: string, want: boolean) => assert.equal(hostIsLocalOrAddress(host), want, host)
+    f('localhost', true)
+    f('LOCALHOST:1988', true)
+    f('localhost.:1988', true)
+    f('a.localhost:80', true)
+    f('127.0.0.1', true)
+    f('10.1.2.3:1988', true)
+    f('[::1]:1988', true)
+    f('[::ffff:127.0.0.1]', true)
+    f('localhost.evil.example', false)
+    f('evil.example:1988', false)
+    f('127.0.0.1.nip.io:1988', false)
+    f('', false)
   })
 })
 

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import {
   formatLocalTime,
+  parseIp,
   parseGoFloat,
   validateBatch,
   type Logger,
@@ -326,6 +327,9 @@ function diskioRow(d: DiskIoDelta): string[] {
   ]
 }
 
+const header = (v: string | string[] | undefined): string | undefined =>
+  Array.isArray(v) ? v.join(',') : v
+
 const CPU_FIELDS = ['idle', 'user', 'nice', 'system', 'iowait', 'irq', 'softirq', 'steal', 'guest']
 
 /** AgentHttp is the agent's HTTP server; `handle` is its request listener (tests inject into it). */
@@ -348,6 +352,11 @@ interface Request {
   remoteAddress: string | undefined
   /** body: the request body, empty when there was none. */
   body: Buffer
+  method: string
+  /** host, origin, fetchSite: the Host, Origin and Sec-Fetch-Site headers (undefined when absent). */
+  host: string | undefined
+  origin: string | undefined
+  fetchSite: string | undefined
 }
 
 type Handler = (req: Request) => Reply | Promise<Reply>
@@ -404,6 +413,48 @@ const UNAVAILABLE =
   '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}'
 
 /**
+ * hostIsLocalOrAddress tells whether a Host header names this machine in a way no web page can
+ * borrow: `localhost` (or a name under `.localhost`, which resolvers keep on loopback) or an IP
+ * address. DNS rebinding needs a name the attacker controls, so any other name is refused.
+ */
+export function hostIsLocalOrAddress(host: string): boolean {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(host.trim())
+  if (m === null) return false
+  const name = m[1].toLowerCase().replace(/\.$/, '')
+  return name === 'localhost' || name.endsWith('.localhost') || parseIp(name) !== undefined
+}
+
+/**
+ * callerRefusal says why a request may not reach a route that stops, reloads or runs something, or
+ * undefined when it may. Refused: HEAD (a probe, such as url.check.health's, must change nothing);
+ * a Host that is neither localhost nor an IP address (a page under its own name, rebound to this
+ * agent's address); and what a browser sends on behalf of another page: an Origin other than this
+ * agent's own, or a Sec-Fetch-Site other than same-origin or none (a page on another port of this
+ * host is same-site). curl and falcon's tools send neither header and are not affected.
+ */
+function callerRefusal(path: string, req: Request): Reply | undefined {
+  const forbidden = (why: string) => text(`forbidden (PG_AGENT_FORBIDDEN): ${why}\n`, 403)
+  if (req.method === 'HEAD')
+    return text(`${path} changes the agent: call it with GET or POST, not HEAD\n`, 405)
+  if (req.host !== undefined && !hostIsLocalOrAddress(req.host))
+    return forbidden(
+      `${path} needs a Host that is localhost or an IP address, not ${JSON.stringify(req.host)} (a web page under another name may point it at this agent: DNS rebinding)`
+    )
+  if (
+    req.origin !== undefined &&
+    req.origin.toLowerCase() !== `http://${req.host ?? ''}`.toLowerCase()
+  )
+    return forbidden(
+      `${path} may not be called by a web page of another origin (Origin ${JSON.stringify(req.origin)}); call it with curl`
+    )
+  if (req.fetchSite !== undefined && req.fetchSite !== 'same-origin' && req.fetchSite !== 'none')
+    return forbidden(
+      `${path} may not be called by a web page of another origin (Sec-Fetch-Site: ${req.fetchSite}); call it with curl`
+    )
+  return undefined
+}
+
+/**
  * agentHttp serves falcon-agent's routes with node:http. Like Go's ServeMux, each path answers any
  * method, other paths `404 page not found`, and the body is read whatever the method or
  * Content-Type (curl -d sends a form type), up to AGENT_HTTP_BODY_LIMIT (413 past it). Replies are
@@ -421,6 +472,9 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   const trusted = (req: Request) => isTrustable(req.remoteAddress, ctx.trustable())
   const routes = new Map<string, Handler>()
   const route = (path: string, handler: Handler) => routes.set(path, handler)
+  // A route that stops, reloads or runs something answers only callers callerRefusal lets through.
+  const guarded = (path: string, handler: Handler) =>
+    route(path, (req) => callerRefusal(path, req) ?? handler(req))
 
   route('/v1/push', async (req) => {
     const raw = req.body
@@ -460,7 +514,7 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   route('/workdir', () => data(ctx.workdir))
   route('/ips', () => data(ctx.trustable()))
 
-  route('/config/reload', async (req) => {
+  guarded('/config/reload', async (req) => {
     if (!trusted(req)) return text('no privilege')
     try {
       return data(await ctx.reloadConfig())
@@ -469,23 +523,23 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
     }
   })
 
-  route('/exit', (req) => {
+  guarded('/exit', (req) => {
     if (!trusted(req)) return text('no privilege')
     setTimeout(() => ctx.exit(), 1000)
     return text('exiting...')
   })
 
-  route('/plugin/update', async () => {
+  guarded('/plugin/update', async () => {
     if (!ctx.pluginEnabled || ctx.plugins === undefined) return text('plugin not enabled')
     return text(await ctx.plugins.gitUpdate(ctx.pluginGit))
   })
-  route('/plugin/reset', async () => {
+  guarded('/plugin/reset', async () => {
     if (!ctx.pluginEnabled || ctx.plugins === undefined) return text('plugin not enabled')
     return text(await ctx.plugins.gitReset())
   })
   route('/plugins', () => data(ctx.plugins?.list() ?? {}))
 
-  route('/run', async (req) => {
+  guarded('/run', async (req) => {
     if (!ctx.backdoor) return text('/run disabled')
     if (!trusted(req)) return text('no privilege')
     const raw = req.body
@@ -613,7 +667,16 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   // reply finished after close() closes its connection, so close() need not wait out keep-alive.
   const run = (handler: Handler, req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     Promise.resolve()
-      .then(() => handler({ remoteAddress: req.socket.remoteAddress, body }))
+      .then(() =>
+        handler({
+          remoteAddress: req.socket.remoteAddress,
+          body,
+          method: req.method ?? 'GET',
+          host: req.headers.host,
+          origin: req.headers.origin,
+          fetchSite: header(req.headers['sec-fetch-site']),
+        })
+      )
       .then(
         (r) => send(res, r, closing ? { connection: 'close' } : {}),
         (err: unknown) => {

@@ -65,6 +65,8 @@ function localIpTowards(address: string, timeout: number): Promise<string> {
 /**
  * start runs the agent. `options.reload` re-reads the configuration for `/config/reload` (the CLI
  * passes one that reads the file again); without it, reload answers with the running config.
+ * `options.exit` is what `/exit` does: without it the process gets SIGTERM, as falcon-agent exits,
+ * which only an agent alone in its process may do.
  */
 export async function start(
   config: Readonly<AgentConfig>,
@@ -232,6 +234,7 @@ export async function start(
     address = `${a.address}:${a.port}`
   }
 
+  let stopping: Promise<void> | undefined
   return {
     name: 'agent',
     addresses: address === '' ? {} : { http: address },
@@ -242,10 +245,14 @@ export async function start(
       const metrics = await loop.collect()
       return { metrics: metrics.length, names: [...new Set(metrics.map((m) => m.metric))].sort() }
     },
-    async stop() {
-      stopped = true
-      await http?.close()
-      await serially(() => end())
+    // Once: /exit may stop the agent before the runner stops the process.
+    stop() {
+      stopping ??= (async () => {
+        stopped = true
+        await http?.close()
+        await serially(() => end())
+      })()
+      return stopping
     },
   }
 }

@@ -359,6 +359,8 @@ for (const engine of await testEngines()) {
         retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 },
         timeoutMs: 5000,
         workers: 2,
+        // The receiver standing for callbacks listens on loopback, which they reach only when allowed.
+        callbackAllow: ['127.0.0.0/8'],
         ...more,
       })
       const log = recordingLogger()
@@ -431,7 +433,12 @@ for (const engine of await testEngines()) {
         {
           ...{ events: 1, invalidEvents: 0, recorded: 1, recordFailures: 0, noAction: 0 },
           ...{ silenced: 0, queued: 3, merged: 0, sent: 3, failed: 0, unconfigured: 0 },
-          ...{ callbacks: 0, callbackFailures: 0, notificationRecordFailures: 0 },
+          ...{
+            callbacks: 0,
+            callbackFailures: 0,
+            callbackRefused: 0,
+            notificationRecordFailures: 0,
+          },
         }
       )
     })
@@ -846,6 +853,23 @@ for (const engine of await testEngines()) {
       )
       const [row] = (await notifications(failing.e.id)).filter((n) => n.channel === 'callback')
       assert.deepEqual([row.status, row.error], ['failed', error])
+    })
+
+    it('refuses a callback to loopback unless allowed: recorded, counted, told after', async () => {
+      const { alarm, queue } = make(gateways(), { callbackAllow: [] })
+      const { e, json } = event({ priority: 0, actionId: A.callback })
+      await alarm.handleEvent('event:p0', json)
+      await waitUntil(() => alarm.counters.callbackFailures === 1, 'the refused callback')
+      await waitUntil(() => alarm.counters.queued === 9, 'the messages after it')
+      assert.equal(alarm.counters.callbackRefused, 1)
+      assert.equal(http.on('/cb').length, 0, 'the callback reached the receiver')
+      const url = redactUrl(`${http.base}/cb?token=s3cret`)
+      const error = `callback ${url}: refused: 127.0.0.1 is a loopback address (127.0.0.0/8); to allow it, add "127.0.0.0/8" to alarm.callbackAllow`
+      const [row] = (await notifications(e.id)).filter((n) => n.channel === 'callback')
+      assert.deepEqual([row.status, row.error], ['failed', error])
+      // after_callback_sms tells falcon's text, with the reason; never a body from inside.
+      const sms = (await take(queue, LISTS.sms)).map((m) => m.content)
+      assert.ok(sms.includes(`curl ${url} fail:${error}. resp: `), sms.join('\n'))
     })
 
     it('writes falcon’s %v cond into event_cases and events', async () => {

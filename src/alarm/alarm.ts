@@ -3,6 +3,7 @@
 // `/mail` at once, low priorities per user to `/queue/user/*`, merged every minute. Workers send what
 // the lists hold, with retries, and record every outcome.
 import {
+  AddressPolicy,
   type AlarmEvent,
   eventActionId,
   eventMetric,
@@ -101,7 +102,10 @@ export interface AlarmCounters {
   failed: number
   unconfigured: number
   callbacks: number
+  /** callbackFailures: callbacks that failed, refused ones included. */
   callbackFailures: number
+  /** callbackRefused: callbacks whose URL led to an internal address not in `callbackAllow`. */
+  callbackRefused: number
   notificationRecordFailures: number
 }
 
@@ -178,6 +182,7 @@ export class Alarm {
     unconfigured: 0,
     callbacks: 0,
     callbackFailures: 0,
+    callbackRefused: 0,
     notificationRecordFailures: 0,
   }
   readonly #cfg: Readonly<AlarmConfig>
@@ -188,6 +193,7 @@ export class Alarm {
   readonly #abort = new AbortController()
   readonly #channels: Channels
   readonly #high: ReadonlySet<string>
+  readonly #callbackPolicy: AddressPolicy
   // Falcon's alarm keeps the last good action and team members, used when a lookup fails.
   readonly #actions = new Map<number, Action>()
   readonly #teams = new Map<string, Recipient[]>()
@@ -211,6 +217,7 @@ export class Alarm {
     this.#log = log
     this.#now = now
     this.#high = new Set(cfg.highQueues)
+    this.#callbackPolicy = new AddressPolicy(cfg.callbackAllow, 'alarm.callbackAllow')
     this.#channels = buildChannels(cfg, this.#abort.signal, log)
   }
 
@@ -494,9 +501,13 @@ export class Alarm {
     let message = 'callback url is blank'
     if (action.url !== '') {
       this.counters.callbacks++
-      const result = await callback(action.url, e, this.#cfg.timeoutMs)
+      const result = await callback(action.url, e, {
+        timeoutMs: this.#cfg.timeoutMs,
+        policy: this.#callbackPolicy,
+      })
       if (!result.ok) {
         this.counters.callbackFailures++
+        if (result.refused === true) this.counters.callbackRefused++
         this.#log.warn(`alarm: callback for ${e.id}: ${result.error ?? 'failed'}`)
       }
       await this.#record(

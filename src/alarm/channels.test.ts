@@ -4,6 +4,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { SMTPServer } from 'smtp-server'
+import { AddressPolicy } from '../core/index.js'
 import {
   callback,
   CALLBACK_BODY_LIMIT,
@@ -437,9 +438,11 @@ describe('HTTP channels against real receivers', () => {
   })
 
   describe('callback', () => {
+    // The receivers listen on loopback, which callbacks may reach only when allowed.
+    const loopback = new AddressPolicy(['127.0.0.0/8'], 'alarm.callbackAllow')
     it('GETs the action URL with falcon parameters', async () => {
       rx.reset({ body: 'done', type: 'text/plain' })
-      const res = await callback(`${rx.url}/cb?k=v`, e)
+      const res = await callback(`${rx.url}/cb?k=v`, e, { policy: loopback })
       assert.deepEqual(res, { ok: true, status: 200, body: 'done' })
       assert.equal(rx.got[0].method, 'GET')
       assert.equal(`${rx.url}${rx.got[0].url}`, callbackUrl(`${rx.url}/cb?k=v`, e))
@@ -449,22 +452,147 @@ describe('HTTP channels against real receivers', () => {
     })
     it('caps the body at 64 KiB', async () => {
       rx.reset({ body: 'x'.repeat(CALLBACK_BODY_LIMIT * 2), type: 'text/plain' })
-      const res = await callback(`${rx.url}/cb`, e)
+      const res = await callback(`${rx.url}/cb`, e, { policy: loopback })
       assert.equal(res.ok, true)
       assert.equal(res.body.length, CALLBACK_BODY_LIMIT)
     })
+    it('reads no more than the cap of an answer that never ends', async () => {
+      const endless = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' })
+        const chunk = 'y'.repeat(16 * 1024)
+        const more = () => {
+          while (res.write(chunk));
+        }
+        res.on('drain', more)
+        more()
+      })
+      await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r))
+      try {
+        const port = (endless.address() as AddressInfo).port
+        const res = await callback(`http://127.0.0.1:${port}/cb`, e, { policy: loopback })
+        assert.equal(res.ok, true, res.error)
+        assert.equal(res.body.length, CALLBACK_BODY_LIMIT)
+      } finally {
+        endless.closeAllConnections()
+        await new Promise<void>((r) => endless.close(() => r()))
+      }
+    })
     it('reports a non-2xx answer and a timeout without rejecting', async () => {
       rx.reset({ status: 503, body: 'busy', type: 'text/plain' }, 'hang')
-      assert.deepEqual(await callback(`${rx.url}/cb`, e), {
+      assert.deepEqual(await callback(`${rx.url}/cb`, e, { policy: loopback }), {
         ok: false,
         status: 503,
         body: 'busy',
         error: `callback ${rx.url}/cb: HTTP 503`,
       })
-      const slow = await callback(`${rx.url}/cb`, e, 100)
+      const slow = await callback(`${rx.url}/cb`, e, { timeoutMs: 100, policy: loopback })
       assert.equal(slow.ok, false)
       assert.equal(slow.status, 0)
       assert.match(slow.error ?? '', /no answer within 100 ms/)
+    })
+
+    describe('refuses URLs that lead inside, unless allowed', () => {
+      const port = () => new URL(rx.url).port
+      const refused = async (url: string, ...patterns: RegExp[]) => {
+        rx.reset()
+        const res = await callback(url, e)
+        assert.equal(res.ok, false, url)
+        assert.equal(res.refused, true, `${url}: ${res.error}`)
+        assert.equal(res.status, 0)
+        for (const re of patterns) assert.match(res.error ?? '', re, url)
+        assert.equal(rx.got.length, 0, `${url} reached the receiver`)
+      }
+      it('loopback by address, naming the range and the setting', async () => {
+        await refused(
+          `${rx.url}/cb`,
+          new RegExp(
+            `^callback http://127\\.0\\.0\\.1:${port()}/cb: refused: 127\\.0\\.0\\.1 is a loopback address \\(127\\.0\\.0\\.0/8\\); to allow it, add "127\\.0\\.0\\.0/8" to alarm\\.callbackAllow$`
+          )
+        )
+      })
+      it('loopback in its IPv4-mapped IPv6 form', async () => {
+        await refused(
+          `http://[::ffff:127.0.0.1]:${port()}/cb`,
+          /::ffff:7f00:1 is a loopback address/
+        )
+      })
+      it('a host name that resolves to loopback', async () => {
+        await refused(
+          `http://localhost:${port()}/cb`,
+          /localhost resolves to (127\.0\.0\.1|::1), which is a loopback address .* add "(127\.0\.0\.0\/8|::1\/128)" or "localhost" to alarm\.callbackAllow/
+        )
+      })
+      it('private, link-local (cloud metadata), shared and unspecified addresses', async () => {
+        await refused('http://10.1.2.3/cb', /10\.1\.2\.3 is a private address \(10\.0\.0\.0\/8\)/)
+        await refused('http://172.20.0.1/cb', /private address \(172\.16\.0\.0\/12\)/)
+        await refused('http://192.168.1.10:8080/cb', /private address \(192\.168\.0\.0\/16\)/)
+        await refused('http://169.254.169.254/latest/meta-data/', /link-local \(cloud metadata\)/)
+        await refused('http://100.64.1.1/cb', /shared \(carrier-grade NAT\)/)
+        await refused(`http://0.0.0.0:${port()}/cb`, /unspecified/)
+        await refused('http://[fd00::1]/cb', /unique local/)
+        await refused('http://[fe80::1]/cb', /link-local address \(fe80::\/10\)/)
+        // WHATWG URL spellings of 127.0.0.1 are normalised before the check.
+        await refused(`http://2130706433:${port()}/cb`, /127\.0\.0\.1 is a loopback/)
+      })
+      it('allows a listed range or host name', async () => {
+        rx.reset({ body: 'in' })
+        const byRange = await callback(`${rx.url}/cb`, e, {
+          policy: new AddressPolicy(['127.0.0.1/32'], 'alarm.callbackAllow'),
+        })
+        assert.equal(byRange.ok, true, byRange.error)
+        rx.reset({ body: 'in' })
+        const byName = await callback(`http://localhost:${port()}/cb`, e, {
+          policy: new AddressPolicy(['localhost'], 'alarm.callbackAllow'),
+        })
+        assert.equal(byName.ok, true, byName.error)
+        assert.equal(rx.got.length, 1)
+      })
+      it('does not follow a redirect, to loopback or anywhere', async () => {
+        rx.reset()
+        const redirector = createServer((_req, res) => {
+          res.writeHead(302, { location: `${rx.url}/secret` })
+          res.end()
+        })
+        await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r))
+        try {
+          const at = (redirector.address() as AddressInfo).port
+          // Only the redirecting host is allowed; where it points is loopback, and is never asked.
+          const res = await callback(`http://localhost:${at}/cb`, e, {
+            policy: new AddressPolicy(['localhost'], 'alarm.callbackAllow'),
+          })
+          assert.equal(res.ok, false)
+          assert.equal(res.status, 302)
+          assert.match(
+            res.error ?? '',
+            new RegExp(
+              `^callback http://localhost:${at}/cb: HTTP 302 to ${rx.url}/secret; redirects are not followed`
+            )
+          )
+          assert.equal(rx.got.length, 0)
+        } finally {
+          await new Promise<void>((r) => redirector.close(() => r()))
+        }
+      })
+      it('refuses what is not http(s)', async () => {
+        for (const url of ['file:///etc/passwd', 'ftp://10.0.0.1/x', 'not a url']) {
+          const res = await callback(url, e)
+          assert.equal(res.ok, false)
+          assert.match(res.error ?? '', /expected an http:\/\/ or https:\/\/ URL$/, url)
+        }
+      })
+    })
+  })
+
+  describe('redirects of the configured channels', () => {
+    it('are failed deliveries naming the status, not followed', async () => {
+      rx.reset({ status: 301, body: '' })
+      const ch = webhookChannel({ url: `${rx.url}/hook` })
+      const err = await rejectsWith(
+        ch.send(sms),
+        /^webhook http:.*\/hook: HTTP 301; redirects are not followed/
+      )
+      assert.equal(err.status, 301)
+      assert.equal(rx.got.length, 1)
     })
   })
 

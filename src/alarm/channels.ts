@@ -1,15 +1,19 @@
 // Where alarm messages go: the Channel seam and its senders (SMTP, falcon's gateways, JSON webhook,
 // DingTalk, WeCom, Feishu and Slack robots), falcon's action callback, and a retrying wrapper.
 import { createHmac } from 'node:crypto'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { setTimeout as sleepFor } from 'node:timers/promises'
 import nodemailer from 'nodemailer'
 import {
+  AddressPolicy,
   eventMaxStep,
   eventMetric,
   eventNote,
   eventOperator,
   eventPriority,
   eventRightValue,
+  isPeregrineError,
   type AlarmEvent,
 } from '../core/index.js'
 import { callbackUrl } from './templates.js'
@@ -45,12 +49,19 @@ export interface Channel {
 export class SendError extends Error {
   readonly channel: string
   readonly status: number | undefined
+  /** refused: the URL led where the AddressPolicy does not allow (no request was sent). */
+  readonly refused: boolean
   attempts: number | undefined
-  constructor(channel: string, message: string, options?: { status?: number; cause?: unknown }) {
+  constructor(
+    channel: string,
+    message: string,
+    options?: { status?: number; cause?: unknown; refused?: boolean }
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'SendError'
     this.channel = channel
     this.status = options?.status
+    this.refused = options?.refused ?? false
     this.attempts = undefined
   }
 }
@@ -88,81 +99,152 @@ export function redactUrl(url: string, maskPath = false): string {
 const snippet = (body: string): string =>
   body.length > SNIPPET ? `${JSON.stringify(body.slice(0, SNIPPET))}…` : JSON.stringify(body)
 
-/** readCapped reads at most `limit` bytes of a reply's body and cancels the rest of the stream. */
-async function readCapped(res: Response, limit: number): Promise<string> {
-  if (res.body === null) return ''
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      chunks.push(value)
-      size += value.byteLength
-      if (size >= limit) {
-        await reader.cancel()
-        break
-      }
-    }
-  } finally {
-    reader.releaseLock()
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8')
-}
-
 interface Reply {
   status: number
   body: string
+  /** location: a redirect's target, as sent. */
+  location?: string
+}
+
+/** RequestOptions: one HTTP request of a channel. */
+interface RequestOptions {
+  method: 'GET' | 'POST'
+  headers?: Record<string, string>
+  body?: string
+  timeoutMs: number
+  /** limit: bytes of the answer kept; the rest is not read (the connection is closed). */
+  limit?: number
+  /** policy: where a URL a user set may lead (the action callback); none for the operator's URLs. */
+  policy?: AddressPolicy
 }
 
 /**
  * request sends one HTTP request bounded by `timeoutMs` from connect to the last byte read, and returns
- * the status and (capped) body; transport failures and timeouts reject with a SendError naming `where`.
+ * the status and at most `limit` bytes of the body; redirects are not followed (a 3xx is returned as
+ * it came). With a `policy`, the URL's host is resolved in the connection's own lookup and refused
+ * when it leads inside (AddressPolicy). Transport failures, refusals and timeouts reject with a
+ * SendError naming `where`.
  */
-async function request(
+function request(
   channel: string,
   where: string,
   url: string,
-  init: RequestInit,
-  timeoutMs: number,
-  limit = REPLY_LIMIT
+  options: RequestOptions
 ): Promise<Reply> {
-  const signal = AbortSignal.timeout(timeoutMs)
-  try {
-    const [target, req] = withoutCredentials(url, init)
-    const res = await fetch(target, { ...req, signal })
-    return { status: res.status, body: await readCapped(res, limit) }
-  } catch (err) {
-    if (signal.aborted) {
-      throw new SendError(channel, `${channel} ${where}: no answer within ${timeoutMs} ms`, {
+  const limit = options.limit ?? REPLY_LIMIT
+  const fail = (err: unknown, timedOut: boolean): SendError => {
+    const why = `${channel} ${where}`
+    if (timedOut)
+      return new SendError(channel, `${why}: no answer within ${options.timeoutMs} ms`, {
         cause: err,
       })
-    }
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause
-    const why = cause?.code ?? cause?.message ?? (err as Error).message
-    throw new SendError(channel, `${channel} ${where}: request failed (${why})`, { cause: err })
+    if (isPeregrineError(err) && err.code === 'PG_CORE_ADDR_REFUSED')
+      return new SendError(channel, `${why}: refused: ${err.message}`, {
+        cause: err,
+        refused: true,
+      })
+    const e = err as NodeJS.ErrnoException
+    return new SendError(channel, `${why}: request failed (${e.code ?? e.message})`, { cause: err })
   }
+  let target: URL
+  let headers: Record<string, string>
+  try {
+    ;[target, headers] = withoutCredentials(url, options.headers ?? {})
+    options.policy?.checkLiteral(target.hostname)
+  } catch (err) {
+    return Promise.reject(fail(err, false))
+  }
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest
+  if (options.body !== undefined)
+    headers['content-length'] = String(Buffer.byteLength(options.body))
+  return new Promise<Reply>((resolve, reject) => {
+    let settled = false
+    let timedOut = false
+    const req = send(
+      target,
+      {
+        method: options.method,
+        headers: { 'user-agent': 'peregrine-alarm', ...headers },
+        // One connection per request: nothing pooled outlives the lookup that checked it.
+        agent: false,
+        ...(options.policy === undefined ? {} : { lookup: options.policy.lookup }),
+      },
+      (res) => {
+        const status = res.statusCode ?? 0
+        const location = res.headers.location
+        if (status >= 300 && status < 400) {
+          done(undefined, { status, body: '', ...(location === undefined ? {} : { location }) })
+          return
+        }
+        const chunks: Buffer[] = []
+        let size = 0
+        const finish = () =>
+          done(undefined, {
+            status,
+            body: Buffer.concat(chunks, size).subarray(0, limit).toString('utf8'),
+          })
+        res.on('data', (chunk: Buffer) => {
+          if (settled) return
+          chunks.push(chunk)
+          size += chunk.length
+          if (size >= limit) finish()
+        })
+        res.on('end', finish)
+        res.on('error', (err) => done(err))
+        res.on('close', () => done(new Error('the answer was cut short')))
+      }
+    )
+    const timer = setTimeout(() => {
+      timedOut = true
+      done(new Error('timeout'))
+    }, options.timeoutMs)
+    // Settles once: the first of an answer, an error or the timeout; the connection is closed then.
+    function done(err: unknown, reply?: Reply): void {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      req.destroy()
+      if (reply !== undefined) resolve(reply)
+      else reject(fail(err, timedOut))
+    }
+    req.on('error', (err) => done(err))
+    req.end(options.body)
+  })
 }
 
 /**
- * withoutCredentials moves a URL's `user:pass@` into a Basic Authorization header (fetch refuses URLs
- * that carry credentials), unless the request already has an Authorization header.
+ * withoutCredentials moves a URL's `user:pass@` into a Basic Authorization header (so it is never
+ * logged with the URL), unless the request already has an Authorization header.
  */
-function withoutCredentials(url: string, init: RequestInit): [string, RequestInit] {
+function withoutCredentials(
+  url: string,
+  headers: Record<string, string>
+): [URL, Record<string, string>] {
   const u = new URL(url)
-  if (u.username === '' && u.password === '') return [url, init]
+  const out = { ...headers }
+  if (u.username === '' && u.password === '') return [u, out]
   const basic = Buffer.from(
     `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`
   ).toString('base64')
   u.username = ''
   u.password = ''
-  const headers = new Headers(init.headers)
-  if (!headers.has('authorization')) headers.set('authorization', `Basic ${basic}`)
-  return [u.toString(), { ...init, headers }]
+  if (!Object.keys(out).some((k) => k.toLowerCase() === 'authorization'))
+    out.authorization = `Basic ${basic}`
+  return [u, out]
+}
+
+/** A 3xx is a failed delivery: Peregrine does not follow redirects (they could lead anywhere). */
+function redirectError(channel: string, where: string, reply: Reply): SendError {
+  const to = reply.location === undefined ? '' : ` to ${redactUrl(reply.location)}`
+  return new SendError(
+    channel,
+    `${channel} ${where}: HTTP ${reply.status}${to}; redirects are not followed, configure the final URL`,
+    { status: reply.status }
+  )
 }
 
 function expect2xx(channel: string, where: string, reply: Reply): void {
+  if (reply.status >= 300 && reply.status < 400) throw redirectError(channel, where, reply)
   if (reply.status < 200 || reply.status > 299) {
     throw new SendError(
       channel,
@@ -181,7 +263,7 @@ async function post(
   body: string,
   timeoutMs: number
 ): Promise<Reply> {
-  const reply = await request(channel, where, url, { method: 'POST', headers, body }, timeoutMs)
+  const reply = await request(channel, where, url, { method: 'POST', headers, body, timeoutMs })
   expect2xx(channel, where, reply)
   return reply
 }
@@ -534,28 +616,54 @@ export interface CallbackResult {
   /** body is the answer, at most CALLBACK_BODY_LIMIT bytes of it. */
   body: string
   error?: string
+  /** refused: the URL led inside the network and the policy does not allow it; nothing was sent. */
+  refused?: boolean
 }
 
+/** CallbackOptions: how a callback is made. */
+export interface CallbackOptions {
+  /** timeoutMs bounds the request, connect to last byte (default 20 s, falcon's total). */
+  timeoutMs?: number
+  /**
+   * policy: which internal addresses the URL may reach (a user sets it through /api/v1). The default
+   * refuses every internal range, naming `alarm.callbackAllow`.
+   */
+  policy?: AddressPolicy
+}
+
+const NO_INTERNAL_CALLBACKS = new AddressPolicy([], 'alarm.callbackAllow')
+
 /**
- * callback GETs callbackUrl(actionUrl, e) as falcon's action callback does, bounded by `timeoutMs`
- * (default 20 s, falcon's total). It never rejects: failures are reported in the result, whose `error`
- * names the URL without credentials.
+ * callback GETs callbackUrl(actionUrl, e) as falcon's action callback does. The host is resolved when
+ * the call is made and the connection refused when an address it resolves to is internal and not
+ * allowed by `policy`; a redirect is not followed. It never rejects: failures are reported in the
+ * result, whose `error` names the URL without credentials.
  */
 export async function callback(
   actionUrl: string,
   e: AlarmEvent,
-  timeoutMs = DEFAULT_TIMEOUT_MS
+  options: CallbackOptions = {}
 ): Promise<CallbackResult> {
   const where = redactUrl(actionUrl)
+  const protocol = URL.canParse(actionUrl) ? new URL(actionUrl).protocol : ''
+  if (protocol !== 'http:' && protocol !== 'https:')
+    return {
+      ok: false,
+      status: 0,
+      body: '',
+      error: `callback ${where}: expected an http:// or https:// URL`,
+    }
   try {
-    const reply = await request(
-      'callback',
-      where,
-      callbackUrl(actionUrl, e),
-      { method: 'GET' },
-      timeoutMs,
-      CALLBACK_BODY_LIMIT
-    )
+    const reply = await request('callback', where, callbackUrl(actionUrl, e), {
+      method: 'GET',
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      limit: CALLBACK_BODY_LIMIT,
+      policy: options.policy ?? NO_INTERNAL_CALLBACKS,
+    })
+    if (reply.status >= 300 && reply.status < 400) {
+      const err = redirectError('callback', where, reply)
+      return { ok: false, status: reply.status, body: '', error: err.message }
+    }
     const ok = reply.status >= 200 && reply.status <= 299
     return ok
       ? { ok, status: reply.status, body: reply.body }
@@ -566,7 +674,14 @@ export async function callback(
           error: `callback ${where}: HTTP ${reply.status}`,
         }
   } catch (err) {
-    return { ok: false, status: 0, body: '', error: (err as Error).message }
+    const refused = err instanceof SendError && err.refused
+    return {
+      ok: false,
+      status: 0,
+      body: '',
+      error: (err as Error).message,
+      ...(refused ? { refused } : {}),
+    }
   }
 }
 

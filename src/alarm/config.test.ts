@@ -152,6 +152,18 @@ describe('parseAlarmConfig', () => {
     }
   })
 
+  it('takes callbackAllow as CIDRs, addresses and host names, naming a bad entry', () => {
+    assert.deepEqual(defaultAlarmConfig.callbackAllow, [])
+    const allow = ['127.0.0.1', '10.0.0.0/8', 'fd00::/8', 'hooks.lan']
+    assert.deepEqual(parseAlarmConfig({ callbackAllow: allow }).callbackAllow, allow)
+    assert.deepEqual(problems({ callbackAllow: ['10.0.0.0/8', 'http://hooks.lan/'] }), [
+      'alarm.callbackAllow[1]: expected a CIDR (10.0.0.0/8, fd00::/8), an IP address or a host name, got "http://hooks.lan/"',
+    ])
+    assert.deepEqual(problems({ callbackAllow: '10.0.0.0/8' }), [
+      'alarm.callbackAllow: expected a list of CIDRs and host names, like ["10.0.0.0/8", "hooks.lan"]',
+    ])
+  })
+
   it('names every bad key at once', () => {
     assert.deepEqual(
       problems({

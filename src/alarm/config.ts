@@ -1,6 +1,6 @@
 // alarm's configuration (falcon's modules/alarm cfg.json roles plus Peregrine's channels), validated
 // with every problem named.
-import { checkListen } from '../core/index.js'
+import { AddressPolicy, checkListen } from '../core/index.js'
 import { checkStoreUrl } from '../store/index.js'
 import { checkTemplate } from './templates.js'
 
@@ -40,7 +40,7 @@ export interface ChannelsConfig {
 
 /** AlarmConfig configures alarm. */
 export interface AlarmConfig {
-  /** http: HTTP listener (falcon `http.listen`, default `0.0.0.0:9912`). */
+  /** http: HTTP listener (falcon `http.listen`, default `127.0.0.1:9912`: it is for the operator). */
   http: string
   /** store: the portal store (actions, teams, users; alarm history is written there too). */
   store: string
@@ -65,13 +65,20 @@ export interface AlarmConfig {
   workers: number
   /** timeoutMs: one delivery attempt's limit (falcon's callback total, 20 s). */
   timeoutMs: number
+  /**
+   * callbackAllow: the internal ranges (CIDRs, addresses) and host names action callbacks may reach.
+   * A callback URL is set by users through /api/v1, so by default it may not lead to loopback,
+   * private, link-local (cloud metadata) or other internal addresses (AddressPolicy). The URLs of
+   * `channels` are the operator's and are not checked.
+   */
+  callbackAllow: string[]
   /** retentionDays, deleteBatch: falcon's `housekeeper`: events older than this are deleted. */
   retentionDays: number
   deleteBatch: number
 }
 
 export const defaultAlarmConfig: AlarmConfig = {
-  http: '0.0.0.0:9912',
+  http: '127.0.0.1:9912',
   store: 'sqlite:./data/portal.db',
   redis: '',
   spillDir: './data/alarm',
@@ -84,6 +91,7 @@ export const defaultAlarmConfig: AlarmConfig = {
   retry: { attempts: 3, baseDelayMs: 1000, maxDelayMs: 30_000 },
   workers: 16,
   timeoutMs: 20_000,
+  callbackAllow: [],
   retentionDays: 7,
   deleteBatch: 100,
 }
@@ -207,6 +215,7 @@ export function parseAlarmConfig(raw: Record<string, unknown>): Readonly<AlarmCo
   }
   if (typeof c.dashboard !== 'string') problems.push('alarm.dashboard: expected a URL or ""')
   channelProblems(c.channels, problems)
+  problems.push(...AddressPolicy.problems('alarm.callbackAllow', c.callbackAllow))
   if (!isObject(c.templates)) problems.push('alarm.templates: expected an object')
   else
     for (const [k, t] of Object.entries(c.templates)) {

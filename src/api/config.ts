@@ -21,8 +21,17 @@ export interface ApiConfig {
   defaultToken: string
   /** salt: falcon's password salt, only to check passwords imported from a falcon `uic.user` (md5). */
   salt: string
-  /** signupDisable: when true, POST /user/create needs an admin's Apitoken (falcon `signup_disable`). */
+  /**
+   * signupDisable: when true (the default), POST /user/create needs an admin's Apitoken; false lets
+   * anyone create an account (falcon `signup_disable`, false in falcon).
+   */
   signupDisable: boolean
+  /**
+   * corsOrigins: the web origins whose pages may read the api's answers (`https://dash.example.com`),
+   * or `["*"]` for any page; [] (the default) answers no CORS at all. Never with credentials: the
+   * Apitoken is a header a page must send itself, not a cookie a browser adds.
+   */
+  corsOrigins: string[]
   /** sessionTtl: seconds a login stays valid (falcon: 30 days). */
   sessionTtl: number
   /** loginAttempts: failed logins allowed per name and per client address in `loginWindow` seconds. */
@@ -39,10 +48,18 @@ export const defaultApiConfig: ApiConfig = {
   store: 'sqlite:./data/portal.db',
   defaultToken: '',
   salt: '',
-  signupDisable: false,
+  signupDisable: true,
+  corsOrigins: [],
   sessionTtl: 30 * 86400,
   loginAttempts: 5,
   loginWindow: 60,
+}
+
+// An origin as a browser sends it: http(s), host and port, nothing after.
+function isOrigin(v: string): boolean {
+  if (!URL.canParse(v)) return false
+  const u = new URL(v)
+  return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v
 }
 
 /** parseApiConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
@@ -68,6 +85,16 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
   }
   if (typeof c.signupDisable !== 'boolean')
     problems.push('api.signupDisable: expected true or false')
+  const origins = c.corsOrigins as unknown
+  if (!Array.isArray(origins))
+    problems.push('api.corsOrigins: expected a list of origins like ["https://dash.example.com"]')
+  else
+    origins.forEach((o: unknown, i) => {
+      if (o === '*' || (typeof o === 'string' && isOrigin(o))) return
+      problems.push(
+        `api.corsOrigins[${i}]: expected an origin like "https://dash.example.com" (scheme, host and port, no path) or "*", got ${JSON.stringify(o)}`
+      )
+    })
   for (const key of [
     'replicas',
     'callTimeout',

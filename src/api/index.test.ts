@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { silentLogger } from '../core/index.js'
 import { mysqlServerUrl, Store, tcpProxy, testEngines } from '../store/index.js'
 import { defaultApiConfig, start } from './index.js'
+import { openTestPortal } from './testing.js'
 
 const engines = await testEngines()
 const mysql = engines.find((e) => e.engine === 'mysql')
@@ -50,3 +51,49 @@ describe(
     })
   }
 )
+
+describe('api CORS', () => {
+  const EVIL = 'https://evil.example'
+  const corsOf = async (corsOrigins: string[], origin: string) => {
+    const p = await openTestPortal(engines[0], { corsOrigins })
+    try {
+      const simple = await p.app.inject({ method: 'GET', url: '/health', headers: { origin } })
+      const preflight = await p.app.inject({
+        method: 'OPTIONS',
+        url: '/api/v1/user/login',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'apitoken, content-type',
+        },
+      })
+      return [simple, preflight].map((r) => ({
+        status: r.statusCode,
+        origin: r.headers['access-control-allow-origin'],
+        credentials: r.headers['access-control-allow-credentials'],
+      }))
+    } finally {
+      await p.close()
+    }
+  }
+
+  it('answers no CORS by default: no page of another origin reads the api', async () => {
+    const [simple, preflight] = await corsOf([], EVIL)
+    assert.deepEqual(simple, { status: 200, origin: undefined, credentials: undefined })
+    assert.equal(preflight.origin, undefined)
+    assert.equal(preflight.credentials, undefined)
+    assert.equal(preflight.status, 404)
+  })
+
+  it('answers the configured origins only, never with credentials', async () => {
+    const dash = 'https://dash.example.com'
+    const [simple, preflight] = await corsOf([dash], dash)
+    assert.deepEqual(simple, { status: 200, origin: dash, credentials: undefined })
+    assert.deepEqual(preflight, { status: 204, origin: dash, credentials: undefined })
+    const [other, otherPreflight] = await corsOf([dash], EVIL)
+    assert.equal(other.origin, undefined)
+    assert.equal(otherPreflight.origin, undefined)
+    const [any] = await corsOf(['*'], EVIL)
+    assert.deepEqual(any, { status: 200, origin: '*', credentials: undefined })
+  })
+})

@@ -56,10 +56,13 @@ export function buildApi(
     limiter: new LoginLimiter(config.loginAttempts, config.loginWindow * 1000, deps.now),
   }
   const app = Fastify({ logger: false, bodyLimit: 8 << 20 })
-  // falcon's CORS: any origin, the Apitoken header allowed, OPTIONS answered.
+  // Falcon echoes any origin with credentials, which lets every web page use the api through a
+  // visitor's browser. Here only the configured origins (or any, with "*") get CORS headers, and never
+  // Access-Control-Allow-Credentials: the Apitoken is a header the page sends, not a cookie.
+  const origins = config.corsOrigins
   void app.register(cors, {
-    origin: true,
-    credentials: true,
+    origin: origins.length === 0 ? false : origins.includes('*') ? '*' : [...origins],
+    credentials: false,
     allowedHeaders: ['Apitoken', 'Content-Type', 'X-Requested-With'],
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
   })

@@ -133,27 +133,66 @@ for (const engine of await testEngines()) {
       assert.match(r.body.error, /^body\.password: /)
     })
 
-    it('signs up a user (role 0) who can log in, and refuses a duplicate or root', async () => {
-      const r = await p.call('POST', '/api/v1/user/create', {
-        body: { name: 'alice', password: 'secret-1', cnname: 'Alice', email: 'a@x' },
+    it('refuses sign-up by default: 401 without an Apitoken, 403 for a plain user', async () => {
+      const body = { name: 'mallory', password: 'secret-1' }
+      const anonymous = await p.call('POST', '/api/v1/user/create', { body })
+      assert.equal(anonymous.status, 401)
+      const plain = await p.call('POST', '/api/v1/user/create', {
+        body,
+        token: await p.user('plain-signup'),
       })
-      assert.equal(r.status, 200)
-      assert.equal(r.body.name, 'alice')
+      assert.deepEqual(plain, {
+        status: 403,
+        body: { error: 'sign-up is disabled: only an admin creates users' },
+      })
+      const none = await p.store.db
+        .selectFrom('user')
+        .select('id')
+        .where('name', '=', 'mallory')
+        .executeTakeFirst()
+      assert.equal(none, undefined)
+      // An admin creates users, and is their creator.
+      const byRoot = await p.call('POST', '/api/v1/user/create', { body, token: p.root })
+      assert.equal(byRoot.status, 200)
       const row = await p.store.db
         .selectFrom('user')
-        .selectAll()
-        .where('name', '=', 'alice')
+        .select(['role', 'creator'])
+        .where('name', '=', 'mallory')
         .executeTakeFirstOrThrow()
       assert.equal(row.role, 0)
-      assert.equal(row.cnname, 'Alice')
-      const dup = await p.call('POST', '/api/v1/user/create', {
-        body: { name: 'alice', password: 'secret-1' },
-      })
-      assert.equal(dup.status, 409)
-      const root = await p.call('POST', '/api/v1/user/create', {
-        body: { name: 'root', password: 'secret-1' },
-      })
-      assert.equal(root.status, 400)
+      assert.notEqual(row.creator, 0)
+    })
+
+    it('with signupDisable: false, signs up a user (role 0) who can log in, and refuses a duplicate or root', async () => {
+      const open = await openTestPortal(engine, { signupDisable: false })
+      try {
+        const r = await open.call('POST', '/api/v1/user/create', {
+          body: { name: 'alice', password: 'secret-1', cnname: 'Alice', email: 'a@x' },
+        })
+        assert.equal(r.status, 200)
+        assert.equal(r.body.name, 'alice')
+        const row = await open.store.db
+          .selectFrom('user')
+          .selectAll()
+          .where('name', '=', 'alice')
+          .executeTakeFirstOrThrow()
+        assert.equal(row.role, 0)
+        assert.equal(row.cnname, 'Alice')
+        const login = await open.call('POST', '/api/v1/user/login', {
+          body: { name: 'alice', password: 'secret-1' },
+        })
+        assert.equal(login.status, 200)
+        const dup = await open.call('POST', '/api/v1/user/create', {
+          body: { name: 'alice', password: 'secret-1' },
+        })
+        assert.equal(dup.status, 409)
+        const root = await open.call('POST', '/api/v1/user/create', {
+          body: { name: 'root', password: 'secret-1' },
+        })
+        assert.equal(root.status, 400)
+      } finally {
+        await open.close()
+      }
     })
 
     it('logs out: the sig stops working', async () => {

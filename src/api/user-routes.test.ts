@@ -497,6 +497,7 @@ for (const engine of await testEngines()) {
           .executeTakeFirstOrThrow()
         assert.equal(grp.create_user, 'root')
         const signup = await call('POST', '/api/v1/user/create', {
+          token: p.root,
           body: { name: 'reused-bob', password: 'another-bob' },
         })
         assert.equal(signup.status, 200)
@@ -540,6 +541,7 @@ for (const engine of await testEngines()) {
             .executeTakeFirstOrThrow()
           assert.equal(t.creator, await idOf('root'), by)
           const signup = await call('POST', '/api/v1/user/create', {
+            token: p.root,
             body: { name, password: 'another-one' },
           })
           assert.equal(signup.status, 200)

@@ -290,8 +290,8 @@ describe('falcon judge and alarm cfg.json', () => {
       'http.enabled: false (cannot be turned off: judge.http keeps its default)',
     ])
     const configs = await resolveConfigs(r.raw, ['judge'], dir)
-    assert.equal(configs.judge?.rpc, '0.0.0.0:6080')
-    assert.equal(configs.judge?.http, '0.0.0.0:6081')
+    assert.equal(configs.judge?.rpc, '127.0.0.1:6080')
+    assert.equal(configs.judge?.http, '127.0.0.1:6081')
     const alarm = read({ ...FALCON_ALARM, http: { enabled: false, listen: '0.0.0.0:7912' } })
     assert.equal((alarm.raw.alarm as { http?: string }).http, undefined)
     assert.ok(
@@ -336,6 +336,17 @@ describe('falcon judge and alarm cfg.json', () => {
     assert.equal(configs.alarm?.workers, 70)
     assert.equal(configs.alarm?.spillDir, join(dir, 'alarm'))
     assert.equal(configs.alarm?.channels.sms?.gateway, 'http://127.0.0.1:10086/sms')
+  })
+
+  it("takes Peregrine's callbackAllow beside falcon's alarm keys", async () => {
+    const r = read({ ...FALCON_ALARM, callbackAllow: ['127.0.0.1', 'hooks.lan'] })
+    assert.deepEqual((r.raw.alarm as Record<string, unknown>).callbackAllow, [
+      '127.0.0.1',
+      'hooks.lan',
+    ])
+    assert.ok(!r.ignored.includes('callbackAllow'))
+    const configs = await resolveConfigs(r.raw, ['alarm'], dir)
+    assert.deepEqual(configs.alarm?.callbackAllow, ['127.0.0.1', 'hooks.lan'])
   })
 
   it("takes alarm's password@host:port, skips empty gateways, names renamed user queues", async () => {
@@ -436,5 +447,83 @@ describe('resolveConfigs: redis, judge, alarm', () => {
       async () => resolveConfigs({ redis: 'nope' }, ['graph']),
       /redis: expected/
     )
+  })
+})
+
+describe('safe defaults', () => {
+  let dir = ''
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pg-cfg-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('listens on loopback where only this host calls, on every address where agents and people do', async () => {
+    const c = await resolveConfigs({}, COMPONENTS, dir)
+    const listeners = {
+      'graph.rpc': c.graph?.rpc,
+      'graph.http': c.graph?.http,
+      'judge.rpc': c.judge?.rpc,
+      'judge.http': c.judge?.http,
+      'hbs.http': c.hbs?.http,
+      'alarm.http': c.alarm?.http,
+      'agent.http.listen': c.agent?.http.listen,
+      'transfer.rpc': c.transfer?.rpc,
+      'transfer.http': c.transfer?.http,
+      'transfer.socket': c.transfer?.socket,
+      'hbs.rpc': c.hbs?.rpc,
+      'api.http': c.api?.http,
+    }
+    assert.deepEqual(listeners, {
+      'graph.rpc': '127.0.0.1:6070',
+      'graph.http': '127.0.0.1:6071',
+      'judge.rpc': '127.0.0.1:6080',
+      'judge.http': '127.0.0.1:6081',
+      'hbs.http': '127.0.0.1:6031',
+      'alarm.http': '127.0.0.1:9912',
+      'agent.http.listen': '127.0.0.1:1988',
+      'transfer.rpc': '0.0.0.0:8433',
+      'transfer.http': '0.0.0.0:6060',
+      'transfer.socket': '0.0.0.0:4444',
+      'hbs.rpc': '0.0.0.0:6030',
+      'api.http': '0.0.0.0:8080',
+    })
+  })
+
+  it('lets a cluster operator open graph: graph.rpc, or a falcon graph cfg.json’s own address', async () => {
+    const own = await resolveConfigs({ graph: { rpc: '0.0.0.0:6070' } }, ['graph'], dir)
+    assert.equal(own.graph?.rpc, '0.0.0.0:6070')
+    const file = join(dir, 'graph-cfg.json')
+    // modules/graph/cfg.example.json at v0.3.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        debug: false,
+        http: { enabled: true, listen: '0.0.0.0:6071' },
+        rpc: { enabled: true, listen: '0.0.0.0:6070' },
+        rrd: { storage: join(dir, 'graph') },
+        db: { dsn: 'root:@tcp(127.0.0.1:3306)/graph?loc=Local&parseTime=true', maxIdle: 4 },
+        callTimeout: 5000,
+        migrate: { enabled: false, concurrency: 2, replicas: 500, cluster: {} },
+      })
+    )
+    const falcon = await resolveConfigs(readConfigFile(file).raw, ['graph'], dir)
+    assert.equal(falcon.graph?.rpc, '0.0.0.0:6070')
+    assert.equal(falcon.graph?.http, '0.0.0.0:6071')
+  })
+
+  it('keeps sign-up off unless the configuration turns it on; a falcon api cfg.json keeps its own', async () => {
+    const api = async (raw: Record<string, unknown>) =>
+      (await resolveConfigs(raw, ['api'], dir)).api?.signupDisable
+    assert.equal(await api({}), true)
+    assert.equal(await api({ api: { signupDisable: false } }), false)
+    const file = join(dir, 'api-cfg.json')
+    const falcon = async (extra: Record<string, unknown>) => {
+      writeFileSync(file, JSON.stringify({ web_port: ':8080', ...extra }))
+      return api(readConfigFile(file).raw)
+    }
+    assert.equal(await falcon({ signup_disable: false }), false)
+    assert.equal(await falcon({ signup_disable: true }), true)
+    // Left out: Peregrine's default, not Go's zero value.
+    assert.equal(await falcon({}), true)
   })
 })

@@ -303,7 +303,9 @@ function fromFalconAlarm(raw: Obj): { raw: Obj; ignored: string[] } {
   for (const [k, name] of Object.entries(FALCON_USER_QUEUES))
     if (redis[k] !== undefined && redis[k] !== name)
       notes.push(`redis.${k} (Peregrine uses falcon's ${name})`)
-  const used = ['http', 'redis', 'api', 'falcon_portal', 'worker']
+  // callbackAllow is Peregrine's (falcon calls back anywhere): the one way to let a falcon cfg.json's
+  // action callbacks reach internal addresses.
+  const used = ['http', 'redis', 'api', 'falcon_portal', 'worker', 'callbackAllow']
   return {
     raw: clean({
       redis: addr === undefined ? undefined : falconRedisToUrl(addr),
@@ -318,6 +320,7 @@ function fromFalconAlarm(raw: Obj): { raw: Obj; ignored: string[] } {
         workers,
         retentionDays: housekeeper.event_retention_days,
         deleteBatch: housekeeper.event_delete_batch,
+        callbackAllow: raw.callbackAllow,
       }),
     }),
     ignored: [

@@ -1,10 +1,16 @@
 // The runner: starts components in dependency order in this process, and stops them ingestion first.
 // Each component's module is loaded only when it starts, so a process runs what it runs and no more.
-import { type Deps, JsonRpcClient, type RpcCaller, type Service } from '../core/index.js'
+import {
+  type Deps,
+  internalRangeOf,
+  JsonRpcClient,
+  type RpcCaller,
+  type Service,
+} from '../core/index.js'
 import type { AgentConfig } from '../agent/index.js'
 import type { Queue } from '../queue/index.js'
 import type { Store } from '../store/index.js'
-import { COMPONENTS, type Configs } from './config.js'
+import { type Component, COMPONENTS, type Configs } from './config.js'
 
 /**
  * startAll starts every configured component (in COMPONENTS order). If one fails, the ones already
@@ -83,9 +89,11 @@ export async function startAll(
         const localize = (a: Readonly<AgentConfig>) => withLocal(a, configs, services)
         const reload = options.reloadAgent
         const { start } = await import('../agent/index.js')
-        s = await start(localize(configs.agent), withDial(deps, services), {
+        const agent = await start(localize(configs.agent), withDial(deps, services), {
           reload: reload === undefined ? undefined : async () => localize(await reload()),
+          exit: alone(configs, 'agent') ? undefined : () => stopAgentAlone(agent, deps),
         })
+        s = agent
       }
       if (c === 'api' && configs.api !== undefined) {
         s = await (
@@ -100,12 +108,56 @@ export async function startAll(
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')
       deps.log.info(`${s.name} started in ${Math.round(performance.now() - started)} ms: ${ports}`)
+      const hint = loopbackWithoutCallers(configs, s)
+      if (hint !== undefined) deps.log.warn(hint)
     }
   } catch (err) {
     await stopAll(services, deps)
     throw err
   }
   return services
+}
+
+/**
+ * loopbackWithoutCallers says, for a graph or judge whose RPC listens on loopback only while its
+ * callers (transfer and api; transfer) do not run in this process, how to open it to other hosts.
+ */
+export function loopbackWithoutCallers(configs: Configs, s: Service): string | undefined {
+  const callers: Partial<Record<string, Component[]>> = {
+    graph: ['transfer', 'api'],
+    judge: ['transfer'],
+  }
+  const wanted = callers[s.name]
+  const rpc = s.addresses.rpc
+  if (wanted === undefined || rpc === undefined || !isLoopbackAddress(rpc)) return undefined
+  const missing = wanted.filter((c) => configs[c] === undefined)
+  if (missing.length === 0) return undefined
+  const port = rpc.slice(rpc.lastIndexOf(':') + 1)
+  const why =
+    s.name === 'graph'
+      ? 'Graph.Delete deletes series unauthenticated'
+      : 'Judge.Send raises and clears alarms unauthenticated'
+  return `${s.name}: RPC listens on ${rpc}, this host only, and ${missing.join(' and ')} ${missing.length === 1 ? 'does' : 'do'} not run in this process: for callers on other hosts set ${s.name}.rpc: "0.0.0.0:${port}" (or the rpc.listen of a falcon ${s.name} cfg.json), on a network only they reach (${why})`
+}
+
+function isLoopbackAddress(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(':'))
+  return host === 'localhost' || internalRangeOf(host)?.kind === 'loopback'
+}
+
+/** alone tells whether `name` is the only component this process runs. */
+function alone(configs: Configs, name: Component): boolean {
+  return COMPONENTS.every((c) => c === name || configs[c] === undefined)
+}
+
+// The agent's /exit beside other components stops the agent and nothing else: a caller of the
+// agent's HTTP port must not be able to stop the servers of the process (falcon-agent ran alone).
+function stopAgentAlone(agent: Service, deps: Deps): void {
+  deps.log.warn('agent: /exit stops the agent; the other components of this process keep running')
+  agent.stop().then(
+    () => deps.log.info('agent stopped by /exit'),
+    (err: Error) => deps.log.error(`agent did not stop cleanly: ${err.message}`)
+  )
 }
 
 // An agent started beside transfer and hbs uses their bound addresses unless its section names others.

@@ -3,6 +3,7 @@
 /** ErrorCode lists every code Peregrine raises; callers branch on `err.code`, never on `instanceof`. */
 export type ErrorCode =
   | 'PG_CORE_INVALID_FIELD'
+  | 'PG_CORE_ADDR_REFUSED'
   | 'PG_TSDB_CORRUPT'
   | 'PG_TSDB_CLOSED'
   | 'PG_TSDB_LOCKED'
@@ -13,6 +14,7 @@ export type ErrorCode =
   | 'PG_TSDB_SERIES_LIMIT'
   | 'PG_GRAPH_BAD_ITEM'
   | 'PG_CLI_USAGE'
+  | 'PG_AGENT_FORBIDDEN'
   | 'PG_STORE_UNAVAILABLE'
   | 'PG_STORE_BAD_URL'
   | 'PG_STORE_MIGRATION'

@@ -1,8 +1,9 @@
 /**
  * @module core
  * The shared data model and codecs: Open-Falcon's MetricValue, tags and series keys, transfer's
- * validation, the error catalogue, falcon's consistent hash ring, Go's net/rpc JSON codec, and the
- * service seam every app implements. Imports nothing else in src/.
+ * validation, the error catalogue, falcon's consistent hash ring, Go's net/rpc JSON codec, the
+ * service seam every app implements, and the policy for where a user's URL may lead. Imports nothing
+ * else in src/.
  */
 export * from './model.js'
 export * from './errors.js'
@@ -11,6 +12,7 @@ export * from './hash-ring.js'
 export * from './alerting.js'
 export * from './go-format.js'
 export * from './service.js'
+export * from './address-policy.js'
 export * from './codec/falcon-jsonrpc.js'
 export { JsonStreamDecoder, JsonFrameError } from './codec/json-stream.js'
 export { recordingLogger, waitUntil } from './testing.js'

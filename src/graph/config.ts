@@ -3,9 +3,12 @@ import { checkListen } from '../core/index.js'
 
 /** GraphConfig configures one graph node (falcon's modules/graph cfg.json has the same roles). */
 export interface GraphConfig {
-  /** rpc: `host:port` of the JSON-RPC listener (falcon's `rpc.listen`, default `0.0.0.0:6070`). */
+  /**
+   * rpc: `host:port` of the JSON-RPC listener (falcon's `rpc.listen`). Default `127.0.0.1:6070`: its
+   * `Graph.Delete` deletes series unauthenticated, so other hosts reach it only when configured so.
+   */
   rpc: string
-  /** http: `host:port` of the HTTP listener (falcon's `http.listen`, default `0.0.0.0:6071`). */
+  /** http: `host:port` of the HTTP listener (falcon's `http.listen`, default `127.0.0.1:6071`). */
   http: string
   /** dataDir: where the storage engine keeps its files (falcon's `rrd.storage` role). */
   dataDir: string
@@ -27,8 +30,8 @@ export interface GraphConfig {
 
 /** defaultGraphConfig holds every default. */
 export const defaultGraphConfig: GraphConfig = {
-  rpc: '0.0.0.0:6070',
-  http: '0.0.0.0:6071',
+  rpc: '127.0.0.1:6070',
+  http: '127.0.0.1:6071',
   dataDir: './data/graph',
   walSync: 'fsync',
   maxSeries: 'auto',

@@ -8,7 +8,7 @@ describe('hbs config', () => {
     assert.deepEqual(c, defaultHbsConfig)
     assert.deepEqual(c, {
       rpc: '0.0.0.0:6030',
-      http: '0.0.0.0:6031',
+      http: '127.0.0.1:6031',
       store: 'sqlite:./data/portal.db',
       refreshInterval: 5000,
       hosts: '',

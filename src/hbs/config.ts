@@ -6,7 +6,7 @@ import { checkStoreUrl } from '../store/index.js'
 export interface HbsConfig {
   /** rpc: JSON-RPC listener for agents and judges (falcon `listen`, default `0.0.0.0:6030`). */
   rpc: string
-  /** http: HTTP listener (falcon `http.listen`, default `0.0.0.0:6031`). */
+  /** http: HTTP listener (falcon `http.listen`, default `127.0.0.1:6031`: it is for the operator). */
   http: string
   /** store: the portal store, `sqlite:PATH` or `mysql://user:pass@host:3306/db` (falcon `database`). */
   store: string
@@ -28,7 +28,7 @@ export interface HbsConfig {
 /** defaultHbsConfig holds every default. */
 export const defaultHbsConfig: HbsConfig = {
   rpc: '0.0.0.0:6030',
-  http: '0.0.0.0:6031',
+  http: '127.0.0.1:6031',
   store: 'sqlite:./data/portal.db',
   refreshInterval: 5000,
   hosts: '',

@@ -3,9 +3,12 @@ import { checkListen } from '../core/index.js'
 
 /** JudgeConfig configures one judge. */
 export interface JudgeConfig {
-  /** rpc: JSON-RPC listener for transfer's Judge.Send (falcon `rpc.listen`, default `0.0.0.0:6080`). */
+  /**
+   * rpc: JSON-RPC listener for transfer's Judge.Send (falcon `rpc.listen`). Default `127.0.0.1:6080`:
+   * whoever reaches it can raise and clear alarms, so other hosts reach it only when configured so.
+   */
   rpc: string
-  /** http: HTTP listener (falcon `http.listen`, default `0.0.0.0:6081`). */
+  /** http: HTTP listener (falcon `http.listen`, default `127.0.0.1:6081`). */
   http: string
   /** hbs: hbs RPC addresses, tried in order (falcon `hbs.servers`). */
   hbs: string[]
@@ -35,8 +38,8 @@ export interface JudgeConfig {
 
 /** defaultJudgeConfig holds every default. */
 export const defaultJudgeConfig: JudgeConfig = {
-  rpc: '0.0.0.0:6080',
-  http: '0.0.0.0:6081',
+  rpc: '127.0.0.1:6080',
+  http: '127.0.0.1:6081',
   hbs: ['127.0.0.1:6030'],
   hbsInterval: 10_000,
   hbsTimeout: 60_000,

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { defaultApiConfig, parseApiConfig } from './config.js'
+
+/** problems returns parseApiConfig's complaints about `raw`, one per item. */
+function problems(raw: Record<string, unknown>): string[] {
+  try {
+    parseApiConfig(raw)
+  } catch (err) {
+    return (err as Error).message.split('; ')
+  }
+  return []
+}
+
+describe('parseApiConfig', () => {
+  it('keeps sign-up off and answers no CORS by default', () => {
+    const c = parseApiConfig({})
+    assert.equal(c.signupDisable, true)
+    assert.deepEqual(c.corsOrigins, [])
+    assert.equal(defaultApiConfig.signupDisable, true)
+    assert.equal(parseApiConfig({ signupDisable: false }).signupDisable, false)
+  })
+
+  it('takes origins or "*" in corsOrigins, naming anything else by its index', () => {
+    const origins = ['https://dash.example.com', 'http://10.0.0.5:8081', '*']
+    assert.deepEqual(parseApiConfig({ corsOrigins: origins }).corsOrigins, origins)
+    assert.deepEqual(
+      problems({ corsOrigins: ['https://dash.example.com/', 'dash.example.com', 'ftp://x', 3] }),
+      [
+        'api.corsOrigins[0]: expected an origin like "https://dash.example.com" (scheme, host and port, no path) or "*", got "https://dash.example.com/"',
+        'api.corsOrigins[1]: expected an origin like "https://dash.example.com" (scheme, host and port, no path) or "*", got "dash.example.com"',
+        'api.corsOrigins[2]: expected an origin like "https://dash.example.com" (scheme, host and port, no path) or "*", got "ftp://x"',
+        'api.corsOrigins[3]: expected an origin like "https://dash.example.com" (scheme, host and port, no path) or "*", got 3',
+      ]
+    )
+    assert.deepEqual(problems({ corsOrigins: '*' }), [
+      'api.corsOrigins: expected a list of origins like ["https://dash.example.com"]',
+    ])
+  })
+})
