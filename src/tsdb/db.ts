@@ -525,7 +525,7 @@ export class Db {
     let refs = new Map<number, MemSeries>()
     let refSeq = -1
     const r = new ByteReader(new Uint8Array(0))
-    const now = this.options.now()
+    const horizon = this.options.now() - this.options.retention.raw
     const { damage, lastSeq } = Wal.replay(
       walDir,
       covered,
@@ -553,7 +553,7 @@ export class Db {
             t += r.varint()
             const v = r.f64()
             if (s === undefined) continue
-            this.#applyPoint(s, t, v, now, false)
+            this.#applyPoint(s, t, v, horizon, false)
           }
         } else if (type === REC_DELETE) {
           const s = this.#index.byUid.get(r.string())
@@ -641,8 +641,7 @@ export class Db {
   // than the raw retention is too old; so is a live one in a bucket a tier has rolled up when the raw
   // data that bucket was computed from may be gone (the bucket could not be recomputed with it). Any
   // other point in a rolled-up bucket is stored and its series marked for a rollup repair.
-  #applyPoint(s: MemSeries, t: number, v: number, now: number, live: boolean): number {
-    const horizon = now - this.options.retention.raw
+  #applyPoint(s: MemSeries, t: number, v: number, horizon: number, live: boolean): number {
     if (t < horizon) {
       this.#counters.tooOld++
       return TOO_OLD
@@ -703,7 +702,7 @@ export class Db {
     this.#checkOpen()
     const c = this.#counters
     const before = [c.appended, c.duplicates, c.outOfOrderInserted, c.tooOld]
-    const now = this.options.now()
+    const horizon = this.options.now() - this.options.retention.raw
     const wal = this.#wal
     const seq = wal.seq
     const w = this.#walWriter
@@ -730,7 +729,7 @@ export class Db {
       const s = this.#byId[ids[i]]
       if (s === undefined) continue
       const t = ts[i]
-      const outcome = this.#applyPoint(s, t, vs[i], now, true)
+      const outcome = this.#applyPoint(s, t, vs[i], horizon, true)
       if (outcome !== STORED) {
         if (outcome === TOO_OLD) (tooOld ??= []).push(i)
         continue
@@ -842,6 +841,7 @@ export class Db {
           const { s, sealed, late } = parts[i]
           const windows = chunkByWindow(
             late.length === 0 ? sealed : [...sealed, ...late],
+            late.length > 0,
             this.options.maxBlockSpan,
             this
           )
@@ -1649,9 +1649,20 @@ function encodeChunks(
 
 // A series' head chunks (in-order ones, then late ones; oldest writes first) merged and split into
 // block chunks per time window of `span` ms (window w holds [w·span, (w+1)·span)).
-function chunkByWindow(chunks: SealedChunk[], span: number, db: Db): Map<number, SealedChunk[]> {
+function chunkByWindow(
+  chunks: SealedChunk[],
+  late: boolean,
+  span: number,
+  db: Db
+): Map<number, SealedChunk[]> {
   const out = new Map<number, SealedChunk[]>()
   if (chunks.length === 0) return out
+  // The common case, in-order points of one window in one chunk, is written as it is: no re-encoding.
+  const window = Math.floor(chunks[0].minT / span)
+  if (!late && chunks.length === 1 && Math.floor(chunks[0].maxT / span) === window) {
+    out.set(window, chunks)
+    return out
+  }
   const { ts, vs, n } = mergedColumns(chunks)
   let from = 0
   while (from < n) {
