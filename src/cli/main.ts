@@ -4,7 +4,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join, resolve } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
-import { counterOf, normalizeTags, splitCounter } from '../core/model.js'
+import { normalizeTags, seriesKeyOfCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
 import { type Logger, processAlive } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
@@ -339,8 +339,7 @@ tsdb
     const start = o.start ?? end - 3600
     const slash = key.indexOf('/')
     if (slash <= 0) throw new UsageError(`key: expected endpoint/counter, got "${key}"`)
-    const { metric, tags } = splitCounter(key.slice(slash + 1))
-    const canonical = key.slice(0, slash) + '/' + counterOf(metric, tags)
+    const canonical = seriesKeyOfCounter(key.slice(0, slash), key.slice(slash + 1))
     const db = openDb()
     try {
       const r = db.query(canonical, {

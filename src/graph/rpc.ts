@@ -1,6 +1,12 @@
 // Open-Falcon's Graph RPC methods (modules/graph/api/graph.go) over the storage engine.
 import { createHash } from 'node:crypto'
-import { formatTags, normalizeTags, RpcError, seriesKeyOf, splitCounter } from '../core/index.js'
+import {
+  formatTags,
+  normalizeTags,
+  RpcError,
+  seriesKeyOf,
+  seriesKeyOfCounter,
+} from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
 
 /** GraphItem is what transfer sends to graph (common/model/graph.go). */
@@ -229,8 +235,11 @@ function seriesParam(
   ) {
     throw new RpcError(`${method}: expected {endpoint, counter}`)
   }
-  const { metric, tags } = splitCounter(p.counter)
-  return { endpoint: p.endpoint, counter: p.counter, key: seriesKeyOf(p.endpoint, metric, tags) }
+  return {
+    endpoint: p.endpoint,
+    counter: p.counter,
+    key: seriesKeyOfCounter(p.endpoint, p.counter),
+  }
 }
 
 function query(db: Db, counters: GraphCounters, param: unknown) {
