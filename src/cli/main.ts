@@ -12,6 +12,8 @@ import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './co
 import { startAll, stopAll } from './run-all.js'
 
 const program = new Command()
+/** exitOnFailure: the command failed where nothing is left to finish, so the process ends at once. */
+let exitOnFailure = false
 program
   .name('peregrine')
   .description('Peregrine: Open-Falcon compatible monitoring and operations for container clusters')
@@ -153,6 +155,11 @@ program
               if (again === undefined) throw new Error('the configuration no longer runs the agent')
               return again
             },
+    }).catch((err: unknown) => {
+      // startAll has stopped what it started; a socket or timer a component still holds must not
+      // keep a process that failed to start running.
+      exitOnFailure = true
+      throw err
     })
     const state: RunState = {
       pid: process.pid,
@@ -420,4 +427,5 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err)
   process.stderr.write(`peregrine: ${message}\n`)
   process.exitCode = isPeregrineError(err) ? 2 : 1
+  if (exitOnFailure) process.exit()
 })
