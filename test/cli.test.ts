@@ -462,6 +462,32 @@ describe('peregrine CLI rough edges', () => {
     )
   })
 
+  it('stops graph by name when graph runs in a process of its own', () => {
+    const alone = join(dir, 'graph-alone')
+    const config = join(dir, 'graph-alone.yaml')
+    writeFileSync(
+      config,
+      [`dataDir: ${alone}`, 'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }'].join('\n')
+    )
+    const started = spawnSync(process.execPath, [BIN, 'start', 'graph', '-dc', config], {
+      encoding: 'utf8',
+    })
+    assert.equal(started.status, 0, started.stderr)
+    const pid = Number(/\[peregrine-graph\] (\d+)/.exec(started.stdout)?.[1])
+    const check = spawnSync(process.execPath, [BIN, 'check', '-c', config], { encoding: 'utf8' })
+    assert.equal(check.status, 0, check.stdout)
+    // Only what runs is listed: graph, up.
+    assert.match(
+      check.stdout,
+      new RegExp(`: configuration ok\\n +graph +UP +${pid} +rpc=[^\\n]*\\n$`)
+    )
+    const stop = spawnSync(process.execPath, [BIN, 'stop', 'graph', '-c', config], {
+      encoding: 'utf8',
+    })
+    assert.deepEqual([stop.status, stop.stdout], [0, '[peregrine] down (graph)\n'])
+    assert.equal(processAlive(pid), false)
+  })
+
   it('takes a state file naming a zombie process as not running', async () => {
     const zombieDir = join(dir, 'zombie')
     mkdirSync(join(zombieDir, 'run'), { recursive: true })
