@@ -11,7 +11,7 @@ import {
 } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import { Command, type CommanderError, InvalidArgumentError } from 'commander'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
 import { normalizeTags, seriesKeyOfCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
@@ -465,6 +465,12 @@ function parsePositive(v: string): number {
   return n
 }
 
+// commander's own errors (exitOverride) carry a `commander.*` code; told apart by it, not by class.
+function isCommanderError(err: unknown): err is CommanderError {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('commander.')
+}
+
 function parseCf(v: string): ConsolFun {
   if (!(CONSOL_FUNS as readonly string[]).includes(v)) {
     throw new InvalidArgumentError(`expected one of ${CONSOL_FUNS.join(', ')}`)
@@ -473,7 +479,7 @@ function parseCf(v: string): ConsolFun {
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof CommanderError) {
+  if (isCommanderError(err)) {
     // --help, `help` and --version have printed what was asked; a bare `peregrine` has printed the
     // help as its usage error.
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return
