@@ -1,14 +1,15 @@
 // End-to-end ingest benchmark: the all-in-one in a child process, the tsdb dataset pushed over HTTP and
 // JSON-RPC by concurrent clients, acknowledged by transfer only once graph has it in its WAL.
 //
-// Usage: node dist/bench/ingest.js [--series N] [--points N] [--clients N] [--batch N] [--keep]
+// Usage: node dist/bench/ingest.js [--series N] [--points N] [--clients N] [--batch N]
+//        [--components LIST] [--keep]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { JsonRpcClient } from '../src/core/index.js'
-import { startPeregrine } from '../test/support/peregrine-process.js'
+import { loginRoot, startPeregrine } from '../test/support/peregrine-process.js'
 import { Dataset, STEP } from './dataset.js'
 
 function log(message: string): void {
@@ -22,6 +23,7 @@ function flags() {
       points: { type: 'string', default: '1440' },
       clients: { type: 'string', default: '8' },
       batch: { type: 'string', default: '1000' },
+      components: { type: 'string', default: 'graph,transfer,api' },
       keep: { type: 'boolean', default: false },
     },
   })
@@ -40,8 +42,25 @@ function flags() {
     points: n('points', values.points, 7 * 1440),
     clients: n('clients', values.clients, 256),
     batch: n('batch', values.batch, 100_000),
+    components: components(values.components),
     keep: values.keep,
   }
+}
+
+// The components the server runs: graph, transfer and api at least (what is pushed and read), or
+// `all` for the whole all-in-one (judge, hbs, alarm and the agent beside them).
+function components(list: string): string[] {
+  if (list === 'all') return []
+  const names = list.split(',').filter((c) => c !== '')
+  for (const needed of ['graph', 'transfer', 'api']) {
+    if (!names.includes(needed)) {
+      process.stderr.write(
+        `ingest bench: --components must include graph, transfer and api (or be all), got ${list}\n`
+      )
+      process.exit(2)
+    }
+  }
+  return names
 }
 
 function treeBytes(dir: string): number {
@@ -128,13 +147,15 @@ async function main(): Promise<void> {
   const total = f.series * f.points
   const firstT = Math.floor(Date.now() / 1000 / STEP) * STEP - (f.points - 1) * STEP
   log(
-    `${f.series} series × ${f.points} points = ${(total / 1e6).toFixed(1)}M points per phase, ${f.clients} clients, batches of ${f.batch}, dir ${dir}`
+    `${f.series} series × ${f.points} points = ${(total / 1e6).toFixed(1)}M points per phase, ${f.clients} clients, batches of ${f.batch}, components ${f.components.join(',') || 'all'}, dir ${dir}`
   )
   // INGEST_SERVER_NODE_ARGS reaches the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.INGEST_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
-  const server = await startPeregrine(dir, [], {}, nodeArgs)
+  const server = await startPeregrine(dir, f.components, {}, nodeArgs)
   const { child, addresses } = server
   try {
+    // The graph routes take falcon's Apitoken, as a dashboard sends it after logging in.
+    const apitoken = await loginRoot(addresses.api.http)
     const url = `http://${addresses.transfer.http}/api/push`
     const httpRate = await phase(
       'http',
@@ -175,7 +196,7 @@ async function main(): Promise<void> {
       const started = performance.now()
       const res = await fetch(`http://${addresses.api.http}/api/v1/graph/history`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', apitoken },
         body: JSON.stringify({
           hostnames: ['h-' + data.descs[s].endpoint],
           counters: [data.keys[s].slice(data.descs[s].endpoint.length + 1)],
@@ -187,7 +208,7 @@ async function main(): Promise<void> {
       })
       const h = (await res.json()) as { Values: unknown[] }[]
       if (q >= 20) times.push(performance.now() - started)
-      if (h.length !== 1 || h[0].Values.length < f.points - 1)
+      if (res.status !== 200 || h.length !== 1 || h[0].Values.length < f.points - 1)
         throw new Error(`history of ${data.keys[s]}: ${JSON.stringify(h).slice(0, 200)}`)
     }
     times.sort((a, b) => a - b)
@@ -210,6 +231,7 @@ async function main(): Promise<void> {
         points_per_phase: total,
         clients: f.clients,
         batch: f.batch,
+        components: f.components.join(',') || 'all',
         node: process.version,
       })
     )

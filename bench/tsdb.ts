@@ -218,7 +218,7 @@ async function main(): Promise<void> {
     const st = db.stats()
     log(`compaction merged ${merged} blocks in ${((performance.now() - c) / 1000).toFixed(2)} s`)
     // Chunk bytes per kind of series (series tables and file framing excluded), to compare kind by kind
-    // with the VictoriaMetrics and Prometheus figures in ARCHITECTURE.md.
+    // with the VictoriaMetrics and Prometheus figures in docs/architecture.md.
     const kindNames = ['percent_2dp', 'bytes_gauge', 'counter', 'constant']
     const kindOf = new Map(data.keys.map((k, s) => [k, data.kind[s]]))
     const byKind = kindNames.map(() => ({ points: 0, bytes: 0 }))

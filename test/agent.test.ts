@@ -2,10 +2,16 @@
 // hbs travel agent → transfer → graph and read back through /api/v1/graph/history.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loginRoot, type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
+import {
+  BIN,
+  loginRoot,
+  type PeregrineProcess,
+  startPeregrine,
+} from './support/peregrine-process.js'
 
 let dir = ''
 let aio: PeregrineProcess
@@ -137,5 +143,35 @@ describe('agent → transfer → graph → api', () => {
       return v.length > 0 ? v : undefined
     })
     assert.equal(points[0].value, 7)
+  })
+})
+
+describe('a standalone agent', () => {
+  it('exits non-zero with one sentence when its HTTP port is taken, though hbs and transfer answer', () => {
+    const config = join(dir, 'standalone-agent.json')
+    writeFileSync(
+      config,
+      JSON.stringify({
+        agent: {
+          hostname: 'standalone',
+          // The all-in-one's agent holds this port already.
+          http: { enabled: true, listen: aio.addresses.agent.http },
+          heartbeat: { enabled: true, addr: aio.addresses.hbs.rpc, interval: 60 },
+          transfer: { enabled: true, addrs: [aio.addresses.transfer.rpc], interval: 60 },
+        },
+      })
+    )
+    // The bound is only for a broken agent, which would run on and hold the suite until its timeout.
+    const r = spawnSync(
+      process.execPath,
+      [BIN, '--data-dir', join(dir, 'standalone'), 'start', 'agent', '-c', config],
+      { encoding: 'utf8', timeout: 60_000 }
+    )
+    assert.equal(r.signal, null, `still running after 60 s: ${r.stderr}`)
+    assert.equal(r.status, 1, r.stderr)
+    assert.equal(
+      r.stderr,
+      `peregrine: agent.http.listen: ${aio.addresses.agent.http} is already in use; stop the program holding it or set another port\n`
+    )
   })
 })

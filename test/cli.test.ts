@@ -3,10 +3,12 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { processAlive } from '../src/core/index.js'
+import { zombie } from '../src/core/testing.js'
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'peregrine.js')
 let dir = ''
@@ -17,6 +19,13 @@ function run(args: string[], input?: string): { code: number | null; out: string
     encoding: 'utf8',
   })
   return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+/** assertValid: `check -c` found the file valid; nothing runs on the test's data directory (status 1). */
+function assertValid(r: { code: number | null; out: string; err: string }): void {
+  assert.match(r.out, /: configuration ok\n/, r.err)
+  assert.match(r.out, /graph +DOWN/)
+  assert.equal(r.code, 1, r.err)
 }
 
 before(() => {
@@ -160,12 +169,26 @@ describe('peregrine CLI', () => {
     const check = run(['check'])
     assert.match(check.out, /graph +UP/)
     assert.match(check.out, /transfer +UP/)
+    assert.equal(check.code, 0, 'every component of the running process is up')
+    // One process runs them all: graph cannot be stopped alone, and nothing is stopped.
+    const stopGraph = run(['stop', 'graph'])
+    assert.equal(stopGraph.code, 2)
+    assert.match(
+      stopGraph.err,
+      new RegExp(
+        `^peregrine: graph cannot be stopped alone: pid ${child.pid} runs graph, .* in one process; stop them all with: peregrine stop, or start graph in a process of its own\n$`
+      )
+    )
+    assert.equal(child.exitCode, null)
+    assert.equal(run(['check', 'graph']).code, 0)
     const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)))
     child.kill('SIGTERM')
     assert.equal(await exited, 0)
     assert.match(err, /SIGTERM: stopping ingestion first/)
     assert.match(err, /transfer stopped[\s\S]*graph stopped[\s\S]*stopped cleanly/)
-    assert.match(run(['check']).out, /graph +DOWN/)
+    const down = run(['check'])
+    assert.match(down.out, /graph +DOWN/)
+    assert.equal(down.code, 1, 'a component is down')
   })
 
   it('fails with one sentence naming the setting when a port is taken, leaving nothing running', async () => {
@@ -211,13 +234,8 @@ describe('peregrine CLI', () => {
     assert.match(check.stdout, new RegExp(`graph +UP +${pid}`))
     const stop = spawnSync(process.execPath, [BIN, 'stop', '-c', config], { encoding: 'utf8' })
     assert.match(stop.stdout, /\[peregrine\] down/)
-    let alive = true
-    try {
-      process.kill(pid, 0)
-    } catch {
-      alive = false
-    }
-    assert.equal(alive, false)
+    // Gone, or exited and waiting for init to reap it (a zombie, which stop rightly counts as gone).
+    assert.equal(processAlive(pid), false)
   })
 
   it('does not signal a process that reused the pid of a stale state file', () => {
@@ -258,7 +276,7 @@ describe('peregrine CLI', () => {
       })
     )
     const ok = run(['check', '-c', falcon])
-    assert.equal(ok.code, 0, ok.err)
+    assertValid(ok)
     // judge.cluster is taken (judge enabled), so only debug is left.
     assert.match(ok.err, /Open-Falcon settings Peregrine does not use: debug\n/)
     const bad = join(dir, 'bad.yaml')
@@ -287,7 +305,7 @@ describe('peregrine CLI', () => {
       })
     )
     const ok = run(['check', '-c', hbs])
-    assert.equal(ok.code, 0, ok.err)
+    assertValid(ok)
     assert.match(ok.err, /Open-Falcon settings Peregrine does not use: debug, maxConns, maxIdle/)
     const api = join(dir, 'api-cfg.json')
     writeFileSync(
@@ -303,12 +321,16 @@ describe('peregrine CLI', () => {
       })
     )
     const apiOk = run(['check', '-c', api])
-    assert.equal(apiOk.code, 0, apiOk.err)
+    assertValid(apiOk)
     assert.match(apiOk.err, /does not use: skip_auth/)
     writeFileSync(hbs, JSON.stringify({ database: 'nonsense', listen: ':6030' }))
     const bad = run(['check', '-c', hbs])
     assert.equal(bad.code, 2)
-    assert.match(bad.err, /hbs\.store: expected sqlite:PATH or mysql:/)
+    // The store hbs, api and alarm share is named once.
+    assert.match(
+      bad.err,
+      /^peregrine: configuration: store: expected sqlite:PATH or mysql:[^;]*\n$/
+    )
   })
   it('takes falcon judge and alarm cfg.json, telling judge from transfer', () => {
     const judge = join(dir, 'judge-cfg.json')
@@ -329,7 +351,7 @@ describe('peregrine CLI', () => {
       })
     )
     const ok = run(['check', '-c', judge])
-    assert.equal(ok.code, 0, ok.err)
+    assertValid(ok)
     assert.match(
       ok.err,
       /does not use: debug, hbs\.timeout \(the connect timeout; [^)]*\), alarm\.redis\.maxIdle\n/
@@ -346,7 +368,7 @@ describe('peregrine CLI', () => {
       })
     )
     const alarmOk = run(['check', '-c', alarm])
-    assert.equal(alarmOk.code, 0, alarmOk.err)
+    assertValid(alarmOk)
     assert.match(alarmOk.err, /does not use: log_level, api\.plus_api \(alarm reads/)
     writeFileSync(
       alarm,
@@ -355,5 +377,144 @@ describe('peregrine CLI', () => {
     const bad = run(['check', '-c', alarm])
     assert.equal(bad.code, 2)
     assert.match(bad.err, /alarm\.workers: expected a positive integer/)
+  })
+})
+
+describe('peregrine CLI rough edges', () => {
+  it('answers an unknown command or option with one sentence and status 2', () => {
+    const f = (args: string[], want: string) => {
+      const r = run(args)
+      assert.deepEqual(
+        [r.code, r.out, r.err],
+        [2, '', `peregrine: ${want}; see peregrine --help\n`]
+      )
+    }
+    f(['frob'], "unknown command 'frob'")
+    f(['--bogus'], "unknown option '--bogus'")
+    f(['check', '--bogus'], "unknown option '--bogus'")
+    f(['stap'], "unknown command 'stap' (Did you mean stop?)")
+    f(['tsdb', 'query'], "missing required argument 'key'")
+  })
+
+  it('prints its version', () => {
+    const pkg = JSON.parse(readFileSync(join(dirname(BIN), '..', 'package.json'), 'utf8')) as {
+      version: string
+    }
+    for (const flag of ['--version', '-V']) {
+      assert.deepEqual(run([flag]), { code: 0, out: `${pkg.version}\n`, err: '' })
+    }
+  })
+
+  it('ends quietly when the reader of its output goes away (check | head -1)', async () => {
+    const child = spawn(process.execPath, [BIN, '--data-dir', dir, 'check'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    // Gone before the first line is written: the write fails with EPIPE.
+    child.stdout.destroy()
+    let err = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+    const code = await new Promise<number | null>((ok) => child.once('close', ok))
+    assert.equal(err, '')
+    // Nothing runs here: check's own status, every component down.
+    assert.equal(code, 1)
+  })
+
+  it('says in one sentence that a configuration file is missing', () => {
+    const missing = join(dir, 'no-such.yaml')
+    for (const args of [
+      ['check', '-c', missing],
+      ['start', '-c', missing],
+    ]) {
+      const r = run(args)
+      assert.deepEqual(
+        [r.code, r.err],
+        [2, `peregrine: ${missing}: cannot read the configuration: no such file\n`]
+      )
+    }
+  })
+
+  it('refuses two components on one port, naming both keys, in check -c and start', () => {
+    const config = join(dir, 'same-port.yaml')
+    writeFileSync(
+      config,
+      [
+        'graph: { rpc: "127.0.0.1:0", http: "0.0.0.0:17071" }',
+        'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:17071", socket: "" }',
+        'api: { http: "127.0.0.1:0" }',
+      ].join('\n')
+    )
+    const want =
+      'peregrine: configuration: graph.http (0.0.0.0:17071) and transfer.http (127.0.0.1:17071) both listen on port 17071; give each a port of its own\n'
+    const checked = run(['check', '-c', config])
+    assert.deepEqual([checked.code, checked.err], [2, want])
+    const started = run(['start', 'graph', 'transfer', 'api', '-c', config])
+    assert.deepEqual([started.code, started.err], [2, want])
+  })
+
+  it('names a bad shared store once, not once per component that uses it', () => {
+    const config = join(dir, 'bad-store.yaml')
+    writeFileSync(config, 'store: nonsense\n')
+    const r = run(['check', '-c', config])
+    assert.equal(r.code, 2)
+    assert.equal(
+      r.err,
+      'peregrine: configuration: store: expected sqlite:PATH or mysql://user:password@host:port/database (got "nonsense")\n'
+    )
+  })
+
+  it('stops graph by name when graph runs in a process of its own', () => {
+    const alone = join(dir, 'graph-alone')
+    const config = join(dir, 'graph-alone.yaml')
+    writeFileSync(
+      config,
+      [`dataDir: ${alone}`, 'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }'].join('\n')
+    )
+    const started = spawnSync(process.execPath, [BIN, 'start', 'graph', '-dc', config], {
+      encoding: 'utf8',
+    })
+    assert.equal(started.status, 0, started.stderr)
+    const pid = Number(/\[peregrine-graph\] (\d+)/.exec(started.stdout)?.[1])
+    const check = spawnSync(process.execPath, [BIN, 'check', '-c', config], { encoding: 'utf8' })
+    assert.equal(check.status, 0, check.stdout)
+    // Only what runs is listed: graph, up.
+    assert.match(
+      check.stdout,
+      new RegExp(`: configuration ok\\n +graph +UP +${pid} +rpc=[^\\n]*\\n$`)
+    )
+    const stop = spawnSync(process.execPath, [BIN, 'stop', 'graph', '-c', config], {
+      encoding: 'utf8',
+    })
+    assert.deepEqual([stop.status, stop.stdout], [0, '[peregrine] down (graph)\n'])
+    assert.equal(processAlive(pid), false)
+  })
+
+  it('takes a state file naming a zombie process as not running', async () => {
+    const zombieDir = join(dir, 'zombie')
+    mkdirSync(join(zombieDir, 'run'), { recursive: true })
+    const z = await zombie()
+    try {
+      // Its own start time, so the state file passes the reused-pid check and only its state tells.
+      writeFileSync(
+        join(zombieDir, 'run', 'peregrine.json'),
+        JSON.stringify({
+          pid: z.pid,
+          startTicks: z.startTicks,
+          components: ['graph'],
+          addresses: {},
+          startedAt: '',
+        })
+      )
+      const stop = spawnSync(process.execPath, [BIN, '--data-dir', zombieDir, 'stop'], {
+        encoding: 'utf8',
+      })
+      assert.deepEqual([stop.status, stop.stdout], [0, '[peregrine] not running\n'])
+      const check = spawnSync(process.execPath, [BIN, '--data-dir', zombieDir, 'check', 'graph'], {
+        encoding: 'utf8',
+      })
+      assert.equal(check.status, 1)
+      assert.match(check.stdout, /graph +DOWN +-/)
+    } finally {
+      await z.reap()
+    }
   })
 })

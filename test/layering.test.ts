@@ -1,4 +1,4 @@
-// Enforces the dependency rule of STYLE.md 2.1: core imports nothing in src/, libraries import core and
+// Enforces the dependency rule of docs/architecture.md (Layering): core imports nothing in src/, libraries import core and
 // each other's index.ts, apps never import another app, and other areas import only an area's index.ts.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'

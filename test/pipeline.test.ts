@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { JsonRpcClient } from '../src/core/index.js'
+import { HashRing, JsonRpcClient, normalizeTags, seriesKeyOf } from '../src/core/index.js'
 import { loginRoot, type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
 
 // The falcon layout at scale, in real processes: two graph nodes, and transfer with api in a third.
@@ -15,6 +15,8 @@ const processes: PeregrineProcess[] = []
 let api = ''
 let apitoken = ''
 let transfer: JsonRpcClient
+/** graphCluster: the two graph nodes by name, as transfer and api are configured with them. */
+let graphCluster: Record<string, string> = {}
 
 async function post(path: string, body: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`http://${api}${path}`, {
@@ -34,7 +36,7 @@ before(async () => {
   for (const name of ['g0', 'g1', 'front']) mkdirSync(join(dir, name))
   const g0 = await startPeregrine(join(dir, 'g0'), ['graph'], { graph: { walSync: 'write' } })
   const g1 = await startPeregrine(join(dir, 'g1'), ['graph'], { graph: { walSync: 'write' } })
-  const graphCluster = { 'graph-00': g0.addresses.graph.rpc, 'graph-01': g1.addresses.graph.rpc }
+  graphCluster = { 'graph-00': g0.addresses.graph.rpc, 'graph-01': g1.addresses.graph.rpc }
   const front = await startPeregrine(join(dir, 'front'), ['transfer', 'api'], {
     transfer: { graphCluster },
     api: { graphCluster },
@@ -256,5 +258,102 @@ describe('pipeline: transfer → graph → api', () => {
     const twice = await get('/api/v1/graph/endpoint?q=a&q=b')
     assert.equal(twice.status, 400)
     assert.match((twice.json as { error: string }).error, /q: give it once/)
+  })
+})
+
+describe('series placement: one key function in transfer, graph and api', () => {
+  // Three tags each, written and asked for in different orders: the node is chosen by the sorted key.
+  const SERIES = 24
+  const tagsOf = (i: number): [string, string][] => [
+    ['dc', `dc${i % 3}`],
+    ['iface', `eth${i}`],
+    ['zone', `z${i % 2}`],
+  ]
+  const render = (pairs: [string, string][]) => pairs.map(([k, v]) => `${k}=${v}`).join(',')
+  // Orders the tags arrive in (one per point) and the order a client asks with: none sorted but one.
+  const orders = [
+    (t: [string, string][]) => [t[2], t[0], t[1]],
+    (t: [string, string][]) => [t[1], t[2], t[0]],
+    (t: [string, string][]) => t,
+  ]
+  const askOrder = (t: [string, string][]) => [t[2], t[1], t[0]]
+  const endpoint = (i: number) => `multi-${i}`
+
+  it('writes every multi-tag series to one node and reads it back through api from that node', async () => {
+    const items = []
+    for (let i = 0; i < SERIES; i++) {
+      for (let p = 0; p < orders.length; p++) {
+        items.push({
+          endpoint: endpoint(i),
+          metric: 'app.latency',
+          value: i * 10 + p,
+          step: STEP,
+          counterType: 'GAUGE',
+          tags: render(orders[p](tagsOf(i))),
+          timestamp: T0 + p * STEP,
+        })
+      }
+    }
+    const r = await transfer.call<{ Total: number; Invalid: number }>('Transfer.Update', items)
+    assert.deepEqual([r.Total, r.Invalid], [SERIES * orders.length, 0])
+
+    // The test can fail only if asking with the client's tag order would pick another node.
+    const ring = new HashRing(Object.keys(graphCluster))
+    const sortedKey = (i: number) =>
+      seriesKeyOf(endpoint(i), 'app.latency', normalizeTags(render(tagsOf(i))))
+    const moved = Array.from({ length: SERIES }, (_, i) => i).filter(
+      (i) =>
+        ring.get(`${endpoint(i)}/app.latency/${render(askOrder(tagsOf(i)))}`) !==
+        ring.get(sortedKey(i))
+    )
+    assert.ok(moved.length > 0, 'some unsorted keys hash to the other node')
+
+    const nodes = Object.fromEntries(
+      Object.entries(graphCluster).map(([name, address]) => [name, new JsonRpcClient(address)])
+    )
+    try {
+      for (let i = 0; i < SERIES; i++) {
+        const counter = `app.latency/${render(askOrder(tagsOf(i)))}`
+        // Exactly one node holds the series, with every point: the one the ring names.
+        const holders: string[] = []
+        for (const [name, client] of Object.entries(nodes)) {
+          const q = await client.call<History[number]>('Graph.Query', {
+            endpoint: endpoint(i),
+            counter,
+            start: T0,
+            end: T0 + 2 * STEP,
+            consolFuc: 'AVERAGE',
+          })
+          if (q.step !== 0) holders.push(name)
+        }
+        assert.deepEqual(holders, [ring.get(sortedKey(i))], endpoint(i))
+
+        const { status, json } = await post('/api/v1/graph/history', {
+          hostnames: [endpoint(i)],
+          counters: [counter],
+          start_time: T0,
+          end_time: T0 + 2 * STEP,
+          consol_fun: 'AVERAGE',
+          step: STEP,
+        })
+        assert.equal(status, 200)
+        const h = json as History
+        assert.equal(h.length, 1, `history of ${endpoint(i)}/${counter}`)
+        assert.deepEqual(
+          h[0].Values.map((v) => v.value),
+          [i * 10, i * 10 + 1, i * 10 + 2],
+          `${endpoint(i)}/${counter}`
+        )
+
+        const last = await post('/api/v1/graph/lastpoint', [{ endpoint: endpoint(i), counter }])
+        assert.deepEqual(
+          (last.json as { value: { value: number } }[])[0].value.value,
+          i * 10 + 2,
+          `lastpoint of ${endpoint(i)}/${counter}`
+        )
+      }
+    } finally {
+      for (const c of Object.values(nodes)) c.close()
+    }
   })
 })

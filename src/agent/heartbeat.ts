@@ -82,6 +82,7 @@ export class Heartbeat {
   private builtinChecksum = 'nil'
   private pluginsTimestamp = -1
   private failing = false
+  private stopped = false
   readonly stats = { reports: 0, failures: 0 }
 
   constructor(private readonly o: HeartbeatOptions) {
@@ -128,6 +129,8 @@ export class Heartbeat {
       }
       return r
     } catch (err) {
+      // A call cut short by stop() is no failure of hbs: a stopping agent says nothing about it.
+      if (this.stopped) return undefined
       this.stats.failures++
       if (!this.failing) {
         this.failing = true
@@ -186,6 +189,7 @@ export class Heartbeat {
   }
 
   stop(): void {
+    this.stopped = true
     for (const t of this.timers) clearInterval(t)
     this.timers = []
     this.client.close()

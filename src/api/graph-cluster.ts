@@ -1,5 +1,11 @@
 // The api's view of the graph cluster: which node holds a series (falcon's ring), and clients per node.
-import { type Deps, HashRing, JsonRpcClient, type RpcCaller } from '../core/index.js'
+import {
+  type Deps,
+  HashRing,
+  JsonRpcClient,
+  type RpcCaller,
+  seriesKeyOfCounter,
+} from '../core/index.js'
 
 /**
  * GraphCluster sends a series' calls to the node the ring picks and fans index calls out to every node.
@@ -29,9 +35,12 @@ export class GraphCluster {
     }
   }
 
-  /** call sends one call for series `key` (`endpoint/counter`) to the node that owns it. */
-  call<T>(key: string, method: string, param: unknown): Promise<T> {
-    return this.#callNode<T>(this.#ring.get(key), method, param)
+  /**
+   * callSeries sends one call about the series `endpoint` + `counter` to the node that holds it: the
+   * ring is asked with core's series key, tags sorted, as transfer asked it when it wrote the series.
+   */
+  callSeries<T>(endpoint: string, counter: string, method: string, param: unknown): Promise<T> {
+    return this.#callNode<T>(this.#ring.get(seriesKeyOfCounter(endpoint, counter)), method, param)
   }
 
   /** callAll sends the same call to every node and returns their answers. */

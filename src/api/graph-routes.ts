@@ -92,7 +92,7 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
       for (const counter of counters) {
         const param: Record<string, unknown> = { start, end, consolFuc: cf, endpoint, counter }
         if (typeof step === 'number') param.step = step
-        calls.push(graphs.call<QueryResponse>(`${endpoint}/${counter}`, 'Graph.Query', param))
+        calls.push(graphs.callSeries<QueryResponse>(endpoint, counter, 'Graph.Query', param))
       }
     }
     const results = await Promise.all(calls)
@@ -124,7 +124,7 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
       return badRequest(reply, 'body: expected a JSON array of {endpoint, counter}')
     }
     const items = b as { endpoint: string; counter: string }[]
-    return Promise.all(items.map((x) => graphs.call(`${x.endpoint}/${x.counter}`, 'Graph.Last', x)))
+    return Promise.all(items.map((x) => graphs.callSeries(x.endpoint, x.counter, 'Graph.Last', x)))
   })
 
   app.get('/api/v1/graph/endpoint', async (req, reply) => {

@@ -51,12 +51,14 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: PortalContext):
     // counted before the password is checked, so that logins sent at once cannot pass the limit.
     const pass = ctx.limiter.attempt([`name:${user?.name ?? body.name}`, ip])
     // One answer, taking as long, for a wrong name and a wrong password, so names cannot be probed.
+    // Its status is falcon's (400); falcon's two texts, `no such user` and `password error`, would
+    // tell a guesser which names exist.
     const verdict = await verifyPassword(
       body.password,
       user?.passwd ?? (await decoyHash()),
       config.salt
     )
-    if (user === undefined || !verdict.ok) throw unauthorized('wrong name or password')
+    if (user === undefined || !verdict.ok) throw badRequest('wrong name or password')
     pass()
     if (user.role === ROLE.blocked) throw unauthorized(`user ${user.name} is blocked`)
     ctx.limiter.succeed(`name:${user.name}`)

@@ -190,7 +190,7 @@ for (const engine of await testEngines()) {
         assert.deepEqual(ok, { status: 200, body: { message: 'password updated!' } })
         assert.ok(await works(token), 'the session that changed it stays')
         assert.ok(!(await works(second.token)), 'another session ends')
-        assert.equal((await login('pw-u', 'password-pw-u')).status, 401)
+        assert.equal((await login('pw-u', 'password-pw-u')).status, 400)
         assert.equal((await login('pw-u', 'brand-new-1')).status, 200)
         const stored = (await row('pw-u')).passwd
         assert.match(stored, /^scrypt\$/)

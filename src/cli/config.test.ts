@@ -41,7 +41,7 @@ describe('goDsnToUrl', () => {
         await assert.rejects(
           async () => resolveConfigs(readConfigFile(file).raw, ['hbs']),
           (err: Error) =>
-            /^(database: only tcp|hbs\.store: expected)/.test(err.message) &&
+            /^(database: only tcp|store: expected)/.test(err.message) &&
             !err.message.includes('s3cret'),
           database
         )
@@ -525,5 +525,31 @@ describe('safe defaults', () => {
     assert.equal(await falcon({ signup_disable: true }), true)
     // Left out: Peregrine's default, not Go's zero value.
     assert.equal(await falcon({}), true)
+  })
+})
+
+describe('resolveConfigs: one port per listener', () => {
+  const f = async (sections: Record<string, unknown>, want: RegExp | null) => {
+    const run = resolveConfigs(sections, ['graph', 'transfer', 'api'])
+    if (want === null) await run
+    else await assert.rejects(run, want)
+  }
+  it('refuses two listeners on one port when their addresses overlap', async () => {
+    await f(
+      { graph: { http: '127.0.0.1:7000' }, api: { http: '127.0.0.1:7000' } },
+      /^Error: graph\.http \(127\.0\.0\.1:7000\) and api\.http \(127\.0\.0\.1:7000\) both listen on port 7000; give each a port of its own$/
+    )
+    // Every address takes the port on each of them.
+    await f(
+      { graph: { http: '10.1.2.3:7000' }, transfer: { socket: ':7000' } },
+      /graph\.http \(10\.1\.2\.3:7000\) and transfer\.socket \(:7000\)/
+    )
+    await f({ graph: { http: 'localhost:7000' }, api: { http: '127.0.0.1:7000' } }, /api\.http/)
+  })
+
+  it('takes one port on two different addresses, port 0 twice, and a listener turned off', async () => {
+    await f({ graph: { http: '127.0.0.1:7000' }, api: { http: '10.1.2.3:7000' } }, null)
+    await f({ graph: { http: '127.0.0.1:0' }, api: { http: '127.0.0.1:0' } }, null)
+    await f({ transfer: { socket: '' } }, null)
   })
 })

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { parseListen } from '../core/service.js'
 // The components' config modules, not their index.ts: reading a configuration loads none of the
 // servers (the CLI may reach into apps). api's and hbs's, which load the store's query builder, are
 // imported only when those components run, so `peregrine start agent` carries only the agent.
@@ -57,7 +58,21 @@ export interface Configs {
  * keys it has that Peregrine does not use are returned in `ignored`.
  */
 export function readConfigFile(file: string): { raw: Record<string, unknown>; ignored: string[] } {
-  const text = readFileSync(file, 'utf8')
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'a directory, not a file'
+          : code === 'EACCES'
+            ? 'not readable by this user'
+            : (err as Error).message
+    throw new Error(`${file}: cannot read the configuration: ${why}`, { cause: err })
+  }
   let parsed: unknown
   try {
     parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
@@ -495,6 +510,73 @@ export async function resolveConfigs(
       hbs: components.includes('hbs') && obj(agent.heartbeat).addr === undefined,
     }
   }
-  if (problems.length > 0) throw new Error(problems.join('; '))
+  problems.push(...portClashes(out))
+  if (problems.length > 0) throw new Error(withoutInheritedStore(problems, raw).join('; '))
+  return out
+}
+
+/** The sections that take the top-level `store` unless they name their own. */
+const STORE_SECTIONS = ['api', 'hbs', 'alarm'] as const
+
+/**
+ * withoutInheritedStore names a bad top-level `store` once: each section that inherits it reports
+ * it as its own (`api.store: …`, `hbs.store: …`), and those copies are left out for one `store: …`.
+ */
+function withoutInheritedStore(problems: string[], raw: Obj): string[] {
+  const items = problems.flatMap((p) => p.split('; '))
+  const inherited = STORE_SECTIONS.filter((s) => obj(raw[s]).store === undefined)
+  const copies = items.filter((p) => inherited.some((s) => p.startsWith(`${s}.store: `)))
+  if (copies.length === 0) return items
+  const first = copies[0].slice(copies[0].indexOf('.') + 1)
+  return [first, ...items.filter((p) => !copies.includes(p))]
+}
+
+/** Listening on every address: a listener there takes its port from any other on the same port. */
+const EVERY_ADDRESS = new Set(['0.0.0.0', '::'])
+
+/**
+ * portClashes names every two listeners of the configured components that would take the same port
+ * (on one address, or one of them on every address): the second could not start. Port 0 is a new
+ * port each time; addresses that do not parse are left to their section's own check.
+ */
+function portClashes(c: Configs): string[] {
+  const listeners: [string, string | undefined][] = [
+    ['graph.rpc', c.graph?.rpc],
+    ['graph.http', c.graph?.http],
+    ['hbs.rpc', c.hbs?.rpc],
+    ['hbs.http', c.hbs?.http],
+    ['judge.rpc', c.judge?.rpc],
+    ['judge.http', c.judge?.http],
+    ['transfer.rpc', c.transfer?.rpc],
+    ['transfer.http', c.transfer?.http],
+    ['transfer.socket', c.transfer?.socket],
+    ['api.http', c.api?.http],
+    ['alarm.http', c.alarm?.http],
+    ['agent.http.listen', c.agent?.http.enabled === true ? c.agent.http.listen : undefined],
+  ]
+  const taken: { key: string; value: string; host: string; port: number }[] = []
+  const out: string[] = []
+  for (const [key, value] of listeners) {
+    if (value === undefined || value === '') continue
+    let l: { host: string; port: number }
+    try {
+      l = parseListen(key, value)
+    } catch {
+      continue
+    }
+    if (l.port === 0) continue
+    const host = l.host === 'localhost' ? '127.0.0.1' : l.host
+    const other = taken.find(
+      (t) =>
+        t.port === l.port &&
+        (t.host === host || EVERY_ADDRESS.has(t.host) || EVERY_ADDRESS.has(host))
+    )
+    if (other !== undefined) {
+      out.push(
+        `${other.key} (${other.value}) and ${key} (${value}) both listen on port ${l.port}; give each a port of its own`
+      )
+    }
+    taken.push({ key, value, host, port: l.port })
+  }
   return out
 }

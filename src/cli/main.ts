@@ -1,10 +1,19 @@
 // The `peregrine` command: start the platform, and work with a storage directory offline.
 import { spawn } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { Command, InvalidArgumentError } from 'commander'
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Command, type CommanderError, InvalidArgumentError } from 'commander'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
-import { counterOf, normalizeTags, splitCounter } from '../core/model.js'
+import { normalizeTags, seriesKeyOfCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
 import { type Logger, processAlive } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
@@ -12,14 +21,36 @@ import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './co
 import { startAll, stopAll } from './run-all.js'
 
 const program = new Command()
+/** exitOnFailure: the command failed where nothing is left to finish, so the process ends at once. */
+let exitOnFailure = false
 program
   .name('peregrine')
   .description('Peregrine: Open-Falcon compatible monitoring and operations for container clusters')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .option(
     '--data-dir <dir>',
     'where Peregrine keeps its data (default ./data, or dataDir in --config)'
   )
-  .showHelpAfterError()
+  // Mistakes in the command line are thrown to the catch at the bottom, which says them in one
+  // sentence; every command defined below inherits both settings.
+  .exitOverride()
+  .configureOutput({ outputError: () => undefined })
+
+// The reader of our output went away (`peregrine check | head -1`): nothing is left to say to it.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit()
+  throw err
+})
+
+// The version in package.json, found from this file in src/cli or dist/src/cli.
+function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json')
+    if (existsSync(file))
+      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+    if (dirname(dir) === dir) return 'unknown'
+  }
+}
 
 function dataDirFlag(): string | undefined {
   return program.opts<{ dataDir?: string }>().dataDir
@@ -153,6 +184,11 @@ program
               if (again === undefined) throw new Error('the configuration no longer runs the agent')
               return again
             },
+    }).catch((err: unknown) => {
+      // startAll has stopped what it started; a socket or timer a component still holds must not
+      // keep a process that failed to start running.
+      exitOnFailure = true
+      throw err
     })
     const state: RunState = {
       pid: process.pid,
@@ -244,11 +280,24 @@ program
   .argument('[components...]', COMPONENTS.join(' | '))
   .option('-c, --config <file>', 'the configuration it was started with (for its dataDir)')
   .action(async (names: string[], o: { config?: string }) => {
-    wantedComponents(names)
+    const wanted: string[] = names.length === 0 ? [] : wantedComponents(names)
     const st = readState(dataDirOf(o.config))
     if (st === null) {
       process.stdout.write('[peregrine] not running\n')
       return
+    }
+    // The components of one process stop together: a signal cannot ask it to drop one of them.
+    const absent = wanted.filter((c) => !st.components.includes(c))
+    if (absent.length > 0) {
+      throw new UsageError(
+        `${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} not running (pid ${st.pid} runs ${st.components.join(', ')})`
+      )
+    }
+    const others = st.components.filter((c) => !wanted.includes(c))
+    if (wanted.length > 0 && others.length > 0) {
+      throw new UsageError(
+        `${wanted.join(', ')} cannot be stopped alone: pid ${st.pid} runs ${st.components.join(', ')} in one process; stop them all with: peregrine stop, or start ${wanted.join(', ')} in a process of its own`
+      )
     }
     process.kill(st.pid, 'SIGTERM')
     for (let waited = 0; processAlive(st.pid); waited += 100) {
@@ -265,27 +314,35 @@ program
 program
   .command('check')
   .description(
-    'print each component UP or DOWN with pid and ports; with --config, validate it and exit'
+    'print components UP or DOWN with pid and ports (the named ones, else those running, else all); exit 1 if one is DOWN; with --config, validate it first'
   )
-  .option('-c, --config <file>', 'validate this configuration')
-  .action(async (o: { config?: string }) => {
+  .argument('[components...]', COMPONENTS.join(' | '))
+  .option('-c, --config <file>', 'validate this configuration (exit 2 if it is wrong)')
+  .action(async (names: string[], o: { config?: string }) => {
+    const named = names.length === 0 ? undefined : wantedComponents(names)
     if (o.config !== undefined) {
       await loadConfigs([], o.config)
       process.stdout.write(`${o.config}: configuration ok\n`)
     }
     const st = readState(dataDirOf(o.config))
-    for (const c of COMPONENTS) {
+    const listed =
+      named ?? (st === null ? [...COMPONENTS] : COMPONENTS.filter((c) => st.components.includes(c)))
+    const lines: string[] = []
+    for (const c of listed) {
       const up = st !== null && st.components.includes(c)
+      // Set before writing: a reader that stops early (`| head -1`) ends the process with it.
+      if (!up) process.exitCode = 1
       const ports = up
         ? Object.entries(st.addresses[c] ?? {})
             .map(([k, v]) => `${k}=${v}`)
             .join(' ')
         : ''
       const pid = up ? String(st.pid) : '-'
-      process.stdout.write(
+      lines.push(
         `${c.padStart(20)} ${(up ? 'UP' : 'DOWN').padStart(10)} ${pid.padStart(15)}   ${ports}\n`
       )
     }
+    process.stdout.write(lines.join(''))
   })
 
 const tsdb = program
@@ -345,8 +402,7 @@ tsdb
     const start = o.start ?? end - 3600
     const slash = key.indexOf('/')
     if (slash <= 0) throw new UsageError(`key: expected endpoint/counter, got "${key}"`)
-    const { metric, tags } = splitCounter(key.slice(slash + 1))
-    const canonical = key.slice(0, slash) + '/' + counterOf(metric, tags)
+    const canonical = seriesKeyOfCounter(key.slice(0, slash), key.slice(slash + 1))
     const db = openDb()
     try {
       const r = db.query(canonical, {
@@ -415,6 +471,12 @@ function parsePositive(v: string): number {
   return n
 }
 
+// commander's own errors (exitOverride) carry a `commander.*` code; told apart by it, not by class.
+function isCommanderError(err: unknown): err is CommanderError {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('commander.')
+}
+
 function parseCf(v: string): ConsolFun {
   if (!(CONSOL_FUNS as readonly string[]).includes(v)) {
     throw new InvalidArgumentError(`expected one of ${CONSOL_FUNS.join(', ')}`)
@@ -423,8 +485,26 @@ function parseCf(v: string): ConsolFun {
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  if (isCommanderError(err)) {
+    // --help, `help` and --version have printed what was asked; a bare `peregrine` has printed the
+    // help as its usage error.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return
+    if (err.code === 'commander.help') {
+      process.exitCode = err.exitCode === 0 ? 0 : 2
+      return
+    }
+    // An unknown command or option, a missing or bad argument: one sentence, as other usage errors.
+    const what = err.message
+      .replace(/^error: /, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .replace(/\.$/, '')
+    process.stderr.write(`peregrine: ${what}; see peregrine --help\n`)
+    process.exitCode = 2
+    return
+  }
   // One sentence and a non-zero exit: what went wrong and, where we know, what to do.
   const message = err instanceof Error ? err.message : String(err)
   process.stderr.write(`peregrine: ${message}\n`)
   process.exitCode = isPeregrineError(err) ? 2 : 1
+  if (exitOnFailure) process.exit()
 })

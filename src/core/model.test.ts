@@ -9,6 +9,7 @@ import {
   normalizeTags,
   parseTags,
   seriesKeyOf,
+  seriesKeyOfCounter,
   splitCounter,
   type Tags,
 } from './model.js'
@@ -77,6 +78,25 @@ describe('counters and series keys', () => {
     f('host1', 'cpu.idle', '', 'host1/cpu.idle')
     f('host1', 'net.if.in.bytes', 'iface=eth0', 'host1/net.if.in.bytes/iface=eth0')
     f('host1', 'm', normalizeTags('b=2,a=1'), 'host1/m/a=1,b=2')
+  })
+
+  it('seriesKeyOfCounter is one key for a counter in any tag order', () => {
+    const f = (endpoint: string, counter: string, want: string) => {
+      assert.equal(seriesKeyOfCounter(endpoint, counter), want, counter)
+    }
+    f('host1', 'cpu.idle', 'host1/cpu.idle')
+    f('host1', 'm/c=3,a=1,b=2', 'host1/m/a=1,b=2,c=3')
+    f('host1', 'm/b=2,c=3,a=1', 'host1/m/a=1,b=2,c=3')
+    // already sorted: falcon's own `endpoint/counter`, so the ring agrees with falcon's api
+    f(
+      'host1',
+      'df.bytes.free/fstype=ext4,mount=/data',
+      'host1/df.bytes.free/fstype=ext4,mount=/data'
+    )
+    assert.equal(
+      seriesKeyOfCounter('h', 'm/zone=z,dc=d'),
+      seriesKeyOf('h', 'm', formatTags(parseTags('dc=d,zone=z')))
+    )
   })
 
   it('splitCounter undoes counterOf and sorts the tags', () => {

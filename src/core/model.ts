@@ -65,10 +65,22 @@ export function counterOf(metric: string, sortedTags: string): string {
 
 /**
  * seriesKeyOf returns falcon's primary key `endpoint/metric[/sortedtags]` (common/utils `PK`), the string
- * that transfer and api hash to find a series' graph node. `sortedTags` must come from `formatTags`.
+ * that transfer, graph and api hash to find a series' graph node and that graph stores it under: the one
+ * key function, so that a series is written and read on the same node. `sortedTags` must come from
+ * `formatTags` (or `normalizeTags`); tags from anywhere else go through `seriesKeyOfCounter`.
  */
 export function seriesKeyOf(endpoint: string, metric: string, sortedTags: string): string {
   return endpoint + '/' + counterOf(metric, sortedTags)
+}
+
+/**
+ * seriesKeyOfCounter is `seriesKeyOf` for a falcon counter `metric[/k=v,...]` as a client sends it, in
+ * any tag order: `m/b=2,a=1` and `m/a=1,b=2` name one series, so both give `endpoint/m/a=1,b=2`. A
+ * counter whose tags are already sorted gives the string falcon's api hashes (`endpoint/counter`).
+ */
+export function seriesKeyOfCounter(endpoint: string, counter: string): string {
+  const { metric, tags } = splitCounter(counter)
+  return seriesKeyOf(endpoint, metric, tags)
 }
 
 /** splitCounter splits a falcon counter `metric/k=v,...` into metric and its sorted tags string. */

@@ -1,4 +1,5 @@
 // What every app's start() returns and receives: a running service, and its dependencies.
+import { readFileSync } from 'node:fs'
 import type { Server } from 'node:net'
 
 /** Logger is the logging seam: apps log through it and never to the console directly. */
@@ -57,14 +58,32 @@ export function listenError(field: string, address: string, err: unknown): Error
   return new Error(`${field}: ${address} ${why}`, { cause: err })
 }
 
-/** processAlive tells whether a process with this pid exists (EPERM: it does, owned by someone else). */
+/**
+ * processAlive tells whether a process with this pid exists and runs (EPERM: it does, owned by someone
+ * else). A zombie, which has exited and waits only for its parent to read its status, is not alive:
+ * it holds no lock, serves nothing and will never stop by a signal.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
+  return !exited(pid)
+}
+
+// Linux's /proc/PID/stat state: Z (zombie) and X (dead) have exited. Where there is no /proc, the
+// signal's answer stands.
+function exited(pid: number): boolean {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return false
+  }
+  // The state follows the command name, which is in parentheses and may hold spaces and parentheses.
+  const state = stat.charAt(stat.lastIndexOf(')') + 2)
+  return state === 'Z' || state === 'X'
 }
 
 /** listenTcp listens on `value` (`host:port`); a failure is one sentence naming `field` (listenError). */

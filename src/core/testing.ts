@@ -1,4 +1,7 @@
-// Test support shared by every area's tests: a logger that keeps its lines, and a bounded wait.
+// Test support shared by every area's tests: a logger that keeps its lines, a bounded wait, and a
+// zombie process.
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import type { Logger } from './service.js'
 
 /** recordingLogger keeps every line as `level message`, for tests that assert what was logged. */
@@ -22,5 +25,41 @@ export async function waitUntil(
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/**
+ * zombie starts a process that exits at once under a parent that does not reap it, and resolves once
+ * Linux shows it as a zombie (/proc/PID/stat state Z) with its pid and its start time (field 22, as
+ * the CLI's state file keeps it). `reap()` has the parent reap it and exit; call it when done.
+ */
+export async function zombie(): Promise<{
+  pid: number
+  startTicks: string
+  reap(): Promise<void>
+}> {
+  // sh starts `sleep 0` in the background and blocks in `read`, leaving it unreaped until `wait`.
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; read x; wait'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  })
+  const exited = new Promise((ok) => parent.once('exit', ok))
+  const reap = async () => {
+    parent.stdin.end('\n')
+    await exited
+  }
+  try {
+    const pid = Number(
+      await new Promise<string>((ok) => parent.stdout.once('data', (d: Buffer) => ok(String(d))))
+    )
+    const fields = () => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      // After the command name, which is in parentheses: state is field 3, start time field 22.
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    }
+    await waitUntil(() => fields()[0] === 'Z', `pid ${pid} to become a zombie`)
+    return { pid, startTicks: fields()[19], reap }
+  } catch (err) {
+    await reap()
+    throw err
   }
 }

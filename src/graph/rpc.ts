@@ -6,7 +6,7 @@ import {
   normalizeTags,
   RpcError,
   seriesKeyOf,
-  splitCounter,
+  seriesKeyOfCounter,
 } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
 
@@ -267,8 +267,11 @@ function seriesParam(
   ) {
     throw new RpcError(`${method}: expected {endpoint, counter}`)
   }
-  const { metric, tags } = splitCounter(p.counter)
-  return { endpoint: p.endpoint, counter: p.counter, key: seriesKeyOf(p.endpoint, metric, tags) }
+  return {
+    endpoint: p.endpoint,
+    counter: p.counter,
+    key: seriesKeyOfCounter(p.endpoint, p.counter),
+  }
 }
 
 function query(db: Db, counters: GraphCounters, param: unknown) {

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type AddressInfo, type Socket } from 'node:net'
+import { waitUntil } from '../testing.js'
 import { JsonRpcClient, RawJson, RpcError, serveJsonRpc } from './falcon-jsonrpc.js'
 
 const errors: string[] = []
@@ -173,6 +174,27 @@ describe('falcon jsonrpc client', () => {
     const client = new JsonRpcClient(`127.0.0.1:${port}`, { maxResponseBytes: 1024 })
     await assert.rejects(client.call('Test.Slow', 'x'.repeat(512 << 10)), /closed/)
     client.close()
+  })
+
+  it('close during a dial ends the dial: the call fails and no connection is left open', async () => {
+    let calls = 0
+    const own = serveJsonRpc(new Map([['X.Y', () => ++calls]]))
+    await new Promise<void>((ok) => own.listen(0, '127.0.0.1', ok))
+    const client = new JsonRpcClient(`127.0.0.1:${(own.address() as AddressInfo).port}`)
+    const connections = () =>
+      new Promise<number>((ok, fail) => own.getConnections((err, n) => (err ? fail(err) : ok(n))))
+    try {
+      // Dialing now; closed before the connection is made (an agent stopping as it starts).
+      const call = client.call('X.Y', {})
+      client.close()
+      await assert.rejects(call, /closed/)
+      // Had the dial gone on, it would have connected and stayed open, holding the process.
+      await waitUntil(async () => (await connections()) === 0, 'the dialled connection to close')
+      assert.equal(calls, 0)
+    } finally {
+      own.closeAll()
+      await new Promise<void>((ok) => own.close(() => ok()))
+    }
   })
 
   it('fails a call to a port nobody listens on with the address in the message', async () => {

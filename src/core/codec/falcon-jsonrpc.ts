@@ -179,6 +179,8 @@ export class JsonRpcClient {
   readonly port: number
   readonly options: JsonRpcClientOptions
   #socket: Socket | null = null
+  /** #dialing: the socket still connecting, so that close() can end it too. */
+  #dialing: Socket | null = null
   #ready: Promise<Socket> | null = null
   #nextId = 0
   #pending = new Map<
@@ -220,8 +222,10 @@ export class JsonRpcClient {
     })
   }
 
-  /** close ends the connection; calls in flight fail. */
+  /** close ends the connection, or the dial under way; calls in flight fail. */
   close(): void {
+    // A dial left running would connect after close and hold the process open with its socket.
+    this.#dialing?.destroy()
     this.#socket?.destroy()
     this.#drop(new Error('client closed'))
   }
@@ -230,6 +234,7 @@ export class JsonRpcClient {
     if (this.#ready !== null) return this.#ready
     const ready = new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host: this.host, port: this.port })
+      this.#dialing = socket
       socket.setNoDelay(true)
       const timer = setTimeout(() => {
         socket.destroy(new Error(`connect to ${this.host}:${this.port}: timed out`))
@@ -237,6 +242,7 @@ export class JsonRpcClient {
       const decoder = new JsonStreamDecoder(this.options.maxResponseBytes)
       socket.once('connect', () => {
         clearTimeout(timer)
+        if (this.#dialing === socket) this.#dialing = null
         this.#socket = socket
         resolve(socket)
       })
@@ -256,6 +262,9 @@ export class JsonRpcClient {
       })
       socket.on('close', () => {
         clearTimeout(timer)
+        if (this.#dialing === socket) this.#dialing = null
+        // A dial ended by close() emits no error: the calls waiting for it fail here instead.
+        reject(new Error(`${this.host}:${this.port}: connection closed before it was made`))
         // Only this connection's calls fail: a later dial may already carry new ones.
         const current = this.#socket === socket || this.#ready === ready
         if (this.#socket === socket) this.#socket = null
