@@ -2,7 +2,7 @@
 // whose disk fills says so on /health and takes writes again once space returns.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import {
   closeSync,
   mkdirSync,
@@ -15,7 +15,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { JsonRpcClient } from '../src/core/index.js'
-import { type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
+import { BIN, type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-refusals-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -177,6 +177,18 @@ describe('a graph whose disk fills', () => {
         const c = await counters(aio, 'graph')
         assert.equal(c.health.ok, false)
         assert.match(c.health.problems[0], /ENOSPC/)
+        // `peregrine check` says so too, and exits non-zero.
+        const check = spawnSync(
+          process.execPath,
+          [BIN, 'check', '--data-dir', join(dir, 'full', 'data')],
+          { encoding: 'utf8' }
+        )
+        assert.equal(check.status, 1, check.stdout + check.stderr)
+        assert.match(
+          check.stdout,
+          /graph +DEGRADED .*\n.*503 degraded: the write-ahead log cannot be written/
+        )
+        assert.match(check.stdout, /transfer +UP/)
         // Space returns: pushes go through again and health clears, without a restart.
         rmSync(join(mnt, 'filler'))
         let ok = false
@@ -186,6 +198,12 @@ describe('a graph whose disk fills', () => {
         }
         assert.ok(ok, 'pushes succeed again')
         assert.deepEqual(await health(), { status: 200, text: 'ok' })
+        const again = spawnSync(
+          process.execPath,
+          [BIN, 'check', '--data-dir', join(dir, 'full', 'data')],
+          { encoding: 'utf8' }
+        )
+        assert.equal(again.status, 0, again.stdout + again.stderr)
       } finally {
         assert.equal(await aio.stop(), 0)
         execFileSync('umount', [mnt])

@@ -328,22 +328,48 @@ program
     const listed =
       named ?? (st === null ? [...COMPONENTS] : COMPONENTS.filter((c) => st.components.includes(c)))
     const lines: string[] = []
-    for (const c of listed) {
+    // A running component may still be unwell (graph whose disk is full): its /health says so.
+    const health = await Promise.all(
+      listed.map((c) =>
+        st !== null && st.components.includes(c)
+          ? probeHealth(st.addresses[c]?.http)
+          : Promise.resolve(null)
+      )
+    )
+    for (let i = 0; i < listed.length; i++) {
+      const c = listed[i]
       const up = st !== null && st.components.includes(c)
+      const problem = health[i]
       // Set before writing: a reader that stops early (`| head -1`) ends the process with it.
-      if (!up) process.exitCode = 1
+      if (!up || problem !== null) process.exitCode = 1
       const ports = up
         ? Object.entries(st.addresses[c] ?? {})
             .map(([k, v]) => `${k}=${v}`)
             .join(' ')
         : ''
       const pid = up ? String(st.pid) : '-'
-      lines.push(
-        `${c.padStart(20)} ${(up ? 'UP' : 'DOWN').padStart(10)} ${pid.padStart(15)}   ${ports}\n`
-      )
+      const state = !up ? 'DOWN' : problem === null ? 'UP' : 'DEGRADED'
+      lines.push(`${c.padStart(20)} ${state.padStart(10)} ${pid.padStart(15)}   ${ports}\n`)
+      if (problem !== null) lines.push(`${''.padStart(20)} ${problem}\n`)
     }
     process.stdout.write(lines.join(''))
   })
+
+// What a component's HTTP /health says is wrong, or null when it answers ok (or has no /health).
+async function probeHealth(address: string | undefined): Promise<string | null> {
+  if (address === undefined) return null
+  const colon = address.lastIndexOf(':')
+  const host = address.slice(0, colon).replace(/^(0\.0\.0\.0|\[?::\]?)$/, '127.0.0.1')
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.slice(colon + 1)}/health`
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(3000) })
+    const text = (await res.text()).trim()
+    if (res.ok || res.status === 404) return null
+    return `${url}: ${res.status} ${text.slice(0, 500)}`
+  } catch (err) {
+    return `${url}: not answering (${(err as Error).message})`
+  }
+}
 
 const tsdb = program
   .command('tsdb')
