@@ -72,6 +72,16 @@ function treeBytes(dir: string): number {
   return total
 }
 
+// Resident set of a process now, in MB.
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? 0 : Number(m[1]) / 1024
+  } catch {
+    return 0
+  }
+}
+
 // Peak resident set of a process, from the kernel's high-water mark.
 function peakRssMb(pid: number): number {
   try {
@@ -114,10 +124,21 @@ function* batches(series: number, points: number, batch: number, prefix: string,
   if (n > 0) yield { text: text + ']', n }
 }
 
+// Fisher-Yates with a fixed seed: the same shuffled order every run.
+function shuffled<T>(items: T[], seed: number): T[] {
+  let s = seed >>> 0
+  for (let i = items.length - 1; i > 0; i--) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    const j = Math.floor((s / 2 ** 32) * (i + 1))
+    ;[items[i], items[j]] = [items[j], items[i]]
+  }
+  return items
+}
+
 async function phase(
   name: string,
   clients: number,
-  gen: Generator<{ text: string; n: number }>,
+  gen: Iterator<{ text: string; n: number }>,
   push: (client: number, body: string) => Promise<void>,
   total: number
 ): Promise<number> {
@@ -157,19 +178,24 @@ async function main(): Promise<void> {
     // The graph routes take falcon's Apitoken, as a dashboard sends it after logging in.
     const apitoken = await loginRoot(addresses.api.http)
     const url = `http://${addresses.transfer.http}/api/push`
+    const rssBase = rssMb(child.pid as number)
+    // Every point a push acknowledges (Invalid 0, or the refused ones left out) is counted here.
+    let acked = 0
+    const pushHttp = async (_c: number, body: string) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+      })
+      if (res.status !== 200) throw new Error(`push answered ${res.status}: ${await res.text()}`)
+      const answer = (await res.json()) as { data: { Total: number; Invalid: number } }
+      acked += answer.data.Total - answer.data.Invalid
+    }
     const httpRate = await phase(
       'http',
       f.clients,
       batches(f.series, f.points, f.batch, 'h-', firstT),
-      async (_c, body) => {
-        const res = await fetch(url, {
-          method: 'POST',
-          body,
-          headers: { 'content-type': 'application/json' },
-        })
-        if (res.status !== 200) throw new Error(`push answered ${res.status}: ${await res.text()}`)
-        await res.arrayBuffer()
-      },
+      pushHttp,
       total
     )
     const rpcClients = Array.from(
@@ -181,12 +207,72 @@ async function main(): Promise<void> {
       f.clients,
       batches(f.series, f.points, f.batch, 'r-', firstT),
       async (c, body) => {
-        const r = await rpcClients[c].callJson<{ Invalid: number }>('Transfer.Update', body)
-        if (r.Invalid !== 0) throw new Error(`${r.Invalid} points refused`)
+        const r = await rpcClients[c].callJson<{ Total: number; Invalid: number }>(
+          'Transfer.Update',
+          body
+        )
+        acked += r.Total - r.Invalid
       },
       total
     )
     for (const c of rpcClients) c.close()
+
+    // Shuffled: 2,000 series × 240 points (at most), their batches in random order, as a retrying
+    // client or several senders deliver them; each must be kept and read back exactly.
+    const shuffledSeries = Math.min(f.series, 2000)
+    const shuffledPoints = Math.min(f.points, 240)
+    const shuffledTotal = shuffledSeries * shuffledPoints
+    const shuffledFirstT = firstT + (f.points - shuffledPoints) * STEP
+    const shuffledBatches = shuffled(
+      [...batches(shuffledSeries, shuffledPoints, f.batch, 's-', shuffledFirstT)],
+      0x5eed
+    )
+    await phase('shuffled', f.clients, shuffledBatches.values(), pushHttp, shuffledTotal)
+    const rssLoaded = rssMb(child.pid as number)
+    const seriesStored = 2 * f.series + shuffledSeries
+    // What graph holds against what was acknowledged: every point here is new (no duplicates).
+    const graphCounters = (await (
+      await fetch(`http://${addresses.graph.http}/counter/all`)
+    ).json()) as { data: { tsdb: { appended: number; outOfOrderInserted: number } } }
+    const stored = graphCounters.data.tsdb.appended + graphCounters.data.tsdb.outOfOrderInserted
+    const ackedLost = acked - stored
+    // And the shuffled points read back one by one through the api.
+    const sdata = new Dataset(shuffledSeries, 0x5eed1234)
+    const want: Float64Array[] = Array.from({ length: shuffledPoints }, () => {
+      const v = new Float64Array(shuffledSeries)
+      sdata.next(v)
+      return v
+    })
+    let readBack = 0
+    for (let s = 0; s < shuffledSeries; s++) {
+      const d = sdata.descs[s]
+      const res = await fetch(`http://${addresses.api.http}/api/v1/graph/history`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', apitoken },
+        body: JSON.stringify({
+          hostnames: ['s-' + d.endpoint],
+          counters: [sdata.keys[s].slice(d.endpoint.length + 1)],
+          start_time: shuffledFirstT,
+          end_time: shuffledFirstT + (shuffledPoints - 1) * STEP,
+          consol_fun: 'AVERAGE',
+          step: STEP,
+        }),
+      })
+      const h = (await res.json()) as { Values: { timestamp: number; value: number | null }[] }[]
+      for (const v of h[0]?.Values ?? []) {
+        const i = (v.timestamp - shuffledFirstT) / STEP
+        // Counters read back as rates: count them as present when a rate is there.
+        if (i >= 0 && i < shuffledPoints && v.value !== null) {
+          if (d.dstype === 'DERIVE' || v.value === want[i][s]) readBack++
+        }
+      }
+    }
+    // A counter's first point has no rate: shuffledSeries' counters read back one point fewer.
+    const counters = sdata.descs.filter((d) => d.dstype === 'DERIVE').length
+    const shuffledMissing = shuffledTotal - counters - readBack
+    log(
+      `acknowledged ${acked} points, graph stored ${stored}; shuffled: ${readBack + counters} of ${shuffledTotal} read back`
+    )
 
     // History of one series over the whole range, as the dashboard asks for it.
     const data = new Dataset(f.series, 0x5eed1234)
@@ -226,6 +312,10 @@ async function main(): Promise<void> {
         rpc_points_per_s: Math.round(rpcRate),
         bytes_per_sample: Math.round((bytes / (2 * total)) * 1000) / 1000,
         history_1series_24h_p50_ms: Math.round(times[Math.floor(times.length / 2)] * 1000) / 1000,
+        acked_points_lost: ackedLost,
+        shuffled_points_missing: shuffledMissing,
+        rss_mb_per_1k_series:
+          Math.round(((rssLoaded - rssBase) / (seriesStored / 1000)) * 100) / 100,
         rss_peak_mb: rss,
         series: f.series,
         points_per_phase: total,

@@ -22,5 +22,8 @@ describe('bench/ingest', () => {
     assert.equal(figures.components, 'graph,transfer,api')
     assert.ok((figures.http_points_per_s as number) > 0)
     assert.ok((figures.history_1series_24h_p50_ms as number) > 0)
+    // Shuffled batches included: nothing acknowledged is lost.
+    assert.equal(figures.acked_points_lost, 0)
+    assert.equal(figures.shuffled_points_missing, 0)
   })
 })
