@@ -1,9 +1,17 @@
 // api's configuration: its HTTP listener, the graph cluster it reads, the portal store and auth.
-import { checkListen } from '../core/index.js'
+import {
+  checkConnectionLimits,
+  checkListen,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
 import { checkStoreUrl } from '../store/index.js'
 
-/** ApiConfig configures the api (falcon's modules/api cfg.json roles for the graph routes). */
-export interface ApiConfig {
+/**
+ * ApiConfig configures the api (falcon's modules/api cfg.json roles for the graph routes). The
+ * connection limits apply to its HTTP listener.
+ */
+export interface ApiConfig extends ConnectionLimits {
   /** http: `host:port` of the HTTP listener (falcon `listen`, default `0.0.0.0:8080`). */
   http: string
   /** graphCluster: node name → `host:port[,host:port]`, the same as transfer's (falcon `graphs.cluster`). */
@@ -43,6 +51,7 @@ export const defaultApiConfig: ApiConfig = {
   sessionTtl: 30 * 86400,
   loginAttempts: 5,
   loginWindow: 60,
+  ...defaultConnectionLimits,
 }
 
 /** parseApiConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
@@ -78,6 +87,7 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
     if (!Number.isInteger(c[key]) || c[key] <= 0)
       problems.push(`api.${key}: expected a positive integer`)
   }
+  checkConnectionLimits(problems, 'api', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)
 }

@@ -13,8 +13,11 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   type Deps,
   isPeregrineError,
+  limitedServerFactory,
+  type ListenerStats,
   listenError,
   type Logger,
+  newListenerStats,
   parseListen,
   type Service,
 } from '../core/index.js'
@@ -42,6 +45,7 @@ export function buildApi(
   deps: Deps,
   store: Store
 ): { app: FastifyInstance; graphs: GraphCluster; ctx: PortalContext } {
+  const listeners: { http: ListenerStats } = { http: newListenerStats() }
   const graphs = new GraphCluster(
     config.graphCluster,
     config.replicas,
@@ -55,7 +59,11 @@ export function buildApi(
     now: deps.now,
     limiter: new LoginLimiter(config.loginAttempts, config.loginWindow * 1000, deps.now),
   }
-  const app = Fastify({ logger: false, bodyLimit: 8 << 20 })
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 8 << 20,
+    serverFactory: limitedServerFactory(config, listeners.http),
+  })
   // falcon's CORS: any origin, the Apitoken header allowed, OPTIONS answered.
   void app.register(cors, {
     origin: true,
@@ -121,6 +129,8 @@ export function buildApi(
   app.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
+  // As the other components' (falcon's api has none): what the limits refused.
+  app.get('/counter/all', () => ({ msg: 'success', data: { listeners } }))
   registerSessionRoutes(app, ctx)
   registerUserRoutes(app, ctx)
   registerTeamRoutes(app, ctx)

@@ -1,8 +1,16 @@
 // graph's configuration: listeners and the storage directory, validated with every problem named.
-import { checkListen } from '../core/index.js'
+import {
+  checkConnectionLimits,
+  checkListen,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
 
-/** GraphConfig configures one graph node (falcon's modules/graph cfg.json has the same roles). */
-export interface GraphConfig {
+/**
+ * GraphConfig configures one graph node (falcon's modules/graph cfg.json has the same roles). The
+ * connection limits apply to each listener.
+ */
+export interface GraphConfig extends ConnectionLimits {
   /** rpc: `host:port` of the JSON-RPC listener (falcon's `rpc.listen`, default `0.0.0.0:6070`). */
   rpc: string
   /** http: `host:port` of the HTTP listener (falcon's `http.listen`, default `0.0.0.0:6071`). */
@@ -19,6 +27,7 @@ export const defaultGraphConfig: GraphConfig = {
   http: '0.0.0.0:6071',
   dataDir: './data/graph',
   walSync: 'fsync',
+  ...defaultConnectionLimits,
 }
 
 /** parseGraphConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
@@ -30,6 +39,7 @@ export function parseGraphConfig(raw: Record<string, unknown>): Readonly<GraphCo
     problems.push('graph.dataDir: expected a directory path')
   if (c.walSync !== 'fsync' && c.walSync !== 'write')
     problems.push('graph.walSync: expected "fsync" or "write"')
+  checkConnectionLimits(problems, 'graph', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)
 }

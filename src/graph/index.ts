@@ -7,8 +7,10 @@ import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import {
   type Deps,
+  limitedServerFactory,
   listenError,
   listenTcp,
+  newListenerStats,
   parseListen,
   RpcError,
   serveJsonRpc,
@@ -36,14 +38,22 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     lastCalls: 0,
   }
   const methods = graphMethods(db, counters)
-  const rpc = serveJsonRpc(methods, { onError: (m) => deps.log.warn(`graph rpc: ${m}`) })
-  const http = Fastify({ logger: false })
+  const listeners = { rpc: newListenerStats(), http: newListenerStats() }
+  const rpc = serveJsonRpc(methods, {
+    onError: (m) => deps.log.warn(`graph rpc: ${m}`),
+    limits: config,
+    stats: listeners.rpc,
+  })
+  const http = Fastify({
+    logger: false,
+    serverFactory: limitedServerFactory(config, listeners.http),
+  })
   http.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
   http.get('/counter/all', () => ({
     msg: 'success',
-    data: { ...counters, tsdb: db.stats() },
+    data: { ...counters, tsdb: db.stats(), listeners },
   }))
   try {
     await listenTcp(rpc, 'graph.rpc', config.rpc)
