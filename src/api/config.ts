@@ -4,6 +4,7 @@ import {
   checkListen,
   type ConnectionLimits,
   defaultConnectionLimits,
+  MAX_TIMEOUT_MS,
 } from '../core/index.js'
 import { checkStoreUrl } from '../store/index.js'
 
@@ -36,6 +37,12 @@ export interface ApiConfig extends ConnectionLimits {
   /** loginAttempts: failed logins allowed per name and per client address in `loginWindow` seconds. */
   loginAttempts: number
   loginWindow: number
+  /** maxHistoryPoints: most points one /graph/history answer holds, every series together. */
+  maxHistoryPoints: number
+  /** maxIndexRows: most rows (page × limit) /graph/endpoint and /graph/endpoint_counter read. */
+  maxIndexRows: number
+  /** queryTimeout: ms a graph route may wait for the graph cluster before it answers 400. */
+  queryTimeout: number
 }
 
 /** defaultApiConfig holds every default. */
@@ -51,6 +58,9 @@ export const defaultApiConfig: ApiConfig = {
   sessionTtl: 30 * 86400,
   loginAttempts: 5,
   loginWindow: 60,
+  maxHistoryPoints: 1_000_000,
+  maxIndexRows: 100_000,
+  queryTimeout: 30_000,
   ...defaultConnectionLimits,
 }
 
@@ -83,10 +93,16 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
     'sessionTtl',
     'loginAttempts',
     'loginWindow',
+    'maxHistoryPoints',
+    'maxIndexRows',
   ] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0)
       problems.push(`api.${key}: expected a positive integer`)
   }
+  if (!Number.isInteger(c.queryTimeout) || c.queryTimeout <= 0 || c.queryTimeout > MAX_TIMEOUT_MS)
+    problems.push(
+      `api.queryTimeout: expected an integer from 1 to ${MAX_TIMEOUT_MS} (ms), got ${JSON.stringify(c.queryTimeout)}`
+    )
   checkConnectionLimits(problems, 'api', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)

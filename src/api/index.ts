@@ -27,7 +27,7 @@ import { authenticate, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
 import type { ApiConfig } from './config.js'
 import { registerDashboardRoutes } from './dashboard-routes.js'
 import { GraphCluster, GraphUnavailable } from './graph-cluster.js'
-import { registerGraphRoutes } from './graph-routes.js'
+import { newGraphRouteCounters, registerGraphRoutes } from './graph-routes.js'
 import { registerHostgroupRoutes } from './hostgroup-routes.js'
 import { HttpError } from './http-errors.js'
 import { registerNodataRoutes } from './nodata-routes.js'
@@ -46,6 +46,7 @@ export function buildApi(
   store: Store
 ): { app: FastifyInstance; graphs: GraphCluster; ctx: PortalContext } {
   const listeners: { http: ListenerStats } = { http: newListenerStats() }
+  const graphCounters = newGraphRouteCounters()
   const graphs = new GraphCluster(
     config.graphCluster,
     config.replicas,
@@ -130,7 +131,7 @@ export function buildApi(
     void reply.type('text/plain').send('ok')
   })
   // As the other components' (falcon's api has none): what the limits refused.
-  app.get('/counter/all', () => ({ msg: 'success', data: { listeners } }))
+  app.get('/counter/all', () => ({ msg: 'success', data: { ...graphCounters, listeners } }))
   registerSessionRoutes(app, ctx)
   registerUserRoutes(app, ctx)
   registerTeamRoutes(app, ctx)
@@ -139,7 +140,7 @@ export function buildApi(
   registerNodataRoutes(app, ctx)
   registerDashboardRoutes(app, ctx)
   registerAlarmRoutes(app, ctx)
-  registerGraphRoutes(app, graphs)
+  registerGraphRoutes(app, graphs, config, graphCounters)
   return { app, graphs, ctx }
 }
 

@@ -19,6 +19,11 @@ export interface GraphConfig extends ConnectionLimits {
   dataDir: string
   /** walSync: `fsync` (default) or `write`; see docs/tsdb.md. */
   walSync: 'fsync' | 'write'
+  /**
+   * maxIndexRows: most rows one Graph.Endpoints or Graph.Counters call answers; a call asking more (or
+   * matching more without a limit) is refused, naming this setting.
+   */
+  maxIndexRows: number
 }
 
 /** defaultGraphConfig holds every default. */
@@ -27,6 +32,7 @@ export const defaultGraphConfig: GraphConfig = {
   http: '0.0.0.0:6071',
   dataDir: './data/graph',
   walSync: 'fsync',
+  maxIndexRows: 100_000,
   ...defaultConnectionLimits,
 }
 
@@ -39,6 +45,10 @@ export function parseGraphConfig(raw: Record<string, unknown>): Readonly<GraphCo
     problems.push('graph.dataDir: expected a directory path')
   if (c.walSync !== 'fsync' && c.walSync !== 'write')
     problems.push('graph.walSync: expected "fsync" or "write"')
+  if (!Number.isInteger(c.maxIndexRows) || c.maxIndexRows <= 0)
+    problems.push(
+      `graph.maxIndexRows: expected a positive integer, got ${JSON.stringify(c.maxIndexRows)}`
+    )
   checkConnectionLimits(problems, 'graph', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)

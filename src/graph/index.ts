@@ -37,7 +37,7 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     queryCalls: 0,
     lastCalls: 0,
   }
-  const methods = graphMethods(db, counters)
+  const methods = graphMethods(db, counters, { maxIndexRows: config.maxIndexRows })
   const listeners = { rpc: newListenerStats(), http: newListenerStats() }
   const rpc = serveJsonRpc(methods, {
     onError: (m) => deps.log.warn(`graph rpc: ${m}`),
