@@ -201,10 +201,12 @@ export function createLimitedHttpServer(
     stats.idleClosed++
     socket.destroy()
   })
-  // A reply under way on a socket: a client error then may not write one of its own.
+  // A reply under way on a socket: a client error then may not write one of its own. Only a bare
+  // server answers client errors here; a framework that listens for them answers them itself.
   const replying = new WeakMap<Duplex, ServerResponse>()
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     req.socket.setTimeout(limits.idleTimeout)
+    if (server.listenerCount('clientError') > 1) return
     replying.set(req.socket, res)
     res.once('finish', () => replying.delete(req.socket))
   })
