@@ -134,6 +134,8 @@ export function serveJsonRpc(
           waiting.push(text)
         })
       } catch (err) {
+        // The requests before the garbage are served, as they arrived.
+        pump()
         fail(err instanceof JsonFrameError ? err.message : `bad request: ${(err as Error).message}`)
         return
       }
