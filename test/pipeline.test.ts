@@ -253,7 +253,7 @@ describe('pipeline: transfer → graph → api', () => {
     assert.equal(huge.status, 400)
     assert.match(
       (huge.json as { error: string }).error,
-      /points of 60 s asked for one series, at most 1000000/
+      /^\/graph\/history: \d+ points asked, at most 1000000 \(api\.maxHistoryPoints\); ask fewer counters, a shorter range or a larger step$/
     )
     const twice = await get('/api/v1/graph/endpoint?q=a&q=b')
     assert.equal(twice.status, 400)

@@ -1,6 +1,6 @@
 // The agent's configuration: falcon-agent's own cfg.json shape (modules/agent/cfg.example.json), so an
 // existing file works unchanged, plus where to read the host's /proc and /sys from.
-import { checkListen } from '../core/index.js'
+import { checkConnectionLimits, checkListen, type ConnectionLimits } from '../core/index.js'
 
 /** AgentConfig is falcon-agent 5.1.2's cfg.json, keys as falcon spells them. */
 export interface AgentConfig {
@@ -12,7 +12,8 @@ export interface AgentConfig {
   plugin: { enabled: boolean; dir: string; git: string; logs: string }
   heartbeat: { enabled: boolean; addr: string; interval: number; timeout: number }
   transfer: { enabled: boolean; addrs: string[]; interval: number; timeout: number }
-  http: { enabled: boolean; listen: string; backdoor: boolean }
+  /** http: falcon's keys, and the connection limits of the listener (Peregrine's). */
+  http: { enabled: boolean; listen: string; backdoor: boolean } & ConnectionLimits
   collector: { ifacePrefix: string[]; mountPoint: string[] }
   default_tags: Record<string, string>
   /** ignore: metric names not to send (falcon's shipped list drops the raw byte counts). */
@@ -21,6 +22,16 @@ export interface AgentConfig {
   proc: string
   sys: string
 }
+
+/**
+ * AGENT_HTTP_LIMITS: a loopback API for a few local callers; keep-alive 72 s as Fastify's (longer than
+ * a /run may take), headers and body within Node's 60 s headers timeout.
+ */
+export const AGENT_HTTP_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
+  maxConnections: 100,
+  idleTimeout: 72_000,
+  requestTimeout: 60_000,
+})
 
 /** defaultAgentConfig is falcon's cfg.example.json, with the HTTP API on loopback. */
 export const defaultAgentConfig: AgentConfig = {
@@ -37,7 +48,7 @@ export const defaultAgentConfig: AgentConfig = {
   transfer: { enabled: true, addrs: ['127.0.0.1:8433'], interval: 60, timeout: 1000 },
   // falcon listens on :1988 (every address); its write routes check trustable IPs. Peregrine binds
   // loopback by default so /v1/push is local-only unless the file says otherwise.
-  http: { enabled: true, listen: '127.0.0.1:1988', backdoor: false },
+  http: { enabled: true, listen: '127.0.0.1:1988', backdoor: false, ...AGENT_HTTP_LIMITS },
   collector: { ifacePrefix: ['eth', 'em', 'ens'], mountPoint: [] },
   default_tags: {},
   ignore: {
@@ -135,6 +146,7 @@ export function parseAgentConfig(raw: Obj): Readonly<AgentConfig> {
   strings('transfer.addrs', c.transfer.addrs)
   bool('http.enabled', c.http.enabled)
   bool('http.backdoor', c.http.backdoor)
+  checkConnectionLimits(problems, 'agent.http', c.http)
   strings('collector.ifacePrefix', c.collector.ifacePrefix)
   strings('collector.mountPoint', c.collector.mountPoint)
   const address = (path: string, v: unknown) =>

@@ -1,17 +1,22 @@
 // falcon-agent's HTTP API on :1988 (modules/agent/http): push, admin, plugins, /run and the host facts
 // its built-in page shows, with falcon's paths, bodies and content types.
 import { readFile } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import {
+  type ConnectionLimits,
+  createLimitedHttpServer,
   formatLocalTime,
   parseIp,
+  type ListenerStats,
+  newListenerStats,
   parseGoFloat,
   validateBatch,
   type Logger,
   type MetricValue,
 } from '../core/index.js'
+import { AGENT_HTTP_LIMITS } from './config.js'
 import { AGENT_PAGE } from './page.js'
 import { goErrnoText, goExecError, runProcess, type PluginRunner } from './plugins.js'
 
@@ -112,14 +117,12 @@ export interface AgentHttpContext {
    * cuts their connections (default 5 s).
    */
   closeGrace?: number
+  /** limits: connections, idle and request timeouts (AGENT_HTTP_LIMITS when left out). */
+  limits?: ConnectionLimits
 }
 
 /** AGENT_HTTP_BODY_LIMIT: largest request body (bytes), else 413; falcon has none. */
 export const AGENT_HTTP_BODY_LIMIT = 32 * 1024 * 1024
-/** AGENT_HTTP_HEADERS_TIMEOUT: ms a client has to send a request's headers (Node's default). */
-export const AGENT_HTTP_HEADERS_TIMEOUT = 60_000
-/** AGENT_HTTP_REQUEST_TIMEOUT: ms a client has to send a whole request, body included. */
-export const AGENT_HTTP_REQUEST_TIMEOUT = 300_000
 /** MAX_RUN_OUTPUT: bytes of stdout a /run command may write before it is killed. */
 export const MAX_RUN_OUTPUT = 16 * 1024 * 1024
 const DEFAULT_RUN_TIMEOUT = 60_000
@@ -336,6 +339,8 @@ const CPU_FIELDS = ['idle', 'user', 'nice', 'system', 'iowait', 'irq', 'softirq'
 export interface AgentHttp {
   readonly server: Server
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void
+  /** stats: what the connection limits did, on /counter/all. */
+  readonly stats: ListenerStats
   listen(options: { host: string; port: number }): Promise<void>
   /** close stops accepting, answers 503 to requests still arriving, and waits for open ones. */
   close(): Promise<void>
@@ -472,6 +477,7 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   const trusted = (req: Request) => isTrustable(req.remoteAddress, ctx.trustable())
   const routes = new Map<string, Handler>()
   const route = (path: string, handler: Handler) => routes.set(path, handler)
+  const stats = newListenerStats()
   // A route that stops, reloads or runs something answers only callers callerRefusal lets through.
   const guarded = (path: string, handler: Handler) =>
     route(path, (req) => callerRefusal(path, req) ?? handler(req))
@@ -510,6 +516,8 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   route('/', () => reply('text/html; charset=utf-8', AGENT_PAGE, 200))
   route('/index.html', () => reply('text/html; charset=utf-8', AGENT_PAGE, 200))
   route('/health', () => text('ok'))
+  // Peregrine's own, as its other components have: what the connection limits refused.
+  route('/counter/all', () => data({ listeners: { http: stats } }))
   route('/version', () => text(ctx.version))
   route('/workdir', () => data(ctx.workdir))
   route('/ips', () => data(ctx.trustable()))
@@ -751,21 +759,15 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
     req.on('error', stop)
   }
 
-  // keep-alive 72 s as Fastify's. The headers and the body must arrive within their timeouts, or
-  // a client that trickles them (slowloris) holds a socket and up to the body limit forever; these
-  // bound receiving the request only, so a /run may still take its full timeout to answer.
-  const server = createServer(
-    {
-      keepAliveTimeout: 72_000,
-      headersTimeout: AGENT_HTTP_HEADERS_TIMEOUT,
-      requestTimeout: AGENT_HTTP_REQUEST_TIMEOUT,
-    },
-    handle
-  )
+  // The headers and the body must arrive within requestTimeout, or a client that trickles them
+  // (slowloris) holds a socket and up to the body limit forever; this bounds receiving the request
+  // only, so a /run may still take its full timeout to answer.
+  const server = createLimitedHttpServer(ctx.limits ?? AGENT_HTTP_LIMITS, stats, handle)
 
   return {
     server,
     handle,
+    stats,
     listen: ({ host, port }) =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject)

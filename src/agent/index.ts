@@ -219,6 +219,7 @@ export async function start(
         diskio: () => pages.diskio(),
         now: deps.now,
         log: deps.log,
+        limits: config.http,
       })
     : undefined
   let address = ''

@@ -1,6 +1,12 @@
 // alarm's configuration (falcon's modules/alarm cfg.json roles plus Peregrine's channels), validated
 // with every problem named.
-import { AddressPolicy, checkListen } from '../core/index.js'
+import {
+  AddressPolicy,
+  checkConnectionLimits,
+  checkListen,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
 import { checkStoreUrl } from '../store/index.js'
 import { checkTemplate } from './templates.js'
 
@@ -38,8 +44,8 @@ export interface ChannelsConfig {
   webhooks?: WebhookConfig[]
 }
 
-/** AlarmConfig configures alarm. */
-export interface AlarmConfig {
+/** AlarmConfig configures alarm. The connection limits apply to its HTTP listener. */
+export interface AlarmConfig extends ConnectionLimits {
   /** http: HTTP listener (falcon `http.listen`, default `127.0.0.1:9912`: it is for the operator). */
   http: string
   /** store: the portal store (actions, teams, users; alarm history is written there too). */
@@ -94,6 +100,7 @@ export const defaultAlarmConfig: AlarmConfig = {
   callbackAllow: [],
   retentionDays: 7,
   deleteBatch: 100,
+  ...defaultConnectionLimits,
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -243,6 +250,7 @@ export function parseAlarmConfig(raw: Record<string, unknown>): Readonly<AlarmCo
     if (!Number.isInteger(c[k]) || c[k] <= 0)
       problems.push(`alarm.${k}: expected a positive integer, got ${JSON.stringify(c[k])}`)
   }
+  checkConnectionLimits(problems, 'alarm', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)
 }

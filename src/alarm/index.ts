@@ -8,7 +8,14 @@
  */
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
-import { type Deps, listenError, parseListen, type Service } from '../core/index.js'
+import {
+  type Deps,
+  limitedServerFactory,
+  listenError,
+  newListenerStats,
+  parseListen,
+  type Service,
+} from '../core/index.js'
 import { openQueue, type Queue } from '../queue/index.js'
 import { deleteEventsBefore, Store } from '../store/index.js'
 import { Alarm } from './alarm.js'
@@ -42,7 +49,11 @@ export async function start(
   const queue = options.queue ?? openQueue(config.redis, config.spillDir, deps.log)
   const alarm = new Alarm(config, store, queue, deps.log, deps.now)
 
-  const http = Fastify({ logger: false })
+  const listeners = { http: newListenerStats() }
+  const http = Fastify({
+    logger: false,
+    serverFactory: limitedServerFactory(config, listeners.http),
+  })
   http.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
@@ -52,7 +63,7 @@ export async function start(
   http.get('/workdir', () => ({ msg: 'success', data: process.cwd() }))
   http.get('/counter/all', () => ({
     msg: 'success',
-    data: { ...alarm.counters, queue: queue.stats() },
+    data: { ...alarm.counters, queue: queue.stats(), listeners },
   }))
   const close = async () => {
     await http.close()

@@ -295,9 +295,10 @@ async function aHostIn(w: World): Promise<{ grp: number; hostname: string; host:
 // ---- the table: one row per registered route
 
 const TABLE: Row[] = [
-  // Not under /api/v1: the banner and the health check.
+  // Not under /api/v1: the banner, the health check and the counters.
   { method: 'GET', path: '/', kind: 'open' },
   { method: 'GET', path: '/health', kind: 'open' },
+  { method: 'GET', path: '/counter/all', kind: 'open' },
 
   // ---- session-routes.ts
   {

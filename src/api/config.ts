@@ -1,9 +1,18 @@
 // api's configuration: its HTTP listener, the graph cluster it reads, the portal store and auth.
-import { checkListen } from '../core/index.js'
+import {
+  checkConnectionLimits,
+  checkListen,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+  MAX_TIMEOUT_MS,
+} from '../core/index.js'
 import { checkStoreUrl } from '../store/index.js'
 
-/** ApiConfig configures the api (falcon's modules/api cfg.json roles for the graph routes). */
-export interface ApiConfig {
+/**
+ * ApiConfig configures the api (falcon's modules/api cfg.json roles for the graph routes). The
+ * connection limits apply to its HTTP listener.
+ */
+export interface ApiConfig extends ConnectionLimits {
   /** http: `host:port` of the HTTP listener (falcon `listen`, default `0.0.0.0:8080`). */
   http: string
   /** graphCluster: node name → `host:port[,host:port]`, the same as transfer's (falcon `graphs.cluster`). */
@@ -37,6 +46,12 @@ export interface ApiConfig {
   /** loginAttempts: failed logins allowed per name and per client address in `loginWindow` seconds. */
   loginAttempts: number
   loginWindow: number
+  /** maxHistoryPoints: most points one /graph/history answer holds, every series together. */
+  maxHistoryPoints: number
+  /** maxIndexRows: most rows (page × limit) /graph/endpoint and /graph/endpoint_counter read. */
+  maxIndexRows: number
+  /** queryTimeout: ms a graph route may wait for the graph cluster before it answers 400. */
+  queryTimeout: number
 }
 
 /** defaultApiConfig holds every default. */
@@ -53,6 +68,10 @@ export const defaultApiConfig: ApiConfig = {
   sessionTtl: 30 * 86400,
   loginAttempts: 5,
   loginWindow: 60,
+  maxHistoryPoints: 1_000_000,
+  maxIndexRows: 100_000,
+  queryTimeout: 30_000,
+  ...defaultConnectionLimits,
 }
 
 // An origin as a browser sends it: http(s), host and port, nothing after.
@@ -101,10 +120,17 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
     'sessionTtl',
     'loginAttempts',
     'loginWindow',
+    'maxHistoryPoints',
+    'maxIndexRows',
   ] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0)
       problems.push(`api.${key}: expected a positive integer`)
   }
+  if (!Number.isInteger(c.queryTimeout) || c.queryTimeout <= 0 || c.queryTimeout > MAX_TIMEOUT_MS)
+    problems.push(
+      `api.queryTimeout: expected an integer from 1 to ${MAX_TIMEOUT_MS} (ms), got ${JSON.stringify(c.queryTimeout)}`
+    )
+  checkConnectionLimits(problems, 'api', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)
 }

@@ -1,5 +1,6 @@
 // Open-Falcon api's graph routes (modules/api/app/controller/graph): history, lastpoint, endpoint search.
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { PeregrineError } from '../core/index.js'
 import { CONSOL_FUNS } from '../tsdb/index.js'
 import type { GraphCluster } from './graph-cluster.js'
 
@@ -9,6 +10,29 @@ interface QueryResponse {
   dstype: string
   step: number
   Values: { timestamp: number; value: number | null }[]
+  /** points: set (and Values left empty) when the answer would hold more than `maxPoints`. */
+  points?: number
+}
+
+/** GraphBudget bounds what one graph route may read (api's settings of the same names). */
+export interface GraphBudget {
+  maxHistoryPoints: number
+  maxIndexRows: number
+  queryTimeout: number
+}
+
+/** GraphRouteCounters count the requests a budget refused, for /counter/all. */
+export interface GraphRouteCounters {
+  /** historyRefused: /graph/history requests over maxHistoryPoints. */
+  historyRefused: number
+  /** indexRefused: /graph/endpoint and /graph/endpoint_counter requests over maxIndexRows. */
+  indexRefused: number
+  /** queryTimeouts: graph routes not answered within queryTimeout. */
+  queryTimeouts: number
+}
+
+export function newGraphRouteCounters(): GraphRouteCounters {
+  return { historyRefused: 0, indexRefused: 0, queryTimeouts: 0 }
 }
 
 /** MAX_PAIRS bounds the series one /graph/history request may read (hostnames × counters). */
@@ -32,14 +56,59 @@ function intOr(v: unknown, fallback: number): number {
   return Number.isInteger(n) && n > 0 ? n : fallback
 }
 
-function page<T>(all: T[], query: { limit?: unknown; page?: unknown }): T[] {
-  const limit = intOr(query.limit, 500)
-  const p = intOr(query.page, 1)
-  return all.slice((p - 1) * limit, p * limit)
-}
+/**
+ * registerGraphRoutes adds /api/v1/graph/{history,lastpoint,endpoint,endpoint_counter}, each bounded
+ * by `budget` and counting its refusals in `stats`.
+ */
+export function registerGraphRoutes(
+  app: FastifyInstance,
+  graphs: GraphCluster,
+  budget: GraphBudget = {
+    maxHistoryPoints: 1_000_000,
+    maxIndexRows: 100_000,
+    queryTimeout: 30_000,
+  },
+  stats: GraphRouteCounters = newGraphRouteCounters()
+): void {
+  // A route waits for the graph cluster at most queryTimeout (an in-process graph's own work, being
+  // synchronous, is not cut short; a node over TCP is no longer waited for).
+  const timed = async <T>(route: string, work: Promise<T>): Promise<T> => {
+    work.catch(() => undefined) // answered past the timeout: nobody is waiting for it any more
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        stats.queryTimeouts++
+        reject(
+          new PeregrineError(
+            'PG_API_QUERY_TIMEOUT',
+            `${route}: not answered within ${budget.queryTimeout} ms (api.queryTimeout); ask fewer series or a shorter range`,
+            { status: 400 }
+          )
+        )
+      }, budget.queryTimeout)
+    })
+    try {
+      return await Promise.race([work, expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  // page × limit rows are read from every node to answer one page: bounded by maxIndexRows.
+  const pageOf = (route: string, query: { limit?: unknown; page?: unknown }) => {
+    const limit = intOr(query.limit, 500)
+    const page = intOr(query.page, 1)
+    const rows = limit * page
+    if (rows > budget.maxIndexRows) {
+      stats.indexRefused++
+      throw new PeregrineError(
+        'PG_API_TOO_MANY_ROWS',
+        `${route}: page ${page} × limit ${limit} = ${rows} rows, at most ${budget.maxIndexRows} (api.maxIndexRows); ask a smaller limit or page, or narrow the query`,
+        { status: 400 }
+      )
+    }
+    return { rows, slice: <T>(all: T[]) => all.slice((page - 1) * limit, rows) }
+  }
 
-/** registerGraphRoutes adds /api/v1/graph/{history,lastpoint,endpoint,endpoint_counter}. */
-export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster): void {
   app.post('/api/v1/graph/history', async (req, reply) => {
     const b = req.body as Record<string, unknown> | undefined
     if (b === undefined || b === null || typeof b !== 'object' || Array.isArray(b)) {
@@ -87,15 +156,43 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
         `hostnames × counters: ${hostnames.length * counters.length} series asked, at most ${MAX_PAIRS} in one request`
       )
     }
-    const calls: Promise<QueryResponse>[] = []
-    for (const endpoint of hostnames) {
-      for (const counter of counters) {
-        const param: Record<string, unknown> = { start, end, consolFuc: cf, endpoint, counter }
-        if (typeof step === 'number') param.step = step
-        calls.push(graphs.callSeries<QueryResponse>(endpoint, counter, 'Graph.Query', param))
-      }
+    const pairs = hostnames.flatMap((endpoint) =>
+      counters.map((counter) => ({ endpoint, counter }))
+    )
+    const query = (pair: { endpoint: string; counter: string }, maxPoints: number) => {
+      const param: Record<string, unknown> = { start, end, consolFuc: cf, ...pair, maxPoints }
+      if (typeof step === 'number') param.step = step
+      return graphs.callSeries<QueryResponse>(pair.endpoint, pair.counter, 'Graph.Query', param)
     }
-    const results = await Promise.all(calls)
+    // Every series first gets an equal share of maxHistoryPoints; one over its share answers only how
+    // many points it has, and is asked again with that many once the total is known to fit. The
+    // answers together never hold more than the budget, and the refusal states the whole request.
+    const max = budget.maxHistoryPoints
+    const share = Math.max(1, Math.floor(max / pairs.length))
+    const results = await timed(
+      '/graph/history',
+      (async () => {
+        const first = await Promise.all(pairs.map((pair) => query(pair, share)))
+        const total = (rs: QueryResponse[]) =>
+          rs.reduce((n, r) => n + (r.points ?? r.Values.length), 0)
+        const tooMany = (asked: number) => {
+          stats.historyRefused++
+          return new PeregrineError(
+            'PG_API_TOO_MANY_POINTS',
+            `/graph/history: ${asked} points asked, at most ${max} (api.maxHistoryPoints); ask fewer counters, a shorter range or a larger step`,
+            { status: 400 }
+          )
+        }
+        if (total(first) > max) throw tooMany(total(first))
+        const all = await Promise.all(
+          first.map((r, i) =>
+            r.points === undefined ? Promise.resolve(r) : query(pairs[i], r.points)
+          )
+        )
+        if (all.some((r) => r.points !== undefined)) throw tooMany(total(all))
+        return all
+      })()
+    )
     // falcon's QueryOne: series with no index row are left out; points outside the asked range dropped;
     // a negative rate (a counter reset) is no value.
     return results
@@ -124,7 +221,10 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
       return badRequest(reply, 'body: expected a JSON array of {endpoint, counter}')
     }
     const items = b as { endpoint: string; counter: string }[]
-    return Promise.all(items.map((x) => graphs.callSeries(x.endpoint, x.counter, 'Graph.Last', x)))
+    return timed(
+      '/graph/lastpoint',
+      Promise.all(items.map((x) => graphs.callSeries(x.endpoint, x.counter, 'Graph.Last', x)))
+    )
   })
 
   app.get('/api/v1/graph/endpoint', async (req, reply) => {
@@ -136,16 +236,21 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
       .split(',')
       .map((t) => t.trim())
       .filter((t) => t !== '')
-    const answers = await graphs.callAll<{ id: number; endpoint: string }[]>('Graph.Endpoints', {
-      q: terms,
-      tags,
-    })
+    const p = pageOf('/graph/endpoint', q)
+    const answers = await timed(
+      '/graph/endpoint',
+      graphs.callAll<{ id: number; endpoint: string }[]>('Graph.Endpoints', {
+        q: terms,
+        tags,
+        limit: p.rows,
+      })
+    )
     const byName = new Map<string, { id: number; endpoint: string }>()
     for (const list of answers) for (const e of list) byName.set(e.endpoint, e)
     const all = [...byName.values()].sort((a, b) =>
       a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0
     )
-    return page(all, q)
+    return p.slice(all)
   })
 
   app.get('/api/v1/graph/endpoint_counter', async (req, reply) => {
@@ -167,9 +272,14 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
       )
     }
     const terms = ((q.metricQuery as string | undefined) ?? '').split(' ').filter((t) => t !== '')
-    const answers = await graphs.callAll<
-      { endpoint_id: number; counter: string; step: number; type: string }[]
-    >('Graph.Counters', { ids, terms })
+    const p = pageOf('/graph/endpoint_counter', q)
+    const answers = await timed(
+      '/graph/endpoint_counter',
+      graphs.callAll<{ endpoint_id: number; counter: string; step: number; type: string }[]>(
+        'Graph.Counters',
+        { ids, terms, limit: p.rows }
+      )
+    )
     const seen = new Map<
       string,
       { endpoint_id: number; counter: string; step: number; type: string }
@@ -184,6 +294,6 @@ export function registerGraphRoutes(app: FastifyInstance, graphs: GraphCluster):
             ? 1
             : 0
     )
-    return page(all, q)
+    return p.slice(all)
   })
 }

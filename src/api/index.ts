@@ -13,8 +13,11 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   type Deps,
   isPeregrineError,
+  limitedServerFactory,
+  type ListenerStats,
   listenError,
   type Logger,
+  newListenerStats,
   parseListen,
   type Service,
 } from '../core/index.js'
@@ -24,7 +27,7 @@ import { authenticate, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
 import type { ApiConfig } from './config.js'
 import { registerDashboardRoutes } from './dashboard-routes.js'
 import { GraphCluster, GraphUnavailable } from './graph-cluster.js'
-import { registerGraphRoutes } from './graph-routes.js'
+import { newGraphRouteCounters, registerGraphRoutes } from './graph-routes.js'
 import { registerHostgroupRoutes } from './hostgroup-routes.js'
 import { HttpError } from './http-errors.js'
 import { registerNodataRoutes } from './nodata-routes.js'
@@ -42,6 +45,8 @@ export function buildApi(
   deps: Deps,
   store: Store
 ): { app: FastifyInstance; graphs: GraphCluster; ctx: PortalContext } {
+  const listeners: { http: ListenerStats } = { http: newListenerStats() }
+  const graphCounters = newGraphRouteCounters()
   const graphs = new GraphCluster(
     config.graphCluster,
     config.replicas,
@@ -55,7 +60,11 @@ export function buildApi(
     now: deps.now,
     limiter: new LoginLimiter(config.loginAttempts, config.loginWindow * 1000, deps.now),
   }
-  const app = Fastify({ logger: false, bodyLimit: 8 << 20 })
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 8 << 20,
+    serverFactory: limitedServerFactory(config, listeners.http),
+  })
   // Falcon echoes any origin with credentials, which lets every web page use the api through a
   // visitor's browser. Here only the configured origins (or any, with "*") get CORS headers, and never
   // Access-Control-Allow-Credentials: the Apitoken is a header the page sends, not a cookie.
@@ -124,6 +133,8 @@ export function buildApi(
   app.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
+  // As the other components' (falcon's api has none): what the limits refused.
+  app.get('/counter/all', () => ({ msg: 'success', data: { ...graphCounters, listeners } }))
   registerSessionRoutes(app, ctx)
   registerUserRoutes(app, ctx)
   registerTeamRoutes(app, ctx)
@@ -132,7 +143,7 @@ export function buildApi(
   registerNodataRoutes(app, ctx)
   registerDashboardRoutes(app, ctx)
   registerAlarmRoutes(app, ctx)
-  registerGraphRoutes(app, graphs)
+  registerGraphRoutes(app, graphs, config, graphCounters)
   return { app, graphs, ctx }
 }
 

@@ -1,7 +1,7 @@
 // Test support for the portal routes: an api on a fresh store of one engine, with root logged in and a
 // way to make more users of any role. Requests go through Fastify's inject (no socket).
 import type { FastifyInstance, InjectOptions } from 'fastify'
-import { silentLogger } from '../core/index.js'
+import { type Deps, silentLogger } from '../core/index.js'
 import type { Store, TestEngine } from '../store/index.js'
 import { ensureRoot, hashPassword } from './auth.js'
 import { type ApiConfig, defaultApiConfig } from './config.js'
@@ -42,16 +42,20 @@ export interface TestPortal {
   close(): Promise<void>
 }
 
-/** openTestPortal builds the api over a new empty store of `engine`. */
+/**
+ * openTestPortal builds the api over a new empty store of `engine`; `dial` reaches a fake graph
+ * cluster when given.
+ */
 export async function openTestPortal(
   engine: TestEngine,
-  overrides: Partial<ApiConfig> = {}
+  overrides: Partial<ApiConfig> = {},
+  dial?: Deps['dial']
 ): Promise<TestPortal> {
   const t = await engine.open()
   await ensureRoot(t.store, silentLogger, { PEREGRINE_ROOT_PASSWORD: ROOT_PASSWORD })
   const { app, ctx, graphs } = buildApi(
     { ...defaultApiConfig, ...overrides },
-    { log: silentLogger, now: Date.now },
+    { log: silentLogger, now: Date.now, dial },
     t.store
   )
   await app.ready()

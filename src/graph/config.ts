@@ -1,8 +1,16 @@
 // graph's configuration: listeners and the storage directory, validated with every problem named.
-import { checkListen } from '../core/index.js'
+import {
+  checkConnectionLimits,
+  checkListen,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
 
-/** GraphConfig configures one graph node (falcon's modules/graph cfg.json has the same roles). */
-export interface GraphConfig {
+/**
+ * GraphConfig configures one graph node (falcon's modules/graph cfg.json has the same roles). The
+ * connection limits apply to each listener.
+ */
+export interface GraphConfig extends ConnectionLimits {
   /**
    * rpc: `host:port` of the JSON-RPC listener (falcon's `rpc.listen`). Default `127.0.0.1:6070`: its
    * `Graph.Delete` deletes series unauthenticated, so other hosts reach it only when configured so.
@@ -26,6 +34,11 @@ export interface GraphConfig {
    * then this many an hour). `auto` (default): half of maxSeries. 0: no limit.
    */
   maxNewSeriesPerHour: number | 'auto'
+  /**
+   * maxIndexRows: most rows one Graph.Endpoints or Graph.Counters call answers; a call asking more (or
+   * matching more without a limit) is refused, naming this setting.
+   */
+  maxIndexRows: number
 }
 
 /** defaultGraphConfig holds every default. */
@@ -36,6 +49,8 @@ export const defaultGraphConfig: GraphConfig = {
   walSync: 'fsync',
   maxSeries: 'auto',
   maxNewSeriesPerHour: 'auto',
+  maxIndexRows: 100_000,
+  ...defaultConnectionLimits,
 }
 
 /** SERIES_BYTES is what a series costs in memory with a full head, for the `auto` series limit. */
@@ -73,6 +88,11 @@ export function parseGraphConfig(raw: Record<string, unknown>): Readonly<GraphCo
       )
     }
   }
+  if (!Number.isInteger(c.maxIndexRows) || c.maxIndexRows <= 0)
+    problems.push(
+      `graph.maxIndexRows: expected a positive integer, got ${JSON.stringify(c.maxIndexRows)}`
+    )
+  checkConnectionLimits(problems, 'graph', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)
 }

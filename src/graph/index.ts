@@ -8,8 +8,10 @@ import { getHeapStatistics } from 'node:v8'
 import Fastify from 'fastify'
 import {
   type Deps,
+  limitedServerFactory,
   listenError,
   listenTcp,
+  newListenerStats,
   parseListen,
   RpcError,
   serveJsonRpc,
@@ -44,9 +46,17 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     queryCalls: 0,
     lastCalls: 0,
   }
-  const methods = graphMethods(db, counters)
-  const rpc = serveJsonRpc(methods, { onError: (m) => deps.log.warn(`graph rpc: ${m}`) })
-  const http = Fastify({ logger: false })
+  const methods = graphMethods(db, counters, { maxIndexRows: config.maxIndexRows })
+  const listeners = { rpc: newListenerStats(), http: newListenerStats() }
+  const rpc = serveJsonRpc(methods, {
+    onError: (m) => deps.log.warn(`graph rpc: ${m}`),
+    limits: config,
+    stats: listeners.rpc,
+  })
+  const http = Fastify({
+    logger: false,
+    serverFactory: limitedServerFactory(config, listeners.http),
+  })
   // Degraded (the WAL or flushes failing) answers 503 with the reasons, so a probe sees it.
   http.get('/health', (_req, reply) => {
     const h = db.health()
@@ -57,7 +67,7 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
   })
   http.get('/counter/all', () => ({
     msg: 'success',
-    data: { ...counters, health: db.health(), tsdb: db.stats() },
+    data: { ...counters, health: db.health(), tsdb: db.stats(), listeners },
   }))
   try {
     await listenTcp(rpc, 'graph.rpc', config.rpc)

@@ -62,3 +62,118 @@ describe('Graph.Send in-process', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 })
+
+describe('graph answers within its bounds', () => {
+  // A node holding 8 endpoints of 3 counters each, its index calls capped at 5 rows.
+  async function node() {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-graph-bounds-'))
+    const db = Db.open({
+      dir,
+      maintenanceInterval: 0,
+      walSync: 'write',
+      now: () => (T + 60) * 1000,
+    })
+    const counters = {
+      sendCalls: 0,
+      sendItems: 0,
+      sendInvalid: 0,
+      sendRefused: 0,
+      queryCalls: 0,
+      lastCalls: 0,
+    }
+    const methods = graphMethods(db, counters, { maxIndexRows: 5 })
+    // As serveJsonRpc calls them: a throw is the call's error.
+    const call = (method: string, p: unknown) =>
+      Promise.resolve().then(() => (methods.get(method) as (p: unknown) => unknown)(p))
+    const items = []
+    for (let e = 0; e < 8; e++) {
+      for (const metric of ['c', 'a', 'b']) {
+        items.push({
+          endpoint: `h${e}`,
+          metric,
+          tags: {},
+          value: 1,
+          timestamp: T,
+          dstype: 'GAUGE',
+          step: 60,
+        })
+      }
+    }
+    await call('Graph.Send', items)
+    return {
+      call,
+      async close() {
+        await db.close()
+        rmSync(dir, { recursive: true, force: true })
+      },
+    }
+  }
+
+  it('refuses an index call over graph.maxIndexRows, and answers the first rows of one within', async () => {
+    const g = await node()
+    try {
+      await assert.rejects(g.call('Graph.Endpoints', {}), {
+        name: 'RpcError',
+        message:
+          'Graph.Endpoints: more than 5 rows match (graph.maxIndexRows); narrow the query or give a limit',
+      })
+      await assert.rejects(g.call('Graph.Endpoints', { limit: 6 }), {
+        message:
+          'Graph.Endpoints: limit 6 is more than 5 rows (graph.maxIndexRows); page with a smaller limit',
+      })
+      const eps = (await g.call('Graph.Endpoints', { limit: 3 })) as {
+        id: number
+        endpoint: string
+      }[]
+      assert.deepEqual(
+        eps.map((e) => e.endpoint),
+        ['h0', 'h1', 'h2']
+      )
+      const all = (await g.call('Graph.Endpoints', { q: ['h[0-4]'] })) as unknown[]
+      assert.equal(all.length, 5)
+      // Counters come by endpoint id, then by name: the order api pages them in.
+      const ids = eps.map((e) => e.id)
+      await assert.rejects(g.call('Graph.Counters', { ids }), /more than 5 rows match/)
+      const rows = (await g.call('Graph.Counters', { ids, limit: 4 })) as {
+        endpoint_id: number
+        counter: string
+      }[]
+      const first = Math.min(...ids)
+      const second = Math.min(...ids.filter((id) => id !== first))
+      assert.deepEqual(
+        rows.map((r) => [r.endpoint_id, r.counter]),
+        [
+          [first, 'a'],
+          [first, 'b'],
+          [first, 'c'],
+          [second, 'a'],
+        ]
+      )
+    } finally {
+      await g.close()
+    }
+  })
+
+  it('answers how many points a query has instead of the points, past its maxPoints', async () => {
+    const g = await node()
+    try {
+      const q = { endpoint: 'h0', counter: 'a', start: T - 3600, end: T }
+      const full = (await g.call('Graph.Query', q)) as { Values: unknown[]; points?: number }
+      assert.equal(full.Values.length, 62)
+      assert.equal(full.points, undefined)
+      const over = await g.call('Graph.Query', { ...q, maxPoints: 61 })
+      assert.deepEqual(over, {
+        endpoint: 'h0',
+        counter: 'a',
+        dstype: 'GAUGE',
+        step: 60,
+        Values: [],
+        points: 62,
+      })
+      const within = (await g.call('Graph.Query', { ...q, maxPoints: 62 })) as { Values: unknown[] }
+      assert.equal(within.Values.length, 62)
+    } finally {
+      await g.close()
+    }
+  })
+})

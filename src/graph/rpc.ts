@@ -33,6 +33,14 @@ export interface RrdData {
 /** MAX_QUERY_POINTS bounds one Graph.Query answer (a year at step 60 s is 525,600). */
 export const MAX_QUERY_POINTS = 1_000_000
 
+/** GraphOptions bound what one call may make a node hold or send. */
+export interface GraphOptions {
+  /** maxIndexRows: most rows one Graph.Endpoints or Graph.Counters call answers. */
+  maxIndexRows: number
+}
+
+export const defaultGraphOptions: GraphOptions = { maxIndexRows: 100_000 }
+
 /** GraphCounters are graph's own counters, shown on /counter/all. */
 export interface GraphCounters {
   sendCalls: number
@@ -75,7 +83,8 @@ function validString(s: string): boolean {
  */
 export function graphMethods(
   db: Db,
-  counters: GraphCounters
+  counters: GraphCounters,
+  options: GraphOptions = defaultGraphOptions
 ): Map<string, (p: unknown) => unknown> {
   const seriesByTags: SeriesByTags = new WeakMap()
   return new Map<string, (p: unknown) => unknown>([
@@ -88,8 +97,8 @@ export function graphMethods(
     ['Graph.Delete', (p) => del(db, p)],
     // Peregrine's own: the index falcon keeps in MySQL's `graph` database, served by the node that
     // holds the series, for api's /graph/endpoint and /graph/endpoint_counter.
-    ['Graph.Endpoints', (p) => endpoints(db, p)],
-    ['Graph.Counters', (p) => endpointCounters(db, p)],
+    ['Graph.Endpoints', (p) => endpoints(db, p, options.maxIndexRows)],
+    ['Graph.Counters', (p) => endpointCounters(db, p, options.maxIndexRows)],
   ])
 }
 
@@ -117,11 +126,32 @@ function stringList(v: unknown, field: string): string[] {
   return v
 }
 
-function endpoints(db: Db, param: unknown): { id: number; endpoint: string }[] {
+/**
+ * rowLimit reads an index call's `limit`: at most `max` (graph.maxIndexRows), or refused naming it.
+ * Without one, `max` rows are the most answered, and more matching is refused rather than cut short.
+ */
+function rowLimit(v: unknown, max: number, method: string): { limit: number; strict: boolean } {
+  if (typeof v !== 'number' || !(v > 0)) return { limit: max, strict: true }
+  if (v > max) {
+    throw new RpcError(
+      `${method}: limit ${v} is more than ${max} rows (graph.maxIndexRows); page with a smaller limit`
+    )
+  }
+  return { limit: Math.floor(v), strict: false }
+}
+
+function tooManyRows(method: string, max: number): RpcError {
+  return new RpcError(
+    `${method}: more than ${max} rows match (graph.maxIndexRows); narrow the query or give a limit`
+  )
+}
+
+/** endpoints answers the first `limit` endpoints by name that match, as api pages them. */
+function endpoints(db: Db, param: unknown, maxRows: number): { id: number; endpoint: string }[] {
   const p = (param ?? {}) as { q?: unknown; tags?: unknown; limit?: unknown }
   const terms = stringList(p.q, 'Graph.Endpoints q')
   const tags = stringList(p.tags, 'Graph.Endpoints tags')
-  const limit = typeof p.limit === 'number' && p.limit > 0 ? p.limit : Infinity
+  const { limit, strict } = rowLimit(p.limit, maxRows, 'Graph.Endpoints')
   const out: { id: number; endpoint: string }[] = []
   for (const endpoint of db.endpoints(terms)) {
     // falcon: every tag term is a LIKE %term% on the endpoint's counters.
@@ -129,27 +159,42 @@ function endpoints(db: Db, param: unknown): { id: number; endpoint: string }[] {
       const counters = db.counters(endpoint).map((c) => c.counter)
       if (!tags.every((t) => counters.some((c) => c.includes(t)))) continue
     }
+    if (out.length === limit) {
+      if (strict) throw tooManyRows('Graph.Endpoints', maxRows)
+      break
+    }
     out.push({ id: endpointId(endpoint), endpoint })
-    if (out.length >= limit) break
   }
   return out
 }
 
-function endpointCounters(db: Db, param: unknown) {
+/**
+ * endpointCounters answers the first `limit` counters of the endpoints `ids`, ordered by endpoint id
+ * then counter, as api pages them: the first rows of every node, merged, hold the first rows of all.
+ */
+function endpointCounters(db: Db, param: unknown, maxRows: number) {
   const p = (param ?? {}) as { ids?: unknown; terms?: unknown; limit?: unknown }
   if (!Array.isArray(p.ids) || !p.ids.every((x) => typeof x === 'number')) {
     throw new RpcError('Graph.Counters ids: expected an array of endpoint ids')
   }
   const ids = new Set(p.ids)
   const terms = stringList(p.terms, 'Graph.Counters terms')
-  const limit = typeof p.limit === 'number' && p.limit > 0 ? p.limit : Infinity
-  const out: { endpoint_id: number; counter: string; step: number; type: string }[] = []
+  const { limit, strict } = rowLimit(p.limit, maxRows, 'Graph.Counters')
+  const wanted: { id: number; endpoint: string }[] = []
   for (const endpoint of db.endpoints()) {
     const id = endpointId(endpoint)
-    if (!ids.has(id)) continue
-    for (const c of db.counters(endpoint, terms)) {
+    if (ids.has(id)) wanted.push({ id, endpoint })
+  }
+  wanted.sort((a, b) => a.id - b.id)
+  const out: { endpoint_id: number; counter: string; step: number; type: string }[] = []
+  for (const { id, endpoint } of wanted) {
+    // One more than fits tells a strict call that more match.
+    for (const c of db.counters(endpoint, terms, limit - out.length + 1)) {
+      if (out.length === limit) {
+        if (strict) throw tooManyRows('Graph.Counters', maxRows)
+        return out
+      }
       out.push({ endpoint_id: id, counter: c.counter, step: c.step, type: c.dstype })
-      if (out.length >= limit) return out
     }
   }
   return out
@@ -283,6 +328,7 @@ function query(db: Db, counters: GraphCounters, param: unknown) {
     consolFuc?: unknown
     consolFun?: unknown
     step?: unknown
+    maxPoints?: unknown
   }
   const info = db.seriesInfo(key)
   if (info === null) return { endpoint, counter, dstype: '', step: 0, Values: [] as RrdData[] }
@@ -298,7 +344,14 @@ function query(db: Db, counters: GraphCounters, param: unknown) {
   // falcon aligns the range to the series step and ends one step after `end`.
   const startTs = start - (start % step)
   const endTs = end - (end % step) + step
-  const resp = { endpoint, counter, dstype: info.dstype, step, Values: [] as RrdData[] }
+  const resp: {
+    endpoint: string
+    counter: string
+    dstype: string
+    step: number
+    Values: RrdData[]
+    points?: number
+  } = { endpoint, counter, dstype: info.dstype, step, Values: [] }
   if (endTs - startTs - step < 1) return resp
   const wantStep = typeof p.step === 'number' && p.step > 0 ? p.step : undefined
   const r = db.query(key, {
@@ -312,6 +365,12 @@ function query(db: Db, counters: GraphCounters, param: unknown) {
   const res = r.step
   resp.step = res
   const slots = Math.floor((endTs - Math.ceil(startTs / res) * res) / res) + 1
+  // Peregrine's own: the caller's share of its budget (api's maxHistoryPoints). Past it, the answer
+  // says how many points it would hold instead of holding them.
+  if (typeof p.maxPoints === 'number' && slots > p.maxPoints) {
+    resp.points = slots
+    return resp
+  }
   if (slots > MAX_QUERY_POINTS) {
     throw new RpcError(
       `Graph.Query: ${slots} points of ${res} s asked for one series, at most ${MAX_QUERY_POINTS}; ask a shorter range or a larger step`

@@ -13,6 +13,9 @@ describe('hbs config', () => {
       refreshInterval: 5000,
       hosts: '',
       trustable: [],
+      maxConnections: 10_000,
+      idleTimeout: 600_000,
+      requestTimeout: 60_000,
     })
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.trustable))
     const d = parseHbsConfig({ hosts: 'update', trustable: ['10.0.0.1', ''], refreshInterval: 100 })

@@ -1,9 +1,17 @@
 // hbs's configuration (falcon's modules/hbs cfg.json roles), validated with every problem named.
-import { checkListen } from '../core/index.js'
+import {
+  checkConnectionLimits,
+  checkListen,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
 import { checkStoreUrl } from '../store/index.js'
 
-/** HbsConfig configures the heartbeat server. */
-export interface HbsConfig {
+/**
+ * HbsConfig configures the heartbeat server. The connection limits apply to each listener; the cap
+ * allows a fleet's agents, each holding one JSON-RPC connection open.
+ */
+export interface HbsConfig extends ConnectionLimits {
   /** rpc: JSON-RPC listener for agents and judges (falcon `listen`, default `0.0.0.0:6030`). */
   rpc: string
   /** http: HTTP listener (falcon `http.listen`, default `127.0.0.1:6031`: it is for the operator). */
@@ -33,6 +41,8 @@ export const defaultHbsConfig: HbsConfig = {
   refreshInterval: 5000,
   hosts: '',
   trustable: [],
+  ...defaultConnectionLimits,
+  maxConnections: 10_000,
 }
 
 const MIN_REFRESH_MS = 100
@@ -67,6 +77,7 @@ export function parseHbsConfig(raw: Record<string, unknown>): Readonly<HbsConfig
       `hbs.trustable: expected an array of IP strings, like ["10.0.0.1"], got ${JSON.stringify(trustable)}`
     )
   }
+  checkConnectionLimits(problems, 'hbs', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze({ ...c, trustable: Object.freeze([...c.trustable]) as string[] })
 }

@@ -1,5 +1,12 @@
 // hbs's HTTP routes on :6031 (falcon's modules/hbs/http): health, and views of what hbs serves.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import {
+  type ConnectionLimits,
+  defaultConnectionLimits,
+  limitedServerFactory,
+  type ListenerStats,
+  newListenerStats,
+} from '../core/index.js'
 import type { Agents } from './agents.js'
 import type { Snapshot, SnapshotSource } from './snapshot.js'
 
@@ -7,6 +14,10 @@ import type { Snapshot, SnapshotSource } from './snapshot.js'
 export interface HbsHttpContext {
   source: SnapshotSource
   agents: Agents
+  /** limits apply to the HTTP listener (defaultConnectionLimits when left out). */
+  limits?: ConnectionLimits
+  /** listeners: every listener's stats, shown on /counter/all. */
+  listeners?: { http: ListenerStats } & Record<string, ListenerStats>
 }
 
 // falcon's /config/reload answers only local callers. A reverse proxy on this machine connects from
@@ -49,7 +60,11 @@ function summary(s: Snapshot) {
  * the snapshot from the store at once (from 127.0.0.1 only, as falcon). /counter/all adds counters.
  */
 export function hbsHttp(ctx: HbsHttpContext): FastifyInstance {
-  const app = Fastify({ logger: false })
+  const listeners = ctx.listeners ?? { http: newListenerStats() }
+  const app = Fastify({
+    logger: false,
+    serverFactory: limitedServerFactory(ctx.limits ?? defaultConnectionLimits, listeners.http),
+  })
   const data = (d: unknown) => ({ msg: 'success', data: d })
   const snap = () => ctx.source.current
   app.get('/health', (_req, reply) => {
@@ -78,6 +93,7 @@ export function hbsHttp(ctx: HbsHttpContext): FastifyInstance {
       refreshFailing: ctx.source.failing ?? null,
       ...ctx.source.counters,
       ...ctx.agents.counters,
+      listeners,
     })
   )
   return app

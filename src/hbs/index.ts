@@ -10,6 +10,7 @@ import {
   type Deps,
   listenError,
   listenTcp,
+  newListenerStats,
   parseListen,
   RpcError,
   serveJsonRpc,
@@ -58,11 +59,14 @@ export async function start(
   })
   // Agents and judges send small requests (a hostname and a checksum): 1 MiB bounds what one
   // connection can make hbs hold.
+  const listeners = { rpc: newListenerStats(), http: newListenerStats() }
   const rpc = serveJsonRpc(methods, {
     onError: (m) => deps.log.warn(`hbs rpc: ${m}`),
     maxRequestBytes: 1 << 20,
+    limits: config,
+    stats: listeners.rpc,
   })
-  const http = hbsHttp({ source, agents })
+  const http = hbsHttp({ source, agents, limits: config, listeners })
   try {
     await listenTcp(rpc, 'hbs.rpc', config.rpc)
     const h = parseListen('hbs.http', config.http)

@@ -1,8 +1,13 @@
 // judge's configuration (falcon's modules/judge cfg.json roles), validated with every problem named.
-import { checkListen } from '../core/index.js'
+import {
+  checkConnectionLimits,
+  checkListen,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
 
-/** JudgeConfig configures one judge. */
-export interface JudgeConfig {
+/** JudgeConfig configures one judge. The connection limits apply to each listener. */
+export interface JudgeConfig extends ConnectionLimits {
   /**
    * rpc: JSON-RPC listener for transfer's Judge.Send (falcon `rpc.listen`). Default `127.0.0.1:6080`:
    * whoever reaches it can raise and clear alarms, so other hosts reach it only when configured so.
@@ -52,6 +57,7 @@ export const defaultJudgeConfig: JudgeConfig = {
   staleAfter: 7 * 86_400,
   purgeInterval: 5 * 3_600_000,
   maxBodyBytes: 32 << 20,
+  ...defaultConnectionLimits,
 }
 
 /** parseJudgeConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
@@ -92,6 +98,7 @@ export function parseJudgeConfig(raw: Record<string, unknown>): Readonly<JudgeCo
     )
   if (typeof c.spillDir !== 'string' || c.spillDir === '')
     problems.push('judge.spillDir: expected a directory path')
+  checkConnectionLimits(problems, 'judge', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze({ ...c, hbs: Object.freeze([...c.hbs]) as string[] })
 }

@@ -13,8 +13,10 @@ import {
   formatGoFloat,
   formatLocalTime,
   JsonRpcClient,
+  limitedServerFactory,
   listenError,
   listenTcp,
+  newListenerStats,
   normalizeTags,
   parseListen,
   type RpcCaller,
@@ -142,12 +144,18 @@ export async function start(
     ['Judge.Ping', () => ({ code: 0 })],
     ['Judge.Send', send],
   ])
+  const listeners = { rpc: newListenerStats(), http: newListenerStats() }
   const rpc = serveJsonRpc(methods, {
     maxRequestBytes: config.maxBodyBytes,
     onError: (m) => deps.log.warn(`judge rpc: ${m}`),
+    limits: config,
+    stats: listeners.rpc,
   })
 
-  const http = Fastify({ logger: false })
+  const http = Fastify({
+    logger: false,
+    serverFactory: limitedServerFactory(config, listeners.http),
+  })
   const ok = (data: unknown) => ({ msg: 'success', data })
   http.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
@@ -172,6 +180,7 @@ export async function start(
       rulesFetchedAt: sync.lastAt,
       queuePushFailures: pushFailures.count,
       queue: queue.stats(),
+      listeners,
     })
   )
   // falcon: /strategy/<endpoint>/<metric>: the strategies judge holds for it.

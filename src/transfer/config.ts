@@ -1,8 +1,16 @@
 // transfer's configuration (falcon's modules/transfer cfg.json roles), validated with every problem named.
-import { checkListen } from '../core/index.js'
+import {
+  checkConnectionLimits,
+  checkListen,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
 
-/** TransferConfig configures one transfer. */
-export interface TransferConfig {
+/**
+ * TransferConfig configures one transfer. The connection limits apply to each of its listeners; the
+ * cap allows a fleet's agents, each holding one JSON-RPC connection open.
+ */
+export interface TransferConfig extends ConnectionLimits {
   /** rpc: JSON-RPC listener for agents (falcon `rpc.listen`, default `0.0.0.0:8433`). */
   rpc: string
   /** http: HTTP listener for `/api/push` (falcon `http.listen`, default `0.0.0.0:6060`). */
@@ -33,6 +41,8 @@ export interface TransferConfig {
   callTimeout: number
   /** maxBodyBytes: largest HTTP push body (413 beyond) and RPC request. */
   maxBodyBytes: number
+  /** maxLineBytes: longest line on the line socket; a longer one closes its connection. */
+  maxLineBytes: number
 }
 
 /** defaultTransferConfig holds every default. */
@@ -49,6 +59,9 @@ export const defaultTransferConfig: TransferConfig = {
   judgeMaxBuffered: 100_000,
   callTimeout: 10_000,
   maxBodyBytes: 32 << 20,
+  maxLineBytes: 4096,
+  ...defaultConnectionLimits,
+  maxConnections: 10_000,
 }
 
 /** parseTransferConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
@@ -101,10 +114,12 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
     'judgeMaxBuffered',
     'callTimeout',
     'maxBodyBytes',
+    'maxLineBytes',
   ] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0)
       problems.push(`transfer.${key}: expected a positive integer, got ${JSON.stringify(c[key])}`)
   }
+  checkConnectionLimits(problems, 'transfer', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)
 }

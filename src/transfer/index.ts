@@ -5,13 +5,14 @@
  * by falcon's consistent hashing to the graph cluster (a push is acknowledged once graph has it) and,
  * when `judgeCluster` names any, to the judge cluster (`Judge.Send`, never waited for).
  */
-import { createServer, type AddressInfo, type Server } from 'node:net'
-import { createInterface } from 'node:readline'
+import type { AddressInfo, Server } from 'node:net'
 import Fastify from 'fastify'
 import {
   type Deps,
+  limitedServerFactory,
   listenError,
   listenTcp,
+  newListenerStats,
   parseListen,
   RpcError,
   serveJsonRpc,
@@ -20,6 +21,7 @@ import {
   validateBatch,
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
+import { serveLineSocket } from './line-socket.js'
 import { Router } from './router.js'
 
 export { parseTransferConfig, defaultTransferConfig, type TransferConfig } from './config.js'
@@ -47,11 +49,18 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     rpcCalls: 0,
     httpPushes: 0,
     socketConnections: 0,
+    socketLines: 0,
+    socketLinesTooLong: 0,
     received: 0,
     invalid: 0,
     /** refused: valid points a graph node would not store, by code (too old, series limit, …). */
     refused: 0,
     refusedByCode: {} as Record<string, number>,
+  }
+  const listeners = {
+    rpc: newListenerStats(),
+    http: newListenerStats(),
+    socket: newListenerStats(),
   }
 
   let refusalLoggedAt = -Infinity
@@ -133,10 +142,19 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
         },
       ],
     ]),
-    { maxRequestBytes: config.maxBodyBytes, onError: (m) => deps.log.warn(`transfer rpc: ${m}`) }
+    {
+      maxRequestBytes: config.maxBodyBytes,
+      onError: (m) => deps.log.warn(`transfer rpc: ${m}`),
+      limits: config,
+      stats: listeners.rpc,
+    }
   )
 
-  const http = Fastify({ logger: false, bodyLimit: config.maxBodyBytes })
+  const http = Fastify({
+    logger: false,
+    bodyLimit: config.maxBodyBytes,
+    serverFactory: limitedServerFactory(config, listeners.http),
+  })
   // Plain JSON.parse for every content type: falcon's clients do not always send a content type, and
   // the default parser's prototype checks cost time on every push.
   http.removeAllContentTypeParsers()
@@ -196,43 +214,23 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
         judgeBuffered: j.buffered,
         judgeDropped: j.dropped,
         bufferedByJudge: router.bufferedByJudge(),
+        listeners,
       },
     }
   })
 
-  // Falcon's line socket: `update <endpoint> <metric> <ts> <value> [type] [step]`; the points of a
-  // connection are routed when it closes, and nothing is answered.
-  let socket: Server | null = null
-  if (config.socket !== '') {
-    socket = createServer((conn) => {
-      counters.socketConnections++
-      const items: unknown[] = []
-      const lines = createInterface({ input: conn, crlfDelay: Infinity })
-      lines.on('line', (line) => {
-        const f = line.trim().split(/\s+/)
-        if (f[0] === 'quit') {
-          conn.end()
-          return
-        }
-        if (f[0] !== 'update' || f.length < 5) return
-        const step = f[6] === undefined ? 60 : Number(f[6].split(':').pop())
-        items.push({
-          endpoint: f[1],
-          metric: f[2],
-          timestamp: Number(f[3]),
-          value: f[4],
-          counterType: f[5] ?? 'COUNTER',
-          step,
-          tags: '',
+  const socket =
+    config.socket === ''
+      ? null
+      : serveLineSocket({
+          receive,
+          batch: config.batch,
+          maxLineBytes: config.maxLineBytes,
+          limits: config,
+          stats: listeners.socket,
+          counters,
+          log: deps.log,
         })
-      })
-      lines.on('close', () => {
-        if (items.length === 0) return
-        receive(items).catch((err: Error) => deps.log.warn(`transfer socket: ${err.message}`))
-      })
-      conn.on('error', () => undefined)
-    })
-  }
 
   try {
     await listenTcp(rpc, 'transfer.rpc', config.rpc)
@@ -263,6 +261,8 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
         rpc.closeAll()
       })
       socket?.close()
+      // What socket connections hold is routed before the senders stop.
+      await socket?.closeAll()
       await http.close()
       router.close()
     },

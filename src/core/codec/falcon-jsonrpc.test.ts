@@ -222,3 +222,145 @@ describe('falcon jsonrpc client', () => {
     }
   })
 })
+
+describe('falcon jsonrpc server limits', () => {
+  // A server of its own with small limits, the server side of each connection, and a way to stop it.
+  async function limited(
+    methods: [string, (p: unknown) => unknown][],
+    options: Parameters<typeof serveJsonRpc>[1]
+  ) {
+    const s = serveJsonRpc(new Map(methods), options)
+    const sockets: Socket[] = []
+    s.on('connection', (c: Socket) => sockets.push(c))
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+    const p = (s.address() as AddressInfo).port
+    const open = async () => {
+      const c = connect(p, '127.0.0.1')
+      await new Promise((r) => c.once('connect', r))
+      c.on('error', () => undefined)
+      return c
+    }
+    const stop = async () => {
+      s.closeAll()
+      await new Promise<void>((r) => s.close(() => r()))
+    }
+    return { server: s, sockets, open, stop }
+  }
+  const calls = (method: string, n: number) =>
+    Array.from({ length: n }, (_, id) => `{"method":"${method}","params":[{}],"id":${id}}`).join('')
+  const limits = { maxConnections: 100, idleTimeout: 60_000, requestTimeout: 60_000 }
+
+  it('stops reading a peer that sends and never reads, once its unsent replies pass the bound', async () => {
+    const reply = 'x'.repeat(64 << 10)
+    let started = 0
+    const maxUnsentBytes = 256 << 10
+    const t = await limited(
+      [
+        [
+          'Test.Big',
+          () => {
+            started++
+            return reply
+          },
+        ],
+      ],
+      { limits, maxUnsentBytes }
+    )
+    try {
+      const c = await t.open()
+      c.pause() // never reads: the replies back up into the server
+      c.write(calls('Test.Big', 2000))
+      await waitUntil(() => t.server.stats.paused === 1, 'the server to stop reading')
+      const queued = t.sockets[0].writableLength
+      // 2000 replies are 128 MiB: the server stopped long before, holding one reply past the bound.
+      assert.ok(started < 2000, `${started} calls started`)
+      assert.ok(queued <= maxUnsentBytes + reply.length + 100, `${queued} bytes queued`)
+      c.destroy()
+    } finally {
+      await t.stop()
+    }
+  })
+
+  it('runs at most maxInFlight calls of one connection, and the rest once those are answered', async () => {
+    const held: (() => void)[] = []
+    let release = false
+    const t = await limited(
+      [
+        [
+          'Test.Hold',
+          () => (release ? { code: 0 } : new Promise((r) => held.push(() => r({ code: 0 })))),
+        ],
+      ],
+      { limits, maxInFlight: 4 }
+    )
+    try {
+      const c = await t.open()
+      let lines = 0
+      c.on('data', (d: Buffer) => {
+        for (const b of d) if (b === 0x0a) lines++
+      })
+      c.write(calls('Test.Hold', 100))
+      await waitUntil(() => t.server.stats.paused === 1 && held.length === 4, 'four calls held')
+      assert.equal(held.length, 4)
+      release = true
+      for (const r of held) r()
+      await waitUntil(() => lines === 100, 'every call answered')
+      assert.equal(t.server.stats.paused, 0)
+      c.destroy()
+    } finally {
+      await t.stop()
+    }
+  })
+
+  it('closes a connection whose peer never reads once nothing has moved for idleTimeout', async () => {
+    const reply = 'x'.repeat(64 << 10)
+    const t = await limited([['Test.Big', () => reply]], {
+      limits: { ...limits, idleTimeout: 300 },
+      maxUnsentBytes: 64 << 10,
+    })
+    try {
+      const c = await t.open()
+      c.pause()
+      c.write(calls('Test.Big', 2000))
+      await waitUntil(() => t.server.stats.idleClosed === 1, 'the stuck connection to be closed')
+      await waitUntil(() => t.server.stats.open === 0, 'no connection left open')
+      assert.equal(t.server.stats.paused, 0)
+      c.destroy()
+    } finally {
+      await t.stop()
+    }
+  })
+
+  it('caps connections, and closes silent, idle and unfinished ones, counting each', async () => {
+    const t = await limited([['Transfer.Ping', () => ({ code: 0 })]], {
+      limits: { maxConnections: 2, idleTimeout: 300, requestTimeout: 300 },
+    })
+    try {
+      const closed = (c: Socket) => new Promise<void>((r) => c.once('close', () => r()))
+      // One request, then silence: answered, then closed as idle.
+      const idle = await t.open()
+      const answered = new Promise<string>((r) => idle.once('data', (d: Buffer) => r(d.toString())))
+      idle.write(calls('Transfer.Ping', 1))
+      assert.equal(await answered, '{"id":0,"result":{"code":0},"error":null}\n')
+      // Half a request: closed when it is not whole in time.
+      const half = await t.open()
+      half.write('{"method":"Transfer.Ping","par')
+      await waitUntil(() => t.server.stats.open === 2, 'two connections open')
+      // A third connection is over the cap: closed as it arrives.
+      const third = await t.open()
+      await closed(third)
+      assert.equal(t.server.stats.refused, 1)
+      await Promise.all([closed(idle), closed(half)])
+      // Connected and silent: closed when no request starts in time.
+      const silent = await t.open()
+      await closed(silent)
+      await waitUntil(() => t.server.stats.open === 0, 'the server to see it closed')
+      assert.deepEqual(
+        { ...t.server.stats },
+        { open: 0, refused: 1, idleClosed: 1, requestTimeouts: 2, paused: 0 }
+      )
+    } finally {
+      await t.stop()
+    }
+  })
+})

@@ -1,5 +1,13 @@
 // Go's net/rpc JSON codec (net/rpc/jsonrpc), which falcon's agent, transfer and hbs speak over TCP.
 import { connect, createServer, type Server, type Socket } from 'node:net'
+import {
+  type ConnectionLimits,
+  defaultConnectionLimits,
+  limitTcpServer,
+  type ListenerStats,
+  newListenerStats,
+  watchConnection,
+} from '../connection-limits.js'
 import { JsonFrameError, JsonStreamDecoder } from './json-stream.js'
 
 /**
@@ -23,13 +31,31 @@ export class RpcError extends Error {
   override readonly name = 'RpcError'
 }
 
-/** JsonRpcServerOptions bound what one connection may send. */
+/** JsonRpcServerOptions bound what one connection may send and make the server hold. */
 export interface JsonRpcServerOptions {
   /** maxRequestBytes: a bigger request ends the connection with an error (default 64 MiB). */
   maxRequestBytes: number
   /** onError reports protocol errors (garbage, oversize) and handler failures; never throws. */
   onError: (message: string) => void
+  /** limits: connections at once, idle and request timeouts (defaultConnectionLimits). */
+  limits: ConnectionLimits
+  /** stats: where the listener's counts go (a fresh one by default; also `server.stats`). */
+  stats: ListenerStats
+  /**
+   * maxInFlight: calls of one connection running at once (default 64); the connection is not read
+   * while that many are, so its further requests wait in the network, not in memory.
+   */
+  maxInFlight: number
+  /**
+   * maxUnsentBytes: replies of one connection waiting to be sent (default 1 MiB) past which it is not
+   * read until they drain: a peer that sends and never reads stops being served, then times out.
+   */
+  maxUnsentBytes: number
 }
+
+/** JSON_RPC_MAX_IN_FLIGHT and JSON_RPC_MAX_UNSENT_BYTES: the per-connection defaults. */
+export const JSON_RPC_MAX_IN_FLIGHT = 64
+export const JSON_RPC_MAX_UNSENT_BYTES = 1 << 20
 
 /**
  * serveJsonRpc returns a TCP server speaking Go's jsonrpc: requests `{"method":"Svc.Name","params":[arg],
@@ -38,20 +64,32 @@ export interface JsonRpcServerOptions {
  * concurrently and are answered as they finish (match by id, as Go's client does). A handler's thrown
  * message becomes the error string; a method missing gives Go's own `rpc: can't find method X.Y`.
  * Bytes that are not JSON get one error response with id null, then the connection is closed.
+ * Each connection is read only while fewer than `maxInFlight` of its calls run and fewer than
+ * `maxUnsentBytes` of its replies wait to be sent; `limits` apply (watchConnection).
  */
 export function serveJsonRpc(
   methods: ReadonlyMap<string, RpcMethod>,
   options: Partial<JsonRpcServerOptions> = {}
-): Server & { closeAll(): void } {
+): Server & { closeAll(): void; readonly stats: ListenerStats } {
   const maxRequestBytes = options.maxRequestBytes ?? 64 << 20
   const onError = options.onError ?? (() => undefined)
+  const limits = options.limits ?? defaultConnectionLimits
+  const stats = options.stats ?? newListenerStats()
+  const maxInFlight = options.maxInFlight ?? JSON_RPC_MAX_IN_FLIGHT
+  const maxUnsent = options.maxUnsentBytes ?? JSON_RPC_MAX_UNSENT_BYTES
   const services = new Set([...methods.keys()].map((m) => m.slice(0, m.indexOf('.'))))
   const sockets = new Set<Socket>()
   const server = createServer((socket) => {
     sockets.add(socket)
     socket.setNoDelay(true)
+    const watch = watchConnection(socket, limits, stats)
     const decoder = new JsonStreamDecoder(maxRequestBytes)
     let closed = false
+    // Requests read but not started (at most what one read brought), and calls not yet answered.
+    const waiting: string[] = []
+    let next = 0
+    let inFlight = 0
+    let paused = false
     const send = (text: string) => {
       if (!closed) socket.write(text)
     }
@@ -61,16 +99,50 @@ export function serveJsonRpc(
       closed = true
       socket.end()
     }
+    // Start what may start, then read on only if nothing waits: the peer's further requests stay in
+    // the network until its replies are read and its calls answered.
+    const pump = () => {
+      while (
+        next < waiting.length &&
+        inFlight < maxInFlight &&
+        socket.writableLength <= maxUnsent &&
+        !closed
+      ) {
+        const text = waiting[next]
+        waiting[next++] = ''
+        handle(text)
+      }
+      if (next === waiting.length) {
+        waiting.length = 0
+        next = 0
+      }
+      const hold =
+        waiting.length > 0 || inFlight >= maxInFlight || socket.writableLength > maxUnsent
+      if (hold !== paused && !closed) {
+        paused = hold
+        if (hold) socket.pause()
+        else socket.resume()
+        watch.paused(hold)
+      }
+    }
     socket.on('data', (chunk: Buffer) => {
       if (closed) return
+      let completed = false
       try {
         decoder.push(chunk, (text) => {
-          if (!closed) handle(text)
+          completed = true
+          waiting.push(text)
         })
       } catch (err) {
+        // The requests before the garbage are served, as they arrived.
+        pump()
         fail(err instanceof JsonFrameError ? err.message : `bad request: ${(err as Error).message}`)
+        return
       }
+      watch.received(completed, decoder.buffered > 0)
+      pump()
     })
+    socket.on('drain', pump)
     socket.on('error', () => undefined)
     socket.on('close', () => {
       closed = true
@@ -85,8 +157,10 @@ export function serveJsonRpc(
         fail(`invalid JSON request: ${(err as Error).message}`)
         return
       }
+      inFlight++
       const id = JSON.stringify(req.id ?? null)
       const reply = (result: unknown, error: string | null) => {
+        inFlight--
         if (error === null && result instanceof RawJson) {
           if (closed) return
           // One writev for the whole reply: corked writes are handed to the kernel together on uncork.
@@ -107,6 +181,11 @@ export function serveJsonRpc(
         send(
           `{"id":${id},"result":${error === null ? body : 'null'},"error":${error === null ? 'null' : JSON.stringify(error)}}\n`
         )
+      }
+      // A call answered later frees its slot then: start what waits behind it.
+      const replyLater = (result: unknown, error: string | null) => {
+        reply(result, error)
+        pump()
       }
       const method = req.method
       if (typeof method !== 'string' || !method.includes('.')) {
@@ -142,13 +221,15 @@ export function serveJsonRpc(
       }
       if (out instanceof Promise) {
         out.then(
-          (r: unknown) => reply(r, null),
-          (err: unknown) => reply(null, errorText(err, onError, method))
+          (r: unknown) => replyLater(r, null),
+          (err: unknown) => replyLater(null, errorText(err, onError, method))
         )
       } else reply(out, null)
     }
   })
+  limitTcpServer(server, limits, stats)
   return Object.assign(server, {
+    stats,
     closeAll() {
       for (const s of sockets) s.destroy()
     },
