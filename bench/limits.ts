@@ -93,6 +93,15 @@ async function main(): Promise<void> {
         }
       }
       await new Promise<void>((ok) => socket.end(ok))
+      // Nothing is answered on the socket: wait until transfer has read every line and routed it.
+      for (;;) {
+        const t = await counters(aio.addresses.transfer.http)
+        const c = await counters(aio.addresses.graph.http)
+        const tsdb = c.tsdb as { seriesLimited: number }
+        if ((t.socketLines as number) >= f.series && (t.refused as number) === tsdb.seriesLimited)
+          break
+        await new Promise((r) => setTimeout(r, 200))
+      }
     } else {
       for (; sent < f.series;) {
         const parts: string[] = []
