@@ -1,6 +1,7 @@
 // No acknowledged point is lost, in whatever order it comes: 8 clients push shuffled batches to a real
 // all-in-one, then every acknowledged point reads back exactly through /api/v1/graph/history, after a
-// clean restart (the head flushed to blocks), more late points into those blocks, and a kill -9.
+// clean restart (the head flushed to blocks), more late points into those blocks, a kill -9 and a
+// compaction of the blocks.
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -25,6 +26,14 @@ interface Point {
   counterType: string
   tags: string
   timestamp: number
+}
+
+async function waitFor(ok: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (await ok()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error('timed out waiting for graph to compact')
 }
 
 function rng(seed: number): () => number {
@@ -163,8 +172,17 @@ describe('acknowledged points pushed out of order', () => {
       aio = await startPeregrine(dir, ['graph', 'transfer', 'api'], { graph: { walSync: 'write' } })
       await check(aio, first, 'after kill -9')
       assert.equal(await aio.stop(), 0)
-      aio = await startPeregrine(dir, ['graph', 'transfer', 'api'], { graph: { walSync: 'write' } })
+      // The two flushes left two blocks of one day: compaction merges them, point by point.
+      aio = await startPeregrine(dir, ['graph', 'transfer', 'api'], {
+        graph: { walSync: 'write', maintenanceInterval: 200 },
+      })
       await check(aio, first, 'after a last restart')
+      await waitFor(async () => {
+        const res = await fetch(`http://${aio.addresses.graph.http}/counter/all`)
+        const c = (await res.json()) as { data: { tsdb: { compactions: number } } }
+        return c.data.tsdb.compactions > 0
+      })
+      await check(aio, first, 'after a compaction')
     } finally {
       await aio.stop()
     }

@@ -23,6 +23,11 @@ export interface GraphConfig extends ConnectionLimits {
   /** walSync: `fsync` (default) or `write`; see docs/tsdb.md. */
   walSync: 'fsync' | 'write'
   /**
+   * maintenanceInterval: ms between the storage's background runs (flush when due, compaction, rollup,
+   * retention); default 60,000.
+   */
+  maintenanceInterval: number
+  /**
    * maxSeries: the most series this node holds; a point that would create one more is refused in the
    * push answer (`PG_TSDB_SERIES_LIMIT`) and counted in `seriesLimited`. `auto` (default): half the
    * process's V8 heap limit at 5 KB a series (434,000 with Node's default heap on a 24 GB machine,
@@ -47,6 +52,7 @@ export const defaultGraphConfig: GraphConfig = {
   http: '127.0.0.1:6071',
   dataDir: './data/graph',
   walSync: 'fsync',
+  maintenanceInterval: 60_000,
   maxSeries: 'auto',
   maxNewSeriesPerHour: 'auto',
   maxIndexRows: 100_000,
@@ -80,6 +86,10 @@ export function parseGraphConfig(raw: Record<string, unknown>): Readonly<GraphCo
     problems.push('graph.dataDir: expected a directory path')
   if (c.walSync !== 'fsync' && c.walSync !== 'write')
     problems.push('graph.walSync: expected "fsync" or "write"')
+  if (!Number.isSafeInteger(c.maintenanceInterval) || c.maintenanceInterval < 100)
+    problems.push(
+      `graph.maintenanceInterval: expected an integer ≥ 100 (ms), got ${JSON.stringify(c.maintenanceInterval)}`
+    )
   for (const key of ['maxSeries', 'maxNewSeriesPerHour'] as const) {
     const v = c[key]
     if (v !== 'auto' && !(Number.isSafeInteger(v) && v >= 0)) {

@@ -34,6 +34,7 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
   const db = Db.open({
     dir: config.dataDir,
     walSync: config.walSync,
+    maintenanceInterval: config.maintenanceInterval,
     ...limits,
     now: deps.now,
     log: (level, message) => (level === 'warn' ? deps.log.warn(message) : deps.log.info(message)),
