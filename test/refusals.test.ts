@@ -2,19 +2,11 @@
 // whose disk fills says so on /health and takes writes again once space returns.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync, spawnSync } from 'node:child_process'
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  rmSync,
-  writeSync,
-} from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { JsonRpcClient } from '../src/core/index.js'
+import { JsonRpcClient, smallDisk, SMALL_DISK_SKIP } from '../src/core/index.js'
 import { BIN, type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-refusals-'))
@@ -129,17 +121,13 @@ describe('refused points', () => {
   })
 })
 
-// Filling a disk for real needs a file system of our own: a small tmpfs, which needs root.
-const canMount = process.getuid?.() === 0
-
 describe('a graph whose disk fills', () => {
   it(
     'fails pushes with 503, says why on /health and /counter/all, and recovers by itself',
-    { skip: canMount ? false : 'mounting a small tmpfs to fill needs root' },
+    { skip: SMALL_DISK_SKIP },
     async () => {
-      const mnt = join(dir, 'disk')
-      mkdirSync(mnt)
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt])
+      const disk = smallDisk(4)
+      const mnt = disk.dir
       mkdirSync(join(dir, 'full'))
       const aio = await startPeregrine(join(dir, 'full'), ['graph', 'transfer'], {
         graph: { walSync: 'fsync', dataDir: join(mnt, 'graph') },
@@ -152,15 +140,7 @@ describe('a graph whose disk fills', () => {
           return { status: res.status, text: await res.text() }
         }
         assert.deepEqual(await health(), { status: 200, text: 'ok' })
-        // Fill the disk.
-        const fd = openSync(join(mnt, 'filler'), 'w')
-        try {
-          for (;;) writeSync(fd, Buffer.alloc(64 << 10, 1))
-        } catch {
-          // ENOSPC
-        } finally {
-          closeSync(fd)
-        }
+        disk.fill()
         let refused: { status: number; body: PushReply } | undefined
         for (let i = 1; i < 2000 && refused === undefined; i++) {
           const r = await push(aio, [point(`h${i}`, t)])
@@ -190,7 +170,7 @@ describe('a graph whose disk fills', () => {
         )
         assert.match(check.stdout, /transfer +UP/)
         // Space returns: pushes go through again and health clears, without a restart.
-        rmSync(join(mnt, 'filler'))
+        disk.free()
         let ok = false
         for (let i = 0; i < 50 && !ok; i++) {
           await new Promise((r) => setTimeout(r, 100))
@@ -206,9 +186,8 @@ describe('a graph whose disk fills', () => {
         assert.equal(again.status, 0, again.stdout + again.stderr)
       } finally {
         assert.equal(await aio.stop(), 0)
-        execFileSync('umount', [mnt])
+        disk.unmount()
       }
-      assert.ok(readdirSync(mnt).length === 0)
     }
   )
 })

@@ -1,7 +1,18 @@
-// Test support shared by every area's tests: a logger that keeps its lines, a bounded wait, and a
-// zombie process.
-import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+// Test support shared by every area's tests: a logger that keeps its lines, a bounded wait, a
+// zombie process, and a small disk to fill.
+import { execFileSync, spawn } from 'node:child_process'
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Logger } from './service.js'
 
 /** recordingLogger keeps every line as `level message`, for tests that assert what was logged. */
@@ -61,5 +72,53 @@ export async function zombie(): Promise<{
   } catch (err) {
     await reap()
     throw err
+  }
+}
+
+/**
+ * SMALL_DISK_SKIP is the reason a test needing `smallDisk` is skipped, or false when it can run:
+ * mounting a file system takes root.
+ */
+export const SMALL_DISK_SKIP: string | false =
+  process.getuid?.() === 0 ? false : 'mounting a small tmpfs to fill needs root'
+
+/**
+ * smallDisk mounts a tmpfs of `megabytes` on a new directory, so a test can fill a disk for real.
+ * `fill()` writes filler files until a write fails with ENOSPC, `free()` removes them, `unmount()`
+ * unmounts it and removes the directory. Needs root (see SMALL_DISK_SKIP).
+ */
+export function smallDisk(megabytes: number): {
+  dir: string
+  fill(): void
+  free(): void
+  unmount(): void
+} {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-small-disk-'))
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${megabytes}m`, 'tmpfs', dir])
+  return {
+    dir,
+    fill() {
+      const fd = openSync(join(dir, 'filler'), 'w')
+      try {
+        for (;;) writeSync(fd, Buffer.alloc(64 << 10, 1))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
+      } finally {
+        closeSync(fd)
+      }
+      // The last partial page too, in small files, until none fits.
+      try {
+        for (let i = 0; ; i++) writeFileSync(join(dir, `filler-${i}`), Buffer.alloc(512, 1))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
+      }
+    },
+    free() {
+      for (const f of readdirSync(dir)) if (f.startsWith('filler')) rmSync(join(dir, f))
+    },
+    unmount() {
+      execFileSync('umount', [dir])
+      rmSync(dir, { recursive: true, force: true })
+    },
   }
 }

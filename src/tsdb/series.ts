@@ -150,12 +150,8 @@ export class MemSeries implements SeriesDesc {
     }
     if (this.oooN === this.oooTs.length) {
       const size = Math.min(OOO_CHUNK_POINTS, Math.max(8, this.oooN * 2))
-      const ts = new Float64Array(size)
-      const vs = new Float64Array(size)
-      ts.set(this.oooTs.subarray(0, this.oooN))
-      vs.set(this.oooVs.subarray(0, this.oooN))
-      this.oooTs = ts
-      this.oooVs = vs
+      this.oooTs = resized(this.oooTs, this.oooN, size)
+      this.oooVs = resized(this.oooVs, this.oooN, size)
     }
     this.oooTs.copyWithin(lo + 1, lo, this.oooN)
     this.oooVs.copyWithin(lo + 1, lo, this.oooN)
@@ -170,12 +166,8 @@ export class MemSeries implements SeriesDesc {
   }
 
   #resize(size: number): void {
-    const ts = new Float64Array(size)
-    const vs = new Float64Array(size)
-    ts.set(this.ts.subarray(0, this.n))
-    vs.set(this.vs.subarray(0, this.n))
-    this.ts = ts
-    this.vs = vs
+    this.ts = resized(this.ts, this.n, size)
+    this.vs = resized(this.vs, this.n, size)
   }
 
   /** seal compresses the open chunk into `sealed` and the out-of-order buffer into `oooSealed`. */
@@ -187,27 +179,13 @@ export class MemSeries implements SeriesDesc {
   /** sealLate compresses the out-of-order buffer into `oooSealed`. */
   sealLate(): void {
     if (this.oooN === 0) return
-    sealWriter.reset()
-    encodeChunk(sealWriter, this.oooTs, this.oooVs, this.oooN)
-    this.oooSealed.push({
-      minT: this.oooTs[0],
-      maxT: this.oooTs[this.oooN - 1],
-      n: this.oooN,
-      bytes: sealWriter.take(),
-    })
+    this.oooSealed.push(compressed(this.oooTs, this.oooVs, this.oooN))
     this.oooN = 0
   }
 
   #sealOpen(): void {
     if (this.n === 0) return
-    sealWriter.reset()
-    encodeChunk(sealWriter, this.ts, this.vs, this.n)
-    this.sealed.push({
-      minT: this.ts[0],
-      maxT: this.ts[this.n - 1],
-      n: this.n,
-      bytes: sealWriter.take(),
-    })
+    this.sealed.push(compressed(this.ts, this.vs, this.n))
     this.frozenT = this.ts[this.n - 1]
     this.n = 0
   }
@@ -232,6 +210,20 @@ export class MemSeries implements SeriesDesc {
     this.oooSealed = []
     this.oooN = 0
   }
+}
+
+// Points ts/vs[0..n) (in time order) as a compressed chunk.
+function compressed(ts: Float64Array, vs: Float64Array, n: number): SealedChunk {
+  sealWriter.reset()
+  encodeChunk(sealWriter, ts, vs, n)
+  return { minT: ts[0], maxT: ts[n - 1], n, bytes: sealWriter.take() }
+}
+
+// A copy of a[0..n) in a new array of `size`.
+function resized(a: Float64Array, n: number, size: number): Float64Array {
+  const out = new Float64Array(size)
+  out.set(a.subarray(0, n))
+  return out
 }
 
 // The first index in ts[0..n) whose timestamp is ≥ t.

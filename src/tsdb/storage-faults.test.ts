@@ -2,19 +2,10 @@
 // test), and WAL headers that no writer makes.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { smallDisk, SMALL_DISK_SKIP } from '../core/index.js'
 import { Db } from './db.js'
 import type { SeriesDesc } from './series.js'
 
@@ -22,47 +13,18 @@ const M = 60_000
 const desc: SeriesDesc = { endpoint: 'e', metric: 'm', tags: 'a=1', dstype: 'GAUGE', step: 60 }
 const now = 1_800_000_000_000
 
-// Mounting needs root; elsewhere the disk-full case cannot be made real and is skipped, saying so.
-const canMount = process.getuid?.() === 0
-let mnt = ''
-
-// Fills the file system with one file until a write fails; returns its path.
-function fill(dir: string): string {
-  const file = join(dir, 'filler')
-  const fd = openSync(file, 'w')
-  const block = Buffer.alloc(64 << 10, 1)
-  try {
-    for (;;) writeSync(fd, block)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
-  } finally {
-    closeSync(fd)
-  }
-  // Whatever the last partial block left: take the last bytes too.
-  try {
-    for (;;) writeFileSync(join(dir, `filler-${Math.random()}`), Buffer.alloc(512, 1))
-  } catch {
-    // full
-  }
-  return file
-}
-
 describe('tsdb storage faults', () => {
+  let disk: ReturnType<typeof smallDisk> | undefined
   before(() => {
-    if (!canMount) return
-    mnt = mkdtempSync(join(tmpdir(), 'pg-tsdb-full-'))
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt])
+    if (SMALL_DISK_SKIP === false) disk = smallDisk(4)
   })
-  after(() => {
-    if (!canMount) return
-    execFileSync('umount', [mnt])
-    rmSync(mnt, { recursive: true, force: true })
-  })
+  after(() => disk?.unmount())
 
   it(
     'a full disk fails commits and reports it, then recovers by itself once space returns',
-    { skip: canMount ? false : 'mounting a small tmpfs to fill needs root' },
+    { skip: SMALL_DISK_SKIP },
     async () => {
+      const mnt = (disk as ReturnType<typeof smallDisk>).dir
       const dir = join(mnt, 'db')
       mkdirSync(dir)
       let db = Db.open({ dir, now: () => now, maintenanceInterval: 0, walSync: 'fsync' })
@@ -83,7 +45,7 @@ describe('tsdb storage faults', () => {
       for (; t < now - 400 * M; t += M) assert.ok(await push(t))
       assert.deepEqual(db.health(), { ok: true, problems: [] })
 
-      const filler = fill(mnt)
+      disk?.fill()
       // Writes fail while the disk is full, and health says why.
       // (A write that fits in the last page a file already has can still succeed.)
       let failed = false
@@ -95,8 +57,7 @@ describe('tsdb storage faults', () => {
       assert.match(h.problems.join('; '), /write-ahead log cannot be written since .*ENOSPC/)
 
       // Space comes back: after the retry pause, writes succeed and health clears, no restart.
-      for (const f of readdirSync(mnt)) if (f.startsWith('filler')) rmSync(join(mnt, f))
-      assert.ok(!readdirSync(mnt).includes(filler))
+      disk?.free()
       let recovered = false
       for (let i = 0; i < 50 && !recovered; i++) {
         await new Promise((r) => setTimeout(r, 100))
