@@ -19,7 +19,7 @@ import {
 } from '../core/index.js'
 import { Db } from '../tsdb/index.js'
 import { type GraphConfig, seriesLimits } from './config.js'
-import { type GraphCounters, graphMethods } from './rpc.js'
+import { graphMethods, newGraphCounters } from './rpc.js'
 
 export { parseGraphConfig, defaultGraphConfig, type GraphConfig } from './config.js'
 
@@ -39,14 +39,7 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     now: deps.now,
     log: (level, message) => (level === 'warn' ? deps.log.warn(message) : deps.log.info(message)),
   })
-  const counters: GraphCounters = {
-    sendCalls: 0,
-    sendItems: 0,
-    sendInvalid: 0,
-    sendRefused: 0,
-    queryCalls: 0,
-    lastCalls: 0,
-  }
+  const counters = newGraphCounters()
   const methods = graphMethods(db, counters, { maxIndexRows: config.maxIndexRows })
   const listeners = { rpc: newListenerStats(), http: newListenerStats() }
   const rpc = serveJsonRpc(methods, {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Db } from '../tsdb/index.js'
-import { graphMethods } from './rpc.js'
+import { graphMethods, newGraphCounters } from './rpc.js'
 
 const T = 1_700_000_040
 
@@ -20,16 +20,12 @@ describe('Graph.Send in-process', () => {
       })
     const a = open('a')
     const b = open('b')
-    const counters = () => ({
-      sendCalls: 0,
-      sendItems: 0,
-      sendInvalid: 0,
-      sendRefused: 0,
-      queryCalls: 0,
-      lastCalls: 0,
-    })
-    const sendA = graphMethods(a, counters()).get('Graph.Send') as (p: unknown) => Promise<unknown>
-    const sendB = graphMethods(b, counters()).get('Graph.Send') as (p: unknown) => Promise<unknown>
+    const sendA = graphMethods(a, newGraphCounters()).get('Graph.Send') as (
+      p: unknown
+    ) => Promise<unknown>
+    const sendB = graphMethods(b, newGraphCounters()).get('Graph.Send') as (
+      p: unknown
+    ) => Promise<unknown>
     const item = (metric: string, tags: Record<string, string>, value: number, ts = T) => ({
       endpoint: 'h',
       metric,
@@ -73,14 +69,7 @@ describe('graph answers within its bounds', () => {
       walSync: 'write',
       now: () => (T + 60) * 1000,
     })
-    const counters = {
-      sendCalls: 0,
-      sendItems: 0,
-      sendInvalid: 0,
-      sendRefused: 0,
-      queryCalls: 0,
-      lastCalls: 0,
-    }
+    const counters = newGraphCounters()
     const methods = graphMethods(db, counters, { maxIndexRows: 5 })
     // As serveJsonRpc calls them: a throw is the call's error.
     const call = (method: string, p: unknown) =>

@@ -53,6 +53,11 @@ export interface GraphCounters {
   lastCalls: number
 }
 
+/** newGraphCounters returns graph's counters, all zero. */
+export function newGraphCounters(): GraphCounters {
+  return { sendCalls: 0, sendItems: 0, sendInvalid: 0, sendRefused: 0, queryCalls: 0, lastCalls: 0 }
+}
+
 /**
  * SendRefusal is an item of a Graph.Send call that was not stored: its index in the call, a code and
  * why. Graph.Send's answer lists them (`refused`) only when there are any, so a plain answer stays
