@@ -33,6 +33,15 @@ before(() => {
 })
 after(() => rmSync(dir, { recursive: true, force: true }))
 
+// The components started beside graph, transfer and api, on ports of their own choosing: a test must
+// not depend on falcon's default ports being free on the machine.
+const OTHER_LISTENERS = [
+  'hbs: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
+  'judge: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
+  'alarm: { http: "127.0.0.1:0" }',
+  'agent: { http: { listen: "127.0.0.1:0" } }',
+]
+
 describe('peregrine CLI', () => {
   const now = Math.floor(Date.now() / 1000 / 60) * 60
   it('imports falcon MetricValue JSON, skipping bad items with a reason', () => {
@@ -147,6 +156,7 @@ describe('peregrine CLI', () => {
         'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
         'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:0", socket: "" }',
         'api: { http: "127.0.0.1:0" }',
+        ...OTHER_LISTENERS,
       ].join('\n')
     )
     const child = spawn(process.execPath, [BIN, '--data-dir', dir, 'start', '-c', config], {
@@ -154,12 +164,13 @@ describe('peregrine CLI', () => {
     })
     let err = ''
     child.stderr.setEncoding('utf8')
-    await new Promise<void>((ok) =>
+    await new Promise<void>((ok, fail) => {
       child.stderr.on('data', (d: string) => {
         err += d
         if (err.includes('Peregrine running')) ok()
       })
-    )
+      child.once('exit', (code) => fail(new Error(`peregrine exited ${code}: ${err}`)))
+    })
     const second = run(['start', '-c', config])
     assert.equal(second.code, 2)
     assert.match(
@@ -202,6 +213,7 @@ describe('peregrine CLI', () => {
         'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
         `transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:${port}", socket: "" }`,
         'api: { http: "127.0.0.1:0" }',
+        ...OTHER_LISTENERS,
       ].join('\n')
     )
     const r = run(['start', '-c', config])
@@ -224,6 +236,7 @@ describe('peregrine CLI', () => {
         'graph: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
         'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:0", socket: "" }',
         'api: { http: "127.0.0.1:0" }',
+        ...OTHER_LISTENERS,
       ].join('\n')
     )
     const started = spawnSync(process.execPath, [BIN, 'start', '-dc', config], { encoding: 'utf8' })
@@ -441,6 +454,7 @@ describe('peregrine CLI rough edges', () => {
         'graph: { rpc: "127.0.0.1:0", http: "0.0.0.0:17071" }',
         'transfer: { rpc: "127.0.0.1:0", http: "127.0.0.1:17071", socket: "" }',
         'api: { http: "127.0.0.1:0" }',
+        ...OTHER_LISTENERS,
       ].join('\n')
     )
     const want =
