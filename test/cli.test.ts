@@ -101,6 +101,7 @@ describe('peregrine CLI', () => {
       duplicates: 0,
       outOfOrderInserted: 0,
       tooOld: 0,
+      tooNew: 0,
       seriesLimited: 0,
     })
     assert.match(r.err, /item 4 skipped: counterType: "gauge" is not one of GAUGE, COUNTER, DERIVE/)

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'PG_TSDB_BAD_QUERY'
   | 'PG_TSDB_WAL_WRITE'
   | 'PG_TSDB_TOO_OLD'
+  | 'PG_TSDB_TOO_NEW'
   | 'PG_TSDB_SERIES_LIMIT'
   | 'PG_GRAPH_BAD_ITEM'
   | 'PG_CLI_USAGE'

@@ -28,6 +28,11 @@ export interface GraphConfig extends ConnectionLimits {
    */
   maintenanceInterval: number
   /**
+   * maxAhead: ms a point may be ahead of this node's clock (default 2 days, as VictoriaMetrics); one
+   * further ahead is refused in the push answer (`PG_TSDB_TOO_NEW`): its sender's clock is wrong.
+   */
+  maxAhead: number
+  /**
    * maxSeries: the most series this node holds; a point that would create one more is refused in the
    * push answer (`PG_TSDB_SERIES_LIMIT`) and counted in `seriesLimited`. `auto` (default): half the
    * process's V8 heap limit at 5 KB a series (434,000 with Node's default heap on a 24 GB machine,
@@ -53,6 +58,7 @@ export const defaultGraphConfig: GraphConfig = {
   dataDir: './data/graph',
   walSync: 'fsync',
   maintenanceInterval: 60_000,
+  maxAhead: 2 * 86_400_000,
   maxSeries: 'auto',
   maxNewSeriesPerHour: 'auto',
   maxIndexRows: 100_000,
@@ -86,6 +92,10 @@ export function parseGraphConfig(raw: Record<string, unknown>): Readonly<GraphCo
     problems.push('graph.dataDir: expected a directory path')
   if (c.walSync !== 'fsync' && c.walSync !== 'write')
     problems.push('graph.walSync: expected "fsync" or "write"')
+  if (!Number.isSafeInteger(c.maxAhead) || c.maxAhead < 60_000)
+    problems.push(
+      `graph.maxAhead: expected an integer ≥ 60000 (ms), got ${JSON.stringify(c.maxAhead)}`
+    )
   if (!Number.isSafeInteger(c.maintenanceInterval) || c.maintenanceInterval < 100)
     problems.push(
       `graph.maintenanceInterval: expected an integer ≥ 100 (ms), got ${JSON.stringify(c.maintenanceInterval)}`

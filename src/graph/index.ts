@@ -35,6 +35,7 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     dir: config.dataDir,
     walSync: config.walSync,
     maintenanceInterval: config.maintenanceInterval,
+    maxAhead: config.maxAhead,
     ...limits,
     now: deps.now,
     log: (level, message) => (level === 'warn' ? deps.log.warn(message) : deps.log.info(message)),

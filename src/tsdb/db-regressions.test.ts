@@ -40,6 +40,50 @@ afterEach(async () => {
 })
 
 describe('tsdb regressions', () => {
+  it('a batch whose WAL write failed leaves nothing in the head: its retry is logged and kept', async () => {
+    let db = open()
+    await write(db, 99 * H, 99 * H + 9 * M, desc, false)
+    await db.flush() // the next records go to a new segment
+    // That segment cannot be created, as with a failing disk.
+    const next = readdirSync(join(dir, 'wal')).length === 0 ? '00000002.wal' : ''
+    assert.equal(next, '00000002.wal')
+    mkdirSync(join(dir, 'wal', next))
+    const retry = () => write(db, 99 * H + 20 * M, 99 * H + 29 * M, desc, false)
+    await assert.rejects(retry(), { code: 'PG_TSDB_WAL_WRITE' })
+    // Not acknowledged, and not in the head either: nothing a query or a flush could take for stored.
+    assert.equal(db.query(desc, { start: 99 * H + 20 * M, end: 100 * H })?.n, 0)
+    rmSync(join(dir, 'wal', next), { recursive: true })
+    // The disk is back: the same points are sent again, acknowledged, and survive a crash.
+    await new Promise((r) => setTimeout(r, 1100)) // the WAL tries the disk again after a second
+    await retry()
+    await db.close({ flush: false })
+    db = open()
+    assert.equal(db.query(desc, { start: 99 * H + 20 * M, end: 100 * H })?.n, 10)
+    assert.equal(db.query(desc, { start: 99 * H, end: 100 * H })?.n, 20)
+  })
+
+  it('points far ahead of the clock are refused, and do not make every commit flush', async () => {
+    const db = open()
+    const app = db.appender()
+    app.append(0, desc, now + 2 * 24 * H + M, 1) // past maxAhead (2 days)
+    app.append(0, desc, now + 24 * H, 2) // inside it
+    const r = await app.commit()
+    assert.deepEqual(
+      r.refused.map((x) => [x.index, x.code]),
+      [[0, 'PG_TSDB_TOO_NEW']]
+    )
+    assert.equal(db.stats().tooNew, 1)
+    // A point a day ahead beside ones at now, commit after commit: no flush for each.
+    for (let i = 0; i < 20; i++) {
+      app.append(0, { ...desc, endpoint: `e${i}` }, now + 24 * H - i * M, 1)
+      app.append(0, desc, now - i * M, 1)
+      await app.commit()
+      await new Promise((r) => setImmediate(r))
+    }
+    assert.equal(db.stats().flushes, 0)
+    assert.equal(readdirSync(join(dir, 'blocks')).length, 0)
+  })
+
   it('a failed flush keeps the head and the WAL: nothing acknowledged is lost', async () => {
     let db = open()
     await write(db, 99 * H, 99 * H + 9 * M, desc, false)

@@ -138,6 +138,7 @@ describe('tsdb Db', () => {
       duplicates: 1,
       outOfOrderInserted: 1,
       tooOld: 1,
+      tooNew: 0,
       seriesLimited: 0,
       refused: [{ index: 4, code: 'PG_TSDB_TOO_OLD', message: r.refused[0]?.message }],
     })
@@ -164,7 +165,8 @@ describe('tsdb Db', () => {
   })
 
   it('replays the WAL when closed without a flush, and after a torn last record', async () => {
-    let db = open()
+    // No flush of its own: both writes stay in the WAL.
+    let db = open({ blockDuration: 10 * DAY })
     const pts: [number, number][] = Array.from({ length: 300 }, (_, i) => [T0 + i * MIN, i])
     await write(db, gauge('h1', 'm'), pts)
     await write(db, gauge('h2', 'm'), [[T0, 1]])
@@ -173,7 +175,7 @@ describe('tsdb Db', () => {
     const walDir = join(dir, 'wal')
     const seg = join(walDir, readdirSync(walDir).sort().at(-1) ?? '')
     truncateSync(seg, statSync(seg).size - 5)
-    db = open()
+    db = open({ blockDuration: 10 * DAY })
     assert.deepEqual(values(db, 'h1/m', T0, T0 + DAY).points, pts)
     assert.equal(db.query('h2/m', { start: T0, end: T0 + DAY })?.n ?? 0, 0)
     assert.deepEqual(db.stats().repairs, [], 'a torn tail is normal after a crash, not a repair')

@@ -85,6 +85,11 @@ export interface TsdbOptions {
    * refills continuously, so a burst of up to this many is allowed at once. Past it, as `maxSeries`.
    */
   maxNewSeriesPerHour: number
+  /**
+   * maxAhead: how far ahead of `now` a point may be (ms, default 2 days, as VictoriaMetrics); a point
+   * further ahead is refused (`PG_TSDB_TOO_NEW`, counted in `tooNew`): a sender's clock is wrong.
+   */
+  maxAhead: number
 }
 
 /** defaultTsdbOptions are the defaults of every option but `dir`. */
@@ -102,6 +107,7 @@ export const defaultTsdbOptions: Omit<TsdbOptions, 'dir'> = {
   log: () => undefined,
   maxSeries: 0,
   maxNewSeriesPerHour: 0,
+  maxAhead: 2 * DAY,
 }
 
 /** SeriesRef is a series' number for this process; `Appender.append` returns it for reuse. */
@@ -109,12 +115,13 @@ export type SeriesRef = number
 
 /**
  * Refusal is a point the database would not store, and why: older than it can keep
- * (`PG_TSDB_TOO_OLD`), or a new series past a series limit (`PG_TSDB_SERIES_LIMIT`). `index` is the
+ * (`PG_TSDB_TOO_OLD`), further ahead than `maxAhead` (`PG_TSDB_TOO_NEW`), or a new series past a
+ * series limit (`PG_TSDB_SERIES_LIMIT`). `index` is the
  * point's position among the appends of its commit, counting refused ones, from 0.
  */
 export interface Refusal {
   index: number
-  code: 'PG_TSDB_TOO_OLD' | 'PG_TSDB_SERIES_LIMIT'
+  code: 'PG_TSDB_TOO_OLD' | 'PG_TSDB_TOO_NEW' | 'PG_TSDB_SERIES_LIMIT'
   message: string
 }
 
@@ -127,6 +134,7 @@ export interface CommitResult {
   duplicates: number
   outOfOrderInserted: number
   tooOld: number
+  tooNew: number
   seriesLimited: number
   /** refused lists the points not stored, in append order (empty when none). */
   refused: Refusal[]
@@ -164,6 +172,7 @@ export interface DbStats {
   duplicates: number
   outOfOrderInserted: number
   tooOld: number
+  tooNew: number
   seriesLimited: number
   walBytesWritten: number
   walGroupCommits: number
@@ -190,27 +199,40 @@ const BLOCK_CHUNK_POINTS = 8640
 /** MAX_SAMPLES_PER_RECORD bounds a WAL samples record (at most ~19 bytes a point). */
 const MAX_SAMPLES_PER_RECORD = 1 << 20
 
-// What became of a point (#applyPoint).
-const STORED = 0
-const TOO_OLD = 2
+// Why a point is refused (#refusal), or ACCEPTED.
+const ACCEPTED = 0
+const TOO_OLD = 1
+const TOO_NEW = 2
 
 const TOO_OLD_MESSAGE =
   'older than this graph node keeps: before its raw retention (tsdb retention.raw), or in a rollup bucket whose raw data has expired'
+const TOO_NEW_MESSAGE =
+  "further ahead of this graph node's clock than it takes (tsdb maxAhead, 2 days by default): check the sender's clock"
 const SERIES_LIMIT_MESSAGE =
   'a new series past the series limit of this graph node (graph.maxSeries, graph.maxNewSeriesPerHour)'
 
-// The refusals of one commit in append order: `limited` are positions among all appends, `tooOld` are
-// indices among the points that reached the batch (the limited ones never did).
-function refusals(limited: readonly number[], tooOld: readonly number[]): Refusal[] {
+// The refusals of one commit in append order: `limited` are positions among all appends, `refused`
+// indices among the points that reached the batch (the limited ones never did), with `why` (TOO_OLD or
+// TOO_NEW) for each.
+function refusals(
+  limited: readonly number[],
+  refused: readonly number[],
+  why: readonly number[]
+): Refusal[] {
   const out: Refusal[] = []
   let l = 0
-  for (const i of tooOld) {
+  for (let k = 0; k < refused.length; k++) {
+    const i = refused[k]
     // Position of batch point i: i plus the limited appends before it.
     while (l < limited.length && limited[l] <= i + l) {
       out.push({ index: limited[l], code: 'PG_TSDB_SERIES_LIMIT', message: SERIES_LIMIT_MESSAGE })
       l++
     }
-    out.push({ index: i + l, code: 'PG_TSDB_TOO_OLD', message: TOO_OLD_MESSAGE })
+    out.push(
+      why[k] === TOO_NEW
+        ? { index: i + l, code: 'PG_TSDB_TOO_NEW', message: TOO_NEW_MESSAGE }
+        : { index: i + l, code: 'PG_TSDB_TOO_OLD', message: TOO_OLD_MESSAGE }
+    )
   }
   for (; l < limited.length; l++) {
     out.push({ index: limited[l], code: 'PG_TSDB_SERIES_LIMIT', message: SERIES_LIMIT_MESSAGE })
@@ -221,7 +243,7 @@ function refusals(limited: readonly number[], tooOld: readonly number[]): Refusa
 /**
  * Appender collects points and writes them with `commit()`, which resolves only after the batch is in the
  * write-ahead log (one write and one sync shared with every concurrent commit). Points are visible to
- * queries from the moment `commit()` is called.
+ * queries once they are in the WAL, just before `commit()` resolves.
  */
 export class Appender {
   readonly #db: Db
@@ -329,6 +351,7 @@ export class Db {
     duplicates: 0,
     outOfOrderInserted: 0,
     tooOld: 0,
+    tooNew: 0,
     seriesLimited: 0,
     flushes: 0,
     compactions: 0,
@@ -553,7 +576,9 @@ export class Db {
             t += r.varint()
             const v = r.f64()
             if (s === undefined) continue
-            this.#applyPoint(s, t, v, horizon, false)
+            // Acknowledged once: kept, unless it has since passed the retention.
+            if (t < horizon) this.#counters.tooOld++
+            else this.#store(s, t, v)
           }
         } else if (type === REC_DELETE) {
           const s = this.#index.byUid.get(r.string())
@@ -637,20 +662,19 @@ export class Db {
     return new Appender(this)
   }
 
-  // Applies one point to the head and counts the outcome: STORED, DUPLICATE or TOO_OLD. A point older
-  // than the raw retention is too old; so is a live one in a bucket a tier has rolled up when the raw
-  // data that bucket was computed from may be gone (the bucket could not be recomputed with it). Any
-  // other point in a rolled-up bucket is stored and its series marked for a rollup repair.
-  #applyPoint(s: MemSeries, t: number, v: number, horizon: number, live: boolean): number {
-    if (t < horizon) {
-      this.#counters.tooOld++
-      return TOO_OLD
-    }
-    const late = t <= this.#maxWatermark ? this.#rolledUpFrom(s, t) : Infinity
-    if (live && late < horizon) {
-      this.#counters.tooOld++
-      return TOO_OLD
-    }
+  // Whether a point may be stored (ACCEPTED), or is TOO_OLD (before the raw retention, or in a bucket
+  // a tier has rolled up when the raw data that bucket was computed from may be gone, so it could not be
+  // recomputed with it) or TOO_NEW (further ahead than maxAhead).
+  #refusal(s: MemSeries, t: number, horizon: number, ahead: number): number {
+    if (t < horizon) return TOO_OLD
+    if (t > ahead) return TOO_NEW
+    if (t <= this.#maxWatermark && this.#rolledUpFrom(s, t) < horizon) return TOO_OLD
+    return ACCEPTED
+  }
+
+  // Puts one point in the head and counts it; returns what s.append did (APPENDED, DUPLICATE or
+  // OUT_OF_ORDER_INSERTED). A point in a bucket a tier has rolled up marks its series for a repair.
+  #store(s: MemSeries, t: number, v: number): number {
     const outcome = s.append(t, v)
     if (outcome === DUPLICATE) {
       this.#counters.duplicates++
@@ -661,11 +685,11 @@ export class Db {
     this.#headPoints++
     if (t < this.#headMinT) this.#headMinT = t
     if (t > this.#headMaxT) this.#headMaxT = t
-    if (late !== Infinity) {
+    if (t <= this.#maxWatermark && this.#rolledUpFrom(s, t) !== Infinity) {
       const was = this.#dirty.get(s)
       if (was === undefined || t < was) this.#dirty.set(s, t)
     }
-    return STORED
+    return outcome
   }
 
   // The start of the earliest rolled-up bucket that holds t, over every tier (Infinity when no tier has
@@ -689,8 +713,11 @@ export class Db {
   #maxWatermark = -Infinity
 
   /**
-   * commitBatch is Appender.commit's body: apply to the head, log to the WAL, await the group commit.
-   * `limited` holds the positions of points the appender refused for a series limit.
+   * commitBatch is Appender.commit's body: refuse what cannot be stored, log the rest to the WAL, and
+   * once the group commit has written it, put it in the head (as Prometheus's head appender does): a
+   * point is never in the head without being in the WAL, so a batch whose write failed leaves nothing
+   * behind that would make its retry look like a duplicate. `limited` holds the positions of points
+   * the appender refused for a series limit.
    */
   commitBatch(
     ids: Float64Array,
@@ -700,9 +727,9 @@ export class Db {
     limited: readonly number[] = []
   ): Promise<CommitResult> {
     this.#checkOpen()
-    const c = this.#counters
-    const before = [c.appended, c.duplicates, c.outOfOrderInserted, c.tooOld]
-    const horizon = this.options.now() - this.options.retention.raw
+    const now = this.options.now()
+    const horizon = now - this.options.retention.raw
+    const ahead = now + this.options.maxAhead
     const wal = this.#wal
     const seq = wal.seq
     const w = this.#walWriter
@@ -721,7 +748,13 @@ export class Db {
       w.uvarint(s.step)
       wal.append(w.buf.subarray(0, w.pos))
     }
-    let tooOld: number[] | null = null
+    // The accepted points, copied: the appender's arrays are reused before the WAL write ends.
+    const keepIds = new Float64Array(n)
+    const keepTs = new Float64Array(n)
+    const keepVs = new Float64Array(n)
+    let kept = 0
+    let refused: number[] | null = null
+    let why: number[] | null = null
     let stored = 0
     let prevT = 0
     let countAt = 0
@@ -729,11 +762,18 @@ export class Db {
       const s = this.#byId[ids[i]]
       if (s === undefined) continue
       const t = ts[i]
-      const outcome = this.#applyPoint(s, t, vs[i], horizon, true)
-      if (outcome !== STORED) {
-        if (outcome === TOO_OLD) (tooOld ??= []).push(i)
+      const r = this.#refusal(s, t, horizon, ahead)
+      if (r !== ACCEPTED) {
+        ;(refused ??= []).push(i)
+        ;(why ??= []).push(r)
+        if (r === TOO_OLD) this.#counters.tooOld++
+        else this.#counters.tooNew++
         continue
       }
+      keepIds[kept] = ids[i]
+      keepTs[kept] = t
+      keepVs[kept] = vs[i]
+      kept++
       if (stored === 0) {
         w.reset()
         w.u8(REC_SAMPLES)
@@ -753,15 +793,34 @@ export class Db {
     }
     if (stored > 0) this.#appendSamples(countAt, stored)
     const result: CommitResult = {
-      appended: c.appended - before[0],
-      duplicates: c.duplicates - before[1],
-      outOfOrderInserted: c.outOfOrderInserted - before[2],
-      tooOld: c.tooOld - before[3],
+      appended: 0,
+      duplicates: 0,
+      outOfOrderInserted: 0,
+      tooOld: 0,
+      tooNew: 0,
       seriesLimited: limited.length,
-      refused: limited.length === 0 && tooOld === null ? [] : refusals(limited, tooOld ?? []),
+      refused:
+        limited.length === 0 && refused === null ? [] : refusals(limited, refused ?? [], why ?? []),
     }
-    this.#maybeScheduleFlush()
-    return wal.commit().then(() => result)
+    for (const r of result.refused) {
+      if (r.code === 'PG_TSDB_TOO_OLD') result.tooOld++
+      else if (r.code === 'PG_TSDB_TOO_NEW') result.tooNew++
+    }
+    // Waiters are resolved in the order they committed, which is the order of their WAL records:
+    // the head sees the points in the order replay will.
+    return wal.commit().then(() => {
+      for (let k = 0; k < kept; k++) {
+        const s = this.#byId[keepIds[k]]
+        // A series deleted since: its points went with it, as replay (points, then the deletion) does.
+        if (s === undefined) continue
+        const outcome = this.#store(s, keepTs[k], keepVs[k])
+        if (outcome === APPENDED) result.appended++
+        else if (outcome === DUPLICATE) result.duplicates++
+        else result.outOfOrderInserted++
+      }
+      this.#maybeScheduleFlush()
+      return result
+    })
   }
 
   // Writes the count of the samples record in the WAL writer and appends the record to the WAL.
@@ -778,12 +837,14 @@ export class Db {
 
   #maybeScheduleFlush(): void {
     const o = this.options
-    // Measured from the last flush, so one series lagging hours behind does not make every commit flush.
+    // Measured from the last flush, so one series lagging hours behind does not make every commit flush,
+    // and up to now, so points ahead of the clock do not either (each would call for one).
     const from = Math.max(this.#headMinT, this.#flushedUpTo)
-    if (this.#headPoints < o.maxHeadPoints && this.#headMaxT - from < 1.5 * o.blockDuration) {
+    const to = Math.min(this.#headMaxT, o.now())
+    if (this.#headPoints < o.maxHeadPoints && to - from < 1.5 * o.blockDuration) {
       return
     }
-    if (this.#flushPending || o.now() < this.#flushRetryAt) return
+    if (this.#flushPending || this.#flushing || o.now() < this.#flushRetryAt) return
     this.#flushPending = true
     setImmediate(() => {
       this.#flushPending = false
@@ -795,6 +856,8 @@ export class Db {
     })
   }
   #flushPending = false
+  /** A flush is under way: commits applied while it waits for the WAL do not call for another. */
+  #flushing = false
   #flushedUpTo = -Infinity
   #lastFlushWall = 0
   #flushBackoff = 0
@@ -808,104 +871,117 @@ export class Db {
    */
   flush(): Promise<void> {
     return this.#serial(async () => {
-      this.#checkOpen()
-      const wal = this.#wal
-      // The barrier: every series seals its open chunk here, and replay does the same at this record,
-      // so a flush that fails leaves the head exactly as WAL replay will rebuild it.
-      wal.append(Uint8Array.of(REC_SEAL_ALL))
-      const walSeq = wal.rotate()
-      const parts: { s: MemSeries; sealed: SealedChunk[]; late: SealedChunk[] }[] = []
-      let points = 0
-      for (const s of this.#index.byUid.values()) {
-        s.seal()
-        if (s.sealed.length === 0 && s.oooSealed.length === 0) continue
-        parts.push({ s, sealed: s.sealed.slice(), late: s.oooSealed.slice() })
-        for (const c of s.sealed) points += c.n
-        for (const c of s.oooSealed) points += c.n
-      }
-      // From here the head counters cover only points appended after this snapshot.
-      const saved = { points: this.#headPoints, min: this.#headMinT, max: this.#headMaxT }
-      this.#headPoints = 0
-      this.#headMinT = Infinity
-      this.#headMaxT = -Infinity
-      const written: Block[] = []
-      const started = performance.now()
+      this.#flushing = true
       try {
-        // Before the WAL segments go: a crash after the repair replays the late points, which marks
-        // their series again, and the repair runs again.
-        this.#repairRollups()
-        // Re-encoding is the heavy part: done in slices that let the event loop serve pushes and
-        // queries meanwhile. The head keeps every point until the blocks are in place.
-        const byWindow = new Map<number, BlockSeriesInput[]>()
-        for (let i = 0; i < parts.length; i++) {
-          const { s, sealed, late } = parts[i]
-          const windows = chunkByWindow(
-            late.length === 0 ? sealed : [...sealed, ...late],
-            late.length > 0,
-            this.options.maxBlockSpan,
-            this
-          )
-          for (const [window, chunks] of windows) {
-            let inputs = byWindow.get(window)
-            if (inputs === undefined) {
-              inputs = []
-              byWindow.set(window, inputs)
-            }
-            inputs.push({ ...descOf(s), chunks })
-          }
-          if ((i & 255) === 255) await new Promise((r) => setImmediate(r))
-        }
-        // Oldest window first; only the last block claims the WAL segments (see BlockMeta.partial).
-        const windows = [...byWindow.keys()].sort((a, b) => a - b)
-        for (let w = 0; w < windows.length; w++) {
-          const inputs = byWindow.get(windows[w]) as BlockSeriesInput[]
-          written.push(this.#writeBlock('raw', inputs, { walSeq, partial: w < windows.length - 1 }))
-        }
-      } catch (err) {
-        // The head keeps every point and its WAL segments stay. Commits do not retry at once: a full
-        // disk would have every commit re-encode the head; maintenance and the backoff retry instead.
-        for (const b of written) {
-          b.close()
-          rmSync(b.file, { force: true })
-        }
-        this.#headPoints += saved.points
-        this.#headMinT = Math.min(this.#headMinT, saved.min)
-        this.#headMaxT = Math.max(this.#headMaxT, saved.max)
-        this.#flushBackoff = Math.min(Math.max(2 * this.#flushBackoff, 1000), 60_000)
-        this.#flushRetryAt = this.options.now() + this.#flushBackoff
-        this.#flushError = `${(err as Error).message}`
-        throw new PeregrineError(
-          'PG_TSDB_WAL_WRITE',
-          `flush failed: ${(err as Error).message}; the points stay in memory and in the WAL`,
-          { cause: err }
-        )
+        await this.#flushHead()
+      } finally {
+        this.#flushing = false
       }
-      this.#flushBackoff = 0
-      this.#flushRetryAt = -Infinity
-      this.#flushError = null
-      // The flushed chunks leave the head; chunks sealed since the snapshot stay behind them.
-      this.#blocks.push(...written)
-      for (const { s, sealed, late } of parts) {
-        s.sealed.splice(0, sealed.length)
-        s.oooSealed.splice(0, late.length)
-        for (const block of written) {
-          const entry = block.series.get(s.uid)
-          if (entry !== undefined) s.inBlocks.push({ block, entry })
-        }
-      }
-      if (written.length > 0) {
-        this.#counters.flushes++
-        this.options.log(
-          'info',
-          `tsdb: wrote ${written.map((b) => b.name).join(', ')}: ${parts.length} series, ${points} points, ${written.reduce((a, b) => a + b.bytes, 0)} bytes in ${Math.round(performance.now() - started)} ms`
-        )
-      }
-      // Capped at now: one point from a clock far ahead must not hold the next flush off for days.
-      this.#flushedUpTo = Math.max(this.#flushedUpTo, Math.min(saved.max, this.options.now()))
-      this.#lastFlushWall = this.options.now()
-      await wal.commit()
-      wal.removeUpTo(walSeq)
     })
+  }
+
+  async #flushHead(): Promise<void> {
+    this.#checkOpen()
+    const wal = this.#wal
+    // The barrier: every series seals its open chunk here, and replay does the same at this record,
+    // so a flush that fails leaves the head exactly as WAL replay will rebuild it.
+    wal.append(Uint8Array.of(REC_SEAL_ALL))
+    const walSeq = wal.rotate()
+    // Points are put in the head once their WAL write is done: wait until every commit logged
+    // before the barrier is in the head (or failed), so the segments deleted below hold nothing
+    // that this flush leaves out.
+    await wal.commit().catch(() => undefined)
+    const parts: { s: MemSeries; sealed: SealedChunk[]; late: SealedChunk[] }[] = []
+    let points = 0
+    for (const s of this.#index.byUid.values()) {
+      s.seal()
+      if (s.sealed.length === 0 && s.oooSealed.length === 0) continue
+      parts.push({ s, sealed: s.sealed.slice(), late: s.oooSealed.slice() })
+      for (const c of s.sealed) points += c.n
+      for (const c of s.oooSealed) points += c.n
+    }
+    // From here the head counters cover only points appended after this snapshot.
+    const saved = { points: this.#headPoints, min: this.#headMinT, max: this.#headMaxT }
+    this.#headPoints = 0
+    this.#headMinT = Infinity
+    this.#headMaxT = -Infinity
+    const written: Block[] = []
+    const started = performance.now()
+    try {
+      // Before the WAL segments go: a crash after the repair replays the late points, which marks
+      // their series again, and the repair runs again.
+      this.#repairRollups()
+      // Re-encoding is the heavy part: done in slices that let the event loop serve pushes and
+      // queries meanwhile. The head keeps every point until the blocks are in place.
+      const byWindow = new Map<number, BlockSeriesInput[]>()
+      for (let i = 0; i < parts.length; i++) {
+        const { s, sealed, late } = parts[i]
+        const windows = chunkByWindow(
+          late.length === 0 ? sealed : [...sealed, ...late],
+          late.length > 0,
+          this.options.maxBlockSpan,
+          this
+        )
+        for (const [window, chunks] of windows) {
+          let inputs = byWindow.get(window)
+          if (inputs === undefined) {
+            inputs = []
+            byWindow.set(window, inputs)
+          }
+          inputs.push({ ...descOf(s), chunks })
+        }
+        if ((i & 255) === 255) await new Promise((r) => setImmediate(r))
+      }
+      // Oldest window first; only the last block claims the WAL segments (see BlockMeta.partial).
+      const windows = [...byWindow.keys()].sort((a, b) => a - b)
+      for (let w = 0; w < windows.length; w++) {
+        const inputs = byWindow.get(windows[w]) as BlockSeriesInput[]
+        written.push(this.#writeBlock('raw', inputs, { walSeq, partial: w < windows.length - 1 }))
+      }
+    } catch (err) {
+      // The head keeps every point and its WAL segments stay. Commits do not retry at once: a full
+      // disk would have every commit re-encode the head; maintenance and the backoff retry instead.
+      for (const b of written) {
+        b.close()
+        rmSync(b.file, { force: true })
+      }
+      this.#headPoints += saved.points
+      this.#headMinT = Math.min(this.#headMinT, saved.min)
+      this.#headMaxT = Math.max(this.#headMaxT, saved.max)
+      this.#flushBackoff = Math.min(Math.max(2 * this.#flushBackoff, 1000), 60_000)
+      this.#flushRetryAt = this.options.now() + this.#flushBackoff
+      this.#flushError = `${(err as Error).message}`
+      throw new PeregrineError(
+        'PG_TSDB_WAL_WRITE',
+        `flush failed: ${(err as Error).message}; the points stay in memory and in the WAL`,
+        { cause: err }
+      )
+    }
+    this.#flushBackoff = 0
+    this.#flushRetryAt = -Infinity
+    this.#flushError = null
+    // The flushed chunks leave the head; chunks sealed since the snapshot stay behind them.
+    this.#blocks.push(...written)
+    for (const { s, sealed, late } of parts) {
+      s.sealed.splice(0, sealed.length)
+      s.oooSealed.splice(0, late.length)
+      for (const block of written) {
+        const entry = block.series.get(s.uid)
+        if (entry !== undefined) s.inBlocks.push({ block, entry })
+      }
+    }
+    if (written.length > 0) {
+      this.#counters.flushes++
+      this.options.log(
+        'info',
+        `tsdb: wrote ${written.map((b) => b.name).join(', ')}: ${parts.length} series, ${points} points, ${written.reduce((a, b) => a + b.bytes, 0)} bytes in ${Math.round(performance.now() - started)} ms`
+      )
+    }
+    // Capped at now: one point from a clock far ahead must not hold the next flush off for days.
+    this.#flushedUpTo = Math.max(this.#flushedUpTo, Math.min(saved.max, this.options.now()))
+    this.#lastFlushWall = this.options.now()
+    await wal.commit()
+    wal.removeUpTo(walSeq)
   }
   #flushError: string | null = null
 
@@ -1791,7 +1867,13 @@ function validateOptions(o: TsdbOptions): void {
   if (typeof o.dir !== 'string' || o.dir === '') throw bad('dir', 'a directory path', o.dir)
   if (o.walSync !== 'fsync' && o.walSync !== 'write')
     throw bad('walSync', '"fsync" or "write"', o.walSync)
-  for (const f of ['blockDuration', 'maxHeadPoints', 'maxBlockSpan', 'rollupAfter'] as const) {
+  for (const f of [
+    'blockDuration',
+    'maxHeadPoints',
+    'maxBlockSpan',
+    'rollupAfter',
+    'maxAhead',
+  ] as const) {
     if (!(o[f] > 0)) throw bad(f, 'a positive number', o[f])
   }
   if (!(o.maintenanceInterval >= 0))

@@ -30,6 +30,7 @@ describe('tsdb storage faults', () => {
       let db = Db.open({ dir, now: () => now, maintenanceInterval: 0, walSync: 'fsync' })
       const app = db.appender()
       const acked: number[] = []
+      const refused: number[] = []
       const push = async (t: number): Promise<boolean> => {
         app.append(0, desc, t, t / M)
         try {
@@ -38,6 +39,7 @@ describe('tsdb storage faults', () => {
           return true
         } catch (err) {
           assert.equal((err as { code?: string }).code, 'PG_TSDB_WAL_WRITE')
+          refused.push(t)
           return false
         }
       }
@@ -66,6 +68,8 @@ describe('tsdb storage faults', () => {
       assert.ok(recovered, 'writes succeed again once space is back')
       assert.deepEqual(db.health(), { ok: true, problems: [] })
       for (let i = 0; i < 20; i++) assert.ok(await push((t += M)))
+      // The sender sends again what was refused: acknowledged now, and kept like the rest.
+      for (const x of refused.splice(0)) assert.ok(await push(x))
 
       // Every acknowledged point is there, now and after a restart without a flush.
       const read = (d: Db) => {
