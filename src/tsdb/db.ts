@@ -748,10 +748,12 @@ export class Db {
       w.uvarint(s.step)
       wal.append(w.buf.subarray(0, w.pos))
     }
-    // The accepted points, copied: the appender's arrays are reused before the WAL write ends.
-    const keepIds = new Float64Array(n)
-    const keepTs = new Float64Array(n)
-    const keepVs = new Float64Array(n)
+    // The accepted points, copied: the appender's arrays are reused before the WAL write ends. The
+    // copies come from a pool (one set per commit in flight), so a commit allocates nothing here.
+    const keep = this.#takeKept(n)
+    const keepIds = keep.ids
+    const keepTs = keep.ts
+    const keepVs = keep.vs
     let kept = 0
     let refused: number[] | null = null
     let why: number[] | null = null
@@ -808,19 +810,41 @@ export class Db {
     }
     // Waiters are resolved in the order they committed, which is the order of their WAL records:
     // the head sees the points in the order replay will.
-    return wal.commit().then(() => {
-      for (let k = 0; k < kept; k++) {
-        const s = this.#byId[keepIds[k]]
-        // A series deleted since: its points went with it, as replay (points, then the deletion) does.
-        if (s === undefined) continue
-        const outcome = this.#store(s, keepTs[k], keepVs[k])
-        if (outcome === APPENDED) result.appended++
-        else if (outcome === DUPLICATE) result.duplicates++
-        else result.outOfOrderInserted++
+    return wal.commit().then(
+      () => {
+        for (let k = 0; k < kept; k++) {
+          const s = this.#byId[keepIds[k]]
+          // A series deleted since: its points went with it, as replay (points, then the deletion) does.
+          if (s === undefined) continue
+          const outcome = this.#store(s, keepTs[k], keepVs[k])
+          if (outcome === APPENDED) result.appended++
+          else if (outcome === DUPLICATE) result.duplicates++
+          else result.outOfOrderInserted++
+        }
+        this.#giveKept(keep)
+        this.#maybeScheduleFlush()
+        return result
+      },
+      (err: unknown) => {
+        this.#giveKept(keep)
+        throw err
       }
-      this.#maybeScheduleFlush()
-      return result
-    })
+    )
+  }
+
+  // Column sets for the points of commits in flight, reused (a few: one per concurrent writer).
+  #kept: { ids: Float64Array; ts: Float64Array; vs: Float64Array }[] = []
+
+  // Back to the pool, unless it is a huge commit's: those are not kept around.
+  #giveKept(k: { ids: Float64Array; ts: Float64Array; vs: Float64Array }): void {
+    if (k.ids.length <= 1 << 16 && this.#kept.length < 16) this.#kept.push(k)
+  }
+
+  #takeKept(n: number): { ids: Float64Array; ts: Float64Array; vs: Float64Array } {
+    const k = this.#kept.pop()
+    if (k !== undefined && k.ids.length >= n) return k
+    const size = Math.max(n, 1024)
+    return { ids: new Float64Array(size), ts: new Float64Array(size), vs: new Float64Array(size) }
   }
 
   // Writes the count of the samples record in the WAL writer and appends the record to the WAL.
@@ -1822,7 +1846,11 @@ function encodeBucketChunks(b: Buckets, from: number, to: number): SealedChunk[]
 // Raw blocks in the order their data was flushed: walSeq grows with every flush, and a compacted block
 // carries the largest walSeq of its (contiguous) sources.
 function byWalOrder(a: { block: Block }, b: { block: Block }): number {
-  return a.block.meta.walSeq - b.block.meta.walSeq || a.block.meta.seq - b.block.meta.seq
+  const x = a.block.meta
+  const y = b.block.meta
+  // Blocks of one flush (one per window), or a compacted window beside the next window's block of the
+  // same flush, share a walSeq and do not overlap: time order then, so a read needs no merge.
+  return x.walSeq - y.walSeq || x.minT - y.minT || x.seq - y.seq
 }
 
 function descOf(s: SeriesDesc): SeriesDesc {
