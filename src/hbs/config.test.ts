@@ -14,6 +14,7 @@ describe('hbs config', () => {
       hosts: '',
       trustable: [],
       maxConnections: 10_000,
+      maxConnectionsPerAddress: 1000,
       idleTimeout: 600_000,
       requestTimeout: 60_000,
     })

@@ -43,6 +43,8 @@ export const defaultHbsConfig: HbsConfig = {
   trustable: [],
   ...defaultConnectionLimits,
   maxConnections: 10_000,
+  // A NAT or a proxy in front of a thousand agents is one address; one address is a tenth of a port.
+  maxConnectionsPerAddress: 1000,
 }
 
 const MIN_REFRESH_MS = 100
