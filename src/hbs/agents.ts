@@ -160,9 +160,8 @@ export class Agents {
   }
 
   /**
-   * report records `r` (its host admitted by `admit`) and, when the host is new to
-   * hbs or its IP or versions changed, writes its row. IP and versions longer than their columns are
-   * cut to fit. Resolves once written, or once kept for later when the store is down. Never rejects.
+   * report records `r` (its host admitted by `admit`) and, when the host is new to hbs or its IP or
+   * versions changed, writes its row. IP and versions longer than their columns are cut to fit. Resolves once written, or once kept for later when the store is down. Never rejects.
    */
   report(report: AgentReport): Promise<void> {
     const r: AgentReport = {
