@@ -25,10 +25,12 @@ export interface AgentConfig {
 
 /**
  * AGENT_HTTP_LIMITS: a loopback API for a few local callers; keep-alive 72 s as Fastify's (longer than
- * a /run may take), headers and body within Node's 60 s headers timeout.
+ * a /run may take), headers and body within Node's 60 s headers timeout. Half of the connections per
+ * address: on falcon's `:1988`, a local script that holds 50 leaves 50 to trusted hosts.
  */
 export const AGENT_HTTP_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
   maxConnections: 100,
+  maxConnectionsPerAddress: 50,
   idleTimeout: 72_000,
   requestTimeout: 60_000,
 })

@@ -377,8 +377,8 @@ describe('agentHttp admin routes', () => {
   })
 })
 
-describe('agentHttp routes that stop, reload or run something', () => {
-  const GUARDED = ['/exit', '/config/reload', '/run', '/plugin/update', '/plugin/reset']
+describe('agentHttp routes that write, stop, reload or run something', () => {
+  const GUARDED = ['/v1/push', '/exit', '/config/reload', '/run', '/plugin/update', '/plugin/reset']
   const busy = () => {
     const calls: string[] = []
     const h = harness({
@@ -410,6 +410,7 @@ describe('agentHttp routes that stop, reload or run something', () => {
       )
     }
     assert.deepEqual(calls, [])
+    assert.deepEqual(h.pushes, [])
   })
 
   it('refuse a page of another origin, the same host on another port included, with 403', async () => {
@@ -433,6 +434,7 @@ describe('agentHttp routes that stop, reload or run something', () => {
         )
       }
     assert.deepEqual(calls, [])
+    assert.deepEqual(h.pushes, [])
   })
 
   it('refuse HEAD, which a url.check.health probe sends, with 405', async () => {
@@ -442,6 +444,44 @@ describe('agentHttp routes that stop, reload or run something', () => {
       assert.equal(r.status, 405, path)
     }
     assert.deepEqual(calls, [])
+  })
+
+  it('refuse a push a web page sends through its visitor’s browser, for any endpoint', async () => {
+    const { h } = busy()
+    const victim = JSON.stringify([item('cpu.idle', { endpoint: 'victimhost', value: 0 })])
+    // What a page's fetch(…, {method: 'POST', mode: 'no-cors', body}) sends: no preflight.
+    const page = {
+      method: 'POST' as const,
+      payload: victim,
+      type: 'text/plain',
+      headers: {
+        host: 'evil.example:1988',
+        origin: 'https://evil.example',
+        'sec-fetch-site': 'cross-site',
+      },
+    }
+    const r = await call(h.ctx, '/v1/push', page)
+    assert.equal(r.status, 403)
+    assert.match(r.body, /^forbidden \(PG_AGENT_FORBIDDEN\): \/v1\/push needs a Host/)
+    // The same page at the agent's own address (no rebinding needed) is refused by its Origin.
+    const sameHost = await call(h.ctx, '/v1/push', {
+      ...page,
+      headers: { ...page.headers, host: '127.0.0.1:1988' },
+    })
+    assert.equal(sameHost.status, 403)
+    assert.match(sameHost.body, /\/v1\/push may not be called by a web page of another origin/)
+    assert.equal(h.pushes.length, 0)
+    // A script's push (curl, no browser headers) is taken, any endpoint included, as falcon's.
+    const script = await call(h.ctx, '/v1/push', {
+      method: 'POST',
+      payload: victim,
+      headers: { host: '127.0.0.1:1988' },
+    })
+    assert.deepEqual([script.status, script.body], [200, 'success'])
+    assert.deepEqual(
+      h.pushes.map((items) => items.map((m) => m.endpoint)),
+      [['victimhost']]
+    )
   })
 
   it('answer curl, falcon’s tools, the agent’s own page and a trusted address as before', async (t) => {
@@ -461,11 +501,18 @@ describe('agentHttp routes that stop, reload or run something', () => {
     for (const c of callers) {
       const r = await call(h.ctx, '/plugin/update', c)
       assert.deepEqual([r.status, r.body], [200, 'success'], JSON.stringify(c))
+      const push = await call(h.ctx, '/v1/push', {
+        ...c,
+        method: 'POST',
+        payload: JSON.stringify([item('a')]),
+      })
+      assert.deepEqual([push.status, push.body], [200, 'success'], JSON.stringify(c))
       const ex = await call(h.ctx, '/exit', c)
       assert.deepEqual([ex.status, ex.body], [200, 'exiting...'], JSON.stringify(c))
     }
     t.mock.timers.tick(1000)
     assert.equal(calls.filter((c) => c === 'exit').length, callers.length)
+    assert.equal(h.pushes.length, callers.length)
   })
 
   it('hostIsLocalOrAddress', () => {

@@ -430,10 +430,10 @@ export function hostIsLocalOrAddress(host: string): boolean {
 }
 
 /**
- * callerRefusal says why a request may not reach a route that stops, reloads or runs something, or
- * undefined when it may. Refused: HEAD (a probe, such as url.check.health's, must change nothing);
- * a Host that is neither localhost nor an IP address (a page under its own name, rebound to this
- * agent's address); and what a browser sends on behalf of another page: an Origin other than this
+ * callerRefusal says why a request may not reach a route that writes, stops, reloads or runs
+ * something, or undefined when it may. Refused: HEAD (a probe, such as url.check.health's, must change
+ * nothing); a Host that is neither localhost nor an IP address (a page under its own name, rebound to
+ * this agent's address); and what a browser sends on behalf of another page: an Origin other than this
  * agent's own, or a Sec-Fetch-Site other than same-origin or none (a page on another port of this
  * host is same-site). curl and falcon's tools send neither header and are not affected.
  */
@@ -469,7 +469,8 @@ function callerRefusal(path: string, req: Request): Reply | undefined {
  *
  * POST /v1/push checks every item with transfer's rules (falcon forwards blindly and lets transfer
  * drop bad items): the valid ones are pushed, and if any was refused the reply is 400 naming the
- * first fields at fault; `success` means every item was taken.
+ * first fields at fault; `success` means every item was taken. Like the routes that stop, reload or
+ * run, it refuses what callerRefusal refuses.
  */
 export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   const now = () => (ctx.now ? ctx.now() : Date.now())
@@ -478,11 +479,14 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   const routes = new Map<string, Handler>()
   const route = (path: string, handler: Handler) => routes.set(path, handler)
   const stats = newListenerStats()
-  // A route that stops, reloads or runs something answers only callers callerRefusal lets through.
+  // A route that writes, stops, reloads or runs something answers only callers callerRefusal lets
+  // through; the others only read.
   const guarded = (path: string, handler: Handler) =>
     route(path, (req) => callerRefusal(path, req) ?? handler(req))
 
-  route('/v1/push', async (req) => {
+  // Writes points for any endpoint, as falcon's does: a web page must not be able to push them
+  // through a visitor's browser (a text/plain POST needs no CORS preflight).
+  guarded('/v1/push', async (req) => {
     const raw = req.body
     if (raw.length === 0) return text('body is blank\n', 400)
     let parsed: unknown

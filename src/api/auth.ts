@@ -2,9 +2,9 @@
 // passwords are scrypt hashes (a falcon md5(salt+password) is still accepted once, then re-hashed),
 // sessions expire, failed logins are rate-limited, blocked users (role -1) are refused.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
-import type { Logger } from '../core/index.js'
+import { addressKey, type Logger, PeregrineError } from '../core/index.js'
 import type { Store } from '../store/index.js'
-import { HttpError, unauthorized } from './http-errors.js'
+import { unauthorized } from './http-errors.js'
 
 /** Roles as falcon numbers them. */
 export const ROLE = { blocked: -1, user: 0, admin: 1, root: 2 } as const
@@ -90,19 +90,41 @@ export const newSig = (): string => randomBytes(16).toString('hex')
 /** generatePassword returns a random password for root's first start. */
 export const generatePassword = (): string => randomBytes(12).toString('base64url')
 
-/** LIMITER_KEYS bounds the keys a LoginLimiter remembers; the oldest go first past it. */
+/** LIMITER_KEYS bounds the keys a LoginLimiter remembers; the least recently failed go first. */
 const LIMITER_KEYS = 100_000
 
+/** LoginLimits: `api.loginAttempts`, `api.loginNameAttempts`, and `api.loginWindow` in ms. */
+export interface LoginLimits {
+  /** attempts: failed logins one client address may make in a window, whatever the names. */
+  attempts: number
+  /** nameAttempts: failed logins for one name, from every address together, that make it guarded. */
+  nameAttempts: number
+  windowMs: number
+}
+
 /**
- * LoginLimiter counts failed logins per key (a user name, a client address) in a sliding window and
- * refuses more than `max` of them; a success clears the name's count.
+ * LoginLimiter counts failed logins in a sliding window, per client address (an IPv6 client: its /64),
+ * per name from each address, and per name from every address, so that no one can lock a user out
+ * from everywhere:
+ *
+ *   address        `attempts` failures (any names) and the address waits out the window: 429
+ *   name+address   what a guarded name looks at; a right password clears it
+ *   name           `nameAttempts` failures from all addresses together guard the name: while guarded,
+ *                  an address that failed for it in the window waits (429), any other may still try
+ *
+ * One guesser is held to `attempts` a window; many are held to one guess per address a window once the
+ * name is guarded, while its user, from an address of their own, still logs in. A success never clears
+ * the address's count: a guesser with an account of its own could otherwise reset it at will.
  */
 export class LoginLimiter {
   private readonly failures = new Map<string, number[]>()
+  /** refused: logins answered 429, because of the address's failures or the name's. */
+  readonly refused = { address: 0, name: 0 }
   constructor(
-    private readonly max: number,
-    private readonly windowMs: number,
-    private readonly now: () => number
+    private readonly limits: LoginLimits,
+    private readonly now: () => number,
+    /** onNameGuarded hears of a name when its failures from every address reach `nameAttempts`. */
+    private readonly onNameGuarded: (name: string) => void = () => undefined
   ) {}
 
   /** size is how many keys are remembered. */
@@ -110,29 +132,49 @@ export class LoginLimiter {
     return this.failures.size
   }
 
-  /** check throws 429 when any key is over its limit, saying when to try again. */
-  check(keys: readonly string[]): void {
+  /** checkAddress throws 429 when `address` has had `attempts` failed logins in the window. */
+  checkAddress(address: string | undefined): void {
     const t = this.now()
-    for (const k of keys) {
-      const list = this.recent(k, t)
-      if (list.length >= this.max) {
-        const wait = Math.ceil((list[0] + this.windowMs - t) / 1000)
-        throw new HttpError(429, `too many failed logins; try again in ${wait} s`)
-      }
-    }
+    const list = this.recent(addressOf(address), t)
+    if (list.length < this.limits.attempts) return
+    this.refused.address++
+    throw limited(
+      `too many failed logins from your address: ${this.limits.attempts} within ${this.windowS()} s (api.loginAttempts, api.loginWindow); try again in ${this.wait(list[0], t)} s`
+    )
   }
 
   /**
-   * attempt checks `keys` and counts a failure for each at once, before the password is checked, so
-   * that attempts made at the same time count against each other. It returns `pass`, which takes
-   * that failure back when the password was right.
+   * attempt checks that `name` may be tried from `address` and counts a failure for the address and
+   * for the name from it before the password is checked, so that attempts made at the same time count
+   * against each other. It returns `settle`, to call with the verdict: a right password takes those
+   * failures back, a wrong one counts a failure for the name too.
    */
-  attempt(keys: readonly string[]): () => void {
-    this.check(keys)
+  attempt(name: string, address: string | undefined): (right: boolean) => void {
+    this.checkAddress(address)
     const t = this.now()
-    this.record(keys, t)
-    return () => {
-      for (const k of keys) {
+    const a = addressOf(address)
+    const p = pairOf(name, address)
+    const n = `name:${name}`
+    if (this.recent(n, t).length >= this.limits.nameAttempts) {
+      const mine = this.recent(p, t)
+      if (mine.length > 0) {
+        this.refused.name++
+        throw limited(
+          `too many failed logins for ${name} from many addresses: ${this.limits.nameAttempts} within ${this.windowS()} s (api.loginNameAttempts, api.loginWindow); each address may now try it once a window, and yours has: try again in ${this.wait(mine[mine.length - 1], t)} s`
+        )
+      }
+    }
+    this.record(a, t, this.limits.attempts)
+    this.record(p, t, this.limits.attempts)
+    return (right) => {
+      if (!right) {
+        const was = this.recent(n, t).length
+        this.record(n, t, this.limits.nameAttempts)
+        if (was < this.limits.nameAttempts && was + 1 >= this.limits.nameAttempts)
+          this.onNameGuarded(name)
+        return
+      }
+      for (const k of [a, p]) {
         const list = this.failures.get(k)
         const at = list?.lastIndexOf(t) ?? -1
         if (list === undefined || at < 0) continue
@@ -142,36 +184,49 @@ export class LoginLimiter {
     }
   }
 
-  fail(keys: readonly string[]): void {
-    this.record(keys, this.now())
+  /** succeed forgets the failed logins for `name` from `address`: its user's own mistakes. */
+  succeed(name: string, address: string | undefined): void {
+    this.failures.delete(pairOf(name, address))
   }
 
-  succeed(key: string): void {
-    this.failures.delete(key)
+  private windowS(): number {
+    return Math.round(this.limits.windowMs / 1000)
   }
 
-  private record(keys: readonly string[], t: number): void {
-    for (const k of keys) {
-      const list = this.recent(k, t)
-      list.push(t)
-      this.failures.set(k, list)
-    }
-    // Bound memory under a spray of names and addresses: past the limit, forget the oldest tenth.
+  private wait(failedAt: number, t: number): number {
+    return Math.max(1, Math.ceil((failedAt + this.limits.windowMs - t) / 1000))
+  }
+
+  // record adds a failure at `t`, keeping the latest `max` (enough to tell a key is at its limit), and
+  // makes `k` the most recent key.
+  private record(k: string, t: number, max: number): void {
+    const list = this.recent(k, t)
+    list.push(t)
+    if (list.length > max) list.splice(0, list.length - max)
+    this.failures.delete(k)
+    this.failures.set(k, list)
+    // Bound memory under a spray of names and addresses: past the limit, forget the stalest tenth.
     if (this.failures.size <= LIMITER_KEYS) return
-    for (const k of this.failures.keys()) {
+    for (const key of this.failures.keys()) {
       if (this.failures.size <= LIMITER_KEYS * 0.9) break
-      this.failures.delete(k)
+      this.failures.delete(key)
     }
   }
 
   private recent(k: string, t: number): number[] {
     const list = this.failures.get(k)
     if (list === undefined) return []
-    while (list.length > 0 && list[0] <= t - this.windowMs) list.shift()
+    while (list.length > 0 && list[0] <= t - this.limits.windowMs) list.shift()
     if (list.length === 0) this.failures.delete(k)
     return list
   }
 }
+
+const limited = (message: string) =>
+  new PeregrineError('PG_API_LOGIN_LIMITED', message, { status: 429 })
+const addressOf = (address: string | undefined) => `ip:${addressKey(address) ?? '?'}`
+const pairOf = (name: string, address: string | undefined) =>
+  `pair:${addressKey(address) ?? '?'} ${name}`
 
 /** parseApitoken reads the `Apitoken: {"name":..,"sig":..}` header, or throws 401 saying what is wrong. */
 export function parseApitoken(header: unknown): { name: string; sig: string } {

@@ -37,4 +37,12 @@ describe('parseApiConfig', () => {
       'api.corsOrigins: expected a list of origins like ["https://dash.example.com"]',
     ])
   })
+
+  it('limits failed logins per address (5) and guards a name past 100 from everywhere', () => {
+    const c = parseApiConfig({})
+    assert.deepEqual([c.loginAttempts, c.loginNameAttempts, c.loginWindow], [5, 100, 60])
+    assert.deepEqual(problems({ loginNameAttempts: 0 }), [
+      'api.loginNameAttempts: expected a positive integer',
+    ])
+  })
 })

@@ -43,8 +43,17 @@ export interface ApiConfig extends ConnectionLimits {
   corsOrigins: string[]
   /** sessionTtl: seconds a login stays valid (falcon: 30 days). */
   sessionTtl: number
-  /** loginAttempts: failed logins allowed per name and per client address in `loginWindow` seconds. */
+  /**
+   * loginAttempts: failed logins one client address (an IPv6 client: its /64) may make in
+   * `loginWindow` seconds, whatever the names; then it waits (429).
+   */
   loginAttempts: number
+  /**
+   * loginNameAttempts: failed logins for one user name from every address together in `loginWindow`
+   * seconds past which each address may try that name once a window (an address that failed for it
+   * waits; any other may still log in).
+   */
+  loginNameAttempts: number
   loginWindow: number
   /** maxHistoryPoints: most points one /graph/history answer holds, every series together. */
   maxHistoryPoints: number
@@ -67,6 +76,7 @@ export const defaultApiConfig: ApiConfig = {
   corsOrigins: [],
   sessionTtl: 30 * 86400,
   loginAttempts: 5,
+  loginNameAttempts: 100,
   loginWindow: 60,
   maxHistoryPoints: 1_000_000,
   maxIndexRows: 100_000,
@@ -119,6 +129,7 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
     'callTimeout',
     'sessionTtl',
     'loginAttempts',
+    'loginNameAttempts',
     'loginWindow',
     'maxHistoryPoints',
     'maxIndexRows',

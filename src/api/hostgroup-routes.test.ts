@@ -376,7 +376,7 @@ for (const engine of await testEngines()) {
         })
         assert.equal(missing.status, 404)
         assert.match(missing.body.error, /^hostgroup_id: /)
-        for (const host of ['', 'a b', 'tab\there', 'x'.repeat(256)]) {
+        for (const host of ['', 'a b', 'tab\there', 'a\u0000b', 'x'.repeat(256)]) {
           const r = await p.call('POST', '/api/v1/hostgroup/host', {
             token: alice,
             body: { hostgroup_id: g.id, hosts: ['ok', host] },

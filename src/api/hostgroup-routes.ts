@@ -19,6 +19,7 @@ import {
   searchRegExp,
   userOf,
 } from './portal.js'
+import { hostnameProblem } from '../core/index.js'
 import type { PortalDatabase } from '../store/index.js'
 
 // The JSON shapes falcon answers (its models' json tags): the columns each reply carries.
@@ -75,8 +76,11 @@ const word = (what: string) =>
       'expected no whitespace or control characters'
     )
 
-/** Hostname: falcon's `host.hostname` (varchar 255), as agents report it: no whitespace. */
-const Hostname = word('a host name')
+/** Hostname: falcon's `host.hostname`, by the rule hbs applies to the names agents report. */
+const Hostname = z.string('expected a host name').superRefine((name, c) => {
+  const problem = hostnameProblem(name)
+  if (problem !== undefined) c.addIssue({ code: 'custom', message: problem })
+})
 
 const Hostnames = z
   .array(Hostname, 'expected an array of host names')

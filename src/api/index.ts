@@ -58,7 +58,18 @@ export function buildApi(
     config,
     log: deps.log,
     now: deps.now,
-    limiter: new LoginLimiter(config.loginAttempts, config.loginWindow * 1000, deps.now),
+    limiter: new LoginLimiter(
+      {
+        attempts: config.loginAttempts,
+        nameAttempts: config.loginNameAttempts,
+        windowMs: config.loginWindow * 1000,
+      },
+      deps.now,
+      (name) =>
+        deps.log.warn(
+          `api: ${config.loginNameAttempts} failed logins for ${JSON.stringify(name)} within ${config.loginWindow} s from all addresses (api.loginNameAttempts): now each address may try it once a window`
+        )
+    ),
   }
   const app = Fastify({
     logger: false,
@@ -134,7 +145,10 @@ export function buildApi(
     void reply.type('text/plain').send('ok')
   })
   // As the other components' (falcon's api has none): what the limits refused.
-  app.get('/counter/all', () => ({ msg: 'success', data: { ...graphCounters, listeners } }))
+  app.get('/counter/all', () => ({
+    msg: 'success',
+    data: { ...graphCounters, loginRefused: ctx.limiter.refused, listeners },
+  }))
   registerSessionRoutes(app, ctx)
   registerUserRoutes(app, ctx)
   registerTeamRoutes(app, ctx)

@@ -45,51 +45,38 @@ for (const engine of await testEngines()) {
       assert.ok(!row.passwd.includes(ROOT_PASSWORD))
     })
 
-    it('refuses a wrong password with 400 as falcon does, then rate-limits the name', async () => {
-      for (let i = 0; i < 3; i++) {
-        const r = await p.call('POST', '/api/v1/user/login', {
-          body: { name: 'root', password: 'nope' },
-        })
-        assert.equal(r.status, 400)
-        assert.equal(r.body.error, 'wrong name or password')
-      }
-      const limited = await p.call('POST', '/api/v1/user/login', {
-        body: { name: 'root', password: ROOT_PASSWORD },
+    // Each test logs in from addresses of its own: an address's failures are never forgotten early.
+    const login = (address: string, name: string, password: string) =>
+      p.app.inject({
+        method: 'POST',
+        url: '/api/v1/user/login',
+        payload: { name, password },
+        remoteAddress: address,
       })
-      assert.equal(limited.status, 429)
-      assert.match(limited.body.error, /too many failed logins; try again in \d+ s/)
-      p.ctx.limiter.succeed('name:root')
-      p.ctx.limiter.succeed('ip:127.0.0.1')
+
+    it('refuses a wrong password with 400 as falcon does, then rate-limits the address', async () => {
+      for (let i = 0; i < 3; i++) {
+        const r = await login('10.1.0.1', 'root', 'nope')
+        assert.equal(r.statusCode, 400)
+        assert.deepEqual(r.json(), { error: 'wrong name or password' })
+      }
+      // The address waits, whatever name it tries next.
+      for (const name of ['root', 'someone-else']) {
+        const limited = await login('10.1.0.1', name, ROOT_PASSWORD)
+        assert.equal(limited.statusCode, 429)
+        assert.match(
+          limited.json<{ error: string }>().error,
+          /^too many failed logins from your address: 3 within 60 s \(api\.loginAttempts, api\.loginWindow\); try again in \d+ s$/
+        )
+      }
     })
 
     it('counts logins sent at once: no more than loginAttempts of them are tried', async () => {
       const tries = await Promise.all(
-        Array.from({ length: 10 }, () =>
-          p.call('POST', '/api/v1/user/login', { body: { name: 'root', password: 'nope' } })
-        )
+        Array.from({ length: 10 }, () => login('10.2.0.1', 'root', 'nope'))
       )
-      const statuses = tries.map((r) => r.status).sort()
+      const statuses = tries.map((r) => r.statusCode).sort()
       assert.deepEqual(statuses, [400, 400, 400, 429, 429, 429, 429, 429, 429, 429])
-      p.ctx.limiter.succeed('name:root')
-      p.ctx.limiter.succeed('ip:127.0.0.1')
-    })
-
-    it('limits a name however it is spelt to the store (MySQL ignores trailing spaces)', async () => {
-      // From a new address each time, as a spread-out guesser would.
-      const login = (i: number, name: string, password: string) =>
-        p.app.inject({
-          method: 'POST',
-          url: '/api/v1/user/login',
-          payload: { name, password },
-          remoteAddress: `10.9.0.${i}`,
-        })
-      for (let i = 0; i < 3; i++) {
-        const r = await login(i, 'root' + ' '.repeat(i + 1), 'nope')
-        assert.equal(r.statusCode, 400)
-      }
-      const guessed = await login(3, 'root    ', ROOT_PASSWORD)
-      assert.notEqual(guessed.statusCode, 200, guessed.body)
-      p.ctx.limiter.succeed('name:root')
     })
 
     it('takes as long for a name that does not exist as for a wrong password', async () => {
@@ -112,7 +99,6 @@ for (const engine of await testEngines()) {
         unknown.push(await time(i, `nobody-${i}`))
         wrong.push(await time(i + 10, 'root'))
       }
-      p.ctx.limiter.succeed('name:root')
       // scrypt takes tens of ms; a lookup that finds no row takes one or two.
       assert.ok(
         Math.min(...unknown) > Math.min(...wrong) / 3,
@@ -232,10 +218,120 @@ for (const engine of await testEngines()) {
   })
 }
 
+for (const engine of await testEngines()) {
+  describe(`login limits, one guesser or many (${engine.engine})`, () => {
+    let p: TestPortal
+    before(async () => {
+      p = await openTestPortal(engine, { loginAttempts: 3, loginNameAttempts: 4 })
+    })
+    after(() => p.close())
+    const login = (address: string, name: string, password: string) =>
+      p.app.inject({
+        method: 'POST',
+        url: '/api/v1/user/login',
+        payload: { name, password },
+        remoteAddress: address,
+      })
+    const status = async (address: string, name: string, password: string) =>
+      (await login(address, name, password)).statusCode
+
+    it('one guesser cannot lock a user out: root logs in from anywhere else', async () => {
+      // The guesser's address is limited after its 3 tries ...
+      const tries: number[] = []
+      for (let i = 0; i < 5; i++) tries.push(await status('10.5.0.1', 'root', `guess-${i}`))
+      assert.deepEqual(tries, [400, 400, 400, 429, 429])
+      // ... root, from its own address, is not.
+      assert.equal(await status('10.5.0.2', 'root', ROOT_PASSWORD), 200)
+      // An IPv6 guesser is one address for its whole /64.
+      for (let i = 0; i < 3; i++)
+        assert.equal(await status(`2001:db8:5:1::${i + 1}`, 'nobody', 'nope'), 400)
+      assert.equal(await status('2001:db8:5:1::99', 'root', ROOT_PASSWORD), 429)
+      assert.equal(await status('2001:db8:5:2::1', 'nobody', 'nope'), 400)
+    })
+
+    it('many guessers: past loginNameAttempts each address tries the name once a window, and its user still logs in', async () => {
+      await p.user('alice')
+      // 10.6.0.1-4 fail once each: alice is guarded.
+      for (let i = 1; i <= 4; i++) assert.equal(await status(`10.6.0.${i}`, 'alice', 'nope'), 400)
+      const again = await login('10.6.0.1', 'alice', 'password-alice')
+      assert.equal(again.statusCode, 429)
+      assert.match(
+        again.json<{ error: string }>().error,
+        /^too many failed logins for alice from many addresses: 4 within 60 s \(api\.loginNameAttempts, api\.loginWindow\); each address may now try it once a window, and yours has: try again in \d+ s$/
+      )
+      // A new guesser gets one try, then waits.
+      assert.equal(await status('10.6.0.5', 'alice', 'nope'), 400)
+      assert.equal(await status('10.6.0.5', 'alice', 'nope'), 429)
+      // Other names from those addresses are not guarded.
+      assert.equal(await status('10.6.0.5', 'nobody', 'nope'), 400)
+      // alice's own login, from an address that has not failed for her, succeeds.
+      assert.equal(await status('10.6.0.9', 'alice', 'password-alice'), 200)
+      // The name as the store finds it counts: MySQL finds `alice ` (trailing spaces) as `alice`.
+      const spelt = await status('10.6.0.2', 'alice  ', 'nope')
+      assert.equal(spelt, engine.engine === 'mysql' ? 429 : 400)
+      const counters = await p.call<{ data: { loginRefused: Record<string, number> } }>(
+        'GET',
+        '/counter/all'
+      )
+      assert.deepEqual(counters.body.data.loginRefused, {
+        address: 3,
+        name: engine.engine === 'mysql' ? 3 : 2,
+      })
+    })
+  })
+}
+
 describe('LoginLimiter', () => {
+  const limits = { attempts: 2, nameAttempts: 3, windowMs: 60_000 }
+
   it('keeps at most 100k keys under a spray of names and addresses', () => {
-    const limiter = new LoginLimiter(5, 60_000, Date.now)
-    for (let i = 0; i < 150_000; i++) limiter.fail([`name:n${i}`, `ip:10.${i}`])
+    const limiter = new LoginLimiter({ ...limits, attempts: 5 }, Date.now)
+    for (let i = 0; i < 150_000; i++)
+      limiter.attempt(`n${i}`, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`)(false)
     assert.ok(limiter.size <= 100_000, String(limiter.size))
+  })
+
+  it('forgets failures once the window has passed, and a guarded name cools', () => {
+    let now = 1_000_000
+    const guarded: string[] = []
+    const limiter = new LoginLimiter(
+      limits,
+      () => now,
+      (name) => guarded.push(name)
+    )
+    const refusal = (f: () => unknown) => {
+      try {
+        f()
+        return undefined
+      } catch (err) {
+        return (err as Error).message
+      }
+    }
+    limiter.attempt('root', '10.0.0.1')(false)
+    limiter.attempt('root', '10.0.0.1')(false)
+    assert.match(refusal(() => limiter.checkAddress('10.0.0.1')) ?? '', /try again in 60 s$/)
+    now += 30_000
+    assert.match(refusal(() => limiter.checkAddress('10.0.0.1')) ?? '', /try again in 30 s$/)
+    limiter.attempt('root', '10.0.0.2')(false)
+    assert.deepEqual(guarded, ['root'])
+    assert.match(
+      refusal(() => limiter.attempt('root', '10.0.0.2')) ?? '',
+      /yours has: try again in 60 s$/
+    )
+    now += 30_000
+    // The first two failures are a window old: 10.0.0.1 may try again, and root is no longer guarded.
+    assert.equal(
+      refusal(() => limiter.checkAddress('10.0.0.1')),
+      undefined
+    )
+    assert.equal(
+      refusal(() => limiter.attempt('root', '10.0.0.2')),
+      undefined
+    )
+    // A right password takes its failure back.
+    limiter.attempt('root', '10.0.0.3')(true)
+    limiter.attempt('root', '10.0.0.3')(true)
+    limiter.attempt('root', '10.0.0.3')(true)
+    assert.deepEqual(limiter.refused, { address: 2, name: 1 })
   })
 })

@@ -40,8 +40,8 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: PortalContext):
 
   app.post('/api/v1/user/login', { config: { auth: 'open' } }, async (req) => {
     const body = parse(Login, req.body)
-    const ip = `ip:${req.ip}`
-    ctx.limiter.check([ip])
+    // An address over its limit is refused before the store is asked anything.
+    ctx.limiter.checkAddress(req.ip)
     const user = await store.db
       .selectFrom('user')
       .select(['id', 'name', 'passwd', 'role'])
@@ -49,7 +49,8 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: PortalContext):
       .executeTakeFirst()
     // The name as stored counts: MySQL finds `root ` (trailing spaces) as `root`. The failure is
     // counted before the password is checked, so that logins sent at once cannot pass the limit.
-    const pass = ctx.limiter.attempt([`name:${user?.name ?? body.name}`, ip])
+    const name = user?.name ?? body.name
+    const settle = ctx.limiter.attempt(name, req.ip)
     // One answer, taking as long, for a wrong name and a wrong password, so names cannot be probed.
     // Its status is falcon's (400); falcon's two texts, `no such user` and `password error`, would
     // tell a guesser which names exist.
@@ -58,10 +59,10 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: PortalContext):
       user?.passwd ?? (await decoyHash()),
       config.salt
     )
+    settle(user !== undefined && verdict.ok)
     if (user === undefined || !verdict.ok) throw badRequest('wrong name or password')
-    pass()
     if (user.role === ROLE.blocked) throw unauthorized(`user ${user.name} is blocked`)
-    ctx.limiter.succeed(`name:${user.name}`)
+    ctx.limiter.succeed(name, req.ip)
     if (verdict.legacy) {
       await store.db
         .updateTable('user')

@@ -210,8 +210,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
     notService(actor, 'user/cgpasswd')
     const body = parse(ChangePassword, req.body)
     // A stolen session must not make the old password guessable: count misses as failed logins.
-    const keys = [`name:${actor.name}`]
-    ctx.limiter.check(keys)
+    ctx.limiter.checkAddress(req.ip)
     const row = await store.db
       .selectFrom('user')
       .select(['id', 'passwd'])
@@ -219,10 +218,10 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
       .executeTakeFirst()
     if (row === undefined) throw unauthorized(`user ${actor.name} does not exist`)
     // Counted before the check, so that guesses sent at once cannot pass the limit.
-    const pass = ctx.limiter.attempt(keys)
+    const settle = ctx.limiter.attempt(actor.name, req.ip)
     const verdict = await verifyPassword(body.old_password, row.passwd, config.salt)
+    settle(verdict.ok)
     if (!verdict.ok) throw badRequest('old_password: does not match the current password')
-    pass()
     const passwd = await hashPassword(body.new_password)
     const keep = ownSig(req)
     await store.db.transaction().execute(async (trx) => {

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { recordingLogger } from '../core/index.js'
+import { processOpenFileLimit, recordingLogger } from '../core/index.js'
 import { resolveConfigs } from './config.js'
-import { loopbackWithoutCallers, startAll, stopAll } from './run-all.js'
+import { listenerCaps, loopbackWithoutCallers, startAll, stopAll } from './run-all.js'
 
 describe('a graph or judge on loopback without its callers', () => {
   let dir = ''
@@ -60,5 +60,76 @@ describe('a graph or judge on loopback without its callers', () => {
     await stopAll(services, deps)
     const said = log.lines.filter((l) => l.startsWith('warn graph: RPC listens on 127.0.0.1:'))
     assert.equal(said.length, 1, log.lines.join('\n'))
+  })
+})
+
+describe('the connection caps of a process', () => {
+  let dir = ''
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pg-run-all-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  const service = (name: string, addresses: Record<string, string>) => ({
+    name,
+    addresses,
+    stop: () => Promise.resolve(),
+  })
+
+  it('are each listener of each component started, with its section’s cap', async () => {
+    const configs = await resolveConfigs(
+      { transfer: { socket: '' }, agent: { http: { maxConnections: 7 } } },
+      ['transfer', 'api', 'agent'],
+      dir
+    )
+    const services = [
+      service('transfer', { rpc: '0.0.0.0:8433', http: '0.0.0.0:6060' }),
+      service('api', { http: '0.0.0.0:8080' }),
+      service('agent', { http: '127.0.0.1:1988' }),
+      service('store', {}),
+    ]
+    assert.deepEqual(listenerCaps(configs, services), [
+      { listener: 'transfer.rpc', maxConnections: 10_000 },
+      { listener: 'transfer.http', maxConnections: 10_000 },
+      { listener: 'api.http', maxConnections: 1000 },
+      { listener: 'agent.http', maxConnections: 7 },
+    ])
+  })
+
+  it('over the open-file limit, are said once in the log at start', async (t) => {
+    const limit = processOpenFileLimit()
+    // Linux caps a process's open files at fs.nr_open, 1,048,576 unless raised.
+    if (limit === undefined || limit >= 2_000_000)
+      return t.skip(`no open-file limit below 2,000,000 here (${limit})`)
+    const configs = await resolveConfigs(
+      { graph: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', maxConnections: 1_000_000 } },
+      ['graph'],
+      dir
+    )
+    const log = recordingLogger()
+    const deps = { log, now: Date.now }
+    await stopAll(await startAll(configs, deps), deps)
+    const said = log.lines.filter((l) => l.startsWith('warn connections: '))
+    assert.equal(said.length, 1, log.lines.join('\n'))
+    assert.match(
+      said[0],
+      new RegExp(
+        `^warn connections: the listeners of this process may hold 2,000,000 connections together \\(graph\\.rpc 1,000,000, graph\\.http 1,000,000\\), more than its open-file limit of ${limit.toLocaleString('en-US')} .*\\(ulimit -n, or LimitNOFILE= in its systemd unit\\), or lower maxConnections$`
+      )
+    )
+    // At the defaults (2,000 on graph's two listeners) it says nothing.
+    const quiet = recordingLogger()
+    const small = await resolveConfigs(
+      { graph: { rpc: '127.0.0.1:0', http: '127.0.0.1:0' } },
+      ['graph'],
+      dir
+    )
+    await stopAll(await startAll(small, { log: quiet, now: Date.now }), {
+      log: quiet,
+      now: Date.now,
+    })
+    assert.deepEqual(
+      quiet.lines.filter((l) => l.includes('connections: ')),
+      []
+    )
   })
 })

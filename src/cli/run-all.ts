@@ -2,8 +2,11 @@
 // Each component's module is loaded only when it starts, so a process runs what it runs and no more.
 import {
   type Deps,
+  descriptorWarning,
   internalRangeOf,
   JsonRpcClient,
+  type ListenerCap,
+  processOpenFileLimit,
   type RpcCaller,
   type Service,
 } from '../core/index.js'
@@ -115,7 +118,24 @@ export async function startAll(
     await stopAll(services, deps)
     throw err
   }
+  const fds = descriptorWarning(listenerCaps(configs, services), processOpenFileLimit())
+  if (fds !== undefined) deps.log.warn(fds)
   return services
+}
+
+/** listenerCaps lists every listener the started services bound, each with its section's cap. */
+export function listenerCaps(configs: Configs, services: readonly Service[]): ListenerCap[] {
+  const caps: ListenerCap[] = []
+  for (const s of services) {
+    const name = COMPONENTS.find((c) => c === s.name)
+    if (name === undefined) continue
+    const max =
+      name === 'agent' ? configs.agent?.http.maxConnections : configs[name]?.maxConnections
+    if (max === undefined) continue
+    for (const listener of Object.keys(s.addresses))
+      caps.push({ listener: `${name}.${listener}`, maxConnections: max })
+  }
+  return caps
 }
 
 /**

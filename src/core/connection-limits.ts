@@ -6,13 +6,21 @@ import {
   type Server as HttpServer,
   type ServerResponse,
 } from 'node:http'
-import type { Server, Socket } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { parseIp } from './address-policy.js'
 
 /** ConnectionLimits bound the connections of one listener; every component's section has these keys. */
 export interface ConnectionLimits {
   /** maxConnections: connections open at once on each listener; more are closed as they arrive. */
   maxConnections: number
+  /**
+   * maxConnectionsPerAddress: connections one client address (an IPv6 client: its /64) may hold open
+   * at once on each listener; more from it are closed as they arrive, so one client cannot take a
+   * whole listener (nor, over several listeners, the process's file descriptors).
+   */
+  maxConnectionsPerAddress: number
   /**
    * idleTimeout: ms a connection may stay with nothing received or sent (between two requests, or
    * while a reply waits for a peer that does not read it); then it is closed.
@@ -28,10 +36,14 @@ export interface ConnectionLimits {
 /**
  * defaultConnectionLimits suit a port that a few peers use: components override `maxConnections` where
  * a fleet connects (transfer, hbs). The idle timeout is ten times an agent's push interval: a falcon
- * agent whose connection was closed loses that push (its client fails the call, then redials).
+ * agent whose connection was closed loses that push (its client fails the call, then redials). One
+ * address may hold a tenth of a listener: ten of them are needed to fill it. Peregrine's own callers
+ * hold one connection per peer (a JsonRpcClient), and 100 are sixteen browsers at their six
+ * connections per site at once.
  */
 export const defaultConnectionLimits: Readonly<ConnectionLimits> = Object.freeze({
   maxConnections: 1000,
+  maxConnectionsPerAddress: 100,
   idleTimeout: 600_000,
   requestTimeout: 60_000,
 })
@@ -42,6 +54,11 @@ export interface ListenerStats {
   open: number
   /** refused: connections closed as they arrived because `maxConnections` were open. */
   refused: number
+  /**
+   * refusedPerAddress: connections closed as they arrived because their address held
+   * `maxConnectionsPerAddress` already.
+   */
+  refusedPerAddress: number
   /** idleClosed: connections closed after `idleTimeout` with nothing received or sent. */
   idleClosed: number
   /** requestTimeouts: connections closed because a request did not arrive whole in `requestTimeout`. */
@@ -52,13 +69,20 @@ export interface ListenerStats {
 
 /** newListenerStats returns zeroed stats for one listener. */
 export function newListenerStats(): ListenerStats {
-  return { open: 0, refused: 0, idleClosed: 0, requestTimeouts: 0, paused: 0 }
+  return { open: 0, refused: 0, refusedPerAddress: 0, idleClosed: 0, requestTimeouts: 0, paused: 0 }
 }
 
 /** MAX_TIMEOUT_MS is the longest delay a Node timer takes (about 24.8 days); longer fires at once. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
-const LIMIT_KEYS = ['maxConnections', 'idleTimeout', 'requestTimeout'] as const
+const LIMIT_KEYS = [
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'idleTimeout',
+  'requestTimeout',
+] as const
+const MAX_CONNECTIONS = 1_000_000
+const isCount = (key: string) => key.startsWith('maxConnections')
 
 /**
  * checkConnectionLimits adds a problem per bad key of `c` (a component's merged section), each named
@@ -71,9 +95,9 @@ export function checkConnectionLimits(
 ): void {
   for (const key of LIMIT_KEYS) {
     const v = c[key]
-    const max = key === 'maxConnections' ? 1_000_000 : MAX_TIMEOUT_MS
+    const max = isCount(key) ? MAX_CONNECTIONS : MAX_TIMEOUT_MS
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) {
-      const unit = key === 'maxConnections' ? 'connections' : 'ms'
+      const unit = isCount(key) ? 'connections' : 'ms'
       problems.push(
         `${section}.${key}: expected an integer from 1 to ${max} (${unit}), got ${JSON.stringify(v)}`
       )
@@ -82,16 +106,70 @@ export function checkConnectionLimits(
 }
 
 /**
- * limitTcpServer caps a raw TCP server's connections (Node closes those past `maxConnections` as they
- * arrive) and counts them. Each connection is then watched with `watchConnection`.
+ * addressKey is what `maxConnectionsPerAddress` counts by: an IPv4 address (an IPv4-mapped IPv6 one
+ * as IPv4), an IPv6 address's /64 (one host or one site usually holds a whole /64, so counting its
+ * addresses one by one would bound nothing), ::1 as itself. undefined when there is no address.
  */
-export function limitTcpServer(
-  server: Server,
+export function addressKey(address: string | undefined): string | undefined {
+  if (address === undefined || address === '') return undefined
+  if (!address.includes(':')) return address
+  if (address === '::1') return address
+  const n = parseIp(address)
+  if (n === undefined) return address
+  if (n >> 32n === 0xffffn) return address.slice(address.lastIndexOf(':') + 1)
+  const hextets = [48n, 32n, 16n, 0n].map((s) => ((n >> (64n + s)) & 0xffffn).toString(16))
+  return `${hextets.join(':')}::/64`
+}
+
+/**
+ * AddressCounts counts the open connections of one listener per address key and admits a new one
+ * while its address holds fewer than `max`. Entries go when their last connection closes, so the map
+ * holds at most one key per open connection.
+ */
+class AddressCounts {
+  readonly #open = new Map<string, number>()
+  constructor(readonly max: number) {}
+
+  /** admit counts `socket` in and returns true, or returns false when its address is at the cap. */
+  admit(socket: Socket): boolean {
+    const key = addressKey(socket.remoteAddress)
+    // A socket already gone has no address: nothing to count, and it closes by itself.
+    if (key === undefined) return true
+    const n = this.#open.get(key) ?? 0
+    if (n >= this.max) return false
+    this.#open.set(key, n + 1)
+    socket.once('close', () => {
+      const left = (this.#open.get(key) ?? 1) - 1
+      if (left === 0) this.#open.delete(key)
+      else this.#open.set(key, left)
+    })
+    return true
+  }
+}
+
+/**
+ * createLimitedTcpServer returns a raw TCP server whose connections are capped: past `maxConnections`
+ * Node closes them as they arrive, past `maxConnectionsPerAddress` from one address they are closed
+ * before `handler` sees them; both counted. Each connection `handler` gets is then watched with
+ * `watchConnection`.
+ */
+export function createLimitedTcpServer(
   limits: ConnectionLimits,
-  stats: ListenerStats
-): void {
+  stats: ListenerStats,
+  handler: (socket: Socket) => void
+): Server {
+  const perAddress = new AddressCounts(limits.maxConnectionsPerAddress)
+  const server = createTcpServer((socket) => {
+    if (!perAddress.admit(socket)) {
+      stats.refusedPerAddress++
+      socket.destroy()
+      return
+    }
+    handler(socket)
+  })
   server.maxConnections = limits.maxConnections
   server.on('drop', () => stats.refused++)
+  return server
 }
 
 /**
@@ -169,7 +247,8 @@ export function watchConnection(
 }
 
 /**
- * createLimitedHttpServer returns a node:http server with the limits applied: `maxConnections`, the
+ * createLimitedHttpServer returns a node:http server with the limits applied: `maxConnections` and
+ * `maxConnectionsPerAddress` (a connection past either is closed as it arrives, with nothing sent), the
  * headers and the whole request within `requestTimeout` (a silent new connection included; answered
  * 408), and `idleTimeout` both for keep-alive between requests and for a connection where nothing
  * moves (a peer that stopped reading a reply). Fastify takes it as its `serverFactory`.
@@ -191,7 +270,15 @@ export function createLimitedHttpServer(
   )
   server.maxConnections = limits.maxConnections
   server.on('drop', () => stats.refused++)
-  server.on('connection', (socket: Socket) => {
+  // Ahead of node:http's own listener, which then meets a destroyed socket: it parses nothing, and
+  // forgets the socket when it closes.
+  const perAddress = new AddressCounts(limits.maxConnectionsPerAddress)
+  server.prependListener('connection', (socket: Socket) => {
+    if (!perAddress.admit(socket)) {
+      stats.refusedPerAddress++
+      socket.destroy()
+      return
+    }
     stats.open++
     socket.once('close', () => stats.open--)
   })
@@ -239,4 +326,51 @@ export function limitedServerFactory(
   stats: ListenerStats
 ): (handler: (req: IncomingMessage, res: ServerResponse) => void) => HttpServer {
   return (handler) => createLimitedHttpServer(limits, stats, handler)
+}
+
+/**
+ * openFileLimit is the soft `Max open files` of a /proc/PID/limits text; undefined when it is
+ * unlimited or not there.
+ */
+export function openFileLimit(limitsText: string): number | undefined {
+  const m = /^Max open files\s+(\d+)\s/m.exec(limitsText)
+  return m === null ? undefined : Number(m[1])
+}
+
+/** processOpenFileLimit is this process's open-file limit (Linux); undefined elsewhere. */
+export function processOpenFileLimit(): number | undefined {
+  try {
+    return openFileLimit(readFileSync('/proc/self/limits', 'utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/** ListenerCap is one listener of a process and its `maxConnections` (`transfer.rpc`, 10000). */
+export interface ListenerCap {
+  listener: string
+  maxConnections: number
+}
+
+/**
+ * descriptorWarning is one line saying that the listeners' caps add up to more connections than the
+ * open-file limit lets the process hold (every connection is a file descriptor: past the limit,
+ * accept fails and every port stops answering, the busy one and the others alike), naming the limit
+ * and what to do; undefined when they fit or the limit is unknown.
+ */
+export function descriptorWarning(
+  caps: readonly ListenerCap[],
+  limit: number | undefined
+): string | undefined {
+  if (limit === undefined) return undefined
+  const total = caps.reduce((sum, c) => sum + c.maxConnections, 0)
+  if (total <= limit) return undefined
+  const n = (v: number) => v.toLocaleString('en-US')
+  const each = caps.map((c) => `${c.listener} ${n(c.maxConnections)}`).join(', ')
+  return (
+    `connections: the listeners of this process may hold ${n(total)} connections together ` +
+    `(${each}), more than its open-file limit of ${n(limit)} (Max open files in /proc/self/limits): ` +
+    `past it no port accepts a connection. Raise the limit above ${n(total)} plus the files the ` +
+    `process keeps open (ulimit -n, or LimitNOFILE= in its systemd unit), or lower maxConnections`
+  )
 }

@@ -1,13 +1,14 @@
 /**
  * @module core
  * The shared data model and codecs: Open-Falcon's MetricValue, tags and series keys, transfer's
- * validation, the error catalogue, falcon's consistent hash ring, Go's net/rpc JSON codec, the
- * service seam every app implements, and the policy for where a user's URL may lead. Imports nothing
- * else in src/.
+ * validation, the rule for host names, the error catalogue, falcon's consistent hash ring, Go's
+ * net/rpc JSON codec, the service seam every app implements, and the policy for where a user's URL
+ * may lead. Imports nothing else in src/.
  */
 export * from './model.js'
 export * from './errors.js'
 export * from './validate.js'
+export * from './hostname.js'
 export * from './hash-ring.js'
 export * from './alerting.js'
 export * from './go-format.js'

@@ -1,7 +1,7 @@
 // The agents hbs has heard from (falcon's cache.Agents), and the host rows their reports write: a row is
 // written only when a host is new to hbs or its IP or versions changed, and kept until written.
 import type { Kysely } from 'kysely'
-import type { Logger } from '../core/index.js'
+import { fitChars as fit, hostnameProblem, type Logger } from '../core/index.js'
 import type { PortalDatabase } from '../store/index.js'
 
 /** AgentReport is falcon's model.AgentReportRequest (Go field names on the wire). */
@@ -18,13 +18,37 @@ export interface AgentInfo {
   readonly ReportRequest: AgentReport
 }
 
-/** AgentsOptions: the store to write to, falcon's `hosts` mode, the clock and the log. */
+/** StoredHosts is the host table as hbs last read it (its snapshot), to tell a host that is new. */
+export interface StoredHosts {
+  hasHost(hostname: string): boolean
+  readonly hostCount: number
+}
+
+const NO_HOSTS: StoredHosts = { hasHost: () => false, hostCount: 0 }
+
+/** AgentsOptions: the store to write to, falcon's `hosts` mode, the limits, the clock and the log. */
 export interface AgentsOptions {
   db: Kysely<PortalDatabase>
   /** updateOnly: only update hosts that exist, never insert (falcon `hosts` non-empty). */
   updateOnly: boolean
   now: () => number
   log: Logger
+  /** stored: the host table as last read (none when left out); it may be replaced at any time. */
+  stored?: () => StoredHosts
+  /** maxHosts: the most hosts hbs knows, the host table's and the new ones together (0: no limit). */
+  maxHosts?: number
+  /** maxNewHostsPerHour: new hosts taken per hour, a burst of as many (0: no limit). */
+  maxNewHostsPerHour?: number
+}
+
+/** HostsRefused counts the reports of new hosts refused, by reason. */
+export interface HostsRefused {
+  /** badHostname: the name breaks the rule of host names (hostnameProblem). */
+  badHostname: number
+  /** maxHosts: hbs knew `maxHosts` hosts. */
+  maxHosts: number
+  /** maxNewHostsPerHour: `maxNewHostsPerHour` new hosts had been taken within the hour. */
+  maxNewHostsPerHour: number
 }
 
 /** STALE_MS: an agent not heard from for this long is forgotten (falcon: a day). */
@@ -33,9 +57,6 @@ export const STALE_MS = 24 * 3600 * 1000
 // How many host rows are written at once when catching up after an outage.
 const FLUSH_CONCURRENCY = 8
 
-/** HOSTNAME_MAX_CHARS: the width of `host.hostname`; a longer hostname cannot be registered. */
-export const HOSTNAME_MAX_CHARS = 255
-
 // The widths of the other columns a report writes. A longer value is cut to fit, as MySQL does
 // outside strict mode: in strict mode (MariaDB's default) it would fail the write, and the host
 // would never be registered, while SQLite would store it whole.
@@ -43,29 +64,12 @@ const IP_MAX_CHARS = 64
 const AGENT_VERSION_MAX_CHARS = 16
 const PLUGIN_VERSION_MAX_CHARS = 128
 
-// unitsAt is how many UTF-16 units the character at `i` takes (2 for a surrogate pair).
-function unitsAt(s: string, i: number): number {
-  return (s.charCodeAt(i) & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1
-}
+const HOUR_MS = 3_600_000
 
-/**
- * tooLong tells whether `s` has more than `max` characters as a varchar column counts them (code
- * points, not UTF-16 units).
- */
-export function tooLong(s: string, max: number): boolean {
-  if (s.length <= max) return false
-  if (s.length > 2 * max) return true
-  let n = 0
-  for (let i = 0; i < s.length; i += unitsAt(s, i)) n++
-  return n > max
-}
-
-// fit cuts `s` to its first `max` characters, never inside a surrogate pair.
-function fit(s: string, max: number): string {
-  if (s.length <= max) return s
-  let i = 0
-  for (let n = 0; n < max && i < s.length; n++) i += unitsAt(s, i)
-  return s.slice(0, i)
+// quoted shows a name in an error, cut to a length a log line can carry.
+function quoted(name: string): string {
+  const shown = fit(name, 64)
+  return JSON.stringify(shown) + (shown === name ? '' : '…')
 }
 
 /**
@@ -87,18 +91,77 @@ export class Agents {
   #down: { since: number; reason: string } | undefined = undefined
   #written = 0
   #failed = 0
+  readonly #stored: () => StoredHosts
+  readonly #maxHosts: number
+  readonly #maxNewHostsPerHour: number
+  // New hosts taken that the host table, as last read, does not hold: their rows are being written,
+  // or were written after that read, or (updateOnly) never will be. Pruned when the table is read.
+  readonly #unstored = new Set<string>()
+  #prunedAgainst: StoredHosts | undefined = undefined
+  // The new-host tokens (maxNewHostsPerHour) in token-milliseconds, one token being HOUR_MS: a refill
+  // adds elapsed ms × maxNewHostsPerHour, an integer, so no rounding loses a token. And when refilled.
+  #credit: number
+  #refilledAt: number
+  readonly #refused: HostsRefused = { badHostname: 0, maxHosts: 0, maxNewHostsPerHour: 0 }
 
   constructor(options: AgentsOptions) {
     this.#db = options.db
     this.#updateOnly = options.updateOnly
     this.#now = options.now
     this.#log = options.log
+    this.#stored = options.stored ?? (() => NO_HOSTS)
+    this.#maxHosts = options.maxHosts ?? 0
+    this.#maxNewHostsPerHour = options.maxNewHostsPerHour ?? 0
+    this.#credit = this.#maxNewHostsPerHour * HOUR_MS
+    this.#refilledAt = options.now()
   }
 
   /**
-   * report records `r` (Hostname not empty, at most HOSTNAME_MAX_CHARS) and, when the host is new to
-   * hbs or its IP or versions changed, writes its row. IP and versions longer than their columns are
-   * cut to fit. Resolves once written, or once kept for later when the store is down. Never rejects.
+   * admit tells whether a report from `hostname` (not empty) may be taken: undefined when it may, else
+   * why not, naming the rule or the setting (the RPC error's text). A host hbs knows (in the host table
+   * as last read, or reported since) always may. A new one must have a name hostnameProblem finds
+   * nothing wrong with, and fit under `maxHosts` (the table's hosts and the new ones not yet in it) and
+   * `maxNewHostsPerHour`; once admitted it counts against both, before its row is written, so reports
+   * arriving together cannot pass the limits. Each refusal is counted. Call `report` next.
+   */
+  admit(hostname: string): string | undefined {
+    if (this.#seen.has(hostname)) return undefined
+    const stored = this.#stored()
+    if (stored.hasHost(hostname)) return undefined
+    const problem = hostnameProblem(hostname)
+    if (problem !== undefined) {
+      this.#refused.badHostname++
+      return `host name ${quoted(hostname)} refused (PG_HBS_BAD_HOSTNAME): ${problem}, as the api's host names`
+    }
+    if (stored !== this.#prunedAgainst) {
+      for (const h of this.#unstored) if (stored.hasHost(h)) this.#unstored.delete(h)
+      this.#prunedAgainst = stored
+    }
+    const known = stored.hostCount + this.#unstored.size
+    if (this.#maxHosts > 0 && known >= this.#maxHosts) {
+      this.#refused.maxHosts++
+      return `host ${quoted(hostname)} not registered (PG_HBS_HOST_LIMIT): hbs knows ${known} hosts, its limit (hbs.maxHosts: ${this.#maxHosts}); hosts it knows keep reporting. Delete hosts no longer used, or raise hbs.maxHosts`
+    }
+    const perHour = this.#maxNewHostsPerHour
+    if (perHour > 0) {
+      const t = this.#now()
+      const elapsed = Math.max(0, t - this.#refilledAt)
+      this.#credit = Math.min(perHour * HOUR_MS, this.#credit + elapsed * perHour)
+      this.#refilledAt = t
+      if (this.#credit < HOUR_MS) {
+        this.#refused.maxNewHostsPerHour++
+        const wait = Math.ceil((HOUR_MS - this.#credit) / perHour / 1000)
+        return `host ${quoted(hostname)} not registered (PG_HBS_HOST_LIMIT): more new hosts than hbs.maxNewHostsPerHour (${perHour}) within the hour; the next may register in ${wait} s (its agent reports again by itself), or raise hbs.maxNewHostsPerHour`
+      }
+      this.#credit -= HOUR_MS
+    }
+    this.#unstored.add(hostname)
+    return undefined
+  }
+
+  /**
+   * report records `r` (its host admitted by `admit`) and, when the host is new to hbs or its IP or
+   * versions changed, writes its row. IP and versions longer than their columns are cut to fit. Resolves once written, or once kept for later when the store is down. Never rejects.
    */
   report(report: AgentReport): Promise<void> {
     const r: AgentReport = {
@@ -141,6 +204,7 @@ export class Agents {
     for (const [hostname, info] of this.#seen) {
       if (info.LastUpdate < before) {
         this.#seen.delete(hostname)
+        this.#unstored.delete(hostname)
         n++
       }
     }
@@ -157,13 +221,23 @@ export class Agents {
     return this.#seen.get(hostname)
   }
 
-  /** counters: agents known, host writes waiting for the store, written and dropped since start. */
-  get counters(): { agents: number; pendingWrites: number; written: number; dropped: number } {
+  /**
+   * counters: agents known, host writes waiting for the store, written and dropped since start, and
+   * the reports of new hosts refused since start.
+   */
+  get counters(): {
+    agents: number
+    pendingWrites: number
+    written: number
+    dropped: number
+    hostsRefused: HostsRefused
+  } {
     return {
       agents: this.#seen.size,
       pendingWrites: this.#pending.size,
       written: this.#written,
       dropped: this.#failed,
+      hostsRefused: { ...this.#refused },
     }
   }
 

@@ -13,7 +13,10 @@ describe('hbs config', () => {
       refreshInterval: 5000,
       hosts: '',
       trustable: [],
+      maxHosts: 100_000,
+      maxNewHostsPerHour: 10_000,
       maxConnections: 10_000,
+      maxConnectionsPerAddress: 1000,
       idleTimeout: 600_000,
       requestTimeout: 60_000,
     })
@@ -46,5 +49,12 @@ describe('hbs config', () => {
     )
     assert.throws(() => parseHbsConfig({ refreshInterval: '5000' }), /hbs\.refreshInterval/)
     assert.throws(() => parseHbsConfig({ trustable: [1] }), /hbs\.trustable: expected an array/)
+    assert.throws(
+      () => parseHbsConfig({ maxHosts: -1, maxNewHostsPerHour: '10' }),
+      new Error(
+        'hbs.maxHosts: expected an integer ≥ 0 (0: no limit), got -1; hbs.maxNewHostsPerHour: expected an integer ≥ 0 (0: no limit), got "10"'
+      )
+    )
+    assert.equal(parseHbsConfig({ maxHosts: 0 }).maxHosts, 0)
   })
 })

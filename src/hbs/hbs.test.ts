@@ -135,15 +135,18 @@ for (const engine of engines) {
       assert.equal((await hostRow(t.store, 'long-emoji'))?.agent_version, '😀'.repeat(16))
     })
 
-    it('answers code 1 to a Hostname longer than the host column, and keeps nothing', async () => {
+    it('refuses a Hostname longer than the host column, naming the rule, and keeps nothing', async () => {
       const longest = 'h'.repeat(255)
       assert.deepEqual(await rpc.call('Agent.ReportStatus', report(longest)), { code: 0 })
       assert.equal((await hostRow(t.store, longest))?.hostname, longest)
       const tooLong = 'h'.repeat(256)
-      assert.deepEqual(await rpc.call('Agent.ReportStatus', report(tooLong)), { code: 1 })
-      assert.deepEqual(await rpc.call('Agent.ReportStatus', report('😀'.repeat(256))), {
-        code: 1,
-      })
+      const refused = {
+        name: 'RpcError',
+        message:
+          /\(PG_HBS_BAD_HOSTNAME\): expected at most 255 characters, as the api's host names$/,
+      }
+      await assert.rejects(rpc.call('Agent.ReportStatus', report(tooLong)), refused)
+      await assert.rejects(rpc.call('Agent.ReportStatus', report('😀'.repeat(256))), refused)
       assert.equal(await hostRow(t.store, tooLong), undefined)
       const agents = (await (await fetch(`http://${hbs.addresses.http}/agents`)).json()) as {
         data: string[]
@@ -298,6 +301,187 @@ for (const engine of engines) {
         r.hostStrategies.map((h) => h.hostname),
         ['prod', 'after']
       )
+    })
+  })
+
+  describe(`hbs and the host names agents report (${engine.engine})`, () => {
+    it('refuses a new host whose name the api would refuse, naming the rule, and keeps nothing', async () => {
+      const t = await engine.open()
+      try {
+        await seedPortal(t.store.db, NOON)
+        const hbs = await start(
+          config(),
+          { log: silentLogger, now: () => NOON },
+          { store: t.store }
+        )
+        const rpc = new JsonRpcClient(hbs.addresses.rpc)
+        try {
+          for (const bad of ['a\u0000b', '<script>alert(1)</script> ', 'two words', 'tab\there']) {
+            await assert.rejects(rpc.call('Agent.ReportStatus', report(bad)), {
+              name: 'RpcError',
+              message: `host name ${JSON.stringify(bad)} refused (PG_HBS_BAD_HOSTNAME): expected no whitespace or control characters, as the api's host names`,
+            })
+            assert.equal(await hostRow(t.store, bad), undefined)
+          }
+          // The name is cut in the error, as a log line carries it.
+          await assert.rejects(rpc.call('Agent.ReportStatus', report(`${'x'.repeat(100)} y`)), {
+            message: `host name "${'x'.repeat(64)}"… refused (PG_HBS_BAD_HOSTNAME): expected no whitespace or control characters, as the api's host names`,
+          })
+          const counters = (await (
+            await fetch(`http://${hbs.addresses.http}/counter/all`)
+          ).json()) as {
+            data: { agents: number; hostsRefused: Record<string, number> }
+          }
+          assert.deepEqual(counters.data.hostsRefused, {
+            badHostname: 5,
+            maxHosts: 0,
+            maxNewHostsPerHour: 0,
+          })
+          assert.equal(counters.data.agents, 0)
+          // A name the api takes is taken.
+          assert.deepEqual(await rpc.call('Agent.ReportStatus', report('web-01.example.com')), {
+            code: 0,
+          })
+        } finally {
+          rpc.close()
+          await hbs.stop()
+        }
+      } finally {
+        await t.drop()
+      }
+    })
+  })
+
+  describe(`hbs limits on new hosts (${engine.engine})`, () => {
+    const counters = async (hbs: HbsService) =>
+      (
+        (await (await fetch(`http://${hbs.addresses.http}/counter/all`)).json()) as {
+          data: { hostsRefused: Record<string, number> }
+        }
+      ).data.hostsRefused
+
+    it('stops registering at hbs.maxHosts while the hosts it knows keep reporting', async () => {
+      const t = await engine.open()
+      try {
+        // Six hosts in the table, room for two more.
+        await seedPortal(t.store.db, NOON)
+        const hbs = await start(
+          config({ maxHosts: 8 }),
+          { log: silentLogger, now: () => NOON },
+          { store: t.store }
+        )
+        const rpc = new JsonRpcClient(hbs.addresses.rpc)
+        try {
+          // Reports sent together count against the limit at once.
+          const answers = await Promise.allSettled(
+            ['n1', 'n2', 'n3', 'n4'].map((h) => rpc.call('Agent.ReportStatus', report(h)))
+          )
+          assert.deepEqual(
+            answers.map((a) => a.status),
+            ['fulfilled', 'fulfilled', 'rejected', 'rejected']
+          )
+          assert.equal(
+            ((answers[2] as PromiseRejectedResult).reason as Error).message,
+            'host "n3" not registered (PG_HBS_HOST_LIMIT): hbs knows 8 hosts, its limit (hbs.maxHosts: 8); hosts it knows keep reporting. Delete hosts no longer used, or raise hbs.maxHosts'
+          )
+          assert.equal(await hostRow(t.store, 'n3'), undefined)
+          // Known hosts go on: those of the table, and those registered before the limit.
+          for (const h of ['prod', 'bare', 'n1']) {
+            assert.deepEqual(await rpc.call('Agent.ReportStatus', report(h, '10.5.5.5')), {
+              code: 0,
+            })
+            assert.equal((await hostRow(t.store, h))?.ip, '10.5.5.5')
+          }
+          // After a reread of the table (n1 and n2 are in it now) the count is the same.
+          assert.equal(await hbs.refresh(), true)
+          await assert.rejects(rpc.call('Agent.ReportStatus', report('n5')), /hbs knows 8 hosts/)
+          // Hosts deleted from the table make room again.
+          await t.store.db.deleteFrom('host').where('hostname', 'in', ['n1', 'bare']).execute()
+          assert.equal(await hbs.refresh(), true)
+          assert.deepEqual(await rpc.call('Agent.ReportStatus', report('n5')), { code: 0 })
+          assert.equal((await hostRow(t.store, 'n5'))?.hostname, 'n5')
+          assert.deepEqual(await counters(hbs), {
+            badHostname: 0,
+            maxHosts: 3,
+            maxNewHostsPerHour: 0,
+          })
+        } finally {
+          rpc.close()
+          await hbs.stop()
+        }
+      } finally {
+        await t.drop()
+      }
+    })
+
+    it('takes at most hbs.maxNewHostsPerHour new hosts an hour, saying when the next may come', async () => {
+      const t = await engine.open()
+      try {
+        await seedPortal(t.store.db, NOON)
+        let clock = NOON
+        const hbs = await start(
+          config({ maxNewHostsPerHour: 2 }),
+          { log: silentLogger, now: () => clock },
+          { store: t.store }
+        )
+        const rpc = new JsonRpcClient(hbs.addresses.rpc)
+        try {
+          for (const h of ['r1', 'r2'])
+            assert.deepEqual(await rpc.call('Agent.ReportStatus', report(h)), { code: 0 })
+          await assert.rejects(rpc.call('Agent.ReportStatus', report('r3')), {
+            message:
+              'host "r3" not registered (PG_HBS_HOST_LIMIT): more new hosts than hbs.maxNewHostsPerHour (2) within the hour; the next may register in 1800 s (its agent reports again by itself), or raise hbs.maxNewHostsPerHour',
+          })
+          assert.equal(await hostRow(t.store, 'r3'), undefined)
+          // Known hosts are not new.
+          assert.deepEqual(await rpc.call('Agent.ReportStatus', report('r1', '10.6.6.6')), {
+            code: 0,
+          })
+          assert.deepEqual(await rpc.call('Agent.ReportStatus', report('prod')), { code: 0 })
+          // Half an hour later, one more.
+          clock = NOON + 1_800_000
+          assert.deepEqual(await rpc.call('Agent.ReportStatus', report('r3')), { code: 0 })
+          await assert.rejects(rpc.call('Agent.ReportStatus', report('r4')), /in 1800 s/)
+          assert.deepEqual(await counters(hbs), {
+            badHostname: 0,
+            maxHosts: 0,
+            maxNewHostsPerHour: 2,
+          })
+        } finally {
+          rpc.close()
+          await hbs.stop()
+        }
+      } finally {
+        await t.drop()
+      }
+    })
+
+    it('bounds the hosts it keeps in memory with hosts: "update" too', async () => {
+      const t = await engine.open()
+      try {
+        await seedPortal(t.store.db, NOON)
+        const hbs = await start(
+          config({ hosts: 'update', maxHosts: 7 }),
+          { log: silentLogger, now: () => NOON },
+          { store: t.store }
+        )
+        const rpc = new JsonRpcClient(hbs.addresses.rpc)
+        try {
+          assert.deepEqual(await rpc.call('Agent.ReportStatus', report('u1')), { code: 0 })
+          assert.equal(await hbs.refresh(), true)
+          await assert.rejects(rpc.call('Agent.ReportStatus', report('u2')), /hbs knows 7 hosts/)
+          assert.deepEqual(await rpc.call('Agent.ReportStatus', report('prod')), { code: 0 })
+          const agents = (await (await fetch(`http://${hbs.addresses.http}/agents`)).json()) as {
+            data: string[]
+          }
+          assert.deepEqual(agents.data, ['prod', 'u1'])
+        } finally {
+          rpc.close()
+          await hbs.stop()
+        }
+      } finally {
+        await t.drop()
+      }
     })
   })
 

@@ -49,6 +49,9 @@ export async function start(
     updateOnly: config.hosts !== '',
     now: deps.now,
     log: deps.log,
+    stored: () => source.current,
+    maxHosts: config.maxHosts,
+    maxNewHostsPerHour: config.maxNewHostsPerHour,
   })
   await source.refresh()
   const methods = hbsMethods({

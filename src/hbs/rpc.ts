@@ -1,6 +1,6 @@
 // hbs's JSON-RPC methods on :6030 (falcon's modules/hbs/rpc): what agents and judges call.
 import { type RpcMethod, RpcError } from '../core/index.js'
-import { type AgentReport, type Agents, HOSTNAME_MAX_CHARS, tooLong } from './agents.js'
+import type { AgentReport, Agents } from './agents.js'
 import type { Snapshot } from './snapshot.js'
 
 /** HbsRpcContext is what the methods answer from. */
@@ -40,9 +40,10 @@ export function hbsMethods(ctx: HbsRpcContext): Map<string, RpcMethod> {
       async (param) => {
         const a: AgentReport = goStruct(param, 'AgentReportRequest', REPORT_FIELDS)
         if (a.Hostname === '') return { code: 1 }
-        // Longer than host.hostname: it can never be registered (a MySQL store refuses it), so the
-        // agent is told (it logs a code other than 0) rather than kept in memory.
-        if (tooLong(a.Hostname, HOSTNAME_MAX_CHARS)) return { code: 1 }
+        // A new host with a bad name or past the limits is neither kept nor written; its agent logs
+        // the error, which names the rule or the setting (falcon's logs `call Agent.ReportStatus fail`).
+        const refused = ctx.agents.admit(a.Hostname)
+        if (refused !== undefined) throw new RpcError(refused)
         await ctx.agents.report(a)
         return { code: 0 }
       },

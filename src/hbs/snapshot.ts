@@ -501,6 +501,11 @@ export class Snapshot {
     )
   }
 
+  /** hasHost tells whether the host table held `hostname`. */
+  hasHost(hostname: string): boolean {
+    return this.#answers.has(hostname)
+  }
+
   /** plugins is falcon's GetPlugins: the host's plugin dirs; [] for a host not in the store. */
   plugins(hostname: string): readonly string[] {
     return (this.#answers.get(hostname) ?? NO_ANSWERS).plugins

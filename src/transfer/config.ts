@@ -62,6 +62,8 @@ export const defaultTransferConfig: TransferConfig = {
   maxLineBytes: 4096,
   ...defaultConnectionLimits,
   maxConnections: 10_000,
+  // A NAT or a proxy in front of a thousand agents is one address; one address is a tenth of a port.
+  maxConnectionsPerAddress: 1000,
 }
 
 /** parseTransferConfig merges `raw` over the defaults and checks it, naming every bad key at once. */

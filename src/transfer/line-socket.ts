@@ -1,9 +1,9 @@
 // Falcon's line socket (modules/transfer/receiver/socket): `update <endpoint> <metric> <ts> <value>
 // [type] [step]` lines, `quit` to end, nothing answered. Read as the lines arrive, in bounded batches.
-import { createServer, type Server, type Socket } from 'node:net'
+import type { Server, Socket } from 'node:net'
 import {
   type ConnectionLimits,
-  limitTcpServer,
+  createLimitedTcpServer,
   type ListenerStats,
   type Logger,
   watchConnection,
@@ -61,7 +61,7 @@ function parseLine(line: string): Record<string, unknown> | typeof QUIT | null {
  */
 export function serveLineSocket(o: LineSocketOptions): Server & { closeAll(): Promise<void> } {
   const conns = new Set<{ end(): Promise<void> }>()
-  const server = createServer((conn: Socket) => {
+  const server = createLimitedTcpServer(o.limits, o.stats, (conn: Socket) => {
     o.counters.socketConnections++
     const watch = watchConnection(conn, o.limits, o.stats)
     let items: unknown[] = []
@@ -188,7 +188,6 @@ export function serveLineSocket(o: LineSocketOptions): Server & { closeAll(): Pr
     })
     conn.on('error', () => undefined)
   })
-  limitTcpServer(server, o.limits, o.stats)
   return Object.assign(server, {
     async closeAll() {
       await Promise.all([...conns].map((c) => c.end()))

@@ -234,8 +234,8 @@ describe('falcon jsonrpc server limits', () => {
     s.on('connection', (c: Socket) => sockets.push(c))
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
     const p = (s.address() as AddressInfo).port
-    const open = async () => {
-      const c = connect(p, '127.0.0.1')
+    const open = async (localAddress?: string) => {
+      const c = connect({ port: p, host: '127.0.0.1', localAddress })
       await new Promise((r) => c.once('connect', r))
       c.on('error', () => undefined)
       return c
@@ -248,7 +248,12 @@ describe('falcon jsonrpc server limits', () => {
   }
   const calls = (method: string, n: number) =>
     Array.from({ length: n }, (_, id) => `{"method":"${method}","params":[{}],"id":${id}}`).join('')
-  const limits = { maxConnections: 100, idleTimeout: 60_000, requestTimeout: 60_000 }
+  const limits = {
+    maxConnections: 100,
+    maxConnectionsPerAddress: 100,
+    idleTimeout: 60_000,
+    requestTimeout: 60_000,
+  }
 
   it('stops reading a peer that sends and never reads, once its unsent replies pass the bound', async () => {
     const reply = 'x'.repeat(64 << 10)
@@ -333,7 +338,7 @@ describe('falcon jsonrpc server limits', () => {
 
   it('caps connections, and closes silent, idle and unfinished ones, counting each', async () => {
     const t = await limited([['Transfer.Ping', () => ({ code: 0 })]], {
-      limits: { maxConnections: 2, idleTimeout: 300, requestTimeout: 300 },
+      limits: { ...limits, maxConnections: 2, idleTimeout: 300, requestTimeout: 300 },
     })
     try {
       const closed = (c: Socket) => new Promise<void>((r) => c.once('close', () => r()))
@@ -357,8 +362,42 @@ describe('falcon jsonrpc server limits', () => {
       await waitUntil(() => t.server.stats.open === 0, 'the server to see it closed')
       assert.deepEqual(
         { ...t.server.stats },
-        { open: 0, refused: 1, idleClosed: 1, requestTimeouts: 2, paused: 0 }
+        { open: 0, refused: 1, refusedPerAddress: 0, idleClosed: 1, requestTimeouts: 2, paused: 0 }
       )
+    } finally {
+      await t.stop()
+    }
+  })
+
+  it('caps the connections of one address, and serves other addresses meanwhile', async () => {
+    const t = await limited([['Transfer.Ping', () => ({ code: 0 })]], {
+      limits: { ...limits, maxConnections: 3, maxConnectionsPerAddress: 2 },
+    })
+    const closed = (c: Socket) => new Promise<void>((r) => c.once('close', () => r()))
+    const ping = (c: Socket) => {
+      const answered = new Promise<string>((r) => c.once('data', (d: Buffer) => r(d.toString())))
+      c.write(calls('Transfer.Ping', 1))
+      return answered
+    }
+    try {
+      const held = [await t.open('127.0.0.1'), await t.open('127.0.0.1')]
+      await waitUntil(() => t.server.stats.open === 2, 'two connections open')
+      // A third from the same address: closed as it arrives, before any request.
+      await closed(await t.open('127.0.0.1'))
+      assert.equal(t.server.stats.refusedPerAddress, 1)
+      // Another address (the whole 127/8 is this host's) is served while the first holds its share.
+      const other = await t.open('127.0.0.2')
+      assert.equal(await ping(other), '{"id":0,"result":{"code":0},"error":null}\n')
+      // The listener's own cap still holds past the addresses' shares.
+      await closed(await t.open('127.0.0.3'))
+      assert.equal(t.server.stats.refused, 1)
+      // A connection that closes gives its address its place back.
+      held[0].destroy()
+      await waitUntil(() => t.server.stats.open === 2, 'the server to see it closed')
+      const again = await t.open('127.0.0.1')
+      assert.equal(await ping(again), '{"id":0,"result":{"code":0},"error":null}\n')
+      assert.equal(t.server.stats.refusedPerAddress, 1)
+      for (const c of [held[1], other, again]) c.destroy()
     } finally {
       await t.stop()
     }

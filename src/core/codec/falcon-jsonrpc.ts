@@ -1,9 +1,9 @@
 // Go's net/rpc JSON codec (net/rpc/jsonrpc), which falcon's agent, transfer and hbs speak over TCP.
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, type Server, type Socket } from 'node:net'
 import {
   type ConnectionLimits,
+  createLimitedTcpServer,
   defaultConnectionLimits,
-  limitTcpServer,
   type ListenerStats,
   newListenerStats,
   watchConnection,
@@ -79,7 +79,7 @@ export function serveJsonRpc(
   const maxUnsent = options.maxUnsentBytes ?? JSON_RPC_MAX_UNSENT_BYTES
   const services = new Set([...methods.keys()].map((m) => m.slice(0, m.indexOf('.'))))
   const sockets = new Set<Socket>()
-  const server = createServer((socket) => {
+  const server = createLimitedTcpServer(limits, stats, (socket) => {
     sockets.add(socket)
     socket.setNoDelay(true)
     const watch = watchConnection(socket, limits, stats)
@@ -227,7 +227,6 @@ export function serveJsonRpc(
       } else reply(out, null)
     }
   })
-  limitTcpServer(server, limits, stats)
   return Object.assign(server, {
     stats,
     closeAll() {
