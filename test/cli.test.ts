@@ -21,6 +21,11 @@ function run(args: string[], input?: string): { code: number | null; out: string
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
+/** escapeRe quotes `text` for use inside a RegExp. */
+function escapeRe(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
 /** assertValid: `check -c` found the file valid; nothing runs on the test's data directory (status 1). */
 function assertValid(r: { code: number | null; out: string; err: string }): void {
   assert.match(r.out, /: configuration ok\n/, r.err)
@@ -139,7 +144,13 @@ describe('peregrine CLI', () => {
     assert.equal(r.err, 'peregrine: key: expected endpoint/counter, got "no-slash"\n')
     r = run(['tsdb', 'query', 'h1/nothing'])
     assert.equal(r.code, 2)
-    assert.match(r.err, /no series h1\/nothing; list them with: peregrine tsdb stats --series/)
+    // The hint names the data directory it was given, or it would list the default ./data.
+    assert.match(
+      r.err,
+      new RegExp(
+        `no series h1/nothing; list them with: peregrine tsdb stats --series --data-dir ${escapeRe(dir)}\n$`
+      )
+    )
     r = run(['tsdb', 'import'], '{not json')
     assert.equal(r.code, 2)
     assert.match(r.err, /stdin is not JSON/)
@@ -148,7 +159,7 @@ describe('peregrine CLI', () => {
     assert.match(r.err, /body: expected a JSON array of MetricValue/)
   })
 
-  it('start runs in the foreground, refuses a second owner, and stops cleanly on SIGTERM', async () => {
+  it('start runs in the foreground, refuses a second owner, and stops cleanly on SIGTERM', async (t) => {
     const config = join(dir, 'test.yaml')
     writeFileSync(
       config,
@@ -161,6 +172,10 @@ describe('peregrine CLI', () => {
     )
     const child = spawn(process.execPath, [BIN, '--data-dir', dir, 'start', '-c', config], {
       stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    // A failed assertion must not leave it running (and the test run waiting for it).
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     })
     let err = ''
     child.stderr.setEncoding('utf8')
@@ -175,7 +190,9 @@ describe('peregrine CLI', () => {
     assert.equal(second.code, 2)
     assert.match(
       second.err,
-      new RegExp(`already running on .* \\(pid ${child.pid}\\); stop it with: peregrine stop`)
+      new RegExp(
+        `already running on .* \\(pid ${child.pid}\\); stop it with: peregrine stop --data-dir ${escapeRe(dir)} -c ${escapeRe(config)}\n$`
+      )
     )
     const check = run(['check'])
     assert.match(check.out, /graph +UP/)
@@ -187,7 +204,7 @@ describe('peregrine CLI', () => {
     assert.match(
       stopGraph.err,
       new RegExp(
-        `^peregrine: graph cannot be stopped alone: pid ${child.pid} runs graph, .* in one process; stop them all with: peregrine stop, or start graph in a process of its own\n$`
+        `^peregrine: graph cannot be stopped alone: pid ${child.pid} runs graph, .* in one process; stop them all with: peregrine stop --data-dir ${escapeRe(dir)}, or start graph in a process of its own\n$`
       )
     )
     assert.equal(child.exitCode, null)
@@ -226,9 +243,10 @@ describe('peregrine CLI', () => {
     assert.match(run(['check']).out, /graph +DOWN/)
   })
 
-  it('runs in the background with -dc, and check -c and stop -c find it by the config', () => {
+  it('runs in the background with -dc, and check -c and stop -c find it by the config', (t) => {
     const other = join(dir, 'bg')
-    const config = join(dir, 'bg.yaml')
+    // A space in the name: the hints below must quote it for the shell.
+    const config = join(dir, 'bg instance.yaml')
     writeFileSync(
       config,
       [
@@ -243,8 +261,28 @@ describe('peregrine CLI', () => {
     assert.equal(started.status, 0, started.stderr)
     const pid = Number(/\[peregrine-graph\] (\d+)/.exec(started.stdout)?.[1])
     assert.ok(pid > 0)
+    t.after(() => {
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL')
+    })
     const check = spawnSync(process.execPath, [BIN, 'check', '-c', config], { encoding: 'utf8' })
     assert.match(check.stdout, new RegExp(`graph +UP +${pid}`))
+    // Every command a hint suggests carries the -c that chose this instance: a bare `peregrine stop`
+    // would look for one on ./data.
+    const again = spawnSync(process.execPath, [BIN, 'start', '-dc', config], { encoding: 'utf8' })
+    assert.equal(again.status, 2)
+    assert.match(
+      again.stderr,
+      new RegExp(`; stop it with: peregrine stop -c '${escapeRe(config)}'\n$`)
+    )
+    const graphOnly = spawnSync(process.execPath, [BIN, 'stop', 'graph', '-c', config], {
+      encoding: 'utf8',
+    })
+    assert.equal(graphOnly.status, 2)
+    assert.match(
+      graphOnly.stderr,
+      new RegExp(`; stop them all with: peregrine stop -c '${escapeRe(config)}', or start graph `)
+    )
+    assert.equal(processAlive(pid), true)
     const stop = spawnSync(process.execPath, [BIN, 'stop', '-c', config], { encoding: 'utf8' })
     assert.match(stop.stdout, /\[peregrine\] down/)
     // Gone, or exited and waiting for init to reap it (a zombie, which stop rightly counts as gone).
@@ -476,7 +514,7 @@ describe('peregrine CLI rough edges', () => {
     )
   })
 
-  it('stops graph by name when graph runs in a process of its own', () => {
+  it('stops graph by name when graph runs in a process of its own', (t) => {
     const alone = join(dir, 'graph-alone')
     const config = join(dir, 'graph-alone.yaml')
     writeFileSync(
@@ -488,6 +526,9 @@ describe('peregrine CLI rough edges', () => {
     })
     assert.equal(started.status, 0, started.stderr)
     const pid = Number(/\[peregrine-graph\] (\d+)/.exec(started.stdout)?.[1])
+    t.after(() => {
+      if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL')
+    })
     const check = spawnSync(process.execPath, [BIN, 'check', '-c', config], { encoding: 'utf8' })
     assert.equal(check.status, 0, check.stdout)
     // Only what runs is listed: graph, up.

@@ -60,6 +60,23 @@ function dataDir(): string {
   return resolve(dataDirFlag() ?? './data')
 }
 
+/**
+ * selection returns the options that chose this instance, as they were given (` --data-dir DIR`,
+ * ` -c FILE`), for a command the CLI suggests: without them it would act on the default ./data.
+ */
+function selection(config?: string): string {
+  const dir = dataDirFlag()
+  return (
+    (dir === undefined ? '' : ` --data-dir ${shellQuote(dir)}`) +
+    (config === undefined ? '' : ` -c ${shellQuote(config)}`)
+  )
+}
+
+// A word the shell reads back as it is: plain paths bare, others in single quotes.
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
+}
+
 function tsdbDir(): string {
   return join(dataDir(), 'graph')
 }
@@ -165,7 +182,7 @@ program
     const running = readState(dir)
     if (running !== null) {
       throw new UsageError(
-        `Peregrine is already running on ${dir} (pid ${running.pid}); stop it with: peregrine stop`
+        `Peregrine is already running on ${dir} (pid ${running.pid}); stop it with: peregrine stop${selection(o.config)}`
       )
     }
     // The background child is told by the environment, not by editing argv: `-dc FILE` stays as given.
@@ -281,7 +298,8 @@ program
   .option('-c, --config <file>', 'the configuration it was started with (for its dataDir)')
   .action(async (names: string[], o: { config?: string }) => {
     const wanted: string[] = names.length === 0 ? [] : wantedComponents(names)
-    const st = readState(dataDirOf(o.config))
+    const dir = dataDirOf(o.config)
+    const st = readState(dir)
     if (st === null) {
       process.stdout.write('[peregrine] not running\n')
       return
@@ -296,7 +314,7 @@ program
     const others = st.components.filter((c) => !wanted.includes(c))
     if (wanted.length > 0 && others.length > 0) {
       throw new UsageError(
-        `${wanted.join(', ')} cannot be stopped alone: pid ${st.pid} runs ${st.components.join(', ')} in one process; stop them all with: peregrine stop, or start ${wanted.join(', ')} in a process of its own`
+        `${wanted.join(', ')} cannot be stopped alone: pid ${st.pid} runs ${st.components.join(', ')} in one process; stop them all with: peregrine stop${selection(o.config)}, or start ${wanted.join(', ')} in a process of its own`
       )
     }
     process.kill(st.pid, 'SIGTERM')
@@ -305,7 +323,9 @@ program
         process.stdout.write(`[peregrine] ${st.pid} still flushing after ${waited / 1000} s…\n`)
       }
       if (waited >= 120_000)
-        throw new Error(`pid ${st.pid} did not stop in 120 s; see DATA/run/peregrine.log`)
+        throw new Error(
+          `pid ${st.pid} did not stop in 120 s; see ${join(dir, 'run', 'peregrine.log')}`
+        )
       await new Promise((r) => setTimeout(r, 100))
     }
     process.stdout.write(`[peregrine] down (${st.components.join(', ')})\n`)
@@ -439,7 +459,7 @@ tsdb
       })
       if (r === null)
         throw new UsageError(
-          `no series ${canonical}; list them with: peregrine tsdb stats --series`
+          `no series ${canonical}; list them with: peregrine tsdb stats --series${selection()}`
         )
       const values = []
       for (let i = 0; i < r.n; i++)
