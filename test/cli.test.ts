@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -468,6 +468,68 @@ describe('peregrine CLI rough edges', () => {
     assert.equal(err, '')
     // Nothing runs here: check's own status, every component down.
     assert.equal(code, 1)
+  })
+
+  it('reads storage only where there is some: stats and query refuse a directory without it', () => {
+    const typo = join(dir, 'typo')
+    for (const args of [
+      ['tsdb', 'stats'],
+      ['tsdb', 'query', 'h1/cpu.idle'],
+    ]) {
+      const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', typo], {
+        encoding: 'utf8',
+      })
+      assert.deepEqual(
+        [r.status, r.stdout, r.stderr],
+        [
+          2,
+          '',
+          `peregrine: ${typo} holds no graph storage (no wal/ or blocks/ in ${join(typo, 'graph')}); give the data directory Peregrine runs on with --data-dir DIR\n`,
+        ]
+      )
+    }
+    // Nothing was made there; import alone may create storage.
+    assert.equal(existsSync(typo), false)
+    const imported = spawnSync(process.execPath, [BIN, '--data-dir', typo, 'tsdb', 'import'], {
+      input: '[]',
+      encoding: 'utf8',
+    })
+    assert.equal(imported.status, 0, imported.stderr)
+    const stats = spawnSync(process.execPath, [BIN, '--data-dir', typo, 'tsdb', 'stats'], {
+      encoding: 'utf8',
+    })
+    assert.equal(stats.status, 0, stats.stderr)
+    assert.equal((JSON.parse(stats.stdout) as { series: number }).series, 0)
+  })
+
+  it('answers a command group given no command with one sentence, not its help', () => {
+    for (const args of [['tsdb'], ['tsdb', '--data-dir', dir]]) {
+      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' })
+      assert.deepEqual(
+        [r.status, r.stdout, r.stderr],
+        [
+          2,
+          '',
+          'peregrine: tsdb needs a command: import, query or stats; see peregrine tsdb --help\n',
+        ]
+      )
+    }
+    // Asked for, the help is still there.
+    const help = spawnSync(process.execPath, [BIN, 'tsdb', '--help'], { encoding: 'utf8' })
+    assert.equal(help.status, 0)
+    assert.match(help.stdout, /^Usage: peregrine tsdb /)
+  })
+
+  it('takes an empty configuration file, or one of comments only, as every default', () => {
+    for (const [name, text] of [
+      ['empty.yaml', ''],
+      ['comments.yaml', '# nothing to change yet\n'],
+      ['empty.json', ''],
+    ]) {
+      const file = join(dir, name)
+      writeFileSync(file, text)
+      assertValid(run(['check', '-c', file]))
+    }
   })
 
   it('says in one sentence that a configuration file is missing', () => {

@@ -95,6 +95,20 @@ function openDb(): Db {
   return Db.open({ dir: tsdbDir(), log, maintenanceInterval: 0 })
 }
 
+/**
+ * openStoredDb opens graph storage that is already there, for the commands that only read it: opening
+ * creates a database, so a mistyped --data-dir would show an empty one and leave it behind.
+ */
+function openStoredDb(): Db {
+  const dir = tsdbDir()
+  if (!existsSync(join(dir, 'wal')) && !existsSync(join(dir, 'blocks'))) {
+    throw new UsageError(
+      `${dataDir()} holds no graph storage (no wal/ or blocks/ in ${dir}); give the data directory Peregrine runs on with --data-dir DIR`
+    )
+  }
+  return openDb()
+}
+
 /** RunState is what a running Peregrine writes to DATA/run/peregrine.json for stop and check. */
 interface RunState {
   pid: number
@@ -395,6 +409,17 @@ const tsdb = program
   .command('tsdb')
   .description('work with the storage directory while Peregrine is stopped')
 
+// A command that only groups others (`peregrine tsdb`), given none of them, is a usage mistake like
+// any other: one sentence, not its help. (A bare `peregrine` still prints the help.)
+program.hook('preSubcommand', (_, sub) => {
+  if (sub.commands.length > 0 && program.args.length === 1) {
+    const names = sub.commands.map((c) => c.name())
+    throw new UsageError(
+      `${sub.name()} needs a command: ${names.slice(0, -1).join(', ')} or ${names.at(-1)}; see peregrine ${sub.name()} --help`
+    )
+  }
+})
+
 tsdb
   .command('import')
   .description('read a JSON array of Open-Falcon MetricValue from a file or stdin and store it')
@@ -449,7 +474,7 @@ tsdb
     const slash = key.indexOf('/')
     if (slash <= 0) throw new UsageError(`key: expected endpoint/counter, got "${key}"`)
     const canonical = seriesKeyOfCounter(key.slice(0, slash), key.slice(slash + 1))
-    const db = openDb()
+    const db = openStoredDb()
     try {
       const r = db.query(canonical, {
         start: start * 1000,
@@ -481,7 +506,7 @@ tsdb
   .description('print series count, blocks, disk usage and counters (opening also repairs damage)')
   .option('--series', 'also list every endpoint with its counters')
   .action(async (o: { series?: boolean }) => {
-    const db = openDb()
+    const db = openStoredDb()
     try {
       const out: Record<string, unknown> = { ...db.stats() }
       if (o.series === true) {
