@@ -14,6 +14,7 @@ import {
   listenTcp,
   newListenerStats,
   parseListen,
+  printable,
   RpcError,
   serveJsonRpc,
   type Service,
@@ -163,8 +164,9 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     try {
       done(null, JSON.parse(body as string))
     } catch (err) {
+      // The parser quotes the body: a gzip or other binary one must not come back as raw bytes.
       const e = new Error(
-        `decode error: the body is not JSON (${(err as Error).message})`
+        `decode error: the body is not JSON (${printable((err as Error).message)})`
       ) as Error & { statusCode: number }
       e.statusCode = 400
       done(e, undefined)
