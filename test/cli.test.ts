@@ -198,6 +198,16 @@ describe('peregrine CLI', () => {
     assert.match(check.out, /graph +UP/)
     assert.match(check.out, /transfer +UP/)
     assert.equal(check.code, 0, 'every component of the running process is up')
+    // Each component's /version answers the package's version, as falcon's answer theirs.
+    const { version } = JSON.parse(
+      readFileSync(join(dirname(BIN), '..', 'package.json'), 'utf8')
+    ) as { version: string }
+    for (const c of ['transfer', 'judge', 'alarm']) {
+      const http = new RegExp(`\\b${c} +UP .*\\bhttp=(\\S+)`).exec(check.out)?.[1]
+      assert.ok(http !== undefined, `${c}'s http address in ${check.out}`)
+      const res = await fetch(`http://${http}/version`)
+      assert.equal(await res.text(), version, c)
+    }
     // One process runs them all: graph cannot be stopped alone, and nothing is stopped.
     const stopGraph = run(['stop', 'graph'])
     assert.equal(stopGraph.code, 2)

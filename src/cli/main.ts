@@ -9,13 +9,12 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { Command, type CommanderError, InvalidArgumentError } from 'commander'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
 import { normalizeTags, seriesKeyOfCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
-import { type Logger, processAlive } from '../core/index.js'
+import { type Logger, processAlive, VERSION } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
 import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './config.js'
 import { startAll, stopAll } from './run-all.js'
@@ -26,7 +25,7 @@ let exitOnFailure = false
 program
   .name('peregrine')
   .description('Peregrine: Open-Falcon compatible monitoring and operations for container clusters')
-  .version(packageVersion(), '-V, --version', 'print the version')
+  .version(VERSION, '-V, --version', 'print the version')
   .option(
     '--data-dir <dir>',
     'where Peregrine keeps its data (default ./data, or dataDir in --config)'
@@ -41,16 +40,6 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit()
   throw err
 })
-
-// The version in package.json, found from this file in src/cli or dist/src/cli.
-function packageVersion(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const file = join(dir, 'package.json')
-    if (existsSync(file))
-      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
-    if (dirname(dir) === dir) return 'unknown'
-  }
-}
 
 function dataDirFlag(): string | undefined {
   return program.opts<{ dataDir?: string }>().dataDir

@@ -20,6 +20,7 @@ import {
   type Service,
   inputIndex,
   validateBatch,
+  VERSION,
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
 import { serveLineSocket } from './line-socket.js'
@@ -198,8 +199,9 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   http.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
+  // As falcon's, which answers its own version string.
   http.get('/version', (_req, reply) => {
-    void reply.type('text/plain').send('peregrine')
+    void reply.type('text/plain').send(VERSION)
   })
   http.get('/counter/all', () => {
     const j = router.judgeCounters
