@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,6 +19,11 @@ function run(args: string[], input?: string): { code: number | null; out: string
     encoding: 'utf8',
   })
   return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+/** escapeRe quotes `text` for use inside a RegExp. */
+function escapeRe(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 /** assertValid: `check -c` found the file valid; nothing runs on the test's data directory (status 1). */
@@ -140,7 +145,13 @@ describe('peregrine CLI', () => {
     assert.equal(r.err, 'peregrine: key: expected endpoint/counter, got "no-slash"\n')
     r = run(['tsdb', 'query', 'h1/nothing'])
     assert.equal(r.code, 2)
-    assert.match(r.err, /no series h1\/nothing; list them with: peregrine tsdb stats --series/)
+    // The hint names the data directory it was given, or it would list the default ./data.
+    assert.match(
+      r.err,
+      new RegExp(
+        `no series h1/nothing; list them with: peregrine tsdb stats --series --data-dir ${escapeRe(dir)}\n$`
+      )
+    )
     r = run(['tsdb', 'import'], '{not json')
     assert.equal(r.code, 2)
     assert.match(r.err, /stdin is not JSON/)
@@ -149,7 +160,7 @@ describe('peregrine CLI', () => {
     assert.match(r.err, /body: expected a JSON array of MetricValue/)
   })
 
-  it('start runs in the foreground, refuses a second owner, and stops cleanly on SIGTERM', async () => {
+  it('start runs in the foreground, refuses a second owner, and stops cleanly on SIGTERM', async (t) => {
     const config = join(dir, 'test.yaml')
     writeFileSync(
       config,
@@ -162,6 +173,10 @@ describe('peregrine CLI', () => {
     )
     const child = spawn(process.execPath, [BIN, '--data-dir', dir, 'start', '-c', config], {
       stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    // A failed assertion must not leave it running (and the test run waiting for it).
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     })
     let err = ''
     child.stderr.setEncoding('utf8')
@@ -176,19 +191,31 @@ describe('peregrine CLI', () => {
     assert.equal(second.code, 2)
     assert.match(
       second.err,
-      new RegExp(`already running on .* \\(pid ${child.pid}\\); stop it with: peregrine stop`)
+      new RegExp(
+        `already running on .* \\(pid ${child.pid}\\); stop it with: peregrine stop --data-dir ${escapeRe(dir)} -c ${escapeRe(config)}\n$`
+      )
     )
     const check = run(['check'])
     assert.match(check.out, /graph +UP/)
     assert.match(check.out, /transfer +UP/)
     assert.equal(check.code, 0, 'every component of the running process is up')
+    // Each component's /version answers the package's version, as falcon's answer theirs.
+    const { version } = JSON.parse(
+      readFileSync(join(dirname(BIN), '..', 'package.json'), 'utf8')
+    ) as { version: string }
+    for (const c of ['transfer', 'judge', 'alarm']) {
+      const http = new RegExp(`\\b${c} +UP .*\\bhttp=(\\S+)`).exec(check.out)?.[1]
+      assert.ok(http !== undefined, `${c}'s http address in ${check.out}`)
+      const res = await fetch(`http://${http}/version`)
+      assert.equal(await res.text(), version, c)
+    }
     // One process runs them all: graph cannot be stopped alone, and nothing is stopped.
     const stopGraph = run(['stop', 'graph'])
     assert.equal(stopGraph.code, 2)
     assert.match(
       stopGraph.err,
       new RegExp(
-        `^peregrine: graph cannot be stopped alone: pid ${child.pid} runs graph, .* in one process; stop them all with: peregrine stop, or start graph in a process of its own\n$`
+        `^peregrine: graph cannot be stopped alone: pid ${child.pid} runs graph, .* in one process; stop them all with: peregrine stop --data-dir ${escapeRe(dir)}, or start graph in a process of its own\n$`
       )
     )
     assert.equal(child.exitCode, null)
@@ -227,9 +254,10 @@ describe('peregrine CLI', () => {
     assert.match(run(['check']).out, /graph +DOWN/)
   })
 
-  it('runs in the background with -dc, and check -c and stop -c find it by the config', () => {
+  it('runs in the background with -dc, and check -c and stop -c find it by the config', (t) => {
     const other = join(dir, 'bg')
-    const config = join(dir, 'bg.yaml')
+    // A space in the name: the hints below must quote it for the shell.
+    const config = join(dir, 'bg instance.yaml')
     writeFileSync(
       config,
       [
@@ -244,8 +272,28 @@ describe('peregrine CLI', () => {
     assert.equal(started.status, 0, started.stderr)
     const pid = Number(/\[peregrine-graph\] (\d+)/.exec(started.stdout)?.[1])
     assert.ok(pid > 0)
+    t.after(() => {
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL')
+    })
     const check = spawnSync(process.execPath, [BIN, 'check', '-c', config], { encoding: 'utf8' })
     assert.match(check.stdout, new RegExp(`graph +UP +${pid}`))
+    // Every command a hint suggests carries the -c that chose this instance: a bare `peregrine stop`
+    // would look for one on ./data.
+    const again = spawnSync(process.execPath, [BIN, 'start', '-dc', config], { encoding: 'utf8' })
+    assert.equal(again.status, 2)
+    assert.match(
+      again.stderr,
+      new RegExp(`; stop it with: peregrine stop -c '${escapeRe(config)}'\n$`)
+    )
+    const graphOnly = spawnSync(process.execPath, [BIN, 'stop', 'graph', '-c', config], {
+      encoding: 'utf8',
+    })
+    assert.equal(graphOnly.status, 2)
+    assert.match(
+      graphOnly.stderr,
+      new RegExp(`; stop them all with: peregrine stop -c '${escapeRe(config)}', or start graph `)
+    )
+    assert.equal(processAlive(pid), true)
     const stop = spawnSync(process.execPath, [BIN, 'stop', '-c', config], { encoding: 'utf8' })
     assert.match(stop.stdout, /\[peregrine\] down/)
     // Gone, or exited and waiting for init to reap it (a zombie, which stop rightly counts as gone).
@@ -433,6 +481,68 @@ describe('peregrine CLI rough edges', () => {
     assert.equal(code, 1)
   })
 
+  it('reads storage only where there is some: stats and query refuse a directory without it', () => {
+    const typo = join(dir, 'typo')
+    for (const args of [
+      ['tsdb', 'stats'],
+      ['tsdb', 'query', 'h1/cpu.idle'],
+    ]) {
+      const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', typo], {
+        encoding: 'utf8',
+      })
+      assert.deepEqual(
+        [r.status, r.stdout, r.stderr],
+        [
+          2,
+          '',
+          `peregrine: ${typo} holds no graph storage (no wal/ or blocks/ in ${join(typo, 'graph')}); give the data directory Peregrine runs on with --data-dir DIR\n`,
+        ]
+      )
+    }
+    // Nothing was made there; import alone may create storage.
+    assert.equal(existsSync(typo), false)
+    const imported = spawnSync(process.execPath, [BIN, '--data-dir', typo, 'tsdb', 'import'], {
+      input: '[]',
+      encoding: 'utf8',
+    })
+    assert.equal(imported.status, 0, imported.stderr)
+    const stats = spawnSync(process.execPath, [BIN, '--data-dir', typo, 'tsdb', 'stats'], {
+      encoding: 'utf8',
+    })
+    assert.equal(stats.status, 0, stats.stderr)
+    assert.equal((JSON.parse(stats.stdout) as { series: number }).series, 0)
+  })
+
+  it('answers a command group given no command with one sentence, not its help', () => {
+    for (const args of [['tsdb'], ['tsdb', '--data-dir', dir]]) {
+      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' })
+      assert.deepEqual(
+        [r.status, r.stdout, r.stderr],
+        [
+          2,
+          '',
+          'peregrine: tsdb needs a command: import, query or stats; see peregrine tsdb --help\n',
+        ]
+      )
+    }
+    // Asked for, the help is still there.
+    const help = spawnSync(process.execPath, [BIN, 'tsdb', '--help'], { encoding: 'utf8' })
+    assert.equal(help.status, 0)
+    assert.match(help.stdout, /^Usage: peregrine tsdb /)
+  })
+
+  it('takes an empty configuration file, or one of comments only, as every default', () => {
+    for (const [name, text] of [
+      ['empty.yaml', ''],
+      ['comments.yaml', '# nothing to change yet\n'],
+      ['empty.json', ''],
+    ]) {
+      const file = join(dir, name)
+      writeFileSync(file, text)
+      assertValid(run(['check', '-c', file]))
+    }
+  })
+
   it('says in one sentence that a configuration file is missing', () => {
     const missing = join(dir, 'no-such.yaml')
     for (const args of [
@@ -477,7 +587,7 @@ describe('peregrine CLI rough edges', () => {
     )
   })
 
-  it('stops graph by name when graph runs in a process of its own', () => {
+  it('stops graph by name when graph runs in a process of its own', (t) => {
     const alone = join(dir, 'graph-alone')
     const config = join(dir, 'graph-alone.yaml')
     writeFileSync(
@@ -489,6 +599,9 @@ describe('peregrine CLI rough edges', () => {
     })
     assert.equal(started.status, 0, started.stderr)
     const pid = Number(/\[peregrine-graph\] (\d+)/.exec(started.stdout)?.[1])
+    t.after(() => {
+      if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL')
+    })
     const check = spawnSync(process.execPath, [BIN, 'check', '-c', config], { encoding: 'utf8' })
     assert.equal(check.status, 0, check.stdout)
     // Only what runs is listed: graph, up.

@@ -5,6 +5,7 @@ import { connect } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
 import { HashRing, JsonRpcClient, type Service, silentLogger } from '../src/core/index.js'
 import { parseGraphConfig, start as startGraph } from '../src/graph/index.js'
 import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
@@ -161,6 +162,16 @@ describe('transfer', () => {
     }
     await f({ body: '' }, 400, /blank body/)
     await f({ body: '{not json' }, 400, /decode error: the body is not JSON/)
+    // falcon's /api/push takes plain JSON: a gzip body is refused, quoted briefly and printably.
+    res = await fetch(base, {
+      method: 'POST',
+      body: gzipSync(Buffer.from(JSON.stringify([mv('web', 'mem.used', '1')]).repeat(20))),
+    })
+    assert.equal(res.status, 400)
+    const { msg } = (await res.json()) as { msg: string }
+    assert.match(msg, /^decode error: the body is not JSON \(Unexpected token .*\\x1f\\ufffd/)
+    assert.doesNotMatch(msg, /[\p{C}\p{Zl}\p{Zp}\ufffd]/u)
+    assert.ok(msg.length <= 250, msg)
     await f({ body: '{"an":"object"}' }, 400, /expected a JSON array of MetricValue/)
     await f({ body: 'x'.repeat(5 << 20) }, 413, /body: larger than 4194304 bytes/)
     const counters = (await (

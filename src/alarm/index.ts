@@ -15,6 +15,7 @@ import {
   newListenerStats,
   parseListen,
   type Service,
+  VERSION,
 } from '../core/index.js'
 import { openQueue, type Queue } from '../queue/index.js'
 import { deleteEventsBefore, Store } from '../store/index.js'
@@ -57,8 +58,9 @@ export async function start(
   http.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
+  // As falcon's, which answers its own version string.
   http.get('/version', (_req, reply) => {
-    void reply.type('text/plain').send('peregrine')
+    void reply.type('text/plain').send(VERSION)
   })
   http.get('/workdir', () => ({ msg: 'success', data: process.cwd() }))
   http.get('/counter/all', () => ({

@@ -97,3 +97,24 @@ describe('api CORS', () => {
     assert.deepEqual(any, { status: 200, origin: '*', credentials: undefined })
   })
 })
+
+describe('api request errors', () => {
+  it('names the body limit in its 413', async () => {
+    const p = await openTestPortal(engines[0])
+    try {
+      const r = await p.app.inject({
+        method: 'POST',
+        url: '/api/v1/user/login',
+        headers: { 'content-type': 'application/json' },
+        payload: `{"name":"${'x'.repeat(8 << 20)}"}`,
+      })
+      assert.equal(r.statusCode, 413)
+      assert.deepEqual(r.json(), {
+        error:
+          'body: larger than 8 MiB (8388608 bytes), the most the api reads; send less in one request',
+      })
+    } finally {
+      await p.close()
+    }
+  })
+})

@@ -39,6 +39,9 @@ import { registerUserRoutes } from './user-routes.js'
 
 export { parseApiConfig, defaultApiConfig, type ApiConfig } from './config.js'
 
+/** MAX_BODY_BYTES: the largest request body the api reads (8 MiB; 413 beyond). */
+const MAX_BODY_BYTES = 8 << 20
+
 /** buildApi returns the routes on a Fastify instance without listening (tests use `inject`). */
 export function buildApi(
   config: Readonly<ApiConfig>,
@@ -73,7 +76,7 @@ export function buildApi(
   }
   const app = Fastify({
     logger: false,
-    bodyLimit: 8 << 20,
+    bodyLimit: MAX_BODY_BYTES,
     serverFactory: limitedServerFactory(config, listeners.http),
   })
   // Falcon echoes any origin with credentials, which lets every web page use the api through a
@@ -112,6 +115,11 @@ export function buildApi(
         deps.log.error(`api: ${err.stack ?? err.message}`)
       }
       return reply.status(err.status).send({ error: err.message })
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(413).send({
+        error: `body: larger than 8 MiB (${MAX_BODY_BYTES} bytes), the most the api reads; send less in one request`,
+      })
     }
     const status = err.statusCode ?? 500
     if (status >= 500) deps.log.error(`api: ${err.stack ?? err.message}`)

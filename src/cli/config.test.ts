@@ -52,6 +52,38 @@ describe('goDsnToUrl', () => {
   })
 })
 
+describe('readConfigFile', () => {
+  it('takes a file with no settings in it as every default', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-cfg-'))
+    try {
+      const defaults = await resolveConfigs({}, COMPONENTS, dir)
+      const files = {
+        'blank.yaml': '',
+        'comments.yaml': '# every key is optional\n\n  # nothing set here\n',
+        'start.yml': '---\n',
+        'blank.json': ' \n',
+      }
+      for (const [name, text] of Object.entries(files)) {
+        const file = join(dir, name)
+        writeFileSync(file, text)
+        const read = readConfigFile(file)
+        assert.deepEqual(read, { raw: {}, ignored: [] }, name)
+        assert.deepEqual(await resolveConfigs(read.raw, COMPONENTS, dir), defaults, name)
+      }
+      // Something that is not settings is still refused.
+      for (const [name, text] of Object.entries({ 'list.yaml': '- a\n', 'null.json': 'null' })) {
+        const file = join(dir, name)
+        writeFileSync(file, text)
+        assert.throws(() => readConfigFile(file), {
+          message: `${file}: expected an object of settings`,
+        })
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('falcon cfg.json', () => {
   it("makes the portal DSN of an api or hbs cfg.json every component's store", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pg-cfg-'))

@@ -55,7 +55,8 @@ export interface Configs {
 /**
  * readConfigFile reads a JSON or YAML file into `{dataDir?, store?, redis?}` and a section per component. An
  * Open-Falcon module's cfg.json is recognised by its shape and mapped onto that module's section; the
- * keys it has that Peregrine does not use are returned in `ignored`.
+ * keys it has that Peregrine does not use are returned in `ignored`. Every key is optional, so a file
+ * with nothing in it (blank, or YAML with only comments) means every default.
  */
 export function readConfigFile(file: string): { raw: Record<string, unknown>; ignored: string[] } {
   let text: string
@@ -75,7 +76,10 @@ export function readConfigFile(file: string): { raw: Record<string, unknown>; ig
   }
   let parsed: unknown
   try {
-    parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
+    if (text.trim() === '') parsed = {}
+    else if (file.endsWith('.json')) parsed = JSON.parse(text)
+    // A YAML stream of comments alone is the null document: no settings.
+    else parsed = (parseYaml(text) as unknown) ?? {}
   } catch (err) {
     throw new Error(
       `${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'} (${(err as Error).message})`,

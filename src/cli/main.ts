@@ -9,13 +9,12 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { Command, type CommanderError, InvalidArgumentError } from 'commander'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
 import { normalizeTags, seriesKeyOfCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
-import { type Logger, processAlive } from '../core/index.js'
+import { type Logger, processAlive, VERSION } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
 import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './config.js'
 import { startAll, stopAll } from './run-all.js'
@@ -26,7 +25,7 @@ let exitOnFailure = false
 program
   .name('peregrine')
   .description('Peregrine: Open-Falcon compatible monitoring and operations for container clusters')
-  .version(packageVersion(), '-V, --version', 'print the version')
+  .version(VERSION, '-V, --version', 'print the version')
   .option(
     '--data-dir <dir>',
     'where Peregrine keeps its data (default ./data, or dataDir in --config)'
@@ -42,22 +41,29 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err
 })
 
-// The version in package.json, found from this file in src/cli or dist/src/cli.
-function packageVersion(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const file = join(dir, 'package.json')
-    if (existsSync(file))
-      return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
-    if (dirname(dir) === dir) return 'unknown'
-  }
-}
-
 function dataDirFlag(): string | undefined {
   return program.opts<{ dataDir?: string }>().dataDir
 }
 
 function dataDir(): string {
   return resolve(dataDirFlag() ?? './data')
+}
+
+/**
+ * selection returns the options that chose this instance, as they were given (` --data-dir DIR`,
+ * ` -c FILE`), for a command the CLI suggests: without them it would act on the default ./data.
+ */
+function selection(config?: string): string {
+  const dir = dataDirFlag()
+  return (
+    (dir === undefined ? '' : ` --data-dir ${shellQuote(dir)}`) +
+    (config === undefined ? '' : ` -c ${shellQuote(config)}`)
+  )
+}
+
+// A word the shell reads back as it is: plain paths bare, others in single quotes.
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
 }
 
 function tsdbDir(): string {
@@ -76,6 +82,20 @@ const logger: Logger = {
 
 function openDb(): Db {
   return Db.open({ dir: tsdbDir(), log, maintenanceInterval: 0 })
+}
+
+/**
+ * openStoredDb opens graph storage that is already there, for the commands that only read it: opening
+ * creates a database, so a mistyped --data-dir would show an empty one and leave it behind.
+ */
+function openStoredDb(): Db {
+  const dir = tsdbDir()
+  if (!existsSync(join(dir, 'wal')) && !existsSync(join(dir, 'blocks'))) {
+    throw new UsageError(
+      `${dataDir()} holds no graph storage (no wal/ or blocks/ in ${dir}); give the data directory Peregrine runs on with --data-dir DIR`
+    )
+  }
+  return openDb()
 }
 
 /** RunState is what a running Peregrine writes to DATA/run/peregrine.json for stop and check. */
@@ -165,7 +185,7 @@ program
     const running = readState(dir)
     if (running !== null) {
       throw new UsageError(
-        `Peregrine is already running on ${dir} (pid ${running.pid}); stop it with: peregrine stop`
+        `Peregrine is already running on ${dir} (pid ${running.pid}); stop it with: peregrine stop${selection(o.config)}`
       )
     }
     // The background child is told by the environment, not by editing argv: `-dc FILE` stays as given.
@@ -281,7 +301,8 @@ program
   .option('-c, --config <file>', 'the configuration it was started with (for its dataDir)')
   .action(async (names: string[], o: { config?: string }) => {
     const wanted: string[] = names.length === 0 ? [] : wantedComponents(names)
-    const st = readState(dataDirOf(o.config))
+    const dir = dataDirOf(o.config)
+    const st = readState(dir)
     if (st === null) {
       process.stdout.write('[peregrine] not running\n')
       return
@@ -296,7 +317,7 @@ program
     const others = st.components.filter((c) => !wanted.includes(c))
     if (wanted.length > 0 && others.length > 0) {
       throw new UsageError(
-        `${wanted.join(', ')} cannot be stopped alone: pid ${st.pid} runs ${st.components.join(', ')} in one process; stop them all with: peregrine stop, or start ${wanted.join(', ')} in a process of its own`
+        `${wanted.join(', ')} cannot be stopped alone: pid ${st.pid} runs ${st.components.join(', ')} in one process; stop them all with: peregrine stop${selection(o.config)}, or start ${wanted.join(', ')} in a process of its own`
       )
     }
     process.kill(st.pid, 'SIGTERM')
@@ -305,7 +326,9 @@ program
         process.stdout.write(`[peregrine] ${st.pid} still flushing after ${waited / 1000} s…\n`)
       }
       if (waited >= 120_000)
-        throw new Error(`pid ${st.pid} did not stop in 120 s; see DATA/run/peregrine.log`)
+        throw new Error(
+          `pid ${st.pid} did not stop in 120 s; see ${join(dir, 'run', 'peregrine.log')}`
+        )
       await new Promise((r) => setTimeout(r, 100))
     }
     process.stdout.write(`[peregrine] down (${st.components.join(', ')})\n`)
@@ -375,6 +398,17 @@ const tsdb = program
   .command('tsdb')
   .description('work with the storage directory while Peregrine is stopped')
 
+// A command that only groups others (`peregrine tsdb`), given none of them, is a usage mistake like
+// any other: one sentence, not its help. (A bare `peregrine` still prints the help.)
+program.hook('preSubcommand', (_, sub) => {
+  if (sub.commands.length > 0 && program.args.length === 1) {
+    const names = sub.commands.map((c) => c.name())
+    throw new UsageError(
+      `${sub.name()} needs a command: ${names.slice(0, -1).join(', ')} or ${names.at(-1)}; see peregrine ${sub.name()} --help`
+    )
+  }
+})
+
 tsdb
   .command('import')
   .description('read a JSON array of Open-Falcon MetricValue from a file or stdin and store it')
@@ -429,7 +463,7 @@ tsdb
     const slash = key.indexOf('/')
     if (slash <= 0) throw new UsageError(`key: expected endpoint/counter, got "${key}"`)
     const canonical = seriesKeyOfCounter(key.slice(0, slash), key.slice(slash + 1))
-    const db = openDb()
+    const db = openStoredDb()
     try {
       const r = db.query(canonical, {
         start: start * 1000,
@@ -439,7 +473,7 @@ tsdb
       })
       if (r === null)
         throw new UsageError(
-          `no series ${canonical}; list them with: peregrine tsdb stats --series`
+          `no series ${canonical}; list them with: peregrine tsdb stats --series${selection()}`
         )
       const values = []
       for (let i = 0; i < r.n; i++)
@@ -461,7 +495,7 @@ tsdb
   .description('print series count, blocks, disk usage and counters (opening also repairs damage)')
   .option('--series', 'also list every endpoint with its counters')
   .action(async (o: { series?: boolean }) => {
-    const db = openDb()
+    const db = openStoredDb()
     try {
       const out: Record<string, unknown> = { ...db.stats() }
       if (o.series === true) {

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'PG_TSDB_TOO_NEW'
   | 'PG_TSDB_SERIES_LIMIT'
   | 'PG_GRAPH_BAD_ITEM'
+  | 'PG_GRAPH_REFUSED'
   | 'PG_CLI_USAGE'
   | 'PG_AGENT_FORBIDDEN'
   | 'PG_HBS_BAD_HOSTNAME'

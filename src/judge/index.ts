@@ -23,6 +23,7 @@ import {
   RpcError,
   serveJsonRpc,
   type Service,
+  VERSION,
 } from '../core/index.js'
 import { openQueue, type Queue } from '../queue/index.js'
 import type { JudgeConfig } from './config.js'
@@ -160,8 +161,9 @@ export async function start(
   http.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
+  // As falcon's, which answers its own version string.
   http.get('/version', (_req, reply) => {
-    void reply.type('text/plain').send('peregrine')
+    void reply.type('text/plain').send(VERSION)
   })
   http.get('/workdir', () => ok(process.cwd()))
   // falcon answers /count in text: `total: <series>`.

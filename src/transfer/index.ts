@@ -14,11 +14,13 @@ import {
   listenTcp,
   newListenerStats,
   parseListen,
+  printable,
   RpcError,
   serveJsonRpc,
   type Service,
   inputIndex,
   validateBatch,
+  VERSION,
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
 import { serveLineSocket } from './line-socket.js'
@@ -163,8 +165,9 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     try {
       done(null, JSON.parse(body as string))
     } catch (err) {
+      // The parser quotes the body: a gzip or other binary one must not come back as raw bytes.
       const e = new Error(
-        `decode error: the body is not JSON (${(err as Error).message})`
+        `decode error: the body is not JSON (${printable((err as Error).message)})`
       ) as Error & { statusCode: number }
       e.statusCode = 400
       done(e, undefined)
@@ -196,8 +199,9 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   http.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
+  // As falcon's, which answers its own version string.
   http.get('/version', (_req, reply) => {
-    void reply.type('text/plain').send('peregrine')
+    void reply.type('text/plain').send(VERSION)
   })
   http.get('/counter/all', () => {
     const j = router.judgeCounters

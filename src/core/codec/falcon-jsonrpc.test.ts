@@ -151,6 +151,21 @@ describe('falcon jsonrpc server', () => {
       '{"id":2,"result":{"code":0},"error":null}',
     ])
   })
+
+  it('quotes a frame that is not JSON briefly and printably', async () => {
+    // Framed as an object, then refused by the parser, whose message quotes the frame: a C1 control, a
+    // C0 one, bytes that are not UTF-8 and a bidi override.
+    const frame = Buffer.concat([
+      Buffer.from('{"params":[\x85\x1f'),
+      Buffer.from([0x8b, 0xff]),
+      Buffer.from('\u202e]}'),
+    ])
+    const { lines, closed } = await exchange([frame], 2) // waits for the close
+    assert.ok(closed)
+    const error = (JSON.parse(lines[0]) as { error: string }).error
+    assert.match(error, /^invalid JSON request: Unexpected token .*\\x85\\x1f\\ufffd\\ufffd\\u202e/)
+    assert.doesNotMatch(error, /[\p{C}\p{Zl}\p{Zp}\ufffd]/u)
+  })
 })
 
 describe('falcon jsonrpc client', () => {

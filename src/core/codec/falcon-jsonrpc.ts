@@ -8,6 +8,7 @@ import {
   newListenerStats,
   watchConnection,
 } from '../connection-limits.js'
+import { printable } from '../printable.js'
 import { JsonFrameError, JsonStreamDecoder } from './json-stream.js'
 
 /**
@@ -154,7 +155,7 @@ export function serveJsonRpc(
       try {
         req = JSON.parse(text) as typeof req
       } catch (err) {
-        fail(`invalid JSON request: ${(err as Error).message}`)
+        fail(`invalid JSON request: ${printable((err as Error).message)}`)
         return
       }
       inFlight++
