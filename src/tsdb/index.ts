@@ -20,3 +20,13 @@ export type { ConsolFun } from './rollup.js'
 export { CONSOL_FUNS } from './rollup.js'
 export type { Matcher, MatchOp, CounterInfo } from './series-index.js'
 export type { WalSync } from './wal/wal.js'
+export { MemoryQuerier, compareLabels, matcherTest, tooManySamples } from './querier.js'
+export type {
+  Querier,
+  SeriesSet,
+  SelectHints,
+  LabelHints,
+  Label,
+  Labels,
+  MetricMetadata,
+} from './querier.js'

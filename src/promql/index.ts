@@ -1,0 +1,13 @@
+/**
+ * @module promql
+ * Peregrine's PromQL engine, a library with no network: it parses with `@prometheus-io/lezer-promql`
+ * (the grammar Prometheus ships) and evaluates with Prometheus 2.x's semantics over a tsdb `Querier`.
+ */
+export type {
+  EngineOptions,
+  QueryOptions,
+  QueryResult,
+  Sample,
+  SeriesPoints,
+  Value,
+} from './types.js'

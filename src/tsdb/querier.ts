@@ -1,0 +1,241 @@
+// The read seam: what a query engine needs from storage, in the manner of Prometheus's storage.Querier.
+import { compileRe2, PeregrineError } from '../core/index.js'
+import type { Matcher } from './series-index.js'
+
+/** Label is one name and value of a series. */
+export interface Label {
+  readonly name: string
+  readonly value: string
+}
+
+/** Labels are a series' labels, sorted by name (bytewise, as Prometheus), names unique. */
+export type Labels = readonly Label[]
+
+/**
+ * SelectHints tell storage what a selection is for, as Prometheus's storage.SelectHints. `start` and
+ * `end` are inclusive, in ms: storage returns every sample with start ≤ t ≤ end and may return more.
+ * `maxSamples`, when given, is a budget: storage throws `PG_PROMQL_TOO_MANY_SAMPLES` rather than
+ * return more samples than that, every series together.
+ */
+export interface SelectHints {
+  start: number
+  end: number
+  /** step of the query (ms), 0 or absent for an instant query. */
+  step?: number
+  /** range of the range selector (ms), 0 or absent for an instant vector selector. */
+  range?: number
+  /** the function applied to the selection (`rate`, `sum_over_time`, …), when there is one. */
+  func?: string
+  maxSamples?: number
+  /** signal aborts a selection that takes too long (query timeout). */
+  signal?: AbortSignal
+}
+
+/**
+ * SeriesSet is the answer to a select, columnar: series i has labels `labels[i]` and the samples
+ * `ts[offsets[i]] … ts[offsets[i + 1] - 1]` (ms, strictly ascending) with values `vs[…]` (float64,
+ * NaN and ±Inf as stored). Series are sorted by labels; no two have the same labels.
+ */
+export interface SeriesSet {
+  readonly labels: readonly Labels[]
+  readonly offsets: Uint32Array
+  readonly ts: Float64Array
+  readonly vs: Float64Array
+  /** warnings for the user (a graph node that did not answer, data read from a rollup tier). */
+  readonly warnings: readonly string[]
+}
+
+/** LabelHints restrict a label query to series with samples in [start, end] (ms) and cap its answer. */
+export interface LabelHints {
+  start?: number
+  end?: number
+  /** limit: at most this many names or values, sorted (0 or absent: no limit). */
+  limit?: number
+  signal?: AbortSignal
+}
+
+/** MetricMetadata is what `/api/v1/metadata` says of a metric. */
+export interface MetricMetadata {
+  type: 'counter' | 'gauge' | 'unknown'
+  help: string
+  unit: string
+}
+
+/**
+ * Querier reads series by label matchers. The tsdb implements it in process, graph serves it over its
+ * RPC, and api fans it out over a graph cluster; the PromQL engine sees only this.
+ */
+export interface Querier {
+  select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet>
+  labelNames(matchers: readonly Matcher[], hints: LabelHints): Promise<string[]>
+  labelValues(name: string, matchers: readonly Matcher[], hints: LabelHints): Promise<string[]>
+  /** metadata of each metric name (all, or the one named), as Prometheus's metadata API. */
+  metadata(
+    metric: string | undefined,
+    limit: number | undefined
+  ): Promise<Map<string, MetricMetadata>>
+}
+
+/** compareLabels orders label sets as Prometheus's labels.Compare does. */
+export function compareLabels(a: Labels, b: Labels): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    if (a[i].name !== b[i].name) return a[i].name < b[i].name ? -1 : 1
+    if (a[i].value !== b[i].value) return a[i].value < b[i].value ? -1 : 1
+  }
+  return a.length - b.length
+}
+
+/** matcherTest compiles a matcher into a test of a label's value (a missing label is ''). */
+export function matcherTest(m: Matcher): (value: string) => boolean {
+  switch (m.op) {
+    case '=':
+      return (v) => v === m.value
+    case '!=':
+      return (v) => v !== m.value
+    case '=~': {
+      const re = compileRe2(m.value, true)
+      return (v) => re.test(v)
+    }
+    case '!~': {
+      const re = compileRe2(m.value, true)
+      return (v) => !re.test(v)
+    }
+  }
+}
+
+/**
+ * MemoryQuerier is a Querier over series held in memory: the PromQL test scripts' `load` and unit tests
+ * use it. Series with the same labels are one series.
+ */
+export class MemoryQuerier implements Querier {
+  readonly #series = new Map<string, { labels: Labels; ts: number[]; vs: number[] }>()
+  readonly #metadata = new Map<string, MetricMetadata>()
+
+  /** add appends samples to the series with these labels (sorted here); t in ms, ascending per call. */
+  add(labels: Record<string, string> | Labels, ts: readonly number[], vs: readonly number[]): void {
+    const list: Label[] = Array.isArray(labels)
+      ? [...(labels as Labels)]
+      : Object.entries(labels as Record<string, string>).map(([name, value]) => ({ name, value }))
+    list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    const key = JSON.stringify(list.map((l) => [l.name, l.value]))
+    let s = this.#series.get(key)
+    if (s === undefined) this.#series.set(key, (s = { labels: list, ts: [], vs: [] }))
+    for (let i = 0; i < ts.length; i++) {
+      // Keep timestamps ascending and unique: a later add at the same time replaces the value.
+      let at = s.ts.length
+      while (at > 0 && s.ts[at - 1] > ts[i]) at--
+      if (at > 0 && s.ts[at - 1] === ts[i]) s.vs[at - 1] = vs[i]
+      else {
+        s.ts.splice(at, 0, ts[i])
+        s.vs.splice(at, 0, vs[i])
+      }
+    }
+  }
+
+  setMetadata(metric: string, m: MetricMetadata): void {
+    this.#metadata.set(metric, m)
+  }
+
+  clear(): void {
+    this.#series.clear()
+    this.#metadata.clear()
+  }
+
+  select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
+    const picked = this.#matching(matchers)
+    picked.sort((a, b) => compareLabels(a.labels, b.labels))
+    const labels: Labels[] = []
+    const offsets: number[] = [0]
+    const ts: number[] = []
+    const vs: number[] = []
+    for (const s of picked) {
+      const start = ts.length
+      for (let i = 0; i < s.ts.length; i++) {
+        if (s.ts[i] < hints.start || s.ts[i] > hints.end) continue
+        ts.push(s.ts[i])
+        vs.push(s.vs[i])
+      }
+      if (ts.length === start) continue
+      labels.push(s.labels)
+      offsets.push(ts.length)
+    }
+    if (hints.maxSamples !== undefined && ts.length > hints.maxSamples) {
+      return Promise.reject(tooManySamples(hints.maxSamples))
+    }
+    return Promise.resolve({
+      labels,
+      offsets: Uint32Array.from(offsets),
+      ts: Float64Array.from(ts),
+      vs: Float64Array.from(vs),
+      warnings: [],
+    })
+  }
+
+  labelNames(matchers: readonly Matcher[], hints: LabelHints): Promise<string[]> {
+    const names = new Set<string>()
+    for (const s of this.#inRange(matchers, hints)) for (const l of s.labels) names.add(l.name)
+    return Promise.resolve(limited([...names].sort(), hints.limit))
+  }
+
+  labelValues(name: string, matchers: readonly Matcher[], hints: LabelHints): Promise<string[]> {
+    const values = new Set<string>()
+    for (const s of this.#inRange(matchers, hints)) {
+      const l = s.labels.find((x) => x.name === name)
+      if (l !== undefined && l.value !== '') values.add(l.value)
+    }
+    return Promise.resolve(limited([...values].sort(), hints.limit))
+  }
+
+  metadata(
+    metric: string | undefined,
+    limit: number | undefined
+  ): Promise<Map<string, MetricMetadata>> {
+    const out = new Map<string, MetricMetadata>()
+    for (const [name, m] of [...this.#metadata].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      if (metric !== undefined && name !== metric) continue
+      if (limit !== undefined && limit > 0 && out.size >= limit) break
+      out.set(name, m)
+    }
+    return Promise.resolve(out)
+  }
+
+  #matching(matchers: readonly Matcher[]): { labels: Labels; ts: number[]; vs: number[] }[] {
+    const tests = matchers.map((m) => ({ name: m.name, test: matcherTest(m) }))
+    const out = []
+    for (const s of this.#series.values()) {
+      let ok = true
+      for (const { name, test } of tests) {
+        const l = s.labels.find((x) => x.name === name)
+        if (!test(l?.value ?? '')) {
+          ok = false
+          break
+        }
+      }
+      if (ok) out.push(s)
+    }
+    return out
+  }
+
+  #inRange(
+    matchers: readonly Matcher[],
+    hints: LabelHints
+  ): { labels: Labels; ts: number[]; vs: number[] }[] {
+    const start = hints.start ?? -Infinity
+    const end = hints.end ?? Infinity
+    return this.#matching(matchers).filter((s) => s.ts.some((t) => t >= start && t <= end))
+  }
+}
+
+function limited(list: string[], limit: number | undefined): string[] {
+  return limit !== undefined && limit > 0 && list.length > limit ? list.slice(0, limit) : list
+}
+
+/** tooManySamples is the error a select throws past `hints.maxSamples`. */
+export function tooManySamples(max: number): PeregrineError {
+  return new PeregrineError(
+    'PG_PROMQL_TOO_MANY_SAMPLES',
+    `query processing would load too many samples into memory in query execution (more than ${max}, query.max-samples)`,
+    { status: 422 }
+  )
+}
