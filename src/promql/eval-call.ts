@@ -125,6 +125,10 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
   if (fn === undefined && !isAbsent)
     throw executionError(`function ${goQuote(name)} is not supported`)
   const dropName = name !== 'last_over_time'
+  const isPredict = name === 'predict_linear'
+  const isHoltWinters = name === 'holt_winters'
+  const isQuantile = name === 'quantile_over_time'
+  let warnedQuantile = false
   const n = ev.numSteps
   const scalarArgs: number[] = []
   const argGrids = others.filter((g): g is Grid => g !== null)
@@ -165,10 +169,26 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
       else {
         w.lo = lo
         w.hi = hi
-        w.end = t - offset
+        // predict_linear's intercept is the evaluation time itself, offset and @ aside (functions.go).
+        w.end = isPredict ? t : t - offset
         w.start = w.end - range
         scalarArgs.length = 0
         for (const g of argGrids) scalarArgs.push(g.series[0].vals[k])
+        if (isHoltWinters) checkHoltWinters(scalarArgs)
+        else if (isQuantile && !warnedQuantile) {
+          const q = scalarArgs[0]
+          if (q !== q || q < 0 || q > 1) {
+            warnedQuantile = true
+            ev.ctx.annotations.push({
+              level: 'warning',
+              text: annotate(
+                ev,
+                `PromQL warning: quantile value should be between 0 and 1, got ${goFloatG(q)}`,
+                e.args[0].pos.start
+              ),
+            })
+          }
+        }
         v = fn(w, scalarArgs)
       }
       ev.ctx.total += hi - lo
@@ -236,6 +256,17 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
     throw executionError('vector cannot contain metrics with the same labelset')
   }
   return { kind: 'grid', series: out }
+}
+
+/** checkHoltWinters refuses smoothing and trend factors outside (0, 1), as Prometheus panics there. */
+function checkHoltWinters(args: readonly number[]): void {
+  const [sf, tf] = args
+  if (!(sf > 0 && sf < 1)) {
+    throw executionError(`invalid smoothing factor. Expected: 0 < sf < 1, got: ${sf.toFixed(6)}`)
+  }
+  if (!(tf > 0 && tf < 1)) {
+    throw executionError(`invalid trend factor. Expected: 0 < tf < 1, got: ${tf.toFixed(6)}`)
+  }
 }
 
 function executionErrorTooMany(): Error {

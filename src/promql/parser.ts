@@ -3,7 +3,7 @@ import { parser as lezer } from '@prometheus-io/lezer-promql'
 import type { SyntaxNode } from '@lezer/common'
 import { PeregrineError, isPeregrineError, parseGoFloat } from '../core/index.js'
 import { matcherTest } from '../tsdb/index.js'
-import type { Matcher, MatchOp } from '../tsdb/index.js'
+import type { Labels, Matcher, MatchOp } from '../tsdb/index.js'
 import {
   FUNCTIONS,
   typeOf,
@@ -159,12 +159,49 @@ function describeKind(e: Expr): string {
   return 'an expression'
 }
 
+/** Tok is one element of an operator expression in source order (see Builder.operators). */
+type Tok =
+  | { t: 'primary'; n: SyntaxNode }
+  | { t: 'number'; n: SyntaxNode; from: number }
+  | { t: 'prefix'; op: '-' | '+'; from: number }
+  | { t: 'postfix'; n: SyntaxNode }
+  | {
+      t: 'binop'
+      op: BinaryOp
+      returnBool: boolean
+      matching: VectorMatching
+      from: number
+    }
+
+/** PRECEDENCE of binary operators, loosest first, as Prometheus's grammar (^ is right-associative). */
+const PRECEDENCE: Readonly<Record<BinaryOp, number>> = {
+  or: 1,
+  and: 2,
+  unless: 2,
+  '==': 3,
+  '!=': 3,
+  '>': 3,
+  '<': 3,
+  '>=': 3,
+  '<=': 3,
+  '+': 4,
+  '-': 4,
+  '*': 5,
+  '/': 5,
+  '%': 5,
+  atan2: 5,
+  '^': 6,
+}
+
 /** Builder walks lezer's tree into our AST, raising Prometheus's grammar-time errors. */
 class Builder {
+  readonly input: string
   constructor(
-    readonly input: string,
+    input: string,
     readonly experimental: boolean
-  ) {}
+  ) {
+    this.input = trailingDots(input)
+  }
 
   build(): Expr {
     if (this.input.trim() === '') throw new ParseError(0, 'no expression found in input')
@@ -224,38 +261,30 @@ class Builder {
     return out
   }
 
+  /**
+   * expr converts a lezer node. Operators and postfix modifiers go through `operators`: lezer's grammar
+   * (written for editors) attaches `[range]`, `offset`, `@` to the whole expression on their left and
+   * reads `-2 ^ 2` as (-2)^2, where Prometheus's binds them to the operand before them and gives -(2^2).
+   */
   expr(n: SyntaxNode): Expr {
     const pos: PosRange = { start: n.from, end: n.to }
     switch (n.name) {
       case 'NumberDurationLiteral':
-        return { kind: 'NumberLiteral', val: this.number(n), pos }
+      case 'UnaryExpr':
+      case 'BinaryExpr':
+      case 'MatrixSelector':
+      case 'SubqueryExpr':
+      case 'OffsetExpr':
+      case 'StepInvariantExpr':
+        return this.operators(n)
       case 'StringLiteral':
         return { kind: 'StringLiteral', val: this.string(n), pos }
       case 'ParenExpr': {
         const inner = this.children(n)[0]
         return { kind: 'ParenExpr', expr: this.expr(inner), pos }
       }
-      case 'UnaryExpr': {
-        const [opNode, inner] = this.children(n)
-        const op = this.text(opNode) === '-' ? '-' : '+'
-        const e = this.expr(inner)
-        if (e.kind === 'NumberLiteral') {
-          return { kind: 'NumberLiteral', val: op === '-' ? -e.val : e.val, pos }
-        }
-        return { kind: 'UnaryExpr', op, expr: e, pos }
-      }
       case 'VectorSelector':
         return this.vectorSelector(n)
-      case 'MatrixSelector':
-        return this.matrixSelector(n)
-      case 'SubqueryExpr':
-        return this.subquery(n)
-      case 'OffsetExpr':
-        return this.offset(n)
-      case 'StepInvariantExpr':
-        return this.at(n)
-      case 'BinaryExpr':
-        return this.binary(n)
       case 'AggregateExpr':
         return this.aggregate(n)
       case 'FunctionCall':
@@ -263,6 +292,153 @@ class Builder {
       default:
         throw new ParseError(n.from, `unexpected ${describeToken(this.input, n.from).text}`)
     }
+  }
+
+  /** flatten lists operands, prefix signs, binary operators and postfix modifiers in source order. */
+  flatten(n: SyntaxNode, out: Tok[]): void {
+    switch (n.name) {
+      case 'BinaryExpr': {
+        const parts = this.children(n)
+        this.flatten(parts[0], out)
+        let op: BinaryOp | undefined
+        let opFrom = n.from
+        let returnBool = false
+        let matching: VectorMatching = {
+          card: 'one-to-one',
+          matchingLabels: [],
+          on: false,
+          include: [],
+        }
+        for (const c of parts.slice(1, -1)) {
+          if (c.name in BIN_OPS) {
+            op = BIN_OPS[c.name]
+            opFrom = c.from
+          } else if (c.name === 'BoolModifier') returnBool = true
+          else if (c.name === 'MatchingModifierClause') matching = this.matching(c)
+        }
+        if (op === undefined) throw new ParseError(n.from, 'unexpected binary expression')
+        out.push({ t: 'binop', op, returnBool, matching, from: opFrom })
+        this.flatten(parts[parts.length - 1], out)
+        return
+      }
+      case 'UnaryExpr': {
+        const [opNode, inner] = this.children(n)
+        out.push({ t: 'prefix', op: this.text(opNode) === '-' ? '-' : '+', from: n.from })
+        this.flatten(inner, out)
+        return
+      }
+      case 'MatrixSelector':
+      case 'SubqueryExpr':
+      case 'OffsetExpr':
+      case 'StepInvariantExpr':
+        this.flatten(this.children(n)[0], out)
+        out.push({ t: 'postfix', n })
+        return
+      case 'NumberDurationLiteral': {
+        const text = this.text(n)
+        if (text[0] === '-' || text[0] === '+') {
+          out.push({ t: 'prefix', op: text[0] === '-' ? '-' : '+', from: n.from })
+          let from = n.from + 1
+          while (/\s/.test(this.input[from])) from++
+          out.push({ t: 'number', n, from })
+        } else out.push({ t: 'number', n, from: n.from })
+        return
+      }
+      default:
+        out.push({ t: 'primary', n })
+    }
+  }
+
+  /** operators rebuilds an operator expression with Prometheus's precedence and associativity. */
+  operators(n: SyntaxNode): Expr {
+    const toks: Tok[] = []
+    this.flatten(n, toks)
+    let i = 0
+    const binary = (minPrec: number): Expr => {
+      let lhs = unary()
+      for (;;) {
+        const t = toks[i]
+        if (t === undefined || t.t !== 'binop') break
+        const p = PRECEDENCE[t.op]
+        if (p < minPrec) break
+        i++
+        const rhs = binary(t.op === '^' ? p : p + 1)
+        lhs = {
+          kind: 'BinaryExpr',
+          op: t.op,
+          lhs,
+          rhs,
+          returnBool: t.returnBool,
+          matching: t.matching,
+          pos: { start: lhs.pos.start, end: rhs.pos.end },
+        }
+      }
+      return lhs
+    }
+    const unary = (): Expr => {
+      const t = toks[i]
+      if (t !== undefined && t.t === 'prefix') {
+        i++
+        // Unary minus binds as tightly as *, so only ^ reaches into its operand.
+        const e = binary(PRECEDENCE['^'])
+        const pos = { start: t.from, end: e.pos.end }
+        if (e.kind === 'NumberLiteral') {
+          return { kind: 'NumberLiteral', val: t.op === '-' ? -e.val : e.val, pos }
+        }
+        return { kind: 'UnaryExpr', op: t.op, expr: e, pos }
+      }
+      return primary()
+    }
+    const primary = (): Expr => {
+      const t = toks[i++]
+      let e: Expr
+      if (t === undefined) throw new ParseError(this.input.length, 'unexpected end of input')
+      if (t.t === 'number') {
+        e = {
+          kind: 'NumberLiteral',
+          val: this.unsignedNumber(t.n, t.from),
+          pos: { start: t.from, end: t.n.to },
+        }
+      } else if (t.t === 'primary') e = this.expr(t.n)
+      else throw new ParseError(t.t === 'postfix' ? t.n.from : t.from, 'unexpected operator')
+      while (i < toks.length) {
+        const p = toks[i]
+        if (p.t !== 'postfix') break
+        i++
+        e = this.applyPostfix(e, p.n)
+      }
+      return e
+    }
+    const e = binary(0)
+    if (i !== toks.length) throw new Error('BUG: operator tokens left over')
+    return e
+  }
+
+  applyPostfix(e: Expr, n: SyntaxNode): Expr {
+    const parts = this.children(n)
+    switch (n.name) {
+      case 'MatrixSelector':
+        return this.toMatrix(e, n, parts[1])
+      case 'SubqueryExpr':
+        return this.toSubquery(e, n, parts[1], parts[2])
+      case 'OffsetExpr':
+        return this.applyOffset(e, n, parts)
+      default:
+        return this.applyAt(e, n, parts)
+    }
+  }
+
+  /** unsignedNumber reads a number literal whose sign (if any) was taken as a unary operator. */
+  unsignedNumber(n: SyntaxNode, from: number): number {
+    const body = this.input.slice(from, n.to)
+    const v = numberValue(body)
+    if (v !== undefined) return v
+    const ms = parseDurationOrUndefined(body)
+    if (ms === undefined) {
+      throw new ParseError(from, `bad number or duration syntax: ${goQuote(body)}`)
+    }
+    if (ms === 0) throw new ParseError(from, 'duration must be greater than 0')
+    return ms / 1000
   }
 
   /** number reads a NumberDurationLiteral as Prometheus's parser.number or a duration in seconds. */
@@ -348,30 +524,6 @@ class Builder {
     return m
   }
 
-  /**
-   * postfix applies a postfix modifier ([range], [range:step], offset, @) to the operand it binds to.
-   * In Prometheus's grammar these bind tighter than any operator; lezer's grammar (written for editors)
-   * attaches them to the whole binary or unary expression on their left, so we push them down.
-   */
-  postfix(e: Expr, end: number, apply: (x: Expr) => Expr): Expr {
-    if (e.kind === 'BinaryExpr') {
-      e.rhs = this.postfix(e.rhs, end, apply)
-      e.pos = { start: e.pos.start, end }
-      return e
-    }
-    if (e.kind === 'UnaryExpr') {
-      e.expr = this.postfix(e.expr, end, apply)
-      e.pos = { start: e.pos.start, end }
-      return e
-    }
-    return apply(e)
-  }
-
-  matrixSelector(n: SyntaxNode): Expr {
-    const [inner, rangeNode] = this.children(n)
-    return this.postfix(this.expr(inner), n.to, (e) => this.toMatrix(e, n, rangeNode))
-  }
-
   toMatrix(e: Expr, n: SyntaxNode, rangeNode: SyntaxNode): MatrixSelector {
     const range = this.durationMs(rangeNode)
     const bracket = this.input.lastIndexOf('[', rangeNode.from)
@@ -385,11 +537,6 @@ class Builder {
       throw new ParseError(bracket, 'no @ modifiers allowed before range')
     }
     return { kind: 'MatrixSelector', vs: e, range, pos: { start: e.pos.start, end: n.to } }
-  }
-
-  subquery(n: SyntaxNode): Expr {
-    const [inner, rangeNode, stepNode] = this.children(n)
-    return this.postfix(this.expr(inner), n.to, (e) => this.toSubquery(e, n, rangeNode, stepNode))
   }
 
   toSubquery(
@@ -411,11 +558,6 @@ class Builder {
     }
   }
 
-  offset(n: SyntaxNode): Expr {
-    const parts = this.children(n)
-    return this.postfix(this.expr(parts[0]), n.to, (e) => this.applyOffset(e, n, parts))
-  }
-
   applyOffset(e: Expr, n: SyntaxNode, parts: SyntaxNode[]): Expr {
     const off = this.durationMs(parts[parts.length - 1])
     const target = e.kind === 'MatrixSelector' ? e.vs : e
@@ -432,11 +574,6 @@ class Builder {
     target.offset = off
     e.pos = { start: e.pos.start, end: n.to }
     return e
-  }
-
-  at(n: SyntaxNode): Expr {
-    const parts = this.children(n)
-    return this.postfix(this.expr(parts[0]), n.to, (e) => this.applyAt(e, n, parts))
   }
 
   applyAt(e: Expr, n: SyntaxNode, parts: SyntaxNode[]): Expr {
@@ -465,55 +602,6 @@ class Builder {
     }
     e.pos = { start: e.pos.start, end: n.to }
     return e
-  }
-
-  binary(n: SyntaxNode): Expr {
-    const parts = this.children(n)
-    const lhsNode = parts[0]
-    const rhsNode = parts[parts.length - 1]
-    let op: BinaryOp | undefined
-    let returnBool = false
-    let matching: VectorMatching = {
-      card: 'one-to-one',
-      matchingLabels: [],
-      on: false,
-      include: [],
-    }
-    for (const c of parts.slice(1, -1)) {
-      if (c.name in BIN_OPS) op = BIN_OPS[c.name]
-      else if (c.name === 'BoolModifier') returnBool = true
-      else if (c.name === 'MatchingModifierClause') matching = this.matching(c)
-    }
-    if (op === undefined) throw new ParseError(n.from, 'unexpected binary expression')
-    const pos = { start: n.from, end: n.to }
-    // lezer reads "-2 ^ 2" as (-2)^2; PromQL's unary minus binds looser than ^: -(2^2).
-    const lhsText = this.text(lhsNode)
-    if (
-      op === '^' &&
-      lhsNode.name === 'NumberDurationLiteral' &&
-      (lhsText[0] === '-' || lhsText[0] === '+')
-    ) {
-      const abs = this.number(lhsNode) * (lhsText[0] === '-' ? -1 : 1)
-      const inner: BinaryExpr = {
-        kind: 'BinaryExpr',
-        op,
-        lhs: { kind: 'NumberLiteral', val: abs, pos: { start: lhsNode.from + 1, end: lhsNode.to } },
-        rhs: this.expr(rhsNode),
-        returnBool,
-        matching,
-        pos: { start: lhsNode.from + 1, end: n.to },
-      }
-      return { kind: 'UnaryExpr', op: lhsText[0] === '-' ? '-' : '+', expr: inner, pos }
-    }
-    return {
-      kind: 'BinaryExpr',
-      op,
-      lhs: this.expr(lhsNode),
-      rhs: this.expr(rhsNode),
-      returnBool,
-      matching,
-      pos,
-    }
   }
 
   matching(n: SyntaxNode): VectorMatching {
@@ -640,6 +728,54 @@ const KEYWORDS: ReadonlySet<string> = new Set([
   'end',
   ...AGG_OPS,
 ])
+
+/**
+ * trailingDots rewrites numbers written with a bare trailing dot (`2.`, `1./6.`), which Prometheus's
+ * lexer takes and lezer's grammar does not, as the same number followed by a space (positions kept).
+ */
+function trailingDots(input: string): string {
+  if (!/\d\./.test(input)) return input
+  let out = ''
+  for (let i = 0; i < input.length; i++) {
+    const c = input[i]
+    if (c === '"' || c === "'" || c === '`') {
+      let j = i + 1
+      while (j < input.length && input[j] !== c) j += input[j] === '\\' && c !== '`' ? 2 : 1
+      out += input.slice(i, j + 1)
+      i = j
+      continue
+    }
+    if (c === '#') {
+      let j = input.indexOf('\n', i)
+      if (j < 0) j = input.length
+      out += input.slice(i, j)
+      i = j - 1
+      continue
+    }
+    if (c >= '0' && c <= '9' && (i === 0 || !/[\w:.]/.test(input[i - 1]))) {
+      let j = i
+      while (j < input.length && input[j] >= '0' && input[j] <= '9') j++
+      if (input[j] === '.' && !/[\d\w]/.test(input[j + 1] ?? '')) {
+        out += input.slice(i, j) + ' '
+        i = j
+        continue
+      }
+      if (input[j] === '.' && /[eE]/.test(input[j + 1]) && /[-+\d]/.test(input[j + 2] ?? '')) {
+        let k = j + 2
+        if (input[k] === '-' || input[k] === '+') k++
+        while (k < input.length && input[k] >= '0' && input[k] <= '9') k++
+        out += input.slice(i, j) + input.slice(j + 1, k) + ' '
+        i = k - 1
+        continue
+      }
+      out += input.slice(i, j)
+      i = j - 1
+      continue
+    }
+    out += c
+  }
+  return out
+}
 
 /** numberValue reads a PromQL number (Go ParseInt base 0, then ParseFloat), undefined if not one. */
 function numberValue(s: string): number | undefined {
@@ -873,3 +1009,26 @@ export function isValidMetricName(s: string): boolean {
 }
 
 export type { NumberLiteral }
+
+/**
+ * parseSeriesLabels reads the label part of a test script's series line (`metric{a="b"}`, `{}`,
+ * `{__name__="x"}`) into a sorted label set; throws PG_PROMQL_BAD_QUERY when it is not one.
+ */
+export function parseSeriesLabels(text: string): Labels {
+  let e: Expr
+  try {
+    e = new Builder(text, true).build()
+  } catch (err) {
+    if (err instanceof ParseError) throw badQuery(parseErrorText(text, err.pos, err.detail))
+    throw err
+  }
+  if (e.kind !== 'VectorSelector' || e.matchers.some((m) => m.op !== '=')) {
+    throw badQuery(`not a series description: ${text}`)
+  }
+  const byName = new Map<string, string>()
+  for (const m of e.matchers) byName.set(m.name, m.value)
+  return [...byName]
+    .filter(([, v]) => v !== '')
+    .map(([name, value]) => ({ name, value }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+}
