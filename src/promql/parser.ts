@@ -9,7 +9,6 @@ import {
   typeOf,
   type AggregateExpr,
   type AggregateOp,
-  type BinaryExpr,
   type BinaryOp,
   type Call,
   type Expr,

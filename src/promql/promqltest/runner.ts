@@ -125,14 +125,12 @@ function parseValues(text: string): SequenceValue[] {
           }
         }
       }
-      let item = rest.slice(0, i + 1)
       rest = rest.slice(i + 1)
       const times = /^x(\d+)/.exec(rest)
       let n = 1
       if (times !== null) {
         n = Number(times[1]) + 1
         rest = rest.slice(times[0].length)
-        item += times[0]
       }
       for (let j = 0; j < n; j++) out.push({ value: 0, omitted: false, histogram: true })
       rest = rest.trim()
@@ -446,7 +444,7 @@ async function execEval(cmd: EvalCmd, engine: ScriptEngine, q: Querier): Promise
       res = await engine.rangeQuery(q, cmd.expr, cmd.start, cmd.end, cmd.step)
     } catch (err) {
       if (cmd.fail) return checkExpectedFailure(cmd, err)
-      throw new Error(`error evaluating query: ${(err as Error).message}`)
+      throw new Error(`error evaluating query: ${(err as Error).message}`, { cause: err })
     }
     if (cmd.fail) throw new Error('expected error evaluating query but got none')
     checkWarnings(cmd, res)
@@ -486,21 +484,23 @@ async function runInstant(
     res = await engine.instantQuery(q, c.expr, c.t)
   } catch (err) {
     if (cmd.fail) return checkExpectedFailure(cmd, err)
-    throw new Error(`error evaluating query${where}: ${(err as Error).message}`)
+    throw new Error(`error evaluating query${where}: ${(err as Error).message}`, { cause: err })
   }
   if (cmd.fail) throw new Error(`expected error evaluating query${where} but got none`)
   checkWarnings(cmd, res)
   try {
     compareResult(cmd, res.value, c.t)
   } catch (err) {
-    throw new Error(`${(err as Error).message}${where}`)
+    throw new Error(`${(err as Error).message}${where}`, { cause: err })
   }
   // The same query in range mode must agree at the middle step.
   let range: QueryResult
   try {
     range = await engine.rangeQuery(q, c.expr, c.t - 60_000, c.t + 60_000, 60_000)
   } catch (err) {
-    throw new Error(`error evaluating query in range mode${where}: ${(err as Error).message}`)
+    throw new Error(`error evaluating query in range mode${where}: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
   if (cmd.ordered) return
   if (range.value.resultType !== 'matrix') throw new Error('range query did not return a matrix')
@@ -524,7 +524,7 @@ async function runInstant(
       compareResult(cmd, { resultType: 'scalar', t: c.t, v: samples[0]?.v ?? NaN }, c.t)
     } else compareResult(cmd, { resultType: 'vector', samples }, c.t)
   } catch (err) {
-    throw new Error(`range mode: ${(err as Error).message}${where}`)
+    throw new Error(`range mode: ${(err as Error).message}${where}`, { cause: err })
   }
 }
 
