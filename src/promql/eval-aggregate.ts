@@ -74,78 +74,108 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
   const count = new Float64Array(G * n)
   const incremental = new Uint8Array(G * n)
   const op = e.op
+  // One loop per operator, series by series: each group's values still arrive in series order at
+  // every step, so sums round exactly as Prometheus's step-by-step loop does.
   for (let si = 0; si < input.series.length; si++) {
     ev.check()
     const s = input.series[si]
+    const vals = s.vals
+    const present = s.present
     const base = groupOf[si] * n
-    for (let k = 0; k < n; k++) {
-      if (s.present[k] === 0) continue
-      const f = s.vals[k]
-      const at = base + k
-      if (seen[at] === 0) {
-        seen[at] = 1
-        value[at] = f
-        mean[at] = f
-        count[at] = 1
-        comp[at] = 0
-        if (op === 'stddev' || op === 'stdvar') value[at] = 0
-        else if (op === 'group') value[at] = 1
-        continue
+    if (op === 'sum') {
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const f = vals[k]
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = f
+          continue
+        }
+        // Kahan-Neumaier, inline: no tuple per sample.
+        const sum = value[at]
+        const t = sum + f
+        if (t === Infinity || t === -Infinity) comp[at] = 0
+        else if (Math.abs(sum) >= Math.abs(f)) comp[at] += sum - t + f
+        else comp[at] += f - t + sum
+        value[at] = t
       }
-      switch (op) {
-        case 'sum': {
+    } else if (op === 'count' || op === 'group') {
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = 1
+          count[at] = 1
+        } else count[at]++
+      }
+    } else if (op === 'min' || op === 'max') {
+      const isMin = op === 'min'
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const f = vals[k]
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = f
+          continue
+        }
+        const cur = value[at]
+        if (cur !== cur || (isMin ? cur > f : cur < f)) value[at] = f
+      }
+    } else if (op === 'stddev' || op === 'stdvar') {
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const f = vals[k]
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = 0
+          mean[at] = f
+          count[at] = 1
+          continue
+        }
+        const cnt = ++count[at]
+        const delta = f - mean[at]
+        mean[at] += delta / cnt
+        value[at] += delta * (f - mean[at])
+      }
+    } else if (op === 'avg') {
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const f = vals[k]
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = f
+          mean[at] = f
+          count[at] = 1
+          continue
+        }
+        const cnt = ++count[at]
+        if (incremental[at] === 0) {
           const [t, c] = kahanSumInc(f, value[at], comp[at])
-          value[at] = t
-          comp[at] = c
-          break
-        }
-        case 'avg': {
-          const cnt = ++count[at]
-          if (incremental[at] === 0) {
-            const [t, c] = kahanSumInc(f, value[at], comp[at])
-            if (t !== Infinity && t !== -Infinity) {
-              value[at] = t
-              comp[at] = c
-              break
-            }
-            incremental[at] = 1
-            mean[at] = value[at] / (cnt - 1)
-            comp[at] = comp[at] / (cnt - 1)
+          if (t !== Infinity && t !== -Infinity) {
+            value[at] = t
+            comp[at] = c
+            continue
           }
-          const m = mean[at]
-          if (m === Infinity || m === -Infinity) {
-            if ((f === Infinity || f === -Infinity) && m > 0 === f > 0) break
-            if (f !== Infinity && f !== -Infinity && f === f) break
-          }
-          const cur = m + comp[at]
-          const [t, c] = kahanSumInc(f / cnt - cur / cnt, m, comp[at])
-          mean[at] = t
-          comp[at] = c
-          break
+          incremental[at] = 1
+          mean[at] = value[at] / (cnt - 1)
+          comp[at] = comp[at] / (cnt - 1)
         }
-        case 'count':
-          count[at]++
-          break
-        case 'min':
-          if (value[at] > f || value[at] !== value[at]) value[at] = f
-          break
-        case 'max':
-          if (value[at] < f || value[at] !== value[at]) value[at] = f
-          break
-        case 'group':
-          break
-        case 'stddev':
-        case 'stdvar': {
-          const cnt = ++count[at]
-          const delta = f - mean[at]
-          mean[at] += delta / cnt
-          value[at] += delta * (f - mean[at])
-          break
+        const m = mean[at]
+        if (m === Infinity || m === -Infinity) {
+          if ((f === Infinity || f === -Infinity) && m > 0 === f > 0) continue
+          if (f !== Infinity && f !== -Infinity && f === f) continue
         }
-        default:
-          throw new Error(`BUG: aggregation ${String(op)}`)
+        const cur = m + comp[at]
+        const [t, c] = kahanSumInc(f / cnt - cur / cnt, m, comp[at])
+        mean[at] = t
+        comp[at] = c
       }
-    }
+    } else throw new Error(`BUG: aggregation ${op}`)
   }
   const out: GridSeries[] = []
   for (let g = 0; g < G; g++) {

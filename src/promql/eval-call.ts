@@ -130,8 +130,8 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
   const isQuantile = name === 'quantile_over_time'
   let warnedQuantile = false
   const n = ev.numSteps
-  const scalarArgs: number[] = []
   const argGrids = others.filter((g): g is Grid => g !== null)
+  const scalarArgs: number[] = argGrids.map(() => 0)
   const w: RangeWindow = {
     ts: new Float64Array(0),
     vs: new Float64Array(0),
@@ -172,8 +172,7 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
         // predict_linear's intercept is the evaluation time itself, offset and @ aside (functions.go).
         w.end = isPredict ? t : t - offset
         w.start = w.end - range
-        scalarArgs.length = 0
-        for (const g of argGrids) scalarArgs.push(g.series[0].vals[k])
+        for (let a = 0; a < argGrids.length; a++) scalarArgs[a] = argGrids[a].series[0].vals[k]
         if (isHoltWinters) checkHoltWinters(scalarArgs)
         else if (isQuantile && !warnedQuantile) {
           const q = scalarArgs[0]

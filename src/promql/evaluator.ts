@@ -170,33 +170,42 @@ export class Evaluator {
     const { ts, vs: values, offsets } = set
     const lookback = this.ctx.lookbackDelta
     const n = this.numSteps
+    const first = this.start - vs.offset
+    const interval = this.interval
+    // One slab for every series' values and flags: two allocations per selector, not per series.
+    const slabVals = new Float64Array(n * set.labels.length)
+    const slabPresent = new Uint8Array(n * set.labels.length)
+    let used = 0
+    let points = 0
     for (let si = 0; si < set.labels.length; si++) {
       this.check()
       const lo = offsets[si]
       const hi = offsets[si + 1]
-      let s: GridSeries | null = null
+      const vals = slabVals.subarray(used * n, used * n + n)
+      const present = slabPresent.subarray(used * n, used * n + n)
       let j = lo
       let count = 0
       for (let k = 0; k < n; k++) {
-        const ref = this.start + k * this.interval - vs.offset
+        const ref = first + k * interval
         while (j < hi && ts[j] <= ref) j++
         if (j === lo) continue
         const idx = j - 1
         if (ts[idx] < ref - lookback) continue
         const v = values[idx]
         if (v !== v && isStale(v)) continue
-        if (s === null) s = this.newSeries(set.labels[si], false)
-        s.vals[k] = v
-        s.present[k] = 1
+        vals[k] = v
+        present[k] = 1
         count++
       }
-      if (s !== null) {
-        this.addSamples(count)
-        this.ctx.total += count
-        out.push(s)
+      if (count > 0) {
+        used++
+        points += count
+        out.push({ labels: set.labels[si], vals, present, dropName: false })
       }
     }
-    return { kind: 'grid', series: out }
+    this.addSamples(points)
+    this.ctx.total += points
+    return { kind: 'grid', series: out, points }
   }
 
   /** rawSeries returns the samples of a fetched selector's series i, stale markers removed. */
