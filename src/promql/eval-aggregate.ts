@@ -175,7 +175,7 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
         mean[at] = t
         comp[at] = c
       }
-    } else throw new Error(`BUG: aggregation ${op}`)
+    } else throw new Error(`BUG: aggregation ${String(op)}`)
   }
   const out: GridSeries[] = []
   for (let g = 0; g < G; g++) {

@@ -17,6 +17,7 @@ import {
   TIME_FUNCTIONS,
   VALUE_FUNCTIONS,
   bucketQuantile,
+  clampDrops,
   type RangeWindow,
 } from './functions.js'
 import { compareLabels } from '../tsdb/index.js'
@@ -125,8 +126,6 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
   if (fn === undefined && !isAbsent)
     throw executionError(`function ${goQuote(name)} is not supported`)
   const dropName = name !== 'last_over_time'
-  const isPredict = name === 'predict_linear'
-  const isHoltWinters = name === 'holt_winters'
   const isQuantile = name === 'quantile_over_time'
   let warnedQuantile = false
   const n = ev.numSteps
@@ -139,6 +138,7 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
     hi: 0,
     start: 0,
     end: 0,
+    evalTime: 0,
   }
   const out: GridSeries[] = []
   let maxWindow = 0
@@ -169,12 +169,11 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
       else {
         w.lo = lo
         w.hi = hi
-        // predict_linear's intercept is the evaluation time itself, offset and @ aside (functions.go).
-        w.end = isPredict ? t : t - offset
+        w.end = t - offset
         w.start = w.end - range
+        w.evalTime = t
         for (let a = 0; a < argGrids.length; a++) scalarArgs[a] = argGrids[a].series[0].vals[k]
-        if (isHoltWinters) checkHoltWinters(scalarArgs)
-        else if (isQuantile && !warnedQuantile) {
+        if (isQuantile && !warnedQuantile) {
           const q = scalarArgs[0]
           if (q !== q || q < 0 || q > 1) {
             warnedQuantile = true
@@ -257,17 +256,6 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
   return { kind: 'grid', series: out }
 }
 
-/** checkHoltWinters refuses smoothing and trend factors outside (0, 1), as Prometheus panics there. */
-function checkHoltWinters(args: readonly number[]): void {
-  const [sf, tf] = args
-  if (!(sf > 0 && sf < 1)) {
-    throw executionError(`invalid smoothing factor. Expected: 0 < sf < 1, got: ${sf.toFixed(6)}`)
-  }
-  if (!(tf > 0 && tf < 1)) {
-    throw executionError(`invalid trend factor. Expected: 0 < tf < 1, got: ${tf.toFixed(6)}`)
-  }
-}
-
 function executionErrorTooMany(): Error {
   return executionError(
     'query processing would load too many samples into memory in query execution'
@@ -344,7 +332,7 @@ function instantFunction(ev: Evaluator, e: Call): Grid {
     return mapSeries(ev, vec(), (v, k) => {
       extra.length = 0
       for (let i = 1; i < args.length; i++) extra.push(scalarAt(i, k))
-      if (name === 'clamp' && extra[1] < extra[0]) return undefined
+      if (name === 'clamp' && clampDrops(extra[0], extra[1])) return undefined
       return valueFn(v, extra)
     })
   }
