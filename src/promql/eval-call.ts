@@ -1,5 +1,5 @@
 // Function calls: range functions series-at-a-time, element-wise and label-level functions step by step.
-import { compileRe2, isPeregrineError } from '../core/index.js'
+import { compileRe2, isPeregrineError, parseGoFloat } from '../core/index.js'
 import type { Labels, Matcher } from '../tsdb/index.js'
 import type { Call, Expr, VectorSelector } from './ast.js'
 import {
@@ -588,16 +588,9 @@ function histogramQuantile(
   return out.grid()
 }
 
+/** parseLe reads a bucket bound as Go's strconv.ParseFloat (undefined where it errs). */
 function parseLe(s: string): number | undefined {
-  const t = s.trim() === s ? s : ''
-  if (t === '') return undefined
-  const l = t.toLowerCase()
-  if (l === '+inf' || l === 'inf' || l === '+infinity' || l === 'infinity') return Infinity
-  if (l === '-inf' || l === '-infinity') return -Infinity
-  if (l === 'nan') return NaN
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) && !/^[+-]?0[xX]/.test(t)) return undefined
-  const v = Number(t)
-  return Number.isNaN(v) ? undefined : v
+  return parseGoFloat(s)
 }
 
 /** goFloatG prints a float as Go's %g. */

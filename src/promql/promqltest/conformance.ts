@@ -5,14 +5,17 @@ import { fileURLToPath } from 'node:url'
 import { Engine } from '../engine.js'
 import { runScript, type StatementResult } from './runner.js'
 
+// The scripts stay in the source tree; the compiled copy (dist/src/…) reads them from there.
+const HERE = dirname(fileURLToPath(import.meta.url)).replace(
+  /([/\\])dist([/\\])src([/\\])/,
+  '$1src$3'
+)
+
 /** TESTDATA is the folder of Prometheus v2.55.1's promqltest scripts (Apache-2.0, see NOTICE). */
-export const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata')
+export const TESTDATA = join(HERE, 'testdata')
 
 /** EXPECTED_FAILURES is the checked-in list of statements known to fail, one `file:line  reason` a line. */
-export const EXPECTED_FAILURES = join(
-  dirname(fileURLToPath(import.meta.url)),
-  'expected-failures.txt'
-)
+export const EXPECTED_FAILURES = join(HERE, 'expected-failures.txt')
 
 /** FileResult is one script's statements. */
 export interface FileResult {
