@@ -1,5 +1,6 @@
 // The read seam: what a query engine needs from storage, in the manner of Prometheus's storage.Querier.
 import { compileRe2, PeregrineError } from '../core/index.js'
+import type { FloatHistogram } from './histogram.js'
 import type { Matcher } from './series-index.js'
 
 /** Label is one name and value of a series. */
@@ -41,6 +42,11 @@ export interface SeriesSet {
   readonly offsets: Uint32Array
   readonly ts: Float64Array
   readonly vs: Float64Array
+  /**
+   * hs, when present, holds native histogram samples aligned with `ts`: where `hs[j]` is set, sample j is
+   * that histogram (and `vs[j]` is 0). Absent when every sample is a float, the common case.
+   */
+  readonly hs?: readonly (FloatHistogram | undefined)[]
   /** warnings for the user (a graph node that did not answer, data read from a rollup tier). */
   readonly warnings: readonly string[]
 }
@@ -109,26 +115,39 @@ export function matcherTest(m: Matcher): (value: string) => boolean {
  * use it. Series with the same labels are one series.
  */
 export class MemoryQuerier implements Querier {
-  readonly #series = new Map<string, { labels: Labels; ts: number[]; vs: number[] }>()
+  readonly #series = new Map<string, MemorySeries>()
   readonly #metadata = new Map<string, MetricMetadata>()
 
-  /** add appends samples to the series with these labels (sorted here); t in ms, ascending per call. */
-  add(labels: Record<string, string> | Labels, ts: readonly number[], vs: readonly number[]): void {
+  /**
+   * add appends samples to the series with these labels (sorted here); t in ms, ascending per call.
+   * Where `hs[i]` is set, sample i is that native histogram rather than `vs[i]`.
+   */
+  add(
+    labels: Record<string, string> | Labels,
+    ts: readonly number[],
+    vs: readonly number[],
+    hs?: readonly (FloatHistogram | undefined)[]
+  ): void {
     const list: Label[] = Array.isArray(labels)
       ? [...(labels as Labels)]
       : Object.entries(labels as Record<string, string>).map(([name, value]) => ({ name, value }))
     list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     const key = JSON.stringify(list.map((l) => [l.name, l.value]))
     let s = this.#series.get(key)
-    if (s === undefined) this.#series.set(key, (s = { labels: list, ts: [], vs: [] }))
+    if (s === undefined) this.#series.set(key, (s = { labels: list, ts: [], vs: [], hs: null }))
+    if (hs !== undefined && s.hs === null) s.hs = s.ts.map(() => undefined)
     for (let i = 0; i < ts.length; i++) {
       // Keep timestamps ascending and unique: a later add at the same time replaces the value.
+      const h = hs?.[i]
       let at = s.ts.length
       while (at > 0 && s.ts[at - 1] > ts[i]) at--
-      if (at > 0 && s.ts[at - 1] === ts[i]) s.vs[at - 1] = vs[i]
-      else {
+      if (at > 0 && s.ts[at - 1] === ts[i]) {
+        s.vs[at - 1] = h === undefined ? vs[i] : 0
+        if (s.hs !== null) s.hs[at - 1] = h
+      } else {
         s.ts.splice(at, 0, ts[i])
-        s.vs.splice(at, 0, vs[i])
+        s.vs.splice(at, 0, h === undefined ? vs[i] : 0)
+        if (s.hs !== null) s.hs.splice(at, 0, h)
       }
     }
   }
@@ -149,12 +168,17 @@ export class MemoryQuerier implements Querier {
     const offsets: number[] = [0]
     const ts: number[] = []
     const vs: number[] = []
+    const hs: (FloatHistogram | undefined)[] = []
+    let anyHistogram = false
     for (const s of picked) {
       const start = ts.length
       for (let i = 0; i < s.ts.length; i++) {
         if (s.ts[i] < hints.start || s.ts[i] > hints.end) continue
         ts.push(s.ts[i])
         vs.push(s.vs[i])
+        const h = s.hs?.[i]
+        hs.push(h)
+        if (h !== undefined) anyHistogram = true
       }
       if (ts.length === start) continue
       labels.push(s.labels)
@@ -168,6 +192,7 @@ export class MemoryQuerier implements Querier {
       offsets: Uint32Array.from(offsets),
       ts: Float64Array.from(ts),
       vs: Float64Array.from(vs),
+      ...(anyHistogram ? { hs } : {}),
       warnings: [],
     })
   }
@@ -200,7 +225,7 @@ export class MemoryQuerier implements Querier {
     return Promise.resolve(out)
   }
 
-  #matching(matchers: readonly Matcher[]): { labels: Labels; ts: number[]; vs: number[] }[] {
+  #matching(matchers: readonly Matcher[]): MemorySeries[] {
     const tests = matchers.map((m) => ({ name: m.name, test: matcherTest(m) }))
     const out = []
     for (const s of this.#series.values()) {
@@ -217,14 +242,19 @@ export class MemoryQuerier implements Querier {
     return out
   }
 
-  #inRange(
-    matchers: readonly Matcher[],
-    hints: LabelHints
-  ): { labels: Labels; ts: number[]; vs: number[] }[] {
+  #inRange(matchers: readonly Matcher[], hints: LabelHints): MemorySeries[] {
     const start = hints.start ?? -Infinity
     const end = hints.end ?? Infinity
     return this.#matching(matchers).filter((s) => s.ts.some((t) => t >= start && t <= end))
   }
+}
+
+interface MemorySeries {
+  labels: Labels
+  ts: number[]
+  vs: number[]
+  /** histogram samples aligned with ts, null while the series has none. */
+  hs: (FloatHistogram | undefined)[] | null
 }
 
 function limited(list: string[], limit: number | undefined): string[] {
