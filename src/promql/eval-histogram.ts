@@ -1,5 +1,6 @@
 // Native histograms in PromQL's functions: quantile, fraction, stddev/stdvar, rate/increase/delta and
 // sum/avg over time, as Prometheus 2.55 computes them (promql/functions.go, promql/quantile.go).
+import { formatFloat } from './format.js'
 import { CounterResetHint, type FloatHistogram, type HistogramError } from '../tsdb/index.js'
 
 function kahanSumInc(inc: number, sum: number, c: number): [number, number] {
@@ -257,15 +258,20 @@ export function avgHistograms(
   return mean
 }
 
+/** HistogramJson is a histogram in Prometheus's HTTP API JSON. */
+export interface HistogramJson {
+  count: string
+  sum: string
+  /** [boundaryRule, lower, upper, count]: rule 0 (lo,hi], 1 [lo,hi), 2 (lo,hi), 3 [lo,hi]. */
+  buckets?: [number, string, string, string][]
+}
+
 /**
  * histogramJson is a histogram as Prometheus's HTTP API writes it: `{count, sum, buckets}` with values
  * as strings and each bucket `[boundaryRule, lower, upper, count]` (rule 0: (lo,hi], 1: [lo,hi),
  * 2: (lo,hi), 3: [lo,hi]); empty buckets left out, `buckets` absent when none is left.
  */
-export function histogramJson(
-  h: FloatHistogram,
-  formatFloat: (v: number) => string
-): { count: string; sum: string; buckets?: [number, string, string, string][] } {
+export function histogramJson(h: FloatHistogram): HistogramJson {
   const buckets: [number, string, string, string][] = []
   for (const b of h.allBuckets()) {
     if (b.count === 0) continue
@@ -274,7 +280,7 @@ export function histogramJson(
     else if (b.upperInclusive) rule = 0
     buckets.push([rule, formatFloat(b.lower), formatFloat(b.upper), formatFloat(b.count)])
   }
-  const out: { count: string; sum: string; buckets?: [number, string, string, string][] } = {
+  const out: HistogramJson = {
     count: formatFloat(h.count),
     sum: formatFloat(h.sum),
   }
