@@ -168,17 +168,15 @@ export class MemoryQuerier implements Querier {
     const offsets: number[] = [0]
     const ts: number[] = []
     const vs: number[] = []
-    const hs: (FloatHistogram | undefined)[] = []
-    let anyHistogram = false
+    let hs: (FloatHistogram | undefined)[] | null = null
     for (const s of picked) {
       const start = ts.length
       for (let i = 0; i < s.ts.length; i++) {
         if (s.ts[i] < hints.start || s.ts[i] > hints.end) continue
         ts.push(s.ts[i])
         vs.push(s.vs[i])
-        const h = s.hs?.[i]
-        hs.push(h)
-        if (h !== undefined) anyHistogram = true
+        const h = s.hs === null ? undefined : s.hs[i]
+        if (h !== undefined) (hs ??= [])[ts.length - 1] = h
       }
       if (ts.length === start) continue
       labels.push(s.labels)
@@ -192,7 +190,7 @@ export class MemoryQuerier implements Querier {
       offsets: Uint32Array.from(offsets),
       ts: Float64Array.from(ts),
       vs: Float64Array.from(vs),
-      ...(anyHistogram ? { hs } : {}),
+      ...(hs !== null ? { hs: Array.from({ length: ts.length }, (_, i) => hs?.[i]) } : {}),
       warnings: [],
     })
   }
