@@ -164,33 +164,48 @@ export class MemoryQuerier implements Querier {
   select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
     const picked = this.#matching(matchers)
     picked.sort((a, b) => compareLabels(a.labels, b.labels))
-    const labels: Labels[] = []
-    const offsets: number[] = [0]
-    const ts: number[] = []
-    const vs: number[] = []
-    let hs: (FloatHistogram | undefined)[] | null = null
+    // Two passes into typed arrays: values never pass through a JS array, where V8 may rewrite a NaN's
+    // payload (the stale marker's).
+    const ranges: { s: MemorySeries; lo: number; hi: number }[] = []
+    let total = 0
     for (const s of picked) {
-      const start = ts.length
-      for (let i = 0; i < s.ts.length; i++) {
-        if (s.ts[i] < hints.start || s.ts[i] > hints.end) continue
-        ts.push(s.ts[i])
-        vs.push(s.vs[i])
-        const h = s.hs === null ? undefined : s.hs[i]
-        if (h !== undefined) (hs ??= [])[ts.length - 1] = h
-      }
-      if (ts.length === start) continue
-      labels.push(s.labels)
-      offsets.push(ts.length)
+      let lo = 0
+      while (lo < s.ts.length && s.ts[lo] < hints.start) lo++
+      let hi = lo
+      while (hi < s.ts.length && s.ts[hi] <= hints.end) hi++
+      if (hi === lo) continue
+      ranges.push({ s, lo, hi })
+      total += hi - lo
     }
-    if (hints.maxSamples !== undefined && ts.length > hints.maxSamples) {
+    if (hints.maxSamples !== undefined && total > hints.maxSamples) {
       return Promise.reject(tooManySamples(hints.maxSamples))
+    }
+    const labels: Labels[] = []
+    const offsets = new Uint32Array(ranges.length + 1)
+    const ts = new Float64Array(total)
+    const vs = new Float64Array(total)
+    let hs: (FloatHistogram | undefined)[] | null = null
+    let w = 0
+    for (let r = 0; r < ranges.length; r++) {
+      const { s, lo, hi } = ranges[r]
+      labels.push(s.labels)
+      for (let i = lo; i < hi; i++, w++) {
+        ts[w] = s.ts[i]
+        vs[w] = s.vs[i]
+        const h = s.hs === null ? undefined : s.hs[i]
+        if (h !== undefined) {
+          hs ??= new Array<FloatHistogram | undefined>(total).fill(undefined)
+          hs[w] = h
+        }
+      }
+      offsets[r + 1] = w
     }
     return Promise.resolve({
       labels,
-      offsets: Uint32Array.from(offsets),
-      ts: Float64Array.from(ts),
-      vs: Float64Array.from(vs),
-      ...(hs !== null ? { hs: Array.from({ length: ts.length }, (_, i) => hs?.[i]) } : {}),
+      offsets,
+      ts,
+      vs,
+      ...(hs !== null ? { hs } : {}),
       warnings: [],
     })
   }
