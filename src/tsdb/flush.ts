@@ -9,6 +9,10 @@ import type { MemSeries, SealedChunk } from './series.js'
 import { type DbState, descOf } from './state.js'
 import { REC_SEAL_ALL } from './wal/records.js'
 
+/**
+ * maybeScheduleFlush schedules a flush on the next turn of the event loop when the head holds
+ * `maxHeadPoints` or spans 1.5 × `blockDuration` since the last flush (not while one runs or backs off).
+ */
 export function maybeScheduleFlush(st: DbState): void {
   const o = st.options
   // Measured from the last flush, so one series lagging hours behind does not make every commit flush,

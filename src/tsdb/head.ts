@@ -211,21 +211,17 @@ export function admitSeries(st: DbState, desc: SeriesDesc): MemSeries | null {
 // Whether a point may be stored (ACCEPTED), or is TOO_OLD (before the raw retention, or in a bucket
 // a tier has rolled up when the raw data that bucket was computed from may be gone, so it could not be
 // recomputed with it) or TOO_NEW (further ahead than maxAhead).
-export function refusal(
-  st: DbState,
-  s: MemSeries,
-  t: number,
-  horizon: number,
-  ahead: number
-): number {
+function refusal(st: DbState, s: MemSeries, t: number, horizon: number, ahead: number): number {
   if (t < horizon) return TOO_OLD
   if (t > ahead) return TOO_NEW
   if (t <= st.maxWatermark && rolledUpFrom(st, s, t) < horizon) return TOO_OLD
   return ACCEPTED
 }
 
-// Puts one point in the head and counts it; returns what s.append did (APPENDED, DUPLICATE or
-// OUT_OF_ORDER_INSERTED). A point in a bucket a tier has rolled up marks its series for a repair.
+/**
+ * store puts one point in the head and counts it; returns what s.append did (APPENDED, DUPLICATE or
+ * OUT_OF_ORDER_INSERTED). A point in a bucket a tier has rolled up marks its series for a repair.
+ */
 export function store(st: DbState, s: MemSeries, t: number, v: number): number {
   const outcome = s.append(t, v)
   if (outcome === DUPLICATE) {

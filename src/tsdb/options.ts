@@ -2,6 +2,7 @@
 import { PeregrineError } from '../core/errors.js'
 import type { WalSync } from './wal/wal.js'
 
+/** HOUR is an hour in ms. */
 export const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
@@ -66,6 +67,7 @@ export const defaultTsdbOptions: Omit<TsdbOptions, 'dir'> = {
   maxAhead: 2 * DAY,
 }
 
+/** validateOptions throws PG_TSDB_BAD_OPTION naming the first option out of its range. */
 export function validateOptions(o: TsdbOptions): void {
   const bad = (field: string, want: string, got: unknown): PeregrineError =>
     new PeregrineError(

@@ -53,8 +53,10 @@ function rollupTier(st: DbState, k: number, wm: number, target: number): void {
   st.setWatermark(k, target)
 }
 
-// Recomputes, from raw data, the rolled-up buckets that late points changed (the dirty series), and
-// writes them to new tier blocks that take precedence over the old buckets (later computation wins).
+/**
+ * repairRollups recomputes, from raw data, the rolled-up buckets that late points changed (the dirty
+ * series), and writes them to new tier blocks that take precedence over the old ones (later wins).
+ */
 export function repairRollups(st: DbState): void {
   if (st.dirty.size === 0) return
   const work = st.dirty

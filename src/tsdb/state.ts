@@ -162,7 +162,10 @@ export function tierOf(kind: string): number {
   return parseInt(kind.slice(1), 10)
 }
 
-/** coverageOf is the WAL segments a raw block claims to hold (every one numbered ≤ this): see BlockMeta.partial. */
+/**
+ * coverageOf is the WAL segments a raw block claims to hold (every one numbered ≤ this): see
+ * BlockMeta.partial.
+ */
 export function coverageOf(b: Block): number {
   return b.meta.covers ?? (b.meta.partial === true ? 0 : b.meta.walSeq)
 }
