@@ -21,6 +21,7 @@ import { rollup } from './rollup-tiers.js'
 import type { MemSeries, SeriesDesc } from './series.js'
 import type { CounterInfo, Matcher } from './series-index.js'
 import { DbState, descOf } from './state.js'
+import { TsdbQuerier } from './tsdb-querier.js'
 
 export { defaultTsdbOptions, type TsdbOptions } from './options.js'
 export { Appender, type CommitResult, type Refusal, type SeriesRef } from './head.js'
@@ -64,6 +65,7 @@ export interface DbStats {
 export class Db {
   readonly options: Readonly<TsdbOptions>
   readonly #st: DbState
+  readonly #querier: TsdbQuerier
   /** encodeScratch is the writer block chunks are encoded with; one per database. */
   readonly encodeScratch: ByteWriter
 
@@ -71,6 +73,7 @@ export class Db {
     this.options = options
     this.#st = new DbState(options)
     this.encodeScratch = this.#st.encodeScratch
+    this.#querier = new TsdbQuerier(this.#st)
   }
 
   /**
@@ -232,6 +235,14 @@ export class Db {
   /** last returns the newest raw point and the one before it (for falcon's Graph.Last), or null. */
   last(key: string): { dstype: string; step: number; t: number[]; v: number[] } | null {
     return last(this.#st, key)
+  }
+
+  /**
+   * querier returns the database read as Prometheus series (contract.md, docs/prometheus.md): the
+   * Querier the PromQL engine and graph's Graph.Select run on. One per database.
+   */
+  querier(): TsdbQuerier {
+    return this.#querier
   }
 
   /** endpoints lists endpoint names matching every term (regex, else substring) and tags. */

@@ -20,6 +20,8 @@ export type { ConsolFun } from './rollup.js'
 export { CONSOL_FUNS } from './rollup.js'
 export type { Matcher, MatchOp, CounterInfo } from './series-index.js'
 export type { WalSync } from './wal/wal.js'
+export { TsdbQuerier } from './tsdb-querier.js'
+export { escapeName } from './prom-names.js'
 export { MemoryQuerier, compareLabels, matcherTest, tooManySamples } from './querier.js'
 export type {
   Querier,

@@ -42,42 +42,56 @@ export interface QueryResult {
 export function rawColumns(st: DbState, s: MemSeries, from: number, to: number): Columns {
   const out = st.columns
   out.n = 0
-  // Oldest writes first (blocks in flush order, then the head, late points last), so that merging
-  // keeps the first value written at a timestamp.
-  for (const { block, entry } of s.inBlocks) {
-    for (const c of entry.chunks) {
-      if (c.maxT <= from || c.minT > to) continue
-      if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
-      appendChunk(st, block.read(c, st.chunkBuf), c.minT, from, to)
-    }
-  }
-  for (const c of s.sealed) {
-    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, from, to)
-  }
-  appendRange(st, s.ts, s.vs, s.n, from, to)
-  for (const c of s.oooSealed) {
-    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, from, to)
-  }
-  appendRange(st, s.oooTs, s.oooVs, s.oooN, from, to)
+  appendRaw(st, s, from, to, out)
   mergeFirstWins(out)
   return out
 }
 
-function appendChunk(st: DbState, bytes: Uint8Array, minT: number, from: number, to: number): void {
+/**
+ * appendRaw appends to `out` (after its `n` points, growing its arrays by doubling) the raw points of
+ * s with from < t ≤ to, oldest writes first (blocks in flush order, then the head, late points last):
+ * in time order unless late points or overlapping blocks interleave, and then a timestamp may come
+ * twice, the first written first. Chunks are decoded into the database's scratch columns.
+ */
+export function appendRaw(st: DbState, s: MemSeries, from: number, to: number, out: Columns): void {
+  for (const { block, entry } of s.inBlocks) {
+    for (const c of entry.chunks) {
+      if (c.maxT <= from || c.minT > to) continue
+      if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
+      appendChunk(st, block.read(c, st.chunkBuf), c.minT, from, to, out)
+    }
+  }
+  for (const c of s.sealed) {
+    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, from, to, out)
+  }
+  appendRange(s.ts, s.vs, s.n, from, to, out)
+  for (const c of s.oooSealed) {
+    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, from, to, out)
+  }
+  appendRange(s.oooTs, s.oooVs, s.oooN, from, to, out)
+}
+
+function appendChunk(
+  st: DbState,
+  bytes: Uint8Array,
+  minT: number,
+  from: number,
+  to: number,
+  out: Columns
+): void {
   const cols = decodeChunk(bytes, minT, st.scratch)
   st.scratch = cols
-  appendRange(st, cols.ts, cols.vs, cols.n, from, to)
+  appendRange(cols.ts, cols.vs, cols.n, from, to, out)
 }
 
 function appendRange(
-  st: DbState,
   ts: Float64Array,
   vs: Float64Array,
   n: number,
   from: number,
-  to: number
+  to: number,
+  out: Columns
 ): void {
-  const out = st.columns
   let lo = 0
   while (lo < n && ts[lo] <= from) lo++
   let hi = n
