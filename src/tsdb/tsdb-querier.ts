@@ -422,9 +422,5 @@ function limited(list: string[], limit: number | undefined): string[] {
 
 // A synchronous answer as a promise: a throw becomes a rejection.
 function settle<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn())
-  } catch (err) {
-    return Promise.reject(err as Error)
-  }
+  return new Promise((resolve) => resolve(fn()))
 }
