@@ -51,37 +51,71 @@ export function rawColumns(st: DbState, s: MemSeries, from: number, to: number):
  * appendRaw appends to `out` (after its `n` points, growing its arrays by doubling) the raw points of
  * s with from < t ≤ to, oldest writes first (blocks in flush order, then the head, late points last):
  * in time order unless late points or overlapping blocks interleave, and then a timestamp may come
- * twice, the first written first. Chunks are decoded into the database's scratch columns.
+ * twice, the first written first. Chunks are decoded straight into `out` when it has room.
  */
 export function appendRaw(st: DbState, s: MemSeries, from: number, to: number, out: Columns): void {
   for (const { block, entry } of s.inBlocks) {
     for (const c of entry.chunks) {
       if (c.maxT <= from || c.minT > to) continue
       if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
-      appendChunk(st, block.read(c, st.chunkBuf), c.minT, from, to, out)
+      appendChunk(st, block.read(c, st.chunkBuf), c.minT, c.n, from, to, out)
     }
   }
   for (const c of s.sealed) {
-    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, from, to, out)
+    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, c.n, from, to, out)
   }
   appendRange(s.ts, s.vs, s.n, from, to, out)
   for (const c of s.oooSealed) {
-    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, from, to, out)
+    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, c.n, from, to, out)
   }
   appendRange(s.oooTs, s.oooVs, s.oooN, from, to, out)
 }
 
+/**
+ * rawCount is how many raw points of s the chunks and head overlapping (from, to] hold: at least what
+ * appendRaw appends, exact when no chunk straddles a bound.
+ */
+export function rawCount(s: MemSeries, from: number, to: number): number {
+  let n = 0
+  for (const { entry } of s.inBlocks) {
+    for (const c of entry.chunks) if (c.maxT > from && c.minT <= to) n += c.n
+  }
+  for (const c of s.sealed) if (c.maxT > from && c.minT <= to) n += c.n
+  for (const c of s.oooSealed) if (c.maxT > from && c.minT <= to) n += c.n
+  return n + s.n + s.oooN
+}
+
+// A chunk of n points into `out`: decoded in place when it has room (no copy), else through the
+// scratch columns; then cut to (from, to].
 function appendChunk(
   st: DbState,
   bytes: Uint8Array,
   minT: number,
+  n: number,
   from: number,
   to: number,
   out: Columns
 ): void {
-  const cols = decodeChunk(bytes, minT, st.scratch)
-  st.scratch = cols
-  appendRange(cols.ts, cols.vs, cols.n, from, to, out)
+  const at = out.n
+  if (out.ts.length - at < n) {
+    const cols = decodeChunk(bytes, minT, st.scratch)
+    st.scratch = cols
+    appendRange(cols.ts, cols.vs, cols.n, from, to, out)
+    return
+  }
+  const view: Columns = { ts: out.ts.subarray(at), vs: out.vs.subarray(at), n: 0 }
+  decodeChunk(bytes, minT, view)
+  const ts = out.ts
+  let lo = at
+  const end = at + view.n
+  while (lo < end && ts[lo] <= from) lo++
+  let hi = end
+  while (hi > lo && ts[hi - 1] > to) hi--
+  if (lo > at) {
+    ts.copyWithin(at, lo, hi)
+    out.vs.copyWithin(at, lo, hi)
+  }
+  out.n = at + hi - lo
 }
 
 function appendRange(

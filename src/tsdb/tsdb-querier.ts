@@ -14,7 +14,7 @@ import type {
   SeriesSet,
 } from './querier.js'
 import { tooManySamples } from './querier.js'
-import { appendRaw, rawColumns } from './read.js'
+import { appendRaw, rawColumns, rawCount } from './read.js'
 import { Buckets, decodeBuckets } from './rollup.js'
 import type { MemSeries } from './series.js'
 import type { Matcher } from './series-index.js'
@@ -59,7 +59,12 @@ export class TsdbQuerier implements Querier {
     // Raw reads take from < t ≤ to: timestamps are integer ms.
     const from = Math.ceil(start) - 1
     const to = Math.floor(end)
-    const out: Columns = { ts: new Float64Array(1024), vs: new Float64Array(1024), n: 0 }
+    // One pair of columns for the whole answer, sized from the chunk headers (a bound, exact but
+    // for chunks across the range's ends), at most the budget: no growing for raw samples.
+    let bound = 0
+    for (const p of picked) for (const s of p.variants) bound += rawCount(s, from, to)
+    const size = Math.max(16, Math.min(bound, max + 1))
+    const out: Columns = { ts: new Float64Array(size), vs: new Float64Array(size), n: 0 }
     const labels: Labels[] = []
     const offsets: number[] = [0]
     const tiers = new TierReader(st, from, to)
