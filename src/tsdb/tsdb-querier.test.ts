@@ -502,6 +502,52 @@ describe('TsdbQuerier', () => {
     const seam = lastV + (rateOf(lastT) * (cRaw[0][0] - lastT)) / 1000
     assert.ok(Math.abs(seam - cRaw[0][1]) < 1e-6, `${seam} runs into ${cRaw[0][1]}`)
   })
+
+  it('reads coarser tiers where the finer ones have expired, each bucket once', async () => {
+    const HOUR = 60 * MIN
+    clock = T0 + 2 * DAY
+    const db = open({
+      rollupAfter: DAY,
+      maxBlockSpan: HOUR,
+      retention: { raw: 2 * DAY, r5: 3 * DAY, r20: 90 * DAY, r180: 400 * DAY, r720: 1000 * DAY },
+    })
+    const points: [number, number][] = []
+    for (let t = T0 + MIN; t < T0 + 6 * DAY; t += MIN) points.push([t, (t / MIN) % 100])
+    await write(db, desc('h', 'g'), points)
+    await db.flush()
+    clock = T0 + 6 * DAY
+    await db.rollup(true)
+    await db.applyRetention()
+    const set = await db.querier().select([eq('__name__', 'g')], all)
+    assert.equal(set.warnings.length, 2)
+    assert.match(set.warnings[0], /^1 series read from rollup tier r5 /)
+    assert.match(set.warnings[1], /^1 series read from rollup tier r20 /)
+    const samples = plain(set)[0].samples
+    const firstRaw = T0 + 4 * DAY
+    // r5 blocks cover 5-hour windows (from the epoch) of bucket ends; those ending before
+    // now - 3 days have expired, so r5's first bucket ends where its first kept window begins.
+    const span5 = 5 * HOUR
+    const firstR5 = Math.ceil((T0 + 3 * DAY - span5 + 5 * MIN) / span5) * span5
+    assert.ok(samples.some(([t]) => t === firstR5))
+    // r20 up to where r5 begins, r5 up to the raw data, then raw: each span at its own step.
+    let seam5 = 0
+    for (let i = 1; i < samples.length; i++) {
+      const [t, v] = samples[i]
+      const gap = t - samples[i - 1][0]
+      const res: number = t >= firstRaw ? MIN : t >= firstR5 ? 5 * MIN : 20 * MIN
+      if (gap !== res && t !== firstRaw) {
+        // Where r20 hands over to r5: the r5 bucket begins where the last r20 bucket ends, or later.
+        assert.equal(t, firstR5, `gap ${gap} at ${t - T0}`)
+        assert.ok(gap >= 5 * MIN, `gap ${gap} at ${t - T0}`)
+        seam5++
+      }
+      if (t >= firstRaw) continue
+      const inBucket = points.filter(([x]) => x > t - res && x <= t).map((p) => p[1])
+      assert.equal(v, inBucket.reduce((a, b) => a + b, 0) / inBucket.length, `bucket at ${t - T0}`)
+    }
+    assert.ok(seam5 <= 1)
+    assert.ok(samples[0][0] < T0 + DAY, 'r20 reaches back to the first day')
+  })
 })
 
 function rng(seed: number): () => number {
