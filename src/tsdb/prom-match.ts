@@ -4,7 +4,7 @@ import { PeregrineError } from '../core/errors.js'
 import { escapeName } from './prom-names.js'
 import { compareLabels, type Labels, matcherTest } from './querier.js'
 import type { MemSeries } from './series.js'
-import type { Matcher, SeriesIndex } from './series-index.js'
+import { type Matcher, type SeriesIndex, tagValue } from './series-index.js'
 
 /** SelectedSeries is one Prometheus series: its labels and the variants (dstype, step) merged in it. */
 export interface SelectedSeries {
@@ -46,7 +46,7 @@ export function selectSeries(index: SeriesIndex, matchers: readonly Matcher[]): 
   const compiled = matchers.map((m) => compile(index, m))
   const byKey = new Map<string, MemSeries[]>()
   const keep = (s: MemSeries): void => {
-    for (const c of compiled) if (!passes(c, s, index)) return
+    for (const c of compiled) if (!passes(c, s)) return
     const list = byKey.get(s.key)
     if (list === undefined) byKey.set(s.key, [s])
     else if (!list.includes(s)) list.push(s)
@@ -125,7 +125,7 @@ function positive(c: Compiled, v: string): boolean {
   return r
 }
 
-function passes(c: Compiled, s: MemSeries, index: SeriesIndex): boolean {
+function passes(c: Compiled, s: MemSeries): boolean {
   let any: boolean
   switch (c.kind) {
     case NAME:
@@ -143,16 +143,14 @@ function passes(c: Compiled, s: MemSeries, index: SeriesIndex): boolean {
     default: {
       any = false
       let found = false
-      if (c.tags.length > 0) {
-        const labels = index.labels(s)
-        for (const name of c.tags) {
-          const l = labels.find((x) => x.name === name)
-          if (l === undefined) continue
-          found = true
-          if (positive(c, l.value)) {
-            any = true
-            break
-          }
+      for (const name of c.tags) {
+        // An empty value is no label (labels never show one).
+        const v = tagValue(s.tags, name)
+        if (v === '') continue
+        found = true
+        if (positive(c, v)) {
+          any = true
+          break
         }
       }
       if (!found) any = positive(c, '')

@@ -40,8 +40,6 @@ export class SeriesIndex {
   /** Escaped aliases (`cpu_idle`) of metric and tag names that differ from them → the real names. */
   readonly #metricAlias = new Map<string, Set<string>>()
   readonly #tagAlias = new Map<string, Set<string>>()
-  /** Prometheus labels per falcon key (shared by its variants). */
-  readonly #labels = new Map<string, Labels>()
 
   get size(): number {
     return this.byUid.size
@@ -50,10 +48,8 @@ export class SeriesIndex {
   add(s: MemSeries): void {
     this.byUid.set(s.uid, s)
     const variants = this.#byKey.get(s.key)
-    if (variants === undefined) {
-      this.#byKey.set(s.key, [s])
-      this.#labels.set(s.key, labelsOf(s))
-    } else variants.push(s)
+    if (variants === undefined) this.#byKey.set(s.key, [s])
+    else variants.push(s)
     addPosting(this.#byEndpoint, s.endpoint, s)
     if (addPosting(this.#byMetric, s.metric, s)) addAlias(this.#metricAlias, s.metric)
     for (const [k, v] of Object.entries(parseTags(s.tags))) {
@@ -72,10 +68,8 @@ export class SeriesIndex {
     const variants = this.#byKey.get(s.key)
     if (variants !== undefined) {
       const rest = variants.filter((x) => x !== s)
-      if (rest.length === 0) {
-        this.#byKey.delete(s.key)
-        this.#labels.delete(s.key)
-      } else this.#byKey.set(s.key, rest)
+      if (rest.length === 0) this.#byKey.delete(s.key)
+      else this.#byKey.set(s.key, rest)
     }
     removePosting(this.#byEndpoint, s.endpoint, s)
     if (removePosting(this.#byMetric, s.metric, s)) removeAlias(this.#metricAlias, s.metric)
@@ -200,9 +194,12 @@ export class SeriesIndex {
     return [...(this.#byTag.get(name)?.keys() ?? [])].sort()
   }
 
-  /** labels returns a series' Prometheus labels, sorted (contract.md); shared by its key's variants. */
+  /**
+   * labels returns a series' Prometheus labels, sorted (contract.md), new on every call: kept for
+   * every series they would cost about 360 bytes each.
+   */
   labels(s: MemSeries): Labels {
-    return this.#labels.get(s.key) ?? labelsOf(s)
+    return labelsOf(s)
   }
 
   /** metricPostings maps each metric name to its series (read only). */
@@ -340,4 +337,22 @@ function labelsOf(s: MemSeries): Labels {
   }
   out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   return out
+}
+
+/**
+ * tagValue is the value of tag `name` in canonical tags `k1=v1,k2=v2` ('' when absent), read in place:
+ * names hold no `=` or `,`, values no `,`.
+ */
+export function tagValue(tags: string, name: string): string {
+  let at = 0
+  for (;;) {
+    const i = tags.indexOf(name + '=', at)
+    if (i < 0) return ''
+    if (i === 0 || tags.charCodeAt(i - 1) === 0x2c) {
+      const from = i + name.length + 1
+      const end = tags.indexOf(',', from)
+      return end < 0 ? tags.slice(from) : tags.slice(from, end)
+    }
+    at = i + 1
+  }
 }

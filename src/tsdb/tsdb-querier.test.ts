@@ -7,7 +7,7 @@ import { Db, type TsdbOptions } from './db.js'
 import { escapeName } from './prom-names.js'
 import { MemoryQuerier, type SeriesSet } from './querier.js'
 import type { SeriesDesc } from './series.js'
-import type { Matcher, MatchOp } from './series-index.js'
+import { type Matcher, type MatchOp, tagValue } from './series-index.js'
 
 const MIN = 60_000
 const DAY = 24 * 60 * MIN
@@ -84,6 +84,20 @@ describe('escapeName', () => {
     f('héllo-wörld', 'h_llo_w_rld')
     f('a😀b', 'a_b')
     f('', '')
+  })
+})
+
+describe('tagValue', () => {
+  const f = (tags: string, name: string, want: string) =>
+    assert.equal(tagValue(tags, name), want, `${tags} ${name}`)
+  it('reads a tag of canonical tags in place', () => {
+    f('', 'a', '')
+    f('a=1', 'a', '1')
+    f('a=1,b=2', 'b', '2')
+    f('ba=1,a=2', 'a', '2')
+    f('a.b=x=y,c=', 'a.b', 'x=y')
+    f('a.b=x=y,c=', 'c', '')
+    f('ab=1', 'a', '')
   })
 })
 
@@ -381,6 +395,7 @@ describe('TsdbQuerier', () => {
 
   it('answers label names and values by matchers, time range and limit', async () => {
     const db = open()
+    assert.deepEqual(await db.querier().labelNames([], {}), [], 'an empty database')
     await write(db, desc('host1', 'cpu.idle'), [[T0, 1]])
     await write(db, desc('host2', 'net.in', 'iface.name=eth0,dc=a'), [[T0 + 10 * MIN, 1]])
     await write(db, desc('host3', 'net.in', 'iface.name=lo,dc=,endpoint=x'), [[T0 + 20 * MIN, 1]])

@@ -115,6 +115,7 @@ export class TsdbQuerier implements Querier {
     hints.signal?.throwIfAborted()
     const names = new Set<string>()
     if (matchers.length === 0 && this.#wholeRange(hints)) {
+      if (st.index.size === 0) return []
       names.add('__name__').add('endpoint')
       for (const name of st.index.tagNames()) {
         const values = st.index.tagPostings(name)
