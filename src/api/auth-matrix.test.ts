@@ -919,6 +919,29 @@ const TABLE: Row[] = [
   },
   { method: 'GET', path: '/api/v1/alarm/notifications', kind: 'user' },
 
+  // ---- token-routes.ts: each user's own API tokens.
+  { method: 'GET', path: '/api/v1/user/tokens', kind: 'user' },
+  {
+    method: 'POST',
+    path: '/api/v1/user/tokens',
+    kind: 'user',
+    request: () => ({ body: { name: 'matrix' } }),
+    // The defaultToken stands for no user: 400.
+    want: { service: 'reached' },
+  },
+  {
+    method: 'DELETE',
+    path: '/api/v1/user/tokens/:id',
+    kind: 'user',
+    request: async (w) => ({
+      params: {
+        id: idAt(await creatorCall(w, 'POST', '/api/v1/user/tokens', { name: 'matrix' }), 'id'),
+      },
+    }),
+    // Only its holder deletes a token; anyone else is told there is no such token.
+    want: { other: 404, admin: 404, root: 404, service: 404 },
+  },
+
   // ---- graph-routes.ts: with no graph node listening, a caller past auth gets 502.
   {
     method: 'POST',

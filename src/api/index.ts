@@ -23,7 +23,7 @@ import {
 } from '../core/index.js'
 import { Store } from '../store/index.js'
 import { registerAlarmRoutes } from './alarm-routes.js'
-import { authenticate, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
+import { authenticateRequest, BasicAuthCache, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
 import type { ApiConfig } from './config.js'
 import { registerDashboardRoutes } from './dashboard-routes.js'
 import { GraphCluster, GraphUnavailable } from './graph-cluster.js'
@@ -35,6 +35,7 @@ import type { Auth, PortalContext } from './portal.js'
 import { registerSessionRoutes } from './session-routes.js'
 import { registerTeamRoutes } from './team-routes.js'
 import { registerTemplateRoutes } from './template-routes.js'
+import { registerTokenRoutes } from './token-routes.js'
 import { registerUserRoutes } from './user-routes.js'
 
 export { parseApiConfig, defaultApiConfig, type ApiConfig } from './config.js'
@@ -73,6 +74,15 @@ export function buildApi(
           `api: ${config.loginNameAttempts} failed logins for ${JSON.stringify(name)} within ${config.loginWindow} s from all addresses (api.loginNameAttempts): now each address may try it once a window`
         )
     ),
+    basicCache: new BasicAuthCache(deps.now),
+  }
+  const authContext = {
+    store,
+    salt: config.salt,
+    limiter: ctx.limiter,
+    cache: ctx.basicCache,
+    defaultToken: config.defaultToken,
+    nowSeconds: () => Math.floor(deps.now() / 1000),
   }
   const app = Fastify({
     logger: false,
@@ -86,7 +96,7 @@ export function buildApi(
   void app.register(cors, {
     origin: origins.length === 0 ? false : origins.includes('*') ? '*' : [...origins],
     credentials: false,
-    allowedHeaders: ['Apitoken', 'Content-Type', 'X-Requested-With'],
+    allowedHeaders: ['Apitoken', 'Authorization', 'Content-Type', 'X-Requested-With'],
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
   })
   // The falcon dashboard posts some forms (login, screens) as application/x-www-form-urlencoded.
@@ -136,12 +146,20 @@ export function buildApi(
     const pattern = req.routeOptions.url ?? ''
     const auth: Auth = declared ?? (pattern.startsWith('/api/v1/') ? 'user' : 'open')
     if (auth === 'open') return
-    req.user = await authenticate(
-      store,
-      req.headers.apitoken,
-      config.defaultToken,
-      Math.floor(deps.now() / 1000)
-    )
+    req.user = await authenticateRequest(authContext, req.headers, req.ip)
+    // A read-only caller (a `read` API token, HTTP Basic) reads: GET, HEAD, and the routes that
+    // declare they only read (the Prometheus query API's POST forms).
+    if (
+      req.user.readOnly &&
+      req.method !== 'GET' &&
+      req.method !== 'HEAD' &&
+      req.routeOptions.config.readOnly !== true
+    ) {
+      throw new HttpError(
+        403,
+        'read-only credentials (a read API token or HTTP Basic) may not change anything: log in, or use a full API token'
+      )
+    }
     if (auth === 'admin' && !isAdmin(req.user)) {
       throw new HttpError(403, 'only an admin may do this')
     }
@@ -159,6 +177,7 @@ export function buildApi(
   }))
   registerSessionRoutes(app, ctx)
   registerUserRoutes(app, ctx)
+  registerTokenRoutes(app, ctx)
   registerTeamRoutes(app, ctx)
   registerHostgroupRoutes(app, ctx)
   registerTemplateRoutes(app, ctx)

@@ -17,11 +17,12 @@ export interface TestResponse<T = any> {
   body: T
 }
 
-/** CallOptions: `token` is an Apitoken header value (omit for none). */
+/** CallOptions: `token` is an Apitoken header value (omit for none); `headers` are sent as well. */
 export interface CallOptions {
   token?: string
   body?: unknown
   query?: Record<string, string>
+  headers?: Record<string, string>
 }
 
 export interface TestPortal {
@@ -67,7 +68,10 @@ export async function openTestPortal(
     const res = await app.inject({
       method,
       url,
-      headers: options.token === undefined ? {} : { apitoken: options.token },
+      headers: {
+        ...options.headers,
+        ...(options.token === undefined ? {} : { apitoken: options.token }),
+      },
       ...(options.body === undefined ? {} : { payload: options.body as InjectOptions['payload'] }),
       ...(options.query === undefined ? {} : { query: options.query }),
     })
