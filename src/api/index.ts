@@ -21,16 +21,20 @@ import {
   parseListen,
   type Service,
 } from '../core/index.js'
+import { Engine } from '../promql/index.js'
 import { Store } from '../store/index.js'
+import type { Querier } from '../tsdb/index.js'
 import { registerAlarmRoutes } from './alarm-routes.js'
 import { authenticateRequest, BasicAuthCache, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
 import type { ApiConfig } from './config.js'
 import { registerDashboardRoutes } from './dashboard-routes.js'
 import { GraphCluster, GraphUnavailable } from './graph-cluster.js'
+import { GraphQuerier } from './graph-querier.js'
 import { newGraphRouteCounters, registerGraphRoutes } from './graph-routes.js'
 import { registerHostgroupRoutes } from './hostgroup-routes.js'
 import { HttpError } from './http-errors.js'
 import { registerNodataRoutes } from './nodata-routes.js'
+import { registerPromRoutes } from './prom/routes.js'
 import type { Auth, PortalContext } from './portal.js'
 import { registerSessionRoutes } from './session-routes.js'
 import { registerTeamRoutes } from './team-routes.js'
@@ -43,11 +47,15 @@ export { parseApiConfig, defaultApiConfig, type ApiConfig } from './config.js'
 /** MAX_BODY_BYTES: the largest request body the api reads (8 MiB; 413 beyond). */
 const MAX_BODY_BYTES = 8 << 20
 
-/** buildApi returns the routes on a Fastify instance without listening (tests use `inject`). */
+/**
+ * buildApi returns the routes on a Fastify instance without listening (tests use `inject`). The
+ * Prometheus query API reads `options.querier`, by default the graph cluster's.
+ */
 export function buildApi(
   config: Readonly<ApiConfig>,
   deps: Deps,
-  store: Store
+  store: Store,
+  options: { querier?: Querier } = {}
 ): { app: FastifyInstance; graphs: GraphCluster; ctx: PortalContext } {
   const listeners: { http: ListenerStats } = { http: newListenerStats() }
   const graphCounters = newGraphRouteCounters()
@@ -84,6 +92,13 @@ export function buildApi(
     defaultToken: config.defaultToken,
     nowSeconds: () => Math.floor(deps.now() / 1000),
   }
+  const q = config.query
+  const engine = new Engine({
+    timeout: q.timeout,
+    maxSamples: q.maxSamples,
+    lookbackDelta: q.lookbackDelta,
+    maxPointsPerSeries: q.maxPointsPerSeries,
+  })
   const app = Fastify({
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
@@ -164,6 +179,13 @@ export function buildApi(
       throw new HttpError(403, 'only an admin may do this')
     }
   })
+  const prom = registerPromRoutes(app, {
+    engine,
+    querier: options.querier ?? new GraphQuerier(graphs),
+    config: q,
+    log: deps.log,
+    now: deps.now,
+  })
   app.get('/', (_req, reply) => {
     void reply.type('text/plain').send("Hello, I'm Peregrine, speaking Falcon+ /api/v1")
   })
@@ -173,7 +195,19 @@ export function buildApi(
   // As the other components' (falcon's api has none): what the limits refused.
   app.get('/counter/all', () => ({
     msg: 'success',
-    data: { ...graphCounters, loginRefused: ctx.limiter.refused, listeners },
+    data: {
+      ...graphCounters,
+      loginRefused: ctx.limiter.refused,
+      listeners,
+      promQueries: {
+        served: prom.queries,
+        failed: prom.failed,
+        running: prom.gate.running,
+        waiting: prom.gate.waiting,
+        refused: prom.gate.refused,
+        timedOutWaiting: prom.gate.timedOut,
+      },
+    },
   }))
   registerSessionRoutes(app, ctx)
   registerUserRoutes(app, ctx)
