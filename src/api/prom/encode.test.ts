@@ -57,7 +57,7 @@ describe('prometheus json', () => {
   it('writes each result type as Prometheus does', () => {
     assert.equal(
       valueJson({ resultType: 'scalar', t: 1435781451781, v: 1e21 }),
-      '{"resultType":"scalar","result":[1435781451.781,"1e+21"]}'
+      '{"resultType":"scalar","result":[1435781451.781,"1000000000000000000000"]}'
     )
     assert.equal(
       valueJson({ resultType: 'string', t: 1500, s: 'a"b' }),

@@ -82,19 +82,19 @@ describe('prometheus api parameters', () => {
   })
 
   it('reads match[] selectors and refuses one that matches everything', () => {
-    assert.deepEqual(parseMatchers(['up{job="a"}']), [
+    const [set] = parseMatchers(['up{job="a"}'])
+    assert.deepEqual(
+      [...set].sort((a, b) => (a.name < b.name ? -1 : 1)),
       [
         { name: '__name__', op: '=', value: 'up' },
         { name: 'job', op: '=', value: 'a' },
-      ],
-    ])
-    refused(
-      () => parseMatchers(['{job=~".*"}']),
-      /^match\[\] must contain at least one non-empty matcher$/
+      ]
     )
+    // The selector parser may refuse it itself, in its own words.
+    refused(() => parseMatchers(['{job=~".*"}']), /at least one non-empty matcher$/)
     refused(
       () => parseMatchers(['{job=""}'], true),
-      /^invalid parameter "match\[\]": match\[\] must contain at least one non-empty matcher$/
+      /^invalid parameter "match\[\]": .*at least one non-empty matcher$/
     )
     refused(() => parseMatchers(['up{'], true), /^invalid parameter "match\[\]": /)
   })
