@@ -167,6 +167,33 @@ for (const engine of await testEngines()) {
       assert.match(expired.body.error, /expired/)
     })
 
+    it("deletes a user's tokens with the user", async () => {
+      const erin = await p.user('erin')
+      const { token = '' } = (await create(erin, { name: 'doomed' })).body
+      const id = (
+        await p.store.db
+          .selectFrom('user')
+          .select('id')
+          .where('name', '=', 'erin')
+          .executeTakeFirstOrThrow()
+      ).id
+      const del = await p.call('DELETE', '/api/v1/admin/delete_user', {
+        token: p.root,
+        body: { user_id: id },
+      })
+      assert.equal(del.status, 200, JSON.stringify(del.body))
+      const left = await p.store.db
+        .selectFrom('api_token')
+        .select('id')
+        .where('uid', '=', id)
+        .execute()
+      assert.deepEqual(left, [])
+      assert.equal(
+        (await p.call('GET', '/api/v1/user/current', { headers: bearer(token) })).status,
+        401
+      )
+    })
+
     it('refuses malformed and foreign credentials with 401 naming the header', async () => {
       const f = async (authorization: string, want: RegExp) => {
         const r = await p.call('GET', '/api/v1/user/current', { headers: { authorization } })
