@@ -225,6 +225,7 @@ describe("Grafana's Prometheus data source requests", () => {
 
   it('labels, metric names and label values for the query editor', async () => {
     const names = await grafana('GET', '/api/v1/labels', range)
+    assert.equal(names.status, 200, JSON.stringify(names.body))
     assert.deepEqual(names.body.data, ['__name__', 'endpoint', 'iface'])
     const metrics = await grafana('GET', '/api/v1/label/__name__/values', range)
     assert.deepEqual(metrics.body.data, ['cpu.idle', 'net.if.in.bytes'])
@@ -305,7 +306,7 @@ describe('peregrine query', () => {
     assert.equal(r.status, 0, r.stderr)
     assert.equal(
       r.stdout,
-      'SERIES                VALUE\n{endpoint="web-1"}    50\n{endpoint="web-2"}    51\n'
+      'SERIES              VALUE\n{endpoint="web-1"}  50\n{endpoint="web-2"}  51\n'
     )
     r = cli([
       'count({"cpu.idle"})',

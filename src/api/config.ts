@@ -27,7 +27,10 @@ export interface QueryConfig {
   maxConcurrency: number
   /** maxWaiting: queries that may wait for a slot; one more is answered 503 at once (100). */
   maxWaiting: number
-  /** maxSeries: most series a /series answer, or names or values a label answer, holds (100,000). */
+  /**
+   * maxSeries: most series a /series answer, or names or values a label answer, holds (50,000). Keep
+   * it below graph.maxIndexRows: one more than it is asked of every graph node, to tell a cut answer.
+   */
   maxSeries: number
 }
 
@@ -39,7 +42,7 @@ export const defaultQueryConfig: QueryConfig = {
   maxPointsPerSeries: 11_000,
   maxConcurrency: 20,
   maxWaiting: 100,
-  maxSeries: 100_000,
+  maxSeries: 50_000,
 }
 
 /**

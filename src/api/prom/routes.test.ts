@@ -100,7 +100,7 @@ describe('prometheus query API', () => {
           maxPointsPerSeries: 11_000,
           maxConcurrency: 1,
           maxWaiting: 1,
-          maxSeries: 100_000,
+          maxSeries: 50_000,
         },
       },
       undefined,
