@@ -3,9 +3,9 @@ import { PeregrineError } from './errors.js'
 
 /**
  * compileRe2 compiles a Go RE2 pattern into a JavaScript RegExp, anchored at both ends when `anchored`
- * (Prometheus anchors matchers). What differs is translated: leading flag groups `(?i)`, `(?s)`, `(?m)`;
+ * (Prometheus anchors matchers). What differs is translated: leading flag groups `(?i)`, `(?s)`, `(?m)`; `(?i)` and `(?i:…)` inside the pattern;
  * named groups `(?P<name>…)`; `\z`, `\A`; `\Q…\E` literals. What RE2 has no equivalent for in JS
- * (`(?U)`, flag groups inside the pattern) and what JS has that RE2 refuses (look-around, back
+ * (`(?U)`, flags other than `i` inside the pattern) and what JS has that RE2 refuses (look-around, back
  * references) is an error naming the pattern, as Prometheus answers such a regex with bad_data.
  */
 export function compileRe2(pattern: string, anchored: boolean): RegExp {
@@ -21,6 +21,10 @@ export function compileRe2(pattern: string, anchored: boolean): RegExp {
     body = body.slice(m[0].length)
   }
   let out = ''
+  // Case-insensitive scopes inside the pattern ((?i) to the end of its group, (?i:…)) have no JS
+  // equivalent in Node 20: letters there become [xX] and classes gain the other case.
+  let ci = false
+  const scopes: boolean[] = []
   for (let i = 0; i < body.length; i++) {
     const c = body[i]
     if (c === '\\') {
@@ -31,33 +35,69 @@ export function compileRe2(pattern: string, anchored: boolean): RegExp {
       else if (n === 'Q') {
         const end = body.indexOf('\\E', i + 2)
         const lit = body.slice(i + 2, end < 0 ? body.length : end)
-        out += lit.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
+        const quoted = lit.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
+        out += ci ? quoted.replace(/[a-zA-Z]/g, bothCases) : quoted
         i = end < 0 ? body.length : end + 1
         continue
       } else if (n >= '1' && n <= '9') throw badRegex(pattern, 'back references are not supported')
-      else out += c + n
+      else if ((n === 'p' || n === 'P') && body[i + 2] === '{') {
+        const end = body.indexOf('}', i + 3)
+        const stop = end < 0 ? body.length : end + 1
+        out += body.slice(i, stop)
+        i = stop - 1
+        continue
+      } else out += c + n
       i++
       continue
     }
-    if (c === '(' && body[i + 1] === '?') {
-      const rest = body.slice(i + 2)
-      if (rest.startsWith('P<')) {
-        out += '(?<'
-        i += 3
-        continue
-      }
-      if (/^(=|!|<=|<!)/.test(rest))
-        throw badRegex(pattern, 'look-around assertions are not supported')
-      if (/^[imsU-]+[):]/.test(rest)) {
-        if (rest.startsWith(':')) {
-          out += '(?:'
-          i += 2
+    if (c === '[') {
+      const end = classEnd(body, i)
+      const cls = body.slice(i, end + 1)
+      out += ci ? foldClass(cls) : cls
+      i = end
+      continue
+    }
+    if (c === '(') {
+      if (body[i + 1] === '?') {
+        const rest = body.slice(i + 2)
+        if (rest.startsWith('P<')) {
+          scopes.push(ci)
+          out += '(?<'
+          i += 3
           continue
         }
-        throw badRegex(pattern, 'flag groups are supported only at the start of the pattern')
+        if (/^(=|!|<=|<!)/.test(rest))
+          throw badRegex(pattern, 'look-around assertions are not supported')
+        const fm = /^([imsU]*)(?:-([imsU]*))?([):])/.exec(rest)
+        if (fm !== null && fm[0] !== ':') {
+          const on = fm[1]
+          const off = fm[2] ?? ''
+          if (/[msU]/.test(on + off)) {
+            throw badRegex(
+              pattern,
+              'flags other than i are supported only at the start of the pattern'
+            )
+          }
+          const next: boolean = off.includes('i') ? false : on.includes('i') ? true : ci
+          i += 1 + fm[0].length
+          if (fm[3] === ':') {
+            scopes.push(ci)
+            out += '(?:'
+          }
+          ci = next
+          continue
+        }
       }
+      scopes.push(ci)
+      out += c
+      continue
     }
-    out += c
+    if (c === ')') {
+      ci = scopes.pop() ?? false
+      out += c
+      continue
+    }
+    out += ci && /[a-zA-Z]/.test(c) ? bothCases(c) : c
   }
   // `m` in RE2 makes ^ and $ match at line ends; `s` lets . match \n: JavaScript's flags mean the same.
   try {
@@ -65,6 +105,57 @@ export function compileRe2(pattern: string, anchored: boolean): RegExp {
   } catch (err) {
     throw badRegex(pattern, (err as Error).message.replace(/^Invalid regular expression: /, ''))
   }
+}
+
+/** bothCases is a letter as a class of its two cases: `a` → `[aA]`. */
+function bothCases(c: string): string {
+  return `[${c.toLowerCase()}${c.toUpperCase()}]`
+}
+
+/** classEnd is the index of the `]` closing the character class opened at `i`. */
+function classEnd(body: string, i: number): number {
+  let j = i + 1
+  if (body[j] === '^') j++
+  if (body[j] === ']') j++
+  while (j < body.length && body[j] !== ']') {
+    if (body[j] === '\\') j += 2
+    else if (body.startsWith('[:', j)) {
+      const e = body.indexOf(':]', j + 2)
+      j = e < 0 ? j + 1 : e + 2
+    } else j++
+  }
+  return j
+}
+
+/** foldClass adds the other case of every letter and letter range in a character class. */
+function foldClass(cls: string): string {
+  if (!cls.endsWith(']')) return cls
+  const inner = cls.slice(1, -1)
+  let extra = ''
+  for (let j = inner[0] === '^' ? 1 : 0; j < inner.length; j++) {
+    const c = inner[j]
+    if (c === '\\') {
+      j++
+      continue
+    }
+    if (inner[j + 1] === '-' && j + 2 < inner.length && inner[j + 2] !== '\\') {
+      const lo = c.charCodeAt(0)
+      const hi = inner.charCodeAt(j + 2)
+      for (const [a, z, shift] of [
+        [97, 122, -32],
+        [65, 90, 32],
+      ]) {
+        const from = Math.max(lo, a)
+        const to = Math.min(hi, z)
+        if (from <= to)
+          extra += `${String.fromCharCode(from + shift)}-${String.fromCharCode(to + shift)}`
+      }
+      j += 2
+      continue
+    }
+    if (/[a-zA-Z]/.test(c)) extra += c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()
+  }
+  return `[${inner}${extra}]`
 }
 
 function badRegex(pattern: string, why: string): PeregrineError {

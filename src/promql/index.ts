@@ -3,6 +3,11 @@
  * Peregrine's PromQL engine, a library with no network: it parses with `@prometheus-io/lezer-promql`
  * (the grammar Prometheus ships) and evaluates with Prometheus 2.x's semantics over a tsdb `Querier`.
  */
+export { Engine, defaultEngineOptions } from './engine.js'
+export type { EngineExtras } from './engine.js'
+export { parseExpr, parseSelector } from './parser.js'
+export { formatQuery } from './format-query.js'
+export { parseDuration, formatDuration, formatFloat } from './format.js'
 export type {
   EngineOptions,
   QueryOptions,

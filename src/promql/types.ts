@@ -38,6 +38,8 @@ export type Value =
 export interface QueryResult {
   value: Value
   warnings: string[]
+  /** infos: Prometheus's info annotations (`PromQL info: …`), shown apart from warnings. */
+  infos?: string[]
   /** samples: how many samples the query held at its peak (Prometheus's stats `peakSamples`). */
   peakSamples: number
   totalSamples: number

@@ -1,0 +1,364 @@
+// The query engine: parse, preprocess (@, step invariants), fetch every selector once, evaluate, shape.
+import { PeregrineError, isPeregrineError } from '../core/index.js'
+import { compareLabels, type Querier, type SeriesSet } from '../tsdb/index.js'
+import {
+  AT_MODIFIER_UNSAFE_FUNCTIONS,
+  inspect,
+  typeOf,
+  type Expr,
+  type StepInvariantExpr,
+  type VectorSelector,
+} from './ast.js'
+import { executionError, hasSameLabelset, type EvalValue, type QueryContext } from './eval-types.js'
+import { Evaluator, setOffsetForAtModifier, subqueryTimes } from './evaluator.js'
+import { dropMetricName } from './labels.js'
+import { badQuery, documentedType, parseExpr } from './parser.js'
+import type {
+  EngineOptions,
+  QueryOptions,
+  QueryResult,
+  Sample,
+  SeriesPoints,
+  Value,
+} from './types.js'
+
+/** defaultEngineOptions are Prometheus's defaults: 2 min, 50,000,000 samples, 5 min lookback, 11,000 points. */
+export const defaultEngineOptions: EngineOptions = Object.freeze({
+  timeout: 120_000,
+  maxSamples: 50_000_000,
+  lookbackDelta: 300_000,
+  maxPointsPerSeries: 11_000,
+})
+
+/**
+ * EngineExtras are switches beyond Prometheus's flags: `delayedNameRemoval` is 2.55's feature flag
+ * promql-delayed-name-removal (off by default, as there; Prometheus's test scripts assume it on);
+ * `subqueryStep` is the step of a subquery written without one (ms, Prometheus's evaluation interval).
+ */
+export interface EngineExtras {
+  delayedNameRemoval?: boolean
+  subqueryStep?: number
+}
+
+/**
+ * Engine evaluates PromQL over a Querier with Prometheus 2.55's semantics. Queries are independent;
+ * an Engine holds only its options. Errors are PeregrineErrors: PG_PROMQL_BAD_QUERY (400),
+ * PG_PROMQL_EXECUTION (422), PG_PROMQL_TOO_MANY_SAMPLES (422), PG_PROMQL_TIMEOUT (503), PG_CORE_BAD_REGEX.
+ */
+export class Engine {
+  readonly options: EngineOptions
+  readonly #delayedNameRemoval: boolean
+  readonly #subqueryStep: number
+
+  constructor(options: Partial<EngineOptions> & EngineExtras = {}) {
+    const { delayedNameRemoval, subqueryStep, ...rest } = options
+    this.options = Object.freeze({ ...defaultEngineOptions, ...rest })
+    this.#delayedNameRemoval = delayedNameRemoval ?? false
+    this.#subqueryStep = subqueryStep ?? 60_000
+  }
+
+  /** instantQuery evaluates `expr` at `time` (ms). */
+  instantQuery(
+    querier: Querier,
+    expr: string,
+    time: number,
+    opts: QueryOptions = {}
+  ): Promise<QueryResult> {
+    return this.#exec(querier, expr, time, time, 0, opts)
+  }
+
+  /** rangeQuery evaluates `expr` at start, start+step, … ≤ end (all ms) and answers a matrix. */
+  rangeQuery(
+    querier: Querier,
+    expr: string,
+    start: number,
+    end: number,
+    step: number,
+    opts: QueryOptions = {}
+  ): Promise<QueryResult> {
+    if (!(step > 0)) {
+      return Promise.reject(
+        badQuery(
+          'zero or negative query resolution step widths are not accepted. Try a positive integer'
+        )
+      )
+    }
+    if (end < start) return Promise.reject(badQuery('end timestamp must not be before start time'))
+    if ((end - start) / step > this.options.maxPointsPerSeries) {
+      return Promise.reject(
+        badQuery(
+          `exceeded maximum resolution of ${this.options.maxPointsPerSeries.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`
+        )
+      )
+    }
+    return this.#exec(querier, expr, start, end, step, opts)
+  }
+
+  async #exec(
+    querier: Querier,
+    text: string,
+    start: number,
+    end: number,
+    step: number,
+    opts: QueryOptions
+  ): Promise<QueryResult> {
+    let expr = parseExpr(text)
+    const isRange = step > 0
+    if (isRange) {
+      const t = typeOf(expr)
+      if (t !== 'vector' && t !== 'scalar') {
+        throw badQuery(
+          `invalid expression type "${documentedType(t)}" for range query, must be Scalar or instant Vector`
+        )
+      }
+    }
+    expr = preprocess(expr, start, end)
+    const deadline = Date.now() + this.options.timeout
+    const ctx: QueryContext = {
+      data: new Map(),
+      lookbackDelta: this.options.lookbackDelta,
+      maxSamples: this.options.maxSamples,
+      deadline,
+      signal: opts.signal,
+      delayedNameRemoval: this.#delayedNameRemoval,
+      query: text,
+      current: 0,
+      peak: 0,
+      total: 0,
+      annotations: [],
+      noStepSubqueryInterval: () => this.#subqueryStep,
+    }
+    const warnings: string[] = []
+    await this.#populate(querier, expr, start, end, step, ctx, warnings)
+    setOffsetForAtModifier(start, expr)
+    let value: EvalValue
+    try {
+      const ev = isRange
+        ? new Evaluator(ctx, start, end, step)
+        : new Evaluator(ctx, start, start, 1)
+      ev.checkNow()
+      value = ev.eval(expr)
+      if (ctx.delayedNameRemoval) cleanupMetricLabels(value)
+    } catch (err) {
+      if (isPeregrineError(err)) throw err
+      throw new PeregrineError(
+        'PG_PROMQL_EXECUTION',
+        `unexpected error: ${err instanceof Error ? err.message : String(err)}`,
+        { status: 422, cause: err }
+      )
+    }
+    for (const a of ctx.annotations) {
+      if (a.level === 'warning') warnings.push(a.text)
+    }
+    const infos = ctx.annotations.filter((a) => a.level === 'info').map((a) => a.text)
+    return {
+      value: shape(value, expr, isRange, start, step),
+      warnings: [...new Set(warnings)],
+      infos: [...new Set(infos)],
+      peakSamples: ctx.peak,
+      totalSamples: ctx.total,
+    }
+  }
+
+  /** #populate fetches each selector once with the range Prometheus computes for it (populateSeries). */
+  async #populate(
+    querier: Querier,
+    expr: Expr,
+    start: number,
+    end: number,
+    step: number,
+    ctx: QueryContext,
+    warnings: string[]
+  ): Promise<void> {
+    const jobs: { vs: VectorSelector; promise: Promise<SeriesSet> }[] = []
+    let evalRange = 0
+    const lookback = ctx.lookbackDelta
+    const signal = signalFor(ctx)
+    inspect(expr, (n, path) => {
+      if (n.kind === 'MatrixSelector') {
+        evalRange = n.range
+        return
+      }
+      if (n.kind !== 'VectorSelector') return
+      const sq = subqueryTimes(path)
+      let s = start
+      let e = end
+      if (sq.ts !== null) {
+        s = sq.ts
+        e = sq.ts
+      }
+      if (n.timestamp !== null) {
+        s = n.timestamp
+        e = n.timestamp
+      } else {
+        s = s - sq.offset - sq.range
+        e -= sq.offset
+      }
+      s -= evalRange === 0 ? lookback : evalRange
+      s -= n.originalOffset
+      e -= n.originalOffset
+      let interval = 0
+      for (const p of path) {
+        if (p.kind === 'SubqueryExpr') interval = p.step !== 0 ? p.step : this.#subqueryStep
+      }
+      if (interval === 0) interval = step
+      const func = funcOfPath(path)
+      jobs.push({
+        vs: n,
+        promise: querier.select(n.matchers, {
+          start: s,
+          end: e,
+          step: interval,
+          range: evalRange,
+          ...(func !== '' ? { func } : {}),
+          maxSamples: ctx.maxSamples,
+          signal,
+        }),
+      })
+      evalRange = 0
+    })
+    try {
+      const sets = await Promise.all(jobs.map((j) => j.promise))
+      for (let i = 0; i < jobs.length; i++) {
+        ctx.data.set(jobs[i].vs, sets[i])
+        for (const w of sets[i].warnings) warnings.push(w)
+      }
+    } catch (err) {
+      if (ctx.signal?.aborted === true) {
+        throw new PeregrineError('PG_PROMQL_TIMEOUT', 'query was canceled in query preparation', {
+          status: 503,
+          cause: err,
+        })
+      }
+      if (Date.now() > ctx.deadline) {
+        throw new PeregrineError('PG_PROMQL_TIMEOUT', 'query timed out in query preparation', {
+          status: 503,
+          cause: err,
+        })
+      }
+      throw err
+    }
+  }
+}
+
+/** signalFor is the query's signal joined with its deadline, for storage to stop early. */
+function signalFor(ctx: QueryContext): AbortSignal {
+  const timeout = AbortSignal.timeout(Math.max(1, ctx.deadline - Date.now()))
+  return ctx.signal === undefined ? timeout : AbortSignal.any([ctx.signal, timeout])
+}
+
+/** funcOfPath is the nearest enclosing function or aggregation of a selector (extractFuncFromPath). */
+function funcOfPath(path: readonly Expr[]): string {
+  for (let i = path.length - 1; i >= 0; i--) {
+    const p = path[i]
+    if (p.kind === 'AggregateExpr') return p.op
+    if (p.kind === 'Call') return p.func.name
+    if (p.kind === 'BinaryExpr') return ''
+  }
+  return ''
+}
+
+function wrap(e: Expr): StepInvariantExpr {
+  return { kind: 'StepInvariantExpr', expr: e, pos: e.pos }
+}
+
+/** preprocess resolves `@ start()`/`@ end()` and wraps step-invariant subtrees (PreprocessExpr). */
+export function preprocess(e: Expr, start: number, end: number): Expr {
+  return invariant(e, start, end) ? wrap(e) : e
+}
+
+function invariant(e: Expr, start: number, end: number): boolean {
+  switch (e.kind) {
+    case 'VectorSelector':
+      if (e.startOrEnd === 'start') e.timestamp = start
+      else if (e.startOrEnd === 'end') e.timestamp = end
+      return e.timestamp !== null
+    case 'AggregateExpr':
+      return invariant(e.expr, start, end)
+    case 'BinaryExpr': {
+      const l = invariant(e.lhs, start, end)
+      const r = invariant(e.rhs, start, end)
+      if (l && r) return true
+      if (l) e.lhs = wrap(e.lhs)
+      if (r) e.rhs = wrap(e.rhs)
+      return false
+    }
+    case 'Call': {
+      let inv = !AT_MODIFIER_UNSAFE_FUNCTIONS.has(e.func.name)
+      const each = e.args.map((a) => invariant(a, start, end))
+      for (const x of each) inv = inv && x
+      if (inv) return true
+      for (let i = 0; i < each.length; i++) if (each[i]) e.args[i] = wrap(e.args[i])
+      return false
+    }
+    case 'MatrixSelector':
+      return invariant(e.vs, start, end)
+    case 'SubqueryExpr': {
+      if (invariant(e.expr, start, end)) e.expr = wrap(e.expr)
+      if (e.startOrEnd === 'start') e.timestamp = start
+      else if (e.startOrEnd === 'end') e.timestamp = end
+      return e.timestamp !== null
+    }
+    case 'ParenExpr':
+    case 'UnaryExpr':
+      return invariant(e.expr, start, end)
+    case 'StringLiteral':
+    case 'NumberLiteral':
+    case 'StepInvariantExpr':
+      return true
+  }
+}
+
+/** cleanupMetricLabels drops `__name__` where delayed, then refuses equal label sets (2.55). */
+function cleanupMetricLabels(v: EvalValue): void {
+  if (v.kind === 'string') return
+  if (v.kind === 'grid') {
+    v.series = v.series.filter((s) => {
+      for (let i = 0; i < s.present.length; i++) if (s.present[i] === 1) return true
+      return false
+    })
+  }
+  for (const s of v.series) if (s.dropName) s.labels = dropMetricName(s.labels)
+  if (hasSameLabelset(v.series)) {
+    throw executionError('vector cannot contain metrics with the same labelset')
+  }
+}
+
+/** shape turns the evaluator's value into the result type Prometheus answers. */
+function shape(v: EvalValue, expr: Expr, isRange: boolean, start: number, step: number): Value {
+  if (v.kind === 'string') return { resultType: 'string', t: start, s: v.s }
+  if (v.kind === 'raw') {
+    const series: SeriesPoints[] = v.series.map((s) => ({ labels: s.labels, ts: s.ts, vs: s.vs }))
+    series.sort((a, b) => compareLabels(a.labels, b.labels))
+    return { resultType: 'matrix', series }
+  }
+  if (!isRange) {
+    if (typeOf(expr) === 'scalar') {
+      const s = v.series[0]
+      return { resultType: 'scalar', t: start, v: s === undefined ? NaN : s.vals[0] }
+    }
+    const samples: Sample[] = []
+    for (const s of v.series) {
+      if (s.present[0] === 1) samples.push({ labels: s.labels, t: start, v: s.vals[0] })
+    }
+    return { resultType: 'vector', samples }
+  }
+  const series: SeriesPoints[] = []
+  for (const s of v.series) {
+    let n = 0
+    for (let i = 0; i < s.present.length; i++) n += s.present[i]
+    if (n === 0) continue
+    const ts = new Float64Array(n)
+    const vs = new Float64Array(n)
+    let w = 0
+    for (let i = 0; i < s.present.length; i++) {
+      if (s.present[i] === 0) continue
+      ts[w] = start + i * step
+      vs[w] = s.vals[i]
+      w++
+    }
+    series.push({ labels: s.labels, ts, vs })
+  }
+  series.sort((a, b) => compareLabels(a.labels, b.labels))
+  return { resultType: 'matrix', series }
+}

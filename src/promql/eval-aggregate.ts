@@ -1,0 +1,464 @@
+// Aggregations: sum avg count min max group stddev stdvar quantile topk bottomk limitk limit_ratio count_values.
+import type { Labels } from '../tsdb/index.js'
+import type { AggregateExpr } from './ast.js'
+import { annotate, goFloatG } from './eval-call.js'
+import { OutBuilder, executionError, type Grid, type GridSeries } from './eval-types.js'
+import { unwrap, type Evaluator } from './evaluator.js'
+import { formatFloat } from './format.js'
+import { quantile } from './functions.js'
+import { METRIC_NAME, deleteLabels, hashLabels, keepLabels, labelsKey, setLabel } from './labels.js'
+import { isValidLabelName } from './parser.js'
+
+/** kahanSumInc adds inc to sum with Neumaier's compensation c, as Prometheus 2.55. */
+export function kahanSumInc(inc: number, sum: number, c: number): [number, number] {
+  const t = sum + inc
+  if (t === Infinity || t === -Infinity) c = 0
+  else if (Math.abs(sum) >= Math.abs(inc)) c += sum - t + inc
+  else c += inc - t + sum
+  return [t, c]
+}
+
+function groupKey(ls: Labels, grouping: readonly string[], without: boolean): string {
+  if (without) return labelsKey(deleteLabels(ls, [...grouping, METRIC_NAME]))
+  if (grouping.length === 0) return ''
+  return labelsKey(keepLabels(ls, grouping))
+}
+
+function groupLabels(ls: Labels, grouping: readonly string[], without: boolean): Labels {
+  if (without) return deleteLabels(ls, [...grouping, METRIC_NAME])
+  if (grouping.length > 0) return keepLabels(ls, grouping)
+  return []
+}
+
+const TWO_63 = 2 ** 63
+
+/** evalAggregate evaluates an aggregation over every step (Prometheus's rangeEvalAgg). */
+export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
+  const grouping = [...e.grouping].sort()
+  const param = e.param === null ? null : unwrap(e.param)
+  if (e.op === 'count_values') {
+    if (param === null || param.kind !== 'StringLiteral') throw new Error('BUG: count_values label')
+    return countValues(ev, e, grouping, param.val)
+  }
+  let p = 0
+  if (param !== null) p = ev.evalGrid(param).series[0].vals[0]
+  const input = ev.evalGrid(e.expr)
+  const n = ev.numSteps
+
+  // Map input series to output groups once, not per step.
+  const groupOf = new Int32Array(input.series.length)
+  const groupIndex = new Map<string, number>()
+  const groups: Labels[] = []
+  for (let si = 0; si < input.series.length; si++) {
+    const ls = input.series[si].labels
+    const key = groupKey(ls, grouping, e.without)
+    let g = groupIndex.get(key)
+    if (g === undefined) {
+      g = groups.length
+      groupIndex.set(key, g)
+      groups.push(groupLabels(ls, grouping, e.without))
+    }
+    groupOf[si] = g
+  }
+
+  if (e.op === 'topk' || e.op === 'bottomk' || e.op === 'limitk' || e.op === 'limit_ratio') {
+    return aggregateK(ev, e, input, groupOf, groups.length, p)
+  }
+  if (e.op === 'quantile') return aggregateQuantile(ev, e, input, groupOf, groups, p)
+
+  const G = groups.length
+  const seen = new Uint8Array(G * n)
+  const value = new Float64Array(G * n)
+  const comp = new Float64Array(G * n)
+  const mean = new Float64Array(G * n)
+  const count = new Float64Array(G * n)
+  const incremental = new Uint8Array(G * n)
+  const op = e.op
+  // One loop per operator, series by series: each group's values still arrive in series order at
+  // every step, so sums round exactly as Prometheus's step-by-step loop does.
+  for (let si = 0; si < input.series.length; si++) {
+    ev.check()
+    const s = input.series[si]
+    const vals = s.vals
+    const present = s.present
+    const base = groupOf[si] * n
+    if (op === 'sum') {
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const f = vals[k]
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = f
+          continue
+        }
+        // Kahan-Neumaier, inline: no tuple per sample.
+        const sum = value[at]
+        const t = sum + f
+        if (t === Infinity || t === -Infinity) comp[at] = 0
+        else if (Math.abs(sum) >= Math.abs(f)) comp[at] += sum - t + f
+        else comp[at] += f - t + sum
+        value[at] = t
+      }
+    } else if (op === 'count' || op === 'group') {
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = 1
+          count[at] = 1
+        } else count[at]++
+      }
+    } else if (op === 'min' || op === 'max') {
+      const isMin = op === 'min'
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const f = vals[k]
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = f
+          continue
+        }
+        const cur = value[at]
+        if (cur !== cur || (isMin ? cur > f : cur < f)) value[at] = f
+      }
+    } else if (op === 'stddev' || op === 'stdvar') {
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const f = vals[k]
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = 0
+          mean[at] = f
+          count[at] = 1
+          continue
+        }
+        const cnt = ++count[at]
+        const delta = f - mean[at]
+        mean[at] += delta / cnt
+        value[at] += delta * (f - mean[at])
+      }
+    } else if (op === 'avg') {
+      for (let k = 0; k < n; k++) {
+        if (present[k] === 0) continue
+        const f = vals[k]
+        const at = base + k
+        if (seen[at] === 0) {
+          seen[at] = 1
+          value[at] = f
+          mean[at] = f
+          count[at] = 1
+          continue
+        }
+        const cnt = ++count[at]
+        if (incremental[at] === 0) {
+          const [t, c] = kahanSumInc(f, value[at], comp[at])
+          if (t !== Infinity && t !== -Infinity) {
+            value[at] = t
+            comp[at] = c
+            continue
+          }
+          incremental[at] = 1
+          mean[at] = value[at] / (cnt - 1)
+          comp[at] = comp[at] / (cnt - 1)
+        }
+        const m = mean[at]
+        if (m === Infinity || m === -Infinity) {
+          if ((f === Infinity || f === -Infinity) && m > 0 === f > 0) continue
+          if (f !== Infinity && f !== -Infinity && f === f) continue
+        }
+        const cur = m + comp[at]
+        const [t, c] = kahanSumInc(f / cnt - cur / cnt, m, comp[at])
+        mean[at] = t
+        comp[at] = c
+      }
+    } else throw new Error(`BUG: aggregation ${String(op)}`)
+  }
+  const out: GridSeries[] = []
+  for (let g = 0; g < G; g++) {
+    const base = g * n
+    let slot: GridSeries | null = null
+    for (let k = 0; k < n; k++) {
+      const at = base + k
+      if (seen[at] === 0) continue
+      let v: number
+      switch (op) {
+        case 'sum':
+          v = value[at] + comp[at]
+          break
+        case 'avg':
+          v = incremental[at] === 1 ? mean[at] + comp[at] : (value[at] + comp[at]) / count[at]
+          break
+        case 'count':
+          v = count[at]
+          break
+        case 'stdvar':
+          v = value[at] / count[at]
+          break
+        case 'stddev':
+          v = Math.sqrt(value[at] / count[at])
+          break
+        case 'min':
+        case 'max':
+        case 'group':
+        default:
+          v = value[at]
+      }
+      if (slot === null) {
+        // Prometheus takes the flag from the input series at the group's index (engine.go, 2.55).
+        slot = ev.newSeries(groups[g], input.series[g]?.dropName ?? false)
+      }
+      slot.vals[k] = v
+      slot.present[k] = 1
+    }
+    if (slot !== null) out.push(slot)
+  }
+  return { kind: 'grid', series: out }
+}
+
+function aggregateQuantile(
+  ev: Evaluator,
+  e: AggregateExpr,
+  input: Grid,
+  groupOf: Int32Array,
+  groups: Labels[],
+  q: number
+): Grid {
+  if (q !== q || q < 0 || q > 1) {
+    ev.ctx.annotations.push({
+      level: 'warning',
+      text: annotate(
+        ev,
+        `PromQL warning: quantile value should be between 0 and 1, got ${goFloatG(q)}`,
+        (e.param as NonNullable<typeof e.param>).pos.start
+      ),
+    })
+  }
+  const n = ev.numSteps
+  const G = groups.length
+  const counts = new Int32Array(G)
+  const members: number[][] = groups.map(() => [])
+  for (let si = 0; si < input.series.length; si++) members[groupOf[si]].push(si)
+  const buf = new Float64Array(Math.max(1, input.series.length))
+  const slots: (GridSeries | null)[] = groups.map(() => null)
+  for (let k = 0; k < n; k++) {
+    ev.check()
+    counts.fill(0)
+    for (let g = 0; g < G; g++) {
+      let c = 0
+      for (const si of members[g]) {
+        const s = input.series[si]
+        if (s.present[k] === 1) buf[c++] = s.vals[k]
+      }
+      if (c === 0) continue
+      let slot = slots[g]
+      if (slot === null)
+        slot = slots[g] = ev.newSeries(groups[g], input.series[g]?.dropName ?? false)
+      slot.vals[k] = quantile(q, buf, c)
+      slot.present[k] = 1
+    }
+  }
+  return { kind: 'grid', series: slots.filter((s): s is GridSeries => s !== null) }
+}
+
+interface Entry {
+  si: number
+  v: number
+}
+
+/** GoHeap is Go's container/heap over entries with Prometheus's value order (NaN first). */
+class GoHeap {
+  readonly items: Entry[] = []
+  constructor(readonly reverse: boolean) {}
+  less(i: number, j: number): boolean {
+    const a = this.items[i].v
+    const b = this.items[j].v
+    if (a !== a) return true
+    return this.reverse ? a > b : a < b
+  }
+  swap(i: number, j: number): void {
+    const t = this.items[i]
+    this.items[i] = this.items[j]
+    this.items[j] = t
+  }
+  up(j: number): void {
+    for (;;) {
+      const i = Math.floor((j - 1) / 2)
+      if (i === j || j <= 0 || !this.less(j, i)) break
+      this.swap(i, j)
+      j = i
+    }
+  }
+  down(i0: number, n: number): boolean {
+    let i = i0
+    for (;;) {
+      const j1 = 2 * i + 1
+      if (j1 >= n || j1 < 0) break
+      let j = j1
+      const j2 = j1 + 1
+      if (j2 < n && this.less(j2, j1)) j = j2
+      if (!this.less(j, i)) break
+      this.swap(i, j)
+      i = j
+    }
+    return i > i0
+  }
+  push(e: Entry): void {
+    this.items.push(e)
+    this.up(this.items.length - 1)
+  }
+  fix(i: number): void {
+    if (!this.down(i, this.items.length)) this.up(i)
+  }
+}
+
+function aggregateK(
+  ev: Evaluator,
+  e: AggregateExpr,
+  input: Grid,
+  groupOf: Int32Array,
+  G: number,
+  p: number
+): Grid {
+  const op = e.op
+  let k = 0
+  let ratio = 0
+  if (op === 'limit_ratio') {
+    if (p !== p) throw executionError(`Ratio value ${goFloatG(p)} is NaN`)
+    if (p === 0) return { kind: 'grid', series: [] }
+    ratio = p
+    if (p < -1 || p > 1) {
+      ratio = p < -1 ? -1 : 1
+      ev.ctx.annotations.push({
+        level: 'warning',
+        text: annotate(
+          ev,
+          `PromQL warning: ratio value should be between -1 and 1, got ${goFloatG(p)}, capping to ${goFloatG(ratio)}`,
+          (e.param as NonNullable<typeof e.param>).pos.start
+        ),
+      })
+    }
+  } else {
+    if (!(p <= TWO_63 && p >= -TWO_63)) {
+      throw executionError(`Scalar value ${goFloatG(p)} overflows int64`)
+    }
+    k = Math.trunc(p)
+    if (k > input.series.length) k = input.series.length
+    if (k < 1) return { kind: 'grid', series: [] }
+  }
+  const n = ev.numSteps
+  const instant = n === 1
+  const out = new OutBuilder(n)
+  const keys = input.series.map((s) => labelsKey(s.labels))
+  let offsets: Float64Array | null = null
+  if (op === 'limit_ratio') {
+    offsets = new Float64Array(input.series.length)
+    for (let si = 0; si < input.series.length; si++) {
+      offsets[si] = Number(hashLabels(input.series[si].labels)) / 2 ** 64
+    }
+  }
+  const ordered: GridSeries[] = []
+  for (let step = 0; step < n; step++) {
+    ev.check()
+    const heaps: (GoHeap | null)[] = new Array<GoHeap | null>(G).fill(null)
+    const order: number[] = []
+    for (let si = 0; si < input.series.length; si++) {
+      const s = input.series[si]
+      if (s.present[step] === 0) continue
+      const g = groupOf[si]
+      const entry = { si, v: s.vals[step] }
+      let h = heaps[g]
+      if (h === null) {
+        h = heaps[g] = new GoHeap(op === 'bottomk')
+        order.push(g)
+        if (op === 'limit_ratio') {
+          if (addRatioSample(ratio, (offsets as Float64Array)[si])) h.items.push(entry)
+        } else h.items.push(entry)
+        continue
+      }
+      if (op === 'topk') {
+        const top = h.items[0]
+        if (h.items.length < k) h.push(entry)
+        else if (top.v < entry.v || (top.v !== top.v && entry.v === entry.v)) {
+          h.items[0] = entry
+          if (k > 1) h.fix(0)
+        }
+      } else if (op === 'bottomk') {
+        const top = h.items[0]
+        if (h.items.length < k) h.push(entry)
+        else if (top.v > entry.v || (top.v !== top.v && entry.v === entry.v)) {
+          h.items[0] = entry
+          if (k > 1) h.fix(0)
+        }
+      } else if (op === 'limitk') {
+        if (h.items.length < k) h.items.push(entry)
+      } else if (addRatioSample(ratio, (offsets as Float64Array)[si])) {
+        h.items.push(entry)
+      }
+    }
+    for (const g of order) {
+      const h = heaps[g] as GoHeap
+      const items = h.items.slice()
+      if (op === 'topk') items.sort((a, b) => cmpDesc(a.v, b.v))
+      else if (op === 'bottomk') items.sort((a, b) => cmpAsc(a.v, b.v))
+      for (const it of items) {
+        const s = input.series[it.si]
+        const slot = out.slot(s.labels, s.dropName, keys[it.si])
+        out.put(slot, step, it.v)
+        if (instant) ordered.push(slot)
+      }
+    }
+  }
+  return instant ? { kind: 'grid', series: ordered } : out.grid()
+}
+
+/** cmpDesc orders values high to low with NaN last (the reverse of Prometheus's heap order). */
+function cmpDesc(a: number, b: number): number {
+  if (a !== a) return b !== b ? 0 : 1
+  if (b !== b) return -1
+  return b - a
+}
+
+/** cmpAsc orders values low to high with NaN last. */
+function cmpAsc(a: number, b: number): number {
+  if (a !== a) return b !== b ? 0 : 1
+  if (b !== b) return -1
+  return a - b
+}
+
+function addRatioSample(ratio: number, offset: number): boolean {
+  return (ratio >= 0 && offset < ratio) || (ratio < 0 && offset >= 1 + ratio)
+}
+
+function countValues(
+  ev: Evaluator,
+  e: AggregateExpr,
+  grouping: string[],
+  valueLabel: string
+): Grid {
+  if (!isValidLabelName(valueLabel)) {
+    throw executionError(`invalid label name ${JSON.stringify(valueLabel)}`)
+  }
+  const g2 = e.without ? grouping : [...grouping, valueLabel].sort()
+  const input = ev.evalGrid(e.expr)
+  const n = ev.numSteps
+  const out = new OutBuilder(n)
+  const counts = new Map<string, { labels: Labels; count: number }>()
+  for (let k = 0; k < n; k++) {
+    ev.check()
+    counts.clear()
+    for (const s of input.series) {
+      if (s.present[k] === 0) continue
+      const ls = setLabel(s.labels, valueLabel, formatFloat(s.vals[k]))
+      const key = groupKey(ls, g2, e.without)
+      const c = counts.get(key)
+      if (c === undefined) counts.set(key, { labels: groupLabels(ls, g2, e.without), count: 1 })
+      else c.count++
+    }
+    for (const c of counts.values()) out.put(out.slot(c.labels, false), k, c.count)
+  }
+  return out.grid()
+}
