@@ -1,6 +1,6 @@
 // The query engine: parse, preprocess (@, step invariants), fetch every selector once, evaluate, shape.
 import { PeregrineError, isPeregrineError } from '../core/index.js'
-import { compareLabels, type Querier, type SeriesSet } from '../tsdb/index.js'
+import { compareLabels, type FloatHistogram, type Querier, type SeriesSet } from '../tsdb/index.js'
 import {
   AT_MODIFIER_UNSAFE_FUNCTIONS,
   inspect,
@@ -328,7 +328,11 @@ function cleanupMetricLabels(v: EvalValue): void {
 function shape(v: EvalValue, expr: Expr, isRange: boolean, start: number, step: number): Value {
   if (v.kind === 'string') return { resultType: 'string', t: start, s: v.s }
   if (v.kind === 'raw') {
-    const series: SeriesPoints[] = v.series.map((s) => ({ labels: s.labels, ts: s.ts, vs: s.vs }))
+    const series: SeriesPoints[] = v.series.map((s) =>
+      s.hs === undefined
+        ? { labels: s.labels, ts: s.ts, vs: s.vs }
+        : { labels: s.labels, ts: s.ts, vs: s.vs, hs: s.hs }
+    )
     series.sort((a, b) => compareLabels(a.labels, b.labels))
     return { resultType: 'matrix', series }
   }
@@ -339,7 +343,13 @@ function shape(v: EvalValue, expr: Expr, isRange: boolean, start: number, step: 
     }
     const samples: Sample[] = []
     for (const s of v.series) {
-      if (s.present[0] === 1) samples.push({ labels: s.labels, t: start, v: s.vals[0] })
+      if (s.present[0] !== 1) continue
+      const h = s.hs?.[0]
+      samples.push(
+        h === undefined
+          ? { labels: s.labels, t: start, v: s.vals[0] }
+          : { labels: s.labels, t: start, v: 0, h }
+      )
     }
     return { resultType: 'vector', samples }
   }
@@ -350,14 +360,16 @@ function shape(v: EvalValue, expr: Expr, isRange: boolean, start: number, step: 
     if (n === 0) continue
     const ts = new Float64Array(n)
     const vs = new Float64Array(n)
+    const hs: (FloatHistogram | undefined)[] | undefined = s.hs === undefined ? undefined : []
     let w = 0
     for (let i = 0; i < s.present.length; i++) {
       if (s.present[i] === 0) continue
       ts[w] = start + i * step
       vs[w] = s.vals[i]
+      if (hs !== undefined) hs.push((s.hs as (FloatHistogram | undefined)[])[i])
       w++
     }
-    series.push({ labels: s.labels, ts, vs })
+    series.push(hs === undefined ? { labels: s.labels, ts, vs } : { labels: s.labels, ts, vs, hs })
   }
   series.sort((a, b) => compareLabels(a.labels, b.labels))
   return { resultType: 'matrix', series }

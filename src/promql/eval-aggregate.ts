@@ -1,12 +1,27 @@
 // Aggregations: sum avg count min max group stddev stdvar quantile topk bottomk limitk limit_ratio count_values.
-import type { Labels } from '../tsdb/index.js'
+import type { FloatHistogram, HistogramError, Labels } from '../tsdb/index.js'
 import type { AggregateExpr } from './ast.js'
-import { annotate, goFloatG } from './eval-call.js'
-import { OutBuilder, executionError, type Grid, type GridSeries } from './eval-types.js'
+import { annotate, goFloatG, warnHistogram } from './eval-call.js'
+import { errorWarning } from './eval-histogram.js'
+import {
+  OutBuilder,
+  executionError,
+  setHistogram,
+  type Grid,
+  type GridSeries,
+} from './eval-types.js'
 import { unwrap, type Evaluator } from './evaluator.js'
 import { formatFloat } from './format.js'
 import { quantile } from './functions.js'
-import { METRIC_NAME, deleteLabels, hashLabels, keepLabels, labelsKey, setLabel } from './labels.js'
+import {
+  METRIC_NAME,
+  deleteLabels,
+  getLabel,
+  hashLabels,
+  keepLabels,
+  labelsKey,
+  setLabel,
+} from './labels.js'
 import { isValidLabelName } from './parser.js'
 
 /** kahanSumInc adds inc to sum with Neumaier's compensation c, as Prometheus 2.55. */
@@ -74,6 +89,11 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
   const count = new Float64Array(G * n)
   const incremental = new Uint8Array(G * n)
   const op = e.op
+  let anyHistogram = false
+  for (const s of input.series) if (s.hs !== undefined) anyHistogram = true
+  if (anyHistogram && (op === 'sum' || op === 'avg')) {
+    return aggregateHistograms(ev, e, input, groupOf, groups)
+  }
   // One loop per operator, series by series: each group's values still arrive in series order at
   // every step, so sums round exactly as Prometheus's step-by-step loop does.
   for (let si = 0; si < input.series.length; si++) {
@@ -125,6 +145,7 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
         if (cur !== cur || (isMin ? cur > f : cur < f)) value[at] = f
       }
     } else if (op === 'stddev' || op === 'stdvar') {
+      const hs = s.hs
       for (let k = 0; k < n; k++) {
         if (present[k] === 0) continue
         const f = vals[k]
@@ -136,6 +157,8 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
           count[at] = 1
           continue
         }
+        // Native histograms are ignored (after the first sample, as Prometheus 2.55).
+        if (hs !== undefined && hs[k] !== undefined) continue
         const cnt = ++count[at]
         const delta = f - mean[at]
         mean[at] += delta / cnt
@@ -213,6 +236,142 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
       }
       slot.vals[k] = v
       slot.present[k] = 1
+    }
+    if (slot !== null) out.push(slot)
+  }
+  return { kind: 'grid', series: out }
+}
+
+const HAS_FLOAT = 1
+const HAS_HISTOGRAM = 2
+const INCOMPATIBLE = 4
+
+/** aggregateHistograms is sum and avg over input holding native histograms (Prometheus's aggregation). */
+function aggregateHistograms(
+  ev: Evaluator,
+  e: AggregateExpr,
+  input: Grid,
+  groupOf: Int32Array,
+  groups: Labels[]
+): Grid {
+  const n = ev.numSteps
+  const G = groups.length
+  const seen = new Uint8Array(G * n)
+  const flags = new Uint8Array(G * n)
+  const value = new Float64Array(G * n)
+  const comp = new Float64Array(G * n)
+  const mean = new Float64Array(G * n)
+  const count = new Float64Array(G * n)
+  const incremental = new Uint8Array(G * n)
+  const hist: (FloatHistogram | undefined)[] = new Array<FloatHistogram | undefined>(G * n)
+  const isSum = e.op === 'sum'
+  const pos = e.expr.pos.start
+  for (let si = 0; si < input.series.length; si++) {
+    ev.check()
+    const s = input.series[si]
+    const base = groupOf[si] * n
+    const metric = getLabel(s.labels, METRIC_NAME)
+    const fail = (at: number, err: HistogramError): void => {
+      warnHistogram(ev, errorWarning(err), metric, pos)
+      flags[at] |= INCOMPATIBLE
+    }
+    for (let k = 0; k < n; k++) {
+      if (s.present[k] === 0) continue
+      const f = s.vals[k]
+      const h = s.hs === undefined ? undefined : s.hs[k]
+      const at = base + k
+      if (seen[at] === 0) {
+        seen[at] = 1
+        value[at] = f
+        mean[at] = f
+        count[at] = 1
+        if (h !== undefined) {
+          hist[at] = h.copy()
+          flags[at] |= HAS_HISTOGRAM
+        } else flags[at] |= HAS_FLOAT
+        continue
+      }
+      if ((flags[at] & INCOMPATIBLE) !== 0) continue
+      if (isSum) {
+        if (h !== undefined) {
+          flags[at] |= HAS_HISTOGRAM
+          const acc = hist[at]
+          if (acc !== undefined) {
+            const err = acc.add(h)
+            if (err !== '') fail(at, err)
+          }
+        } else {
+          flags[at] |= HAS_FLOAT
+          const [t, c] = kahanSumInc(f, value[at], comp[at])
+          value[at] = t
+          comp[at] = c
+        }
+        continue
+      }
+      const cnt = ++count[at]
+      if (h !== undefined) {
+        flags[at] |= HAS_HISTOGRAM
+        const acc = hist[at]
+        if (acc !== undefined) {
+          const left = h.copy().div(cnt)
+          const right = acc.copy().div(cnt)
+          let err = left.sub(right)
+          if (err === '') err = acc.add(left)
+          if (err !== '') fail(at, err)
+        }
+        continue
+      }
+      flags[at] |= HAS_FLOAT
+      if (incremental[at] === 0) {
+        const [t, c] = kahanSumInc(f, value[at], comp[at])
+        if (t !== Infinity && t !== -Infinity) {
+          value[at] = t
+          comp[at] = c
+          continue
+        }
+        incremental[at] = 1
+        mean[at] = value[at] / (cnt - 1)
+        comp[at] = comp[at] / (cnt - 1)
+      }
+      const m = mean[at]
+      if (m === Infinity || m === -Infinity) {
+        if ((f === Infinity || f === -Infinity) && m > 0 === f > 0) continue
+        if (f !== Infinity && f !== -Infinity && f === f) continue
+      }
+      const cur = m + comp[at]
+      const [t, c] = kahanSumInc(f / cnt - cur / cnt, m, comp[at])
+      mean[at] = t
+      comp[at] = c
+    }
+  }
+  const out: GridSeries[] = []
+  for (let g = 0; g < G; g++) {
+    let slot: GridSeries | null = null
+    for (let k = 0; k < n; k++) {
+      const at = g * n + k
+      if (seen[at] === 0) continue
+      const fl = flags[at]
+      if ((fl & HAS_FLOAT) !== 0 && (fl & HAS_HISTOGRAM) !== 0) {
+        ev.ctx.annotations.push({
+          level: 'warning',
+          text: annotate(
+            ev,
+            'PromQL warning: encountered a mix of histograms and floats for aggregation',
+            pos
+          ),
+        })
+        continue
+      }
+      if ((fl & INCOMPATIBLE) !== 0) continue
+      if (slot === null) slot = ev.newSeries(groups[g], input.series[g]?.dropName ?? false)
+      slot.present[k] = 1
+      const h = hist[at]
+      if ((fl & HAS_HISTOGRAM) !== 0 && h !== undefined) setHistogram(slot, k, h.compact())
+      else if (isSum) slot.vals[k] = value[at] + comp[at]
+      else {
+        slot.vals[k] =
+          incremental[at] === 1 ? mean[at] + comp[at] : (value[at] + comp[at]) / count[at]
+      }
     }
     if (slot !== null) out.push(slot)
   }
@@ -407,7 +566,7 @@ function aggregateK(
       for (const it of items) {
         const s = input.series[it.si]
         const slot = out.slot(s.labels, s.dropName, keys[it.si])
-        out.put(slot, step, it.v)
+        out.put(slot, step, it.v, s.hs === undefined ? undefined : s.hs[step])
         if (instant) ordered.push(slot)
       }
     }

@@ -1,5 +1,7 @@
 // Binary operators: scalar/scalar, vector/scalar, and vector/vector matching (on, ignoring, group_*), sets.
-import type { Labels } from '../tsdb/index.js'
+import type { FloatHistogram, HistogramError, Labels } from '../tsdb/index.js'
+import { warnHistogram } from './eval-call.js'
+import { errorWarning } from './eval-histogram.js'
 import { typeOf, type BinaryExpr, type BinaryOp, type VectorMatching } from './ast.js'
 import { OutBuilder, executionError, type Grid, type GridSeries } from './eval-types.js'
 import type { Evaluator } from './evaluator.js'
@@ -98,6 +100,80 @@ function dropsName(op: BinaryOp): boolean {
   )
 }
 
+/** The result of elemBinop besides its float: the histogram, whether to keep it, and why it failed. */
+let elemH: FloatHistogram | undefined
+let elemKeep = true
+let elemErr: HistogramError = ''
+
+/**
+ * elemBinop is Prometheus's vectorElemBinop for a pair where at least one side is a histogram: + and -
+ * of two histograms, * and / of a histogram by a float; otherwise the floats (0 for a histogram).
+ */
+function elemBinop(
+  op: BinaryOp,
+  l: number,
+  r: number,
+  hl: FloatHistogram | undefined,
+  hr: FloatHistogram | undefined
+): number {
+  elemH = undefined
+  elemKeep = true
+  elemErr = ''
+  switch (op) {
+    case '+':
+    case '-':
+      if (hl !== undefined && hr !== undefined) {
+        const res = hl.copy()
+        const err = op === '+' ? res.add(hr) : res.sub(hr)
+        if (err !== '') {
+          elemErr = err
+          elemKeep = false
+          return 0
+        }
+        elemH = res.compact()
+        return 0
+      }
+      return op === '+' ? l + r : l - r
+    case '*':
+      if (hl !== undefined && hr === undefined) {
+        elemH = hl.copy().mul(r)
+        return 0
+      }
+      if (hl === undefined && hr !== undefined) {
+        elemH = hr.copy().mul(l)
+        return 0
+      }
+      return l * r
+    case '/':
+      if (hl !== undefined && hr === undefined) {
+        elemH = hl.copy().div(r)
+        return 0
+      }
+      return l / r
+    case '==':
+    case '!=':
+    case '>':
+    case '<':
+    case '>=':
+    case '<=':
+      elemKeep = compare(op, l, r)
+      return l
+    case '%':
+    case '^':
+    case 'atan2':
+    case 'and':
+    case 'or':
+    case 'unless':
+      return arith(op, l, r)
+  }
+}
+
+/** binopWarning turns the last failed histogram operation of a binary expression into its warning. */
+function binopWarning(ev: Evaluator, e: BinaryExpr, err: HistogramError): void {
+  if (err === '') return
+  warnHistogram(ev, errorWarning(err), '', e.pos.start)
+}
+
 /** evalBinary evaluates a binary expression over every step. */
 export function evalBinary(ev: Evaluator, e: BinaryExpr): Grid {
   const lt = typeOf(e.lhs)
@@ -131,14 +207,39 @@ function vectorScalar(
   const cmp = isComparison(op)
   const drop = dropsName(op) || e.returnBool
   const out = new OutBuilder(ev.numSteps)
+  let lastErr: HistogramError = ''
   for (const s of vec.series) {
     ev.check()
     const labels = drop && !ev.ctx.delayedNameRemoval ? dropMetricName(s.labels) : s.labels
     const dropName = drop || s.dropName
     let slot: GridSeries | null = null
+    const hs = s.hs
     for (let k = 0; k < ev.numSteps; k++) {
       if (s.present[k] === 0) continue
       const sv = scalar.vals[k]
+      const h = hs === undefined ? undefined : hs[k]
+      if (h !== undefined) {
+        const hl = swap ? undefined : h
+        const hr = swap ? h : undefined
+        const lf = swap ? sv : 0
+        const rf = swap ? 0 : sv
+        let v = elemBinop(op, lf, rf, hl, hr)
+        let hOut = elemH
+        let keep = elemKeep
+        if (elemErr !== '') lastErr = elemErr
+        if (cmp && swap) {
+          v = rf
+          hOut = hr
+        }
+        if (e.returnBool) {
+          v = keep ? 1 : 0
+          keep = true
+        }
+        if (!keep) continue
+        if (slot === null) slot = out.slot(labels, dropName)
+        out.put(slot, k, v, hOut)
+        continue
+      }
       const lf = swap ? sv : s.vals[k]
       const rf = swap ? s.vals[k] : sv
       let v: number
@@ -158,6 +259,7 @@ function vectorScalar(
       out.put(slot, k, v)
     }
   }
+  binopWarning(ev, e, lastErr)
   return out.grid()
 }
 
@@ -194,7 +296,7 @@ function setOperation(ev: Evaluator, op: BinaryOp, l: Grid, r: Grid, m: VectorMa
   const put = (src: GridSeries, slots: (GridSeries | null)[], i: number, k: number): void => {
     let slot = slots[i]
     if (slot === null) slot = slots[i] = out.slot(src.labels, src.dropName)
-    out.put(slot, k, src.vals[k])
+    out.put(slot, k, src.vals[k], src.hs === undefined ? undefined : src.hs[k])
   }
   for (let k = 0; k < ev.numSteps; k++) {
     ev.check()
@@ -253,6 +355,7 @@ function vectorBinop(ev: Evaluator, e: BinaryExpr, l: Grid, r: Grid, m: VectorMa
   const out = new OutBuilder(ev.numSteps)
   const nOne = one.series.length
   let inserted: Set<string> | null = null
+  let lastErr: HistogramError = ''
   for (let k = 0; k < ev.numSteps; k++) {
     ev.check()
     let manyAny = false
@@ -291,7 +394,15 @@ function vectorBinop(ev: Evaluator, e: BinaryExpr, l: Grid, r: Grid, m: VectorMa
       const fr = oneToMany ? ms.vals[k] : os.vals[k]
       let v: number
       let keep = true
-      if (cmp) {
+      let hOut: FloatHistogram | undefined
+      const hm = ms.hs === undefined ? undefined : ms.hs[k]
+      const ho = os.hs === undefined ? undefined : os.hs[k]
+      if (hm !== undefined || ho !== undefined) {
+        v = elemBinop(op, fl, fr, oneToMany ? ho : hm, oneToMany ? hm : ho)
+        keep = elemKeep
+        hOut = elemH
+        if (elemErr !== '') lastErr = elemErr
+      } else if (cmp) {
         keep = compare(op, fl, fr)
         v = fl
       } else v = arith(op, fl, fr)
@@ -320,9 +431,10 @@ function vectorBinop(ev: Evaluator, e: BinaryExpr, l: Grid, r: Grid, m: VectorMa
         ;(inserted as Set<string>).add(key)
       }
       if (pair.slot === null) pair.slot = out.slot(pair.labels, e.returnBool)
-      out.put(pair.slot, k, v)
+      out.put(pair.slot, k, v, e.returnBool ? undefined : hOut)
     }
   }
+  binopWarning(ev, e, lastErr)
   return out.grid()
 }
 

@@ -6,6 +6,7 @@ import {
   OutBuilder,
   executionError,
   hasSameLabelset,
+  setHistogram,
   type Grid,
   type GridSeries,
   type Raw,
@@ -18,9 +19,21 @@ import {
   VALUE_FUNCTIONS,
   bucketQuantile,
   clampDrops,
+  type RangeFunction,
   type RangeWindow,
 } from './functions.js'
-import { compareLabels } from '../tsdb/index.js'
+import { compareLabels, type FloatHistogram } from '../tsdb/index.js'
+import {
+  avgHistograms,
+  extrapolationFactor,
+  histogramFraction,
+  histogramQuantile as histogramQuantileNative,
+  histogramRate,
+  histogramVariance,
+  sumHistograms,
+  warningText,
+  type HistogramWarning,
+} from './eval-histogram.js'
 import { dropMetricName, getLabel, labelsKey, setLabel, METRIC_NAME } from './labels.js'
 import { isValidLabelName } from './parser.js'
 import { goQuote } from './format.js'
@@ -145,6 +158,23 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
   for (const s of input) {
     ev.check()
     const labels = !ev.ctx.delayedNameRemoval && dropName ? dropMetricName(s.labels) : s.labels
+    if (s.hs !== undefined) {
+      const r = histogramSeriesRange(ev, e, s, labels, dropName, {
+        fn,
+        isAbsent,
+        offset,
+        range,
+        atFixed,
+        argGrids,
+        scalarArgs,
+        argPos: argPos.start,
+      })
+      if (r.slot !== null) out.push(r.slot)
+      if (r.maxWindow > maxWindow) maxWindow = r.maxWindow
+      if ((name === 'rate' || name === 'increase') && r.sawFloat)
+        possibleNonCounter(ev, s, argPos.start)
+      continue
+    }
     let slot: GridSeries | null = null
     let lo = 0
     let hi = 0
@@ -202,23 +232,7 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
       out.push(slot)
     }
     if ((name === 'rate' || name === 'increase') && sawSamples) {
-      const metric = getLabel(s.labels, METRIC_NAME)
-      if (
-        metric !== '' &&
-        !metric.endsWith('_total') &&
-        !metric.endsWith('_sum') &&
-        !metric.endsWith('_count') &&
-        !metric.endsWith('_bucket')
-      ) {
-        ev.ctx.annotations.push({
-          level: 'info',
-          text: annotate(
-            ev,
-            `PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ${goQuote(metric)}`,
-            argPos.start
-          ),
-        })
-      }
+      possibleNonCounter(ev, s, argPos.start)
     }
   }
   ev.addSamples(0)
@@ -254,6 +268,194 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
     throw executionError('vector cannot contain metrics with the same labelset')
   }
   return { kind: 'grid', series: out }
+}
+
+function possibleNonCounter(ev: Evaluator, s: RawSeries, pos: number): void {
+  const metric = getLabel(s.labels, METRIC_NAME)
+  if (
+    metric !== '' &&
+    !metric.endsWith('_total') &&
+    !metric.endsWith('_sum') &&
+    !metric.endsWith('_count') &&
+    !metric.endsWith('_bucket')
+  ) {
+    ev.ctx.annotations.push({
+      level: 'info',
+      text: annotate(
+        ev,
+        `PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: ${goQuote(metric)}`,
+        pos
+      ),
+    })
+  }
+}
+
+/** warnHistogram records a histogram warning for a metric at a position. */
+export function warnHistogram(
+  ev: Evaluator,
+  w: HistogramWarning,
+  metric: string,
+  pos: number
+): void {
+  ev.ctx.annotations.push({ level: 'warning', text: annotate(ev, warningText(w, metric), pos) })
+}
+
+interface RangeCtx {
+  fn: RangeFunction | undefined
+  isAbsent: boolean
+  offset: number
+  range: number
+  atFixed: boolean
+  argGrids: Grid[]
+  scalarArgs: number[]
+  argPos: number
+}
+
+/**
+ * histogramSeriesRange runs a range function over a series holding native histograms: floats and
+ * histograms are windowed apart, as Prometheus keeps them in Series.Floats and Series.Histograms.
+ */
+function histogramSeriesRange(
+  ev: Evaluator,
+  e: Call,
+  s: RawSeries,
+  labels: Labels,
+  dropName: boolean,
+  c: RangeCtx
+): { slot: GridSeries | null; maxWindow: number; sawFloat: boolean } {
+  const name = e.func.name
+  const shs = s.hs as (FloatHistogram | undefined)[]
+  const fts: number[] = []
+  const fvs: number[] = []
+  const hts: number[] = []
+  const hh: FloatHistogram[] = []
+  for (let i = 0; i < s.ts.length; i++) {
+    const h = shs[i]
+    if (h === undefined) {
+      fts.push(s.ts[i])
+      fvs.push(s.vs[i])
+    } else {
+      hts.push(s.ts[i])
+      hh.push(h)
+    }
+  }
+  const fw: RangeWindow = {
+    ts: Float64Array.from(fts),
+    vs: Float64Array.from(fvs),
+    lo: 0,
+    hi: 0,
+    start: 0,
+    end: 0,
+    evalTime: 0,
+  }
+  const metric = getLabel(s.labels, METRIC_NAME)
+  const warn = (w: HistogramWarning): void => warnHistogram(ev, w, metric, c.argPos)
+  let flo = 0
+  let fhi = 0
+  let hlo = 0
+  let hhi = 0
+  let slot: GridSeries | null = null
+  let maxWindow = 0
+  let sawFloat = false
+  for (let k = 0; k < ev.numSteps; k++) {
+    const t = ev.time(k)
+    const maxt = t - c.offset
+    const mint = maxt - c.range
+    if (k === 0 || !c.atFixed) {
+      while (flo < fts.length && fts[flo] < mint) flo++
+      if (fhi < flo) fhi = flo
+      while (fhi < fts.length && fts[fhi] <= maxt) fhi++
+      while (hlo < hts.length && hts[hlo] < mint) hlo++
+      if (hhi < hlo) hhi = hlo
+      while (hhi < hts.length && hts[hhi] <= maxt) hhi++
+    }
+    const nF = fhi - flo
+    const nH = hhi - hlo
+    if (nF + nH === 0) continue
+    if (nF > 0) sawFloat = true
+    if (nF + nH > maxWindow) maxWindow = nF + nH
+    ev.ctx.total += nF + nH
+    fw.lo = flo
+    fw.hi = fhi
+    fw.end = maxt
+    fw.start = mint
+    fw.evalTime = t
+    for (let a = 0; a < c.argGrids.length; a++) c.scalarArgs[a] = c.argGrids[a].series[0].vals[k]
+    let v: number | undefined
+    let hOut: FloatHistogram | null = null
+    const floatOnly = (): number | undefined =>
+      nF === 0 || c.fn === undefined ? undefined : c.fn(fw, c.scalarArgs)
+    if (c.isAbsent) v = 1
+    else {
+      switch (name) {
+        case 'rate':
+        case 'increase':
+        case 'delta':
+          if (nF > 0 && nH > 0) {
+            warn('mixed')
+            break
+          }
+          if (nH > 1) {
+            hOut = histogramRate(hh.slice(hlo, hhi), name !== 'delta', warn)
+            if (hOut !== null) {
+              hOut.mul(
+                extrapolationFactor(
+                  hts[hlo],
+                  hts[hhi - 1],
+                  nH,
+                  mint,
+                  maxt,
+                  c.range,
+                  name === 'rate'
+                )
+              )
+            }
+          } else if (nF > 1) v = floatOnly()
+          break
+        case 'sum_over_time':
+        case 'avg_over_time':
+          if (nF > 0 && nH > 0) {
+            warn('mixed')
+            break
+          }
+          if (nH > 0) {
+            const list = hh.slice(hlo, hhi)
+            hOut = name === 'sum_over_time' ? sumHistograms(list, warn) : avgHistograms(list, warn)
+          } else v = floatOnly()
+          break
+        case 'count_over_time':
+          v = nF + nH
+          break
+        case 'present_over_time':
+          v = 1
+          break
+        case 'last_over_time':
+          if (nH > 0 && (nF === 0 || hts[hhi - 1] >= fts[fhi - 1])) hOut = hh[hhi - 1].copy()
+          else v = fvs[fhi - 1]
+          break
+        case 'resets': {
+          let n = 0
+          for (let i = flo + 1; i < fhi; i++) if (fvs[i] < fvs[i - 1]) n++
+          for (let i = hlo + 1; i < hhi; i++) if (hh[i].detectReset(hh[i - 1])) n++
+          v = n
+          break
+        }
+        default:
+          v = floatOnly()
+      }
+    }
+    if (hOut === null && v === undefined) continue
+    if (slot === null) slot = ev.newSeries(labels, dropName)
+    slot.present[k] = 1
+    if (hOut !== null) setHistogram(slot, k, hOut)
+    else slot.vals[k] = v as number
+  }
+  if (slot !== null) {
+    let n = 0
+    for (let k = 0; k < ev.numSteps; k++) n += slot.present[k]
+    ev.addSamples(n)
+  }
+  return { slot, maxWindow, sawFloat }
 }
 
 function executionErrorTooMany(): Error {
@@ -301,15 +503,18 @@ function absentLabels(e: Expr): Labels {
 function mapSeries(
   ev: Evaluator,
   g: Grid,
-  f: (v: number, step: number) => number | undefined
+  f: (v: number, step: number) => number | undefined,
+  skipHistograms = false
 ): Grid {
   const out = new OutBuilder(ev.numSteps)
   for (const s of g.series) {
     ev.check()
     const labels = ev.ctx.delayedNameRemoval ? s.labels : dropMetricName(s.labels)
     let slot: GridSeries | null = null
+    const hs = skipHistograms ? s.hs : undefined
     for (let k = 0; k < ev.numSteps; k++) {
       if (s.present[k] === 0) continue
+      if (hs !== undefined && hs[k] !== undefined) continue
       const v = f(s.vals[k], k)
       if (v === undefined) continue
       if (slot === null) slot = out.slot(labels, true)
@@ -329,12 +534,17 @@ function instantFunction(ev: Evaluator, e: Call): Grid {
   const valueFn = VALUE_FUNCTIONS[name]
   if (valueFn !== undefined) {
     const extra: number[] = []
-    return mapSeries(ev, vec(), (v, k) => {
-      extra.length = 0
-      for (let i = 1; i < args.length; i++) extra.push(scalarAt(i, k))
-      if (name === 'clamp' && clampDrops(extra[0], extra[1])) return undefined
-      return valueFn(v, extra)
-    })
+    return mapSeries(
+      ev,
+      vec(),
+      (v, k) => {
+        extra.length = 0
+        for (let i = 1; i < args.length; i++) extra.push(scalarAt(i, k))
+        if (name === 'clamp' && clampDrops(extra[0], extra[1])) return undefined
+        return valueFn(v, extra)
+      },
+      !NOT_SIMPLE.has(name)
+    )
   }
   const timeFn = TIME_FUNCTIONS[name]
   if (timeFn !== undefined) {
@@ -408,11 +618,53 @@ function instantFunction(ev: Evaluator, e: Call): Grid {
     case 'histogram_sum':
     case 'histogram_stddev':
     case 'histogram_stdvar':
-    case 'histogram_fraction':
-      // Native histograms only; a float store has none, so these select nothing.
-      return { kind: 'grid', series: [] }
+    case 'histogram_fraction': {
+      const g = (name === 'histogram_fraction' ? args[2] : args[0]) as Grid
+      return histogramValues(ev, g, (h, k) => {
+        switch (name) {
+          case 'histogram_avg':
+            return h.sum / h.count
+          case 'histogram_count':
+            return h.count
+          case 'histogram_sum':
+            return h.sum
+          case 'histogram_stddev':
+            return Math.sqrt(histogramVariance(h))
+          case 'histogram_stdvar':
+            return histogramVariance(h)
+          case 'histogram_fraction':
+            return histogramFraction(scalarAt(0, k), scalarAt(1, k), h)
+        }
+      })
+    }
   }
   throw executionError(`function ${goQuote(name)} is not supported`)
+}
+
+/** NOT_SIMPLE are the value functions that also map histogram samples (reading their float, 0). */
+const NOT_SIMPLE = new Set(['round', 'clamp', 'clamp_min', 'clamp_max'])
+
+/** histogramValues maps each histogram sample to a float (histogram_count & co.); floats are dropped. */
+function histogramValues(
+  ev: Evaluator,
+  g: Grid,
+  f: (h: FloatHistogram, step: number) => number
+): Grid {
+  const out = new OutBuilder(ev.numSteps)
+  for (const s of g.series) {
+    ev.check()
+    const hs = s.hs
+    if (hs === undefined) continue
+    const labels = ev.ctx.delayedNameRemoval ? s.labels : dropMetricName(s.labels)
+    let slot: GridSeries | null = null
+    for (let k = 0; k < ev.numSteps; k++) {
+      const h = hs[k]
+      if (s.present[k] === 0 || h === undefined) continue
+      if (slot === null) slot = out.slot(labels, true)
+      out.put(slot, k, f(h, k))
+    }
+  }
+  return out.grid()
 }
 
 /** sortByValue orders an instant result by value (NaN last); a range result is sorted by labels anyway. */
@@ -514,6 +766,8 @@ function histogramQuantile(
   }
   const out = new OutBuilder(ev.numSteps)
   const order: Group[] = []
+  const natives: number[] = []
+  const nativeSlots = new Map<number, GridSeries>()
   const warned = new Set<string>()
   for (let k = 0; k < ev.numSteps; k++) {
     ev.check()
@@ -530,9 +784,14 @@ function histogramQuantile(
       })
     }
     order.length = 0
+    natives.length = 0
     for (let i = 0; i < g.series.length; i++) {
       const s = g.series[i]
       if (s.present[k] === 0) continue
+      if (s.hs !== undefined && s.hs[k] !== undefined) {
+        natives.push(i)
+        continue
+      }
       const grp = seriesGroup[i]
       if (grp === null) {
         const metric = getLabel(s.labels, METRIC_NAME)
@@ -563,7 +822,33 @@ function histogramQuantile(
       grp.counts[grp.n] = s.vals[k]
       grp.n++
     }
+    for (const i of natives) {
+      const s = g.series[i]
+      const key = labelsKey(s.labels)
+      const grp = groups.get(key)
+      if (grp !== undefined && grp.n > 0) {
+        ev.ctx.annotations.push({
+          level: 'warning',
+          text: annotate(
+            ev,
+            `PromQL warning: vector contains a mix of classic and native histograms for metric name ${goQuote(getLabel(s.labels, METRIC_NAME))}`,
+            e.args[1].pos.start
+          ),
+        })
+        grp.n = 0
+        continue
+      }
+      const labels = ev.ctx.delayedNameRemoval ? s.labels : dropMetricName(s.labels)
+      let slot = nativeSlots.get(i)
+      if (slot === undefined) nativeSlots.set(i, (slot = out.slot(labels, true)))
+      out.put(
+        slot,
+        k,
+        histogramQuantileNative(q, (s.hs as (FloatHistogram | undefined)[])[k] as FloatHistogram)
+      )
+    }
     for (const grp of order) {
+      if (grp.n === 0) continue
       const r = bucketQuantile(q, grp.ub, grp.counts, grp.n)
       grp.n = 0
       if (grp.slot === null) grp.slot = out.slot(grp.labels, false)

@@ -1,6 +1,6 @@
 // The evaluator's internal values: step-grid series for instant vectors and scalars, raw series for ranges.
 import { PeregrineError } from '../core/index.js'
-import type { Labels, SeriesSet } from '../tsdb/index.js'
+import type { FloatHistogram, Labels, SeriesSet } from '../tsdb/index.js'
 import type { VectorSelector } from './ast.js'
 import { labelsKey } from './labels.js'
 
@@ -14,6 +14,8 @@ export interface GridSeries {
   vals: Float64Array
   present: Uint8Array
   dropName: boolean
+  /** hs, when set, holds the native histogram samples: at a step where `hs[i]` is set, the sample is it. */
+  hs?: (FloatHistogram | undefined)[]
 }
 
 export interface Grid {
@@ -29,6 +31,8 @@ export interface RawSeries {
   ts: Float64Array
   vs: Float64Array
   dropName: boolean
+  /** hs, when set, holds native histogram samples aligned with ts (vs is 0 there). */
+  hs?: (FloatHistogram | undefined)[]
 }
 
 export interface Raw {
@@ -129,12 +133,13 @@ export class OutBuilder {
   }
 
   /** put sets a value at a step; a second value for the same series and step is an error. */
-  put(s: GridSeries, step: number, v: number): void {
+  put(s: GridSeries, step: number, v: number, h?: FloatHistogram): void {
     if (s.present[step] === 1) {
       throw executionError('vector cannot contain metrics with the same labelset')
     }
     s.present[step] = 1
     s.vals[step] = v
+    if (h !== undefined) setHistogram(s, step, h)
   }
 
   grid(): Grid {
@@ -152,4 +157,16 @@ export function hasSameLabelset(series: readonly { labels: Labels }[]): boolean 
     seen.add(k)
   }
   return false
+}
+
+/** setHistogram makes step `k` of a grid series the histogram `h`. */
+export function setHistogram(s: GridSeries, k: number, h: FloatHistogram): void {
+  if (s.hs === undefined) s.hs = new Array<FloatHistogram | undefined>(s.vals.length)
+  s.hs[k] = h
+  s.vals[k] = 0
+}
+
+/** histogramAt is the histogram of a grid series at step k, if the sample there is one. */
+export function histogramAt(s: GridSeries, k: number): FloatHistogram | undefined {
+  return s.hs === undefined ? undefined : s.hs[k]
 }

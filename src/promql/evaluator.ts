@@ -1,6 +1,6 @@
 // The evaluator: one expression over a grid of steps, Prometheus 2.55's semantics (promql/engine.go).
 import { PeregrineError } from '../core/index.js'
-import type { Labels } from '../tsdb/index.js'
+import type { FloatHistogram, Labels } from '../tsdb/index.js'
 import {
   inspect,
   type Call,
@@ -138,6 +138,12 @@ export class Evaluator {
             if (!this.ctx.delayedNameRemoval) s.labels = dropMetricName(s.labels)
             s.dropName = true
             for (let i = 0; i < s.vals.length; i++) s.vals[i] = -s.vals[i]
+            if (s.hs !== undefined) {
+              for (let i = 0; i < s.hs.length; i++) {
+                const h = s.hs[i]
+                if (h !== undefined) s.hs[i] = h.copy().mul(-1)
+              }
+            }
           }
           if (!this.ctx.delayedNameRemoval && hasSameLabelset(g.series)) {
             throw executionError('vector cannot contain metrics with the same labelset')
@@ -168,6 +174,7 @@ export class Evaluator {
     if (set === undefined) throw new Error('BUG: selector was not fetched')
     const out: GridSeries[] = []
     const { ts, vs: values, offsets } = set
+    const hsIn = set.hs
     const lookback = this.ctx.lookbackDelta
     const n = this.numSteps
     const first = this.start - vs.offset
@@ -185,6 +192,7 @@ export class Evaluator {
       const present = slabPresent.subarray(used * n, used * n + n)
       let j = lo
       let count = 0
+      let hs: (FloatHistogram | undefined)[] | undefined
       for (let k = 0; k < n; k++) {
         const ref = first + k * interval
         while (j < hi && ts[j] <= ref) j++
@@ -196,11 +204,20 @@ export class Evaluator {
         vals[k] = v
         present[k] = 1
         count++
+        if (hsIn !== undefined) {
+          const h = hsIn[idx]
+          if (h !== undefined) {
+            if (hs === undefined) hs = new Array<FloatHistogram | undefined>(n)
+            hs[k] = h
+          }
+        }
       }
       if (count > 0) {
         used++
         points += count
-        out.push({ labels: set.labels[si], vals, present, dropName: false })
+        const g: GridSeries = { labels: set.labels[si], vals, present, dropName: false }
+        if (hs !== undefined) g.hs = hs
+        out.push(g)
       }
     }
     this.addSamples(points)
@@ -218,6 +235,15 @@ export class Evaluator {
       const hi = set.offsets[si + 1]
       let ts = set.ts.subarray(lo, hi)
       let vs2 = set.vs.subarray(lo, hi)
+      let hs: (FloatHistogram | undefined)[] | undefined
+      if (set.hs !== undefined) {
+        for (let i = lo; i < hi; i++) {
+          if (set.hs[i] !== undefined) {
+            hs = set.hs.slice(lo, hi)
+            break
+          }
+        }
+      }
       let stale = 0
       for (let i = 0; i < vs2.length; i++) {
         const v = vs2[i]
@@ -226,18 +252,23 @@ export class Evaluator {
       if (stale > 0) {
         const nts = new Float64Array(ts.length - stale)
         const nvs = new Float64Array(ts.length - stale)
+        const nhs: (FloatHistogram | undefined)[] | undefined = hs === undefined ? undefined : []
         let w = 0
         for (let i = 0; i < vs2.length; i++) {
           const v = vs2[i]
           if (v !== v && isStale(v)) continue
           nts[w] = ts[i]
           nvs[w] = v
+          if (nhs !== undefined) nhs.push((hs as (FloatHistogram | undefined)[])[i])
           w++
         }
         ts = nts
         vs2 = nvs
+        hs = nhs
       }
-      out.push({ labels: set.labels[si], ts, vs: vs2, dropName: false })
+      const r: RawSeries = { labels: set.labels[si], ts, vs: vs2, dropName: false }
+      if (hs !== undefined) r.hs = hs
+      out.push(r)
     }
     return out
   }
@@ -257,12 +288,14 @@ export class Evaluator {
       if (hi === lo) continue
       this.addSamples(hi - lo)
       this.ctx.total += hi - lo
-      out.push({
+      const r: RawSeries = {
         labels: s.labels,
         ts: s.ts.slice(lo, hi),
         vs: s.vs.slice(lo, hi),
         dropName: false,
-      })
+      }
+      if (s.hs !== undefined) r.hs = s.hs.slice(lo, hi)
+      out.push(r)
     }
     return { kind: 'raw', series: out }
   }
@@ -299,6 +332,8 @@ export class Evaluator {
       const t = this.newSeries(s.labels, s.dropName)
       t.vals.fill(s.vals[0])
       t.present.fill(1)
+      const h = s.hs?.[0]
+      if (h !== undefined) t.hs = new Array<FloatHistogram | undefined>(this.numSteps).fill(h)
       out.push(t)
     }
     this.addSamples(out.length * (this.numSteps - 1))
@@ -315,14 +350,18 @@ export function gridToRaw(ev: Evaluator, g: Grid): Raw {
     if (n === 0) continue
     const ts = new Float64Array(n)
     const vs = new Float64Array(n)
+    const hs: (FloatHistogram | undefined)[] | undefined = s.hs === undefined ? undefined : []
     let w = 0
     for (let i = 0; i < s.present.length; i++) {
       if (s.present[i] === 0) continue
       ts[w] = ev.time(i)
       vs[w] = s.vals[i]
+      if (hs !== undefined) hs.push((s.hs as (FloatHistogram | undefined)[])[i])
       w++
     }
-    out.push({ labels: s.labels, ts, vs, dropName: s.dropName })
+    const r: RawSeries = { labels: s.labels, ts, vs, dropName: s.dropName }
+    if (hs !== undefined) r.hs = hs
+    out.push(r)
   }
   return { kind: 'raw', series: out }
 }

@@ -8,6 +8,8 @@ export type { EngineExtras } from './engine.js'
 export { parseExpr, parseSelector } from './parser.js'
 export { formatQuery } from './format-query.js'
 export { parseDuration, formatDuration, formatFloat } from './format.js'
+export { histogramJson } from './eval-histogram.js'
+export type { HistogramJson } from './eval-histogram.js'
 export type {
   EngineOptions,
   QueryOptions,

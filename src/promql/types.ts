@@ -1,5 +1,5 @@
 // The engine's public shapes: what api, the CLI and the tests see of a query and its answer.
-import type { Labels } from '../tsdb/index.js'
+import type { FloatHistogram, Labels } from '../tsdb/index.js'
 
 /** EngineOptions are the engine's budgets, named after Prometheus's flags. Times are ms. */
 export interface EngineOptions {
@@ -18,6 +18,8 @@ export interface Sample {
   labels: Labels
   t: number
   v: number
+  /** h, when set, is the sample: a native histogram (and `v` is 0). */
+  h?: FloatHistogram
 }
 
 /** SeriesPoints is one series of a matrix: times (ms, ascending) and values, `n` of each used. */
@@ -25,6 +27,8 @@ export interface SeriesPoints {
   labels: Labels
   ts: Float64Array
   vs: Float64Array
+  /** hs, when set, holds native histogram points aligned with ts: where `hs[i]` is set, point i is it. */
+  hs?: readonly (FloatHistogram | undefined)[]
 }
 
 /** Value is what an expression evaluates to, as Prometheus's `resultType`. */

@@ -30,3 +30,11 @@ export type {
   Labels,
   MetricMetadata,
 } from './querier.js'
+export {
+  FloatHistogram,
+  CounterResetHint,
+  CUSTOM_BUCKETS_SCHEMA,
+  boundExponential,
+  bucketsMatch,
+} from './histogram.js'
+export type { Bucket, Span, HistogramError, FloatHistogramInit } from './histogram.js'

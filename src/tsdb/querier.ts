@@ -1,5 +1,6 @@
 // The read seam: what a query engine needs from storage, in the manner of Prometheus's storage.Querier.
 import { compileRe2, PeregrineError } from '../core/index.js'
+import type { FloatHistogram } from './histogram.js'
 import type { Matcher } from './series-index.js'
 
 /** Label is one name and value of a series. */
@@ -41,6 +42,11 @@ export interface SeriesSet {
   readonly offsets: Uint32Array
   readonly ts: Float64Array
   readonly vs: Float64Array
+  /**
+   * hs, when present, holds native histogram samples aligned with `ts`: where `hs[j]` is set, sample j is
+   * that histogram (and `vs[j]` is 0). Absent when every sample is a float, the common case.
+   */
+  readonly hs?: readonly (FloatHistogram | undefined)[]
   /** warnings for the user (a graph node that did not answer, data read from a rollup tier). */
   readonly warnings: readonly string[]
 }
@@ -109,26 +115,39 @@ export function matcherTest(m: Matcher): (value: string) => boolean {
  * use it. Series with the same labels are one series.
  */
 export class MemoryQuerier implements Querier {
-  readonly #series = new Map<string, { labels: Labels; ts: number[]; vs: number[] }>()
+  readonly #series = new Map<string, MemorySeries>()
   readonly #metadata = new Map<string, MetricMetadata>()
 
-  /** add appends samples to the series with these labels (sorted here); t in ms, ascending per call. */
-  add(labels: Record<string, string> | Labels, ts: readonly number[], vs: readonly number[]): void {
+  /**
+   * add appends samples to the series with these labels (sorted here); t in ms, ascending per call.
+   * Where `hs[i]` is set, sample i is that native histogram rather than `vs[i]`.
+   */
+  add(
+    labels: Record<string, string> | Labels,
+    ts: readonly number[],
+    vs: readonly number[],
+    hs?: readonly (FloatHistogram | undefined)[]
+  ): void {
     const list: Label[] = Array.isArray(labels)
       ? [...(labels as Labels)]
       : Object.entries(labels as Record<string, string>).map(([name, value]) => ({ name, value }))
     list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     const key = JSON.stringify(list.map((l) => [l.name, l.value]))
     let s = this.#series.get(key)
-    if (s === undefined) this.#series.set(key, (s = { labels: list, ts: [], vs: [] }))
+    if (s === undefined) this.#series.set(key, (s = { labels: list, ts: [], vs: [], hs: null }))
+    if (hs !== undefined && s.hs === null) s.hs = s.ts.map(() => undefined)
     for (let i = 0; i < ts.length; i++) {
       // Keep timestamps ascending and unique: a later add at the same time replaces the value.
+      const h = hs?.[i]
       let at = s.ts.length
       while (at > 0 && s.ts[at - 1] > ts[i]) at--
-      if (at > 0 && s.ts[at - 1] === ts[i]) s.vs[at - 1] = vs[i]
-      else {
+      if (at > 0 && s.ts[at - 1] === ts[i]) {
+        s.vs[at - 1] = h === undefined ? vs[i] : 0
+        if (s.hs !== null) s.hs[at - 1] = h
+      } else {
         s.ts.splice(at, 0, ts[i])
-        s.vs.splice(at, 0, vs[i])
+        s.vs.splice(at, 0, h === undefined ? vs[i] : 0)
+        if (s.hs !== null) s.hs.splice(at, 0, h)
       }
     }
   }
@@ -145,29 +164,48 @@ export class MemoryQuerier implements Querier {
   select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
     const picked = this.#matching(matchers)
     picked.sort((a, b) => compareLabels(a.labels, b.labels))
-    const labels: Labels[] = []
-    const offsets: number[] = [0]
-    const ts: number[] = []
-    const vs: number[] = []
+    // Two passes into typed arrays: values never pass through a JS array, where V8 may rewrite a NaN's
+    // payload (the stale marker's).
+    const ranges: { s: MemorySeries; lo: number; hi: number }[] = []
+    let total = 0
     for (const s of picked) {
-      const start = ts.length
-      for (let i = 0; i < s.ts.length; i++) {
-        if (s.ts[i] < hints.start || s.ts[i] > hints.end) continue
-        ts.push(s.ts[i])
-        vs.push(s.vs[i])
-      }
-      if (ts.length === start) continue
-      labels.push(s.labels)
-      offsets.push(ts.length)
+      let lo = 0
+      while (lo < s.ts.length && s.ts[lo] < hints.start) lo++
+      let hi = lo
+      while (hi < s.ts.length && s.ts[hi] <= hints.end) hi++
+      if (hi === lo) continue
+      ranges.push({ s, lo, hi })
+      total += hi - lo
     }
-    if (hints.maxSamples !== undefined && ts.length > hints.maxSamples) {
+    if (hints.maxSamples !== undefined && total > hints.maxSamples) {
       return Promise.reject(tooManySamples(hints.maxSamples))
+    }
+    const labels: Labels[] = []
+    const offsets = new Uint32Array(ranges.length + 1)
+    const ts = new Float64Array(total)
+    const vs = new Float64Array(total)
+    let hs: (FloatHistogram | undefined)[] | null = null
+    let w = 0
+    for (let r = 0; r < ranges.length; r++) {
+      const { s, lo, hi } = ranges[r]
+      labels.push(s.labels)
+      for (let i = lo; i < hi; i++, w++) {
+        ts[w] = s.ts[i]
+        vs[w] = s.vs[i]
+        const h = s.hs === null ? undefined : s.hs[i]
+        if (h !== undefined) {
+          hs ??= new Array<FloatHistogram | undefined>(total).fill(undefined)
+          hs[w] = h
+        }
+      }
+      offsets[r + 1] = w
     }
     return Promise.resolve({
       labels,
-      offsets: Uint32Array.from(offsets),
-      ts: Float64Array.from(ts),
-      vs: Float64Array.from(vs),
+      offsets,
+      ts,
+      vs,
+      ...(hs !== null ? { hs } : {}),
       warnings: [],
     })
   }
@@ -200,7 +238,7 @@ export class MemoryQuerier implements Querier {
     return Promise.resolve(out)
   }
 
-  #matching(matchers: readonly Matcher[]): { labels: Labels; ts: number[]; vs: number[] }[] {
+  #matching(matchers: readonly Matcher[]): MemorySeries[] {
     const tests = matchers.map((m) => ({ name: m.name, test: matcherTest(m) }))
     const out = []
     for (const s of this.#series.values()) {
@@ -217,14 +255,19 @@ export class MemoryQuerier implements Querier {
     return out
   }
 
-  #inRange(
-    matchers: readonly Matcher[],
-    hints: LabelHints
-  ): { labels: Labels; ts: number[]; vs: number[] }[] {
+  #inRange(matchers: readonly Matcher[], hints: LabelHints): MemorySeries[] {
     const start = hints.start ?? -Infinity
     const end = hints.end ?? Infinity
     return this.#matching(matchers).filter((s) => s.ts.some((t) => t >= start && t <= end))
   }
+}
+
+interface MemorySeries {
+  labels: Labels
+  ts: number[]
+  vs: number[]
+  /** histogram samples aligned with ts, null while the series has none. */
+  hs: (FloatHistogram | undefined)[] | null
 }
 
 function limited(list: string[], limit: number | undefined): string[] {

@@ -85,9 +85,74 @@ describe('promqltest runner', () => {
     assert.deepEqual(
       results.map((r) => [r.kind, r.ok, r.nativeHistograms]),
       [
-        ['load', false, true],
-        ['eval', true, true],
+        ['load', true, true],
+        ['eval', false, true],
       ]
+    )
+  })
+
+  it('loads native histograms, repeated and incremented, and compares them bucket by bucket', async () => {
+    const results = await runScript(
+      script(`
+    load 5m
+    	h {{schema:0 sum:4 count:4 buckets:[1 2 1]}}+{{sum:2 count:1 buckets:[1] offset:1}}x2
+    	r {{count:1 buckets:[1]}}x1
+
+    eval instant at 10m h
+    	h {{schema:0 sum:8 count:6 buckets:[1 4 1]}}
+
+    eval instant at 10m h
+    	h {{schema:0 sum:8 count:6 buckets:[1 5 1]}}
+
+    eval instant at 10m h
+    	h 6
+
+    eval range from 0 to 10m step 5m r
+    	r {{count:1 buckets:[1]}}x2
+
+    eval range from 0 to 5m step 5m r
+    	r {{count:1 buckets:[1]}} {{count:1 buckets:[0 1]}}
+    `),
+      engine
+    )
+    assert.deepEqual(
+      results.map((r) => [r.line, r.ok]),
+      [
+        [2, true],
+        [6, true],
+        [9, false],
+        [12, false],
+        [15, true],
+        [18, false],
+      ],
+      results.map((r) => r.reason).join('; ')
+    )
+    assert.match(
+      results[2].reason,
+      /expected \{\{count:6 sum:8 offset:0 buckets:\[0=1 1=5 2=1\]\}\}/
+    )
+  })
+
+  it('turns classic histograms into custom-bucket histograms with load_with_nhcb', async () => {
+    const results = await runScript(
+      script(`
+    load_with_nhcb 5m
+    	x_bucket{le="1"} 0+1x2
+    	x_bucket{le="+Inf"} 0+3x2
+    	x_sum 0+5x2
+
+    eval instant at 10m x
+    	x {{schema:-53 sum:10 count:6 custom_values:[1] buckets:[2 4]}}
+
+    eval instant at 10m x_bucket{le="1"}
+    	x_bucket{le="1"} 2
+    `),
+      engine
+    )
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true, true],
+      results.map((r) => r.reason).join('; ')
     )
   })
 })

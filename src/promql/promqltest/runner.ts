@@ -1,6 +1,15 @@
 // A runner for Prometheus's PromQL test scripts (promql/promqltest): load, clear, eval[_fail|_warn|_ordered].
-import { compareLabels, MemoryQuerier, type Labels, type Querier } from '../../tsdb/index.js'
+import {
+  compareLabels,
+  CounterResetHint,
+  CUSTOM_BUCKETS_SCHEMA,
+  FloatHistogram,
+  MemoryQuerier,
+  type Labels,
+  type Querier,
+} from '../../tsdb/index.js'
 import { inspect, AT_MODIFIER_UNSAFE_FUNCTIONS } from '../ast.js'
+import { parseGoFloat } from '../../core/index.js'
 import { parseDurationOrUndefined } from '../format.js'
 import { labelsKey, labelsString } from '../labels.js'
 import { parseExpr, parseSeriesLabels } from '../parser.js'
@@ -55,6 +64,95 @@ interface SequenceValue {
   value: number
   omitted: boolean
   histogram: boolean
+  h?: FloatHistogram
+}
+
+const HINTS: Record<string, CounterResetHint> = {
+  unknown: CounterResetHint.Unknown,
+  reset: CounterResetHint.Reset,
+  not_reset: CounterResetHint.NotReset,
+  gauge: CounterResetHint.Gauge,
+}
+
+/** parseHistogram reads the inside of `{{schema:0 sum:5 count:4 buckets:[1 2 1] …}}`. */
+export function parseHistogram(text: string): FloatHistogram {
+  const re = /([a-z_]+)\s*:\s*(\[[^\]]*\]|[^\s\]]+)/gy
+  const body = text.trim()
+  const seen = new Set<string>()
+  const lists: Record<string, number[]> = {}
+  const nums: Record<string, number> = {}
+  let hint: CounterResetHint = CounterResetHint.Unknown
+  let at = 0
+  while (at < body.length) {
+    while (at < body.length && /\s/.test(body[at])) at++
+    if (at >= body.length) break
+    re.lastIndex = at
+    const m = re.exec(body)
+    if (m === null) throw new Error(`bad histogram description ${JSON.stringify(body.slice(at))}`)
+    at = re.lastIndex
+    const key = m[1]
+    if (seen.has(key)) throw new Error(`duplicate key "${key}" in histogram`)
+    seen.add(key)
+    const val = m[2]
+    if (key === 'counter_reset_hint') {
+      const h = HINTS[val]
+      if (h === undefined) throw new Error(`error parsing counter_reset_hint: ${val}`)
+      hint = h
+    } else if (val.startsWith('[')) {
+      lists[key] = val
+        .slice(1, -1)
+        .trim()
+        .split(/\s+/)
+        .filter((x) => x !== '')
+        .map((x) => {
+          const n = parseNumber(x)
+          if (n === undefined) throw new Error(`bad number ${JSON.stringify(x)} in histogram`)
+          return n
+        })
+    } else {
+      const n = parseNumber(val)
+      if (n === undefined) throw new Error(`bad number ${JSON.stringify(val)} in histogram`)
+      nums[key] = n
+    }
+  }
+  const known = [
+    'schema',
+    'sum',
+    'count',
+    'z_bucket',
+    'z_bucket_w',
+    'custom_values',
+    'buckets',
+    'offset',
+    'n_buckets',
+    'n_offset',
+    'counter_reset_hint',
+  ]
+  for (const k of seen) if (!known.includes(k)) throw new Error(`unknown histogram key ${k}`)
+  const spans = (buckets: number[] | undefined, offset: number | undefined) =>
+    buckets === undefined || buckets.length === 0
+      ? undefined
+      : [{ offset: offset ?? 0, length: buckets.length }]
+  return FloatHistogram.from({
+    counterResetHint: hint,
+    schema: nums.schema ?? 0,
+    sum: nums.sum ?? 0,
+    count: nums.count ?? 0,
+    zeroCount: nums.z_bucket ?? 0,
+    zeroThreshold: nums.z_bucket_w ?? 0,
+    ...(lists.custom_values !== undefined ? { customValues: lists.custom_values } : {}),
+    positiveSpans: spans(lists.buckets, nums.offset),
+    positiveBuckets: lists.buckets ?? [],
+    negativeSpans: spans(lists.n_buckets, nums.n_offset),
+    negativeBuckets: lists.n_buckets ?? [],
+  })
+}
+
+/** closeOf is the index just past the `}}` closing the `{{` at 0. */
+function closeOf(text: string): number {
+  const end = text.indexOf('}}')
+  if (end < 0) throw new Error('unclosed histogram description')
+  return end + 2
 }
 
 /** parseNumber is the runner's Go ParseInt(s, 0, 64) then ParseFloat(s, 64). */
@@ -108,31 +206,40 @@ function parseValues(text: string): SequenceValue[] {
   let rest = text.trim()
   while (rest !== '') {
     if (rest.startsWith('{{')) {
-      // A native histogram (possibly with an increment and a repetition): consumed as one item.
-      let i = 0
-      let depth = 0
-      for (; i < rest.length; i++) {
-        if (rest.startsWith('{{', i)) {
-          depth++
-          i++
-        } else if (rest.startsWith('}}', i)) {
-          depth--
-          i++
-          if (depth === 0) {
-            const m = /^([+-]\{\{)/.exec(rest.slice(i + 1))
-            if (m !== null) continue
-            break
-          }
-        }
+      // A native histogram, possibly repeated (`{{…}}x3`) or incremented (`{{…}}+{{…}}x3`).
+      const end = closeOf(rest)
+      const base = parseHistogram(rest.slice(2, end - 2))
+      rest = rest.slice(end)
+      let inc: FloatHistogram | null = null
+      let sign = 1
+      if (/^[+-]\{\{/.test(rest)) {
+        sign = rest[0] === '-' ? -1 : 1
+        const e2 = closeOf(rest.slice(1)) + 1
+        inc = parseHistogram(rest.slice(3, e2 - 2))
+        rest = rest.slice(e2)
       }
-      rest = rest.slice(i + 1)
       const times = /^x(\d+)/.exec(rest)
-      let n = 1
-      if (times !== null) {
-        n = Number(times[1]) + 1
-        rest = rest.slice(times[0].length)
+      if (times !== null) rest = rest.slice(times[0].length)
+      else if (inc !== null) throw new Error('histogram increment without a repetition')
+      if (rest !== '' && !/^\s/.test(rest))
+        throw new Error(`bad series value ${JSON.stringify(rest)}`)
+      const n = times === null ? 0 : Number(times[1])
+      out.push({ value: 0, omitted: false, histogram: true, h: base })
+      let cur = base
+      for (let j = 1; j <= n; j++) {
+        if (inc !== null) {
+          if (cur.schema > inc.schema) {
+            throw new Error(
+              `error combining histograms: cannot merge from schema ${inc.schema} to ${cur.schema}`
+            )
+          }
+          const next = cur.copy()
+          const err = sign > 0 ? next.add(inc) : next.sub(inc)
+          if (err !== '') throw new Error(`error combining histograms: ${err}`)
+          cur = next
+        }
+        out.push({ value: 0, omitted: false, histogram: true, h: cur })
       }
-      for (let j = 0; j < n; j++) out.push({ value: 0, omitted: false, histogram: true })
       rest = rest.trim()
       continue
     }
@@ -241,12 +348,11 @@ export async function runScript(
       let problem = ''
       let native = false
       let gap = 0
+      const nhcb = m?.[1] === 'with_nhcb'
+      const defs: { labels: Labels; ts: number[]; vs: number[] }[] = []
       if (m === null) problem = 'invalid load command'
       else {
-        if (m[1] === 'with_nhcb') {
-          native = true
-          problem = 'load_with_nhcb: native histograms with custom buckets are not stored'
-        }
+        if (nhcb) native = true
         try {
           gap = duration(m[2], 'step')
         } catch (err) {
@@ -261,18 +367,21 @@ export async function runScript(
           const values = parseValues(valueText)
           const ts: number[] = []
           const vs: number[] = []
+          const hs: (FloatHistogram | undefined)[] = []
+          let anyH = false
           for (let j = 0; j < values.length; j++) {
             const v = values[j]
             if (v.omitted) continue
             if (v.histogram) {
               native = true
-              if (problem === '') problem = `line ${i + 1}: native histogram samples are not stored`
-              continue
+              anyH = true
             }
             ts.push(j * gap)
             vs.push(v.value)
+            hs.push(v.h)
           }
-          if (ts.length > 0) querier.add(labels, ts, vs)
+          if (ts.length > 0) querier.add(labels, ts, vs, anyH ? hs : undefined)
+          if (nhcb) defs.push({ labels, ts, vs: anyH ? [] : vs })
           const metric = labels.find((x) => x.name === '__name__')?.value ?? ''
           if (values.some((v) => v.histogram)) histogramNames.add(metric)
           if (m?.[1] === 'with_nhcb') {
@@ -282,6 +391,13 @@ export async function runScript(
           }
         } catch (err) {
           if (problem === '') problem = `line ${i + 1}: ${(err as Error).message}`
+        }
+      }
+      if (nhcb && problem === '') {
+        try {
+          appendCustomHistograms(querier, defs)
+        } catch (err) {
+          problem = (err as Error).message
         }
       }
       results.push({
@@ -514,7 +630,12 @@ async function runInstant(
   for (const s of series) {
     for (let j = 0; j < s.ts.length; j++) {
       if (s.ts[j] === c.t) {
-        samples.push({ labels: s.labels, t: c.t, v: s.vs[j] })
+        const h = s.hs?.[j]
+        samples.push(
+          h === undefined
+            ? { labels: s.labels, t: c.t, v: s.vs[j] }
+            : { labels: s.labels, t: c.t, v: 0, h }
+        )
         break
       }
     }
@@ -547,17 +668,16 @@ function compareResult(cmd: EvalCmd, value: QueryResult['value'], _t: number): v
           )
         }
         seen.add(key)
-        const want: { t: number; v: number }[] = []
+        const want: { t: number; v: number; h: FloatHistogram | undefined }[] = []
         for (let i = 0; i < exp.values.length; i++) {
           const t = cmd.start + i * cmd.step
           if (t > cmd.end) throw new Error('expected more points than the query range can return')
           const e = exp.values[i]
-          if (e.histogram) throw new Error('expected a native histogram point')
-          if (!e.omitted) want.push({ t, v: e.value })
+          if (!e.omitted) want.push({ t, v: e.value, h: e.h })
         }
         if (want.length !== s.ts.length) {
           throw new Error(
-            `expected ${want.length} float points for ${labelsString(s.labels)}, but got ${s.ts.length} [${Array.from(s.vs).map(fmt).join(' ')}]`
+            `expected ${want.length} points for ${labelsString(s.labels)}, but got ${s.ts.length} [${Array.from(s.vs, (v, i) => s.hs?.[i]?.toString() ?? fmt(v)).join(' ')}]`
           )
         }
         for (let i = 0; i < want.length; i++) {
@@ -565,6 +685,20 @@ function compareResult(cmd: EvalCmd, value: QueryResult['value'], _t: number): v
             throw new Error(
               `expected point ${i} of ${labelsString(s.labels)} at ${want[i].t}, got ${s.ts[i]}`
             )
+          }
+          const gotH = s.hs?.[i]
+          const wantH = want[i].h
+          if (wantH !== undefined || gotH !== undefined) {
+            if (
+              wantH === undefined ||
+              gotH === undefined ||
+              !wantH.equalsApprox(gotH, almostEqual)
+            ) {
+              throw new Error(
+                `expected ${wantH?.toString() ?? fmt(want[i].v)} at t=${s.ts[i]} for ${labelsString(s.labels)}, got ${gotH?.toString() ?? fmt(s.vs[i])}`
+              )
+            }
+            continue
           }
           if (!almostEqual(s.vs[i], want[i].v)) {
             throw new Error(
@@ -595,8 +729,15 @@ function compareResult(cmd: EvalCmd, value: QueryResult['value'], _t: number): v
           )
         }
         const e = exp.values[0]
-        if (e.histogram)
-          throw new Error(`expected a native histogram for ${labelsString(s.labels)}`)
+        if (e.h !== undefined || s.h !== undefined) {
+          if (e.h === undefined || s.h === undefined || !e.h.equalsApprox(s.h, almostEqual)) {
+            throw new Error(
+              `expected ${e.h?.toString() ?? fmt(e.value)} for ${labelsString(s.labels)} but got ${s.h?.toString() ?? fmt(s.v)}`
+            )
+          }
+          seen.add(key)
+          return
+        }
         if (!almostEqual(e.value, s.v)) {
           throw new Error(
             `expected ${fmt(e.value)} for ${labelsString(s.labels)} but got ${fmt(s.v)}`
@@ -620,4 +761,93 @@ function compareResult(cmd: EvalCmd, value: QueryResult['value'], _t: number): v
     case 'string':
       throw new Error('unexpected string result')
   }
+}
+
+/**
+ * appendCustomHistograms is `load_with_nhcb`: classic histogram series (`_bucket` with `le`, `_count`,
+ * `_sum`) become native histograms with custom buckets named without the suffix, as Prometheus's runner.
+ */
+function appendCustomHistograms(
+  querier: MemoryQuerier,
+  defs: readonly { labels: Labels; ts: number[]; vs: number[] }[]
+): void {
+  interface Temp {
+    labels: Labels
+    bounds: number[]
+    byTs: Map<number, { buckets: Map<number, number>; count: number; sum: number }>
+  }
+  const groups = new Map<string, Temp>()
+  const group = (ls: Labels, suffix: string): Temp => {
+    const name = ls.find((l) => l.name === '__name__')?.value ?? ''
+    const base = ls
+      .filter((l) => l.name !== 'le')
+      .map((l) =>
+        l.name === '__name__' ? { name: l.name, value: name.slice(0, -suffix.length) } : l
+      )
+    const key = labelsKey(base)
+    let g = groups.get(key)
+    if (g === undefined) groups.set(key, (g = { labels: base, bounds: [], byTs: new Map() }))
+    return g
+  }
+  const at = (g: Temp, t: number) => {
+    let x = g.byTs.get(t)
+    if (x === undefined) g.byTs.set(t, (x = { buckets: new Map(), count: 0, sum: 0 }))
+    return x
+  }
+  for (const d of defs) {
+    const name = d.labels.find((l) => l.name === '__name__')?.value ?? ''
+    const leLabel = d.labels.find((l) => l.name === 'le')
+    if (name.endsWith('_bucket') && leLabel !== undefined) {
+      const le = parseGoFloatLoose(leLabel.value)
+      if (le === undefined || Number.isNaN(le)) continue
+      const g = group(d.labels, '_bucket')
+      g.bounds.push(le)
+      d.ts.forEach((t, i) => at(g, t).buckets.set(le, d.vs[i]))
+    } else if (name.endsWith('_count')) {
+      const g = group(d.labels, '_count')
+      d.ts.forEach((t, i) => (at(g, t).count = d.vs[i]))
+    } else if (name.endsWith('_sum')) {
+      const g = group(d.labels, '_sum')
+      d.ts.forEach((t, i) => (at(g, t).sum = d.vs[i]))
+    }
+  }
+  for (const g of groups.values()) {
+    if (g.bounds.length === 0) throw new Error('load_with_nhcb: a histogram without buckets')
+    const upper = [...new Set(g.bounds)].sort((a, b) => a - b)
+    const custom = upper[upper.length - 1] === Infinity ? upper.slice(0, -1) : upper
+    const times = [...g.byTs.keys()].sort((a, b) => a - b)
+    const hs: FloatHistogram[] = []
+    for (const t of times) {
+      const x = g.byTs.get(t) as { buckets: Map<number, number>; count: number; sum: number }
+      let prev = 0
+      let total = 0
+      const buckets: number[] = []
+      for (const le of upper) {
+        const cur = x.buckets.get(le) ?? 0
+        buckets.push(cur - prev)
+        total += cur - prev
+        prev = cur
+      }
+      const h = FloatHistogram.from({
+        schema: CUSTOM_BUCKETS_SCHEMA,
+        count: x.count !== 0 ? x.count : total,
+        sum: x.sum,
+        positiveSpans: [{ offset: 0, length: upper.length }],
+        positiveBuckets: buckets,
+        customValues: custom,
+      })
+      hs.push(h.compact())
+    }
+    querier.add(
+      g.labels,
+      times,
+      times.map(() => 0),
+      hs
+    )
+  }
+}
+
+/** parseGoFloatLoose reads a bucket bound as Go's strconv.ParseFloat. */
+function parseGoFloatLoose(s: string): number | undefined {
+  return parseGoFloat(s)
 }
