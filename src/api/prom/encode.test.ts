@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { FloatHistogram } from '../../tsdb/index.js'
 import {
+  histogramValue,
   labelsJson,
   queryDataJson,
   sampleTime,
@@ -90,6 +92,42 @@ describe('prometheus json', () => {
         ],
       }),
       '{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[[60,"0.5"],[120.500,"-Inf"]]},{"metric":{"a":"2"}}]}'
+    )
+  })
+
+  it('writes native histograms as MarshalHistogram, apart from float points', () => {
+    // (0.5,1]:1, (1,2]:2, (2,4]:1 and a tiny sum, which MarshalFloat writes with an exponent.
+    const h = FloatHistogram.from({
+      sum: 1e-7,
+      count: 4,
+      positiveSpans: [{ offset: 0, length: 3 }],
+      positiveBuckets: [1, 2, 1],
+    })
+    assert.equal(
+      histogramValue(h),
+      '{"count":"4","sum":"1e-07","buckets":[[0,"0.5","1","1"],[0,"1","2","2"],[0,"2","4","1"]]}'
+    )
+    assert.equal(histogramValue(new FloatHistogram()), '{"count":"0","sum":"0"}')
+    assert.equal(
+      valueJson({
+        resultType: 'vector',
+        samples: [{ labels: labels({ a: '1' }), t: 1000, v: 0, h }],
+      }),
+      `{"resultType":"vector","result":[{"metric":{"a":"1"},"histogram":[1,${histogramValue(h)}]}]}`
+    )
+    assert.equal(
+      valueJson({
+        resultType: 'matrix',
+        series: [
+          {
+            labels: labels({ a: '1' }),
+            ts: Float64Array.of(1000, 2000),
+            vs: Float64Array.of(5, 0),
+            hs: [undefined, h],
+          },
+        ],
+      }),
+      `{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[[1,"5"]],"histograms":[[2,${histogramValue(h)}]]}]}`
     )
   })
 

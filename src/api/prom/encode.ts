@@ -2,8 +2,8 @@
 // util/jsonutil): sample times as seconds with exactly the ms digits (`1435781451.781`, `1.500`),
 // values as strings (`"1"`, `"1e-07"`, `"+Inf"`), labels as an object in label order. Built as one
 // string: a matrix of thousands of points is written without an object per point.
-import { formatFloat, type QueryResult, type Value } from '../../promql/index.js'
-import type { Labels } from '../../tsdb/index.js'
+import { formatFloat, histogramJson, type QueryResult, type Value } from '../../promql/index.js'
+import type { FloatHistogram, Labels } from '../../tsdb/index.js'
 
 /**
  * sampleTime writes a sample time (ms) as Prometheus's MarshalTimestamp: whole seconds, then `.` and
@@ -38,6 +38,27 @@ export function sampleValue(v: number): string {
   return `"${s.slice(0, e + 2)}${exp.length < 2 ? `0${exp}` : exp}"`
 }
 
+// formatFloat's text back to its number (exact: it is the shortest text that reads back).
+const numberOf = (text: string): number =>
+  text === '+Inf' ? Infinity : text === '-Inf' ? -Infinity : Number(text)
+
+/**
+ * histogramValue writes a native histogram as Prometheus's MarshalHistogram: `{"count","sum",
+ * "buckets":[[rule, lower, upper, count], …]}`, every number as sampleValue writes it.
+ */
+export function histogramValue(h: FloatHistogram): string {
+  const j = histogramJson(h)
+  let out = `{"count":${sampleValue(numberOf(j.count))},"sum":${sampleValue(numberOf(j.sum))}`
+  if (j.buckets !== undefined && j.buckets.length > 0) {
+    const parts = j.buckets.map(
+      ([rule, lo, hi, n]) =>
+        `[${rule},${sampleValue(numberOf(lo))},${sampleValue(numberOf(hi))},${sampleValue(numberOf(n))}]`
+    )
+    out += `,"buckets":[${parts.join(',')}]`
+  }
+  return out + '}'
+}
+
 /** labelsJson writes labels as a JSON object, in their order. */
 export function labelsJson(labels: Labels): string {
   let out = '{'
@@ -63,7 +84,9 @@ export function valueJson(value: Value): string {
       const parts: string[] = []
       for (const s of value.samples) {
         parts.push(
-          `{"metric":${labelsJson(s.labels)},"value":[${sampleTime(s.t)},${sampleValue(s.v)}]}`
+          s.h === undefined
+            ? `{"metric":${labelsJson(s.labels)},"value":[${sampleTime(s.t)},${sampleValue(s.v)}]}`
+            : `{"metric":${labelsJson(s.labels)},"histogram":[${sampleTime(s.t)},${histogramValue(s.h)}]}`
         )
       }
       return `{"resultType":"vector","result":[${parts.join(',')}]}`
@@ -73,14 +96,20 @@ export function valueJson(value: Value): string {
       for (const s of value.series) {
         let out = `{"metric":${labelsJson(s.labels)}`
         const n = Math.min(s.ts.length, s.vs.length)
-        if (n > 0) {
-          out += ',"values":['
-          for (let i = 0; i < n; i++) {
-            if (i > 0) out += ','
-            out += `[${sampleTime(s.ts[i])},${sampleValue(s.vs[i])}]`
+        const hs = s.hs
+        // Float points under "values", histogram points under "histograms", as Prometheus splits them.
+        let floats = ''
+        let histograms = ''
+        for (let i = 0; i < n; i++) {
+          const h = hs?.[i]
+          if (h === undefined) {
+            floats += `${floats === '' ? '' : ','}[${sampleTime(s.ts[i])},${sampleValue(s.vs[i])}]`
+          } else {
+            histograms += `${histograms === '' ? '' : ','}[${sampleTime(s.ts[i])},${histogramValue(h)}]`
           }
-          out += ']'
         }
+        if (floats !== '') out += `,"values":[${floats}]`
+        if (histograms !== '') out += `,"histograms":[${histograms}]`
         parts.push(out + '}')
       }
       return `{"resultType":"matrix","result":[${parts.join(',')}]}`
