@@ -220,9 +220,12 @@ function local(
   }
 }
 
-// Components of this process are reached directly, without a JSON round trip over loopback; any other
-// address gets a JSON-RPC client.
-function withDial(deps: Deps, services: Service[]): Deps {
+/**
+ * withDial returns `deps` with a `dial` that reaches the components of this process (`services`)
+ * directly, through their `local` callers, without a JSON round trip over loopback; any other address
+ * gets a JSON-RPC client.
+ */
+export function withDial(deps: Deps, services: Service[]): Deps {
   const byAddress = new Map<string, RpcCaller>()
   for (const s of services) {
     if (s.local === undefined) continue

@@ -1,7 +1,8 @@
 /**
  * @module graph
  * A graph node: Open-Falcon's Graph RPC (Send, Query, Last, LastRaw, Info, Delete, Ping) over JSON-RPC,
- * and HTTP /health and /counter/all, serving the tsdb storage engine.
+ * Peregrine's index and Prometheus-series calls (Endpoints, Counters, Select, LabelNames, LabelValues,
+ * Metadata), and HTTP /health and /counter/all, serving the tsdb storage engine.
  */
 import type { AddressInfo } from 'node:net'
 import { getHeapStatistics } from 'node:v8'
@@ -42,6 +43,11 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
   })
   const counters = newGraphCounters()
   const methods = graphMethods(db, counters, { maxIndexRows: config.maxIndexRows })
+  // Called in this process (the all-in-one's api): Graph.Select's columns stay typed arrays.
+  const localMethods = graphMethods(db, counters, {
+    maxIndexRows: config.maxIndexRows,
+    inProcess: true,
+  })
   const listeners = { rpc: newListenerStats(), http: newListenerStats() }
   const rpc = serveJsonRpc(methods, {
     onError: (m) => deps.log.warn(`graph rpc: ${m}`),
@@ -84,7 +90,7 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     local: {
       // The same methods, called directly instead of through JSON over loopback.
       async call<T>(method: string, param: unknown): Promise<T> {
-        const fn = methods.get(method)
+        const fn = localMethods.get(method)
         if (stopped) throw new Error('graph is stopped')
         if (fn === undefined) throw new RpcError(`rpc: can't find method ${method}`)
         return (await fn(param)) as T

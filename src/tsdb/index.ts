@@ -20,6 +20,10 @@ export type { ConsolFun } from './rollup.js'
 export { CONSOL_FUNS } from './rollup.js'
 export type { Matcher, MatchOp, CounterInfo } from './series-index.js'
 export type { WalSync } from './wal/wal.js'
+export { TsdbQuerier } from './tsdb-querier.js'
+export { escapeName } from './prom-names.js'
+export { decodeSeriesSet, encodeSeriesSet, wireBytes } from './wire.js'
+export type { LabelsParam, MetadataParam, MetadataRow, SelectParam, WireSeriesSet } from './wire.js'
 export { MemoryQuerier, compareLabels, matcherTest, tooManySamples } from './querier.js'
 export type {
   Querier,

@@ -1,5 +1,7 @@
 // The series index: endpoints, counters per endpoint, postings by metric and tag, label matchers.
 import { counterOf, parseTags } from '../core/model.js'
+import { escapeName } from './prom-names.js'
+import type { Label, Labels } from './querier.js'
 import type { MemSeries } from './series.js'
 
 /** MatchOp is a Prometheus label matcher operator. */
@@ -33,7 +35,11 @@ export class SeriesIndex {
   readonly #byKey = new Map<string, MemSeries[]>()
   readonly #byEndpoint = new Map<string, Set<MemSeries>>()
   readonly #byMetric = new Map<string, Set<MemSeries>>()
-  readonly #byTag = new Map<string, Set<MemSeries>>()
+  /** Tag postings: tag name → value → series. */
+  readonly #byTag = new Map<string, Map<string, Set<MemSeries>>>()
+  /** Escaped aliases (`cpu_idle`) of metric and tag names that differ from them → the real names. */
+  readonly #metricAlias = new Map<string, Set<string>>()
+  readonly #tagAlias = new Map<string, Set<string>>()
 
   get size(): number {
     return this.byUid.size
@@ -45,8 +51,15 @@ export class SeriesIndex {
     if (variants === undefined) this.#byKey.set(s.key, [s])
     else variants.push(s)
     addPosting(this.#byEndpoint, s.endpoint, s)
-    addPosting(this.#byMetric, s.metric, s)
-    for (const [k, v] of Object.entries(parseTags(s.tags))) addPosting(this.#byTag, k + '=' + v, s)
+    if (addPosting(this.#byMetric, s.metric, s)) addAlias(this.#metricAlias, s.metric)
+    for (const [k, v] of Object.entries(parseTags(s.tags))) {
+      let values = this.#byTag.get(k)
+      if (values === undefined) {
+        this.#byTag.set(k, (values = new Map<string, Set<MemSeries>>()))
+        addAlias(this.#tagAlias, k)
+      }
+      addPosting(values, v, s)
+    }
   }
 
   remove(s: MemSeries): void {
@@ -59,9 +72,16 @@ export class SeriesIndex {
       else this.#byKey.set(s.key, rest)
     }
     removePosting(this.#byEndpoint, s.endpoint, s)
-    removePosting(this.#byMetric, s.metric, s)
-    for (const [k, v] of Object.entries(parseTags(s.tags)))
-      removePosting(this.#byTag, k + '=' + v, s)
+    if (removePosting(this.#byMetric, s.metric, s)) removeAlias(this.#metricAlias, s.metric)
+    for (const [k, v] of Object.entries(parseTags(s.tags))) {
+      const values = this.#byTag.get(k)
+      if (values === undefined) continue
+      removePosting(values, v, s)
+      if (values.size === 0) {
+        this.#byTag.delete(k)
+        removeAlias(this.#tagAlias, k)
+      }
+    }
   }
 
   /**
@@ -140,7 +160,7 @@ export class SeriesIndex {
           ? this.#byMetric.get(m.value)
           : m.name === 'endpoint'
             ? this.#byEndpoint.get(m.value)
-            : this.#byTag.get(m.name + '=' + m.value)
+            : this.#byTag.get(m.name)?.get(m.value)
       const size = set?.size ?? 0
       if (size < baseSize) {
         base = set ?? []
@@ -171,15 +191,64 @@ export class SeriesIndex {
   labelValues(name: string): string[] {
     if (name === '__name__') return [...this.#byMetric.keys()].sort()
     if (name === 'endpoint') return [...this.#byEndpoint.keys()].sort()
-    const out = new Set<string>()
-    const prefix = name + '='
-    for (const key of this.#byTag.keys())
-      if (key.startsWith(prefix)) out.add(key.slice(prefix.length))
-    return [...out].sort()
+    return [...(this.#byTag.get(name)?.keys() ?? [])].sort()
+  }
+
+  /**
+   * labels returns a series' Prometheus labels, sorted (contract.md), new on every call: kept for
+   * every series they would cost about 360 bytes each.
+   */
+  labels(s: MemSeries): Labels {
+    return labelsOf(s)
+  }
+
+  /** metricPostings maps each metric name to its series (read only). */
+  get metricPostings(): ReadonlyMap<string, ReadonlySet<MemSeries>> {
+    return this.#byMetric
+  }
+
+  /** endpointPostings maps each endpoint to its series (read only). */
+  get endpointPostings(): ReadonlyMap<string, ReadonlySet<MemSeries>> {
+    return this.#byEndpoint
+  }
+
+  /** tagPostings maps each value of tag `name` to its series (read only), or undefined. */
+  tagPostings(name: string): ReadonlyMap<string, ReadonlySet<MemSeries>> | undefined {
+    return this.#byTag.get(name)
+  }
+
+  /** tagNames lists the tag names in use, unsorted. */
+  tagNames(): IterableIterator<string> {
+    return this.#byTag.keys()
+  }
+
+  /**
+   * tagNamesFor returns the tag names a matcher's label name refers to: itself, when it is a tag, and
+   * every tag whose escaped form it is (`iface_name` → `iface.name`). Reserved names refer to no tag.
+   */
+  tagNamesFor(name: string): string[] {
+    const out: string[] = []
+    if (RESERVED.has(name)) return out
+    if (this.#byTag.has(name)) out.push(name)
+    for (const real of this.#tagAlias.get(name) ?? []) out.push(real)
+    return out
+  }
+
+  /** metricsFor returns the metrics named `name` or whose escaped form is `name`. */
+  metricsFor(name: string): string[] {
+    const out: string[] = []
+    if (this.#byMetric.has(name)) out.push(name)
+    for (const real of this.#metricAlias.get(name) ?? []) out.push(real)
+    return out
   }
 
   #intersectTags(tags: readonly string[]): MemSeries[] {
-    const sets = tags.map((t) => this.#byTag.get(t.replaceAll(' ', '')) ?? new Set<MemSeries>())
+    const sets = tags.map((t) => {
+      const kv = t.replaceAll(' ', '')
+      const eq = kv.indexOf('=')
+      const set = eq < 0 ? undefined : this.#byTag.get(kv.slice(0, eq))?.get(kv.slice(eq + 1))
+      return set ?? new Set<MemSeries>()
+    })
     sets.sort((a, b) => a.size - b.size)
     const out: MemSeries[] = []
     for (const s of sets[0]) if (sets.every((set) => set.has(s))) out.push(s)
@@ -187,17 +256,41 @@ export class SeriesIndex {
   }
 }
 
-function addPosting(map: Map<string, Set<MemSeries>>, key: string, s: MemSeries): void {
+// Adds s to the posting of key; true when the key is new.
+function addPosting(map: Map<string, Set<MemSeries>>, key: string, s: MemSeries): boolean {
   const set = map.get(key)
-  if (set === undefined) map.set(key, new Set([s]))
-  else set.add(s)
+  if (set === undefined) {
+    map.set(key, new Set([s]))
+    return true
+  }
+  set.add(s)
+  return false
 }
 
-function removePosting(map: Map<string, Set<MemSeries>>, key: string, s: MemSeries): void {
+// Removes s from the posting of key; true when the key is gone.
+function removePosting(map: Map<string, Set<MemSeries>>, key: string, s: MemSeries): boolean {
   const set = map.get(key)
-  if (set === undefined) return
+  if (set === undefined) return false
   set.delete(s)
-  if (set.size === 0) map.delete(key)
+  if (set.size > 0) return false
+  map.delete(key)
+  return true
+}
+
+function addAlias(aliases: Map<string, Set<string>>, name: string): void {
+  const alias = escapeName(name)
+  if (alias === name) return
+  const set = aliases.get(alias)
+  if (set === undefined) aliases.set(alias, new Set([name]))
+  else set.add(name)
+}
+
+function removeAlias(aliases: Map<string, Set<string>>, name: string): void {
+  const alias = escapeName(name)
+  const set = aliases.get(alias)
+  if (set === undefined) return
+  set.delete(name)
+  if (set.size === 0) aliases.delete(alias)
 }
 
 function textTest(term: string): (s: string) => boolean {
@@ -227,5 +320,39 @@ function compileMatcher(m: Matcher): (v: string) => boolean {
       const re = new RegExp('^(?:' + m.value + ')$')
       return (v) => !re.test(v)
     }
+  }
+}
+
+/** RESERVED label names: a tag of one of these names is not shown as a label (the reserved one wins). */
+const RESERVED = new Set(['__name__', 'endpoint', '__type__', '__step__'])
+
+// A series' labels: __name__, endpoint, and its tags but those with a reserved name or an empty value.
+function labelsOf(s: MemSeries): Labels {
+  const out: Label[] = [
+    { name: '__name__', value: s.metric },
+    { name: 'endpoint', value: s.endpoint },
+  ]
+  for (const [name, value] of Object.entries(parseTags(s.tags))) {
+    if (value !== '' && !RESERVED.has(name)) out.push({ name, value })
+  }
+  out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return out
+}
+
+/**
+ * tagValue is the value of tag `name` in canonical tags `k1=v1,k2=v2` ('' when absent), read in place:
+ * names hold no `=` or `,`, values no `,`.
+ */
+export function tagValue(tags: string, name: string): string {
+  let at = 0
+  for (;;) {
+    const i = tags.indexOf(name + '=', at)
+    if (i < 0) return ''
+    if (i === 0 || tags.charCodeAt(i - 1) === 0x2c) {
+      const from = i + name.length + 1
+      const end = tags.indexOf(',', from)
+      return end < 0 ? tags.slice(from) : tags.slice(from, end)
+    }
+    at = i + 1
   }
 }

@@ -1,0 +1,315 @@
+// Reads: a series' raw points from blocks and head into reused columns, rollup buckets of a tier
+// (stored, or computed from raw data past the watermark), and falcon's `query`, `last` and `seriesInfo`.
+import { PeregrineError } from '../core/errors.js'
+import type { BlockKind } from './block.js'
+import { type Columns, decodeChunk } from './chunk/chunk.js'
+import { mergeFirstWins, mergeLastWins } from './merge.js'
+import {
+  Buckets,
+  type ConsolFun,
+  CONSOL_FUNS,
+  consolidate,
+  decodeBuckets,
+  toRates,
+} from './rollup.js'
+import { type MemSeries, type SeriesDesc, uidOf } from './series.js'
+import type { DbState } from './state.js'
+
+/** QueryOptions selects a time range (ms, inclusive), an optional step (s) and a consolidation function. */
+export interface QueryOptions {
+  start: number
+  end: number
+  /** step: the wanted resolution in seconds; the finest tier whose resolution is ≤ it is used. */
+  step?: number
+  consolFun?: ConsolFun
+}
+
+/** QueryResult holds a series' points in columns: `ts` (ms) and `vs`, `n` valid. DERIVE values are rates. */
+export interface QueryResult {
+  dstype: string
+  /** step: the resolution of the points, in seconds (the series' step for raw data). */
+  step: number
+  tier: BlockKind
+  ts: Float64Array
+  vs: Float64Array
+  n: number
+}
+
+/**
+ * rawColumns returns the raw points of s with from < t ≤ to, from blocks then the head, merged (first
+ * written wins), in the database's shared column buffer: valid until the next read.
+ */
+export function rawColumns(st: DbState, s: MemSeries, from: number, to: number): Columns {
+  const out = st.columns
+  out.n = 0
+  appendRaw(st, s, from, to, out)
+  mergeFirstWins(out)
+  return out
+}
+
+/**
+ * appendRaw appends to `out` (after its `n` points, growing its arrays by doubling) the raw points of
+ * s with from < t ≤ to, oldest writes first (blocks in flush order, then the head, late points last):
+ * in time order unless late points or overlapping blocks interleave, and then a timestamp may come
+ * twice, the first written first. Chunks are decoded straight into `out` when it has room.
+ */
+export function appendRaw(st: DbState, s: MemSeries, from: number, to: number, out: Columns): void {
+  for (const { block, entry } of s.inBlocks) {
+    for (const c of entry.chunks) {
+      if (c.maxT <= from || c.minT > to) continue
+      if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
+      appendChunk(st, block.read(c, st.chunkBuf), c.minT, c.n, from, to, out)
+    }
+  }
+  for (const c of s.sealed) {
+    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, c.n, from, to, out)
+  }
+  appendRange(s.ts, s.vs, s.n, from, to, out)
+  for (const c of s.oooSealed) {
+    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, c.n, from, to, out)
+  }
+  appendRange(s.oooTs, s.oooVs, s.oooN, from, to, out)
+}
+
+/**
+ * rawCount is how many raw points of s the chunks and head overlapping (from, to] hold: at least what
+ * appendRaw appends, exact when no chunk straddles a bound.
+ */
+export function rawCount(s: MemSeries, from: number, to: number): number {
+  let n = 0
+  for (const { entry } of s.inBlocks) {
+    for (const c of entry.chunks) if (c.maxT > from && c.minT <= to) n += c.n
+  }
+  for (const c of s.sealed) if (c.maxT > from && c.minT <= to) n += c.n
+  for (const c of s.oooSealed) if (c.maxT > from && c.minT <= to) n += c.n
+  return n + s.n + s.oooN
+}
+
+// A chunk of n points into `out`: decoded in place when it has room (no copy), else through the
+// scratch columns; then cut to (from, to].
+function appendChunk(
+  st: DbState,
+  bytes: Uint8Array,
+  minT: number,
+  n: number,
+  from: number,
+  to: number,
+  out: Columns
+): void {
+  const at = out.n
+  if (out.ts.length - at < n) {
+    const cols = decodeChunk(bytes, minT, st.scratch)
+    st.scratch = cols
+    appendRange(cols.ts, cols.vs, cols.n, from, to, out)
+    return
+  }
+  const view: Columns = { ts: out.ts.subarray(at), vs: out.vs.subarray(at), n: 0 }
+  decodeChunk(bytes, minT, view)
+  const ts = out.ts
+  let lo = at
+  const end = at + view.n
+  while (lo < end && ts[lo] <= from) lo++
+  let hi = end
+  while (hi > lo && ts[hi - 1] > to) hi--
+  if (lo > at) {
+    ts.copyWithin(at, lo, hi)
+    out.vs.copyWithin(at, lo, hi)
+  }
+  out.n = at + hi - lo
+}
+
+function appendRange(
+  ts: Float64Array,
+  vs: Float64Array,
+  n: number,
+  from: number,
+  to: number,
+  out: Columns
+): void {
+  let lo = 0
+  while (lo < n && ts[lo] <= from) lo++
+  let hi = n
+  while (hi > lo && ts[hi - 1] > to) hi--
+  if (hi <= lo) return
+  const need = out.n + hi - lo
+  if (out.ts.length < need) {
+    const size = Math.max(need, out.ts.length * 2)
+    const nts = new Float64Array(size)
+    const nvs = new Float64Array(size)
+    nts.set(out.ts.subarray(0, out.n))
+    nvs.set(out.vs.subarray(0, out.n))
+    out.ts = nts
+    out.vs = nvs
+  }
+  out.ts.set(ts.subarray(lo, hi), out.n)
+  out.vs.set(vs.subarray(lo, hi), out.n)
+  out.n = need
+}
+
+/**
+ * query reads one series (by falcon key `endpoint/counter`, or a SeriesDesc) over [start, end]. It picks
+ * the finest tier whose retention reaches back to `start` and whose resolution is ≤ `step` (falcon's
+ * archive choice), consolidates with `consolFun` (default AVERAGE) and returns columns, or null when the
+ * series is unknown. DERIVE series come back as per-second rates. The result's arrays are fresh.
+ */
+export function query(
+  st: DbState,
+  series: string | SeriesDesc,
+  opts: QueryOptions
+): QueryResult | null {
+  st.checkOpen()
+  const s = typeof series === 'string' ? st.index.byKey(series) : st.index.byUid.get(uidOf(series))
+  if (s === undefined) return null
+  const cf = opts.consolFun ?? 'AVERAGE'
+  if (!CONSOL_FUNS.includes(cf)) {
+    throw new PeregrineError(
+      'PG_TSDB_BAD_QUERY',
+      `consolFun: expected one of ${CONSOL_FUNS.join(', ')}, got ${String(cf)}`,
+      {
+        status: 400,
+      }
+    )
+  }
+  if (!(opts.end >= opts.start)) {
+    throw new PeregrineError(
+      'PG_TSDB_BAD_QUERY',
+      `end: must not be before start (${opts.start} > ${opts.end})`,
+      {
+        status: 400,
+      }
+    )
+  }
+  const k = chooseTier(st, s, opts)
+  if (k === 1) {
+    const from = opts.start - 1 - (s.dstype === 'DERIVE' ? 2 * s.step * 1000 : 0)
+    const cols = rawColumns(st, s, from, opts.end)
+    let n = cols.n
+    if (s.dstype === 'DERIVE') n = toRates(cols.ts, cols.vs, n, s.step)
+    let lo = 0
+    while (lo < n && cols.ts[lo] < opts.start) lo++
+    return {
+      dstype: s.dstype,
+      step: s.step,
+      tier: 'raw',
+      ts: cols.ts.slice(lo, n),
+      vs: cols.vs.slice(lo, n),
+      n: n - lo,
+    }
+  }
+  const res = k * s.step * 1000
+  const buckets = tierBuckets(st, s, k, res, opts.start, opts.end)
+  const ts = new Float64Array(buckets.n)
+  const vs = new Float64Array(buckets.n)
+  for (let i = 0; i < buckets.n; i++) {
+    ts[i] = buckets.end[i]
+    vs[i] = buckets.value(i, cf)
+  }
+  return { dstype: s.dstype, step: k * s.step, tier: `r${k}`, ts, vs, n: buckets.n }
+}
+
+/** chooseTier picks the tier a query reads: 1 for raw, else the tier's steps per bucket. */
+export function chooseTier(st: DbState, s: MemSeries, opts: QueryOptions): number {
+  const now = st.options.now()
+  const tiers = [1, ...st.options.tiers]
+  const covering = tiers.filter((k) => {
+    const kind = k === 1 ? 'raw' : `r${k}`
+    return opts.start >= now - (st.options.retention[kind] ?? Infinity)
+  })
+  if (covering.length === 0) return tiers[tiers.length - 1]
+  if (opts.step === undefined || opts.step <= s.step) return covering[0]
+  let best = covering[0]
+  for (const k of covering) if (k * s.step <= opts.step) best = k
+  return best
+}
+
+/**
+ * tierBuckets returns the buckets of resolution res overlapping [start, end]: from tier blocks up to
+ * the watermark, then computed from raw data.
+ */
+export function tierBuckets(
+  st: DbState,
+  s: MemSeries,
+  k: number,
+  res: number,
+  start: number,
+  end: number
+): Buckets {
+  const out = new Buckets(64)
+  const first = Math.ceil(start / res) * res
+  const last = Math.ceil(end / res) * res
+  const wm = st.watermarks.get(k) ?? -Infinity
+  let stored = wm === -Infinity ? -Infinity : Math.floor(wm / res) * res
+  // Buckets late points changed are read from raw data until the repair has rewritten them.
+  const late = st.dirty.get(s)
+  if (late !== undefined) stored = Math.min(stored, Math.ceil(late / res) * res - res)
+  const kind = `r${k}`
+  if (stored >= first) {
+    // In the order they were written: a repair's bucket replaces the one computed before it.
+    const blocks = st.blocks.filter((b) => b.meta.kind === kind)
+    blocks.sort((a, b) => a.meta.seq - b.meta.seq)
+    const tmp = new Buckets(64)
+    for (const b of blocks) {
+      if (b.meta.maxT < first || b.meta.minT > last) continue
+      const entry = b.series.get(s.uid)
+      if (entry === undefined || st.deletedIn(s.uid, b)) continue
+      for (const c of entry.chunks) {
+        if (c.maxT < first || c.minT > last) continue
+        decodeBuckets(b.read(c), c.minT, tmp.reset())
+        for (let i = 0; i < tmp.n; i++) {
+          const e = tmp.end[i]
+          if (e < first || e > last || e > stored) continue
+          out.push(e, tmp.count[i], tmp.sum[i], tmp.min[i], tmp.max[i], tmp.last[i])
+        }
+      }
+    }
+    mergeLastWins(out)
+  }
+  if (last > stored) bucketsFromRaw(st, s, res, Math.max(stored, first - res), last, out)
+  return out
+}
+
+/** seriesInfo returns the dstype and step of falcon key `endpoint/counter` (the variant written last). */
+export function seriesInfo(st: DbState, key: string): { dstype: string; step: number } | null {
+  st.checkOpen()
+  const s = st.index.byKey(key)
+  return s === undefined ? null : { dstype: s.dstype, step: s.step }
+}
+
+/** last returns the newest raw point and the one before it (for falcon's Graph.Last), or null. */
+export function last(
+  st: DbState,
+  key: string
+): { dstype: string; step: number; t: number[]; v: number[] } | null {
+  st.checkOpen()
+  const s = st.index.byKey(key)
+  if (s === undefined || s.maxT === -Infinity) return null
+  const cols = rawColumns(st, s, s.maxT - 2 * s.step * 1000 - 1, s.maxT)
+  const from = Math.max(0, cols.n - 2)
+  return {
+    dstype: s.dstype,
+    step: s.step,
+    t: Array.from(cols.ts.subarray(from, cols.n)),
+    v: Array.from(cols.vs.subarray(from, cols.n)),
+  }
+}
+
+/** bucketsFromRaw appends to `out` the buckets of resolution res ending in (from, to], from raw points. */
+export function bucketsFromRaw(
+  st: DbState,
+  s: MemSeries,
+  res: number,
+  from: number,
+  to: number,
+  out: Buckets
+): void {
+  const derive = s.dstype === 'DERIVE'
+  // A DERIVE rate needs the point before; a bucket needs every point after its start.
+  const cols = rawColumns(st, s, from === -Infinity ? -Infinity : from - res, to)
+  let n = cols.n
+  if (derive) n = toRates(cols.ts, cols.vs, n, s.step)
+  let lo = 0
+  while (lo < n && cols.ts[lo] <= from) lo++
+  let hi = n
+  while (hi > lo && cols.ts[hi - 1] > to) hi--
+  consolidate(cols.ts.subarray(lo), cols.vs.subarray(lo), hi - lo, res, out)
+}

@@ -1,0 +1,432 @@
+// The tsdb's Querier: falcon series read as Prometheus series (contract.md): samples of the variants of
+// a key merged by time, rollup tiers where raw data has expired, label names and values, metadata.
+import { PeregrineError } from '../core/errors.js'
+import type { Block } from './block.js'
+import type { Columns } from './chunk/chunk.js'
+import { mergeFirstWins, mergeLastWins } from './merge.js'
+import { selectSeries, type SelectedSeries, typeOf } from './prom-match.js'
+import type {
+  LabelHints,
+  Labels,
+  MetricMetadata,
+  Querier,
+  SelectHints,
+  SeriesSet,
+} from './querier.js'
+import { tooManySamples } from './querier.js'
+import { appendRaw, rawColumns, rawCount } from './read.js'
+import { Buckets, decodeBuckets } from './rollup.js'
+import type { MemSeries } from './series.js'
+import type { Matcher } from './series-index.js'
+import type { DbState } from './state.js'
+
+/** YIELD_MS: a select gives the event loop a turn after this much work (ms), so pushes go on. */
+const YIELD_MS = 10
+
+const DAY = 86_400_000
+
+/**
+ * TsdbQuerier reads one database as Prometheus series; `Db.querier()` returns it. Selections run
+ * between the database's other work: they check `signal` and give the event loop a turn every few
+ * milliseconds, reading each series whole in between, and fail with PG_TSDB_CLOSED if the database
+ * is closed meanwhile. Answers are fresh arrays the caller owns.
+ */
+export class TsdbQuerier implements Querier {
+  readonly #st: DbState
+
+  constructor(st: DbState) {
+    this.#st = st
+  }
+
+  /**
+   * select returns the series matching `matchers` with their samples in [start, end] (ms, inclusive),
+   * sorted by labels: each series' samples in one pair of columns for the whole set (grown by
+   * doubling). Variants of a key (a changed step or counter type) are merged by time, the one written
+   * last winning a timestamp both hold; `__type__` and `__step__` matchers pick variants. Before a
+   * series' oldest raw sample, samples come from the finest rollup tier that covers `start` (its
+   * AVERAGE; a counter's average rates integrated back into a counter ending at its first raw
+   * value), and a warning says so. Past `maxSamples` it throws PG_PROMQL_TOO_MANY_SAMPLES at once.
+   */
+  async select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
+    const st = this.#st
+    st.checkOpen()
+    const start = timeHint(hints.start, 'start')
+    const end = timeHint(hints.end, 'end')
+    const max = hints.maxSamples ?? Infinity
+    const signal = hints.signal
+    signal?.throwIfAborted()
+    const picked = end >= start ? selectSeries(st.index, matchers) : []
+    // Raw reads take from < t ≤ to: timestamps are integer ms.
+    const from = Math.ceil(start) - 1
+    const to = Math.floor(end)
+    // One pair of columns for the whole answer, sized from the chunk headers (a bound, exact but
+    // for chunks across the range's ends), at most the budget: no growing for raw samples.
+    let bound = 0
+    for (const p of picked) for (const s of p.variants) bound += rawCount(s, from, to)
+    const size = Math.max(16, Math.min(bound, max + 1))
+    const out: Columns = { ts: new Float64Array(size), vs: new Float64Array(size), n: 0 }
+    const labels: Labels[] = []
+    const offsets: number[] = [0]
+    const tiers = new TierReader(st, from, to)
+    let yielded = performance.now()
+    for (let i = 0; i < picked.length; i++) {
+      if ((i & 63) === 63) {
+        signal?.throwIfAborted()
+        if (performance.now() - yielded > YIELD_MS) {
+          await new Promise((r) => setImmediate(r))
+          signal?.throwIfAborted()
+          st.checkOpen()
+          yielded = performance.now()
+        }
+      }
+      const base = out.n
+      const { variants } = picked[i]
+      if (variants.length > 1) {
+        // The variant written last first: of a timestamp two variants hold, its sample stays.
+        variants.sort((a, b) => b.maxT - a.maxT)
+      }
+      for (const s of variants) {
+        tiers.append(s, out)
+        appendRaw(st, s, from, to, out)
+      }
+      if (out.n === base) continue
+      mergeFrom(out, base)
+      if (out.n > max) throw tooManySamples(max)
+      labels.push(picked[i].labels)
+      offsets.push(out.n)
+    }
+    return {
+      labels,
+      offsets: Uint32Array.from(offsets),
+      ts: out.ts.subarray(0, out.n),
+      vs: out.vs.subarray(0, out.n),
+      warnings: tiers.warnings(),
+    }
+  }
+
+  /** labelNames returns the sorted label names of the series matching, with samples in range. */
+  labelNames(matchers: readonly Matcher[], hints: LabelHints): Promise<string[]> {
+    return settle(() => this.#labelNames(matchers, hints))
+  }
+
+  #labelNames(matchers: readonly Matcher[], hints: LabelHints): string[] {
+    const st = this.#st
+    st.checkOpen()
+    hints.signal?.throwIfAborted()
+    const names = new Set<string>()
+    if (matchers.length === 0 && this.#wholeRange(hints)) {
+      if (st.index.size === 0) return []
+      names.add('__name__').add('endpoint')
+      for (const name of st.index.tagNames()) {
+        const values = st.index.tagPostings(name)
+        if (values !== undefined && !(values.size === 1 && values.has(''))) names.add(name)
+      }
+      // A tag of a reserved name is not shown (the reserved label wins).
+      names.delete('__type__')
+      names.delete('__step__')
+    } else {
+      for (const s of this.#inRange(matchers, hints)) for (const l of s.labels) names.add(l.name)
+    }
+    return limited([...names].sort(), hints.limit)
+  }
+
+  /**
+   * labelValues returns the sorted values label `name` takes among the series matching, with samples
+   * in range. `name` may be the escaped form of a tag's name (`iface_name` for `iface.name`).
+   */
+  labelValues(name: string, matchers: readonly Matcher[], hints: LabelHints): Promise<string[]> {
+    return settle(() => this.#labelValues(name, matchers, hints))
+  }
+
+  #labelValues(name: string, matchers: readonly Matcher[], hints: LabelHints): string[] {
+    const st = this.#st
+    st.checkOpen()
+    hints.signal?.throwIfAborted()
+    const values = new Set<string>()
+    const tags = st.index.tagNamesFor(name)
+    if (matchers.length === 0 && this.#wholeRange(hints)) {
+      if (name === '__name__') for (const m of st.index.metricPostings.keys()) values.add(m)
+      else if (name === 'endpoint') for (const e of st.index.endpointPostings.keys()) values.add(e)
+      else
+        for (const t of tags) for (const v of st.index.tagPostings(t)?.keys() ?? []) values.add(v)
+    } else {
+      const wanted = name === '__name__' || name === 'endpoint' ? [name] : tags
+      for (const s of this.#inRange(matchers, hints)) {
+        for (const l of s.labels) if (wanted.includes(l.name)) values.add(l.value)
+      }
+    }
+    values.delete('')
+    return limited([...values].sort(), hints.limit)
+  }
+
+  /**
+   * metadata returns, per metric (all, or the one named, by its stored name or escaped form, at most
+   * `limit`), `counter` when its series are COUNTER/DERIVE, `gauge` when GAUGE, `unknown` when its
+   * series disagree (each series counted by the variant written last). Help and unit are empty.
+   */
+  metadata(
+    metric: string | undefined,
+    limit: number | undefined
+  ): Promise<Map<string, MetricMetadata>> {
+    return settle(() => this.#metadata(metric, limit))
+  }
+
+  #metadata(metric: string | undefined, limit: number | undefined): Map<string, MetricMetadata> {
+    const st = this.#st
+    st.checkOpen()
+    const names =
+      metric === undefined ? [...st.index.metricPostings.keys()] : st.index.metricsFor(metric)
+    names.sort()
+    const out = new Map<string, MetricMetadata>()
+    for (const name of names) {
+      if (limit !== undefined && limit > 0 && out.size >= limit) break
+      let type: MetricMetadata['type'] | undefined
+      for (const s of st.index.metricPostings.get(name) ?? []) {
+        const t = typeOf((st.index.byKey(s.key) ?? s).dstype)
+        if (type === undefined) type = t
+        else if (type !== t) {
+          type = 'unknown'
+          break
+        }
+      }
+      out.set(name, { type: type ?? 'unknown', help: '', unit: '' })
+    }
+    return out
+  }
+
+  // Whether [start, end] of a label query takes in every sample the database holds.
+  #wholeRange(hints: LabelHints): boolean {
+    const st = this.#st
+    const start = hints.start ?? -Infinity
+    const end = hints.end ?? Infinity
+    if (start === -Infinity && end === Infinity) return true
+    let min = st.headMinT
+    let max = st.headMaxT
+    for (const b of st.blocks) {
+      if (b.meta.minT < min) min = b.meta.minT
+      if (b.meta.maxT > max) max = b.meta.maxT
+    }
+    return start <= min && end >= max
+  }
+
+  // The series matching with a sample in [start, end] (at block and chunk granularity).
+  #inRange(matchers: readonly Matcher[], hints: LabelHints): SelectedSeries[] {
+    const st = this.#st
+    const start = timeHint(hints.start ?? -Infinity, 'start')
+    const end = timeHint(hints.end ?? Infinity, 'end')
+    if (!(end >= start)) return []
+    const tierBlocks = st.blocks.filter(
+      (b) => b.meta.kind !== 'raw' && b.meta.maxT >= start && b.meta.minT <= end
+    )
+    const out: SelectedSeries[] = []
+    let n = 0
+    for (const series of selectSeries(st.index, matchers)) {
+      if ((++n & 1023) === 0) hints.signal?.throwIfAborted()
+      const hit = series.variants.some(
+        (s) =>
+          (rawMinT(s) <= end && s.maxT >= start) ||
+          tierBlocks.some((b) => b.series.has(s.uid) && !st.deletedIn(s.uid, b))
+      )
+      if (hit) out.push(series)
+    }
+    return out
+  }
+}
+
+/**
+ * TierReader reads, for one select over (from, to], the samples of a series that precede its oldest raw
+ * sample from the rollup tiers, finest first: each tier's buckets run back until that tier's data
+ * ends (its retention), where the next coarser tier takes over. It counts the series each tier
+ * served, for the warnings.
+ */
+class TierReader {
+  readonly #st: DbState
+  readonly #from: number
+  readonly #to: number
+  readonly #tiers: readonly number[]
+  /** Per tier, its blocks overlapping the range in the order they were written (a repair wins). */
+  readonly #blocks: (Block[] | undefined)[]
+  /** Per tier, the buckets read for the current series. */
+  readonly #buckets: Buckets[]
+  readonly #decoded = new Buckets(64)
+  readonly #served: number[]
+
+  constructor(st: DbState, from: number, to: number) {
+    this.#st = st
+    this.#from = from
+    this.#to = to
+    this.#tiers = [...st.options.tiers].sort((a, b) => a - b)
+    this.#blocks = this.#tiers.map(() => undefined)
+    this.#buckets = this.#tiers.map(() => new Buckets(0))
+    this.#served = this.#tiers.map(() => 0)
+  }
+
+  /** append appends to `out` the tier samples of s in (from, to] before its oldest raw sample. */
+  append(s: MemSeries, out: Columns): void {
+    const first = rawMinT(s)
+    if (this.#from + 1 >= first || this.#tiers.length === 0) return
+    // Bucket ends (samples) of the next tier must stay below this.
+    let limit = first
+    let used = 0
+    for (let i = 0; i < this.#tiers.length; i++) {
+      const b = this.#buckets[i].reset()
+      const upTo = Math.min(this.#to, limit - 1)
+      if (upTo <= this.#from) break
+      const blocks = (this.#blocks[i] ??= this.#tierBlocks(this.#tiers[i]))
+      if (blocks.length === 0) continue
+      this.#read(s, blocks, upTo, b)
+      if (b.n === 0) continue
+      this.#served[i]++
+      used = i + 1
+      // A bucket (e - res, e]: coarser buckets must end where this tier's first one begins.
+      limit = b.end[0] - this.#tiers[i] * s.step * 1000 + 1
+    }
+    if (used === 0) return
+    const base = out.n
+    for (let i = used - 1; i >= 0; i--) {
+      const b = this.#buckets[i]
+      if (b.n === 0) continue
+      ensure(out, out.n + b.n)
+      for (let j = 0; j < b.n; j++) {
+        out.ts[out.n + j] = b.end[j]
+        out.vs[out.n + j] = b.sum[j] / b.count[j]
+      }
+      out.n += b.n
+    }
+    if (s.dstype !== 'GAUGE') this.#integrate(s, out, base, first)
+  }
+
+  /** warnings names each tier read, and for how many series. */
+  warnings(): string[] {
+    const out: string[] = []
+    const raw = this.#st.options.retention.raw
+    const days = Math.round((raw / DAY) * 10) / 10
+    for (let i = 0; i < this.#tiers.length; i++) {
+      const k = this.#tiers[i]
+      if (this.#served[i] === 0) continue
+      out.push(
+        `${this.#served[i]} series read from rollup tier r${k} (the average of ${k} steps a sample) before their oldest raw sample: raw samples are kept ${days} days (tsdb retention.raw)`
+      )
+    }
+    return out
+  }
+
+  // The buckets of s in blocks with from < end ≤ upTo, in time order (the last computed of an end).
+  #read(s: MemSeries, blocks: readonly Block[], upTo: number, b: Buckets): void {
+    const tmp = this.#decoded
+    for (const block of blocks) {
+      const entry = block.series.get(s.uid)
+      if (entry === undefined || this.#st.deletedIn(s.uid, block)) continue
+      for (const c of entry.chunks) {
+        if (c.maxT <= this.#from || c.minT > upTo) continue
+        decodeBuckets(block.read(c), c.minT, tmp.reset())
+        for (let i = 0; i < tmp.n; i++) {
+          const e = tmp.end[i]
+          if (e <= this.#from || e > upTo) continue
+          b.push(e, tmp.count[i], tmp.sum[i], tmp.min[i], tmp.max[i], tmp.last[i])
+        }
+      }
+    }
+    mergeLastWins(b)
+  }
+
+  // A counter's tiers hold average rates (per second): turned back into a counter that ends at the
+  // series' first raw value (so rate() runs on across the seam), or starts at 0 when none is left.
+  #integrate(s: MemSeries, out: Columns, base: number, first: number): void {
+    const n = out.n
+    const ts = out.ts
+    const vs = out.vs
+    if (first === Infinity) {
+      let c = 0
+      let prev = ts[base]
+      for (let i = base; i < n; i++) {
+        c += (vs[i] * (ts[i] - prev)) / 1000
+        prev = ts[i]
+        vs[i] = c
+      }
+      return
+    }
+    const anchor = rawColumns(this.#st, s, first - 1, first)
+    let c = anchor.n > 0 ? anchor.vs[0] : 0
+    let next = anchor.n > 0 ? anchor.ts[0] : ts[n - 1]
+    // Bucket i's rate is the rate of (end[i-1], end[i]]; up to the first raw sample, the last one's.
+    let nextRate = vs[n - 1]
+    for (let i = n - 1; i >= base; i--) {
+      const rate = vs[i]
+      c -= (nextRate * (next - ts[i])) / 1000
+      vs[i] = c
+      next = ts[i]
+      nextRate = rate
+    }
+  }
+
+  #tierBlocks(k: number): Block[] {
+    const kind = `r${k}`
+    const blocks = this.#st.blocks.filter(
+      (b) => b.meta.kind === kind && b.meta.maxT > this.#from && b.meta.minT <= this.#to
+    )
+    return blocks.sort((a, b) => a.meta.seq - b.meta.seq)
+  }
+}
+
+/** rawMinT is the oldest raw timestamp a series holds (in blocks or the head), Infinity when none. */
+export function rawMinT(s: MemSeries): number {
+  let min = Infinity
+  for (const { entry } of s.inBlocks) for (const c of entry.chunks) if (c.minT < min) min = c.minT
+  if (s.sealed.length > 0 && s.sealed[0].minT < min) min = s.sealed[0].minT
+  if (s.n > 0 && s.ts[0] < min) min = s.ts[0]
+  for (const c of s.oooSealed) if (c.minT < min) min = c.minT
+  if (s.oooN > 0 && s.oooTs[0] < min) min = s.oooTs[0]
+  return min
+}
+
+// Puts out[base, n) in time order, a timestamp once (the first one stays), in place.
+function mergeFrom(out: Columns, base: number): void {
+  const n = out.n - base
+  let sorted = true
+  for (let i = base + 1; i < out.n; i++) {
+    if (!(out.ts[i] > out.ts[i - 1])) {
+      sorted = false
+      break
+    }
+  }
+  if (sorted) return
+  const view: Columns = { ts: out.ts.subarray(base, out.n), vs: out.vs.subarray(base, out.n), n }
+  mergeFirstWins(view)
+  out.ts.set(view.ts.subarray(0, view.n), base)
+  out.vs.set(view.vs.subarray(0, view.n), base)
+  out.n = base + view.n
+}
+
+function ensure(out: Columns, need: number): void {
+  if (out.ts.length >= need) return
+  const size = Math.max(need, out.ts.length * 2)
+  const ts = new Float64Array(size)
+  const vs = new Float64Array(size)
+  ts.set(out.ts.subarray(0, out.n))
+  vs.set(out.vs.subarray(0, out.n))
+  out.ts = ts
+  out.vs = vs
+}
+
+function timeHint(v: unknown, field: string): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) {
+    throw new PeregrineError(
+      'PG_PROMQL_BAD_QUERY',
+      `${field}: expected a time in ms, got ${String(v)}`,
+      {
+        status: 400,
+      }
+    )
+  }
+  return v
+}
+
+function limited(list: string[], limit: number | undefined): string[] {
+  return limit !== undefined && limit > 0 && list.length > limit ? list.slice(0, limit) : list
+}
+
+// A synchronous answer as a promise: a throw becomes a rejection.
+function settle<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(fn()))
+}
