@@ -919,6 +919,76 @@ const TABLE: Row[] = [
   },
   { method: 'GET', path: '/api/v1/alarm/notifications', kind: 'user' },
 
+  // ---- token-routes.ts: each user's own API tokens.
+  { method: 'GET', path: '/api/v1/user/tokens', kind: 'user' },
+  {
+    method: 'POST',
+    path: '/api/v1/user/tokens',
+    kind: 'user',
+    request: () => ({ body: { name: 'matrix' } }),
+    // The defaultToken stands for no user: 400.
+    want: { service: 'reached' },
+  },
+  {
+    method: 'DELETE',
+    path: '/api/v1/user/tokens/:id',
+    kind: 'user',
+    request: async (w) => ({
+      params: {
+        id: idAt(await creatorCall(w, 'POST', '/api/v1/user/tokens', { name: 'matrix' }), 'id'),
+      },
+    }),
+    // Only its holder deletes a token; anyone else is told there is no such token.
+    want: { other: 404, admin: 404, root: 404, service: 404 },
+  },
+
+  // ---- prom/routes.ts: the Prometheus query API; with no graph node listening, a caller past auth
+  // gets 503 where the graph cluster is read.
+  ...(['GET', 'POST'] as const).flatMap((method): Row[] => [
+    {
+      method,
+      path: '/api/v1/query',
+      kind: 'graph',
+      request: () => ({ query: { query: 'up', time: '1700000000' } }),
+    },
+    {
+      method,
+      path: '/api/v1/query_range',
+      kind: 'graph',
+      request: () => ({
+        query: { query: 'up', start: '1700000000', end: '1700003600', step: '60' },
+      }),
+    },
+    {
+      method,
+      path: '/api/v1/series',
+      kind: 'graph',
+      request: () => ({ query: { 'match[]': 'up' } }),
+    },
+    { method, path: '/api/v1/labels', kind: 'graph' },
+    {
+      method,
+      path: '/api/v1/query_exemplars',
+      kind: 'user',
+      request: () => ({ query: { query: 'up' } }),
+    },
+    {
+      method,
+      path: '/api/v1/format_query',
+      kind: 'user',
+      request: () => ({ query: { query: 'up' } }),
+    },
+  ]),
+  {
+    method: 'GET',
+    path: '/api/v1/label/:name/values',
+    kind: 'graph',
+    request: () => ({ params: { name: '__name__' } }),
+  },
+  { method: 'GET', path: '/api/v1/metadata', kind: 'graph' },
+  { method: 'GET', path: '/api/v1/status/buildinfo', kind: 'user' },
+  { method: 'GET', path: '/api/v1/status/runtimeinfo', kind: 'user' },
+
   // ---- graph-routes.ts: with no graph node listening, a caller past auth gets 502.
   {
     method: 'POST',

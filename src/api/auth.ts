@@ -1,6 +1,8 @@
 // Users' passwords and sessions, and the `Apitoken` header (falcon's helper/session.go), made safe:
 // passwords are scrypt hashes (a falcon md5(salt+password) is still accepted once, then re-hashed),
-// sessions expire, failed logins are rate-limited, blocked users (role -1) are refused.
+// sessions expire, failed logins are rate-limited, blocked users (role -1) are refused. Besides it,
+// what Grafana and Prometheus clients send: `Authorization: Basic` (name and password, read-only) and
+// `Authorization: Bearer` with a per-user API token (read-only or the user's full rights).
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 import { addressKey, type Logger, PeregrineError } from '../core/index.js'
 import type { Store } from '../store/index.js'
@@ -9,12 +11,16 @@ import { unauthorized } from './http-errors.js'
 /** Roles as falcon numbers them. */
 export const ROLE = { blocked: -1, user: 0, admin: 1, root: 2 } as const
 
-/** AuthUser is who a request acts as. `service` marks the defaultToken (Peregrine's own components). */
+/**
+ * AuthUser is who a request acts as. `service` marks the defaultToken (Peregrine's own components).
+ * `readOnly` marks a `read` API token or HTTP Basic: such a caller may query and GET, never write.
+ */
 export interface AuthUser {
   id: number
   name: string
   role: number
   service: boolean
+  readOnly: boolean
 }
 
 export const isAdmin = (u: AuthUser): boolean => u.role >= ROLE.admin
@@ -261,7 +267,7 @@ export async function authenticate(
 ): Promise<AuthUser> {
   const { name, sig } = parseApitoken(header)
   if (defaultToken !== '' && safeEqual(sig, defaultToken)) {
-    return { id: 0, name, role: ROLE.admin, service: true }
+    return { id: 0, name, role: ROLE.admin, service: true, readOnly: false }
   }
   const row = await store.db
     .selectFrom('session')
@@ -273,7 +279,7 @@ export async function authenticate(
   if (row === undefined) throw unauthorized('Apitoken: no such session; log in again')
   if (row.expired < nowSeconds) throw unauthorized('Apitoken: the session expired; log in again')
   if (row.role === ROLE.blocked) throw unauthorized(`user ${name} is blocked`)
-  return { id: row.id, name: row.name, role: row.role, service: false }
+  return { id: row.id, name: row.name, role: row.role, service: false, readOnly: false }
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -322,4 +328,196 @@ export async function ensureRoot(store: Store, log: Logger, env = process.env): 
       `api: created user root with password ${password} (shown once; change it with PUT /api/v1/user/cgpasswd)`
     )
   }
+}
+
+/** API_TOKEN_PREFIX starts every API token (`pgt_…`), so that a leaked one is easy to recognise. */
+export const API_TOKEN_PREFIX = 'pgt_'
+// 32 random bytes in base64url.
+const API_TOKEN_RE = /^pgt_[A-Za-z0-9_-]{43}$/
+
+/** newApiToken returns a new API token secret: `pgt_` and 256 random bits. */
+export const newApiToken = (): string => API_TOKEN_PREFIX + randomBytes(32).toString('base64url')
+
+/**
+ * apiTokenHash is what the store keeps of a token: its hex SHA-256. A token is 256 random bits, so a
+ * fast hash is enough (nothing to guess), and a lookup by it is one indexed read.
+ */
+export const apiTokenHash = (token: string): string =>
+  createHash('sha256').update(token).digest('hex')
+
+/**
+ * authenticateBearer returns the user an `Authorization: Bearer <token>` stands for: the token's
+ * user, read-only when its scope is `read`. An unknown, expired or malformed token, or a blocked
+ * user, throws 401.
+ */
+export async function authenticateBearer(
+  store: Store,
+  token: string,
+  nowSeconds: number
+): Promise<AuthUser> {
+  if (!API_TOKEN_RE.test(token)) {
+    throw unauthorized(
+      'Authorization: Bearer: not a Peregrine API token (pgt_…); create one with POST /api/v1/user/tokens'
+    )
+  }
+  const row = await store.db
+    .selectFrom('api_token')
+    .innerJoin('user', 'user.id', 'api_token.uid')
+    .select(['user.id', 'user.name', 'user.role', 'api_token.scope', 'api_token.expires_at'])
+    .where('api_token.hash', '=', apiTokenHash(token))
+    .executeTakeFirst()
+  if (row === undefined) throw unauthorized('Authorization: Bearer: no such API token (deleted?)')
+  if (row.expires_at > 0 && row.expires_at <= nowSeconds)
+    throw unauthorized('Authorization: Bearer: the API token expired; create another')
+  if (row.role === ROLE.blocked) throw unauthorized(`user ${row.name} is blocked`)
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    service: false,
+    readOnly: row.scope !== 'full',
+  }
+}
+
+/** BASIC_CACHE_TTL_MS: how long a verified name and password are taken without scrypt again. */
+export const BASIC_CACHE_TTL_MS = 60_000
+/** BASIC_CACHE_ENTRIES bounds the cache; past it, the oldest entries go first. */
+const BASIC_CACHE_ENTRIES = 10_000
+
+/**
+ * BasicAuthCache remembers name and password pairs that verified, for `BASIC_CACHE_TTL_MS`, so that a
+ * Grafana sending Basic auth on every request does not cost a scrypt (about 30 ms of CPU) each time.
+ * Keys are a keyed hash of name and password (the key random per process): the cache holds no
+ * password. Each entry keeps the stored password hash it was checked against: a password changed
+ * since no longer matches it, so the cache never outlives a password.
+ */
+export class BasicAuthCache {
+  readonly #key = randomBytes(32)
+  readonly #entries = new Map<string, { passwd: string; until: number }>()
+  /** hits: requests answered from the cache; misses: those that ran scrypt. */
+  hits = 0
+  misses = 0
+
+  constructor(private readonly now: () => number) {}
+
+  /** keyOf returns the cache key of a name and password. */
+  keyOf(name: string, password: string): string {
+    return createHash('sha256')
+      .update(this.#key)
+      .update(name)
+      .update('\0')
+      .update(password)
+      .digest('base64')
+  }
+
+  /** has tells whether `key` verified against `passwd` (the stored hash as it is now) recently. */
+  has(key: string, passwd: string): boolean {
+    const e = this.#entries.get(key)
+    if (e === undefined) return false
+    if (e.until <= this.now() || e.passwd !== passwd) {
+      this.#entries.delete(key)
+      return false
+    }
+    return true
+  }
+
+  set(key: string, passwd: string): void {
+    this.#entries.delete(key)
+    this.#entries.set(key, { passwd, until: this.now() + BASIC_CACHE_TTL_MS })
+    if (this.#entries.size <= BASIC_CACHE_ENTRIES) return
+    for (const k of this.#entries.keys()) {
+      this.#entries.delete(k)
+      if (this.#entries.size <= BASIC_CACHE_ENTRIES * 0.9) break
+    }
+  }
+}
+
+/** BasicAuthContext is what authenticateBasic needs from the api. */
+export interface BasicAuthContext {
+  store: Store
+  salt: string
+  limiter: LoginLimiter
+  cache: BasicAuthCache
+}
+
+/**
+ * authenticateBasic returns the user of an `Authorization: Basic` credential (base64 `name:password`),
+ * read-only: Basic auth is for reading clients (Grafana, promtool), and a browser may send it on its
+ * own, so it never writes. A wrong name or password counts as a failed login (`LoginLimiter`, 429
+ * past the limits) and throws 401, taking as long for a name that does not exist.
+ */
+export async function authenticateBasic(
+  ctx: BasicAuthContext,
+  credentials: string,
+  address: string | undefined
+): Promise<AuthUser> {
+  const text = Buffer.from(credentials, 'base64').toString('utf8')
+  const colon = text.indexOf(':')
+  if (colon <= 0) throw unauthorized('Authorization: Basic: expected base64 of name:password')
+  const name = text.slice(0, colon)
+  const password = text.slice(colon + 1)
+  if (name.length > 64) throw unauthorized('Authorization: Basic: wrong name or password')
+  const user = await ctx.store.db
+    .selectFrom('user')
+    .select(['id', 'name', 'passwd', 'role'])
+    .where('name', '=', name)
+    .executeTakeFirst()
+  const key = ctx.cache.keyOf(name, password)
+  if (user !== undefined && ctx.cache.has(key, user.passwd)) {
+    ctx.cache.hits++
+  } else {
+    ctx.cache.misses++
+    ctx.limiter.checkAddress(address)
+    const settle = ctx.limiter.attempt(user?.name ?? name, address)
+    const verdict = await verifyPassword(password, user?.passwd ?? (await decoyHash()), ctx.salt)
+    settle(user !== undefined && verdict.ok)
+    if (user === undefined || !verdict.ok)
+      throw unauthorized('Authorization: Basic: wrong name or password')
+    ctx.limiter.succeed(user.name, address)
+    // A falcon md5 password is re-hashed on its first use, as a login does.
+    if (verdict.legacy) {
+      user.passwd = await hashPassword(password)
+      await ctx.store.db
+        .updateTable('user')
+        .set({ passwd: user.passwd })
+        .where('id', '=', user.id)
+        .execute()
+    }
+    ctx.cache.set(key, user.passwd)
+  }
+  if (user.role === ROLE.blocked) throw unauthorized(`user ${user.name} is blocked`)
+  return { id: user.id, name: user.name, role: user.role, service: false, readOnly: true }
+}
+
+/** RequestAuthContext is what authenticateRequest needs: the store, the defaultToken, Basic's. */
+export interface RequestAuthContext extends BasicAuthContext {
+  defaultToken: string
+  nowSeconds: () => number
+}
+
+/**
+ * authenticateRequest returns who a request is from: falcon's `Apitoken` header when there is one,
+ * else `Authorization: Bearer` (an API token) or `Authorization: Basic` (name and password). No
+ * credentials, or wrong ones, throw 401 (429 past the login limits).
+ */
+export async function authenticateRequest(
+  ctx: RequestAuthContext,
+  headers: { apitoken?: unknown; authorization?: unknown },
+  address: string | undefined
+): Promise<AuthUser> {
+  const { authorization } = headers
+  if (headers.apitoken !== undefined || typeof authorization !== 'string' || authorization === '') {
+    if (headers.apitoken === undefined) {
+      throw unauthorized(
+        'no credentials: send an Apitoken header (log in with POST /api/v1/user/login), Authorization: Bearer with an API token, or Authorization: Basic'
+      )
+    }
+    return authenticate(ctx.store, headers.apitoken, ctx.defaultToken, ctx.nowSeconds())
+  }
+  const space = authorization.indexOf(' ')
+  const scheme = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase()
+  const value = space < 0 ? '' : authorization.slice(space + 1).trim()
+  if (scheme === 'bearer') return authenticateBearer(ctx.store, value, ctx.nowSeconds())
+  if (scheme === 'basic') return authenticateBasic(ctx, value, address)
+  throw unauthorized('Authorization: expected Bearer <API token> or Basic <base64 name:password>')
 }

@@ -45,4 +45,28 @@ describe('parseApiConfig', () => {
       'api.loginNameAttempts: expected a positive integer',
     ])
   })
+
+  it("takes the query API's budgets as Prometheus names them, durations as text or ms", () => {
+    const d = parseApiConfig({}).query
+    assert.deepEqual(
+      [d.timeout, d.maxSamples, d.lookbackDelta, d.maxPointsPerSeries, d.maxConcurrency],
+      [120_000, 50_000_000, 300_000, 11_000, 20]
+    )
+    const c = parseApiConfig({
+      query: { timeout: '30s', lookbackDelta: 60_000, maxConcurrency: 4 },
+    })
+    assert.deepEqual(
+      [c.query.timeout, c.query.lookbackDelta, c.query.maxConcurrency],
+      [30_000, 60_000, 4]
+    )
+    assert.equal(c.query.maxSamples, 50_000_000)
+    assert.deepEqual(problems({ query: { timeout: 'soon', maxSamples: 0, maxConcurency: 4 } }), [
+      'api.query.maxConcurency: not a query setting (expected timeout, maxSamples, lookbackDelta, maxPointsPerSeries, maxConcurrency, maxWaiting, maxSeries)',
+      'api.query.timeout: expected a duration like "2m" or "30s", or ms from 1 to 2147483647, got "soon"',
+      'api.query.maxSamples: expected a positive integer, got 0',
+    ])
+    assert.deepEqual(problems({ query: 5 }), [
+      'api.query: expected an object like {"timeout": "2m", "maxSamples": 50000000}',
+    ])
+  })
 })

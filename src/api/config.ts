@@ -6,7 +6,44 @@ import {
   defaultConnectionLimits,
   MAX_TIMEOUT_MS,
 } from '../core/index.js'
+import { parseDuration } from '../promql/index.js'
 import { checkStoreUrl } from '../store/index.js'
+
+/**
+ * QueryConfig bounds the Prometheus query API (`/api/v1/query`, `query_range`, `series`, `labels`…),
+ * with Prometheus's flags' names and defaults. Durations are ms here; the file may give them as
+ * Prometheus durations (`"2m"`) or ms.
+ */
+export interface QueryConfig {
+  /** timeout: a query running longer is stopped, 503 (Prometheus `--query.timeout`, 2m). */
+  timeout: number
+  /** maxSamples: samples one query may hold at once, else 422 (`--query.max-samples`, 50,000,000). */
+  maxSamples: number
+  /** lookbackDelta: how far back an instant selector looks (`--query.lookback-delta`, 5m). */
+  lookbackDelta: number
+  /** maxPointsPerSeries: points per series a range query may answer, else 400 (11,000, fixed in Prometheus). */
+  maxPointsPerSeries: number
+  /** maxConcurrency: queries run at once; more wait (`--query.max-concurrency`, 20). */
+  maxConcurrency: number
+  /** maxWaiting: queries that may wait for a slot; one more is answered 503 at once (100). */
+  maxWaiting: number
+  /**
+   * maxSeries: most series a /series answer, or names or values a label answer, holds (50,000). Keep
+   * it below graph.maxIndexRows: one more than it is asked of every graph node, to tell a cut answer.
+   */
+  maxSeries: number
+}
+
+/** defaultQueryConfig holds Prometheus's defaults. */
+export const defaultQueryConfig: QueryConfig = {
+  timeout: 120_000,
+  maxSamples: 50_000_000,
+  lookbackDelta: 300_000,
+  maxPointsPerSeries: 11_000,
+  maxConcurrency: 20,
+  maxWaiting: 100,
+  maxSeries: 50_000,
+}
 
 /**
  * ApiConfig configures the api (falcon's modules/api cfg.json roles for the graph routes). The
@@ -61,6 +98,8 @@ export interface ApiConfig extends ConnectionLimits {
   maxIndexRows: number
   /** queryTimeout: ms a graph route may wait for the graph cluster before it answers 400. */
   queryTimeout: number
+  /** query: the Prometheus query API's budgets. */
+  query: QueryConfig
 }
 
 /** defaultApiConfig holds every default. */
@@ -81,6 +120,7 @@ export const defaultApiConfig: ApiConfig = {
   maxHistoryPoints: 1_000_000,
   maxIndexRows: 100_000,
   queryTimeout: 30_000,
+  query: defaultQueryConfig,
   ...defaultConnectionLimits,
 }
 
@@ -142,6 +182,52 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
       `api.queryTimeout: expected an integer from 1 to ${MAX_TIMEOUT_MS} (ms), got ${JSON.stringify(c.queryTimeout)}`
     )
   checkConnectionLimits(problems, 'api', c)
+  c.query = parseQueryConfig(problems, c.query)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)
+}
+
+/** parseQueryConfig reads `api.query` over its defaults, naming every bad or unknown key. */
+function parseQueryConfig(problems: string[], raw: unknown): QueryConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    problems.push('api.query: expected an object like {"timeout": "2m", "maxSamples": 50000000}')
+    return defaultQueryConfig
+  }
+  const q: Record<string, unknown> = { ...defaultQueryConfig, ...raw }
+  for (const key of Object.keys(raw)) {
+    if (!(key in defaultQueryConfig))
+      problems.push(
+        `api.query.${key}: not a query setting (expected ${Object.keys(defaultQueryConfig).join(', ')})`
+      )
+  }
+  const out = { ...defaultQueryConfig }
+  for (const key of ['timeout', 'lookbackDelta'] as const) {
+    const v = q[key]
+    let ms = typeof v === 'number' ? v : NaN
+    if (typeof v === 'string') {
+      try {
+        ms = parseDuration(v)
+      } catch {
+        ms = NaN
+      }
+    }
+    if (!Number.isInteger(ms) || ms <= 0 || ms > MAX_TIMEOUT_MS) {
+      problems.push(
+        `api.query.${key}: expected a duration like "2m" or "30s", or ms from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(v)}`
+      )
+    } else out[key] = ms
+  }
+  for (const key of [
+    'maxSamples',
+    'maxPointsPerSeries',
+    'maxConcurrency',
+    'maxWaiting',
+    'maxSeries',
+  ] as const) {
+    const v = q[key]
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+      problems.push(`api.query.${key}: expected a positive integer, got ${JSON.stringify(v)}`)
+    else out[key] = v
+  }
+  return Object.freeze(out)
 }

@@ -109,7 +109,7 @@ export function registerGraphRoutes(
     return { rows, slice: <T>(all: T[]) => all.slice((page - 1) * limit, rows) }
   }
 
-  app.post('/api/v1/graph/history', async (req, reply) => {
+  app.post('/api/v1/graph/history', { config: { readOnly: true } }, async (req, reply) => {
     const b = req.body as Record<string, unknown> | undefined
     if (b === undefined || b === null || typeof b !== 'object' || Array.isArray(b)) {
       return badRequest(
@@ -209,7 +209,7 @@ export function registerGraphRoutes(
       }))
   })
 
-  app.post('/api/v1/graph/lastpoint', async (req, reply) => {
+  app.post('/api/v1/graph/lastpoint', { config: { readOnly: true } }, async (req, reply) => {
     const b = req.body
     if (
       !Array.isArray(b) ||

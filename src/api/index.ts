@@ -21,20 +21,25 @@ import {
   parseListen,
   type Service,
 } from '../core/index.js'
+import { Engine } from '../promql/index.js'
 import { Store } from '../store/index.js'
+import type { Querier } from '../tsdb/index.js'
 import { registerAlarmRoutes } from './alarm-routes.js'
-import { authenticate, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
+import { authenticateRequest, BasicAuthCache, ensureRoot, isAdmin, LoginLimiter } from './auth.js'
 import type { ApiConfig } from './config.js'
 import { registerDashboardRoutes } from './dashboard-routes.js'
 import { GraphCluster, GraphUnavailable } from './graph-cluster.js'
+import { GraphQuerier } from './graph-querier.js'
 import { newGraphRouteCounters, registerGraphRoutes } from './graph-routes.js'
 import { registerHostgroupRoutes } from './hostgroup-routes.js'
 import { HttpError } from './http-errors.js'
 import { registerNodataRoutes } from './nodata-routes.js'
+import { registerPromRoutes } from './prom/routes.js'
 import type { Auth, PortalContext } from './portal.js'
 import { registerSessionRoutes } from './session-routes.js'
 import { registerTeamRoutes } from './team-routes.js'
 import { registerTemplateRoutes } from './template-routes.js'
+import { registerTokenRoutes } from './token-routes.js'
 import { registerUserRoutes } from './user-routes.js'
 
 export { parseApiConfig, defaultApiConfig, type ApiConfig } from './config.js'
@@ -42,11 +47,15 @@ export { parseApiConfig, defaultApiConfig, type ApiConfig } from './config.js'
 /** MAX_BODY_BYTES: the largest request body the api reads (8 MiB; 413 beyond). */
 const MAX_BODY_BYTES = 8 << 20
 
-/** buildApi returns the routes on a Fastify instance without listening (tests use `inject`). */
+/**
+ * buildApi returns the routes on a Fastify instance without listening (tests use `inject`). The
+ * Prometheus query API reads `options.querier`, by default the graph cluster's.
+ */
 export function buildApi(
   config: Readonly<ApiConfig>,
   deps: Deps,
-  store: Store
+  store: Store,
+  options: { querier?: Querier } = {}
 ): { app: FastifyInstance; graphs: GraphCluster; ctx: PortalContext } {
   const listeners: { http: ListenerStats } = { http: newListenerStats() }
   const graphCounters = newGraphRouteCounters()
@@ -73,7 +82,23 @@ export function buildApi(
           `api: ${config.loginNameAttempts} failed logins for ${JSON.stringify(name)} within ${config.loginWindow} s from all addresses (api.loginNameAttempts): now each address may try it once a window`
         )
     ),
+    basicCache: new BasicAuthCache(deps.now),
   }
+  const authContext = {
+    store,
+    salt: config.salt,
+    limiter: ctx.limiter,
+    cache: ctx.basicCache,
+    defaultToken: config.defaultToken,
+    nowSeconds: () => Math.floor(deps.now() / 1000),
+  }
+  const q = config.query
+  const engine = new Engine({
+    timeout: q.timeout,
+    maxSamples: q.maxSamples,
+    lookbackDelta: q.lookbackDelta,
+    maxPointsPerSeries: q.maxPointsPerSeries,
+  })
   const app = Fastify({
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
@@ -86,7 +111,7 @@ export function buildApi(
   void app.register(cors, {
     origin: origins.length === 0 ? false : origins.includes('*') ? '*' : [...origins],
     credentials: false,
-    allowedHeaders: ['Apitoken', 'Content-Type', 'X-Requested-With'],
+    allowedHeaders: ['Apitoken', 'Authorization', 'Content-Type', 'X-Requested-With'],
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
   })
   // The falcon dashboard posts some forms (login, screens) as application/x-www-form-urlencoded.
@@ -136,15 +161,30 @@ export function buildApi(
     const pattern = req.routeOptions.url ?? ''
     const auth: Auth = declared ?? (pattern.startsWith('/api/v1/') ? 'user' : 'open')
     if (auth === 'open') return
-    req.user = await authenticate(
-      store,
-      req.headers.apitoken,
-      config.defaultToken,
-      Math.floor(deps.now() / 1000)
-    )
+    req.user = await authenticateRequest(authContext, req.headers, req.ip)
+    // A read-only caller (a `read` API token, HTTP Basic) reads: GET, HEAD, and the routes that
+    // declare they only read (the Prometheus query API's POST forms).
+    if (
+      req.user.readOnly &&
+      req.method !== 'GET' &&
+      req.method !== 'HEAD' &&
+      req.routeOptions.config.readOnly !== true
+    ) {
+      throw new HttpError(
+        403,
+        'read-only credentials (a read API token or HTTP Basic) may not change anything: log in, or use a full API token'
+      )
+    }
     if (auth === 'admin' && !isAdmin(req.user)) {
       throw new HttpError(403, 'only an admin may do this')
     }
+  })
+  const prom = registerPromRoutes(app, {
+    engine,
+    querier: options.querier ?? new GraphQuerier(graphs),
+    config: q,
+    log: deps.log,
+    now: deps.now,
   })
   app.get('/', (_req, reply) => {
     void reply.type('text/plain').send("Hello, I'm Peregrine, speaking Falcon+ /api/v1")
@@ -155,10 +195,23 @@ export function buildApi(
   // As the other components' (falcon's api has none): what the limits refused.
   app.get('/counter/all', () => ({
     msg: 'success',
-    data: { ...graphCounters, loginRefused: ctx.limiter.refused, listeners },
+    data: {
+      ...graphCounters,
+      loginRefused: ctx.limiter.refused,
+      listeners,
+      promQueries: {
+        served: prom.queries,
+        failed: prom.failed,
+        running: prom.gate.running,
+        waiting: prom.gate.waiting,
+        refused: prom.gate.refused,
+        timedOutWaiting: prom.gate.timedOut,
+      },
+    },
   }))
   registerSessionRoutes(app, ctx)
   registerUserRoutes(app, ctx)
+  registerTokenRoutes(app, ctx)
   registerTeamRoutes(app, ctx)
   registerHostgroupRoutes(app, ctx)
   registerTemplateRoutes(app, ctx)

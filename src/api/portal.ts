@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Logger } from '../core/index.js'
 import type { Store } from '../store/index.js'
-import type { AuthUser, LoginLimiter } from './auth.js'
+import type { AuthUser, BasicAuthCache, LoginLimiter } from './auth.js'
 import { isAdmin } from './auth.js'
 import type { ApiConfig } from './config.js'
 import { badRequest, forbidden, HttpError, unauthorized } from './http-errors.js'
@@ -20,6 +20,11 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     auth?: Auth
+    /**
+     * readOnly: the route only reads, whatever its method (a query sent as a POST form), so a
+     * read-only caller (a `read` API token, HTTP Basic) may call it. GET and HEAD always are.
+     */
+    readOnly?: boolean
   }
 }
 
@@ -31,6 +36,8 @@ export interface PortalContext {
   /** now in ms (tests pass their own clock). */
   now: () => number
   limiter: LoginLimiter
+  /** basicCache: name and password pairs verified lately (HTTP Basic). */
+  basicCache: BasicAuthCache
 }
 
 /** userOf returns the request's user; a route reached without one is a wiring bug, answered 401. */

@@ -3,6 +3,7 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { type Deps, silentLogger } from '../core/index.js'
 import type { Store, TestEngine } from '../store/index.js'
+import type { Querier } from '../tsdb/index.js'
 import { ensureRoot, hashPassword } from './auth.js'
 import { type ApiConfig, defaultApiConfig } from './config.js'
 import { buildApi } from './index.js'
@@ -17,11 +18,12 @@ export interface TestResponse<T = any> {
   body: T
 }
 
-/** CallOptions: `token` is an Apitoken header value (omit for none). */
+/** CallOptions: `token` is an Apitoken header value (omit for none); `headers` are sent as well. */
 export interface CallOptions {
   token?: string
   body?: unknown
   query?: Record<string, string>
+  headers?: Record<string, string>
 }
 
 export interface TestPortal {
@@ -44,19 +46,21 @@ export interface TestPortal {
 
 /**
  * openTestPortal builds the api over a new empty store of `engine`; `dial` reaches a fake graph
- * cluster when given.
+ * cluster when given; the Prometheus query API reads `querier` when given.
  */
 export async function openTestPortal(
   engine: TestEngine,
   overrides: Partial<ApiConfig> = {},
-  dial?: Deps['dial']
+  dial?: Deps['dial'],
+  querier?: Querier
 ): Promise<TestPortal> {
   const t = await engine.open()
   await ensureRoot(t.store, silentLogger, { PEREGRINE_ROOT_PASSWORD: ROOT_PASSWORD })
   const { app, ctx, graphs } = buildApi(
     { ...defaultApiConfig, ...overrides },
     { log: silentLogger, now: Date.now, dial },
-    t.store
+    t.store,
+    { querier }
   )
   await app.ready()
   const call = async <T>(
@@ -67,7 +71,10 @@ export async function openTestPortal(
     const res = await app.inject({
       method,
       url,
-      headers: options.token === undefined ? {} : { apitoken: options.token },
+      headers: {
+        ...options.headers,
+        ...(options.token === undefined ? {} : { apitoken: options.token }),
+      },
       ...(options.body === undefined ? {} : { payload: options.body as InjectOptions['payload'] }),
       ...(options.query === undefined ? {} : { query: options.query }),
     })

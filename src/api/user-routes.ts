@@ -338,6 +338,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
     assertMayManage(actor, target, `user ${target.name}`)
     const affected = await store.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('session').where('uid', '=', target.id).execute()
+      await trx.deleteFrom('api_token').where('uid', '=', target.id).execute()
       await trx.deleteFrom('rel_team_user').where('uid', '=', target.id).execute()
       // What the user created passes to the admin deleting it: ownership is by name, and a new user
       // who later signs up with the same name must not inherit it. An admin deleting itself, or the

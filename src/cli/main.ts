@@ -17,6 +17,14 @@ import { validateBatch } from '../core/validate.js'
 import { type Logger, processAlive, VERSION } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
 import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './config.js'
+import {
+  apiUrl,
+  authHeaders,
+  buildQueryRequest,
+  type QueryFlags,
+  runQuery,
+  UsageProblem,
+} from './query.js'
 import { startAll, stopAll } from './run-all.js'
 
 const program = new Command()
@@ -393,6 +401,51 @@ async function probeHealth(address: string | undefined): Promise<string | null> 
     return `${url}: not answering (${(err as Error).message})`
   }
 }
+
+program
+  .command('query')
+  .description(
+    "run a PromQL query on a running Peregrine's api (its Prometheus API) and print a table or JSON"
+  )
+  .argument('<expr>', 'PromQL, e.g. \'sum by (endpoint) (rate({"net.if.in.bytes"}[5m]))\'')
+  .option(
+    '--time <t>',
+    'instant query at this time: Unix seconds, RFC 3339, now, or -5m (default now)'
+  )
+  .option('--start <t>', 'range query from this time (same forms as --time)')
+  .option('--end <t>', 'range query to this time (default now)')
+  .option('--step <s>', 'range step: seconds or a duration like 1m (default: about 250 points)')
+  .option('--json', "print the API's JSON answer as it is")
+  .option(
+    '--url <url>',
+    "the api's URL (default: the running instance's, else http://127.0.0.1:8080)"
+  )
+  .option('--token <token>', 'an API token (pgt_…; default $PEREGRINE_TOKEN)')
+  .option('--user <name:password>', 'HTTP Basic credentials instead of a token')
+  .option('-c, --config <file>', 'the configuration the instance runs with (for its dataDir)')
+  .action(async (expr: string, o: QueryFlags & { config?: string }) => {
+    const token = o.token ?? (o.user === undefined ? process.env.PEREGRINE_TOKEN : undefined)
+    let request: ReturnType<typeof buildQueryRequest>
+    let headers: Record<string, string>
+    try {
+      request = buildQueryRequest(expr, o, Date.now())
+      headers = authHeaders({ ...o, token: token === '' ? undefined : token })
+    } catch (err) {
+      if (err instanceof UsageProblem) throw new UsageError(err.message)
+      throw err
+    }
+    let base = o.url
+    if (base === undefined) {
+      const address = readState(dataDirOf(o.config))?.addresses.api?.http
+      base = address === undefined ? 'http://127.0.0.1:8080' : apiUrl(address)
+    } else if (!URL.canParse(base) || !/^https?:$/.test(new URL(base).protocol)) {
+      throw new UsageError(`--url: expected http://host:port, got ${JSON.stringify(base)}`)
+    }
+    const out = await runQuery(base, request, headers, o.json === true)
+    process.stdout.write(out.stdout)
+    process.stderr.write(out.stderr)
+    process.exitCode = out.code
+  })
 
 const tsdb = program
   .command('tsdb')

@@ -369,5 +369,24 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
         await addColumn(db, 'expression', 'for_duration', 'integer', int0)
       },
     },
+    '0004_api_token': {
+      async up(db) {
+        // Per-user API tokens for `Authorization: Bearer` (Grafana, promtool, scripts): only a SHA-256
+        // of the secret is kept, so the table read by someone else gives no usable token. `scope` is
+        // `read` (the query API and GETs) or `full` (the user's own rights); expires_at is Unix
+        // seconds, 0 for never.
+        await table(db, 'api_token')
+          .addColumn('id', 'integer', id)
+          .addColumn('uid', 'integer', (c) => c.notNull())
+          .addColumn('name', 'varchar(64)', text)
+          .addColumn('hash', 'varchar(64)', (c) => c.notNull())
+          .addColumn('scope', 'varchar(8)', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', int0)
+          .addColumn('created', stamp, now)
+          .execute()
+        await unique(db, 'hash', 'api_token', ['hash'])
+        await index(db, 'uid', 'api_token', ['uid'])
+      },
+    },
   }
 }

@@ -47,6 +47,23 @@ export interface SessionTable {
   expired: number
 }
 
+/** ApiTokenScope: `read` tokens may query and GET; `full` ones act with their user's own rights. */
+export type ApiTokenScope = 'read' | 'full'
+
+/**
+ * api_token (Peregrine's own): a user's API token for `Authorization: Bearer`. `hash` is the hex
+ * SHA-256 of the secret, which is shown once and never stored; expires_at is Unix seconds, 0 never.
+ */
+export interface ApiTokenTable {
+  id: Generated<number>
+  uid: number
+  name: Defaulted<string>
+  hash: string
+  scope: ApiTokenScope
+  expires_at: Defaulted<number>
+  created: Stamp
+}
+
 /** falcon_portal.host: registered by hbs from agent heartbeats or by the API. */
 export interface HostTable {
   id: Generated<number>
@@ -322,6 +339,7 @@ export interface PortalDatabase {
   team: TeamTable
   rel_team_user: RelTeamUserTable
   session: SessionTable
+  api_token: ApiTokenTable
   host: HostTable
   grp: GrpTable
   grp_host: GrpHostTable
@@ -347,6 +365,7 @@ export interface PortalDatabase {
 export type User = Selectable<UserTable>
 export type NewUser = Insertable<UserTable>
 export type UserUpdate = Updateable<UserTable>
+export type ApiToken = Selectable<ApiTokenTable>
 export type Team = Selectable<TeamTable>
 export type Host = Selectable<HostTable>
 export type Grp = Selectable<GrpTable>
