@@ -45,8 +45,9 @@ export interface GraphConfig extends ConnectionLimits {
    */
   maxNewSeriesPerHour: number | 'auto'
   /**
-   * maxIndexRows: most rows one Graph.Endpoints or Graph.Counters call answers; a call asking more (or
-   * matching more without a limit) is refused, naming this setting.
+   * maxIndexRows: most rows one Graph.Endpoints, Graph.Counters or label call (LabelNames, LabelValues,
+   * Metadata) answers; a call asking more (or matching more without a limit) is refused, naming this
+   * setting.
    */
   maxIndexRows: number
 }

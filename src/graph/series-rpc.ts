@@ -1,0 +1,209 @@
+// Peregrine's Prometheus-series calls of a graph node: Graph.Select, Graph.LabelNames,
+// Graph.LabelValues and Graph.Metadata over the tsdb Querier, each parameter checked, each answer bounded.
+import { isPeregrineError, PeregrineError, RpcError } from '../core/index.js'
+import {
+  type Db,
+  encodeSeriesSet,
+  type Matcher,
+  type MetadataRow,
+  wireBytes,
+  type WireSeriesSet,
+} from '../tsdb/index.js'
+import type { GraphOptions } from './rpc.js'
+
+/**
+ * MAX_SELECT_SAMPLES bounds one Graph.Select answer (about 43 MB of base64, within the 64 MiB a
+ * JSON-RPC client reads): past it the call is refused, naming it.
+ */
+export const MAX_SELECT_SAMPLES = 2_000_000
+
+/** MAX_SELECT_BYTES bounds one Graph.Select answer's JSON, labels included (60 MiB). */
+export const MAX_SELECT_BYTES = 60 << 20
+
+const MATCH_OPS: readonly string[] = ['=', '!=', '=~', '!~']
+
+function objectParam(param: unknown, method: string): Record<string, unknown> {
+  if (param === null || typeof param !== 'object' || Array.isArray(param)) {
+    throw new RpcError(`${method}: expected an object`)
+  }
+  return param as Record<string, unknown>
+}
+
+function matchersParam(v: unknown, method: string, required: boolean): Matcher[] {
+  if (v === undefined || v === null) {
+    if (required) throw new RpcError(`${method} matchers: expected an array of {name, op, value}`)
+    return []
+  }
+  if (!Array.isArray(v))
+    throw new RpcError(`${method} matchers: expected an array of {name, op, value}`)
+  return v.map((m: unknown, i) => {
+    const x = m as { name?: unknown; op?: unknown; value?: unknown } | null
+    if (
+      x === null ||
+      typeof x !== 'object' ||
+      typeof x.name !== 'string' ||
+      x.name === '' ||
+      typeof x.value !== 'string' ||
+      typeof x.op !== 'string' ||
+      !MATCH_OPS.includes(x.op)
+    ) {
+      throw new RpcError(
+        `${method} matchers[${i}]: expected {name, op, value} with a name, op one of =, !=, =~, !~ and a string value`
+      )
+    }
+    return { name: x.name, op: x.op as Matcher['op'], value: x.value }
+  })
+}
+
+function timeParam(v: unknown, field: string, method: string, fallback?: number): number {
+  if ((v === undefined || v === null) && fallback !== undefined) return fallback
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new RpcError(`${method} ${field}: expected a time in ms`)
+  }
+  return v
+}
+
+function limitParam(v: unknown, method: string, max: number): { limit: number; strict: boolean } {
+  if (v === undefined || v === null || v === 0) return { limit: max, strict: true }
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new RpcError(`${method} limit: expected a whole number ≥ 0`)
+  }
+  if (v > max) {
+    throw new RpcError(
+      `${method} limit: ${v} is more than ${max} (graph.maxIndexRows); page with a smaller limit`
+    )
+  }
+  return { limit: v, strict: false }
+}
+
+// Errors the querier throws for the caller (a bad regex, too many samples) travel as an RpcError
+// whose message starts with the code, so the api can raise the same PeregrineError again.
+async function asRpcError<T>(method: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (isPeregrineError(err) && err.code !== 'PG_TSDB_CLOSED') {
+      throw new RpcError(`${err.code}: ${err.message}`)
+    }
+    throw err
+  }
+}
+
+/** select is Graph.Select: a SelectParam in, a WireSeriesSet out. */
+export async function select(
+  db: Db,
+  param: unknown,
+  options: GraphOptions
+): Promise<WireSeriesSet> {
+  const method = 'Graph.Select'
+  const inProcess = options.inProcess === true
+  const maxSamples = options.maxSelectSamples ?? MAX_SELECT_SAMPLES
+  const maxBytes = options.maxSelectBytes ?? MAX_SELECT_BYTES
+  const p = objectParam(param, method)
+  const matchers = matchersParam(p.matchers, method, true)
+  const start = timeParam(p.start, 'start', method)
+  const end = timeParam(p.end, 'end', method)
+  let asked = Infinity
+  if (p.maxSamples !== undefined && p.maxSamples !== null) {
+    if (typeof p.maxSamples !== 'number' || !Number.isInteger(p.maxSamples) || p.maxSamples < 0) {
+      throw new RpcError(`${method} maxSamples: expected a whole number ≥ 0`)
+    }
+    asked = p.maxSamples
+  }
+  const set = await asRpcError(method, async () => {
+    try {
+      return await db
+        .querier()
+        .select(matchers, { start, end, maxSamples: Math.min(asked, maxSamples) })
+    } catch (err) {
+      // The node's own bound, not the caller's: say so.
+      if (
+        isPeregrineError(err) &&
+        err.code === 'PG_PROMQL_TOO_MANY_SAMPLES' &&
+        asked > maxSamples
+      ) {
+        throw new PeregrineError(
+          'PG_PROMQL_TOO_MANY_SAMPLES',
+          `more than ${maxSamples} samples from one graph node (its answer limit); select fewer series or a shorter range`,
+          { status: 422 }
+        )
+      }
+      throw err
+    }
+  })
+  if (!inProcess) {
+    const bytes = wireBytes(set)
+    if (bytes > maxBytes) {
+      throw new RpcError(
+        `PG_PROMQL_TOO_MANY_SAMPLES: ${method}: the answer would take ${bytes} bytes, more than ${maxBytes} (one graph node's answer limit); select fewer series or a shorter range`
+      )
+    }
+  }
+  return encodeSeriesSet(set, inProcess)
+}
+
+function labelsParam(param: unknown, method: string, maxRows: number) {
+  const p = objectParam(param ?? {}, method)
+  return {
+    matchers: matchersParam(p.matchers, method, false),
+    start: timeParam(p.start, 'start', method, -Infinity),
+    end: timeParam(p.end, 'end', method, Infinity),
+    ...limitParam(p.limit, method, maxRows),
+    p,
+  }
+}
+
+/** labelNames is Graph.LabelNames: a LabelsParam in, sorted names out. */
+export async function labelNames(db: Db, param: unknown, maxRows: number): Promise<string[]> {
+  const method = 'Graph.LabelNames'
+  const { matchers, start, end, limit, strict } = labelsParam(param, method, maxRows)
+  const names = await asRpcError(method, () =>
+    db.querier().labelNames(matchers, { start, end, limit: limit + 1 })
+  )
+  return capped(names, limit, strict, method, maxRows)
+}
+
+/** labelValues is Graph.LabelValues: a LabelsParam with `name` in, sorted values out. */
+export async function labelValues(db: Db, param: unknown, maxRows: number): Promise<string[]> {
+  const method = 'Graph.LabelValues'
+  const { matchers, start, end, limit, strict, p } = labelsParam(param, method, maxRows)
+  if (typeof p.name !== 'string' || p.name === '') {
+    throw new RpcError(`${method} name: expected a label name`)
+  }
+  const name = p.name
+  const values = await asRpcError(method, () =>
+    db.querier().labelValues(name, matchers, { start, end, limit: limit + 1 })
+  )
+  return capped(values, limit, strict, method, maxRows)
+}
+
+/** metadata is Graph.Metadata: a MetadataParam in, MetadataRow[] out. */
+export async function metadata(db: Db, param: unknown, maxRows: number): Promise<MetadataRow[]> {
+  const method = 'Graph.Metadata'
+  const p = objectParam(param ?? {}, method)
+  if (p.metric !== undefined && p.metric !== null && typeof p.metric !== 'string') {
+    throw new RpcError(`${method} metric: expected a metric name`)
+  }
+  const metric = typeof p.metric === 'string' && p.metric !== '' ? p.metric : undefined
+  const { limit, strict } = limitParam(p.limit, method, maxRows)
+  const found = await asRpcError(method, () => db.querier().metadata(metric, limit + 1))
+  const out = [...found].map(([name, m]) => ({ metric: name, ...m }))
+  return capped(out, limit, strict, method, maxRows)
+}
+
+// At most `limit` rows: a call without a limit that matches more is refused rather than cut short.
+function capped<T>(
+  rows: T[],
+  limit: number,
+  strict: boolean,
+  method: string,
+  maxRows: number
+): T[] {
+  if (rows.length <= limit) return rows
+  if (strict) {
+    throw new RpcError(
+      `${method}: more than ${maxRows} rows match (graph.maxIndexRows); narrow the matchers or give a limit`
+    )
+  }
+  return rows.slice(0, limit)
+}
