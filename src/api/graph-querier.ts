@@ -48,6 +48,7 @@ export class GraphQuerier implements Querier {
       start: Math.max(hints.start, -FAR),
       end: Math.min(hints.end, FAR),
     }
+    if (hints.func !== undefined) param.func = hints.func
     if (hints.maxSamples !== undefined && Number.isFinite(hints.maxSamples)) {
       param.maxSamples = Math.max(0, Math.floor(hints.maxSamples))
     }

@@ -103,6 +103,15 @@ export async function select(
   const matchers = matchersParam(p.matchers, method, true)
   const start = timeParam(p.start, 'start', method)
   const end = timeParam(p.end, 'end', method)
+  let func: string | undefined
+  if (p.func !== undefined && p.func !== null) {
+    if (typeof p.func !== 'string' || p.func.length > 64) {
+      throw new RpcError(
+        `${method} func: expected a function name (a string of at most 64 characters)`
+      )
+    }
+    func = p.func
+  }
   let asked = Infinity
   if (p.maxSamples !== undefined && p.maxSamples !== null) {
     if (typeof p.maxSamples !== 'number' || !Number.isInteger(p.maxSamples) || p.maxSamples < 0) {
@@ -114,7 +123,7 @@ export async function select(
     try {
       return await db
         .querier()
-        .select(matchers, { start, end, maxSamples: Math.min(asked, maxSamples) })
+        .select(matchers, { start, end, func, maxSamples: Math.min(asked, maxSamples) })
     } catch (err) {
       // The node's own bound, not the caller's: say so.
       if (

@@ -25,7 +25,11 @@ export interface SelectHints {
   step?: number
   /** range of the range selector (ms), 0 or absent for an instant vector selector. */
   range?: number
-  /** the function applied to the selection (`rate`, `sum_over_time`, …), when there is one. */
+  /**
+   * the function applied to the selection (`rate`, `sum_over_time`, …), when there is one. `series`
+   * (as Prometheus's /api/v1/series asks) wants the labels of the series with a sample in range only:
+   * storage may answer every series with no samples.
+   */
   func?: string
   maxSamples?: number
   /** signal aborts a selection that takes too long (query timeout). */

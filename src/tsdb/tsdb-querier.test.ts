@@ -141,6 +141,25 @@ describe('TsdbQuerier', () => {
     assert.deepEqual(Array.from(cpu.offsets), [0, 2, 3])
   })
 
+  it("answers func 'series' with the labels of the series in range and no samples", async () => {
+    const db = open()
+    await write(db, desc('host1', 'cpu.idle'), [[T0, 1]])
+    await write(db, desc('host2', 'cpu.idle'), [[T0 + 10 * MIN, 2]])
+    const q = db.querier()
+    const set = await q.select([eq('__name__', 'cpu.idle')], { ...all, func: 'series' })
+    assert.deepEqual(names(set), ['cpu.idle host1', 'cpu.idle host2'])
+    assert.deepEqual(Array.from(set.offsets), [0, 0, 0])
+    assert.equal(set.ts.length, 0)
+    // Only the series with a sample in [start, end].
+    const late = await q.select([eq('__name__', 'cpu.idle')], {
+      start: T0 + 5 * MIN,
+      end: T0 + 20 * MIN,
+      func: 'series',
+      maxSamples: 0,
+    })
+    assert.deepEqual(names(late), ['cpu.idle host2'])
+  })
+
   it('matches escaped aliases of metric and tag names, and shows the stored names', async () => {
     const db = open()
     await write(db, desc('host1', 'cpu.idle'), [[T0, 1]])

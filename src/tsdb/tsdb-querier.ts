@@ -55,6 +55,7 @@ export class TsdbQuerier implements Querier {
     const max = hints.maxSamples ?? Infinity
     const signal = hints.signal
     signal?.throwIfAborted()
+    if (hints.func === 'series') return this.#seriesOnly(matchers, hints)
     const picked = end >= start ? selectSeries(st.index, matchers) : []
     // Raw reads take from < t ≤ to: timestamps are integer ms.
     const from = Math.ceil(start) - 1
@@ -101,6 +102,21 @@ export class TsdbQuerier implements Querier {
       ts: out.ts.subarray(0, out.n),
       vs: out.vs.subarray(0, out.n),
       warnings: tiers.warnings(),
+    }
+  }
+
+  // `func: 'series'` (Prometheus's hint of /api/v1/series): the labels of the series with a sample in
+  // range, read from the index and block metadata, and no samples.
+  async #seriesOnly(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
+    await Promise.resolve()
+    const found = this.#inRange(matchers, hints)
+    const empty = new Float64Array(0)
+    return {
+      labels: found.map((s) => s.labels),
+      offsets: new Uint32Array(found.length + 1),
+      ts: empty,
+      vs: empty,
+      warnings: [],
     }
   }
 

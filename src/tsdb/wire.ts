@@ -100,6 +100,8 @@ export interface SelectParam {
   start: number
   end: number
   maxSamples?: number
+  /** func: the hint of SelectHints (`series` answers labels only). */
+  func?: string
 }
 
 /** LabelsParam is Graph.LabelNames' and Graph.LabelValues' parameter (`name` for the values). */
