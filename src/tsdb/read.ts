@@ -58,7 +58,7 @@ export function appendRaw(st: DbState, s: MemSeries, from: number, to: number, o
     for (const c of entry.chunks) {
       if (c.maxT <= from || c.minT > to) continue
       if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
-      appendChunk(st, block.read(c, st.chunkBuf), c.minT, c.n, from, to, out)
+      appendChunk(st, block.read(c, st.chunkBuf, st.blockCache), c.minT, c.n, from, to, out)
     }
   }
   for (const c of s.sealed) {
@@ -254,7 +254,7 @@ export function tierBuckets(
       if (entry === undefined || st.deletedIn(s.uid, b)) continue
       for (const c of entry.chunks) {
         if (c.maxT < first || c.minT > last) continue
-        decodeBuckets(b.read(c), c.minT, tmp.reset())
+        decodeBuckets(b.read(c, undefined, st.blockCache), c.minT, tmp.reset())
         for (let i = 0; i < tmp.n; i++) {
           const e = tmp.end[i]
           if (e < first || e > last || e > stored) continue

@@ -319,7 +319,7 @@ class TierReader {
       if (entry === undefined || this.#st.deletedIn(s.uid, block)) continue
       for (const c of entry.chunks) {
         if (c.maxT <= this.#from || c.minT > upTo) continue
-        decodeBuckets(block.read(c), c.minT, tmp.reset())
+        decodeBuckets(block.read(c, undefined, this.#st.blockCache), c.minT, tmp.reset())
         for (let i = 0; i < tmp.n; i++) {
           const e = tmp.end[i]
           if (e <= this.#from || e > upTo) continue
