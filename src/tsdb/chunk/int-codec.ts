@@ -79,22 +79,28 @@ export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number, bas
   }
 }
 
-/** decodeInts reads `n` integers written by encodeInts (with the same `base`) into `out`. */
-export function decodeInts(r: ByteReader, n: number, out: Float64Array, base = 0): void {
+/**
+ * decodeInts reads `n` integers written by encodeInts (with the same `base`) into `out` from index
+ * `at` on.
+ */
+export function decodeInts(r: ByteReader, n: number, out: Float64Array, base = 0, at = 0): void {
   if (n === 0) return
+  if (out.length < at + n)
+    throw new RangeError(`${n} integers do not fit at ${at} of ${out.length}`)
   const head = r.u8()
   const mode = head & ~SCALED
   const first = r.varint() + base
-  out[0] = first
+  out[at] = first
   if (mode === MODE_CONST) {
-    out.fill(first, 1, n)
+    out.fill(first, at + 1, at + n)
     return
   }
   const g = (head & SCALED) !== 0 ? r.uvarint() : 1
+  const end = at + n
   if (mode === MODE_DELTA) {
-    readPacked(r, n - 1, out, 1)
+    readPacked(r, n - 1, out, at + 1)
     let prev = first
-    for (let i = 1; i < n; i++) {
+    for (let i = at + 1; i < end; i++) {
       const u = out[i]
       // Zig-zag undone with 32-bit ops while the value fits (packed values up to 32 bits wide).
       prev += (u < TWO_32 ? (u >>> 1) ^ -(u & 1) : unzigzag(u)) * g
@@ -106,9 +112,9 @@ export function decodeInts(r: ByteReader, n: number, out: Float64Array, base = 0
   let delta = unzigzag(r.uvarint())
   if (n < 2) return
   let prev = first + delta * g
-  out[1] = prev
-  readPacked(r, n - 2, out, 2)
-  for (let i = 2; i < n; i++) {
+  out[at + 1] = prev
+  readPacked(r, n - 2, out, at + 2)
+  for (let i = at + 2; i < end; i++) {
     const u = out[i]
     delta += u < TWO_32 ? (u >>> 1) ^ -(u & 1) : unzigzag(u)
     prev += delta * g

@@ -58,22 +58,23 @@ export function encodeValues(w: ByteWriter, vs: ArrayLike<number>, n: number): v
   encodeXor(w, vs, n)
 }
 
-/** decodeValues reads `n` floats written by encodeValues into `out`. */
-export function decodeValues(r: ByteReader, n: number, out: Float64Array): void {
+/** decodeValues reads `n` floats written by encodeValues into `out` from index `at` on. */
+export function decodeValues(r: ByteReader, n: number, out: Float64Array, at = 0): void {
   if (n === 0) return
+  if (out.length < at + n) throw new RangeError(`${n} values do not fit at ${at} of ${out.length}`)
   const mode = r.u8()
   if (mode === MODE_CONST) {
-    out.fill(r.f64(), 0, n)
+    out.fill(r.f64(), at, at + n)
   } else if (mode === MODE_DECIMAL) {
     const k = r.u8()
     if (k > MAX_DECIMALS) throw new RangeError(`bad decimal exponent ${k}`)
-    decodeInts(r, n, out)
+    decodeInts(r, n, out, 0, at)
     if (k > 0) {
       const p = POW10[k]
-      for (let i = 0; i < n; i++) out[i] = out[i] / p
+      for (let i = at; i < at + n; i++) out[i] = out[i] / p
     }
   } else if (mode === MODE_XOR) {
-    decodeXor(r, n, out)
+    decodeXor(r, n, out, at)
   } else {
     throw new RangeError(`unknown value mode ${mode}`)
   }
@@ -186,7 +187,7 @@ function bits32(buf: Uint8Array, end: number, bit: number): number {
 
 // Gorilla XOR, read with a local bit offset (no reader calls a value): the bytes of r from r.pos on.
 // Reads of up to 25 bits take one big-endian word (`(word << offset) >>> (32 - k)`), wider ones two.
-function decodeXor(r: ByteReader, n: number, out: Float64Array): void {
+function decodeXor(r: ByteReader, n: number, out: Float64Array, at: number): void {
   const buf = r.buf
   const end = r.end
   const endBit = end * 8
@@ -197,7 +198,7 @@ function decodeXor(r: ByteReader, n: number, out: Float64Array): void {
   if (bit > endBit) throw new RangeError(`read past end at byte ${end}`)
   u32[0] = lo
   u32[1] = hi
-  out[0] = f64[0]
+  out[at] = f64[0]
   let trail = 0
   let sig = 64
   for (let i = 1; i < n; i++) {
@@ -248,7 +249,7 @@ function decodeXor(r: ByteReader, n: number, out: Float64Array): void {
     if (bit > endBit) throw new RangeError(`read past end at byte ${end}`)
     u32[0] = lo
     u32[1] = hi
-    out[i] = f64[0]
+    out[at + i] = f64[0]
   }
   r.pos = Math.ceil(bit / 8)
 }
