@@ -11,6 +11,7 @@ import {
 import { basename, dirname } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { PeregrineError } from '../core/errors.js'
+import { type BlockCache, PAGE_BYTES, type PageTable } from './block-cache.js'
 import { ByteReader, ByteWriter } from './chunk/byte-buffer.js'
 import { syncDir } from './wal/wal.js'
 import type { DsType } from './series.js'
@@ -171,19 +172,26 @@ export class Block {
   readonly series: Map<string, BlockSeries>
   readonly bytes: number
   #fd: number
+  /** The end of the chunk region (where the table begins). */
+  readonly #dataEnd: number
+  /** The cache holding pages of this block, once a read used one, and the page slots. */
+  #cache: BlockCache | undefined
+  readonly #pages: PageTable = []
 
   private constructor(
     file: string,
     meta: BlockMeta,
     series: Map<string, BlockSeries>,
     bytes: number,
-    fd: number
+    fd: number,
+    dataEnd: number
   ) {
     this.file = file
     this.meta = meta
     this.series = series
     this.bytes = bytes
     this.#fd = fd
+    this.#dataEnd = dataEnd
   }
 
   static open(
@@ -291,25 +299,74 @@ export class Block {
       if (err instanceof PeregrineError) throw err
       throw corrupt(`series table unreadable: ${(err as Error).message}`)
     }
-    return { block: new Block(file, meta, series, size, fd), damage }
+    return { block: new Block(file, meta, series, size, fd, tableOffset), damage }
   }
 
-  /** read returns a chunk's bytes in `into` when it is large enough (reused), else in a new buffer. */
-  read(ref: ChunkRef, into?: Uint8Array): Uint8Array {
-    const out = into !== undefined && into.length >= ref.len ? into : new Uint8Array(ref.len)
-    const got = readSync(this.#fd, out, 0, ref.len, ref.offset)
-    if (got !== ref.len) {
-      throw new PeregrineError(
-        'PG_TSDB_CORRUPT',
-        `block ${this.file}: short read at byte ${ref.offset}`
-      )
+  /**
+   * read returns a chunk's bytes. Through `cache` (when enabled) it reads the pages of the chunk region
+   * holding the chunk, one pread a page, and returns a view into the cached page: valid until the next
+   * read through the cache. Else, or for a chunk across pages, the bytes land in `into` when it is large
+   * enough (reused), else in a new buffer.
+   */
+  read(ref: ChunkRef, into?: Uint8Array, cache?: BlockCache): Uint8Array {
+    if (cache !== undefined && cache.enabled && ref.len > 0) {
+      if (this.#cache !== cache) {
+        this.#cache?.drop(this.#pages)
+        this.#cache = cache
+      }
+      const rel = ref.offset - MAGIC.length
+      const first = Math.floor(rel / PAGE_BYTES)
+      const last = Math.floor((rel + ref.len - 1) / PAGE_BYTES)
+      if (first === last) {
+        const at = rel - first * PAGE_BYTES
+        return this.#page(cache, first).subarray(at, at + ref.len)
+      }
+      const out = into !== undefined && into.length >= ref.len ? into : new Uint8Array(ref.len)
+      let done = 0
+      for (let i = first; i <= last; i++) {
+        const page = this.#page(cache, i)
+        const at = i === first ? rel - first * PAGE_BYTES : 0
+        const take = Math.min(page.length - at, ref.len - done)
+        out.set(page.subarray(at, at + take), done)
+        done += take
+      }
+      return out.subarray(0, ref.len)
     }
+    const out = into !== undefined && into.length >= ref.len ? into : new Uint8Array(ref.len)
+    this.#readAt(ref.offset, out, ref.len)
     return out.subarray(0, ref.len)
+  }
+
+  // Page i of the chunk region, from the cache or read into it.
+  #page(cache: BlockCache, i: number): Uint8Array {
+    const hit = cache.get(this.#pages, i)
+    if (hit !== undefined) return hit
+    const start = MAGIC.length + i * PAGE_BYTES
+    const buf = cache.alloc(Math.min(PAGE_BYTES, this.#dataEnd - start))
+    this.#readAt(start, buf, buf.length)
+    cache.put(this.#pages, i, buf)
+    return buf
+  }
+
+  #readAt(pos: number, buf: Uint8Array, len: number): void {
+    let got = 0
+    while (got < len) {
+      const n = readSync(this.#fd, buf, got, len - got, pos + got)
+      if (n === 0) {
+        throw new PeregrineError(
+          'PG_TSDB_CORRUPT',
+          `block ${this.file}: short read at byte ${pos + got}`
+        )
+      }
+      got += n
+    }
   }
 
   close(): void {
     if (this.#fd >= 0) closeSync(this.#fd)
     this.#fd = -1
+    this.#cache?.drop(this.#pages)
+    this.#cache = undefined
   }
 
   get name(): string {

@@ -47,6 +47,12 @@ export interface TsdbOptions {
    * further ahead is refused (`PG_TSDB_TOO_NEW`, counted in `tooNew`): a sender's clock is wrong.
    */
   maxAhead: number
+  /**
+   * blockCacheBytes: the budget of the block chunk cache (bytes, default 128 MiB): queries read block
+   * chunks in 256 KiB pages kept in least-recently-used order, one pread a page instead of one a chunk.
+   * Below 256 KiB the cache is off and each chunk is read with its own pread.
+   */
+  blockCacheBytes: number
 }
 
 /** defaultTsdbOptions are the defaults of every option but `dir`. */
@@ -65,6 +71,7 @@ export const defaultTsdbOptions: Omit<TsdbOptions, 'dir'> = {
   maxSeries: 0,
   maxNewSeriesPerHour: 0,
   maxAhead: 2 * DAY,
+  blockCacheBytes: 128 * 2 ** 20,
 }
 
 /** validateOptions throws PG_TSDB_BAD_OPTION naming the first option out of its range. */
@@ -89,6 +96,8 @@ export function validateOptions(o: TsdbOptions): void {
   ] as const) {
     if (!(o[f] > 0)) throw bad(f, 'a positive number', o[f])
   }
+  if (!(Number.isSafeInteger(o.blockCacheBytes) && o.blockCacheBytes >= 0))
+    throw bad('blockCacheBytes', 'an integer number of bytes ≥ 0', o.blockCacheBytes)
   if (!(o.maintenanceInterval >= 0))
     throw bad('maintenanceInterval', 'a number ≥ 0', o.maintenanceInterval)
   for (const k of o.tiers) {

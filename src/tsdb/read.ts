@@ -2,7 +2,7 @@
 // (stored, or computed from raw data past the watermark), and falcon's `query`, `last` and `seriesInfo`.
 import { PeregrineError } from '../core/errors.js'
 import type { BlockKind } from './block.js'
-import { type Columns, decodeChunk } from './chunk/chunk.js'
+import { type Columns, decodeChunkInto } from './chunk/chunk.js'
 import { mergeFirstWins, mergeLastWins } from './merge.js'
 import {
   Buckets,
@@ -58,15 +58,15 @@ export function appendRaw(st: DbState, s: MemSeries, from: number, to: number, o
     for (const c of entry.chunks) {
       if (c.maxT <= from || c.minT > to) continue
       if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
-      appendChunk(st, block.read(c, st.chunkBuf), c.minT, c.n, from, to, out)
+      appendChunk(block.read(c, st.chunkBuf, st.blockCache), c.minT, c.n, from, to, out)
     }
   }
   for (const c of s.sealed) {
-    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, c.n, from, to, out)
+    if (c.maxT > from && c.minT <= to) appendChunk(c.bytes, c.minT, c.n, from, to, out)
   }
   appendRange(s.ts, s.vs, s.n, from, to, out)
   for (const c of s.oooSealed) {
-    if (c.maxT > from && c.minT <= to) appendChunk(st, c.bytes, c.minT, c.n, from, to, out)
+    if (c.maxT > from && c.minT <= to) appendChunk(c.bytes, c.minT, c.n, from, to, out)
   }
   appendRange(s.oooTs, s.oooVs, s.oooN, from, to, out)
 }
@@ -85,10 +85,9 @@ export function rawCount(s: MemSeries, from: number, to: number): number {
   return n + s.n + s.oooN
 }
 
-// A chunk of n points into `out`: decoded in place when it has room (no copy), else through the
-// scratch columns; then cut to (from, to].
+// A chunk of n points into `out`, decoded in place (the columns grown by half first when it has no
+// room), then cut to (from, to].
 function appendChunk(
-  st: DbState,
   bytes: Uint8Array,
   minT: number,
   n: number,
@@ -97,17 +96,11 @@ function appendChunk(
   out: Columns
 ): void {
   const at = out.n
-  if (out.ts.length - at < n) {
-    const cols = decodeChunk(bytes, minT, st.scratch)
-    st.scratch = cols
-    appendRange(cols.ts, cols.vs, cols.n, from, to, out)
-    return
-  }
-  const view: Columns = { ts: out.ts.subarray(at), vs: out.vs.subarray(at), n: 0 }
-  decodeChunk(bytes, minT, view)
+  if (out.ts.length - at < n) grow(out, Math.max(at + n, Math.ceil(out.ts.length * 1.5)))
+  const got = decodeChunkInto(bytes, minT, out.ts, out.vs, at)
   const ts = out.ts
   let lo = at
-  const end = at + view.n
+  const end = at + got
   while (lo < end && ts[lo] <= from) lo++
   let hi = end
   while (hi > lo && ts[hi - 1] > to) hi--
@@ -116,6 +109,16 @@ function appendChunk(
     out.vs.copyWithin(at, lo, hi)
   }
   out.n = at + hi - lo
+}
+
+// Replaces the columns of `out` with ones of `size`, its n samples copied.
+function grow(out: Columns, size: number): void {
+  const ts = new Float64Array(size)
+  const vs = new Float64Array(size)
+  ts.set(out.ts.subarray(0, out.n))
+  vs.set(out.vs.subarray(0, out.n))
+  out.ts = ts
+  out.vs = vs
 }
 
 function appendRange(
@@ -132,15 +135,7 @@ function appendRange(
   while (hi > lo && ts[hi - 1] > to) hi--
   if (hi <= lo) return
   const need = out.n + hi - lo
-  if (out.ts.length < need) {
-    const size = Math.max(need, out.ts.length * 2)
-    const nts = new Float64Array(size)
-    const nvs = new Float64Array(size)
-    nts.set(out.ts.subarray(0, out.n))
-    nvs.set(out.vs.subarray(0, out.n))
-    out.ts = nts
-    out.vs = nvs
-  }
+  if (out.ts.length < need) grow(out, Math.max(need, out.ts.length * 2))
   out.ts.set(ts.subarray(lo, hi), out.n)
   out.vs.set(vs.subarray(lo, hi), out.n)
   out.n = need
@@ -254,7 +249,7 @@ export function tierBuckets(
       if (entry === undefined || st.deletedIn(s.uid, b)) continue
       for (const c of entry.chunks) {
         if (c.maxT < first || c.minT > last) continue
-        decodeBuckets(b.read(c), c.minT, tmp.reset())
+        decodeBuckets(b.read(c, undefined, st.blockCache), c.minT, tmp.reset())
         for (let i = 0; i < tmp.n; i++) {
           const e = tmp.end[i]
           if (e < first || e > last || e > stored) continue

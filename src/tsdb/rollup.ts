@@ -169,11 +169,11 @@ export function decodeBuckets(bytes: Uint8Array, minT: number, into: Buckets): v
   if (n > 1 << 24) throw new RangeError(`rollup chunk claims ${n} buckets`)
   into.ensure(into.n + n)
   const at = into.n
-  decodeInts(r, n, into.end.subarray(at), minT)
-  decodeValues(r, n, into.count.subarray(at))
-  decodeValues(r, n, into.sum.subarray(at))
-  decodeValues(r, n, into.min.subarray(at))
-  decodeValues(r, n, into.max.subarray(at))
-  decodeValues(r, n, into.last.subarray(at))
+  decodeInts(r, n, into.end, minT, at)
+  decodeValues(r, n, into.count, at)
+  decodeValues(r, n, into.sum, at)
+  decodeValues(r, n, into.min, at)
+  decodeValues(r, n, into.max, at)
+  decodeValues(r, n, into.last, at)
   into.n += n
 }

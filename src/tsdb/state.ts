@@ -5,6 +5,7 @@ import { PeregrineError } from '../core/errors.js'
 import type { Block } from './block.js'
 import { ByteWriter } from './chunk/byte-buffer.js'
 import type { Columns } from './chunk/chunk.js'
+import { BlockCache } from './block-cache.js'
 import type { TsdbOptions } from './options.js'
 import type { MemSeries, SeriesDesc } from './series.js'
 import { SeriesIndex } from './series-index.js'
@@ -98,13 +99,15 @@ export class DbState {
   flushError: string | null = null
   /** encodeScratch is the writer block chunks are encoded with; one per database. */
   readonly encodeScratch = new ByteWriter(1 << 14)
-  // Read scratch (read.ts): the raw columns of one series, a decoded chunk, a chunk's bytes.
+  // Read scratch (read.ts): the raw columns of one series, a chunk's bytes.
   columns: Columns = { ts: new Float64Array(2048), vs: new Float64Array(2048), n: 0 }
-  scratch: Columns = { ts: new Float64Array(1024), vs: new Float64Array(1024), n: 0 }
   chunkBuf = new Uint8Array(1 << 16)
+  /** blockCache: pages of block chunk regions read by queries (options.blockCacheBytes). */
+  readonly blockCache: BlockCache
 
   constructor(options: Readonly<TsdbOptions>) {
     this.options = options
+    this.blockCache = new BlockCache(options.blockCacheBytes)
     this.lockFile = join(options.dir, 'LOCK')
   }
 

@@ -60,11 +60,15 @@ export class TsdbQuerier implements Querier {
     // Raw reads take from < t ≤ to: timestamps are integer ms.
     const from = Math.ceil(start) - 1
     const to = Math.floor(end)
-    // One pair of columns for the whole answer, sized from the chunk headers (a bound, exact but
-    // for chunks across the range's ends), at most the budget: no growing for raw samples.
+    // One pair of columns for the whole answer, sized from the chunk headers of a sample of the
+    // series (the first 64, scaled to all; a bound, exact but for chunks across the range's ends), at
+    // most the budget; when a chunk does not fit, the columns grow by half (appendRaw).
+    const sample = Math.min(picked.length, 64)
     let bound = 0
-    for (const p of picked) for (const s of p.variants) bound += rawCount(s, from, to)
-    const size = Math.max(16, Math.min(bound, max + 1))
+    for (let i = 0; i < sample; i++)
+      for (const s of picked[i].variants) bound += rawCount(s, from, to)
+    const guess = sample === 0 ? 0 : Math.ceil((bound / sample) * picked.length)
+    const size = Math.max(16, Math.min(guess, max + 1))
     const out: Columns = { ts: new Float64Array(size), vs: new Float64Array(size), n: 0 }
     const labels: Labels[] = []
     const offsets: number[] = [0]
@@ -266,6 +270,7 @@ class TierReader {
   readonly #buckets: Buckets[]
   readonly #decoded = new Buckets(64)
   readonly #served: number[]
+  readonly #any: boolean
 
   constructor(st: DbState, from: number, to: number) {
     this.#st = st
@@ -275,12 +280,15 @@ class TierReader {
     this.#blocks = this.#tiers.map(() => undefined)
     this.#buckets = this.#tiers.map(() => new Buckets(0))
     this.#served = this.#tiers.map(() => 0)
+    // Without a tier block in the range there is nothing to read: no series' oldest sample is sought.
+    this.#any = this.#tiers.some((k, i) => (this.#blocks[i] = this.#tierBlocks(k)).length > 0)
   }
 
   /** append appends to `out` the tier samples of s in (from, to] before its oldest raw sample. */
   append(s: MemSeries, out: Columns): void {
+    if (!this.#any) return
     const first = rawMinT(s)
-    if (this.#from + 1 >= first || this.#tiers.length === 0) return
+    if (this.#from + 1 >= first) return
     // Bucket ends (samples) of the next tier must stay below this.
     let limit = first
     let used = 0
@@ -335,7 +343,7 @@ class TierReader {
       if (entry === undefined || this.#st.deletedIn(s.uid, block)) continue
       for (const c of entry.chunks) {
         if (c.maxT <= this.#from || c.minT > upTo) continue
-        decodeBuckets(block.read(c), c.minT, tmp.reset())
+        decodeBuckets(block.read(c, undefined, this.#st.blockCache), c.minT, tmp.reset())
         for (let i = 0; i < tmp.n; i++) {
           const e = tmp.end[i]
           if (e <= this.#from || e > upTo) continue

@@ -201,7 +201,10 @@ export class ByteReader {
 
   f64(): number {
     this.#need(8)
-    this.#f64b.set(this.buf.subarray(this.pos, this.pos + 8))
+    const b = this.buf
+    const f = this.#f64b
+    const p = this.pos
+    for (let i = 0; i < 8; i++) f[i] = b[p + i]
     this.pos += 8
     return this.#f64[0]
   }

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ByteReader, ByteWriter } from './byte-buffer.js'
 import { decodeChunk, encodeChunk } from './chunk.js'
-import { decodeInts, encodeInts } from './int-codec.js'
+import { decodeInts, encodeInts, unpack } from './int-codec.js'
 import { decimalPlaces } from './value-codec.js'
 
 // A small deterministic PRNG, so a failing case can be replayed from its seed.
@@ -157,5 +157,74 @@ describe('NaN payloads', () => {
     encodeChunk(w, [1000, 2000, 3000, 4000], vs, 4)
     const got = decodeChunk(w.take(), 1000)
     assert.deepEqual(Array.from(new Uint32Array(got.vs.buffer, 0, 8)), Array.from(bitsIn))
+  })
+})
+
+describe('fast decoders', () => {
+  it('unpack reads every width as the bit reader does', () => {
+    const r = rng(11)
+    for (let width = 1; width <= 53; width++) {
+      for (const m of [1, 2, 7, 8, 9, 63, 200]) {
+        const w = new ByteWriter()
+        w.u8(0x5a)
+        const values: number[] = []
+        for (let i = 0; i < m; i++) {
+          // Random values of up to `width` bits, with the top bit set now and then.
+          const hi = width > 32 ? Math.floor(r() * 2 ** (width - 32)) : 0
+          const lo = width >= 32 ? Math.floor(r() * 2 ** 32) : Math.floor(r() * 2 ** width)
+          const v = hi * 2 ** 32 + lo
+          values.push(i % 5 === 0 ? 2 ** width - 1 : v)
+          w.wideBits(values[i], width)
+        }
+        w.alignBits()
+        w.u8(0xa5)
+        const bytes = w.take()
+        const out = new Float64Array(m + 1)
+        const end = unpack(bytes, 1, bytes.length, m, width, out, 1)
+        assert.equal(bytes[end], 0xa5, `width ${width}, ${m} values: ends where the writer stopped`)
+        assert.deepEqual(Array.from(out.subarray(1)), values, `width ${width}, ${m} values`)
+        const slow = new ByteReader(bytes, 1)
+        for (let i = 0; i < m; i++) assert.equal(slow.wideBits(width), values[i])
+        assert.throws(() => unpack(bytes, 1, end - 1, m, width, out, 1), RangeError)
+      }
+    }
+  })
+
+  it('round-trips random bit patterns through the XOR decoder, and rejects every truncation', () => {
+    const r = rng(5)
+    const u = new Uint32Array(2)
+    const f = new Float64Array(u.buffer)
+    for (let run = 0; run < 200; run++) {
+      const n = 1 + Math.floor(r() * 300)
+      const vs = new Float64Array(n)
+      const bitsIn = new Uint32Array(vs.buffer)
+      for (let i = 0; i < n; i++) {
+        const pick = r()
+        if (i > 0 && pick < 0.2) {
+          vs[i] = vs[i - 1]
+        } else if (pick < 0.5 && i > 0) {
+          // A few low bits flipped: windows reused and narrow.
+          bitsIn[2 * i] = bitsIn[2 * i - 2] ^ Math.floor(r() * 2 ** Math.floor(r() * 33))
+          bitsIn[2 * i + 1] = bitsIn[2 * i - 1] ^ (r() < 0.2 ? Math.floor(r() * 16) : 0)
+        } else {
+          u[0] = Math.floor(r() * 2 ** 32)
+          u[1] = Math.floor(r() * 2 ** 32)
+          vs[i] = f[0]
+          bitsIn[2 * i] = u[0]
+          bitsIn[2 * i + 1] = u[1]
+        }
+      }
+      const want = Array.from(bitsIn)
+      const ts = Array.from({ length: n }, (_, i) => i * 1000)
+      const w = new ByteWriter()
+      encodeChunk(w, ts, vs, n)
+      const bytes = w.take()
+      const got = decodeChunk(bytes, 0)
+      assert.deepEqual(Array.from(new Uint32Array(got.vs.buffer, 0, 2 * n)), want, `run ${run}`)
+      for (const cut of [1, 2, Math.floor(bytes.length / 2)]) {
+        if (cut >= bytes.length) continue
+        assert.throws(() => decodeChunk(bytes.subarray(0, bytes.length - cut), 0), RangeError)
+      }
+    }
   })
 })

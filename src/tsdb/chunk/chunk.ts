@@ -45,3 +45,25 @@ export function decodeChunk(bytes: Uint8Array, minT: number, into?: Columns): Co
   decodeValues(r, n, out.vs)
   return out
 }
+
+/**
+ * decodeChunkInto decodes `bytes`, whose first timestamp is `minT`, into `ts` and `vs` from index `at`
+ * on, and returns how many points it wrote. Throws RangeError on bytes that are not a chunk or a chunk
+ * that does not fit.
+ */
+export function decodeChunkInto(
+  bytes: Uint8Array,
+  minT: number,
+  ts: Float64Array,
+  vs: Float64Array,
+  at: number
+): number {
+  const r = reader.reset(bytes)
+  const n = r.uvarint()
+  if (n > ts.length - at || n > vs.length - at) {
+    throw new RangeError(`a chunk of ${n} points does not fit at ${at} of ${ts.length}`)
+  }
+  decodeInts(r, n, ts, minT, at)
+  decodeValues(r, n, vs, at)
+  return n
+}

@@ -8,6 +8,7 @@ const MODE_CONST = 0
 const MODE_DELTA = 1
 const MODE_DOD = 2
 const SCALED = 0x80
+const TWO_32 = 4294967296
 
 // Scratch columns shared by every encode call; the codec is synchronous, so one set is enough.
 let scratchA = new Float64Array(1024)
@@ -78,31 +79,46 @@ export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number, bas
   }
 }
 
-/** decodeInts reads `n` integers written by encodeInts (with the same `base`) into `out`. */
-export function decodeInts(r: ByteReader, n: number, out: Float64Array, base = 0): void {
+/**
+ * decodeInts reads `n` integers written by encodeInts (with the same `base`) into `out` from index
+ * `at` on.
+ */
+export function decodeInts(r: ByteReader, n: number, out: Float64Array, base = 0, at = 0): void {
   if (n === 0) return
+  if (out.length < at + n)
+    throw new RangeError(`${n} integers do not fit at ${at} of ${out.length}`)
   const head = r.u8()
   const mode = head & ~SCALED
   const first = r.varint() + base
-  out[0] = first
+  out[at] = first
   if (mode === MODE_CONST) {
-    out.fill(first, 1, n)
+    out.fill(first, at + 1, at + n)
     return
   }
   const g = (head & SCALED) !== 0 ? r.uvarint() : 1
+  const end = at + n
   if (mode === MODE_DELTA) {
-    readPacked(r, n - 1, out, 1)
-    for (let i = 1; i < n; i++) out[i] = out[i - 1] + unzigzag(out[i]) * g
+    readPacked(r, n - 1, out, at + 1)
+    let prev = first
+    for (let i = at + 1; i < end; i++) {
+      const u = out[i]
+      // Zig-zag undone with 32-bit ops while the value fits (packed values up to 32 bits wide).
+      prev += (u < TWO_32 ? (u >>> 1) ^ -(u & 1) : unzigzag(u)) * g
+      out[i] = prev
+    }
     return
   }
   if (mode !== MODE_DOD) throw new RangeError(`unknown integer mode ${mode}`)
   let delta = unzigzag(r.uvarint())
   if (n < 2) return
-  out[1] = first + delta * g
-  readPacked(r, n - 2, out, 2)
-  for (let i = 2; i < n; i++) {
-    delta += unzigzag(out[i])
-    out[i] = out[i - 1] + delta * g
+  let prev = first + delta * g
+  out[at + 1] = prev
+  readPacked(r, n - 2, out, at + 2)
+  for (let i = at + 2; i < end; i++) {
+    const u = out[i]
+    delta += u < TWO_32 ? (u >>> 1) ^ -(u & 1) : unzigzag(u)
+    prev += delta * g
+    out[i] = prev
   }
 }
 
@@ -169,7 +185,6 @@ function writePacked(w: ByteWriter, u: Float64Array, m: number): void {
 
 const excIdx: number[] = []
 const excVal: number[] = []
-
 function readPacked(r: ByteReader, m: number, out: Float64Array, at: number): void {
   if (m <= 0) return
   const width = r.u8()
@@ -186,9 +201,58 @@ function readPacked(r: ByteReader, m: number, out: Float64Array, at: number): vo
     excVal.push(r.uvarint())
   }
   if (width === 0) out.fill(0, at, at + m)
-  else {
-    for (let i = 0; i < m; i++) out[at + i] = r.wideBits(width)
-    r.alignBits()
-  }
+  else r.pos = unpack(r.buf, r.pos, r.end, m, width, out, at)
   for (let e = 0; e < exceptions; e++) out[at + excIdx[e]] = excVal[e]
+}
+
+/**
+ * unpack reads `m` values of `width` bits (1 to 53, most significant bit first, as ByteWriter.bits
+ * writes them) from byte `pos` of `buf` into `out` from `at`, and returns the byte after them (the
+ * last byte's spare bits are padding). Bits are taken with local state, 32-bit ops, up to 24 at a time.
+ */
+export function unpack(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  m: number,
+  width: number,
+  out: Float64Array,
+  at: number
+): number {
+  const bytes = Math.ceil((m * width) / 8)
+  if (pos + bytes > end) throw new RangeError(`read past end at byte ${end}`)
+  let acc = 0
+  let have = 0
+  let p = pos
+  if (width <= 24) {
+    const mask = (1 << width) - 1
+    for (let i = 0; i < m; i++) {
+      // acc holds `have` < width ≤ 24 pending bits: a byte more keeps it within 31 bits.
+      while (have < width) {
+        acc = (acc << 8) | buf[p++]
+        have += 8
+      }
+      have -= width
+      out[at + i] = (acc >>> have) & mask
+      acc &= (1 << have) - 1
+    }
+    return pos + bytes
+  }
+  for (let i = 0; i < m; i++) {
+    let v = 0
+    let rest = width
+    while (rest > 0) {
+      const k = rest < 24 ? rest : 24
+      while (have < k) {
+        acc = (acc << 8) | buf[p++]
+        have += 8
+      }
+      have -= k
+      v = v * (1 << k) + ((acc >>> have) & ((1 << k) - 1))
+      acc &= (1 << have) - 1
+      rest -= k
+    }
+    out[at + i] = v
+  }
+  return pos + bytes
 }

@@ -58,22 +58,23 @@ export function encodeValues(w: ByteWriter, vs: ArrayLike<number>, n: number): v
   encodeXor(w, vs, n)
 }
 
-/** decodeValues reads `n` floats written by encodeValues into `out`. */
-export function decodeValues(r: ByteReader, n: number, out: Float64Array): void {
+/** decodeValues reads `n` floats written by encodeValues into `out` from index `at` on. */
+export function decodeValues(r: ByteReader, n: number, out: Float64Array, at = 0): void {
   if (n === 0) return
+  if (out.length < at + n) throw new RangeError(`${n} values do not fit at ${at} of ${out.length}`)
   const mode = r.u8()
   if (mode === MODE_CONST) {
-    out.fill(r.f64(), 0, n)
+    out.fill(r.f64(), at, at + n)
   } else if (mode === MODE_DECIMAL) {
     const k = r.u8()
     if (k > MAX_DECIMALS) throw new RangeError(`bad decimal exponent ${k}`)
-    decodeInts(r, n, out)
+    decodeInts(r, n, out, 0, at)
     if (k > 0) {
       const p = POW10[k]
-      for (let i = 0; i < n; i++) out[i] = out[i] / p
+      for (let i = at; i < at + n; i++) out[i] = out[i] / p
     }
   } else if (mode === MODE_XOR) {
-    decodeXor(r, n, out)
+    decodeXor(r, n, out, at)
   } else {
     throw new RangeError(`unknown value mode ${mode}`)
   }
@@ -167,50 +168,88 @@ function writeShifted(w: ByteWriter, hi: number, lo: number, t: number, sig: num
   }
 }
 
-function decodeXor(r: ByteReader, n: number, out: Float64Array): void {
-  let hi = r.bits(32) >>> 0
-  let lo = r.bits(32) >>> 0
+// The 32 bits from byte p of buf, big-endian (int32); zeros past `end`.
+function word(buf: Uint8Array, end: number, p: number): number {
+  if (p + 4 <= end) return (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]
+  let w = 0
+  for (let i = p; i < p + 4; i++) w = (w << 8) | (i < end ? buf[i] : 0)
+  return w
+}
+
+// The 32 bits at bit offset `bit` of buf, unsigned; zeros past `end`.
+function bits32(buf: Uint8Array, end: number, bit: number): number {
+  const p = bit >>> 3
+  const o = bit & 7
+  const w = word(buf, end, p)
+  if (o === 0) return w >>> 0
+  return ((w << o) | ((p + 4 < end ? buf[p + 4] : 0) >>> (8 - o))) >>> 0
+}
+
+// Gorilla XOR, read with a local bit offset (no reader calls a value): the bytes of r from r.pos on.
+// Reads of up to 25 bits take one big-endian word (`(word << offset) >>> (32 - k)`), wider ones two.
+function decodeXor(r: ByteReader, n: number, out: Float64Array, at: number): void {
+  const buf = r.buf
+  const end = r.end
+  const endBit = end * 8
+  let bit = r.pos * 8
+  let hi = bits32(buf, end, bit)
+  let lo = bits32(buf, end, bit + 32)
+  bit += 64
+  if (bit > endBit) throw new RangeError(`read past end at byte ${end}`)
   u32[0] = lo
   u32[1] = hi
-  out[0] = f64[0]
-  let lead = 0
+  out[at] = f64[0]
   let trail = 0
+  let sig = 64
   for (let i = 1; i < n; i++) {
-    if (r.bits(1) === 1) {
-      if (r.bits(1) === 1) {
-        lead = r.bits(5)
-        let sig = r.bits(6)
+    // Control and, for a new window, its 11 bits of header: 13 bits, all in one word.
+    const head = word(buf, end, bit >>> 3) << (bit & 7)
+    if (head >= 0) {
+      // Control bit 0: the value repeats.
+      bit++
+    } else {
+      if ((head & 0x40000000) !== 0) {
+        const lead = (head >>> 25) & 31
+        sig = (head >>> 19) & 63
         if (sig === 0) sig = 64
         trail = 64 - lead - sig
         if (trail < 0) throw new RangeError('bad XOR window')
+        bit += 13
+      } else {
+        bit += 2
       }
-      const sig = 64 - lead - trail
       let sh = 0
       let sl: number
       if (sig > 32) {
-        sh = r.bits(sig - 32) >>> 0
-        sl = r.bits(32) >>> 0
+        const k = sig - 32
+        sh =
+          k <= 25
+            ? (word(buf, end, bit >>> 3) << (bit & 7)) >>> (32 - k)
+            : bits32(buf, end, bit) >>> (32 - k)
+        sl = bits32(buf, end, bit + k)
       } else {
-        sl = r.bits(sig) >>> 0
+        sl = bits32(buf, end, bit) >>> (32 - sig)
       }
+      bit += sig
       let xh: number
       let xl: number
       if (trail === 0) {
         xh = sh
         xl = sl
       } else if (trail >= 32) {
-        xh = (sl << (trail - 32)) >>> 0
+        xh = sl << (trail - 32)
         xl = 0
       } else {
-        xh = ((sh << trail) | (sl >>> (32 - trail))) >>> 0
-        xl = (sl << trail) >>> 0
+        xh = (sh << trail) | (sl >>> (32 - trail))
+        xl = sl << trail
       }
       hi = (hi ^ xh) >>> 0
       lo = (lo ^ xl) >>> 0
     }
+    if (bit > endBit) throw new RangeError(`read past end at byte ${end}`)
     u32[0] = lo
     u32[1] = hi
-    out[i] = f64[0]
+    out[at + i] = f64[0]
   }
-  r.alignBits()
+  r.pos = Math.ceil(bit / 8)
 }
