@@ -49,6 +49,7 @@ export class GraphQuerier implements Querier {
       end: Math.min(hints.end, FAR),
     }
     if (hints.func !== undefined) param.func = hints.func
+    if (hints.grid !== undefined) param.grid = { first: hints.grid.first, step: hints.grid.step }
     if (hints.maxSamples !== undefined && Number.isFinite(hints.maxSamples)) {
       param.maxSamples = Math.max(0, Math.floor(hints.maxSamples))
     }

@@ -112,6 +112,21 @@ export async function select(
     }
     func = p.func
   }
+  let grid: { first: number; step: number } | undefined
+  if (p.grid !== undefined && p.grid !== null) {
+    const g = p.grid as { first?: unknown; step?: unknown }
+    if (
+      typeof g !== 'object' ||
+      typeof g.first !== 'number' ||
+      !Number.isFinite(g.first) ||
+      typeof g.step !== 'number' ||
+      !(g.step >= 1) ||
+      !Number.isFinite(g.step)
+    ) {
+      throw new RpcError(`${method} grid: expected {first: ms, step: ms ≥ 1}`)
+    }
+    grid = { first: g.first, step: g.step }
+  }
   let asked = Infinity
   if (p.maxSamples !== undefined && p.maxSamples !== null) {
     if (typeof p.maxSamples !== 'number' || !Number.isInteger(p.maxSamples) || p.maxSamples < 0) {
@@ -123,7 +138,7 @@ export async function select(
     try {
       return await db
         .querier()
-        .select(matchers, { start, end, func, maxSamples: Math.min(asked, maxSamples) })
+        .select(matchers, { start, end, func, grid, maxSamples: Math.min(asked, maxSamples) })
     } catch (err) {
       // The node's own bound, not the caller's: say so.
       if (

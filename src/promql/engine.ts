@@ -203,6 +203,13 @@ export class Engine {
       }
       if (interval === 0) interval = step
       const func = funcOfPath(path)
+      // An instant selector outside subqueries and `@` is read only at the query's steps: storage may
+      // send only the sample each step picks.
+      const onGrid =
+        evalRange === 0 &&
+        n.timestamp === null &&
+        sq.ts === null &&
+        !path.some((p) => p.kind === 'SubqueryExpr')
       jobs.push({
         vs: n,
         promise: querier.select(n.matchers, {
@@ -210,6 +217,9 @@ export class Engine {
           end: e,
           step: interval,
           range: evalRange,
+          ...(onGrid
+            ? { grid: { first: start - n.originalOffset, step: step > 0 ? step : 1 } }
+            : {}),
           ...(func !== '' ? { func } : {}),
           maxSamples: ctx.maxSamples,
           signal,

@@ -32,6 +32,13 @@ export interface SelectHints {
    */
   func?: string
   maxSamples?: number
+  /**
+   * grid, when given, says the selection is read only at the times `first + k × step` (ms) up to `end`:
+   * an instant selector of a range or instant query, outside subqueries and `@`. Storage may then answer
+   * only, per series, the last sample at or before each of those times (the one lookback would pick,
+   * a stale marker included), which gives the engine the same answer from fewer samples.
+   */
+  grid?: { first: number; step: number }
   /** signal aborts a selection that takes too long (query timeout). */
   signal?: AbortSignal
 }

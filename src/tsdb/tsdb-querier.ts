@@ -67,7 +67,9 @@ export class TsdbQuerier implements Querier {
     let bound = 0
     for (let i = 0; i < sample; i++)
       for (const s of picked[i].variants) bound += rawCount(s, from, to)
-    const guess = sample === 0 ? 0 : Math.ceil((bound / sample) * picked.length)
+    let guess = sample === 0 ? 0 : Math.ceil((bound / sample) * picked.length)
+    const grid = gridOf(hints, end)
+    if (grid !== null) guess = Math.min(guess, picked.length * (grid.points + 1))
     const size = Math.max(16, Math.min(guess, max + 1))
     const out: Columns = { ts: new Float64Array(size), vs: new Float64Array(size), n: 0 }
     const labels: Labels[] = []
@@ -96,6 +98,8 @@ export class TsdbQuerier implements Querier {
       }
       if (out.n === base) continue
       mergeFrom(out, base)
+      if (grid !== null) out.n = thinToGrid(out, base, grid.first, grid.step, grid.last)
+      if (out.n === base) continue
       if (out.n > max) throw tooManySamples(max)
       labels.push(picked[i].labels)
       offsets.push(out.n)
@@ -453,4 +457,38 @@ function limited(list: string[], limit: number | undefined): string[] {
 // A synchronous answer as a promise: a throw becomes a rejection.
 function settle<T>(fn: () => T): Promise<T> {
   return new Promise((resolve) => resolve(fn()))
+}
+
+/** gridOf checks a select's `grid` hint: its first and last time and how many points it has. */
+function gridOf(
+  hints: SelectHints,
+  end: number
+): { first: number; step: number; last: number; points: number } | null {
+  const g = hints.grid
+  if (g === undefined || !(g.step > 0) || !Number.isFinite(g.first) || !(end >= g.first))
+    return null
+  const points = Math.floor((end - g.first) / g.step) + 1
+  return { first: g.first, step: g.step, last: g.first + (points - 1) * g.step, points }
+}
+
+/**
+ * thinToGrid keeps, of the samples of one series at out[base, out.n), only the last sample at or before
+ * each grid time `first + k × step` ≤ `last`, in place, and returns the new end. A sample is kept when
+ * a grid time falls at or after it and before the next sample.
+ */
+function thinToGrid(out: Columns, base: number, first: number, step: number, last: number): number {
+  const { ts, vs } = out
+  const n = out.n
+  let w = base
+  for (let i = base; i < n; i++) {
+    const t = ts[i]
+    // The first grid time at or after t.
+    const g = t <= first ? first : first + Math.ceil((t - first) / step) * step
+    if (g > last) break
+    if (i + 1 < n && ts[i + 1] <= g) continue
+    ts[w] = t
+    vs[w] = vs[i]
+    w++
+  }
+  return w
 }

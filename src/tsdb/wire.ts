@@ -102,6 +102,8 @@ export interface SelectParam {
   maxSamples?: number
   /** func: the hint of SelectHints (`series` answers labels only). */
   func?: string
+  /** grid: the hint of SelectHints (instant selectors read at the query's steps only). */
+  grid?: { first: number; step: number }
 }
 
 /** LabelsParam is Graph.LabelNames' and Graph.LabelValues' parameter (`name` for the values). */
