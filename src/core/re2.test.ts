@@ -24,3 +24,18 @@ describe('compileRe2', () => {
     }
   })
 })
+
+describe('compileRe2 in linear time', () => {
+  it('matches a pattern that makes a backtracking engine take exponential time, at once', () => {
+    // (a+)+$ against a's then a mismatch takes 2^n steps in a backtracking engine: with n = 5,000 the
+    // test would never end; RE2 (and V8's linear engine) answer in linear time.
+    const re = compileRe2('(a+)+$', true)
+    assert.equal(re.test('a'.repeat(5000) + '!'), false)
+    assert.equal(re.test('a'.repeat(5000)), true)
+  })
+  it('keeps a leading (?i) and \\z working without JavaScript flags the linear engine lacks', () => {
+    assert.equal(compileRe2('(?i)foo.*', true).test('FOObar'), true)
+    assert.equal(compileRe2('foo\\z', false).test('xfoo'), true)
+    assert.equal(compileRe2('foo\\z', false).test('foox'), false)
+  })
+})

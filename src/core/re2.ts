@@ -1,5 +1,10 @@
 // Go's RE2 regular expressions (Prometheus's label matchers, PromQL's label_replace) in JavaScript's engine.
+import { setFlagsFromString } from 'node:v8'
 import { PeregrineError } from './errors.js'
+
+// The `l` flag (linear-time matching) exists behind this V8 flag in Node 20; setting it changes nothing
+// for other regular expressions.
+setFlagsFromString('--enable-experimental-regexp-engine')
 
 /**
  * compileRe2 compiles a Go RE2 pattern into a JavaScript RegExp, anchored at both ends when `anchored`
@@ -10,28 +15,34 @@ import { PeregrineError } from './errors.js'
  */
 export function compileRe2(pattern: string, anchored: boolean): RegExp {
   let flags = ''
+  let leadingCi = false
   let body = pattern
   for (;;) {
     const m = /^\(\?([imsU]+)\)/.exec(body)
     if (m === null) break
     for (const f of m[1]) {
       if (f === 'U') throw badRegex(pattern, 'the ungreedy flag (?U) is not supported')
-      if (!flags.includes(f)) flags += f
+      // V8's linear engine has no `i` flag: case folding is written into the pattern (below).
+      if (f === 'i') leadingCi = true
+      else if (!flags.includes(f)) flags += f
     }
     body = body.slice(m[0].length)
   }
   let out = ''
   // Case-insensitive scopes inside the pattern ((?i) to the end of its group, (?i:…)) have no JS
   // equivalent in Node 20: letters there become [xX] and classes gain the other case.
-  let ci = false
+  let ci = leadingCi
   const scopes: boolean[] = []
   for (let i = 0; i < body.length; i++) {
     const c = body[i]
     if (c === '\\') {
       const n = body[i + 1]
       if (n === undefined) throw badRegex(pattern, 'trailing backslash')
-      if (n === 'z') out += '$(?![\\s\\S])'
-      else if (n === 'A') out += '^'
+      if (n === 'z') {
+        // Without `m`, JavaScript's $ is the end of the text only; with it, \z has no linear form.
+        if (flags.includes('m')) throw badRegex(pattern, '\\z with the m flag is not supported')
+        out += '$'
+      } else if (n === 'A') out += '^'
       else if (n === 'Q') {
         const end = body.indexOf('\\E', i + 2)
         const lit = body.slice(i + 2, end < 0 ? body.length : end)
@@ -93,15 +104,17 @@ export function compileRe2(pattern: string, anchored: boolean): RegExp {
       continue
     }
     if (c === ')') {
-      ci = scopes.pop() ?? false
+      ci = scopes.pop() ?? leadingCi
       out += c
       continue
     }
     out += ci && /[a-zA-Z]/.test(c) ? bothCases(c) : c
   }
   // `m` in RE2 makes ^ and $ match at line ends; `s` lets . match \n: JavaScript's flags mean the same.
+  // `l`: V8's linear-time engine, RE2's guarantee: no pattern can make a match take exponential time
+  // (a matcher is tested against values any client can push). It refuses what RE2 refuses as well.
   try {
-    return new RegExp(anchored ? `^(?:${out})$` : out, flags)
+    return new RegExp(anchored ? `^(?:${out})$` : out, flags + 'l')
   } catch (err) {
     throw badRegex(pattern, (err as Error).message.replace(/^Invalid regular expression: /, ''))
   }

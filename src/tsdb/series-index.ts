@@ -1,7 +1,8 @@
 // The series index: endpoints, counters per endpoint, postings by metric and tag, label matchers.
 import { counterOf, parseTags } from '../core/model.js'
+import { compileRe2 } from '../core/re2.js'
 import { escapeName } from './prom-names.js'
-import type { Label, Labels } from './querier.js'
+import { type Label, type Labels, matcherTest } from './querier.js'
 import type { MemSeries } from './series.js'
 
 /** MatchOp is a Prometheus label matcher operator. */
@@ -149,7 +150,7 @@ export class SeriesIndex {
 
   /** select returns the series matching all matchers (at least one must not match the empty string). */
   select(matchers: readonly Matcher[]): MemSeries[] {
-    const tests = matchers.map(compileMatcher)
+    const tests = matchers.map(matcherTest)
     // Start from the smallest exact posting set; fall back to every series.
     let base: Iterable<MemSeries> | undefined
     let baseSize = Infinity
@@ -295,7 +296,8 @@ function removeAlias(aliases: Map<string, Set<string>>, name: string): void {
 
 function textTest(term: string): (s: string) => boolean {
   try {
-    const re = new RegExp(term)
+    // RE2's syntax in linear time, as falcon's Go: a search term cannot stall the process.
+    const re = compileRe2(term, false)
     return (s) => re.test(s)
   } catch {
     return (s) => s.includes(term)
@@ -306,22 +308,6 @@ function negate(test: (s: string) => boolean): (s: string) => boolean {
   return (s) => !test(s)
 }
 
-function compileMatcher(m: Matcher): (v: string) => boolean {
-  switch (m.op) {
-    case '=':
-      return (v) => v === m.value
-    case '!=':
-      return (v) => v !== m.value
-    case '=~': {
-      const re = new RegExp('^(?:' + m.value + ')$')
-      return (v) => re.test(v)
-    }
-    case '!~': {
-      const re = new RegExp('^(?:' + m.value + ')$')
-      return (v) => !re.test(v)
-    }
-  }
-}
 
 /** RESERVED label names: a tag of one of these names is not shown as a label (the reserved one wins). */
 const RESERVED = new Set(['__name__', 'endpoint', '__type__', '__step__'])
