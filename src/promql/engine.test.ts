@@ -183,3 +183,20 @@ describe('Engine', () => {
     ])
   })
 })
+
+describe('Engine deadlines in CPU-bound work', () => {
+  it('stops a query whose windows are huge at its own timeout, not the engine default', async () => {
+    const engine = new Engine()
+    await assert.rejects(
+      engine.rangeQuery(
+        new MemoryQuerier(),
+        'quantile_over_time(0.5, vector(1)[1h:1ms])',
+        0,
+        3_600_000,
+        2000,
+        { timeout: 200 }
+      ),
+      { code: 'PG_PROMQL_TIMEOUT' }
+    )
+  })
+})

@@ -113,7 +113,11 @@ export class Engine {
       }
     }
     expr = preprocess(expr, start, end)
-    const deadline = Date.now() + this.options.timeout
+    const deadline =
+      Date.now() +
+      (opts.timeout !== undefined && opts.timeout > 0
+        ? Math.min(opts.timeout, this.options.timeout)
+        : this.options.timeout)
     const ctx: QueryContext = {
       data: new Map(),
       lookbackDelta: this.options.lookbackDelta,

@@ -191,6 +191,7 @@ function rangeFunction(ev: Evaluator, e: Call, matrixIndex: number): Grid {
         if (hi < lo) hi = lo
         while (hi < ts.length && ts[hi] <= maxt) hi++
       }
+      ev.work(hi - lo + 1)
       if (hi === lo) continue
       sawSamples = true
       if (hi - lo > maxWindow) maxWindow = hi - lo

@@ -62,6 +62,19 @@ export class Evaluator {
     this.checkNow()
   }
 
+  #work = 0
+
+  /**
+   * work counts units of work done in an inner loop (samples of a window, steps of a series) and checks
+   * the deadline every million: a query whose steps or windows are huge stops in time too.
+   */
+  work(n: number): void {
+    this.#work += n
+    if (this.#work < 1_000_000) return
+    this.#work = 0
+    this.checkNow()
+  }
+
   checkNow(): void {
     const ctx = this.ctx
     if (ctx.signal?.aborted === true) {
@@ -86,6 +99,7 @@ export class Evaluator {
 
   /** newGridSeries allocates a series over this evaluator's steps. */
   newSeries(labels: Labels, dropName: boolean): GridSeries {
+    this.work(this.numSteps)
     return {
       labels,
       vals: new Float64Array(this.numSteps),

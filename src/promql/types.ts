@@ -52,4 +52,6 @@ export interface QueryResult {
 /** QueryOptions are per query: `signal` cancels it (a client that went away). */
 export interface QueryOptions {
   signal?: AbortSignal
+  /** timeout (ms) of this query, at most the engine's: its deadline is checked as the work goes on. */
+  timeout?: number
 }

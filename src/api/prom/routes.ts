@@ -65,10 +65,16 @@ export function registerPromRoutes(app: FastifyInstance, deps: PromDeps): PromCo
    * budget returns the signal a request's work runs under: it aborts at the query timeout (the
    * `timeout` parameter may lower `api.query.timeout`, never raise it) or when the client goes away.
    */
-  const budget = (form: Form, reply: FastifyReply) => {
-    let ms = config.timeout
+  /** timeoutOf is a request's timeout (ms): `timeout` may lower `api.query.timeout`, never raise it. */
+  const timeoutOf = (form: Form): number => {
     const given = form.value('timeout')
-    if (given !== '') ms = Math.min(ms, Math.max(1, parseDurationParam(given, 'timeout')))
+    return given === ''
+      ? config.timeout
+      : Math.min(config.timeout, Math.max(1, parseDurationParam(given, 'timeout')))
+  }
+
+  const budget = (form: Form, reply: FastifyReply) => {
+    const ms = timeoutOf(form)
     // A timer of our own, not AbortSignal.timeout's: that one is unref'd, and a query must end even
     // when nothing else holds the process up.
     const timer = new AbortController()
@@ -154,9 +160,11 @@ export function registerPromRoutes(app: FastifyInstance, deps: PromDeps): PromCo
     const time = parseTimeParam(form, 'time', now())
     const expr = form.value('query')
     return runQuery(form, reply, (signal) =>
-      engine.instantQuery(querier, expr, time, { signal }).catch((err: unknown) => {
-        throw toPromError(err, true)
-      })
+      engine
+        .instantQuery(querier, expr, time, { signal, timeout: timeoutOf(form) })
+        .catch((err: unknown) => {
+          throw toPromError(err, true)
+        })
     )
   }
 
@@ -182,9 +190,11 @@ export function registerPromRoutes(app: FastifyInstance, deps: PromDeps): PromCo
     }
     const expr = form.value('query')
     return runQuery(form, reply, (signal) =>
-      engine.rangeQuery(querier, expr, start, end, step, { signal }).catch((err: unknown) => {
-        throw toPromError(err, true)
-      })
+      engine
+        .rangeQuery(querier, expr, start, end, step, { signal, timeout: timeoutOf(form) })
+        .catch((err: unknown) => {
+          throw toPromError(err, true)
+        })
     )
   }
 
