@@ -326,6 +326,15 @@ describe('the Prometheus series calls (Graph.Select, LabelNames, LabelValues, Me
     } finally {
       await g.close()
     }
+    // In process (the all-in-one) nothing is copied: only the caller's budget holds.
+    const local = await node({ maxSelectSamples: 4, inProcess: true })
+    try {
+      const all = sel([{ name: 'endpoint', op: '=~', value: 'h.*' }])
+      const set = decodeSeriesSet(await local.call('Graph.Select', all))
+      assert.ok(set.ts.length > 4)
+    } finally {
+      await local.close()
+    }
     const small = await node({ maxSelectBytes: 200 })
     try {
       await assert.rejects(

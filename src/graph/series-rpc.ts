@@ -97,7 +97,9 @@ export async function select(
 ): Promise<WireSeriesSet> {
   const method = 'Graph.Select'
   const inProcess = options.inProcess === true
-  const maxSamples = options.maxSelectSamples ?? MAX_SELECT_SAMPLES
+  // The node's answer limit bounds what travels over the network; in process the answer is not
+  // copied, and the caller's budget (api.query.maxSamples) is the one that holds.
+  const maxSamples = inProcess ? Infinity : (options.maxSelectSamples ?? MAX_SELECT_SAMPLES)
   const maxBytes = options.maxSelectBytes ?? MAX_SELECT_BYTES
   const p = objectParam(param, method)
   const matchers = matchersParam(p.matchers, method, true)
