@@ -200,3 +200,43 @@ describe('Engine deadlines in CPU-bound work', () => {
     )
   })
 })
+
+describe('Engine bounds on labels a query makes', () => {
+  it('refuses label values and count_values names past their bounds', async () => {
+    const engine = new Engine()
+    const long = 'v'.repeat(20_000)
+    await assert.rejects(
+      engine.instantQuery(new MemoryQuerier(), `count_values("${long}", vector(1))`, 0),
+      { code: 'PG_PROMQL_EXECUTION', message: /count_values: the label name has 20000 characters/ }
+    )
+    await assert.rejects(
+      engine.instantQuery(
+        new MemoryQuerier(),
+        `label_replace(vector(1), "x", "${long}", "", "")`,
+        0
+      ),
+      {
+        code: 'PG_PROMQL_EXECUTION',
+        message: /label_replace\(\) would make a label value of 20000/,
+      }
+    )
+    const ok = await engine.instantQuery(
+      new MemoryQuerier(),
+      'label_replace(vector(1), "x", "short", "", "")',
+      0
+    )
+    assert.equal(ok.value.resultType, 'vector')
+  })
+})
+
+describe('Engine subqueries past the budget', () => {
+  it('refuses a subquery with more steps than query.max-samples, naming its step', async () => {
+    await assert.rejects(
+      new Engine().instantQuery(new MemoryQuerier(), 'max_over_time(vector(1)[100000d:1ms])', 0),
+      {
+        code: 'PG_PROMQL_TOO_MANY_SAMPLES',
+        message: /a subquery of step 1 ms .* use a larger subquery step/,
+      }
+    )
+  })
+})

@@ -1,4 +1,5 @@
 // Aggregations: sum avg count min max group stddev stdvar quantile topk bottomk limitk limit_ratio count_values.
+import { PeregrineError } from '../core/index.js'
 import type { FloatHistogram, HistogramError, Labels } from '../tsdb/index.js'
 import type { AggregateExpr } from './ast.js'
 import { annotate, goFloatG, warnHistogram } from './eval-call.js'
@@ -53,6 +54,13 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
   const param = e.param === null ? null : unwrap(e.param)
   if (e.op === 'count_values') {
     if (param === null || param.kind !== 'StringLiteral') throw new Error('BUG: count_values label')
+    if (param.val.length > 1024) {
+      throw new PeregrineError(
+        'PG_PROMQL_EXECUTION',
+        `count_values: the label name has ${param.val.length} characters, more than 1024`,
+        { status: 422 }
+      )
+    }
     return countValues(ev, e, grouping, param.val)
   }
   let p = 0

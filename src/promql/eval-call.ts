@@ -915,6 +915,7 @@ function labelReplace(ev: Evaluator, e: Call): Grid {
     const m = re.exec(v)
     if (m === null) continue
     const res = expandTemplate(repl, m)
+    checkLabelValue(res, 'label_replace')
     s.labels = setLabel(s.labels, dst, res)
     if (dst === METRIC_NAME) s.dropName = false
   }
@@ -984,6 +985,7 @@ function labelJoin(ev: Evaluator, e: Call): Grid {
   const g = ev.evalGrid(e.args[0])
   for (const s of g.series) {
     const v = srcs.map((l) => getLabel(s.labels, l)).join(sep)
+    checkLabelValue(v, 'label_join')
     s.labels = setLabel(s.labels, dst, v)
     if (dst === METRIC_NAME) s.dropName = false
   }
@@ -991,3 +993,17 @@ function labelJoin(ev: Evaluator, e: Call): Grid {
 }
 
 export type { Raw }
+
+/**
+ * MAX_LABEL_VALUE bounds a label value a query makes (label_replace, label_join): Prometheus has no
+ * bound, but a value of megabytes repeated over every series and step is a way to exhaust memory.
+ */
+export const MAX_LABEL_VALUE = 16_384
+
+function checkLabelValue(v: string, fn: string): void {
+  if (v.length > MAX_LABEL_VALUE) {
+    throw executionError(
+      `${fn}() would make a label value of ${v.length} characters, more than ${MAX_LABEL_VALUE}`
+    )
+  }
+}

@@ -320,6 +320,15 @@ export class Evaluator {
     const from = this.start - sq.offset - sq.range
     let start = interval * Math.trunc(from / interval)
     if (start < from) start += interval
+    const steps = Math.floor((this.end - sq.offset - start) / interval) + 1
+    if (steps > this.ctx.maxSamples) {
+      // Each step is a sample of every series; past the budget the grid cannot even be allocated.
+      throw new PeregrineError(
+        'PG_PROMQL_TOO_MANY_SAMPLES',
+        `a subquery of step ${interval} ms over ${this.end - sq.offset - start} ms would evaluate ${steps} steps, more than query.max-samples (${this.ctx.maxSamples}); use a larger subquery step`,
+        { status: 422 }
+      )
+    }
     const ev = new Evaluator(this.ctx, start, this.end - sq.offset, interval)
     if (start !== this.start) setOffsetForAtModifier(start, sq.expr)
     return ev
