@@ -102,3 +102,9 @@ describe('parseSelector', () => {
     assert.throws(() => parseSelector('x offset 5m'), { code: 'PG_PROMQL_BAD_QUERY' })
   })
 })
+
+describe('parse errors name whole characters', () => {
+  it('quotes a character outside the BMP whole, not half a surrogate pair', () => {
+    assert.throws(() => parseExpr('𝔘𝔫𝔦'), { message: '1:1: parse error: unexpected "𝔘"' })
+  })
+})

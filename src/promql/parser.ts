@@ -825,7 +825,8 @@ function describeToken(
     if (w === 'inf' || w === 'nan') return { kind: 'token', text: `number ${goQuote(id[0])}` }
     return { kind: 'token', text: `identifier ${goQuote(id[0])}` }
   }
-  return { kind: 'token', text: goQuote(c) }
+  // A whole character, not half of a surrogate pair.
+  return { kind: 'token', text: goQuote(String.fromCodePoint(rest.codePointAt(0) ?? 0)) }
 }
 
 /** checkAST is Prometheus's type check of a parsed tree (parser.checkAST), throwing the first problem. */

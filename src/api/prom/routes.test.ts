@@ -188,6 +188,8 @@ describe('prometheus query API', () => {
     await f('/api/v1/query', { query: 'up{' }, /^invalid parameter "query": /)
     const range = { query: 'up', start: '0', end: '3600' }
     await f('/api/v1/query_range', { ...range, step: '0' }, /zero or negative query resolution/)
+    // Below a millisecond the step is positive still, and too fine (Prometheus steps in ns).
+    await f('/api/v1/query_range', { ...range, step: '0.000001' }, /exceeded maximum resolution/)
     await f(
       '/api/v1/query_range',
       { ...range, end: '-1', step: '1' },

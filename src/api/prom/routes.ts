@@ -175,7 +175,10 @@ export function registerPromRoutes(app: FastifyInstance, deps: PromDeps): PromCo
       throw PromError.badParam('end', 'end timestamp must not be before start time')
     }
     // The engine steps in whole ms, as Prometheus's does.
-    const step = Math.floor(parseDurationParam(form.value('step'), 'step'))
+    const asked = parseDurationParam(form.value('step'), 'step')
+    // Below a millisecond, a step still counts as positive (Prometheus steps in ns): the resolution
+    // check below then says what is wrong.
+    const step = asked > 0 ? Math.max(1, Math.floor(asked)) : 0
     if (step <= 0) {
       throw PromError.badParam(
         'step',
