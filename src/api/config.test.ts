@@ -65,6 +65,14 @@ describe('parseApiConfig', () => {
       'api.query.timeout: expected a duration like "2m" or "30s", or ms from 1 to 2147483647, got "soon"',
       'api.query.maxSamples: expected a positive integer, got 0',
     ])
+    // Prometheus's own flag names, as `--query.max-samples` spells them.
+    const prom = parseApiConfig({
+      query: { 'max-samples': 1000, 'lookback-delta': '1m', 'max-concurrency': 2 },
+    }).query
+    assert.deepEqual([prom.maxSamples, prom.lookbackDelta, prom.maxConcurrency], [1000, 60_000, 2])
+    assert.deepEqual(problems({ query: { maxSamples: 5, 'max-samples': 6 } }), [
+      'api.query.max-samples: maxSamples is given twice, in two spellings',
+    ])
     assert.deepEqual(problems({ query: 5 }), [
       'api.query: expected an object like {"timeout": "2m", "maxSamples": 50000000}',
     ])

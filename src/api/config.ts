@@ -187,14 +187,28 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
   return Object.freeze(c)
 }
 
+/** PROMETHEUS_NAMES maps Prometheus's `--query.*` flag names onto api.query's keys. */
+const PROMETHEUS_NAMES: Record<string, string> = {
+  'max-samples': 'maxSamples',
+  'lookback-delta': 'lookbackDelta',
+  'max-concurrency': 'maxConcurrency',
+}
+
 /** parseQueryConfig reads `api.query` over its defaults, naming every bad or unknown key. */
 function parseQueryConfig(problems: string[], raw: unknown): QueryConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     problems.push('api.query: expected an object like {"timeout": "2m", "maxSamples": 50000000}')
     return defaultQueryConfig
   }
-  const q: Record<string, unknown> = { ...defaultQueryConfig, ...raw }
-  for (const key of Object.keys(raw)) {
+  // Prometheus's flag names (`--query.max-samples`) are accepted as they are spelt there.
+  const given: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(raw)) {
+    const name = PROMETHEUS_NAMES[key] ?? key
+    if (name in given) problems.push(`api.query.${key}: ${name} is given twice, in two spellings`)
+    given[name] = v
+  }
+  const q: Record<string, unknown> = { ...defaultQueryConfig, ...given }
+  for (const key of Object.keys(given)) {
     if (!(key in defaultQueryConfig))
       problems.push(
         `api.query.${key}: not a query setting (expected ${Object.keys(defaultQueryConfig).join(', ')})`
