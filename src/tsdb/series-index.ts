@@ -308,7 +308,6 @@ function negate(test: (s: string) => boolean): (s: string) => boolean {
   return (s) => !test(s)
 }
 
-
 /** RESERVED label names: a tag of one of these names is not shown as a label (the reserved one wins). */
 const RESERVED = new Set(['__name__', 'endpoint', '__type__', '__step__'])
 
