@@ -1,6 +1,6 @@
 // The query engine: parse, preprocess (@, step invariants), fetch every selector once, evaluate, shape.
 import { PeregrineError, isPeregrineError } from '../core/index.js'
-import { compareLabels, type FloatHistogram, type Querier, type SeriesSet } from '../tsdb/index.js'
+import { compareLabels, type Querier, type SeriesSet } from '../tsdb/index.js'
 import {
   AT_MODIFIER_UNSAFE_FUNCTIONS,
   inspect,
@@ -10,7 +10,7 @@ import {
   type VectorSelector,
 } from './ast.js'
 import { executionError, hasSameLabelset, type EvalValue, type QueryContext } from './eval-types.js'
-import { Evaluator, setOffsetForAtModifier, subqueryTimes } from './evaluator.js'
+import { Evaluator, gridPoints, setOffsetForAtModifier, subqueryTimes } from './evaluator.js'
 import { dropMetricName } from './labels.js'
 import { badQuery, documentedType, parseExpr } from './parser.js'
 import type {
@@ -369,21 +369,8 @@ function shape(v: EvalValue, expr: Expr, isRange: boolean, start: number, step: 
   }
   const series: SeriesPoints[] = []
   for (const s of v.series) {
-    let n = 0
-    for (let i = 0; i < s.present.length; i++) n += s.present[i]
-    if (n === 0) continue
-    const ts = new Float64Array(n)
-    const vs = new Float64Array(n)
-    const hs: (FloatHistogram | undefined)[] | undefined = s.hs === undefined ? undefined : []
-    let w = 0
-    for (let i = 0; i < s.present.length; i++) {
-      if (s.present[i] === 0) continue
-      ts[w] = start + i * step
-      vs[w] = s.vals[i]
-      if (hs !== undefined) hs.push((s.hs as (FloatHistogram | undefined)[])[i])
-      w++
-    }
-    series.push(hs === undefined ? { labels: s.labels, ts, vs } : { labels: s.labels, ts, vs, hs })
+    const p = gridPoints(s, start, step)
+    if (p !== null) series.push({ labels: s.labels, ...p })
   }
   series.sort((a, b) => compareLabels(a.labels, b.labels))
   return { resultType: 'matrix', series }

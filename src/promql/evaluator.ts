@@ -364,26 +364,40 @@ export class Evaluator {
   }
 }
 
+/**
+ * gridPoints compacts a grid series into the points it has, at times `start + i × step`, or null when it
+ * has none: the one loop behind a range query's matrix and a subquery's range vector.
+ */
+export function gridPoints(
+  s: GridSeries,
+  start: number,
+  step: number
+): { ts: Float64Array; vs: Float64Array; hs?: (FloatHistogram | undefined)[] } | null {
+  let n = 0
+  for (let i = 0; i < s.present.length; i++) n += s.present[i]
+  if (n === 0) return null
+  const ts = new Float64Array(n)
+  const vs = new Float64Array(n)
+  const hs: (FloatHistogram | undefined)[] | undefined = s.hs === undefined ? undefined : []
+  let w = 0
+  for (let i = 0; i < s.present.length; i++) {
+    if (s.present[i] === 0) continue
+    ts[w] = start + i * step
+    vs[w] = s.vals[i]
+    if (hs !== undefined) hs.push((s.hs as (FloatHistogram | undefined)[])[i])
+    w++
+  }
+  return hs === undefined ? { ts, vs } : { ts, vs, hs }
+}
+
 /** gridToRaw turns a grid evaluated by `ev` into range-vector series at the grid's step times. */
 export function gridToRaw(ev: Evaluator, g: Grid): Raw {
   const out: RawSeries[] = []
   for (const s of g.series) {
-    let n = 0
-    for (let i = 0; i < s.present.length; i++) n += s.present[i]
-    if (n === 0) continue
-    const ts = new Float64Array(n)
-    const vs = new Float64Array(n)
-    const hs: (FloatHistogram | undefined)[] | undefined = s.hs === undefined ? undefined : []
-    let w = 0
-    for (let i = 0; i < s.present.length; i++) {
-      if (s.present[i] === 0) continue
-      ts[w] = ev.time(i)
-      vs[w] = s.vals[i]
-      if (hs !== undefined) hs.push((s.hs as (FloatHistogram | undefined)[])[i])
-      w++
-    }
-    const r: RawSeries = { labels: s.labels, ts, vs, dropName: s.dropName }
-    if (hs !== undefined) r.hs = hs
+    const p = gridPoints(s, ev.start, ev.interval)
+    if (p === null) continue
+    const r: RawSeries = { labels: s.labels, ts: p.ts, vs: p.vs, dropName: s.dropName }
+    if (p.hs !== undefined) r.hs = p.hs
     out.push(r)
   }
   return { kind: 'raw', series: out }
