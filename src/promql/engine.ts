@@ -155,8 +155,14 @@ export class Engine {
       if (a.level === 'warning') warnings.push(a.text)
     }
     const infos = ctx.annotations.filter((a) => a.level === 'info').map((a) => a.text)
+    const shaped = shape(value, expr, isRange, start, step)
+    // Only a range vector answer (`raw`) shows the selectors' arrays; anything else is built in new
+    // ones, so the storage may have them back.
+    if (value.kind !== 'raw' && querier.release !== undefined) {
+      for (const set of ctx.data.values()) querier.release(set)
+    }
     return {
-      value: shape(value, expr, isRange, start, step),
+      value: shaped,
       warnings: [...new Set(warnings)],
       infos: [...new Set(infos)],
       peakSamples: ctx.peak,

@@ -1,6 +1,6 @@
 // The evaluator: one expression over a grid of steps, Prometheus 2.55's semantics (promql/engine.go).
 import { PeregrineError } from '../core/index.js'
-import type { FloatHistogram, Labels } from '../tsdb/index.js'
+import type { FloatHistogram, Labels, SeriesSet } from '../tsdb/index.js'
 import {
   inspect,
   type Call,
@@ -184,15 +184,9 @@ export class Evaluator {
 
   /** vectorSelector picks, at each step, the latest sample within the lookback (none if stale). */
   vectorSelector(vs: VectorSelector): Grid {
-    const set = this.ctx.data.get(vs)
-    if (set === undefined) throw new Error('BUG: selector was not fetched')
+    const set = this.selected(vs)
     const out: GridSeries[] = []
-    const { ts, vs: values, offsets } = set
-    const hsIn = set.hs
-    const lookback = this.ctx.lookbackDelta
     const n = this.numSteps
-    const first = this.start - vs.offset
-    const interval = this.interval
     // One slab for every series' values and flags: two allocations per selector, not per series.
     const slabVals = new Float64Array(n * set.labels.length)
     const slabPresent = new Uint8Array(n * set.labels.length)
@@ -200,43 +194,73 @@ export class Evaluator {
     let points = 0
     for (let si = 0; si < set.labels.length; si++) {
       this.check()
-      const lo = offsets[si]
-      const hi = offsets[si + 1]
       const vals = slabVals.subarray(used * n, used * n + n)
       const present = slabPresent.subarray(used * n, used * n + n)
-      let j = lo
-      let count = 0
-      let hs: (FloatHistogram | undefined)[] | undefined
-      for (let k = 0; k < n; k++) {
-        const ref = first + k * interval
-        while (j < hi && ts[j] <= ref) j++
-        if (j === lo) continue
-        const idx = j - 1
-        if (ts[idx] < ref - lookback) continue
-        const v = values[idx]
-        if (v !== v && isStale(v)) continue
-        vals[k] = v
-        present[k] = 1
-        count++
-        if (hsIn !== undefined) {
-          const h = hsIn[idx]
-          if (h !== undefined) {
-            if (hs === undefined) hs = new Array<FloatHistogram | undefined>(n)
-            hs[k] = h
-          }
-        }
-      }
+      const hs: (FloatHistogram | undefined)[] = []
+      const count = this.stepValues(vs, set, si, vals, present, hs)
       if (count > 0) {
         used++
         points += count
         const g: GridSeries = { labels: set.labels[si], vals, present, dropName: false }
-        if (hs !== undefined) g.hs = hs
+        if (hs.length > 0) g.hs = hs
         out.push(g)
       }
     }
     this.addSamples(points)
     this.ctx.total += points
     return { kind: 'grid', series: out, points }
+  }
+
+  /** selected is the answer read for a selector before evaluation. */
+  selected(vs: VectorSelector): SeriesSet {
+    const set = this.ctx.data.get(vs)
+    if (set === undefined) throw new Error('BUG: selector was not fetched')
+    return set
+  }
+
+  /**
+   * stepValues writes, for series si of selector vs's answer `set`, the sample lookback picks at each
+   * step into vals and present (which must be zero where nothing is picked) and a native histogram's
+   * into hs (grown to the steps when one is picked); returns how many steps have one.
+   */
+  stepValues(
+    vs: VectorSelector,
+    set: SeriesSet,
+    si: number,
+    vals: Float64Array,
+    present: Uint8Array,
+    hs: (FloatHistogram | undefined)[]
+  ): number {
+    const { ts, vs: values, offsets } = set
+    const hsIn = set.hs
+    const lookback = this.ctx.lookbackDelta
+    const n = this.numSteps
+    const first = this.start - vs.offset
+    const interval = this.interval
+    const lo = offsets[si]
+    const hi = offsets[si + 1]
+    let j = lo
+    let count = 0
+    for (let k = 0; k < n; k++) {
+      const ref = first + k * interval
+      while (j < hi && ts[j] <= ref) j++
+      if (j === lo) continue
+      const idx = j - 1
+      if (ts[idx] < ref - lookback) continue
+      const v = values[idx]
+      if (v !== v && isStale(v)) continue
+      vals[k] = v
+      present[k] = 1
+      count++
+      if (hsIn !== undefined) {
+        const h = hsIn[idx]
+        if (h !== undefined) {
+          if (hs.length < n) hs.length = n
+          hs[k] = h
+        }
+      }
+    }
+    return count
   }
 
   /** rawSeries returns the samples of a fetched selector's series i, stale markers removed. */

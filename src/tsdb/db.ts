@@ -49,6 +49,11 @@ export interface DbStats {
   blocksDeleted: number
   seriesDeleted: number
   repairs: string[]
+  /** caches: the block page cache and the step-grid cache of thinned chunks (bytes held, hits, misses). */
+  caches: {
+    block: { bytes: number; pages: number; hits: number; misses: number }
+    grid: { bytes: number; grids: number; hits: number; misses: number }
+  }
 }
 
 // Directories open in this process: a LOCK file holding our own pid is stale unless listed here
@@ -323,6 +328,7 @@ export class Db {
       walBytesWritten: st.wal.bytesWritten,
       walGroupCommits: st.wal.groupCommits,
       repairs: [...st.repairs],
+      caches: { block: st.blockCache.stats(), grid: st.gridCache.stats() },
     }
   }
 

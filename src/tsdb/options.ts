@@ -53,6 +53,13 @@ export interface TsdbOptions {
    * Below 256 KiB the cache is off and each chunk is read with its own pread.
    */
   blockCacheBytes: number
+  /**
+   * gridCacheBytes: the budget of the step-grid cache (bytes, default 64 MiB, 0 turns it off): a range
+   * query reading a series only at its step times keeps, per block chunk, the samples those times can
+   * pick (12 bytes each), so the next query on the same step grid (a dashboard's refresh) reads them
+   * instead of decoding the chunk again. Least recently used blocks' grids leave first.
+   */
+  gridCacheBytes: number
 }
 
 /** defaultTsdbOptions are the defaults of every option but `dir`. */
@@ -72,6 +79,7 @@ export const defaultTsdbOptions: Omit<TsdbOptions, 'dir'> = {
   maxNewSeriesPerHour: 0,
   maxAhead: 2 * DAY,
   blockCacheBytes: 128 * 2 ** 20,
+  gridCacheBytes: 64 * 2 ** 20,
 }
 
 /** validateOptions throws PG_TSDB_BAD_OPTION naming the first option out of its range. */
@@ -98,6 +106,8 @@ export function validateOptions(o: TsdbOptions): void {
   }
   if (!(Number.isSafeInteger(o.blockCacheBytes) && o.blockCacheBytes >= 0))
     throw bad('blockCacheBytes', 'an integer number of bytes ≥ 0', o.blockCacheBytes)
+  if (!(Number.isSafeInteger(o.gridCacheBytes) && o.gridCacheBytes >= 0))
+    throw bad('gridCacheBytes', 'an integer number of bytes ≥ 0', o.gridCacheBytes)
   if (!(o.maintenanceInterval >= 0))
     throw bad('maintenanceInterval', 'a number ≥ 0', o.maintenanceInterval)
   for (const k of o.tiers) {

@@ -91,6 +91,11 @@ export interface Querier {
     metric: string | undefined,
     limit: number | undefined
   ): Promise<Map<string, MetricMetadata>>
+  /**
+   * release, when a querier has it, hands back an answer of its `select` whose arrays the caller will
+   * not read again (nor any view of them): the querier may reuse their memory for a later answer.
+   */
+  release?(set: SeriesSet): void
 }
 
 /** compareLabels orders label sets as Prometheus's labels.Compare does. */

@@ -3,6 +3,7 @@
 import { PeregrineError } from '../core/errors.js'
 import type { BlockKind } from './block.js'
 import { type Columns, decodeChunkInto } from './chunk/chunk.js'
+import { type BlockGrid, thinChunk } from './grid-cache.js'
 import { mergeFirstWins, mergeLastWins } from './merge.js'
 import {
   Buckets,
@@ -61,6 +62,96 @@ export function appendRaw(st: DbState, s: MemSeries, from: number, to: number, o
       appendChunk(block.read(c, st.chunkBuf, st.blockCache), c.minT, c.n, from, to, out)
     }
   }
+  appendUnflushed(s, from, to, out)
+}
+
+/**
+ * appendGridRaw is appendRaw for a select read only at the times `phase + k × step`: of each block
+ * chunk it appends the samples those times can pick (thinChunk), from the grid cache when it holds the
+ * chunk, else decoded and thinned (and cached when that saves at least half); the head's points all.
+ * Thinning the merged answer at the query's grid then gives what it gives on appendRaw's answer.
+ */
+export function appendGridRaw(
+  st: DbState,
+  s: MemSeries,
+  from: number,
+  to: number,
+  out: Columns,
+  step: number,
+  phase: number
+): void {
+  const cache = st.gridCache
+  const scratch = gridScratch
+  for (const { block, entry } of s.inBlocks) {
+    let grid: BlockGrid | null | undefined
+    for (const c of entry.chunks) {
+      if (c.maxT <= from || c.minT > to) continue
+      if (grid === undefined) grid = cache.enabled ? cache.grid(block, step, phase) : null
+      if (grid !== null && grid.has(c.id)) {
+        cache.count(true)
+        appendCached(grid, c.id, c.minT, from, to, out)
+        continue
+      }
+      if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
+      const bytes = block.read(c, st.chunkBuf, st.blockCache)
+      if (scratch.ts.length < c.n) {
+        scratch.ts = new Float64Array(c.n * 2)
+        scratch.vs = new Float64Array(c.n * 2)
+      }
+      const n = thinChunk(
+        scratch.ts,
+        scratch.vs,
+        decodeChunkInto(bytes, c.minT, scratch.ts, scratch.vs, 0),
+        step,
+        phase
+      )
+      if (grid !== null) {
+        cache.count(false)
+        const g = grid
+        if (n * 2 <= c.n && c.maxT - c.minT < 2 ** 32) {
+          g.add(c, scratch.ts, scratch.vs, n, (extra) => cache.room(g, extra))
+        }
+      }
+      appendRange(scratch.ts, scratch.vs, n, from, to, out)
+    }
+  }
+  appendUnflushed(s, from, to, out)
+}
+
+/** gridScratch: one block chunk decoded for thinning (appendGridRaw is synchronous). */
+const gridScratch: Columns = { ts: new Float64Array(1024), vs: new Float64Array(1024), n: 0 }
+
+// Chunk `id`'s cached samples in (from, to] onto `out`.
+function appendCached(
+  grid: BlockGrid,
+  id: number,
+  minT: number,
+  from: number,
+  to: number,
+  out: Columns
+): void {
+  const start = grid.startOf(id)
+  const end = start + grid.countOf(id)
+  const ts = grid.ts
+  let lo = start
+  while (lo < end && ts[lo] + minT <= from) lo++
+  let hi = end
+  while (hi > lo && ts[hi - 1] + minT > to) hi--
+  if (hi <= lo) return
+  const need = out.n + hi - lo
+  if (out.ts.length < need) grow(out, Math.max(need, out.ts.length * 2))
+  const ots = out.ts
+  const ovs = out.vs
+  const vs = grid.vs
+  for (let i = lo, j = out.n; i < hi; i++, j++) {
+    ots[j] = ts[i] + minT
+    ovs[j] = vs[i]
+  }
+  out.n = need
+}
+
+// The points of s not yet in a block (sealed head chunks, the open head, late points) in (from, to].
+function appendUnflushed(s: MemSeries, from: number, to: number, out: Columns): void {
   for (const c of s.sealed) {
     if (c.maxT > from && c.minT <= to) appendChunk(c.bytes, c.minT, c.n, from, to, out)
   }

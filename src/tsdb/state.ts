@@ -6,6 +6,7 @@ import type { Block } from './block.js'
 import { ByteWriter } from './chunk/byte-buffer.js'
 import type { Columns } from './chunk/chunk.js'
 import { BlockCache } from './block-cache.js'
+import { GridCache } from './grid-cache.js'
 import type { TsdbOptions } from './options.js'
 import type { MemSeries, SeriesDesc } from './series.js'
 import { SeriesIndex } from './series-index.js'
@@ -104,10 +105,13 @@ export class DbState {
   chunkBuf = new Uint8Array(1 << 16)
   /** blockCache: pages of block chunk regions read by queries (options.blockCacheBytes). */
   readonly blockCache: BlockCache
+  /** gridCache: thinned block chunks of step-grid selects (options.gridCacheBytes). */
+  readonly gridCache: GridCache
 
   constructor(options: Readonly<TsdbOptions>) {
     this.options = options
     this.blockCache = new BlockCache(options.blockCacheBytes)
+    this.gridCache = new GridCache(options.gridCacheBytes)
     this.lockFile = join(options.dir, 'LOCK')
   }
 

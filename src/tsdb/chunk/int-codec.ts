@@ -8,7 +8,6 @@ const MODE_CONST = 0
 const MODE_DELTA = 1
 const MODE_DOD = 2
 const SCALED = 0x80
-const TWO_32 = 4294967296
 
 // Scratch columns shared by every encode call; the codec is synchronous, so one set is enough.
 let scratchA = new Float64Array(1024)
@@ -81,45 +80,180 @@ export function encodeInts(w: ByteWriter, src: ArrayLike<number>, n: number, bas
 
 /**
  * decodeInts reads `n` integers written by encodeInts (with the same `base`) into `out` from index
- * `at` on.
+ * `at` on, each divided by `div` when it is not 1 (the value codec's decimal exponent, applied in the
+ * same pass). Bits are unpacked, zig-zag undone and summed in one loop: no second pass over `out`.
  */
-export function decodeInts(r: ByteReader, n: number, out: Float64Array, base = 0, at = 0): void {
+export function decodeInts(
+  r: ByteReader,
+  n: number,
+  out: Float64Array,
+  base = 0,
+  at = 0,
+  div = 1
+): void {
   if (n === 0) return
   if (out.length < at + n)
     throw new RangeError(`${n} integers do not fit at ${at} of ${out.length}`)
   const head = r.u8()
   const mode = head & ~SCALED
   const first = r.varint() + base
-  out[at] = first
+  out[at] = div === 1 ? first : first / div
   if (mode === MODE_CONST) {
-    out.fill(first, at + 1, at + n)
+    out.fill(out[at], at + 1, at + n)
     return
   }
   const g = (head & SCALED) !== 0 ? r.uvarint() : 1
-  const end = at + n
   if (mode === MODE_DELTA) {
-    readPacked(r, n - 1, out, at + 1)
-    let prev = first
-    for (let i = at + 1; i < end; i++) {
-      const u = out[i]
-      // Zig-zag undone with 32-bit ops while the value fits (packed values up to 32 bits wide).
-      prev += (u < TWO_32 ? (u >>> 1) ^ -(u & 1) : unzigzag(u)) * g
-      out[i] = prev
-    }
+    readSums(r, n - 1, out, at + 1, first, 0, g, false, div)
     return
   }
   if (mode !== MODE_DOD) throw new RangeError(`unknown integer mode ${mode}`)
-  let delta = unzigzag(r.uvarint())
+  const delta = unzigzag(r.uvarint())
   if (n < 2) return
-  let prev = first + delta * g
-  out[at + 1] = prev
-  readPacked(r, n - 2, out, at + 2)
-  for (let i = at + 2; i < end; i++) {
-    const u = out[i]
-    delta += u < TWO_32 ? (u >>> 1) ^ -(u & 1) : unzigzag(u)
-    prev += delta * g
-    out[i] = prev
+  const prev = first + delta * g
+  out[at + 1] = div === 1 ? prev : prev / div
+  readSums(r, n - 2, out, at + 2, prev, delta, g, true, div)
+}
+
+/**
+ * readSums reads `m` packed zig-zag integers and writes their running sums after `prev` into `out`
+ * from `at`: with `dod`, each is added to `delta` and `delta × g` to the sum (deltas of deltas);
+ * else each times g is added to the sum. Sums are divided by `div` when it is not 1.
+ */
+function readSums(
+  r: ByteReader,
+  m: number,
+  out: Float64Array,
+  at: number,
+  prev: number,
+  delta: number,
+  g: number,
+  dod: boolean,
+  div: number
+): void {
+  if (m <= 0) return
+  const width = readPackedHeader(r, m)
+  const buf = r.buf
+  const bytes = Math.ceil((m * width) / 8)
+  if (r.pos + bytes > r.end) throw new RangeError(`read past end at byte ${r.end}`)
+  if (width > 25) {
+    // Wide values (rare: deltas of noisy data) are unpacked first, then summed.
+    r.pos = unpack(buf, r.pos, r.end, m, width, out, at)
+    for (let e = 0; e < excCount; e++) out[at + excIdx[e]] = excVal[e]
+    for (let i = 0; i < m; i++) {
+      const d = unzigzag(out[at + i])
+      if (dod) {
+        delta += d
+        prev += delta * g
+      } else prev += d * g
+      out[at + i] = div === 1 ? prev : prev / div
+    }
+    return
   }
+  // The runs between exceptions go through loops that see only 32-bit integers (an exception's value
+  // is a float: mixed into the loop, it makes every step a float step, several times slower).
+  sums[0] = prev
+  sums[1] = delta
+  let bit = r.pos * 8
+  const wordEnd = r.end - 4
+  let i = 0
+  for (let e = 0; ; e++) {
+    const stop = e < excCount ? excIdx[e] : m
+    bit = dod
+      ? sumDods(buf, bit, wordEnd, r.end, width, out, at, i, stop, g, div)
+      : sumDeltas(buf, bit, wordEnd, r.end, width, out, at, i, stop, g, div)
+    if (stop === m) break
+    bit += width
+    const d = unzigzag(excVal[e])
+    if (dod) {
+      sums[1] += d
+      sums[0] += sums[1] * g
+    } else sums[0] += d * g
+    out[at + stop] = div === 1 ? sums[0] : sums[0] / div
+    i = stop + 1
+  }
+  r.pos += bytes
+}
+
+/** sums: a run's running sum and delta, carried between sumDods/sumDeltas calls. */
+const sums = new Float64Array(2)
+
+// Values [from, to) of a packed run from `bit` on, as deltas of deltas; returns the bit after them.
+// Up to 25 bits at a bit offset of at most 7 fit one big-endian word; a word that would run past
+// `end` is read a byte at a time.
+function sumDods(
+  buf: Uint8Array,
+  bit: number,
+  wordEnd: number,
+  end: number,
+  width: number,
+  out: Float64Array,
+  at: number,
+  from: number,
+  to: number,
+  g: number,
+  div: number
+): number {
+  let prev = sums[0]
+  let delta = sums[1]
+  for (let i = from; i < to; i++) {
+    let u = 0
+    if (width > 0) {
+      const p = bit >>> 3
+      const w =
+        p <= wordEnd
+          ? (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]
+          : tailWord(buf, end, p)
+      u = (w << (bit & 7)) >>> (32 - width)
+      bit += width
+    }
+    delta += (u >>> 1) ^ -(u & 1)
+    prev += delta * g
+    out[at + i] = div === 1 ? prev : prev / div
+  }
+  sums[0] = prev
+  sums[1] = delta
+  return bit
+}
+
+// As sumDods, for deltas.
+function sumDeltas(
+  buf: Uint8Array,
+  bit: number,
+  wordEnd: number,
+  end: number,
+  width: number,
+  out: Float64Array,
+  at: number,
+  from: number,
+  to: number,
+  g: number,
+  div: number
+): number {
+  let prev = sums[0]
+  for (let i = from; i < to; i++) {
+    let u = 0
+    if (width > 0) {
+      const p = bit >>> 3
+      const w =
+        p <= wordEnd
+          ? (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]
+          : tailWord(buf, end, p)
+      u = (w << (bit & 7)) >>> (32 - width)
+      bit += width
+    }
+    prev += ((u >>> 1) ^ -(u & 1)) * g
+    out[at + i] = div === 1 ? prev : prev / div
+  }
+  sums[0] = prev
+  return bit
+}
+
+// The big-endian word at byte p of buf with zeros past `end`.
+function tailWord(buf: Uint8Array, end: number, p: number): number {
+  let w = 0
+  for (let i = p; i < p + 4; i++) w = (w << 8) | (i < end ? buf[i] : 0)
+  return w
 }
 
 function gcd(a: number, b: number): number {
@@ -183,26 +317,31 @@ function writePacked(w: ByteWriter, u: Float64Array, m: number): void {
   }
 }
 
-const excIdx: number[] = []
-const excVal: number[] = []
-function readPacked(r: ByteReader, m: number, out: Float64Array, at: number): void {
-  if (m <= 0) return
+// A packed run's exceptions (index, value), read by readPackedHeader; grown when a run has more.
+let excIdx = new Int32Array(64)
+let excVal = new Float64Array(64)
+
+// Reads a packed run's width and its exceptions (into excIdx/excVal); returns the width and leaves
+// the count in `excCount`.
+let excCount = 0
+function readPackedHeader(r: ByteReader, m: number): number {
   const width = r.u8()
   if (width > 53) throw new RangeError(`bad packing width ${width}`)
   const exceptions = r.uvarint()
   if (exceptions > m) throw new RangeError(`${exceptions} exceptions for ${m} values`)
-  excIdx.length = 0
-  excVal.length = 0
+  if (exceptions > excIdx.length) {
+    excIdx = new Int32Array(exceptions)
+    excVal = new Float64Array(exceptions)
+  }
   let idx = 0
   for (let e = 0; e < exceptions; e++) {
     idx += r.uvarint()
     if (idx >= m) throw new RangeError(`exception index ${idx} out of ${m}`)
-    excIdx.push(idx)
-    excVal.push(r.uvarint())
+    excIdx[e] = idx
+    excVal[e] = r.uvarint()
   }
-  if (width === 0) out.fill(0, at, at + m)
-  else r.pos = unpack(r.buf, r.pos, r.end, m, width, out, at)
-  for (let e = 0; e < exceptions; e++) out[at + excIdx[e]] = excVal[e]
+  excCount = exceptions
+  return width
 }
 
 /**

@@ -68,11 +68,7 @@ export function decodeValues(r: ByteReader, n: number, out: Float64Array, at = 0
   } else if (mode === MODE_DECIMAL) {
     const k = r.u8()
     if (k > MAX_DECIMALS) throw new RangeError(`bad decimal exponent ${k}`)
-    decodeInts(r, n, out, 0, at)
-    if (k > 0) {
-      const p = POW10[k]
-      for (let i = at; i < at + n; i++) out[i] = out[i] / p
-    }
+    decodeInts(r, n, out, 0, at, POW10[k])
   } else if (mode === MODE_XOR) {
     decodeXor(r, n, out, at)
   } else {
