@@ -86,6 +86,13 @@ export function appendGridRaw(
     let grid: BlockGrid | null | undefined
     for (const c of entry.chunks) {
       if (c.maxT <= from || c.minT > to) continue
+      if ((c.maxT - c.minT) * 2 > step * (c.n - 1)) {
+        // Samples about as far apart as the steps, or further: thinning would keep most of them,
+        // and all of them is a correct superset (the select thins the series at the query's grid).
+        if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
+        appendChunk(block.read(c, st.chunkBuf, st.blockCache), c.minT, c.n, from, to, out)
+        continue
+      }
       if (grid === undefined) grid = cache.enabled ? cache.grid(block, step, phase) : null
       if (grid !== null && grid.has(c.id)) {
         cache.count(true)

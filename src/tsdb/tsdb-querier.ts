@@ -272,7 +272,7 @@ export class TsdbQuerier implements Querier {
 }
 
 /** POOL_BYTES bounds the released answer columns a querier keeps for reuse. */
-const POOL_BYTES = 64 * 2 ** 20
+const POOL_BYTES = 16 * 2 ** 20
 
 /**
  * ColumnPool keeps the columns of answers the engine has released, for later selects: memory fresh
