@@ -216,7 +216,8 @@ function sumDods(
   return bit
 }
 
-// As sumDods, for deltas.
+// As sumDods, for deltas. Two loops, not one testing `dod` a value: each keeps only the state it
+// needs (one sum, no delta), and the hot path of the codec stays branch-free.
 function sumDeltas(
   buf: Uint8Array,
   bit: number,
