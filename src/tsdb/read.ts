@@ -1,7 +1,7 @@
 // Reads: a series' raw points from blocks and head into reused columns, rollup buckets of a tier
 // (stored, or computed from raw data past the watermark), and falcon's `query`, `last` and `seriesInfo`.
 import { PeregrineError } from '../core/errors.js'
-import type { BlockKind } from './block.js'
+import type { Block, BlockKind, ChunkRef } from './block.js'
 import { type Columns, decodeChunkInto } from './chunk/chunk.js'
 import { type BlockGrid, thinChunk } from './grid-cache.js'
 import { mergeFirstWins, mergeLastWins } from './merge.js'
@@ -58,8 +58,7 @@ export function appendRaw(st: DbState, s: MemSeries, from: number, to: number, o
   for (const { block, entry } of s.inBlocks) {
     for (const c of entry.chunks) {
       if (c.maxT <= from || c.minT > to) continue
-      if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
-      appendChunk(block.read(c, st.chunkBuf, st.blockCache), c.minT, c.n, from, to, out)
+      appendChunk(readChunk(st, block, c), c.minT, c.n, from, to, out)
     }
   }
   appendUnflushed(s, from, to, out)
@@ -89,8 +88,7 @@ export function appendGridRaw(
       if ((c.maxT - c.minT) * 2 > step * (c.n - 1)) {
         // Samples about as far apart as the steps, or further: thinning would keep most of them,
         // and all of them is a correct superset (the select thins the series at the query's grid).
-        if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
-        appendChunk(block.read(c, st.chunkBuf, st.blockCache), c.minT, c.n, from, to, out)
+        appendChunk(readChunk(st, block, c), c.minT, c.n, from, to, out)
         continue
       }
       if (grid === undefined) grid = cache.enabled ? cache.grid(block, step, phase) : null
@@ -99,8 +97,7 @@ export function appendGridRaw(
         appendCached(grid, c.id, c.minT, from, to, out)
         continue
       }
-      if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
-      const bytes = block.read(c, st.chunkBuf, st.blockCache)
+      const bytes = readChunk(st, block, c)
       if (scratch.ts.length < c.n) {
         scratch.ts = new Float64Array(c.n * 2)
         scratch.vs = new Float64Array(c.n * 2)
@@ -125,6 +122,12 @@ export function appendGridRaw(
   appendUnflushed(s, from, to, out)
 }
 
+// A block chunk's bytes, through the block cache (a view valid until the next read).
+function readChunk(st: DbState, block: Block, c: ChunkRef): Uint8Array {
+  if (st.chunkBuf.length < c.len) st.chunkBuf = new Uint8Array(c.len * 2)
+  return block.read(c, st.chunkBuf, st.blockCache)
+}
+
 /** gridScratch: one block chunk decoded for thinning (appendGridRaw is synchronous). */
 const gridScratch: Columns = { ts: new Float64Array(1024), vs: new Float64Array(1024), n: 0 }
 
@@ -146,7 +149,7 @@ function appendCached(
   while (hi > lo && ts[hi - 1] + minT > to) hi--
   if (hi <= lo) return
   const need = out.n + hi - lo
-  if (out.ts.length < need) grow(out, Math.max(need, out.ts.length * 2))
+  ensureRoom(out, need)
   const ots = out.ts
   const ovs = out.vs
   const vs = grid.vs
@@ -209,6 +212,11 @@ function appendChunk(
   out.n = at + hi - lo
 }
 
+/** ensureRoom grows the columns of `out` (by doubling, its n samples copied) to hold `need`. */
+export function ensureRoom(out: Columns, need: number): void {
+  if (out.ts.length < need) grow(out, Math.max(need, out.ts.length * 2))
+}
+
 // Replaces the columns of `out` with ones of `size`, its n samples copied.
 function grow(out: Columns, size: number): void {
   const ts = new Float64Array(size)
@@ -233,7 +241,7 @@ function appendRange(
   while (hi > lo && ts[hi - 1] > to) hi--
   if (hi <= lo) return
   const need = out.n + hi - lo
-  if (out.ts.length < need) grow(out, Math.max(need, out.ts.length * 2))
+  ensureRoom(out, need)
   out.ts.set(ts.subarray(lo, hi), out.n)
   out.vs.set(vs.subarray(lo, hi), out.n)
   out.n = need

@@ -14,7 +14,7 @@ import type {
   SeriesSet,
 } from './querier.js'
 import { tooManySamples } from './querier.js'
-import { appendGridRaw, appendRaw, rawColumns, rawCount } from './read.js'
+import { appendGridRaw, appendRaw, ensureRoom, rawColumns, rawCount } from './read.js'
 import { Buckets, decodeBuckets } from './rollup.js'
 import type { MemSeries } from './series.js'
 import type { Matcher } from './series-index.js'
@@ -105,8 +105,7 @@ export class TsdbQuerier implements Querier {
       }
       for (const s of variants) {
         tiers.append(s, out)
-        if (grid === null) appendRaw(st, s, from, to, out)
-        else if (grid.phase === null) appendRaw(st, s, from, to, out)
+        if (grid === null || grid.phase === null) appendRaw(st, s, from, to, out)
         else appendGridRaw(st, s, from, to, out, grid.step, grid.phase)
       }
       if (out.n === base) continue
@@ -389,7 +388,7 @@ class TierReader {
     for (let i = used - 1; i >= 0; i--) {
       const b = this.#buckets[i]
       if (b.n === 0) continue
-      ensure(out, out.n + b.n)
+      ensureRoom(out, out.n + b.n)
       for (let j = 0; j < b.n; j++) {
         out.ts[out.n + j] = b.end[j]
         out.vs[out.n + j] = b.sum[j] / b.count[j]
@@ -499,17 +498,6 @@ function mergeFrom(out: Columns, base: number): void {
   out.ts.set(view.ts.subarray(0, view.n), base)
   out.vs.set(view.vs.subarray(0, view.n), base)
   out.n = base + view.n
-}
-
-function ensure(out: Columns, need: number): void {
-  if (out.ts.length >= need) return
-  const size = Math.max(need, out.ts.length * 2)
-  const ts = new Float64Array(size)
-  const vs = new Float64Array(size)
-  ts.set(out.ts.subarray(0, out.n))
-  vs.set(out.vs.subarray(0, out.n))
-  out.ts = ts
-  out.vs = vs
 }
 
 function timeHint(v: unknown, field: string): number {
