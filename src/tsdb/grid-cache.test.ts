@@ -216,6 +216,24 @@ describe('the grid cache under a tight budget', () => {
   })
 })
 
+describe('cache options', () => {
+  it('refuse a budget that is not a whole number of bytes ≥ 0, naming the option', () => {
+    for (const [option, value] of [
+      ['gridCacheBytes', -1],
+      ['gridCacheBytes', 1.5],
+      ['gridCacheBytes', Number.NaN],
+      ['blockCacheBytes', -1],
+    ] as const) {
+      assert.throws(
+        () => open(`bad-${option}-${String(value)}`, { [option]: value }),
+        (err: Error & { code?: string }) =>
+          err.code === 'PG_TSDB_BAD_OPTION' && err.message.includes(option),
+        `${option} ${value}`
+      )
+    }
+  })
+})
+
 describe('released answers', () => {
   it('reuse the columns of a released answer, never of one still held', async () => {
     const db = open('pool')
