@@ -1,8 +1,10 @@
 // Benchmark of the PromQL engine over the tsdb: a day of 10,000 series in blocks, five range queries timed.
 //
-// Usage: node dist/bench/promql.js [--runs N] [--dir DIR] [--keep]. Progress goes to stderr; the last stdout
-// line is one JSON object (see bench/README.md). The data is written by a child process (`--load DIR`), so
-// the process that queries has opened the database from its blocks, as after a restart.
+// Usage: node dist/bench/promql.js [--runs N] [--dir DIR] [--keep] [--via db|graph]. Progress goes to
+// stderr; the last stdout line is one JSON object (see bench/README.md). The data is written by a child
+// process (`--load DIR`), so the process that queries has opened the database from its blocks, as after a
+// restart. `--via graph` asks a graph node started on the data in this process, through the api's
+// GraphQuerier and the all-in-one's in-process dial: the path a Grafana query takes in the all-in-one.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,7 +13,12 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Engine } from '../src/promql/index.js'
-import { Db, type SeriesDesc } from '../src/tsdb/index.js'
+import { GraphCluster } from '../src/api/graph-cluster.js'
+import { GraphQuerier } from '../src/api/graph-querier.js'
+import { resolveConfigs } from '../src/cli/config.js'
+import { startAll, stopAll, withDial } from '../src/cli/run-all.js'
+import { silentLogger } from '../src/core/index.js'
+import { Db, type Querier, type SeriesDesc } from '../src/tsdb/index.js'
 import { runAll, tally } from '../src/promql/promqltest/conformance.js'
 import { XorShift32 } from './dataset.js'
 
@@ -20,7 +27,7 @@ const METRICS_PER_KIND = 10
 const KINDS = ['gauge', 'counter', 'constant', 'percent'] as const
 const POINTS = 1440
 const STEP_MS = 60_000
-const USAGE = 'usage: node dist/bench/promql.js [--runs N] [--dir DIR] [--keep]'
+const USAGE = 'usage: node dist/bench/promql.js [--runs N] [--dir DIR] [--keep] [--via db|graph]'
 
 function log(message: string): void {
   process.stderr.write(`promql bench: ${message}\n`)
@@ -99,6 +106,7 @@ async function main(): Promise<void> {
         keep: { type: 'boolean' },
         load: { type: 'string' },
         now: { type: 'string' },
+        via: { type: 'string' },
         help: { type: 'boolean' },
       },
     }).values
@@ -118,6 +126,11 @@ async function main(): Promise<void> {
     )
     process.exit(2)
   }
+  const via = values.via ?? 'db'
+  if (via !== 'db' && via !== 'graph') {
+    process.stderr.write(`promql bench: --via must be db or graph, got ${via}\n${USAGE}\n`)
+    process.exit(2)
+  }
   const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'pg-bench-promql-'))
   const now = nowOf(undefined)
   const firstT = now - (POINTS - 1) * STEP_MS
@@ -135,9 +148,9 @@ async function main(): Promise<void> {
   if (child.status !== 0) throw new Error(`the load phase failed (exit ${child.status}); see above`)
   log(`loaded in ${((performance.now() - started) / 1000).toFixed(1)} s; reopening from blocks`)
 
-  const db = Db.open({ dir, walSync: 'write', maintenanceInterval: 0, now: () => now })
+  const reader = await openReader(via, dir, now)
   try {
-    const querier = db.querier()
+    const querier = reader.querier
     const engine = new Engine()
     const day = { start: firstT, end: now }
     const queries = [
@@ -198,14 +211,17 @@ async function main(): Promise<void> {
       )
     }
     const rssMb = Math.round(process.memoryUsage.rss() / 2 ** 20)
-    const caches = db.stats().caches
-    log(
-      `caches after the queries: block pages ${Math.round(caches.block.bytes / 2 ** 20)} MiB, step-grid ${Math.round(caches.grid.bytes / 2 ** 20)} MiB (${caches.grid.hits} chunk hits, ${caches.grid.misses} misses)`
-    )
+    const caches = reader.db?.stats().caches
+    if (caches !== undefined) {
+      log(
+        `caches after the queries: block pages ${Math.round(caches.block.bytes / 2 ** 20)} MiB, step-grid ${Math.round(caches.grid.bytes / 2 ** 20)} MiB (${caches.grid.hits} chunk hits, ${caches.grid.misses} misses)`
+      )
+    }
     const conformance = await conformanceRate()
     process.stdout.write(
       JSON.stringify({
         bench: 'promql',
+        via,
         series: HOSTS * METRICS_PER_KIND * KINDS.length,
         points_per_series: POINTS,
         runs,
@@ -215,9 +231,49 @@ async function main(): Promise<void> {
       }) + '\n'
     )
   } finally {
-    await db.close({ flush: false })
+    await reader.close()
     if (values.keep !== true && values.dir === undefined)
       rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * openReader opens the data for querying: the database itself (`db`), or a graph node started on it in
+ * this process and asked through the api's GraphQuerier over the all-in-one's in-process dial (`graph`).
+ */
+async function openReader(
+  via: 'db' | 'graph',
+  dir: string,
+  now: number
+): Promise<{ querier: Querier; db?: Db; close: () => Promise<void> }> {
+  if (via === 'db') {
+    const db = Db.open({ dir, walSync: 'write', maintenanceInterval: 0, now: () => now })
+    return { querier: db.querier(), db, close: () => db.close({ flush: false }) }
+  }
+  const deps = { log: silentLogger, now: () => now }
+  // Maintenance (flush, compaction) once an hour: not during the bench.
+  const configs = await resolveConfigs(
+    {
+      graph: {
+        rpc: '127.0.0.1:0',
+        http: '127.0.0.1:0',
+        dataDir: dir,
+        walSync: 'write',
+        maintenanceInterval: 3_600_000,
+      },
+    },
+    ['graph'],
+    dir
+  )
+  const services = await startAll(configs, deps)
+  const { dial } = withDial(deps, services)
+  const cluster = new GraphCluster({ 'graph-00': services[0].addresses.rpc }, 500, 60_000, dial)
+  return {
+    querier: new GraphQuerier(cluster),
+    close: async () => {
+      cluster.close()
+      await stopAll(services, deps)
+    },
   }
 }
 
