@@ -144,6 +144,28 @@ describe('Engine', () => {
     })
   })
 
+  it('hands answers back to a querier that takes them only when the result does not show them', async () => {
+    const q = data()
+    const released: SeriesSet[] = []
+    const selected: SeriesSet[] = []
+    const select = q.select.bind(q)
+    q.select = async (m: readonly Matcher[], h: SelectHints): Promise<SeriesSet> => {
+      const set = await select(m, h)
+      selected.push(set)
+      return set
+    }
+    Object.assign(q, { release: (set: SeriesSet) => released.push(set) })
+    await engine.rangeQuery(q, 'sum(reqs_total) + up', 0, 10 * MIN, MIN)
+    assert.equal(selected.length, 2)
+    assert.deepEqual(released, selected, 'a range query gives back every answer it read')
+    const before = released.length
+    const raw = await engine.instantQuery(q, 'reqs_total[5m]', 10 * MIN)
+    assert.equal(raw.value.resultType, 'matrix')
+    assert.equal(released.length, before, 'a range vector shows the answer: it is kept')
+    await engine.instantQuery(q, 'rate(reqs_total[5m])', 10 * MIN)
+    assert.equal(released.length, before + 1, 'an instant vector is built anew: given back')
+  })
+
   it('refuses a query holding more samples than maxSamples', async () => {
     const small = new Engine({ maxSamples: 5 })
     await assert.rejects(small.rangeQuery(data(), 'reqs_total', 0, 10 * MIN, MIN), {
