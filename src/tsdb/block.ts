@@ -12,7 +12,6 @@ import { basename, dirname } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { PeregrineError } from '../core/errors.js'
 import { type BlockCache, PAGE_BYTES, type PageTable } from './block-cache.js'
-import type { GridCache } from './grid-cache.js'
 import { ByteReader, ByteWriter } from './chunk/byte-buffer.js'
 import { syncDir } from './wal/wal.js'
 import type { DsType } from './series.js'
@@ -53,8 +52,6 @@ export interface BlockMeta {
 
 /** ChunkRef locates one chunk inside a block file. */
 export interface ChunkRef {
-  /** id: the chunk's number in its block, 0 to chunkCount - 1 (slots of per-block caches). */
-  id: number
   minT: number
   maxT: number
   n: number
@@ -174,16 +171,12 @@ export class Block {
   readonly meta: BlockMeta
   readonly series: Map<string, BlockSeries>
   readonly bytes: number
-  /** chunkCount: how many chunks the block holds (their ids are 0 to chunkCount - 1). */
-  readonly chunkCount: number
   #fd: number
   /** The end of the chunk region (where the table begins). */
   readonly #dataEnd: number
   /** The cache holding pages of this block, once a read used one, and the page slots. */
   #cache: BlockCache | undefined
   readonly #pages: PageTable = []
-  /** The step-grid cache holding thinned chunks of this block, once a select used one. */
-  #gridCache: GridCache | undefined
 
   private constructor(
     file: string,
@@ -191,8 +184,7 @@ export class Block {
     series: Map<string, BlockSeries>,
     bytes: number,
     fd: number,
-    dataEnd: number,
-    chunkCount: number
+    dataEnd: number
   ) {
     this.file = file
     this.meta = meta
@@ -200,13 +192,6 @@ export class Block {
     this.bytes = bytes
     this.#fd = fd
     this.#dataEnd = dataEnd
-    this.chunkCount = chunkCount
-  }
-
-  /** useGridCache tells the block which grid cache holds its chunks, so closing it drops them. */
-  useGridCache(cache: GridCache): void {
-    if (this.#gridCache !== undefined && this.#gridCache !== cache) this.#gridCache.drop(this)
-    this.#gridCache = cache
   }
 
   static open(
@@ -267,7 +252,6 @@ export class Block {
     const series = new Map<string, BlockSeries>()
     let meta: BlockMeta
     let scratch: Buffer | undefined
-    let chunkCount = 0
     try {
       const r = new ByteReader(tableBytes)
       meta = JSON.parse(r.string()) as BlockMeta
@@ -304,7 +288,7 @@ export class Block {
               message: `chunk of ${endpoint}/${metric} at byte ${offset} fails its checksum; left out`,
             })
           } else {
-            chunks.push({ id: chunkCount++, minT, maxT, n, offset, len })
+            chunks.push({ minT, maxT, n, offset, len })
           }
           offset += len
         }
@@ -315,7 +299,7 @@ export class Block {
       if (err instanceof PeregrineError) throw err
       throw corrupt(`series table unreadable: ${(err as Error).message}`)
     }
-    return { block: new Block(file, meta, series, size, fd, tableOffset, chunkCount), damage }
+    return { block: new Block(file, meta, series, size, fd, tableOffset), damage }
   }
 
   /**
@@ -383,8 +367,6 @@ export class Block {
     this.#fd = -1
     this.#cache?.drop(this.#pages)
     this.#cache = undefined
-    this.#gridCache?.drop(this)
-    this.#gridCache = undefined
   }
 
   get name(): string {

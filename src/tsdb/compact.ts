@@ -89,9 +89,9 @@ function merge(st: DbState, run: Block[]): number {
       const s = st.index.byUid.get(uid)
       const entry = block.series.get(uid)
       if (s === undefined || entry === undefined) continue
-      s.inBlocks = s.inBlocks.filter((x) => !sources.has(x.block))
-      s.inBlocks.push({ block, entry })
-      s.inBlocks.sort(byWalOrder)
+      const list = s.inBlocks.filter((x) => !sources.has(x.block))
+      list.push({ block, entry })
+      s.setBlocks(list.sort(byWalOrder))
     }
   }
   st.blocks = st.blocks.filter((b) => !sources.has(b))

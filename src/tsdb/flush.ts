@@ -138,7 +138,7 @@ async function flushHead(st: DbState): Promise<void> {
     s.oooSealed.splice(0, late.length)
     for (const block of written) {
       const entry = block.series.get(s.uid)
-      if (entry !== undefined) s.inBlocks.push({ block, entry })
+      if (entry !== undefined) s.addBlock(block, entry)
     }
   }
   if (written.length > 0) {

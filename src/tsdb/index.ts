@@ -24,10 +24,11 @@ export { TsdbQuerier } from './tsdb-querier.js'
 export { escapeName } from './prom-names.js'
 export { decodeSeriesSet, encodeSeriesSet, wireBytes } from './wire.js'
 export type { LabelsParam, MetadataParam, MetadataRow, SelectParam, WireSeriesSet } from './wire.js'
-export { MemoryQuerier, compareLabels, matcherTest, tooManySamples } from './querier.js'
+export { MemoryQuerier, compareLabels, eachSeries, matcherTest, tooManySamples } from './querier.js'
 export type {
   Querier,
   SeriesSet,
+  SeriesVisitor,
   SelectHints,
   LabelHints,
   Label,

@@ -150,7 +150,7 @@ function loadBlocks(st: DbState): void {
       // A series whose raw data has expired still lives in the tiers, so the index keeps it.
       const s = seriesFor(st, entry)
       if (!raw) continue
-      s.inBlocks.push({ block, entry })
+      s.addBlock(block, entry)
       const last = entry.chunks[entry.chunks.length - 1].maxT
       if (last > s.maxT) s.maxT = last
       if (last > s.frozenT) s.frozenT = last
@@ -158,7 +158,7 @@ function loadBlocks(st: DbState): void {
   }
   // A series' raw blocks in the order they were flushed (a compacted block takes its sources' place),
   // which is time order for that series.
-  for (const s of st.index.byUid.values()) s.inBlocks.sort(byWalOrder)
+  for (const s of st.index.byUid.values()) s.setBlocks([...s.inBlocks].sort(byWalOrder))
 }
 
 function replayWal(st: DbState): void {

@@ -62,6 +62,19 @@ export interface SeriesSet {
   readonly warnings: readonly string[]
 }
 
+/**
+ * SeriesVisitor takes one series of a streamed select (`Querier.selectEach`): its labels and samples
+ * `ts[0] … ts[n - 1]` (ms, strictly ascending) with values `vs[…]`, and `hs` where a sample is a native
+ * histogram (as `SeriesSet.hs`). The arrays are the querier's and valid only during the call.
+ */
+export type SeriesVisitor = (
+  labels: Labels,
+  ts: Float64Array,
+  vs: Float64Array,
+  n: number,
+  hs: readonly (FloatHistogram | undefined)[] | undefined
+) => void
+
 /** LabelHints restrict a label query to series with samples in [start, end] (ms) and cap its answer. */
 export interface LabelHints {
   start?: number
@@ -84,6 +97,19 @@ export interface MetricMetadata {
  */
 export interface Querier {
   select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet>
+  /**
+   * selectEach, when a querier has it, reads what `select` would answer (the same series in the same
+   * order, the same errors) but hands the series to `visit` one at a time, in columns it reuses: a
+   * caller that folds series as they come (an aggregation) never holds the whole answer. As nothing is
+   * held, `maxSamples` need not be enforced (the caller counts what it keeps), and with a `grid` hint a
+   * series may hold samples no grid time picks (select may thin them away). It resolves to the answer's
+   * warnings; an error thrown by `visit` ends it and rejects with that error.
+   */
+  selectEach?(
+    matchers: readonly Matcher[],
+    hints: SelectHints,
+    visit: SeriesVisitor
+  ): Promise<readonly string[]>
   labelNames(matchers: readonly Matcher[], hints: LabelHints): Promise<string[]>
   labelValues(name: string, matchers: readonly Matcher[], hints: LabelHints): Promise<string[]>
   /** metadata of each metric name (all, or the one named), as Prometheus's metadata API. */
@@ -96,6 +122,21 @@ export interface Querier {
    * not read again (nor any view of them): the querier may reuse their memory for a later answer.
    */
   release?(set: SeriesSet): void
+}
+
+/** eachSeries hands each series of a columnar answer to `visit`, as `Querier.selectEach` does. */
+export function eachSeries(set: SeriesSet, visit: SeriesVisitor): void {
+  for (let i = 0; i < set.labels.length; i++) {
+    const lo = set.offsets[i]
+    const hi = set.offsets[i + 1]
+    visit(
+      set.labels[i],
+      set.ts.subarray(lo, hi),
+      set.vs.subarray(lo, hi),
+      hi - lo,
+      set.hs?.slice(lo, hi)
+    )
+  }
 }
 
 /** compareLabels orders label sets as Prometheus's labels.Compare does. */
@@ -224,6 +265,17 @@ export class MemoryQuerier implements Querier {
       ...(hs !== null ? { hs } : {}),
       warnings: [],
     })
+  }
+
+  /** selectEach hands select's answer over series by series (Querier.selectEach). */
+  async selectEach(
+    matchers: readonly Matcher[],
+    hints: SelectHints,
+    visit: SeriesVisitor
+  ): Promise<readonly string[]> {
+    const set = await this.select(matchers, hints)
+    eachSeries(set, visit)
+    return set.warnings
   }
 
   labelNames(matchers: readonly Matcher[], hints: LabelHints): Promise<string[]> {

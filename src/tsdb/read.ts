@@ -3,7 +3,7 @@
 import { PeregrineError } from '../core/errors.js'
 import type { Block, BlockKind, ChunkRef } from './block.js'
 import { type Columns, decodeChunkInto } from './chunk/chunk.js'
-import { type BlockGrid, thinChunk } from './grid-cache.js'
+import { type SeriesGrid, thinChunk } from './grid-cache.js'
 import { mergeFirstWins, mergeLastWins } from './merge.js'
 import {
   Buckets,
@@ -65,10 +65,10 @@ export function appendRaw(st: DbState, s: MemSeries, from: number, to: number, o
 }
 
 /**
- * appendGridRaw is appendRaw for a select read only at the times `phase + k × step`: of each block
- * chunk it appends the samples those times can pick (thinChunk), from the grid cache when it holds the
- * chunk, else decoded and thinned (and cached when that saves at least half); the head's points all.
- * Thinning the merged answer at the query's grid then gives what it gives on appendRaw's answer.
+ * appendGridRaw is appendRaw for a select read only at the times `phase + k × step`: of s's blocks it
+ * appends the samples those times can pick (thinChunk), from the grid cache when it holds them, else
+ * decoded and thinned (and cached when the series' samples are closer than half a step); the head's
+ * points all. Thinning the merged answer at the query's grid then gives what it gives on appendRaw's.
  */
 export function appendGridRaw(
   st: DbState,
@@ -80,24 +80,133 @@ export function appendGridRaw(
   phase: number
 ): void {
   const cache = st.gridCache
+  const grid = cache.enabled && s.inBlocks.length > 0 ? cache.grid(step, phase) : null
+  if (grid !== null && grid.covers(s, from)) {
+    cache.count(true)
+    grid.append(s, from, to, out)
+  } else if (grid !== null && thinningPays(s, step)) {
+    cache.count(false)
+    const built = fillGrid(st, grid, s, from, step, phase)
+    appendWithin(built.ts, built.vs, built.n, from, to, out)
+  } else {
+    appendThinned(st, s, from, to, out, step, phase)
+  }
+  appendUnflushed(s, from, to, out)
+}
+
+// Whether thinning s at `step` keeps at most about half its samples: its block samples are on average
+// less than half a step apart.
+function thinningPays(s: MemSeries, step: number): boolean {
+  let span = 0
+  let gaps = 0
+  for (const { entry } of s.inBlocks) {
+    for (const c of entry.chunks) {
+      span += c.maxT - c.minT
+      gaps += c.n - 1
+    }
+  }
+  return gaps > 0 && span * 2 <= step * gaps
+}
+
+/**
+ * fillGrid reads s's blocks that a read of (from, …] needs, thinned, and makes them s's entry in
+ * `grid`: the blocks from the first whose samples reach past `from` (or the entry's first, if older) to
+ * the newest, reusing what an entry of the same epoch holds. Returns the samples (in gridBuild, valid
+ * until the next call), cached or not (a series whose thinning does not halve it, or past the budget).
+ */
+function fillGrid(
+  st: DbState,
+  grid: SeriesGrid,
+  s: MemSeries,
+  from: number,
+  step: number,
+  phase: number
+): Columns {
+  const blocks = s.inBlocks
+  const run = grid.run(s)
+  // The first block with a sample after `from`; every block before it ends at or before `from`.
+  let need = blocks.length
+  for (let k = 0; k < blocks.length; k++) {
+    if (maxTOf(blocks[k].entry.chunks) > from) {
+      need = k
+      break
+    }
+  }
+  const lo = run === null ? need : Math.min(run.lo, need)
+  let before = -Infinity
+  for (let k = 0; k < lo; k++) before = Math.max(before, maxTOf(blocks[k].entry.chunks))
+  const out = gridBuild
+  out.n = 0
+  let raw = 0
+  raw += appendBlocksThinned(st, s, lo, run === null ? blocks.length : run.lo, out, step, phase)
+  if (run !== null) {
+    ensureRoom(out, out.n + grid.entryLength(s))
+    out.n += grid.copyOut(s, out.ts, out.vs, out.n)
+    raw += appendBlocksThinned(st, s, run.hi, blocks.length, out, step, phase)
+  }
+  // A new entry must save at least half of what it holds; one grown from a cached one already did.
+  if (run !== null || out.n * 2 <= raw) {
+    grid.put(s, out.ts, out.vs, out.n, lo, blocks.length, before, (extra) =>
+      st.gridCache.room(grid, extra)
+    )
+  }
+  return out
+}
+
+// Appends the thinned chunks of s's blocks [lo, hi) to out; returns how many samples they held.
+function appendBlocksThinned(
+  st: DbState,
+  s: MemSeries,
+  lo: number,
+  hi: number,
+  out: Columns,
+  step: number,
+  phase: number
+): number {
+  let raw = 0
+  for (let k = lo; k < hi; k++) {
+    const { block, entry } = s.inBlocks[k]
+    for (const c of entry.chunks) {
+      ensureRoom(out, out.n + c.n)
+      const n = decodeChunkInto(readChunk(st, block, c), c.minT, out.ts, out.vs, out.n)
+      raw += n
+      // Thinned where it was decoded (a cold path: two views a chunk).
+      const ts = out.ts.subarray(out.n, out.n + n)
+      out.n += thinChunk(ts, out.vs.subarray(out.n, out.n + n), n, step, phase)
+    }
+  }
+  return raw
+}
+
+// The newest time of a block entry's chunks.
+function maxTOf(chunks: readonly ChunkRef[]): number {
+  let max = -Infinity
+  for (const c of chunks) if (c.maxT > max) max = c.maxT
+  return max
+}
+
+/**
+ * appendThinned appends, of s's block chunks in (from, to], the samples the grid's times can pick:
+ * each decoded and thinned, or whole when its samples are about a step apart or further (thinning
+ * would keep most of them, and all of them is a correct superset).
+ */
+function appendThinned(
+  st: DbState,
+  s: MemSeries,
+  from: number,
+  to: number,
+  out: Columns,
+  step: number,
+  phase: number
+): void {
   const scratch = gridScratch
   for (const { block, entry } of s.inBlocks) {
-    let grid: BlockGrid | null | undefined
     for (const c of entry.chunks) {
       if (c.maxT <= from || c.minT > to) continue
       if ((c.maxT - c.minT) * 2 > step * (c.n - 1)) {
-        // Samples about as far apart as the steps, or further: thinning would keep most of them,
-        // and all of them is a correct superset (the select thins the series at the query's grid).
         appendChunk(readChunk(st, block, c), c.minT, c.n, from, to, out)
         continue
       }
-      if (grid === undefined) grid = cache.enabled ? cache.grid(block, step, phase) : null
-      if (grid !== null && grid.has(c.id)) {
-        cache.count(true)
-        appendCached(grid, c.id, c.minT, from, to, out)
-        continue
-      }
-      const bytes = readChunk(st, block, c)
       if (scratch.ts.length < c.n) {
         scratch.ts = new Float64Array(c.n * 2)
         scratch.vs = new Float64Array(c.n * 2)
@@ -105,21 +214,36 @@ export function appendGridRaw(
       const n = thinChunk(
         scratch.ts,
         scratch.vs,
-        decodeChunkInto(bytes, c.minT, scratch.ts, scratch.vs, 0),
+        decodeChunkInto(readChunk(st, block, c), c.minT, scratch.ts, scratch.vs, 0),
         step,
         phase
       )
-      if (grid !== null) {
-        cache.count(false)
-        const g = grid
-        if (n * 2 <= c.n && c.maxT - c.minT < 2 ** 32) {
-          g.add(c, scratch.ts, scratch.vs, n, (extra) => cache.room(g, extra))
-        }
-      }
       appendRange(scratch.ts, scratch.vs, n, from, to, out)
     }
   }
-  appendUnflushed(s, from, to, out)
+}
+
+// Appends the samples of ts/vs[0, n) in (from, to], in their order, to out.
+function appendWithin(
+  ts: Float64Array,
+  vs: Float64Array,
+  n: number,
+  from: number,
+  to: number,
+  out: Columns
+): void {
+  ensureRoom(out, out.n + n)
+  const ots = out.ts
+  const ovs = out.vs
+  let w = out.n
+  for (let i = 0; i < n; i++) {
+    const t = ts[i]
+    if (t <= from || t > to) continue
+    ots[w] = t
+    ovs[w] = vs[i]
+    w++
+  }
+  out.n = w
 }
 
 // A block chunk's bytes, through the block cache (a view valid until the next read).
@@ -128,37 +252,11 @@ function readChunk(st: DbState, block: Block, c: ChunkRef): Uint8Array {
   return block.read(c, st.chunkBuf, st.blockCache)
 }
 
-/** gridScratch: one block chunk decoded for thinning (appendGridRaw is synchronous). */
+/** gridScratch: one block chunk decoded for thinning (reads are synchronous). */
 const gridScratch: Columns = { ts: new Float64Array(1024), vs: new Float64Array(1024), n: 0 }
 
-// Chunk `id`'s cached samples in (from, to] onto `out`.
-function appendCached(
-  grid: BlockGrid,
-  id: number,
-  minT: number,
-  from: number,
-  to: number,
-  out: Columns
-): void {
-  const start = grid.startOf(id)
-  const end = start + grid.countOf(id)
-  const ts = grid.ts
-  let lo = start
-  while (lo < end && ts[lo] + minT <= from) lo++
-  let hi = end
-  while (hi > lo && ts[hi - 1] + minT > to) hi--
-  if (hi <= lo) return
-  const need = out.n + hi - lo
-  ensureRoom(out, need)
-  const ots = out.ts
-  const ovs = out.vs
-  const vs = grid.vs
-  for (let i = lo, j = out.n; i < hi; i++, j++) {
-    ots[j] = ts[i] + minT
-    ovs[j] = vs[i]
-  }
-  out.n = need
-}
+/** gridBuild: a series' thinned blocks, built for the grid cache (fillGrid). */
+const gridBuild: Columns = { ts: new Float64Array(1024), vs: new Float64Array(1024), n: 0 }
 
 // The points of s not yet in a block (sealed head chunks, the open head, late points) in (from, to].
 function appendUnflushed(s: MemSeries, from: number, to: number, out: Columns): void {

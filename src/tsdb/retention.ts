@@ -36,7 +36,7 @@ export function applyRetention(st: DbState): Promise<void> {
       for (const uid of b.series.keys()) {
         const s = st.index.byUid.get(uid)
         if (s === undefined) continue
-        s.inBlocks = s.inBlocks.filter((x) => x.block !== b)
+        s.setBlocks(s.inBlocks.filter((x) => x.block !== b))
         // A series with nothing left anywhere leaves the index, as Prometheus' head GC does.
         const empty = s.inBlocks.length === 0 && !s.hasHead()
         if (empty && !keep.some((k) => k.series.has(uid))) st.forget(s)

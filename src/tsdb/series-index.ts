@@ -41,6 +41,8 @@ export class SeriesIndex {
   /** Escaped aliases (`cpu_idle`) of metric and tag names that differ from them → the real names. */
   readonly #metricAlias = new Map<string, Set<string>>()
   readonly #tagAlias = new Map<string, Set<string>>()
+  /** Shared Label objects by `name=value`, for the labels kept on series. */
+  readonly #labelObjects = new Map<string, Label>()
 
   get size(): number {
     return this.byUid.size
@@ -72,12 +74,15 @@ export class SeriesIndex {
       if (rest.length === 0) this.#byKey.delete(s.key)
       else this.#byKey.set(s.key, rest)
     }
-    removePosting(this.#byEndpoint, s.endpoint, s)
-    if (removePosting(this.#byMetric, s.metric, s)) removeAlias(this.#metricAlias, s.metric)
+    if (removePosting(this.#byEndpoint, s.endpoint, s)) this.#forgetLabel('endpoint', s.endpoint)
+    if (removePosting(this.#byMetric, s.metric, s)) {
+      removeAlias(this.#metricAlias, s.metric)
+      this.#forgetLabel('__name__', s.metric)
+    }
     for (const [k, v] of Object.entries(parseTags(s.tags))) {
       const values = this.#byTag.get(k)
       if (values === undefined) continue
-      removePosting(values, v, s)
+      if (removePosting(values, v, s)) this.#forgetLabel(k, v)
       if (values.size === 0) {
         this.#byTag.delete(k)
         removeAlias(this.#tagAlias, k)
@@ -196,11 +201,25 @@ export class SeriesIndex {
   }
 
   /**
-   * labels returns a series' Prometheus labels, sorted (contract.md), new on every call: kept for
-   * every series they would cost about 360 bytes each.
+   * labels returns a series' Prometheus labels, sorted (contract.md), made on the first call and kept on
+   * the series: an array of shared Label objects, one per distinct name and value (about 50 bytes a
+   * series, where labels made per select cost every query about 360 bytes a series of garbage).
    */
   labels(s: MemSeries): Labels {
-    return labelsOf(s)
+    return (s.promLabels ??= labelsOf(s, this.#labelOf))
+  }
+
+  // The one Label object of a name and value while a series has it (a name holds no `=`).
+  readonly #labelOf = (name: string, value: string): Label => {
+    const key = `${name}=${value}`
+    let l = this.#labelObjects.get(key)
+    if (l === undefined) this.#labelObjects.set(key, (l = Object.freeze({ name, value })))
+    return l
+  }
+
+  // Forgets the shared Label of a name and value that no series has any longer.
+  #forgetLabel(name: string, value: string): void {
+    this.#labelObjects.delete(`${name}=${value}`)
   }
 
   /** metricPostings maps each metric name to its series (read only). */
@@ -312,13 +331,10 @@ function negate(test: (s: string) => boolean): (s: string) => boolean {
 const RESERVED = new Set(['__name__', 'endpoint', '__type__', '__step__'])
 
 // A series' labels: __name__, endpoint, and its tags but those with a reserved name or an empty value.
-function labelsOf(s: MemSeries): Labels {
-  const out: Label[] = [
-    { name: '__name__', value: s.metric },
-    { name: 'endpoint', value: s.endpoint },
-  ]
+function labelsOf(s: MemSeries, labelOf: (name: string, value: string) => Label): Labels {
+  const out: Label[] = [labelOf('__name__', s.metric), labelOf('endpoint', s.endpoint)]
   for (const [name, value] of Object.entries(parseTags(s.tags))) {
-    if (value !== '' && !RESERVED.has(name)) out.push({ name, value })
+    if (value !== '' && !RESERVED.has(name)) out.push(labelOf(name, value))
   }
   out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   return out

@@ -4,6 +4,7 @@ import { seriesKeyOf } from '../core/model.js'
 import { ByteWriter } from './chunk/byte-buffer.js'
 import { encodeChunk } from './chunk/chunk.js'
 import type { Block, BlockSeries } from './block.js'
+import type { Labels } from './querier.js'
 
 /** DsType is how graph stores a series: GAUGE as is, DERIVE (falcon's COUNTER and DERIVE) as a rate. */
 export type DsType = 'GAUGE' | 'DERIVE'
@@ -59,6 +60,12 @@ const sealWriter = new ByteWriter(4096)
  *   blocks: [chunk][chunk] …   sealed: [chunk][chunk]   open: ts[0..n) vs[0..n)   (time grows →)
  *   late:   oooSealed: [chunk][chunk] …   ooo: oooTs[0..oooN) oooVs[0..oooN)    (any time before frozenT)
  */
+/** InBlock is a series' entry in one block. */
+export interface InBlock {
+  readonly block: Block
+  readonly entry: BlockSeries
+}
+
 export class MemSeries implements SeriesDesc {
   readonly id: number
   readonly uid: string
@@ -78,8 +85,15 @@ export class MemSeries implements SeriesDesc {
   frozenT: number
   /** walSeq: the WAL segment that last got this series' record. */
   walSeq: number
-  /** inBlocks: this series' entries in open blocks, oldest block first. */
-  inBlocks: { block: Block; entry: BlockSeries }[]
+  /**
+   * inBlocks: this series' entries in open blocks, oldest block first. Changed only by addBlock and
+   * setBlocks, so that `blocksEpoch` tells what a reader saw is still a prefix of it.
+   */
+  inBlocks: readonly InBlock[]
+  /** blocksEpoch: bumped whenever inBlocks changes other than by a block added at its end. */
+  blocksEpoch: number
+  /** promLabels: the series' Prometheus labels once a select asked for them (SeriesIndex.labels). */
+  promLabels: Labels | undefined
   /** oooTs, oooVs, oooN: the out-of-order buffer, sorted, no timestamp twice. */
   oooTs: Float64Array
   oooVs: Float64Array
@@ -104,10 +118,23 @@ export class MemSeries implements SeriesDesc {
     this.frozenT = -Infinity
     this.walSeq = -1
     this.inBlocks = []
+    this.blocksEpoch = 0
+    this.promLabels = undefined
     this.oooTs = EMPTY
     this.oooVs = EMPTY
     this.oooN = 0
     this.oooSealed = []
+  }
+
+  /** addBlock adds the series' entry in a block written after all those it has. */
+  addBlock(block: Block, entry: BlockSeries): void {
+    ;(this.inBlocks as InBlock[]).push({ block, entry })
+  }
+
+  /** setBlocks replaces the series' block entries (compaction, retention, reopening, deletion). */
+  setBlocks(list: readonly InBlock[]): void {
+    this.inBlocks = list
+    this.blocksEpoch = (this.blocksEpoch + 1) | 0
   }
 
   /** append stores one point (DERIVE values truncated to integers, as falcon does) and says what it did. */

@@ -146,7 +146,7 @@ export class DbState {
     this.dirty.delete(s)
     this.headPoints -= s.headPoints()
     s.dropHead()
-    s.inBlocks = []
+    s.setBlocks([])
     this.index.remove(s)
     this.byId[s.id] = undefined
   }

@@ -13,7 +13,7 @@ import type {
   SelectHints,
   SeriesSet,
 } from './querier.js'
-import { tooManySamples } from './querier.js'
+import { eachSeries, tooManySamples, type SeriesVisitor } from './querier.js'
 import { appendGridRaw, appendRaw, ensureRoom, rawColumns, rawCount } from './read.js'
 import { Buckets, decodeBuckets } from './rollup.js'
 import type { MemSeries } from './series.js'
@@ -55,18 +55,9 @@ export class TsdbQuerier implements Querier {
    * value), and a warning says so. Past `maxSamples` it throws PG_PROMQL_TOO_MANY_SAMPLES at once.
    */
   async select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
-    const st = this.#st
-    st.checkOpen()
-    const start = timeHint(hints.start, 'start')
-    const end = timeHint(hints.end, 'end')
-    const max = hints.maxSamples ?? Infinity
-    const signal = hints.signal
-    signal?.throwIfAborted()
-    if (hints.func === 'series') return this.#seriesOnly(matchers, hints)
-    const picked = end >= start ? selectSeries(st.index, matchers) : []
-    // Raw reads take from < t ≤ to: timestamps are integer ms.
-    const from = Math.ceil(start) - 1
-    const to = Math.floor(end)
+    const sel = this.#prepare(matchers, hints)
+    if (sel === null) return this.#seriesOnly(matchers, hints)
+    const { picked, from, to, grid } = sel
     // One pair of columns for the whole answer, sized from the chunk headers of a sample of the
     // series (the first 64, scaled to all; a bound, exact but for chunks across the range's ends), at
     // most the budget; when a chunk does not fit, the columns grow by half (appendRaw).
@@ -75,9 +66,8 @@ export class TsdbQuerier implements Querier {
     for (let i = 0; i < sample; i++)
       for (const s of picked[i].variants) bound += rawCount(s, from, to)
     let guess = sample === 0 ? 0 : Math.ceil((bound / sample) * picked.length)
-    const grid = gridOf(hints, end)
     if (grid !== null) guess = Math.min(guess, picked.length * (grid.points + 1))
-    const size = Math.max(16, Math.min(guess, max + 1))
+    const size = Math.max(16, Math.min(guess, sel.max + 1))
     const out: Columns = this.#pool.take(size) ?? {
       ts: new Float64Array(size),
       vs: new Float64Array(size),
@@ -85,7 +75,78 @@ export class TsdbQuerier implements Querier {
     }
     const labels: Labels[] = []
     const offsets: number[] = [0]
+    const warnings = await this.#scan(sel, hints.signal, out, false, (i) => {
+      labels.push(picked[i].labels)
+      offsets.push(out.n)
+    })
+    this.#pool.issued(out)
+    return {
+      labels,
+      offsets: Uint32Array.from(offsets),
+      ts: out.ts.subarray(0, out.n),
+      vs: out.vs.subarray(0, out.n),
+      warnings,
+    }
+  }
+
+  /**
+   * selectEach reads what `select` answers but hands it to `visit` series by series, each in one pair
+   * of columns reused for the next (Querier.selectEach): nothing the size of the answer is allocated.
+   * With a grid hint a series is not thinned to the grid: the visitor picks what it reads.
+   */
+  async selectEach(
+    matchers: readonly Matcher[],
+    hints: SelectHints,
+    visit: SeriesVisitor
+  ): Promise<readonly string[]> {
+    const sel = this.#prepare(matchers, hints)
+    if (sel === null) {
+      const set = await this.#seriesOnly(matchers, hints)
+      eachSeries(set, visit)
+      return set.warnings
+    }
+    const size = sel.grid !== null ? sel.grid.points + 1 : 1024
+    const out: Columns = { ts: new Float64Array(size), vs: new Float64Array(size), n: 0 }
+    return this.#scan(sel, hints.signal, out, true, (i) => {
+      visit(sel.picked[i].labels, out.ts, out.vs, out.n, undefined)
+    })
+  }
+
+  // Checks a select's hints and picks its series; null for `func: 'series'`, which reads no samples.
+  #prepare(matchers: readonly Matcher[], hints: SelectHints): Selection | null {
+    const st = this.#st
+    st.checkOpen()
+    const start = timeHint(hints.start, 'start')
+    const end = timeHint(hints.end, 'end')
+    hints.signal?.throwIfAborted()
+    if (hints.func === 'series') return null
+    return {
+      picked: end >= start ? selectSeries(st.index, matchers) : [],
+      // Raw reads take from < t ≤ to: timestamps are integer ms.
+      from: Math.ceil(start) - 1,
+      to: Math.floor(end),
+      grid: gridOf(hints, end),
+      max: hints.maxSamples ?? Infinity,
+    }
+  }
+
+  /**
+   * #scan reads the selection's series one by one onto `out` and calls `done(i)` for each series i with
+   * samples, then resolves to the warnings. Appended after the previous ones, each series is thinned to
+   * the grid and, past `max` samples in all, it throws PG_PROMQL_TOO_MANY_SAMPLES at once; with `reset`
+   * (selectEach) each series starts at 0 and is handed over as read, neither thinned nor counted.
+   */
+  async #scan(
+    sel: Selection,
+    signal: AbortSignal | undefined,
+    out: Columns,
+    reset: boolean,
+    done: (i: number) => void
+  ): Promise<string[]> {
+    const st = this.#st
+    const { picked, from, to, grid, max } = sel
     const tiers = new TierReader(st, from, to)
+    let total = 0
     let yielded = performance.now()
     for (let i = 0; i < picked.length; i++) {
       if ((i & 63) === 63) {
@@ -97,6 +158,7 @@ export class TsdbQuerier implements Querier {
           yielded = performance.now()
         }
       }
+      if (reset) out.n = 0
       const base = out.n
       const { variants } = picked[i]
       if (variants.length > 1) {
@@ -110,20 +172,15 @@ export class TsdbQuerier implements Querier {
       }
       if (out.n === base) continue
       mergeFrom(out, base)
-      if (grid !== null) out.n = thinToGrid(out, base, grid.first, grid.step, grid.last)
-      if (out.n === base) continue
-      if (out.n > max) throw tooManySamples(max)
-      labels.push(picked[i].labels)
-      offsets.push(out.n)
+      if (!reset) {
+        if (grid !== null) out.n = thinToGrid(out, base, grid.first, grid.step, grid.last)
+        if (out.n === base) continue
+        total += out.n - base
+        if (total > max) throw tooManySamples(max)
+      }
+      done(i)
     }
-    this.#pool.issued(out)
-    return {
-      labels,
-      offsets: Uint32Array.from(offsets),
-      ts: out.ts.subarray(0, out.n),
-      vs: out.vs.subarray(0, out.n),
-      warnings: tiers.warnings(),
-    }
+    return tiers.warnings()
   }
 
   // `func: 'series'` (Prometheus's hint of /api/v1/series): the labels of the series with a sample in
@@ -268,6 +325,24 @@ export class TsdbQuerier implements Querier {
     }
     return out
   }
+}
+
+/** Selection is a select's checked range and picked series. */
+interface Selection {
+  picked: SelectedSeries[]
+  from: number
+  to: number
+  grid: Grid | null
+  max: number
+}
+
+/** Grid is a checked `grid` hint (gridOf). */
+interface Grid {
+  first: number
+  step: number
+  last: number
+  points: number
+  phase: number | null
 }
 
 /** POOL_BYTES bounds the released answer columns a querier keeps for reuse. */
@@ -523,10 +598,7 @@ function settle<T>(fn: () => T): Promise<T> {
 }
 
 /** gridOf checks a select's `grid` hint: its first and last time and how many points it has. */
-function gridOf(
-  hints: SelectHints,
-  end: number
-): { first: number; step: number; last: number; points: number; phase: number | null } | null {
+function gridOf(hints: SelectHints, end: number): Grid | null {
   const g = hints.grid
   if (g === undefined || !(g.step > 0) || !Number.isFinite(g.first) || !(end >= g.first))
     return null
