@@ -155,7 +155,8 @@ describe('Engine', () => {
       return set
     }
     Object.assign(q, { release: (set: SeriesSet) => released.push(set) })
-    await engine.rangeQuery(q, 'sum(reqs_total) + up', 0, 10 * MIN, MIN)
+    // sum over an expression, not a selector: a selector alone would be folded (selectEach), never held.
+    await engine.rangeQuery(q, 'sum(reqs_total * 2) + up', 0, 10 * MIN, MIN)
     assert.equal(selected.length, 2)
     assert.deepEqual(released, selected, 'a range query gives back every answer it read')
     const before = released.length

@@ -1,14 +1,16 @@
 // The query engine: parse, preprocess (@, step invariants), fetch every selector once, evaluate, shape.
 import { PeregrineError, isPeregrineError } from '../core/index.js'
-import { compareLabels, type Querier, type SeriesSet } from '../tsdb/index.js'
+import { compareLabels, type Querier, type SelectHints, type SeriesSet } from '../tsdb/index.js'
 import {
   AT_MODIFIER_UNSAFE_FUNCTIONS,
   inspect,
   typeOf,
+  type AggregateExpr,
   type Expr,
   type StepInvariantExpr,
   type VectorSelector,
 } from './ast.js'
+import { FoldRefused, SelectorFold } from './eval-aggregate.js'
 import { executionError, hasSameLabelset, type EvalValue, type QueryContext } from './eval-types.js'
 import { Evaluator, gridPoints, setOffsetForAtModifier, subqueryTimes } from './evaluator.js'
 import { dropMetricName } from './labels.js'
@@ -120,6 +122,7 @@ export class Engine {
         : this.options.timeout)
     const ctx: QueryContext = {
       data: new Map(),
+      folds: new Map(),
       lookbackDelta: this.options.lookbackDelta,
       maxSamples: this.options.maxSamples,
       deadline,
@@ -180,7 +183,7 @@ export class Engine {
     ctx: QueryContext,
     warnings: string[]
   ): Promise<void> {
-    const jobs: { vs: VectorSelector; promise: Promise<SeriesSet> }[] = []
+    const jobs: { vs: VectorSelector; promise: Promise<SeriesSet | SelectorFold> }[] = []
     let evalRange = 0
     const lookback = ctx.lookbackDelta
     const signal = signalFor(ctx)
@@ -220,28 +223,51 @@ export class Engine {
         n.timestamp === null &&
         sq.ts === null &&
         !path.some((p) => p.kind === 'SubqueryExpr')
-      jobs.push({
-        vs: n,
-        promise: querier.select(n.matchers, {
-          start: s,
-          end: e,
-          step: interval,
-          range: evalRange,
-          ...(onGrid
-            ? { grid: { first: start - n.originalOffset, step: step > 0 ? step : 1 } }
-            : {}),
-          ...(func !== '' ? { func } : {}),
-          maxSamples: ctx.maxSamples,
-          signal,
-        }),
-      })
+      const hints: SelectHints = {
+        start: s,
+        end: e,
+        step: interval,
+        range: evalRange,
+        ...(onGrid ? { grid: { first: start - n.originalOffset, step: step > 0 ? step : 1 } } : {}),
+        ...(func !== '' ? { func } : {}),
+        maxSamples: ctx.maxSamples,
+        signal,
+      }
       evalRange = 0
+      // An aggregation sum … stdvar straight over such a selector folds its series as storage reads
+      // them, when storage can hand them over one by one: the selection is never held whole.
+      const parent = aggregateParent(path)
+      if (onGrid && parent !== null && SelectorFold.foldable(parent) && querier.selectEach) {
+        const fold = new SelectorFold(parent, {
+          first: start - n.originalOffset,
+          interval: step > 0 ? step : 1,
+          n: step > 0 ? Math.floor((end - start) / step) + 1 : 1,
+          lookback,
+        })
+        const each = querier.selectEach.bind(querier)
+        const folded = each(n.matchers, hints, fold.visit).then(
+          (ws) => {
+            fold.warnings = ws
+            return fold
+          },
+          (err: unknown) => {
+            // Native histograms: read whole, aggregated by the general path.
+            if (err instanceof FoldRefused) return querier.select(n.matchers, hints)
+            throw err
+          }
+        )
+        jobs.push({ vs: n, promise: folded })
+        return
+      }
+      jobs.push({ vs: n, promise: querier.select(n.matchers, hints) })
     })
     try {
-      const sets = await Promise.all(jobs.map((j) => j.promise))
+      const answers = await Promise.all(jobs.map((j) => j.promise))
       for (let i = 0; i < jobs.length; i++) {
-        ctx.data.set(jobs[i].vs, sets[i])
-        for (const w of sets[i].warnings) warnings.push(w)
+        const a = answers[i]
+        if (a instanceof SelectorFold) ctx.folds.set(jobs[i].vs, a)
+        else ctx.data.set(jobs[i].vs, a)
+        for (const w of a.warnings) warnings.push(w)
       }
     } catch (err) {
       if (ctx.signal?.aborted === true) {
@@ -265,6 +291,16 @@ export class Engine {
 function signalFor(ctx: QueryContext): AbortSignal {
   const timeout = AbortSignal.timeout(Math.max(1, ctx.deadline - Date.now()))
   return ctx.signal === undefined ? timeout : AbortSignal.any([ctx.signal, timeout])
+}
+
+/** aggregateParent is the aggregation a selector is the whole argument of (parentheses aside), or null. */
+function aggregateParent(path: readonly Expr[]): AggregateExpr | null {
+  for (let i = path.length - 1; i >= 0; i--) {
+    const p = path[i]
+    if (p.kind === 'ParenExpr') continue
+    return p.kind === 'AggregateExpr' ? p : null
+  }
+  return null
 }
 
 /** funcOfPath is the nearest enclosing function or aggregation of a selector (extractFuncFromPath). */

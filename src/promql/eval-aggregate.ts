@@ -11,7 +11,7 @@ import {
   type Grid,
   type GridSeries,
 } from './eval-types.js'
-import { unwrap, type Evaluator } from './evaluator.js'
+import { pickSteps, unwrap, type Evaluator } from './evaluator.js'
 import { formatFloat } from './format.js'
 import { quantile } from './functions.js'
 import {
@@ -67,6 +67,8 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
   if (param !== null) p = ev.evalGrid(param).series[0].vals[0]
   let inner = e.expr
   while (inner.kind === 'ParenExpr') inner = inner.expr
+  const fold = inner.kind === 'VectorSelector' ? ev.ctx.folds.get(inner) : undefined
+  if (fold !== undefined) return fold.result(ev)
   if (inner.kind === 'VectorSelector' && isAccOp(e.op) && ev.selected(inner).hs === undefined) {
     return aggregateSelector(ev, e, inner, grouping)
   }
@@ -160,6 +162,90 @@ function aggregateSelector(
   ev.ctx.total += points
   // A selector's series keep their name until an operation drops it: the flag is false throughout.
   return acc.result(ev, groups, () => false)
+}
+
+/** StepGrid is where a query reads a selector: at `first + k × interval` (ms), k < n, with a lookback. */
+export interface StepGrid {
+  first: number
+  interval: number
+  n: number
+  lookback: number
+}
+
+/**
+ * FoldRefused is thrown from a SelectorFold's visitor at a series holding native histograms, which
+ * only the general path aggregates: the engine then reads the selector whole instead.
+ */
+export class FoldRefused extends Error {
+  constructor() {
+    super('native histograms are aggregated from the whole selection')
+  }
+}
+
+/**
+ * SelectorFold aggregates, with one of sum … stdvar, a selector's series as storage hands them over
+ * (Querier.selectEach), for an aggregation straight over a selector read at the query's steps: the
+ * query never holds the selection, only one series' step values and the groups' state. Series arrive
+ * in select's order, so the result is aggregateSelector's, to the last bit.
+ */
+export class SelectorFold {
+  readonly #grouping: readonly string[]
+  readonly #without: boolean
+  readonly #grid: StepGrid
+  readonly #vals: Float64Array
+  readonly #present: Uint8Array
+  readonly #groupIndex = new Map<string, number>()
+  readonly #groups: Labels[] = []
+  #acc: Accumulator
+  #points = 0
+  /** warnings storage gave with the selection. */
+  warnings: readonly string[] = []
+
+  constructor(e: AggregateExpr, grid: StepGrid) {
+    if (!isAccOp(e.op)) throw new Error(`BUG: fold of aggregation ${e.op}`)
+    this.#grouping = [...e.grouping].sort()
+    this.#without = e.without
+    this.#grid = grid
+    this.#vals = new Float64Array(grid.n)
+    this.#present = new Uint8Array(grid.n)
+    this.#acc = new Accumulator(e.op, 16, grid.n)
+  }
+
+  /** foldable says whether an aggregation can be a SelectorFold (sum … stdvar, no parameter). */
+  static foldable(e: AggregateExpr): boolean {
+    return isAccOp(e.op)
+  }
+
+  /** visit takes one series (a SeriesVisitor). */
+  readonly visit = (
+    labels: Labels,
+    ts: Float64Array,
+    vs: Float64Array,
+    n: number,
+    hs: readonly (FloatHistogram | undefined)[] | undefined
+  ): void => {
+    if (hs !== undefined && hs.some((h) => h !== undefined)) throw new FoldRefused()
+    const g = this.#grid
+    const present = this.#present
+    present.fill(0)
+    const count = pickSteps(ts, vs, 0, n, g.first, g.interval, g.n, g.lookback, this.#vals, present)
+    if (count === 0) return
+    this.#points += count
+    const group = groupFor(labels, this.#grouping, this.#without, this.#groupIndex, this.#groups)
+    if (group >= this.#acc.groups) {
+      this.#acc = this.#acc.grown(Math.max(group + 1, this.#acc.groups * 2))
+    }
+    this.#acc.add(group, this.#vals, present, undefined)
+  }
+
+  /** result is the aggregation's grid, the samples read counted as aggregateSelector counts them. */
+  result(ev: Evaluator): Grid {
+    ev.checkNow()
+    if (ev.numSteps !== this.#grid.n) throw new Error('BUG: fold evaluated on another grid')
+    ev.addSamples(this.#points)
+    ev.ctx.total += this.#points
+    return this.#acc.result(ev, this.#groups, () => false)
+  }
 }
 
 /** groupFor returns the group of a series' labels, adding the group when it is new. */

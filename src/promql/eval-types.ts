@@ -2,6 +2,7 @@
 import { PeregrineError } from '../core/index.js'
 import type { FloatHistogram, Labels, SeriesSet } from '../tsdb/index.js'
 import type { VectorSelector } from './ast.js'
+import type { SelectorFold } from './eval-aggregate.js'
 import { labelsKey } from './labels.js'
 
 /**
@@ -56,6 +57,8 @@ export interface Annotation {
 /** QueryContext is what every evaluator of one query shares: data, budgets, annotations. */
 export interface QueryContext {
   data: Map<VectorSelector, SeriesSet>
+  /** folds: selectors storage handed over series by series into their aggregation, in place of data. */
+  folds: Map<VectorSelector, SelectorFold>
   lookbackDelta: number
   maxSamples: number
   deadline: number

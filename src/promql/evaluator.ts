@@ -37,6 +37,40 @@ export function isStale(v: number): boolean {
   return u32[0] === 2 && (u32[1] & 0x7ff7ffff) === 0x7ff00000
 }
 
+/**
+ * pickSteps writes, for float samples ts/vs[lo, hi) (ascending), the sample lookback picks at each of
+ * the n steps `first + k × interval` into vals and present (zero where nothing is picked: no sample
+ * within `lookback` at or before the step, or a stale marker); returns how many steps have one.
+ */
+export function pickSteps(
+  ts: Float64Array,
+  vs: Float64Array,
+  lo: number,
+  hi: number,
+  first: number,
+  interval: number,
+  n: number,
+  lookback: number,
+  vals: Float64Array,
+  present: Uint8Array
+): number {
+  let j = lo
+  let count = 0
+  for (let k = 0; k < n; k++) {
+    const ref = first + k * interval
+    while (j < hi && ts[j] <= ref) j++
+    if (j === lo) continue
+    const idx = j - 1
+    if (ts[idx] < ref - lookback) continue
+    const v = vs[idx]
+    if (v !== v && isStale(v)) continue
+    vals[k] = v
+    present[k] = 1
+    count++
+  }
+  return count
+}
+
 /** Evaluator evaluates expressions at the steps start, start+interval, …, end (ms). */
 export class Evaluator {
   readonly numSteps: number
@@ -233,12 +267,26 @@ export class Evaluator {
   ): number {
     const { ts, vs: values, offsets } = set
     const hsIn = set.hs
-    const lookback = this.ctx.lookbackDelta
-    const n = this.numSteps
-    const first = this.start - vs.offset
-    const interval = this.interval
     const lo = offsets[si]
     const hi = offsets[si + 1]
+    const first = this.start - vs.offset
+    if (hsIn === undefined) {
+      return pickSteps(
+        ts,
+        values,
+        lo,
+        hi,
+        first,
+        this.interval,
+        this.numSteps,
+        this.ctx.lookbackDelta,
+        vals,
+        present
+      )
+    }
+    const lookback = this.ctx.lookbackDelta
+    const n = this.numSteps
+    const interval = this.interval
     let j = lo
     let count = 0
     for (let k = 0; k < n; k++) {
@@ -252,12 +300,10 @@ export class Evaluator {
       vals[k] = v
       present[k] = 1
       count++
-      if (hsIn !== undefined) {
-        const h = hsIn[idx]
-        if (h !== undefined) {
-          if (hs.length < n) hs.length = n
-          hs[k] = h
-        }
+      const h = hsIn[idx]
+      if (h !== undefined) {
+        if (hs.length < n) hs.length = n
+        hs[k] = h
       }
     }
     return count
