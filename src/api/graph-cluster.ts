@@ -43,6 +43,11 @@ export class GraphCluster {
     return this.#callNode<T>(this.#ring.get(seriesKeyOfCounter(endpoint, counter)), method, param)
   }
 
+  /** size is how many nodes the cluster has. */
+  get size(): number {
+    return this.#nodes.size
+  }
+
   /** callAll sends the same call to every node and returns their answers. */
   callAll<T>(method: string, param: unknown): Promise<T[]> {
     return Promise.all(

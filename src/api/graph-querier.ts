@@ -17,6 +17,12 @@ import {
   type SeriesSet,
   tooManySamples,
 } from '../tsdb/index.js'
+import {
+  decodeFoldState,
+  type FoldingQuerier,
+  type FoldSpec,
+  type FoldState,
+} from '../promql/index.js'
 import { type GraphCluster, GraphUnavailable } from './graph-cluster.js'
 
 /** The furthest time JSON carries for an open range (ms; JavaScript's Date range). */
@@ -29,7 +35,7 @@ const FAR = 8.64e15
  * too many samples) is raised again as the same PeregrineError. A call whose signal aborts rejects
  * at once with the signal's reason (the nodes finish their part unheard).
  */
-export class GraphQuerier implements Querier {
+export class GraphQuerier implements Querier, FoldingQuerier {
   readonly #graphs: GraphCluster
 
   constructor(graphs: GraphCluster) {
@@ -43,16 +49,7 @@ export class GraphQuerier implements Querier {
    */
   async select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
     hints.signal?.throwIfAborted()
-    const param: SelectParam = {
-      matchers: [...matchers],
-      start: Math.max(hints.start, -FAR),
-      end: Math.min(hints.end, FAR),
-    }
-    if (hints.func !== undefined) param.func = hints.func
-    if (hints.grid !== undefined) param.grid = { first: hints.grid.first, step: hints.grid.step }
-    if (hints.maxSamples !== undefined && Number.isFinite(hints.maxSamples)) {
-      param.maxSamples = Math.max(0, Math.floor(hints.maxSamples))
-    }
+    const param = selectParam(matchers, hints)
     const answers = await this.#call<unknown>('Graph.Select', param, hints.signal)
     const sets = answers.map((a) => {
       try {
@@ -68,6 +65,35 @@ export class GraphQuerier implements Querier {
       throw tooManySamples(hints.maxSamples)
     }
     return merged
+  }
+
+  /**
+   * fold pushes an aggregation over a selector down to the graph node (Graph.Fold), which folds its
+   * series where they are stored and answers the groups' state: no series crosses the seam. Only for
+   * a cluster of one node: over several, a series held by two (a ring change) must be merged before
+   * it is aggregated, and a sum's order over all series kept, so null says to select instead. Null too
+   * when the node does not know Graph.Fold (an older one).
+   */
+  async fold(
+    matchers: readonly Matcher[],
+    hints: SelectHints,
+    spec: FoldSpec
+  ): Promise<FoldState | null> {
+    if (this.#graphs.size !== 1) return null
+    hints.signal?.throwIfAborted()
+    const param = { ...selectParam(matchers, hints), spec }
+    let answers: unknown[]
+    try {
+      answers = await this.#call<unknown>('Graph.Fold', param, hints.signal)
+    } catch (err) {
+      if (err instanceof Error && err.message.includes("can't find method Graph.Fold")) return null
+      throw err
+    }
+    try {
+      return decodeFoldState(answers[0], spec.n)
+    } catch (err) {
+      throw new GraphUnavailable(`a graph node answered Graph.Fold with ${(err as Error).message}`)
+    }
   }
 
   /** labelNames unites the nodes' label names, sorted, at most `limit`. */
@@ -172,6 +198,21 @@ function fromNode(err: unknown): unknown {
 
 function badAnswer(method: string, what: string): GraphUnavailable {
   return new GraphUnavailable(`a graph node answered ${method} wrongly: ${what}`)
+}
+
+// What Graph.Select and Graph.Fold select, as their params.
+function selectParam(matchers: readonly Matcher[], hints: SelectHints): SelectParam {
+  const param: SelectParam = {
+    matchers: [...matchers],
+    start: Math.max(hints.start, -FAR),
+    end: Math.min(hints.end, FAR),
+  }
+  if (hints.func !== undefined) param.func = hints.func
+  if (hints.grid !== undefined) param.grid = { first: hints.grid.first, step: hints.grid.step }
+  if (hints.maxSamples !== undefined && Number.isFinite(hints.maxSamples)) {
+    param.maxSamples = Math.max(0, Math.floor(hints.maxSamples))
+  }
+  return param
 }
 
 function labelsParam(matchers: readonly Matcher[], hints: LabelHints): LabelsParam {

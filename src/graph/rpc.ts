@@ -9,7 +9,7 @@ import {
   seriesKeyOfCounter,
 } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
-import { labelNames, labelValues, metadata, select } from './series-rpc.js'
+import { fold, labelNames, labelValues, metadata, select } from './series-rpc.js'
 
 /** GraphItem is what transfer sends to graph (common/model/graph.go). */
 export interface GraphItem {
@@ -48,8 +48,10 @@ export interface GraphOptions {
   inProcess?: boolean
   /** maxSelectSamples: most samples one Graph.Select answers (default MAX_SELECT_SAMPLES, series-rpc.ts). */
   maxSelectSamples?: number
-  /** maxSelectBytes: most bytes of JSON one Graph.Select answers (default MAX_SELECT_BYTES). */
+  /** maxSelectBytes: most bytes of JSON one Graph.Select or Graph.Fold answers (default MAX_SELECT_BYTES). */
   maxSelectBytes?: number
+  /** maxFoldCells: most groups × steps one Graph.Fold answers over the network (default MAX_FOLD_CELLS). */
+  maxFoldCells?: number
 }
 
 export const defaultGraphOptions: GraphOptions = { maxIndexRows: 100_000 }
@@ -119,6 +121,7 @@ export function graphMethods(
     ['Graph.Counters', (p) => endpointCounters(db, p, options.maxIndexRows)],
     // Peregrine's own: the tsdb Querier (Prometheus series) for api's PromQL engine, fanned out.
     ['Graph.Select', (p) => select(db, p, options)],
+    ['Graph.Fold', (p) => fold(db, p, options)],
     ['Graph.LabelNames', (p) => labelNames(db, p, options.maxIndexRows)],
     ['Graph.LabelValues', (p) => labelValues(db, p, options.maxIndexRows)],
     ['Graph.Metadata', (p) => metadata(db, p, options.maxIndexRows)],

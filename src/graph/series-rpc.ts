@@ -1,4 +1,4 @@
-// Peregrine's Prometheus-series calls of a graph node: Graph.Select, Graph.LabelNames,
+// Peregrine's Prometheus-series calls of a graph node: Graph.Select, Graph.Fold, Graph.LabelNames,
 // Graph.LabelValues and Graph.Metadata over the tsdb Querier, each parameter checked, each answer bounded.
 import { isPeregrineError, PeregrineError, RpcError } from '../core/index.js'
 import {
@@ -9,6 +9,15 @@ import {
   wireBytes,
   type WireSeriesSet,
 } from '../tsdb/index.js'
+import {
+  encodeFoldState,
+  type FoldSpec,
+  FoldCellsExceeded,
+  isAccOp,
+  SelectorFold,
+  wireFoldBytes,
+  type WireFoldState,
+} from '../promql/index.js'
 import type { GraphOptions } from './rpc.js'
 
 /**
@@ -89,18 +98,8 @@ async function asRpcError<T>(method: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** select is Graph.Select: a SelectParam in, a WireSeriesSet out. */
-export async function select(
-  db: Db,
-  param: unknown,
-  options: GraphOptions
-): Promise<WireSeriesSet> {
-  const method = 'Graph.Select'
-  const inProcess = options.inProcess === true
-  // The node's answer limit bounds what travels over the network; in process the answer is not
-  // copied, and the caller's budget (api.query.maxSamples) is the one that holds.
-  const maxSamples = inProcess ? Infinity : (options.maxSelectSamples ?? MAX_SELECT_SAMPLES)
-  const maxBytes = options.maxSelectBytes ?? MAX_SELECT_BYTES
+/** selectParam checks what Graph.Select and Graph.Fold select: matchers, range, func, grid, maxSamples. */
+function selectParam(param: unknown, method: string) {
   const p = objectParam(param, method)
   const matchers = matchersParam(p.matchers, method, true)
   const start = timeParam(p.start, 'start', method)
@@ -136,6 +135,22 @@ export async function select(
     }
     asked = p.maxSamples
   }
+  return { matchers, start, end, func, grid, asked, p }
+}
+
+/** select is Graph.Select: a SelectParam in, a WireSeriesSet out. */
+export async function select(
+  db: Db,
+  param: unknown,
+  options: GraphOptions
+): Promise<WireSeriesSet> {
+  const method = 'Graph.Select'
+  const inProcess = options.inProcess === true
+  // The node's answer limit bounds what travels over the network; in process the answer is not
+  // copied, and the caller's budget (api.query.maxSamples) is the one that holds.
+  const maxSamples = inProcess ? Infinity : (options.maxSelectSamples ?? MAX_SELECT_SAMPLES)
+  const maxBytes = options.maxSelectBytes ?? MAX_SELECT_BYTES
+  const { matchers, start, end, func, grid, asked } = selectParam(param, method)
   const set = await asRpcError(method, async () => {
     try {
       return await db
@@ -166,6 +181,99 @@ export async function select(
     }
   }
   return encodeSeriesSet(set, inProcess)
+}
+
+/**
+ * MAX_FOLD_CELLS bounds one Graph.Fold answer over the network: groups × steps of state (about 55 MB
+ * of base64); past it the call is refused, naming it. In process only the caller's budget holds.
+ */
+export const MAX_FOLD_CELLS = 1_000_000
+
+/** MAX_FOLD_STEPS: the most steps a fold reads at (the engine's 11,000 points a series, and one). */
+const MAX_FOLD_STEPS = 11_001
+
+/**
+ * fold is Graph.Fold: a SelectParam and a FoldSpec in, the node's series folded into their groups'
+ * state (sum … stdvar, see promql's SelectorFold) out, so an aggregation over a selector reads no
+ * series over the network.
+ */
+export async function fold(db: Db, param: unknown, options: GraphOptions): Promise<WireFoldState> {
+  const method = 'Graph.Fold'
+  const inProcess = options.inProcess === true
+  const { matchers, start, end, func, grid, asked, p } = selectParam(param, method)
+  const spec = foldSpecParam(p.spec, method, asked)
+  const maxCells = inProcess ? Infinity : (options.maxFoldCells ?? MAX_FOLD_CELLS)
+  const f = new SelectorFold(spec, undefined, maxCells)
+  f.warnings = await asRpcError(method, async () => {
+    try {
+      return await db.querier().selectEach(matchers, { start, end, func, grid }, f.visit)
+    } catch (err) {
+      if (err instanceof FoldCellsExceeded) {
+        throw new PeregrineError(
+          'PG_PROMQL_TOO_MANY_SAMPLES',
+          `more than ${maxCells} groups × steps from one graph node (its answer limit); aggregate into fewer groups or fewer steps`,
+          { status: 422 }
+        )
+      }
+      throw err
+    }
+  })
+  const state = f.state()
+  if (!inProcess) {
+    const bytes = wireFoldBytes(state)
+    if (bytes > (options.maxSelectBytes ?? MAX_SELECT_BYTES)) {
+      throw new RpcError(
+        `PG_PROMQL_TOO_MANY_SAMPLES: ${method}: the answer would take ${bytes} bytes, more than ${options.maxSelectBytes ?? MAX_SELECT_BYTES} (one graph node's answer limit); aggregate into fewer groups or fewer steps`
+      )
+    }
+  }
+  return encodeFoldState(state, inProcess)
+}
+
+// A FoldSpec checked field by field; its budget is the smaller of its own and the select's.
+function foldSpecParam(v: unknown, method: string, asked: number): FoldSpec {
+  const bad = (field: string, what: string): RpcError =>
+    new RpcError(`${method} spec.${field}: expected ${what}`)
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('', 'an object')
+  const x = v as Record<string, unknown>
+  if (typeof x.op !== 'string' || !isAccOp(x.op)) {
+    throw bad('op', 'one of sum, avg, count, group, min, max, stddev, stdvar')
+  }
+  if (
+    !Array.isArray(x.grouping) ||
+    x.grouping.length > 256 ||
+    x.grouping.some((g) => typeof g !== 'string' || g === '' || g.length > 1024)
+  ) {
+    throw bad('grouping', 'at most 256 label names')
+  }
+  if (typeof x.without !== 'boolean') throw bad('without', 'true or false')
+  const num = (field: string, ok: (n: number) => boolean, what: string): number => {
+    const n = x[field]
+    if (typeof n !== 'number' || !Number.isFinite(n) || !ok(n)) throw bad(field, what)
+    return n
+  }
+  const first = num('first', () => true, 'a time in ms')
+  const interval = num('interval', (n) => n >= 1, 'ms ≥ 1')
+  const n = num(
+    'n',
+    (k) => Number.isInteger(k) && k >= 1 && k <= MAX_FOLD_STEPS,
+    `a whole number of steps from 1 to ${MAX_FOLD_STEPS}`
+  )
+  const lookback = num('lookback', (k) => k >= 0, 'ms ≥ 0')
+  const own =
+    x.maxSamples === undefined
+      ? Infinity
+      : num('maxSamples', (k) => Number.isInteger(k) && k >= 0, 'a whole number ≥ 0')
+  return {
+    op: x.op,
+    grouping: [...(x.grouping as string[])].sort(),
+    without: x.without,
+    first,
+    interval,
+    n,
+    lookback,
+    maxSamples: Math.min(own, asked),
+  }
 }
 
 function labelsParam(param: unknown, method: string, maxRows: number) {

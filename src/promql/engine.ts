@@ -1,6 +1,12 @@
 // The query engine: parse, preprocess (@, step invariants), fetch every selector once, evaluate, shape.
 import { PeregrineError, isPeregrineError } from '../core/index.js'
-import { compareLabels, type Querier, type SelectHints, type SeriesSet } from '../tsdb/index.js'
+import {
+  compareLabels,
+  type Matcher,
+  type Querier,
+  type SelectHints,
+  type SeriesSet,
+} from '../tsdb/index.js'
 import {
   AT_MODIFIER_UNSAFE_FUNCTIONS,
   inspect,
@@ -10,7 +16,7 @@ import {
   type StepInvariantExpr,
   type VectorSelector,
 } from './ast.js'
-import { FoldRefused, SelectorFold } from './eval-aggregate.js'
+import { FoldRefused, SelectorFold, foldSpecOf, isFoldingQuerier, type FoldSpec } from './fold.js'
 import { executionError, hasSameLabelset, type EvalValue, type QueryContext } from './eval-types.js'
 import { Evaluator, gridPoints, setOffsetForAtModifier, subqueryTimes } from './evaluator.js'
 import { dropMetricName } from './labels.js'
@@ -237,27 +243,22 @@ export class Engine {
       // An aggregation sum … stdvar straight over such a selector folds its series as storage reads
       // them, when storage can hand them over one by one: the selection is never held whole.
       const parent = aggregateParent(path)
-      if (onGrid && parent !== null && SelectorFold.foldable(parent) && querier.selectEach) {
-        const fold = new SelectorFold(parent, {
-          first: start - n.originalOffset,
-          interval: step > 0 ? step : 1,
-          n: step > 0 ? Math.floor((end - start) / step) + 1 : 1,
-          lookback,
-        })
-        const each = querier.selectEach.bind(querier)
-        const folded = each(n.matchers, hints, fold.visit).then(
-          (ws) => {
-            fold.warnings = ws
-            return fold
-          },
-          (err: unknown) => {
-            // Native histograms: read whole, aggregated by the general path.
-            if (err instanceof FoldRefused) return querier.select(n.matchers, hints)
-            throw err
-          }
-        )
-        jobs.push({ vs: n, promise: folded })
-        return
+      const spec =
+        onGrid && parent !== null
+          ? foldSpecOf(parent, {
+              first: start - n.originalOffset,
+              interval: step > 0 ? step : 1,
+              n: step > 0 ? Math.floor((end - start) / step) + 1 : 1,
+              lookback,
+              maxSamples: ctx.maxSamples,
+            })
+          : null
+      if (spec !== null) {
+        const folded = foldSelection(querier, n.matchers, hints, spec)
+        if (folded !== null) {
+          jobs.push({ vs: n, promise: folded })
+          return
+        }
       }
       jobs.push({ vs: n, promise: querier.select(n.matchers, hints) })
     })
@@ -291,6 +292,43 @@ export class Engine {
 function signalFor(ctx: QueryContext): AbortSignal {
   const timeout = AbortSignal.timeout(Math.max(1, ctx.deadline - Date.now()))
   return ctx.signal === undefined ? timeout : AbortSignal.any([ctx.signal, timeout])
+}
+
+/**
+ * foldSelection folds a selection for an aggregation over it, when the querier can: storage folds it
+ * (FoldingQuerier, a graph cluster), or hands its series over one by one (selectEach) to a fold here.
+ * Where that does not apply (native histograms, a cluster of several nodes), the selection is read
+ * whole. Null when the querier can do neither.
+ */
+function foldSelection(
+  querier: Querier,
+  matchers: readonly Matcher[],
+  hints: SelectHints,
+  spec: FoldSpec
+): Promise<SeriesSet | SelectorFold> | null {
+  if (isFoldingQuerier(querier)) {
+    const folding = querier
+    return folding
+      .fold(matchers, hints, spec)
+      .then((state): Promise<SeriesSet | SelectorFold> =>
+        state === null
+          ? folding.select(matchers, hints)
+          : Promise.resolve(new SelectorFold(spec, state))
+      )
+  }
+  if (querier.selectEach === undefined) return null
+  const fold = new SelectorFold(spec)
+  return querier.selectEach(matchers, hints, fold.visit).then(
+    (warnings) => {
+      fold.warnings = warnings
+      return fold
+    },
+    (err: unknown) => {
+      // Native histograms: read whole, aggregated by the general path.
+      if (err instanceof FoldRefused) return querier.select(matchers, hints)
+      throw err
+    }
+  )
 }
 
 /** aggregateParent is the aggregation a selector is the whole argument of (parentheses aside), or null. */

@@ -11,7 +11,7 @@ import {
   type Grid,
   type GridSeries,
 } from './eval-types.js'
-import { pickSteps, unwrap, type Evaluator } from './evaluator.js'
+import { unwrap, type Evaluator } from './evaluator.js'
 import { formatFloat } from './format.js'
 import { quantile } from './functions.js'
 import {
@@ -107,7 +107,7 @@ export function evalAggregate(ev: Evaluator, e: AggregateExpr): Grid {
 }
 
 /** AccOp: the aggregations an Accumulator computes. */
-type AccOp = 'sum' | 'avg' | 'count' | 'group' | 'min' | 'max' | 'stddev' | 'stdvar'
+export type AccOp = 'sum' | 'avg' | 'count' | 'group' | 'min' | 'max' | 'stddev' | 'stdvar'
 
 const ACC_OPS: ReadonlySet<string> = new Set<AccOp>([
   'sum',
@@ -120,7 +120,7 @@ const ACC_OPS: ReadonlySet<string> = new Set<AccOp>([
   'stdvar',
 ])
 
-function isAccOp(op: string): op is AccOp {
+export function isAccOp(op: string): op is AccOp {
   return ACC_OPS.has(op)
 }
 
@@ -164,92 +164,8 @@ function aggregateSelector(
   return acc.result(ev, groups, () => false)
 }
 
-/** StepGrid is where a query reads a selector: at `first + k × interval` (ms), k < n, with a lookback. */
-export interface StepGrid {
-  first: number
-  interval: number
-  n: number
-  lookback: number
-}
-
-/**
- * FoldRefused is thrown from a SelectorFold's visitor at a series holding native histograms, which
- * only the general path aggregates: the engine then reads the selector whole instead.
- */
-export class FoldRefused extends Error {
-  constructor() {
-    super('native histograms are aggregated from the whole selection')
-  }
-}
-
-/**
- * SelectorFold aggregates, with one of sum … stdvar, a selector's series as storage hands them over
- * (Querier.selectEach), for an aggregation straight over a selector read at the query's steps: the
- * query never holds the selection, only one series' step values and the groups' state. Series arrive
- * in select's order, so the result is aggregateSelector's, to the last bit.
- */
-export class SelectorFold {
-  readonly #grouping: readonly string[]
-  readonly #without: boolean
-  readonly #grid: StepGrid
-  readonly #vals: Float64Array
-  readonly #present: Uint8Array
-  readonly #groupIndex = new Map<string, number>()
-  readonly #groups: Labels[] = []
-  #acc: Accumulator
-  #points = 0
-  /** warnings storage gave with the selection. */
-  warnings: readonly string[] = []
-
-  constructor(e: AggregateExpr, grid: StepGrid) {
-    if (!isAccOp(e.op)) throw new Error(`BUG: fold of aggregation ${e.op}`)
-    this.#grouping = [...e.grouping].sort()
-    this.#without = e.without
-    this.#grid = grid
-    this.#vals = new Float64Array(grid.n)
-    this.#present = new Uint8Array(grid.n)
-    this.#acc = new Accumulator(e.op, 16, grid.n)
-  }
-
-  /** foldable says whether an aggregation can be a SelectorFold (sum … stdvar, no parameter). */
-  static foldable(e: AggregateExpr): boolean {
-    return isAccOp(e.op)
-  }
-
-  /** visit takes one series (a SeriesVisitor). */
-  readonly visit = (
-    labels: Labels,
-    ts: Float64Array,
-    vs: Float64Array,
-    n: number,
-    hs: readonly (FloatHistogram | undefined)[] | undefined
-  ): void => {
-    if (hs !== undefined && hs.some((h) => h !== undefined)) throw new FoldRefused()
-    const g = this.#grid
-    const present = this.#present
-    present.fill(0)
-    const count = pickSteps(ts, vs, 0, n, g.first, g.interval, g.n, g.lookback, this.#vals, present)
-    if (count === 0) return
-    this.#points += count
-    const group = groupFor(labels, this.#grouping, this.#without, this.#groupIndex, this.#groups)
-    if (group >= this.#acc.groups) {
-      this.#acc = this.#acc.grown(Math.max(group + 1, this.#acc.groups * 2))
-    }
-    this.#acc.add(group, this.#vals, present, undefined)
-  }
-
-  /** result is the aggregation's grid, the samples read counted as aggregateSelector counts them. */
-  result(ev: Evaluator): Grid {
-    ev.checkNow()
-    if (ev.numSteps !== this.#grid.n) throw new Error('BUG: fold evaluated on another grid')
-    ev.addSamples(this.#points)
-    ev.ctx.total += this.#points
-    return this.#acc.result(ev, this.#groups, () => false)
-  }
-}
-
 /** groupFor returns the group of a series' labels, adding the group when it is new. */
-function groupFor(
+export function groupFor(
   ls: Labels,
   grouping: readonly string[],
   without: boolean,
@@ -266,11 +182,21 @@ function groupFor(
   return g
 }
 
+/** AccumulatorState is an Accumulator's columns, group by group, a step after another. */
+export interface AccumulatorState {
+  seen: Uint8Array
+  value: Float64Array
+  comp: Float64Array
+  mean: Float64Array
+  count: Float64Array
+  incremental: Uint8Array
+}
+
 /**
  * Accumulator holds, per group and step, the running state of one of the aggregations sum, avg,
  * count, group, min, max, stddev and stdvar, fed series by series.
  */
-class Accumulator {
+export class Accumulator {
   readonly op: AccOp
   readonly groups: number
   readonly n: number
@@ -281,17 +207,33 @@ class Accumulator {
   readonly count: Float64Array
   readonly incremental: Uint8Array
 
-  constructor(op: AccOp, groups: number, n: number) {
+  constructor(op: AccOp, groups: number, n: number, state?: AccumulatorState) {
     this.op = op
     this.groups = groups
     this.n = n
     const size = groups * n
-    this.seen = new Uint8Array(size)
-    this.value = new Float64Array(size)
-    this.comp = new Float64Array(size)
-    this.mean = new Float64Array(size)
-    this.count = new Float64Array(size)
-    this.incremental = new Uint8Array(size)
+    this.seen = state?.seen ?? new Uint8Array(size)
+    this.value = state?.value ?? new Float64Array(size)
+    this.comp = state?.comp ?? new Float64Array(size)
+    this.mean = state?.mean ?? new Float64Array(size)
+    this.count = state?.count ?? new Float64Array(size)
+    this.incremental = state?.incremental ?? new Uint8Array(size)
+    for (const a of [this.seen, this.value, this.comp, this.mean, this.count, this.incremental]) {
+      if (a.length !== size) throw new Error(`BUG: accumulator state of ${a.length}, not ${size}`)
+    }
+  }
+
+  /** state is the first `groups` groups' columns (views), to send or to make an Accumulator again. */
+  state(groups: number): AccumulatorState {
+    const size = groups * this.n
+    return {
+      seen: this.seen.subarray(0, size),
+      value: this.value.subarray(0, size),
+      comp: this.comp.subarray(0, size),
+      mean: this.mean.subarray(0, size),
+      count: this.count.subarray(0, size),
+      incremental: this.incremental.subarray(0, size),
+    }
   }
 
   /** grown is a copy with room for `groups` groups. */

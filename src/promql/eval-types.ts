@@ -2,7 +2,7 @@
 import { PeregrineError } from '../core/index.js'
 import type { FloatHistogram, Labels, SeriesSet } from '../tsdb/index.js'
 import type { VectorSelector } from './ast.js'
-import type { SelectorFold } from './eval-aggregate.js'
+import type { SelectorFold } from './fold.js'
 import { labelsKey } from './labels.js'
 
 /**

@@ -181,6 +181,20 @@ describe('aggregations folded from selectEach', () => {
         code: 'PG_PROMQL_TOO_MANY_SAMPLES',
       })
     }
+    // Folding stops at the budget: storage is not asked for the series after it.
+    let visited = 0
+    const counted: Querier = {
+      ...without(q),
+      selectEach: (m, h, visit) =>
+        q.selectEach(m, h, (...args) => {
+          visited++
+          visit(...args)
+        }),
+    }
+    await assert.rejects(small.rangeQuery(counted, 'sum(m)', 5 * MIN, 55 * MIN, MIN), {
+      code: 'PG_PROMQL_TOO_MANY_SAMPLES',
+    })
+    assert.ok(visited < 12, `stopped after ${visited} of 12 series`)
     const roomy = new Engine({ maxSamples: 2000 })
     const got = await roomy.rangeQuery(q, 'sum(m)', 5 * MIN, 55 * MIN, MIN)
     const want = await roomy.rangeQuery(without(q), 'sum(m)', 5 * MIN, 55 * MIN, MIN)

@@ -18,3 +18,13 @@ export type {
   SeriesPoints,
   Value,
 } from './types.js'
+export {
+  FoldCellsExceeded,
+  SelectorFold,
+  decodeFoldState,
+  encodeFoldState,
+  isFoldingQuerier,
+  wireFoldBytes,
+} from './fold.js'
+export type { FoldSpec, FoldState, FoldingQuerier, WireFoldState } from './fold.js'
+export { isAccOp } from './eval-aggregate.js'
