@@ -211,10 +211,15 @@ async function main(): Promise<void> {
       )
     }
     const rssMb = Math.round(process.memoryUsage.rss() / 2 ** 20)
+    const mem = process.memoryUsage()
+    const mb = (b: number): number => Math.round(b / 2 ** 20)
+    log(
+      `memory after the queries: RSS ${rssMb} MiB, JS heap ${mb(mem.heapUsed)} of ${mb(mem.heapTotal)} MiB, array buffers ${mb(mem.arrayBuffers)} MiB`
+    )
     const caches = reader.db?.stats().caches
     if (caches !== undefined) {
       log(
-        `caches after the queries: block pages ${Math.round(caches.block.bytes / 2 ** 20)} MiB, step-grid ${Math.round(caches.grid.bytes / 2 ** 20)} MiB (${caches.grid.hits} chunk hits, ${caches.grid.misses} misses)`
+        `caches after the queries: block pages ${Math.round(caches.block.bytes / 2 ** 20)} MiB, step-grid ${Math.round(caches.grid.bytes / 2 ** 20)} MiB (${caches.grid.hits} series read from it, ${caches.grid.misses} from chunks)`
       )
     }
     const conformance = await conformanceRate()
