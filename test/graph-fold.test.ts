@@ -7,34 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { serveJsonRpc } from '../src/core/index.js'
+import { bitsJson, seededRandom, serveJsonRpc } from '../src/core/index.js'
 import { GraphCluster } from '../src/api/graph-cluster.js'
 import { GraphQuerier } from '../src/api/graph-querier.js'
-import {
-  decodeFoldState,
-  Engine,
-  type FoldingQuerier,
-  type FoldSpec,
-  type QueryResult,
-} from '../src/promql/index.js'
+import { decodeFoldState, Engine, type FoldingQuerier, type FoldSpec } from '../src/promql/index.js'
 import { Db, decodeSeriesSet, type Querier } from '../src/tsdb/index.js'
 import { graphMethods, newGraphCounters, type GraphOptions } from '../src/graph/rpc.js'
 
 const MIN = 60_000
 const T0 = 1_700_000_000_000 - (1_700_000_000_000 % MIN)
-
-// A seeded generator, so a failing case can be replayed.
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 2 ** 32
-  }
-}
 
 /** A database of 30 series over two hours, part flushed into blocks, part in the head. */
 async function database(dir: string): Promise<Db> {
@@ -44,7 +25,7 @@ async function database(dir: string): Promise<Db> {
     walSync: 'write',
     now: () => T0 + 3 * 3600_000,
   })
-  const rand = rng(3)
+  const rand = seededRandom(3)
   for (const flush of [true, false]) {
     const app = db.appender()
     for (let s = 0; s < 30; s++) {
@@ -110,19 +91,6 @@ function readOnly(db: Db): Querier {
   }
 }
 
-// Results as comparable text: every float by its bits.
-function bits(r: QueryResult): string {
-  const f = new Float64Array(1)
-  const u = new Uint32Array(f.buffer)
-  const num = (v: number): string => {
-    f[0] = v
-    return `${u[1].toString(16)}:${u[0].toString(16)}`
-  }
-  return JSON.stringify(r, (_k, v: unknown) =>
-    typeof v === 'number' ? num(v) : v instanceof Float64Array ? Array.from(v, num) : v
-  )
-}
-
 const spec = (extra: Partial<FoldSpec> = {}): FoldSpec => ({
   op: 'sum',
   grouping: [],
@@ -150,13 +118,13 @@ describe('Graph.Fold', () => {
               const start = T0 + 5 * MIN
               const end = T0 + 115 * MIN
               assert.equal(
-                bits(await engine.rangeQuery(q, expr, start, end, 70_000)),
-                bits(await engine.rangeQuery(whole, expr, start, end, 70_000)),
+                bitsJson(await engine.rangeQuery(q, expr, start, end, 70_000)),
+                bitsJson(await engine.rangeQuery(whole, expr, start, end, 70_000)),
                 expr
               )
               assert.equal(
-                bits(await engine.instantQuery(q, expr, T0 + 61 * MIN)),
-                bits(await engine.instantQuery(whole, expr, T0 + 61 * MIN)),
+                bitsJson(await engine.instantQuery(q, expr, T0 + 61 * MIN)),
+                bitsJson(await engine.instantQuery(whole, expr, T0 + 61 * MIN)),
                 `${expr}, instant`
               )
             }
@@ -259,12 +227,12 @@ describe("GraphQuerier's fold", () => {
       assert.equal(await older.fold(m, hints, spec()), null, 'a node without Graph.Fold')
       assert.equal(await two.fold(m, hints, spec()), null, 'several nodes')
       const engine = new Engine()
-      const want = bits(
+      const want = bitsJson(
         await engine.rangeQuery(readOnly(db), 'sum(cpu_idle)', T0, T0 + 7140_000, MIN)
       )
       for (const q of [one, older, two]) {
         assert.equal(
-          bits(await engine.rangeQuery(q, 'sum(cpu_idle)', T0, T0 + 7140_000, MIN)),
+          bitsJson(await engine.rangeQuery(q, 'sum(cpu_idle)', T0, T0 + 7140_000, MIN)),
           want
         )
       }

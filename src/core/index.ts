@@ -21,4 +21,11 @@ export * from './connection-limits.js'
 export * from './codec/falcon-jsonrpc.js'
 export { JsonStreamDecoder, JsonFrameError } from './codec/json-stream.js'
 export { decodeFloat64s, decodeUint32s, encodeFloat64s, encodeUint32s } from './codec/columns.js'
-export { recordingLogger, smallDisk, SMALL_DISK_SKIP, waitUntil } from './testing.js'
+export {
+  bitsJson,
+  recordingLogger,
+  seededRandom,
+  smallDisk,
+  SMALL_DISK_SKIP,
+  waitUntil,
+} from './testing.js'

@@ -122,3 +122,32 @@ export function smallDisk(megabytes: number): {
     },
   }
 }
+
+/** seededRandom is a xorshift32 generator of numbers in [0, 1): a failing case replays from its seed. */
+export function seededRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    return x / 2 ** 32
+  }
+}
+
+/**
+ * bitsJson is JSON of a value with every number (and Float64Array element) written as its float64
+ * bits: two answers compare equal only when every float is the same to the bit (NaN payloads, -0).
+ */
+export function bitsJson(value: unknown): string {
+  const f = new Float64Array(1)
+  const u = new Uint32Array(f.buffer)
+  const num = (v: number): string => {
+    f[0] = v
+    return `${u[1].toString(16)}:${u[0].toString(16)}`
+  }
+  return JSON.stringify(value, (_k, v: unknown) =>
+    typeof v === 'number' ? num(v) : v instanceof Float64Array ? Array.from(v, num) : v
+  )
+}

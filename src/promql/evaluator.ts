@@ -40,7 +40,8 @@ export function isStale(v: number): boolean {
 /**
  * pickSteps writes, for float samples ts/vs[lo, hi) (ascending), the sample lookback picks at each of
  * the n steps `first + k × interval` into vals and present (zero where nothing is picked: no sample
- * within `lookback` at or before the step, or a stale marker); returns how many steps have one.
+ * within `lookback` at or before the step, or a stale marker), and where `picked` is given, the index
+ * of the sample each step picks; returns how many steps have one.
  */
 export function pickSteps(
   ts: Float64Array,
@@ -52,7 +53,8 @@ export function pickSteps(
   n: number,
   lookback: number,
   vals: Float64Array,
-  present: Uint8Array
+  present: Uint8Array,
+  picked?: Int32Array
 ): number {
   let j = lo
   let count = 0
@@ -66,6 +68,7 @@ export function pickSteps(
     if (v !== v && isStale(v)) continue
     vals[k] = v
     present[k] = 1
+    if (picked !== undefined) picked[k] = idx
     count++
   }
   return count
@@ -269,38 +272,26 @@ export class Evaluator {
     const hsIn = set.hs
     const lo = offsets[si]
     const hi = offsets[si + 1]
-    const first = this.start - vs.offset
-    if (hsIn === undefined) {
-      return pickSteps(
-        ts,
-        values,
-        lo,
-        hi,
-        first,
-        this.interval,
-        this.numSteps,
-        this.ctx.lookbackDelta,
-        vals,
-        present
-      )
-    }
-    const lookback = this.ctx.lookbackDelta
     const n = this.numSteps
-    const interval = this.interval
-    let j = lo
-    let count = 0
+    // With native histograms, which sample each step picks: its histogram, where it has one, goes in hs.
+    const picked = hsIn === undefined ? undefined : new Int32Array(n)
+    const count = pickSteps(
+      ts,
+      values,
+      lo,
+      hi,
+      this.start - vs.offset,
+      this.interval,
+      n,
+      this.ctx.lookbackDelta,
+      vals,
+      present,
+      picked
+    )
+    if (hsIn === undefined || picked === undefined) return count
     for (let k = 0; k < n; k++) {
-      const ref = first + k * interval
-      while (j < hi && ts[j] <= ref) j++
-      if (j === lo) continue
-      const idx = j - 1
-      if (ts[idx] < ref - lookback) continue
-      const v = values[idx]
-      if (v !== v && isStale(v)) continue
-      vals[k] = v
-      present[k] = 1
-      count++
-      const h = hsIn[idx]
+      if (present[k] === 0) continue
+      const h = hsIn[picked[k]]
       if (h !== undefined) {
         if (hs.length < n) hs.length = n
         hs[k] = h

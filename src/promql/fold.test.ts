@@ -2,6 +2,7 @@
 // over the whole selection answers, to the bit, with the same warnings, budget errors and fallbacks.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { bitsJson, seededRandom } from '../core/index.js'
 import {
   MemoryQuerier,
   type Matcher,
@@ -11,7 +12,6 @@ import {
 } from '../tsdb/index.js'
 import { Engine } from './engine.js'
 import { parseHistogram } from './promqltest/runner.js'
-import type { QueryResult } from './types.js'
 
 const MIN = 60_000
 const STALE = (() => {
@@ -20,22 +20,9 @@ const STALE = (() => {
   return f[0]
 })()
 
-// A seeded generator, so a failing case can be replayed.
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 2 ** 32
-  }
-}
-
 /** Series of two metrics over a few jobs and hosts: gaps, stale markers, NaN, ±Inf, large and tiny values. */
 function data(seed: number): MemoryQuerier {
-  const rand = rng(seed)
+  const rand = seededRandom(seed)
   const q = new MemoryQuerier()
   for (const name of ['m', 'n']) {
     for (let s = 0; s < 12; s++) {
@@ -96,19 +83,6 @@ function counting(q: MemoryQuerier): { q: Querier; each: number; select: number 
   return c
 }
 
-// Results as comparable text: every float by its bits (NaN payloads, -0 included).
-function bits(r: QueryResult): string {
-  const f = new Float64Array(1)
-  const u = new Uint32Array(f.buffer)
-  const num = (v: number): string => {
-    f[0] = v
-    return `${u[1].toString(16)}:${u[0].toString(16)}`
-  }
-  return JSON.stringify(r, (_k, v: unknown) =>
-    typeof v === 'number' ? num(v) : v instanceof Float64Array ? Array.from(v, num) : v
-  )
-}
-
 describe('aggregations folded from selectEach', () => {
   const engine = new Engine()
   const ops = ['sum', 'avg', 'count', 'group', 'min', 'max', 'stddev', 'stdvar']
@@ -125,13 +99,13 @@ describe('aggregations folded from selectEach', () => {
             const c = counting(q)
             const got = await engine.rangeQuery(c.q, expr, 5 * MIN, 55 * MIN, 70_000)
             const want = await engine.rangeQuery(plain, expr, 5 * MIN, 55 * MIN, 70_000)
-            assert.equal(bits(got), bits(want), `seed ${seed}: ${expr}`)
+            assert.equal(bitsJson(got), bitsJson(want), `seed ${seed}: ${expr}`)
             assert.equal(c.each, 1, `${expr} was folded`)
             assert.equal(c.select, 0)
             const at = 31 * MIN + 7000
             assert.equal(
-              bits(await engine.instantQuery(c.q, expr, at)),
-              bits(await engine.instantQuery(plain, expr, at)),
+              bitsJson(await engine.instantQuery(c.q, expr, at)),
+              bitsJson(await engine.instantQuery(plain, expr, at)),
               `seed ${seed}: ${expr} at ${at}`
             )
           }
@@ -154,7 +128,7 @@ describe('aggregations folded from selectEach', () => {
       const c = counting(q)
       const got = await engine.rangeQuery(c.q, expr, 5 * MIN, 55 * MIN, MIN)
       const want = await engine.rangeQuery(without(q), expr, 5 * MIN, 55 * MIN, MIN)
-      assert.equal(bits(got), bits(want), expr)
+      assert.equal(bitsJson(got), bitsJson(want), expr)
       assert.equal(c.each, 0, `${expr} is not folded`)
     }
   })
@@ -167,7 +141,7 @@ describe('aggregations folded from selectEach', () => {
       const c = counting(q)
       const got = await engine.rangeQuery(c.q, expr, 5 * MIN, 55 * MIN, MIN)
       const want = await engine.rangeQuery(without(q), expr, 5 * MIN, 55 * MIN, MIN)
-      assert.equal(bits(got), bits(want), expr)
+      assert.equal(bitsJson(got), bitsJson(want), expr)
       assert.deepEqual([c.each, c.select], [1, 1], `${expr}: tried folded, then read whole`)
     }
   })

@@ -1,5 +1,6 @@
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
+import { seededRandom } from '../core/index.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -47,19 +48,6 @@ const desc = (endpoint: string, metric: string, step = 60): SeriesDesc => ({
   step,
 })
 
-// A seeded generator, so a failing case can be replayed.
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 2 ** 32
-  }
-}
-
 function plain(set: SeriesSet): { labels: string; t: number[]; v: number[] }[] {
   return set.labels.map((ls, i) => ({
     labels: ls.map((l) => `${l.name}=${l.value}`).join(','),
@@ -74,7 +62,7 @@ function plain(set: SeriesSet): { labels: string; t: number[]; v: number[] }[] {
  * out-of-order head), duplicates of flushed timestamps with other values, and a head not yet flushed.
  */
 async function history(dbA: Db, dbB: Db, seed: number): Promise<void> {
-  const rand = rng(seed)
+  const rand = seededRandom(seed)
   const series = [desc('a', 'cpu.idle'), desc('b', 'cpu.idle'), desc('c', 'mem.used', 30)]
   const write = async (points: [number, number, number][]): Promise<void> => {
     for (const db of [dbA, dbB]) {
@@ -164,7 +152,7 @@ describe('step-grid reads of blocks', () => {
       const cached = open(`cached-${seed}`)
       const uncached = open(`uncached-${seed}`, { gridCacheBytes: 0 })
       await history(cached, uncached, seed)
-      const rand = rng(seed * 7919)
+      const rand = seededRandom(seed * 7919)
       for (let q = 0; q < 40; q++) {
         const step = [MIN, 5 * MIN, 7 * MIN + 500, HOUR][q % 4]
         const start = T0 - HOUR + Math.floor(rand() * 10 * HOUR)
@@ -361,7 +349,7 @@ describe("a grid's entries", () => {
     const g = cache.grid(MIN, 0)
     assert.ok(g !== null)
     const room = (extra: number): boolean => cache.room(g, extra)
-    const rand = rng(5)
+    const rand = seededRandom(5)
     const want = new Map<number, number[]>()
     for (let round = 0; round < 4000; round++) {
       // A few hot series put often, many cold ones once: segments end up partly live.

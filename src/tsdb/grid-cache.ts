@@ -2,6 +2,7 @@
 // a range query reading the series only at the grid's times can use, in one run, so that a dashboard's
 // repeated range queries decode each immutable chunk once, not once a refresh, and read a series in
 // one copy rather than chunk by chunk.
+import { type Columns, ensureRoom } from './chunk/chunk.js'
 import type { MemSeries } from './series.js'
 
 /** SAMPLE_BYTES: what a cached sample costs (a value, float64, and its time, a u32 offset). */
@@ -337,24 +338,6 @@ export class SeriesGrid {
     this.#sorted = sorted
     return true
   }
-}
-
-/** Columns are growable sample columns (as chunk.ts's): `n` valid. */
-interface Columns {
-  ts: Float64Array
-  vs: Float64Array
-  n: number
-}
-
-function ensureRoom(out: Columns, need: number): void {
-  if (out.ts.length >= need) return
-  const size = Math.max(need, out.ts.length * 2)
-  const ts = new Float64Array(size)
-  const vs = new Float64Array(size)
-  ts.set(out.ts.subarray(0, out.n))
-  vs.set(out.vs.subarray(0, out.n))
-  out.ts = ts
-  out.vs = vs
 }
 
 /**

@@ -2,7 +2,7 @@
 // (stored, or computed from raw data past the watermark), and falcon's `query`, `last` and `seriesInfo`.
 import { PeregrineError } from '../core/errors.js'
 import type { Block, BlockKind, ChunkRef } from './block.js'
-import { type Columns, decodeChunkInto } from './chunk/chunk.js'
+import { type Columns, decodeChunkInto, ensureRoom, growColumns } from './chunk/chunk.js'
 import { type SeriesGrid, thinChunk } from './grid-cache.js'
 import { mergeFirstWins, mergeLastWins } from './merge.js'
 import {
@@ -295,7 +295,7 @@ function appendChunk(
   out: Columns
 ): void {
   const at = out.n
-  if (out.ts.length - at < n) grow(out, Math.max(at + n, Math.ceil(out.ts.length * 1.5)))
+  if (out.ts.length - at < n) growColumns(out, Math.max(at + n, Math.ceil(out.ts.length * 1.5)))
   const got = decodeChunkInto(bytes, minT, out.ts, out.vs, at)
   const ts = out.ts
   let lo = at
@@ -308,21 +308,6 @@ function appendChunk(
     out.vs.copyWithin(at, lo, hi)
   }
   out.n = at + hi - lo
-}
-
-/** ensureRoom grows the columns of `out` (by doubling, its n samples copied) to hold `need`. */
-export function ensureRoom(out: Columns, need: number): void {
-  if (out.ts.length < need) grow(out, Math.max(need, out.ts.length * 2))
-}
-
-// Replaces the columns of `out` with ones of `size`, its n samples copied.
-function grow(out: Columns, size: number): void {
-  const ts = new Float64Array(size)
-  const vs = new Float64Array(size)
-  ts.set(out.ts.subarray(0, out.n))
-  vs.set(out.vs.subarray(0, out.n))
-  out.ts = ts
-  out.vs = vs
 }
 
 function appendRange(

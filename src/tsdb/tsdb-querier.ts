@@ -2,7 +2,7 @@
 // a key merged by time, rollup tiers where raw data has expired, label names and values, metadata.
 import { PeregrineError } from '../core/errors.js'
 import type { Block } from './block.js'
-import type { Columns } from './chunk/chunk.js'
+import { type Columns, ensureRoom } from './chunk/chunk.js'
 import { mergeFirstWins, mergeLastWins } from './merge.js'
 import { selectSeries, type SelectedSeries, typeOf } from './prom-match.js'
 import type {
@@ -14,7 +14,7 @@ import type {
   SeriesSet,
 } from './querier.js'
 import { eachSeries, tooManySamples, type SeriesVisitor } from './querier.js'
-import { appendGridRaw, appendRaw, ensureRoom, rawColumns, rawCount } from './read.js'
+import { appendGridRaw, appendRaw, rawColumns, rawCount } from './read.js'
 import { Buckets, decodeBuckets } from './rollup.js'
 import type { MemSeries } from './series.js'
 import type { Matcher } from './series-index.js'

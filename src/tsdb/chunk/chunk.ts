@@ -10,6 +10,21 @@ export interface Columns {
   n: number
 }
 
+/** ensureRoom grows the columns of `out` (by doubling, its n samples copied) to hold `need`. */
+export function ensureRoom(out: Columns, need: number): void {
+  if (out.ts.length < need) growColumns(out, Math.max(need, out.ts.length * 2))
+}
+
+/** growColumns replaces the columns of `out` with ones of `size`, its n samples copied. */
+export function growColumns(out: Columns, size: number): void {
+  const ts = new Float64Array(size)
+  const vs = new Float64Array(size)
+  ts.set(out.ts.subarray(0, out.n))
+  vs.set(out.vs.subarray(0, out.n))
+  out.ts = ts
+  out.vs = vs
+}
+
 /**
  * encodeChunk appends a chunk of `n` points to `w`: uvarint n, the timestamp column (integers, usually
  * deltas of deltas) and the value column. Timestamps must be integers with |t| ≤ 2^49. The first
