@@ -166,6 +166,9 @@ describe('Graph.Fold', () => {
           `${field} = ${String(value)}`
         )
       }
+      // The grid the params give is not the one read: the spec's steps are.
+      const plain = await call(spec())
+      assert.deepEqual(await call(spec(), { grid: { first: T0 + 7000, step: 3600_000 } }), plain)
       await assert.rejects(call(null), /Graph\.Fold spec/)
       await assert.rejects(call(spec(), { matchers: 'x' }), /Graph\.Fold matchers/)
       // 240 cells: two groups of 120 steps, not three.
@@ -194,6 +197,8 @@ describe("GraphQuerier's fold", () => {
     const db = await database(dir)
     const servers = [
       serveJsonRpc(graphMethods(db, newGraphCounters(), { maxIndexRows: 1000 })),
+      // A node whose answer limit a fold of 120 steps passes (two groups of 120 steps).
+      serveJsonRpc(graphMethods(db, newGraphCounters(), { maxIndexRows: 1000, maxFoldCells: 200 })),
       // An older node: every call but Graph.Fold.
       serveJsonRpc(
         new Map(
@@ -215,10 +220,11 @@ describe("GraphQuerier's fold", () => {
     )
     const clusters = [
       new GraphCluster({ a: addrs[0] }, 500, 5000),
+      new GraphCluster({ a: addrs[2] }, 500, 5000),
+      new GraphCluster({ a: addrs[0], b: addrs[2] }, 500, 5000),
       new GraphCluster({ a: addrs[1] }, 500, 5000),
-      new GraphCluster({ a: addrs[0], b: addrs[1] }, 500, 5000),
     ]
-    const [one, older, two] = clusters.map((c) => new GraphQuerier(c))
+    const [one, older, two, limited] = clusters.map((c) => new GraphQuerier(c))
     const m = [{ name: '__name__', op: '=' as const, value: 'cpu.idle' }]
     const hints = { start: T0 - 300_000, end: T0 + 7140_000, grid: { first: T0, step: MIN } }
     try {
@@ -226,13 +232,16 @@ describe("GraphQuerier's fold", () => {
       assert.ok(state !== null && state.groups.length === 1 && state.points > 0)
       assert.equal(await older.fold(m, hints, spec()), null, 'a node without Graph.Fold')
       assert.equal(await two.fold(m, hints, spec()), null, 'several nodes')
+      const byKind = spec({ grouping: ['kind'] })
+      assert.equal(await limited.fold(m, hints, byKind), null, 'past the answer limit: select')
+      assert.ok((await limited.fold(m, hints, spec())) !== null, 'within it: folded')
       const engine = new Engine()
       const want = bitsJson(
-        await engine.rangeQuery(readOnly(db), 'sum(cpu_idle)', T0, T0 + 7140_000, MIN)
+        await engine.rangeQuery(readOnly(db), 'sum by (kind) (cpu_idle)', T0, T0 + 7140_000, MIN)
       )
-      for (const q of [one, older, two]) {
+      for (const q of [one, older, two, limited]) {
         assert.equal(
-          bitsJson(await engine.rangeQuery(q, 'sum(cpu_idle)', T0, T0 + 7140_000, MIN)),
+          bitsJson(await engine.rangeQuery(q, 'sum by (kind) (cpu_idle)', T0, T0 + 7140_000, MIN)),
           want
         )
       }

@@ -19,6 +19,7 @@ import {
 } from '../tsdb/index.js'
 import {
   decodeFoldState,
+  FOLD_TOO_LARGE,
   type FoldingQuerier,
   type FoldSpec,
   type FoldState,
@@ -72,7 +73,7 @@ export class GraphQuerier implements Querier, FoldingQuerier {
    * series where they are stored and answers the groups' state: no series crosses the seam. Only for
    * a cluster of one node: over several, a series held by two (a ring change) must be merged before
    * it is aggregated, and a sum's order over all series kept, so null says to select instead. Null too
-   * when the node does not know Graph.Fold (an older one).
+   * when the node does not know Graph.Fold (an older one) or refuses a fold past its answer limit.
    */
   async fold(
     matchers: readonly Matcher[],
@@ -86,7 +87,9 @@ export class GraphQuerier implements Querier, FoldingQuerier {
     try {
       answers = await this.#call<unknown>('Graph.Fold', param, hints.signal)
     } catch (err) {
+      // An older node, or a fold past the node's answer limit (a selection may still fit in its own).
       if (err instanceof Error && err.message.includes("can't find method Graph.Fold")) return null
+      if (err instanceof Error && err.message.includes(FOLD_TOO_LARGE)) return null
       throw err
     }
     try {

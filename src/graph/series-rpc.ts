@@ -11,6 +11,7 @@ import {
 } from '../tsdb/index.js'
 import {
   encodeFoldState,
+  FOLD_TOO_LARGE,
   type FoldSpec,
   FoldCellsExceeded,
   isAccOp,
@@ -200,8 +201,10 @@ const MAX_FOLD_STEPS = 11_001
 export async function fold(db: Db, param: unknown, options: GraphOptions): Promise<WireFoldState> {
   const method = 'Graph.Fold'
   const inProcess = options.inProcess === true
-  const { matchers, start, end, func, grid, asked, p } = selectParam(param, method)
+  const { matchers, start, end, func, asked, p } = selectParam(param, method)
   const spec = foldSpecParam(p.spec, method, asked)
+  // Read at the spec's steps, whatever grid the params say: the cache is thinned for the grid read.
+  const grid = { first: spec.first, step: spec.interval }
   const maxCells = inProcess ? Infinity : (options.maxFoldCells ?? MAX_FOLD_CELLS)
   const f = new SelectorFold(spec, undefined, maxCells)
   f.warnings = await asRpcError(method, async () => {
@@ -211,7 +214,7 @@ export async function fold(db: Db, param: unknown, options: GraphOptions): Promi
       if (err instanceof FoldCellsExceeded) {
         throw new PeregrineError(
           'PG_PROMQL_TOO_MANY_SAMPLES',
-          `more than ${maxCells} groups × steps from one graph node (its answer limit); aggregate into fewer groups or fewer steps`,
+          `more than ${maxCells} groups × steps from one graph node (its answer limit): ${FOLD_TOO_LARGE}`,
           { status: 422 }
         )
       }
@@ -223,7 +226,7 @@ export async function fold(db: Db, param: unknown, options: GraphOptions): Promi
     const bytes = wireFoldBytes(state)
     if (bytes > (options.maxSelectBytes ?? MAX_SELECT_BYTES)) {
       throw new RpcError(
-        `PG_PROMQL_TOO_MANY_SAMPLES: ${method}: the answer would take ${bytes} bytes, more than ${options.maxSelectBytes ?? MAX_SELECT_BYTES} (one graph node's answer limit); aggregate into fewer groups or fewer steps`
+        `PG_PROMQL_TOO_MANY_SAMPLES: ${method}: the answer would take ${bytes} bytes, more than ${options.maxSelectBytes ?? MAX_SELECT_BYTES} (one graph node's answer limit): ${FOLD_TOO_LARGE}`
       )
     }
   }

@@ -61,6 +61,12 @@ export class FoldRefused extends Error {
   }
 }
 
+/**
+ * FOLD_TOO_LARGE ends the message of a graph node refusing to answer a fold past its answer limit:
+ * the caller then selects the series instead, as it would have without the fold.
+ */
+export const FOLD_TOO_LARGE = 'the fold is larger than one graph node answers'
+
 /** FoldCellsExceeded is thrown from a SelectorFold's visitor past its bound of groups × steps. */
 export class FoldCellsExceeded extends Error {
   constructor(readonly cells: number) {

@@ -19,6 +19,7 @@ export type {
   Value,
 } from './types.js'
 export {
+  FOLD_TOO_LARGE,
   FoldCellsExceeded,
   SelectorFold,
   decodeFoldState,

@@ -232,6 +232,45 @@ describe('step-grid reads of blocks', () => {
     await same('after a compaction')
   })
 
+  it('read a series whose blocks all end before the read, as the segments around it change', async () => {
+    // The reviewer's case: an empty entry (blocks end before `from`) next to entries rebuilt by a flush.
+    const db = open('empty-entry')
+    const other = open('empty-entry-plain', { gridCacheBytes: 0 })
+    const write = async (name: string, from: number, to: number): Promise<void> => {
+      for (const d of [db, other]) {
+        const app = d.appender()
+        for (let t = from; t < to; t += 5000) app.append(0, desc(name, 'm', 5), T0 + t, t / 1000)
+        await app.commit()
+      }
+    }
+    await write('z', 0, 600_000)
+    await write('b', 0, 2_000_000)
+    await write('c2', 0, 800_000)
+    await write('c1', 0, 3_000_000)
+    for (const d of [db, other]) await d.flush()
+    const read = async (d: Db, endpoint: string, from: number): Promise<ReturnType<typeof plain>> =>
+      plain(
+        await d.querier().select([{ name: 'endpoint', op: '=~', value: endpoint }], {
+          start: T0 + from,
+          end: T0 + 4 * HOUR,
+          grid: { first: T0 + from, step: 20_000 },
+        })
+      )
+    const same = async (endpoint: string, from: number): Promise<void> =>
+      assert.deepEqual(await read(db, endpoint, from), await read(other, endpoint, from), endpoint)
+    await same('c2', 0)
+    await same('z', 3 * HOUR)
+    await same('c1', 0)
+    await same('b', 0)
+    await write('c2', 800_000, 1_000_000)
+    await write('c1', 3_000_000, 3_200_000)
+    for (const d of [db, other]) await d.flush()
+    await same('c.*', 0)
+    await same('z', 3 * HOUR)
+    await same('z', 3 * HOUR)
+    await same('.*', 0)
+  })
+
   it('see blocks that retention deleted', async () => {
     // Raw data is kept 42 hours: written at T0 + 13 h, the first block (T0 … T0 + 4 h) goes at T0 + 2 d.
     let clock = T0 + 13 * HOUR
@@ -368,6 +407,27 @@ describe("a grid's entries", () => {
     assert.equal(cache.stats().bytes, g.bytes, 'the cache counts what the grid holds')
     // Garbage is moved out of mostly empty segments: at most about as much again as what is live.
     assert.ok(g.bytes < live * 12 * 2.5, `${g.bytes} bytes for ${live} live samples`)
+  })
+
+  it('keep an entry of no sample apart from the segments, whatever is freed around it', () => {
+    // An empty entry (every block of the series ends before the read) once pointed into a segment
+    // that did not count it; when the segment was freed, reading it threw.
+    const cache = new GridCache(1 << 20)
+    const g = cache.grid(MIN, 0)
+    assert.ok(g !== null)
+    const room = (extra: number): boolean => cache.room(g, extra)
+    const none = new Float64Array(0)
+    const empty = series(1)
+    assert.ok(g.put(empty, none, none, 0, 1, 1, T0, room))
+    const t = Float64Array.from({ length: 300 }, (_, i) => T0 + i * MIN)
+    for (let round = 0; round < 20; round++) {
+      for (let id = 2; id < 6; id++) assert.ok(g.put(series(id), t, t, 300, 0, 1, -Infinity, room))
+    }
+    assert.ok(g.covers(empty, T0))
+    assert.deepEqual(read(g, empty), [[], []])
+    assert.ok(g.put(empty, t, t, 3, 0, 1, -Infinity, room), 'the entry grows again')
+    assert.deepEqual(read(g, empty)[0], [T0, T0 + MIN, T0 + 2 * MIN])
+    assert.equal(cache.stats().bytes, g.bytes)
   })
 
   it('refuse an entry past the budget or spanning more than 2^32 ms, forgetting the old one', () => {

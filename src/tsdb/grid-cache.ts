@@ -21,6 +21,10 @@ const MAX_SPAN = 2 ** 32
 const SEGMENT_MIN = 256
 const SEGMENT_MAX = 65_536
 
+/** NO_ENTRY and EMPTY_ENTRY: a series' segment when it has no entry, and when its entry has no sample. */
+const NO_ENTRY = -1
+const EMPTY_ENTRY = -2
+
 /** Segment is one piece of a grid's columns: entries never span two. */
 class Segment {
   readonly ts: Uint32Array
@@ -48,7 +52,7 @@ class Segment {
 export class SeriesGrid {
   readonly step: number
   readonly phase: number
-  // Per series id: its entry's segment (-1: none), where it starts there and how many samples it has,
+  // Per series id: its entry's segment (NO_ENTRY, or EMPTY_ENTRY for one of no sample), where it starts there and how many samples it has,
   // the blocks it covers, the series' blocksEpoch then, the time its offsets count from, the newest
   // time of the blocks before the run, and whether its samples ascend.
   #seg: Int32Array = new Int32Array(0)
@@ -85,7 +89,7 @@ export class SeriesGrid {
    */
   covers(s: MemSeries, from: number): boolean {
     const id = s.id
-    if (id >= this.#seg.length || this.#seg[id] < 0) return false
+    if (id >= this.#seg.length || this.#seg[id] === NO_ENTRY) return false
     if (this.#epoch[id] !== s.blocksEpoch || this.#hi[id] !== s.inBlocks.length) return false
     return this.#lo[id] === 0 || this.#before[id] <= from
   }
@@ -96,7 +100,7 @@ export class SeriesGrid {
    */
   run(s: MemSeries): { lo: number; hi: number } | null {
     const id = s.id
-    if (id >= this.#seg.length || this.#seg[id] < 0 || this.#epoch[id] !== s.blocksEpoch)
+    if (id >= this.#seg.length || this.#seg[id] === NO_ENTRY || this.#epoch[id] !== s.blocksEpoch)
       return null
     return { lo: this.#lo[id], hi: this.#hi[id] }
   }
@@ -104,6 +108,7 @@ export class SeriesGrid {
   /** append appends s's cached samples in (from, to] to `out` (only when `covers`). */
   append(s: MemSeries, from: number, to: number, out: Columns): void {
     const id = s.id
+    if (this.#seg[id] === EMPTY_ENTRY) return
     const seg = this.#segments[this.#seg[id]] as Segment
     const start = this.#at[id]
     const end = start + this.#len[id]
@@ -171,6 +176,12 @@ export class SeriesGrid {
     if (id >= this.#seg.length && !this.#growSlots(id + 1, room)) return false
     this.#drop(id, room)
     if (last - base >= MAX_SPAN) return false
+    if (n === 0) {
+      // In no segment: an entry a segment does not count as live must not point into it.
+      this.#seg[id] = EMPTY_ENTRY
+      this.#setRun(id, 0, 0, 0, { lo, hi, epoch: s.blocksEpoch, before })
+      return true
+    }
     if (this.#garbage * 2 > this.#capacity && this.#capacity > SEGMENT_MAX) this.#compact(room)
     const k = this.#place(n, room)
     if (k < 0) return false
@@ -201,6 +212,17 @@ export class SeriesGrid {
     seg.used += n
     seg.live += n
     this.#seg[id] = k
+    this.#setRun(id, at, n, base, run)
+    this.#sorted[id] = sorted
+  }
+
+  #setRun(
+    id: number,
+    at: number,
+    n: number,
+    base: number,
+    run: { lo: number; hi: number; epoch: number; before: number }
+  ): void {
     this.#at[id] = at
     this.#len[id] = n
     this.#lo[id] = run.lo
@@ -208,12 +230,12 @@ export class SeriesGrid {
     this.#epoch[id] = run.epoch
     this.#base[id] = base
     this.#before[id] = run.before
-    this.#sorted[id] = sorted
   }
 
   /** copyOut writes s's entry (times in ms) to ts/vs from index `at` and returns how many. */
   copyOut(s: MemSeries, ts: Float64Array, vs: Float64Array, at: number): number {
     const id = s.id
+    if (this.#seg[id] === EMPTY_ENTRY) return 0
     const seg = this.#segments[this.#seg[id]] as Segment
     const start = this.#at[id]
     const n = this.#len[id]
@@ -233,11 +255,12 @@ export class SeriesGrid {
   // Makes entry `id` garbage: a segment left without a live entry is freed (the open one emptied).
   #drop(id: number, room: (extra: number) => boolean): void {
     const k = this.#seg[id]
+    if (k === EMPTY_ENTRY) this.#seg[id] = NO_ENTRY
     if (k < 0) return
     const seg = this.#segments[k] as Segment
     seg.live -= this.#len[id]
     this.#garbage += this.#len[id]
-    this.#seg[id] = -1
+    this.#seg[id] = NO_ENTRY
     this.#len[id] = 0
     if (seg.live > 0) return
     if (k === this.#open) {
@@ -325,7 +348,7 @@ export class SeriesGrid {
       b.set(a)
       return b
     }
-    this.#seg = grow32(this.#seg, -1)
+    this.#seg = grow32(this.#seg, NO_ENTRY)
     this.#at = grow32(this.#at, 0)
     this.#len = grow32(this.#len, 0)
     this.#lo = grow32(this.#lo, 0)

@@ -105,7 +105,8 @@ export class TsdbQuerier implements Querier {
       eachSeries(set, visit)
       return set.warnings
     }
-    const size = sel.grid !== null ? sel.grid.points + 1 : 1024
+    // Grown as a series needs (appendRaw): a grid of many points costs only what is read.
+    const size = sel.grid !== null ? Math.min(sel.grid.points + 1, 4096) : 1024
     const out: Columns = { ts: new Float64Array(size), vs: new Float64Array(size), n: 0 }
     return this.#scan(sel, hints.signal, out, true, (i) => {
       visit(sel.picked[i].labels, out.ts, out.vs, out.n, undefined)
