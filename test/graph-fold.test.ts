@@ -170,6 +170,8 @@ describe('Graph.Fold', () => {
       const plain = await call(spec())
       assert.deepEqual(await call(spec(), { grid: { first: T0 + 7000, step: 3600_000 } }), plain)
       await assert.rejects(call(null), /Graph\.Fold spec/)
+      await assert.rejects(call(spec(), { timeout: -1 }), /Graph\.Fold timeout: expected ms ≥ 0/)
+      await assert.rejects(call(spec(), { timeout: 'soon' }), /Graph\.Fold timeout/)
       await assert.rejects(call(spec(), { matchers: 'x' }), /Graph\.Fold matchers/)
       // 240 cells: two groups of 120 steps, not three.
       await fold({

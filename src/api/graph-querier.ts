@@ -215,6 +215,7 @@ function selectParam(matchers: readonly Matcher[], hints: SelectHints): SelectPa
   if (hints.maxSamples !== undefined && Number.isFinite(hints.maxSamples)) {
     param.maxSamples = Math.max(0, Math.floor(hints.maxSamples))
   }
+  if (hints.deadline !== undefined) param.timeout = Math.max(0, hints.deadline - Date.now())
   return param
 }
 
@@ -223,6 +224,7 @@ function labelsParam(matchers: readonly Matcher[], hints: LabelHints): LabelsPar
   if (hints.start !== undefined && hints.start > -FAR) p.start = hints.start
   if (hints.end !== undefined && hints.end < FAR) p.end = hints.end
   if (hints.limit !== undefined && hints.limit > 0) p.limit = hints.limit
+  if (hints.deadline !== undefined) p.timeout = Math.max(0, hints.deadline - Date.now())
   return p
 }
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { compileRe2 } from './re2.js'
+import { compileRe2, literalAlternatives, MAX_REPEATS } from './re2.js'
 
 describe('compileRe2', () => {
   it('matches case-insensitively inside (?i:…) and after an inner (?i) until its group ends', () => {
@@ -37,5 +37,31 @@ describe('compileRe2 in linear time', () => {
     assert.equal(compileRe2('(?i)foo.*', true).test('FOObar'), true)
     assert.equal(compileRe2('foo\\z', false).test('xfoo'), true)
     assert.equal(compileRe2('foo\\z', false).test('foox'), false)
+  })
+})
+
+describe('the cost of a regex', () => {
+  it('refuses more repetition operators than MAX_REPEATS, naming the bound', () => {
+    compileRe2('(a|b)*'.repeat(MAX_REPEATS), true)
+    assert.throws(
+      () => compileRe2('(a|b)*'.repeat(MAX_REPEATS + 1), true),
+      (err: Error & { code?: string }) =>
+        err.code === 'PG_CORE_BAD_REGEX' &&
+        err.message.includes(`more than ${MAX_REPEATS} repetition operators`)
+    )
+    // Escaped, in a class, or a repetition count: not operators, or counted once.
+    compileRe2('\\*'.repeat(500) + '[*+?]'.repeat(100), true)
+  })
+
+  it('reads literal alternatives as a set, and any other pattern as null', () => {
+    assert.deepEqual([...(literalAlternatives('a|b\\.c|') ?? [])], ['a', 'b.c', ''])
+    assert.deepEqual([...(literalAlternatives('(web-1|web-2)') ?? [])], ['web-1', 'web-2'])
+    assert.deepEqual([...(literalAlternatives('host') ?? [])], ['host'])
+    for (const p of ['a.b', 'a|b*', '(?i)a|b', '(a)|(b)', 'a\\d', '[ab]', 'x{2}', '^a', 'a\\']) {
+      assert.equal(literalAlternatives(p), null, p)
+    }
+    // However long: 20,000 hosts, as a Grafana variable with every value selected.
+    const hosts = Array.from({ length: 20_000 }, (_, i) => `host-${i}\\.example\\.com`)
+    assert.equal(literalAlternatives(hosts.join('|'))?.size, 20_000)
   })
 })

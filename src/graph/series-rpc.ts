@@ -136,7 +136,7 @@ function selectParam(param: unknown, method: string) {
     }
     asked = p.maxSamples
   }
-  return { matchers, start, end, func, grid, asked, p }
+  return { matchers, start, end, func, grid, asked, p, ...deadlineParam(p.timeout, method) }
 }
 
 /** select is Graph.Select: a SelectParam in, a WireSeriesSet out. */
@@ -151,12 +151,17 @@ export async function select(
   // copied, and the caller's budget (api.query.maxSamples) is the one that holds.
   const maxSamples = inProcess ? Infinity : (options.maxSelectSamples ?? MAX_SELECT_SAMPLES)
   const maxBytes = options.maxSelectBytes ?? MAX_SELECT_BYTES
-  const { matchers, start, end, func, grid, asked } = selectParam(param, method)
+  const { matchers, start, end, func, grid, asked, deadline } = selectParam(param, method)
   const set = await asRpcError(method, async () => {
     try {
-      return await db
-        .querier()
-        .select(matchers, { start, end, func, grid, maxSamples: Math.min(asked, maxSamples) })
+      return await db.querier().select(matchers, {
+        start,
+        end,
+        func,
+        grid,
+        maxSamples: Math.min(asked, maxSamples),
+        deadline,
+      })
     } catch (err) {
       // The node's own bound, not the caller's: say so.
       if (
@@ -201,7 +206,7 @@ const MAX_FOLD_STEPS = 11_001
 export async function fold(db: Db, param: unknown, options: GraphOptions): Promise<WireFoldState> {
   const method = 'Graph.Fold'
   const inProcess = options.inProcess === true
-  const { matchers, start, end, func, asked, p } = selectParam(param, method)
+  const { matchers, start, end, func, asked, p, deadline } = selectParam(param, method)
   const spec = foldSpecParam(p.spec, method, asked)
   // Read at the spec's steps, whatever grid the params say: the cache is thinned for the grid read.
   const grid = { first: spec.first, step: spec.interval }
@@ -209,7 +214,7 @@ export async function fold(db: Db, param: unknown, options: GraphOptions): Promi
   const f = new SelectorFold(spec, undefined, maxCells)
   f.warnings = await asRpcError(method, async () => {
     try {
-      return await db.querier().selectEach(matchers, { start, end, func, grid }, f.visit)
+      return await db.querier().selectEach(matchers, { start, end, func, grid, deadline }, f.visit)
     } catch (err) {
       if (err instanceof FoldCellsExceeded) {
         throw new PeregrineError(
@@ -286,16 +291,29 @@ function labelsParam(param: unknown, method: string, maxRows: number) {
     start: timeParam(p.start, 'start', method, -Infinity),
     end: timeParam(p.end, 'end', method, Infinity),
     ...limitParam(p.limit, method, maxRows),
+    ...deadlineParam(p.timeout, method),
     p,
   }
+}
+
+/**
+ * deadlineParam reads `timeout`, the ms the caller still waits, as a deadline on this node's clock:
+ * the work stops with PG_PROMQL_TIMEOUT past it (the caller has given up) instead of running on.
+ */
+function deadlineParam(v: unknown, method: string): { deadline?: number } {
+  if (v === undefined || v === null) return {}
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new RpcError(`${method} timeout: expected ms ≥ 0`)
+  }
+  return { deadline: Date.now() + v }
 }
 
 /** labelNames is Graph.LabelNames: a LabelsParam in, sorted names out. */
 export async function labelNames(db: Db, param: unknown, maxRows: number): Promise<string[]> {
   const method = 'Graph.LabelNames'
-  const { matchers, start, end, limit, strict } = labelsParam(param, method, maxRows)
+  const { matchers, start, end, limit, strict, deadline } = labelsParam(param, method, maxRows)
   const names = await asRpcError(method, () =>
-    db.querier().labelNames(matchers, { start, end, limit: limit + 1 })
+    db.querier().labelNames(matchers, { start, end, limit: limit + 1, deadline })
   )
   return capped(names, limit, strict, method, maxRows)
 }
@@ -303,13 +321,13 @@ export async function labelNames(db: Db, param: unknown, maxRows: number): Promi
 /** labelValues is Graph.LabelValues: a LabelsParam with `name` in, sorted values out. */
 export async function labelValues(db: Db, param: unknown, maxRows: number): Promise<string[]> {
   const method = 'Graph.LabelValues'
-  const { matchers, start, end, limit, strict, p } = labelsParam(param, method, maxRows)
+  const { matchers, start, end, limit, strict, p, deadline } = labelsParam(param, method, maxRows)
   if (typeof p.name !== 'string' || p.name === '') {
     throw new RpcError(`${method} name: expected a label name`)
   }
   const name = p.name
   const values = await asRpcError(method, () =>
-    db.querier().labelValues(name, matchers, { start, end, limit: limit + 1 })
+    db.querier().labelValues(name, matchers, { start, end, limit: limit + 1, deadline })
   )
   return capped(values, limit, strict, method, maxRows)
 }

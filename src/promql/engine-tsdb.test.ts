@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Db, MemoryQuerier, type SeriesDesc } from '../tsdb/index.js'
+import { Db, type Matcher, MemoryQuerier, type SeriesDesc } from '../tsdb/index.js'
 import { Engine } from './index.js'
 import type { Value } from './types.js'
 
@@ -118,3 +118,49 @@ describe('Engine over the tsdb Querier', () => {
     assert.ok(grid.ts.length * 5 < full.ts.length, `${grid.ts.length} vs ${full.ts.length}`)
   })
 })
+
+describe('a select whose regex takes long', () => {
+  it('stops at its deadline between the values it tests, though no timer can fire meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-slow-regex-'))
+    const db = Db.open({ dir, walSync: 'write', maintenanceInterval: 0, now: () => T_SLOW })
+    try {
+      const app = db.appender()
+      // 2,000 endpoints: a regex is tested once per distinct value.
+      for (let h = 0; h < 2000; h++) {
+        const d = {
+          endpoint: `h${h}-${'x'.repeat(40)}`,
+          metric: 'm',
+          tags: '',
+          dstype: 'GAUGE',
+          step: 60,
+        }
+        app.append(0, d as SeriesDesc, T_SLOW - 60_000, h)
+      }
+      await app.commit()
+      // About a millisecond or more a value here (128 repetitions, no match): seconds in all.
+      const slow: Matcher = { name: 'endpoint', op: '=~', value: '.*'.repeat(127) + 'y' }
+      const q = db.querier()
+      const hints = { start: T_SLOW - 3_600_000, end: T_SLOW }
+      await assert.rejects(q.select([slow], { ...hints, deadline: Date.now() + 20 }), {
+        code: 'PG_PROMQL_TIMEOUT',
+      })
+      await assert.rejects(
+        q.labelValues('endpoint', [slow], { ...hints, deadline: Date.now() - 1 }),
+        {
+          code: 'PG_PROMQL_TIMEOUT',
+        }
+      )
+      // Through the engine: stopped while selecting, not when evaluation starts after it.
+      const engine = new Engine({ timeout: 50 })
+      await assert.rejects(engine.instantQuery(q, `count({endpoint=~"${slow.value}"})`, T_SLOW), {
+        code: 'PG_PROMQL_TIMEOUT',
+        message: 'query timed out in query preparation',
+      })
+    } finally {
+      await db.close({ flush: false })
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+const T_SLOW = 1_700_000_000_000

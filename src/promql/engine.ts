@@ -238,6 +238,7 @@ export class Engine {
         ...(func !== '' ? { func } : {}),
         maxSamples: ctx.maxSamples,
         signal,
+        deadline: ctx.deadline,
       }
       evalRange = 0
       // An aggregation sum … stdvar straight over such a selector folds its series as storage reads

@@ -29,6 +29,8 @@ interface Compiled {
   memo: Map<string, boolean>
   /** the real tag names a TAG matcher's name refers to (itself and those it is the escaped form of). */
   tags: string[]
+  /** stop, for a regex: called before each value is tested (a test may take a while), throws to stop. */
+  stop: (() => void) | undefined
 }
 
 /** typeOf is the `__type__` of a stored dstype: `counter` for DERIVE (falcon's COUNTER and DERIVE). */
@@ -39,11 +41,16 @@ export function typeOf(dstype: string): 'counter' | 'gauge' {
 /**
  * selectSeries returns the Prometheus series matching every matcher, sorted by labels, labels unique.
  * The smallest posting set of the matchers that need their label present is the base; each candidate
- * is then checked against every matcher, each regex tested once per distinct value. Throws
- * PG_CORE_BAD_REGEX for a regex RE2 would refuse. With no matcher, every series is selected.
+ * is then checked against every matcher, each regex tested once per distinct value, `stop` called
+ * before each test (it throws to end the select). Throws PG_CORE_BAD_REGEX for a regex RE2 would
+ * refuse. With no matcher, every series is selected.
  */
-export function selectSeries(index: SeriesIndex, matchers: readonly Matcher[]): SelectedSeries[] {
-  const compiled = matchers.map((m) => compile(index, m))
+export function selectSeries(
+  index: SeriesIndex,
+  matchers: readonly Matcher[],
+  stop?: () => void
+): SelectedSeries[] {
+  const compiled = matchers.map((m) => compile(index, m, stop))
   const byKey = new Map<string, MemSeries[]>()
   const keep = (s: MemSeries): void => {
     for (const c of compiled) if (!passes(c, s)) return
@@ -74,7 +81,7 @@ function passesEmpty(c: Compiled): boolean {
   return positive(c, '') !== c.neg
 }
 
-function compile(index: SeriesIndex, m: Matcher): Compiled {
+function compile(index: SeriesIndex, m: Matcher, stop: (() => void) | undefined): Compiled {
   if (typeof m?.name !== 'string' || typeof m.value !== 'string') {
     throw new PeregrineError('PG_PROMQL_BAD_QUERY', 'matcher: expected {name, op, value} strings', {
       status: 400,
@@ -108,6 +115,7 @@ function compile(index: SeriesIndex, m: Matcher): Compiled {
     test,
     memo: new Map(),
     tags: kind === TAG ? index.tagNamesFor(m.name) : [],
+    stop: exact ? undefined : stop,
   }
 }
 
@@ -115,6 +123,7 @@ function compile(index: SeriesIndex, m: Matcher): Compiled {
 function positive(c: Compiled, v: string): boolean {
   let r = c.memo.get(v)
   if (r === undefined) {
+    c.stop?.()
     r = c.test(v)
     if (!r && c.kind === NAME) {
       const alias = escapeName(v)

@@ -1,5 +1,5 @@
 // The read seam: what a query engine needs from storage, in the manner of Prometheus's storage.Querier.
-import { compileRe2, PeregrineError } from '../core/index.js'
+import { compileRe2, literalAlternatives, PeregrineError } from '../core/index.js'
 import type { FloatHistogram } from './histogram.js'
 import type { Matcher } from './series-index.js'
 
@@ -41,6 +41,12 @@ export interface SelectHints {
   grid?: { first: number; step: number }
   /** signal aborts a selection that takes too long (query timeout). */
   signal?: AbortSignal
+  /**
+   * deadline (ms since the epoch, this process's clock): past it storage may stop with
+   * PG_PROMQL_TIMEOUT. Checked inside long synchronous work too (testing a regex against many values),
+   * where no timer can fire to abort a signal.
+   */
+  deadline?: number
 }
 
 /**
@@ -82,6 +88,8 @@ export interface LabelHints {
   /** limit: at most this many names or values, sorted (0 or absent: no limit). */
   limit?: number
   signal?: AbortSignal
+  /** deadline: as SelectHints' (ms since the epoch). */
+  deadline?: number
 }
 
 /** MetricMetadata is what `/api/v1/metadata` says of a metric. */
@@ -149,7 +157,10 @@ export function compareLabels(a: Labels, b: Labels): number {
   return a.length - b.length
 }
 
-/** matcherTest compiles a matcher into a test of a label's value (a missing label is ''). */
+/**
+ * matcherTest compiles a matcher into a test of a label's value (a missing label is ''): a regex of
+ * literal alternatives as a set lookup, any other through compileRe2.
+ */
 export function matcherTest(m: Matcher): (value: string) => boolean {
   switch (m.op) {
     case '=':
@@ -157,10 +168,14 @@ export function matcherTest(m: Matcher): (value: string) => boolean {
     case '!=':
       return (v) => v !== m.value
     case '=~': {
+      const set = literalAlternatives(m.value)
+      if (set !== null) return (v) => set.has(v)
       const re = compileRe2(m.value, true)
       return (v) => re.test(v)
     }
     case '!~': {
+      const set = literalAlternatives(m.value)
+      if (set !== null) return (v) => !set.has(v)
       const re = compileRe2(m.value, true)
       return (v) => !re.test(v)
     }
@@ -340,6 +355,19 @@ interface MemorySeries {
 
 function limited(list: string[], limit: number | undefined): string[] {
   return limit !== undefined && limit > 0 && list.length > limit ? list.slice(0, limit) : list
+}
+
+/** stopCheck is a select's check of its hints' signal and deadline, to call between pieces of work. */
+export function stopCheck(hints: { signal?: AbortSignal; deadline?: number }): () => void {
+  const { signal, deadline } = hints
+  return () => {
+    signal?.throwIfAborted()
+    if (deadline !== undefined && Date.now() > deadline) {
+      throw new PeregrineError('PG_PROMQL_TIMEOUT', 'query timed out in query preparation', {
+        status: 503,
+      })
+    }
+  }
 }
 
 /** tooManySamples is the error a select throws past `hints.maxSamples`. */

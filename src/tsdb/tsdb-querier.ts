@@ -13,7 +13,7 @@ import type {
   SelectHints,
   SeriesSet,
 } from './querier.js'
-import { eachSeries, tooManySamples, type SeriesVisitor } from './querier.js'
+import { eachSeries, stopCheck, tooManySamples, type SeriesVisitor } from './querier.js'
 import { appendGridRaw, appendRaw, rawColumns, rawCount } from './read.js'
 import { Buckets, decodeBuckets } from './rollup.js'
 import type { MemSeries } from './series.js'
@@ -27,7 +27,7 @@ const DAY = 86_400_000
 
 /**
  * TsdbQuerier reads one database as Prometheus series; `Db.querier()` returns it. Selections run
- * between the database's other work: they check `signal` and give the event loop a turn every few
+ * between the database's other work: they check `signal` and `deadline` and give the event loop a turn every few
  * milliseconds, reading each series whole in between, and fail with PG_TSDB_CLOSED if the database
  * is closed meanwhile. Answers are fresh arrays the caller owns.
  */
@@ -75,7 +75,7 @@ export class TsdbQuerier implements Querier {
     }
     const labels: Labels[] = []
     const offsets: number[] = [0]
-    const warnings = await this.#scan(sel, hints.signal, out, false, (i) => {
+    const warnings = await this.#scan(sel, stopCheck(hints), out, false, (i) => {
       labels.push(picked[i].labels)
       offsets.push(out.n)
     })
@@ -108,7 +108,7 @@ export class TsdbQuerier implements Querier {
     // Grown as a series needs (appendRaw): a grid of many points costs only what is read.
     const size = sel.grid !== null ? Math.min(sel.grid.points + 1, 4096) : 1024
     const out: Columns = { ts: new Float64Array(size), vs: new Float64Array(size), n: 0 }
-    return this.#scan(sel, hints.signal, out, true, (i) => {
+    return this.#scan(sel, stopCheck(hints), out, true, (i) => {
       visit(sel.picked[i].labels, out.ts, out.vs, out.n, undefined)
     })
   }
@@ -122,7 +122,7 @@ export class TsdbQuerier implements Querier {
     hints.signal?.throwIfAborted()
     if (hints.func === 'series') return null
     return {
-      picked: end >= start ? selectSeries(st.index, matchers) : [],
+      picked: end >= start ? selectSeries(st.index, matchers, stopCheck(hints)) : [],
       // Raw reads take from < t ≤ to: timestamps are integer ms.
       from: Math.ceil(start) - 1,
       to: Math.floor(end),
@@ -139,7 +139,7 @@ export class TsdbQuerier implements Querier {
    */
   async #scan(
     sel: Selection,
-    signal: AbortSignal | undefined,
+    stop: () => void,
     out: Columns,
     reset: boolean,
     done: (i: number) => void
@@ -151,10 +151,10 @@ export class TsdbQuerier implements Querier {
     let yielded = performance.now()
     for (let i = 0; i < picked.length; i++) {
       if ((i & 63) === 63) {
-        signal?.throwIfAborted()
+        stop()
         if (performance.now() - yielded > YIELD_MS) {
           await new Promise((r) => setImmediate(r))
-          signal?.throwIfAborted()
+          stop()
           st.checkOpen()
           yielded = performance.now()
         }
@@ -314,9 +314,10 @@ export class TsdbQuerier implements Querier {
       (b) => b.meta.kind !== 'raw' && b.meta.maxT >= start && b.meta.minT <= end
     )
     const out: SelectedSeries[] = []
+    const stop = stopCheck(hints)
     let n = 0
-    for (const series of selectSeries(st.index, matchers)) {
-      if ((++n & 1023) === 0) hints.signal?.throwIfAborted()
+    for (const series of selectSeries(st.index, matchers, stop)) {
+      if ((++n & 1023) === 0) stop()
       const hit = series.variants.some(
         (s) =>
           (rawMinT(s) <= end && s.maxT >= start) ||

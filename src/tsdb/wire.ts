@@ -104,11 +104,15 @@ export interface SelectParam {
   func?: string
   /** grid: the hint of SelectHints (instant selectors read at the query's steps only). */
   grid?: { first: number; step: number }
+  /** timeout: ms the caller still waits (its deadline); past it the node stops with PG_PROMQL_TIMEOUT. */
+  timeout?: number
 }
 
 /** LabelsParam is Graph.LabelNames' and Graph.LabelValues' parameter (`name` for the values). */
 export interface LabelsParam {
   name?: string
+  /** timeout: as SelectParam's. */
+  timeout?: number
   matchers?: Matcher[]
   start?: number
   end?: number

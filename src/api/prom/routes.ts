@@ -212,6 +212,7 @@ export function registerPromRoutes(app: FastifyInstance, deps: PromDeps): PromCo
     const limit = parseLimit(form)
     const { start, end } = range(form)
     const sets = parseMatchers(form.all('match[]'), true)
+    const deadline = Date.now() + timeoutOf(form)
     const found = await limited(form, reply, async (signal) => {
       const all: Labels[] = []
       for (const set of sets) {
@@ -221,6 +222,7 @@ export function registerPromRoutes(app: FastifyInstance, deps: PromDeps): PromCo
           func: 'series',
           maxSamples: engine.options.maxSamples,
           signal,
+          deadline,
         })
         for (const l of s.labels) all.push(l)
       }
@@ -248,6 +250,7 @@ export function registerPromRoutes(app: FastifyInstance, deps: PromDeps): PromCo
     const { start, end } = range(form)
     const sets = parseMatchers(form.all('match[]'))
     const cap = limit > 0 ? Math.min(limit, config.maxSeries) : config.maxSeries
+    const deadline = Date.now() + timeoutOf(form)
     const names = await limited(form, reply, async (signal) => {
       const hints = {
         ...(start === MIN_TIME ? {} : { start }),
@@ -255,6 +258,7 @@ export function registerPromRoutes(app: FastifyInstance, deps: PromDeps): PromCo
         // One more than asked, to tell that the answer was cut.
         limit: cap + 1,
         signal,
+        deadline,
       }
       const union = new Set<string>()
       for (const set of sets.length === 0 ? [[]] : sets) {
