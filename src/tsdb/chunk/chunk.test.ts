@@ -1,22 +1,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { seededRandom } from '../../core/index.js'
 import { ByteReader, ByteWriter } from './byte-buffer.js'
 import { decodeChunk, encodeChunk } from './chunk.js'
 import { decodeInts, encodeInts, unpack } from './int-codec.js'
 import { decimalPlaces } from './value-codec.js'
-
-// A small deterministic PRNG, so a failing case can be replayed from its seed.
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1
-  return () => {
-    s ^= s << 13
-    s >>>= 0
-    s ^= s >>> 17
-    s ^= s << 5
-    s >>>= 0
-    return s / 4294967296
-  }
-}
 
 const bits = new Float64Array(1)
 const bitsU = new Uint32Array(bits.buffer)
@@ -55,7 +43,7 @@ const valueKinds: Record<string, Gen> = {
 describe('chunk codec', () => {
   it('round-trips random series of every kind bit-exactly', () => {
     for (let seed = 1; seed <= 40; seed++) {
-      const r = rng(seed)
+      const r = seededRandom(seed)
       for (const [kind, gen] of Object.entries(valueKinds)) {
         const n = 1 + Math.floor(r() * 700)
         const ts: number[] = []
@@ -85,7 +73,7 @@ describe('chunk codec', () => {
   })
 
   it('packs 2-decimal percentages into about a byte and a half', () => {
-    const r = rng(7)
+    const r = seededRandom(7)
     const ts = Array.from({ length: 720 }, (_, i) => 1_700_000_000_000 + i * 60_000)
     const vs = ts.map(() => Math.round((95 + r() * 5) * 100) / 100)
     const size = roundTrip(ts, vs)
@@ -136,7 +124,7 @@ describe('decimalPlaces', () => {
 
 describe('integer codec scaling', () => {
   it('divides deltas by their gcd: page-sized steps pack as small numbers', () => {
-    const r = rng(3)
+    const r = seededRandom(3)
     let v = 8 * 1024 ** 3
     const values = Array.from({ length: 720 }, () => (v += Math.round((r() - 0.5) * 512) * 4096))
     const w = new ByteWriter()
@@ -162,7 +150,7 @@ describe('NaN payloads', () => {
 
 describe('fast decoders', () => {
   it('unpack reads every width as the bit reader does', () => {
-    const r = rng(11)
+    const r = seededRandom(11)
     for (let width = 1; width <= 53; width++) {
       for (const m of [1, 2, 7, 8, 9, 63, 200]) {
         const w = new ByteWriter()
@@ -191,7 +179,7 @@ describe('fast decoders', () => {
   })
 
   it('round-trips random bit patterns through the XOR decoder, and rejects every truncation', () => {
-    const r = rng(5)
+    const r = seededRandom(5)
     const u = new Uint32Array(2)
     const f = new Float64Array(u.buffer)
     for (let run = 0; run < 200; run++) {
