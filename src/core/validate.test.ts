@@ -4,6 +4,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { MetricValue } from './model.js'
 import {
+  MAX_ENDPOINT_CHARS,
   MAX_METRIC_TAGS_BYTES,
   parseGoFloat,
   validateBatch,
@@ -183,6 +184,10 @@ describe('validateMetricValue', () => {
     f({ ...base, endpoint: null }, 'endpoint: must be a non-empty string, got null')
     f({ ...base, endpoint: ['h'] }, 'endpoint: must be a non-empty string, got an array')
     f(
+      { ...base, endpoint: 'h'.repeat(MAX_ENDPOINT_CHARS + 1) },
+      `endpoint: at most ${MAX_ENDPOINT_CHARS} characters (falcon's graph index holds ${MAX_ENDPOINT_CHARS}), got ${MAX_ENDPOINT_CHARS + 1}`
+    )
+    f(
       { ...base, counterType: 'gauge' },
       'counterType: "gauge" is not one of GAUGE, COUNTER, DERIVE (case-sensitive)'
     )
@@ -267,6 +272,16 @@ describe('validateMetricValue', () => {
     const long = { ...base, metric: 'm'.repeat(600) }
     f({ ...long, timestamp: 'x' }, 'metric+tags')
     f({ ...base, timestamp: 'x' }, 'timestamp')
+  })
+
+  it(`takes endpoints of up to ${MAX_ENDPOINT_CHARS} characters, however many bytes`, () => {
+    for (const endpoint of [
+      'h'.repeat(MAX_ENDPOINT_CHARS),
+      '主'.repeat(MAX_ENDPOINT_CHARS),
+      '😀'.repeat(MAX_ENDPOINT_CHARS),
+    ]) {
+      assert.ok(validateMetricValue({ ...base, endpoint }, NOW).ok, endpoint.slice(0, 3))
+    }
   })
 
   it(`limits metric+tags to ${MAX_METRIC_TAGS_BYTES} UTF-8 bytes`, () => {

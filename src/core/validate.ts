@@ -7,6 +7,13 @@ import type { MetricValue } from './model.js'
 /** MAX_METRIC_TAGS_BYTES is transfer's limit on UTF-8 bytes of `metric` plus the raw `tags` string. */
 export const MAX_METRIC_TAGS_BYTES = 510
 
+/**
+ * MAX_ENDPOINT_CHARS bounds an endpoint. Falcon's transfer takes any length, but its graph index
+ * (MySQL `endpoint varchar(255)`) holds 255 characters; here an endpoint is a label every regex
+ * matcher is tested against, in time that grows with its length, so a longer one is refused.
+ */
+export const MAX_ENDPOINT_CHARS = 255
+
 /** ValidateResult is what `validateMetricValue` returns: the checked point, or why it was refused. */
 export type ValidateResult = { ok: true; value: MetricValue } | { ok: false; error: PeregrineError }
 
@@ -103,6 +110,9 @@ function check(raw: unknown, now: number): MetricValue | string {
   const endpoint = item.endpoint
   if (typeof endpoint !== 'string' || endpoint === '') {
     return 'endpoint: must be a non-empty string, got ' + describe(endpoint)
+  }
+  if (endpoint.length > MAX_ENDPOINT_CHARS && [...endpoint].length > MAX_ENDPOINT_CHARS) {
+    return `endpoint: at most ${MAX_ENDPOINT_CHARS} characters (falcon's graph index holds ${MAX_ENDPOINT_CHARS}), got ${[...endpoint].length}`
   }
 
   const counterType = item.counterType
