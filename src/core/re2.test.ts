@@ -49,6 +49,11 @@ describe('the cost of a regex', () => {
         err.code === 'PG_CORE_BAD_REGEX' &&
         err.message.includes(`more than ${MAX_REPEATS} repetition operators`)
     )
+    // The error names a long pattern by its start and length.
+    assert.throws(
+      () => compileRe2('(a|b)*'.repeat(20_000), true),
+      (err: Error) => err.message.length < 1200 && err.message.includes('(120000 characters)')
+    )
     // Escaped, in a class, or a repetition count: not operators, or counted once.
     compileRe2('\\*'.repeat(500) + '[*+?]'.repeat(100), true)
   })

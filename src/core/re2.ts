@@ -220,11 +220,13 @@ function foldClass(cls: string): string {
 }
 
 function badRegex(pattern: string, why: string): PeregrineError {
-  return new PeregrineError(
-    'PG_CORE_BAD_REGEX',
-    `error parsing regexp ${JSON.stringify(pattern)}: ${why}`,
-    {
-      status: 400,
-    }
-  )
+  // A long pattern is named by its start and length: an error is not sent back the size of a request.
+  const named =
+    pattern.length <= 256
+      ? JSON.stringify(pattern)
+      : `${JSON.stringify(pattern.slice(0, 256))}… (${pattern.length} characters)`
+  const reason = why.length <= 512 ? why : `${why.slice(0, 512)}…`
+  return new PeregrineError('PG_CORE_BAD_REGEX', `error parsing regexp ${named}: ${reason}`, {
+    status: 400,
+  })
 }
