@@ -578,11 +578,13 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   route('/proc/cpu/usage', () => {
     const u = ctx.cpuUsage?.()
     if (u === undefined) return msg('not prepared')
+    // Shares of a sum can come out a rounding step past 100 (busy -1.4e-14): idle is capped.
+    const idle = Math.min(100, u.idle)
     // Go writes a map's keys sorted.
     return data({
-      busy: 100 - u.idle,
+      busy: 100 - idle,
       guest: u.guest,
-      idle: u.idle,
+      idle,
       iowait: u.iowait,
       irq: u.irq,
       nice: u.nice,

@@ -29,3 +29,21 @@ export {
   SMALL_DISK_SKIP,
   waitUntil,
 } from './testing.js'
+export * from './prom-series.js'
+export { PromSeriesItem, readPromSeriesItem } from './codec/graph-write.js'
+export {
+  decodeSnappy,
+  decodeWriteRequest,
+  decodeWriteRequestV2,
+  encodeSnappy,
+  encodeWriteRequest,
+  encodeWriteRequestV2,
+  RemoteWriteError,
+  snappyBlockLength,
+} from './codec/remote-write.js'
+export type {
+  MetricType,
+  RemoteWriteBatch,
+  RemoteWriteMetadata,
+  WriteSeries,
+} from './codec/remote-write.js'

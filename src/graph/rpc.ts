@@ -4,6 +4,7 @@ import {
   formatTags,
   inputIndex,
   normalizeTags,
+  readPromSeriesItem,
   RpcError,
   seriesKeyOf,
   seriesKeyOfCounter,
@@ -64,13 +65,28 @@ export interface GraphCounters {
   sendInvalid: number
   /** sendRefused: items the storage would not keep (too old, past a series limit). */
   sendRefused: number
+  /** writeCalls, writeSamples: Graph.Write calls and the samples they held (Prometheus series). */
+  writeCalls: number
+  writeSamples: number
+  /** writeRefused: samples of Graph.Write the storage would not keep, or of malformed items. */
+  writeRefused: number
   queryCalls: number
   lastCalls: number
 }
 
 /** newGraphCounters returns graph's counters, all zero. */
 export function newGraphCounters(): GraphCounters {
-  return { sendCalls: 0, sendItems: 0, sendInvalid: 0, sendRefused: 0, queryCalls: 0, lastCalls: 0 }
+  return {
+    sendCalls: 0,
+    sendItems: 0,
+    sendInvalid: 0,
+    sendRefused: 0,
+    writeCalls: 0,
+    writeSamples: 0,
+    writeRefused: 0,
+    queryCalls: 0,
+    lastCalls: 0,
+  }
 }
 
 /**
@@ -110,6 +126,8 @@ export function graphMethods(
   return new Map<string, (p: unknown) => unknown>([
     ['Graph.Ping', () => ({ code: 0 })],
     ['Graph.Send', (p) => send(db, counters, p, seriesByTags)],
+    // Peregrine's own: Prometheus series (ms timestamps, any float64) from transfer's remote write.
+    ['Graph.Write', (p) => write(db, counters, p)],
     ['Graph.Query', (p) => query(db, counters, p)],
     ['Graph.Last', (p) => last(db, counters, p, false)],
     ['Graph.LastRaw', (p) => last(db, counters, p, true)],
@@ -311,6 +329,75 @@ async function send(
   for (const r of result.refused) refused.push({ ...r, index: toItem(r.index) })
   refused.sort((a, b) => a.index - b.index)
   counters.sendRefused += result.refused.length
+  return { code: 0, refused }
+}
+
+/**
+ * write stores Graph.Write's items (PromSeriesItem: one series' samples each, see core/codec/graph-write)
+ * as GAUGE series and resolves once they are in the WAL. A malformed item, or samples the storage
+ * refuses, are listed in `refused` by item index, one entry an item naming how many of its samples.
+ */
+async function write(
+  db: Db,
+  counters: GraphCounters,
+  param: unknown
+): Promise<{ code: number; refused?: SendRefusal[] }> {
+  if (!Array.isArray(param)) throw new RpcError('Graph.Write: expected an array of series items')
+  counters.writeCalls++
+  const app = db.appender()
+  const refused: SendRefusal[] = []
+  // The item of each append, by position: commit refusals name positions.
+  const itemAt: number[] = []
+  for (let i = 0; i < param.length; i++) {
+    const item = readPromSeriesItem(param[i])
+    if (typeof item === 'string') {
+      refused.push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: `Graph.Write item: ${item}` })
+      continue
+    }
+    const desc = {
+      endpoint: item.endpoint,
+      metric: item.metric,
+      tags: item.tags,
+      dstype: 'GAUGE' as const,
+      step: item.step,
+    }
+    const { t, v } = item
+    counters.writeSamples += t.length
+    let ref = 0
+    // Prometheus's created-timestamp zero: the counter was 0 when it started, so rate() and increase()
+    // count its first samples after a restart. A sample already at that time wins (first kept).
+    if (item.created > 0 && t.length > 0 && item.created < t[0]) {
+      ref = app.append(0, desc, item.created, 0)
+      itemAt.push(i)
+    }
+    for (let k = 0; k < t.length; k++) {
+      if (!Number.isSafeInteger(t[k])) {
+        refused.push({
+          index: i,
+          code: 'PG_GRAPH_BAD_ITEM',
+          message: `Graph.Write item: timestamp ${t[k]} is not integer milliseconds`,
+        })
+        break
+      }
+      ref = app.append(ref, ref === 0 ? desc : null, t[k], v[k])
+      itemAt.push(i)
+    }
+  }
+  const result = await app.commit()
+  if (result.refused.length === 0 && refused.length === 0) return { code: 0 }
+  // One refusal an item: the first reason, and how many of its samples.
+  const byItem = new Map<number, { code: string; message: string; n: number }>()
+  for (const r of result.refused) {
+    const i = itemAt[r.index]
+    const x = byItem.get(i)
+    if (x === undefined) byItem.set(i, { code: r.code, message: r.message, n: 1 })
+    else x.n++
+  }
+  counters.writeRefused += result.refused.length
+  for (const [index, x] of byItem) {
+    refused.push({ index, code: x.code, message: `${x.n} sample(s): ${x.message}` })
+  }
+  refused.sort((a, b) => a.index - b.index)
   return { code: 0, refused }
 }
 

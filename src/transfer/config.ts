@@ -43,6 +43,17 @@ export interface TransferConfig extends ConnectionLimits {
   maxBodyBytes: number
   /** maxLineBytes: longest line on the line socket; a longer one closes its connection. */
   maxLineBytes: number
+  /**
+   * remoteWriteStep: the step (seconds) Prometheus series written to `/api/v1/write` are stored with
+   * (default 60, Prometheus's default scrape interval): it sets their rollup buckets and falcon's view.
+   */
+  remoteWriteStep: number
+  /**
+   * remoteWriteCreatedZero: store a 0 at a remote write 2.0 series' created (start) timestamp, so that
+   * rate() and increase() count a restarted counter's first samples (Prometheus's
+   * created-timestamp-zero-ingestion). Default true.
+   */
+  remoteWriteCreatedZero: boolean
 }
 
 /** defaultTransferConfig holds every default. */
@@ -60,6 +71,8 @@ export const defaultTransferConfig: TransferConfig = {
   callTimeout: 10_000,
   maxBodyBytes: 32 << 20,
   maxLineBytes: 4096,
+  remoteWriteStep: 60,
+  remoteWriteCreatedZero: true,
   ...defaultConnectionLimits,
   maxConnections: 10_000,
   // A NAT or a proxy in front of a thousand agents is one address; one address is a tenth of a port.
@@ -117,9 +130,15 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
     'callTimeout',
     'maxBodyBytes',
     'maxLineBytes',
+    'remoteWriteStep',
   ] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0)
       problems.push(`transfer.${key}: expected a positive integer, got ${JSON.stringify(c[key])}`)
+  }
+  if (typeof c.remoteWriteCreatedZero !== 'boolean') {
+    problems.push(
+      `transfer.remoteWriteCreatedZero: expected true or false, got ${JSON.stringify(c.remoteWriteCreatedZero)}`
+    )
   }
   checkConnectionLimits(problems, 'transfer', c)
   if (problems.length > 0) throw new Error(problems.join('; '))

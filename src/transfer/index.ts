@@ -24,6 +24,7 @@ import {
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
 import { serveLineSocket } from './line-socket.js'
+import { RemoteWriteReceiver } from './remote-write.js'
 import { Router } from './router.js'
 
 export { parseTransferConfig, defaultTransferConfig, type TransferConfig } from './config.js'
@@ -47,6 +48,7 @@ const MAX_ANSWER_ERRORS = 10
 /** start listens on the configured ports; `stop()` stops taking points first, then the senders. */
 export async function start(config: Readonly<TransferConfig>, deps: Deps): Promise<Service> {
   const router = new Router(config, deps)
+  const remoteWrite = new RemoteWriteReceiver(router, config, deps)
   const counters = {
     rpcCalls: 0,
     httpPushes: 0,
@@ -173,6 +175,12 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
       done(e, undefined)
     }
   })
+  // Remote write bodies are snappy-compressed protobuf, taken as bytes (any parameters of the type).
+  http.addContentTypeParser(
+    /^application\/x-protobuf(;.*)?$/i,
+    { parseAs: 'buffer' },
+    (_req, body, done) => done(null, body)
+  )
   http.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err.statusCode ?? 500
     const msg =
@@ -196,6 +204,26 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
       })
     }
   })
+  http.post('/api/v1/write', async (req, reply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : null
+    if (body === null) {
+      remoteWrite.counters.requests++
+      remoteWrite.counters.unsupported++
+      return reply
+        .status(415)
+        .type('text/plain; charset=utf-8')
+        .send(
+          `Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}: expected application/x-protobuf (remote write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request (2.0)\n`
+        )
+    }
+    const answer = await remoteWrite.receive(
+      body,
+      req.headers['content-type'],
+      req.headers['content-encoding']
+    )
+    void reply.status(answer.status).headers(answer.headers)
+    return answer.status === 204 ? reply.send() : reply.send(answer.body)
+  })
   http.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
@@ -218,6 +246,7 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
         judgeBuffered: j.buffered,
         judgeDropped: j.dropped,
         bufferedByJudge: router.bufferedByJudge(),
+        remoteWrite: remoteWrite.counters,
         listeners,
       },
     }

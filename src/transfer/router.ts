@@ -11,6 +11,7 @@ import {
   parseTags,
   seriesKeyOf,
   formatTags,
+  type PromSeriesItem,
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
 
@@ -59,6 +60,8 @@ export interface Refused {
 
 interface Batch<T> {
   items: T[]
+  /** size: what the batch weighs against `batch` and `maxBuffered`: points (items.length), or samples. */
+  size?: number
   /** done gets the outcome of the first attempt, and on success the items the receiver refused. */
   done: (err: Error | null, refused?: readonly Refused[]) => void
 }
@@ -100,14 +103,14 @@ class AddressSender<T> {
 
   constructor(
     address: string,
-    method: 'Graph.Send' | 'Judge.Send',
+    method: 'Graph.Send' | 'Graph.Write' | 'Judge.Send',
     limits: SenderLimits,
     counters: SenderCounters,
     deps: Deps
   ) {
     this.address = address
     this.#method = method
-    this.#name = `${method === 'Graph.Send' ? 'graph' : 'judge'} ${address}`
+    this.#name = `${method === 'Judge.Send' ? 'judge' : 'graph'} ${address}`
     this.#client = dialOf(deps)(address, { callTimeout: limits.callTimeout })
     this.#batch = limits.batch
     this.#maxBuffered = limits.maxBuffered
@@ -117,6 +120,16 @@ class AddressSender<T> {
 
   get buffered(): number {
     return this.#queued
+  }
+
+  /** down: the last call failed and the sender is waiting to retry. */
+  get down(): boolean {
+    return this.#backoff > 0
+  }
+
+  /** full: the buffer holds more than half of `maxBuffered`: the address is not keeping up. */
+  get full(): boolean {
+    return this.#queued * 2 > this.#maxBuffered
   }
 
   get #length(): number {
@@ -139,13 +152,15 @@ class AddressSender<T> {
 
   enqueue(batch: Batch<T>): void {
     this.#queue.push(batch)
-    this.#queued += batch.items.length
-    this.#counters.buffered += batch.items.length
+    batch.size ??= batch.items.length
+    this.#queued += batch.size
+    this.#counters.buffered += batch.size
     while (this.#queued > this.#maxBuffered && this.#length > 1) {
       const old = this.#shift()
-      this.#queued -= old.items.length
-      this.#counters.buffered -= old.items.length
-      this.#counters.dropped += old.items.length
+      const size = old.size as number
+      this.#queued -= size
+      this.#counters.buffered -= size
+      this.#counters.dropped += size
       old.done(new Error(`${this.#name} is down and its buffer is full; points dropped`))
     }
     this.#schedule()
@@ -170,11 +185,11 @@ class AddressSender<T> {
       let n = 0
       while (
         this.#length > 0 &&
-        (n === 0 || n + (this.#queue[this.#head] as Batch<T>).items.length <= this.#batch)
+        (n === 0 || n + ((this.#queue[this.#head] as Batch<T>).size as number) <= this.#batch)
       ) {
         const b = this.#shift()
         take.push(b)
-        n += b.items.length
+        n += b.size as number
       }
       this.#queued -= n
       this.#inFlight++
@@ -290,6 +305,8 @@ export class Router {
   readonly judgeCounters: SenderCounters = newCounters()
   readonly #ring: HashRing
   readonly #senders = new Map<string, AddressSender<GraphItem>[]>()
+  /** writers: per graph node, a Graph.Write sender to each of its addresses (Prometheus series). */
+  readonly #writers = new Map<string, AddressSender<PromSeriesItem>[]>()
   readonly #judgeRing: HashRing | null
   readonly #judges = new Map<string, AddressSender<JudgeItem>>()
   readonly #cfg: Readonly<TransferConfig>
@@ -299,6 +316,7 @@ export class Router {
     this.#ring = new HashRing(Object.keys(cfg.graphCluster), cfg.replicas)
     const limits = { batch: cfg.batch, maxBuffered: cfg.maxBuffered, callTimeout: cfg.callTimeout }
     const byAddress = new Map<string, AddressSender<GraphItem>>()
+    const writerByAddress = new Map<string, AddressSender<PromSeriesItem>>()
     for (const [node, addrs] of Object.entries(cfg.graphCluster)) {
       const list = addrs.split(',').map((a) => {
         const addr = a.trim()
@@ -310,6 +328,16 @@ export class Router {
         return s
       })
       this.#senders.set(node, list)
+      const writers = addrs.split(',').map((a) => {
+        const addr = a.trim()
+        let s = writerByAddress.get(addr)
+        if (s === undefined) {
+          s = new AddressSender<PromSeriesItem>(addr, 'Graph.Write', limits, this.counters, deps)
+          writerByAddress.set(addr, s)
+        }
+        return s
+      })
+      this.#writers.set(node, writers)
     }
     const judgeNodes = Object.keys(cfg.judgeCluster)
     this.#judgeRing = judgeNodes.length === 0 ? null : new HashRing(judgeNodes, cfg.replicas)
@@ -429,6 +457,106 @@ export class Router {
     )
   }
 
+  /** nodeOf is the graph node that holds the series of falcon key `key` (`seriesKeyOf`). */
+  nodeOf(key: string): string {
+    return this.#ring.get(key)
+  }
+
+  /** judgeOf is the judge sender for the series of key `key`, or null when there is no judge. */
+  judgeOf(key: string): AddressSender<JudgeItem> | null {
+    return this.#judgeRing === null ? null : (this.#judges.get(this.#judgeRing.get(key)) ?? null)
+  }
+
+  /**
+   * writeState says whether `node` can take Prometheus samples now: 'down' when one of its addresses
+   * failed its last call (the sender retries; a remote-write client should too), 'busy' when one holds
+   * more than half its buffer, else 'ok'. Remote write is refused rather than buffered then: its client
+   * keeps the samples and retries, so buffering them here too would only hold them twice.
+   */
+  writeState(node: string): 'ok' | 'busy' | 'down' {
+    let state: 'ok' | 'busy' | 'down' = 'ok'
+    for (const w of this.#writers.get(node) ?? []) {
+      if (w.down) return 'down'
+      if (w.full) state = 'busy'
+    }
+    return state
+  }
+
+  /**
+   * write sends Prometheus series items, each to every address of the graph node `nodes[i]` names, and
+   * judge items to their judges without waiting. It resolves once every address has them in its WAL,
+   * with the items a graph refused (index into `items`), and rejects naming the node when one has not.
+   */
+  write(
+    items: readonly PromSeriesItem[],
+    nodes: readonly string[],
+    judged: readonly { judge: AddressSender<JudgeItem>; items: JudgeItem[] }[]
+  ): Promise<Refused[]> {
+    for (const { judge, items: j } of judged) {
+      const max = this.#cfg.batch
+      for (let from = 0; from < j.length; from += max) {
+        judge.enqueue({
+          items: from === 0 && j.length <= max ? j : j.slice(from, from + max),
+          done: noop,
+        })
+      }
+    }
+    const perNode = new Map<string, number[]>()
+    for (let i = 0; i < items.length; i++) {
+      let list = perNode.get(nodes[i])
+      if (list === undefined) perNode.set(nodes[i], (list = []))
+      list.push(i)
+    }
+    const waits: Promise<void>[] = []
+    const refused = new Map<number, Refused>()
+    const max = this.#cfg.batch
+    for (const [node, indices] of perNode) {
+      // Parts of at most `batch` samples (a series larger than that goes alone).
+      const parts: number[][] = []
+      let part: number[] = []
+      let size = 0
+      for (const i of indices) {
+        const n = items[i].t.length
+        if (part.length > 0 && size + n > max) {
+          parts.push(part)
+          part = []
+          size = 0
+        }
+        part.push(i)
+        size += n
+      }
+      if (part.length > 0) parts.push(part)
+      for (const sender of this.#writers.get(node) ?? []) {
+        for (const p of parts) {
+          let n = 0
+          for (const i of p) n += items[i].t.length
+          waits.push(
+            new Promise<void>((resolve, reject) => {
+              sender.enqueue({
+                items: p.map((i) => items[i]),
+                size: n,
+                done: (err, mine) => {
+                  if (err !== null) {
+                    reject(new Error(`graph node ${node} (${sender.address}): ${err.message}`))
+                    return
+                  }
+                  for (const r of mine ?? []) {
+                    const index = p[r.index]
+                    if (index !== undefined) refused.set(index, { ...r, index })
+                  }
+                  resolve()
+                },
+              })
+            })
+          )
+        }
+      }
+    }
+    return Promise.all(waits).then(() =>
+      refused.size === 0 ? [] : [...refused.values()].sort((a, b) => a.index - b.index)
+    )
+  }
+
   // Where a series goes, worked out once per series rather than once per point: parsing and sorting its
   // tags and hashing its key are most of the per-point cost otherwise. The tags object is shared by the
   // series' points (graph and judge only read it). Bounded: cleared when it holds too many series.
@@ -476,6 +604,8 @@ export class Router {
   buffered(): Record<string, number> {
     const out: Record<string, number> = {}
     for (const list of this.#senders.values()) for (const s of list) out[s.address] = s.buffered
+    for (const list of this.#writers.values())
+      for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.buffered
     return out
   }
 
@@ -488,6 +618,7 @@ export class Router {
 
   close(): void {
     for (const list of this.#senders.values()) for (const s of list) s.close()
+    for (const list of this.#writers.values()) for (const s of list) s.close()
     for (const s of new Set(this.#judges.values())) s.close()
   }
 }

@@ -1,5 +1,6 @@
 // The series index: endpoints, counters per endpoint, postings by metric and tag, label matchers.
-import { counterOf, parseTags } from '../core/model.js'
+import { counterOf } from '../core/model.js'
+import { storedTagsOf, unescapeTagValue } from '../core/prom-series.js'
 import { compileRe2 } from '../core/re2.js'
 import { escapeName } from './prom-names.js'
 import { type Label, type Labels, matcherTest } from './querier.js'
@@ -55,7 +56,7 @@ export class SeriesIndex {
     else variants.push(s)
     addPosting(this.#byEndpoint, s.endpoint, s)
     if (addPosting(this.#byMetric, s.metric, s)) addAlias(this.#metricAlias, s.metric)
-    for (const [k, v] of Object.entries(parseTags(s.tags))) {
+    for (const [k, v] of storedTagsOf(s.tags)) {
       let values = this.#byTag.get(k)
       if (values === undefined) {
         this.#byTag.set(k, (values = new Map<string, Set<MemSeries>>()))
@@ -79,7 +80,7 @@ export class SeriesIndex {
       removeAlias(this.#metricAlias, s.metric)
       this.#forgetLabel('__name__', s.metric)
     }
-    for (const [k, v] of Object.entries(parseTags(s.tags))) {
+    for (const [k, v] of storedTagsOf(s.tags)) {
       const values = this.#byTag.get(k)
       if (values === undefined) continue
       if (removePosting(values, v, s)) this.#forgetLabel(k, v)
@@ -175,7 +176,6 @@ export class SeriesIndex {
     }
     const out: MemSeries[] = []
     for (const s of base ?? this.byUid.values()) {
-      let tags: Record<string, string> | undefined
       let ok = true
       for (let i = 0; i < matchers.length && ok; i++) {
         const name = matchers[i].name
@@ -183,8 +183,7 @@ export class SeriesIndex {
         if (name === '__name__') value = s.metric
         else if (name === 'endpoint') value = s.endpoint
         else {
-          tags ??= parseTags(s.tags)
-          value = tags[name] ?? ''
+          value = tagValue(s.tags, name)
         }
         ok = tests[i](value)
       }
@@ -333,7 +332,7 @@ const RESERVED = new Set(['__name__', 'endpoint', '__type__', '__step__'])
 // A series' labels: __name__, endpoint, and its tags but those with a reserved name or an empty value.
 function labelsOf(s: MemSeries, labelOf: (name: string, value: string) => Label): Labels {
   const out: Label[] = [labelOf('__name__', s.metric), labelOf('endpoint', s.endpoint)]
-  for (const [name, value] of Object.entries(parseTags(s.tags))) {
+  for (const [name, value] of storedTagsOf(s.tags)) {
     if (value !== '' && !RESERVED.has(name)) out.push(labelOf(name, value))
   }
   out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
@@ -341,8 +340,8 @@ function labelsOf(s: MemSeries, labelOf: (name: string, value: string) => Label)
 }
 
 /**
- * tagValue is the value of tag `name` in canonical tags `k1=v1,k2=v2` ('' when absent), read in place:
- * names hold no `=` or `,`, values no `,`.
+ * tagValue is the value of tag `name` in canonical tags `k1=v1,k2=v2` ('' when absent), read in place
+ * (names hold no `=` or `,`, values no `,`) and unescaped (a Prometheus value, see `escapeTagValue`).
  */
 export function tagValue(tags: string, name: string): string {
   let at = 0
@@ -352,7 +351,7 @@ export function tagValue(tags: string, name: string): string {
     if (i === 0 || tags.charCodeAt(i - 1) === 0x2c) {
       const from = i + name.length + 1
       const end = tags.indexOf(',', from)
-      return end < 0 ? tags.slice(from) : tags.slice(from, end)
+      return unescapeTagValue(end < 0 ? tags.slice(from) : tags.slice(from, end))
     }
     at = i + 1
   }

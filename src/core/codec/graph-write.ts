@@ -1,0 +1,60 @@
+// Graph.Write's item: one Prometheus series' samples, from transfer to the graph node that holds it.
+// Unlike Graph.Send's GraphItem (falcon's: seconds, one point an item, values JSON can hold), it carries
+// millisecond timestamps and float64 values bit for bit (NaN payloads such as Prometheus's stale
+// marker, ±Inf), as columns: typed arrays in process, base64 of their bytes over the network.
+import { decodeFloat64s, encodeFloat64s } from './columns.js'
+
+/** PromSeriesItem is one series of a Graph.Write call. */
+export class PromSeriesItem {
+  constructor(
+    readonly endpoint: string,
+    readonly metric: string,
+    /** tags: stored canonical tags, values escaped (`promSeriesOf`). */
+    readonly tags: string,
+    readonly step: number,
+    /** created: ms of the series' created timestamp to store a 0 at, or 0 for none. */
+    readonly created: number,
+    readonly t: Float64Array,
+    readonly v: Float64Array
+  ) {}
+
+  /** toJSON is the item over the network (JSON-RPC): the columns as base64. */
+  toJSON(): Record<string, unknown> {
+    return {
+      endpoint: this.endpoint,
+      metric: this.metric,
+      tags: this.tags,
+      step: this.step,
+      created: this.created,
+      t: encodeFloat64s(this.t),
+      v: encodeFloat64s(this.v),
+    }
+  }
+}
+
+/**
+ * readPromSeriesItem takes a Graph.Write item as it arrived (in process: a PromSeriesItem; over the
+ * network: its JSON) and returns it, or a sentence saying what is wrong with it.
+ */
+export function readPromSeriesItem(x: unknown): PromSeriesItem | string {
+  if (x instanceof PromSeriesItem) return x
+  if (typeof x !== 'object' || x === null) return 'not an object'
+  const o = x as Record<string, unknown>
+  if (typeof o.endpoint !== 'string' || o.endpoint === '') return 'endpoint: expected a string'
+  if (typeof o.metric !== 'string' || o.metric === '') return 'metric: expected a string'
+  if (typeof o.tags !== 'string') return 'tags: expected a string'
+  if (!Number.isInteger(o.step) || (o.step as number) <= 0) return 'step: expected seconds > 0'
+  const created = o.created ?? 0
+  if (typeof created !== 'number' || !Number.isSafeInteger(created))
+    return 'created: expected ms or 0'
+  let t: Float64Array
+  let v: Float64Array
+  try {
+    t = o.t instanceof Float64Array ? o.t : decodeFloat64s(o.t, 't')
+    v = o.v instanceof Float64Array ? o.v : decodeFloat64s(o.v, 'v')
+  } catch (err) {
+    return (err as Error).message
+  }
+  if (t.length !== v.length) return `t and v: ${t.length} timestamps for ${v.length} values`
+  return new PromSeriesItem(o.endpoint, o.metric, o.tags, o.step as number, created, t, v)
+}

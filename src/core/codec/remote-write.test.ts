@@ -1,0 +1,119 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import protobuf from 'protobufjs/minimal.js'
+import {
+  decodeSnappy,
+  decodeWriteRequest,
+  decodeWriteRequestV2,
+  encodeSnappy,
+  encodeWriteRequest,
+  encodeWriteRequestV2,
+  RemoteWriteError,
+  snappyBlockLength,
+} from './remote-write.js'
+
+const STALE = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0]
+// Stored by assignment: \`new Float64Array([x])\` sets a NaN's quiet bit, assignment keeps its bits.
+const bits = (x: number) => {
+  const f = new Float64Array(1)
+  f[0] = x
+  return new BigUint64Array(f.buffer)[0]
+}
+
+describe('remote write codec', () => {
+  it('decodes 1.0 as encoded: labels, ms timestamps (negative too), values bit for bit, metadata', () => {
+    const buf = encodeWriteRequest(
+      [
+        {
+          labels: [
+            ['__name__', 'up'],
+            ['job', 'ñode'],
+          ],
+          samples: [
+            [1_700_000_000_123, 1],
+            [-5, STALE],
+          ],
+        },
+        { labels: [['__name__', 'x']], samples: [] },
+      ],
+      [{ metric: 'up', type: 'gauge', help: 'Up.', unit: '' }]
+    )
+    const b = decodeWriteRequest(buf)
+    assert.equal(b.series, 2)
+    assert.deepEqual(b.labelsOf(0), ['__name__', 'up', 'job', 'ñode'])
+    assert.deepEqual(b.labelsOf(1), ['__name__', 'x'])
+    assert.deepEqual([...b.sampleStart], [0, 2, 2])
+    assert.deepEqual([...b.t], [1_700_000_000_123, -5])
+    assert.ok(Number.isNaN(b.v[1]))
+    assert.deepEqual(b.metadata, [{ metric: 'up', type: 'gauge', help: 'Up.', unit: '' }])
+    assert.notEqual(b.key(0), b.key(1))
+    assert.equal(decodeWriteRequest(buf).key(0), b.key(0))
+  })
+
+  it('keeps a NaN payload (the stale marker) bit for bit', () => {
+    // Written without a JS array in between: V8 canonicalises NaNs stored in arrays of doubles.
+    const stale = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)
+    const w = protobuf.Writer.create()
+    w.uint32(10).fork()
+    w.uint32(10).fork().uint32(10).string('__name__').uint32(18).string('m').ldelim()
+    w.uint32(18).fork().uint32(9).double(stale[0]).uint32(16).int64(7).ldelim()
+    w.ldelim()
+    assert.equal(bits(decodeWriteRequest(w.finish()).v[0]), 0x7ff0000000000002n)
+  })
+
+  it('decodes labels that are not contiguous in their TimeSeries', () => {
+    const w = protobuf.Writer.create()
+    w.uint32(10).fork()
+    w.uint32(10).fork().uint32(10).string('__name__').uint32(18).string('m').ldelim()
+    w.uint32(18).fork().uint32(9).double(2).uint32(16).int64(7).ldelim()
+    w.uint32(10).fork().uint32(10).string('a').uint32(18).string('b').ldelim()
+    w.ldelim()
+    const b = decodeWriteRequest(w.finish())
+    assert.deepEqual(b.labelsOf(0), ['__name__', 'm', 'a', 'b'])
+    assert.deepEqual([...b.t], [7])
+  })
+
+  it('decodes 2.0: symbols, metadata, created timestamps in samples and in the release candidates’ field 6', () => {
+    const buf = encodeWriteRequestV2([
+      {
+        labels: [
+          ['__name__', 'c_total'],
+          ['a', 'b'],
+        ],
+        samples: [[1000, 3]],
+        created: 500,
+        type: 'counter',
+        help: 'A counter.',
+        unit: 'seconds',
+      },
+    ])
+    const b = decodeWriteRequestV2(buf)
+    assert.deepEqual(b.labelsOf(0), ['__name__', 'c_total', 'a', 'b'])
+    assert.deepEqual([...b.created], [500])
+    assert.deepEqual(b.type, ['counter'])
+    assert.deepEqual(b.metadata, [
+      { metric: 'c_total', type: 'counter', help: 'A counter.', unit: 'seconds' },
+    ])
+    const w = protobuf.Writer.create()
+    w.uint32(34).string('').uint32(34).string('__name__').uint32(34).string('m')
+    w.uint32(42).fork().uint32(10).fork().uint32(1).uint32(2).ldelim().uint32(48).int64(77).ldelim()
+    assert.deepEqual([...decodeWriteRequestV2(w.finish()).created], [77])
+  })
+
+  it('refuses what does not decode, naming it', () => {
+    assert.throws(() => decodeWriteRequest(Buffer.from([0x0a, 0x05, 0x01])), RemoteWriteError)
+    assert.throws(
+      () => decodeWriteRequestV2(Buffer.from([0x22, 0x01, 0x61])),
+      /first symbol must be the empty string/
+    )
+    assert.throws(
+      () => decodeSnappy(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f]), 1 << 20),
+      /more than/
+    )
+    assert.throws(() => decodeSnappy(Buffer.from([0x80]), 1 << 20), /does not start with a length/)
+    assert.throws(() => decodeSnappy(Buffer.from([0x05, 0x00, 0x01]), 1 << 20), /corrupt/)
+    assert.equal(snappyBlockLength(Buffer.from([0xac, 0x02])), 300)
+    const data = Buffer.from('hello '.repeat(100))
+    assert.deepEqual(decodeSnappy(encodeSnappy(data), 1 << 20), data)
+  })
+})

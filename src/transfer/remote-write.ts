@@ -1,0 +1,382 @@
+// Prometheus remote write on transfer's HTTP port: `POST /api/v1/write`, remote write 1.0 and 2.0.
+//
+// A request is decoded, each series mapped to the falcon series it is stored as (core/prom-series),
+// and its samples sent to the graph node the ring picks, as falcon points are; the answer waits until
+// every graph address holding them has them in its WAL. Status codes follow the remote write spec,
+// because they decide what the sender does with the batch: 2xx kept; 400 dropped by the sender (a
+// malformed request, a series or sample Peregrine will not keep: the rest of the request is stored
+// and the answer names what was not); 415 an encoding or message type not spoken; 429 and 5xx kept
+// and retried by the sender (a graph node down or not keeping up), with Retry-After.
+import {
+  decodeSnappy,
+  decodeWriteRequest,
+  decodeWriteRequestV2,
+  type Deps,
+  type JudgeItem,
+  PromSeriesItem,
+  type PromSeries,
+  promSeriesOf,
+  type RemoteWriteBatch,
+  RemoteWriteError,
+  seriesKeyOf,
+} from '../core/index.js'
+import type { TransferConfig } from './config.js'
+import { MAX_PLACEMENTS, type Router } from './router.js'
+
+/** MAX_AHEAD_MS: samples further ahead of transfer's clock are refused, as Prometheus's receiver does. */
+export const MAX_AHEAD_MS = 10 * 60_000
+
+/** MAX_REASONS bounds the reasons one 400 answer lists. */
+const MAX_REASONS = 10
+
+/** RemoteWriteCounters count what the receiver did; shown on /counter/all under `remoteWrite`. */
+export interface RemoteWriteCounters {
+  requests: number
+  requestsV2: number
+  series: number
+  samples: number
+  /** samplesStored: samples every graph address holding them has in its WAL. */
+  samplesStored: number
+  /** invalidSeries: series refused (no __name__, bad or duplicate label names, unsorted labels, …). */
+  invalidSeries: number
+  /** invalidSamples: samples refused here (out of range timestamps, their series invalid). */
+  invalidSamples: number
+  /** refusedSamples: samples a graph node would not keep (too old, past a series limit). */
+  refusedSamples: number
+  histogramsDropped: number
+  exemplarsIgnored: number
+  metadataIgnored: number
+  /** answers by status class: 400, 415, 429, 5xx. */
+  badRequests: number
+  unsupported: number
+  tooManyRequests: number
+  unavailable: number
+}
+
+export function newRemoteWriteCounters(): RemoteWriteCounters {
+  return {
+    requests: 0,
+    requestsV2: 0,
+    series: 0,
+    samples: 0,
+    samplesStored: 0,
+    invalidSeries: 0,
+    invalidSamples: 0,
+    refusedSamples: 0,
+    histogramsDropped: 0,
+    exemplarsIgnored: 0,
+    metadataIgnored: 0,
+    badRequests: 0,
+    unsupported: 0,
+    tooManyRequests: 0,
+    unavailable: 0,
+  }
+}
+
+/** RemoteWriteAnswer is what the HTTP route sends: a status, headers and a plain-text body. */
+export interface RemoteWriteAnswer {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+// Where one series goes, worked out once and remembered by its label bytes.
+interface Placement {
+  series: PromSeries
+  node: string
+  key: string
+}
+
+const V2_TYPE = 'io.prometheus.write.v2.request'
+const V1_TYPE = 'prometheus.writerequest'
+
+/**
+ * messageVersion reads the message type from a Content-Type header: 1 for remote write 1.0
+ * (`application/x-protobuf`, or with `proto=prometheus.WriteRequest`), 2 for 2.0
+ * (`proto=io.prometheus.write.v2.Request`), or a sentence saying why neither.
+ */
+export function messageVersion(contentType: string | undefined): 1 | 2 | string {
+  // Prometheus 2.x and other 1.0 senders all send a protobuf content type; none is taken as 1.0.
+  if (contentType === undefined || contentType === '') return 1
+  const [essence, ...params] = contentType.split(';').map((s) => s.trim().toLowerCase())
+  if (essence !== 'application/x-protobuf') {
+    return `Content-Type ${JSON.stringify(contentType)}: expected application/x-protobuf (remote write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request (2.0)`
+  }
+  for (const p of params) {
+    const eq = p.indexOf('=')
+    if (eq < 0 || p.slice(0, eq).trim() !== 'proto') continue
+    const proto = p.slice(eq + 1).trim()
+    if (proto === V2_TYPE) return 2
+    if (proto === V1_TYPE) return 1
+    return `Content-Type proto=${proto}: not a remote write message this receiver speaks (prometheus.WriteRequest, io.prometheus.write.v2.Request)`
+  }
+  return 1
+}
+
+/**
+ * RemoteWriteReceiver handles `POST /api/v1/write` bodies. One per transfer; it remembers where the
+ * series it has seen go (at most MAX_PLACEMENTS, then it starts again).
+ */
+export class RemoteWriteReceiver {
+  readonly counters = newRemoteWriteCounters()
+  readonly #router: Router
+  readonly #cfg: Readonly<TransferConfig>
+  readonly #deps: Deps
+  readonly #placements = [
+    new Map<string, Placement | string>(),
+    new Map<string, Placement | string>(),
+  ]
+  #placementCount = 0
+  #loggedAt = -Infinity
+
+  constructor(router: Router, cfg: Readonly<TransferConfig>, deps: Deps) {
+    this.#router = router
+    this.#cfg = cfg
+    this.#deps = deps
+  }
+
+  /** cachedPlacements is how many series' placements are remembered. */
+  get cachedPlacements(): number {
+    return this.#placementCount
+  }
+
+  /** receive answers one request: its raw (snappy) body and headers. Never throws. */
+  async receive(
+    body: Buffer,
+    contentType: string | undefined,
+    contentEncoding: string | undefined
+  ): Promise<RemoteWriteAnswer> {
+    const c = this.counters
+    c.requests++
+    const version = messageVersion(contentType)
+    if (typeof version === 'string') return this.#unsupported(version)
+    if (version === 2) c.requestsV2++
+    const encoding = (contentEncoding ?? '').trim().toLowerCase()
+    if (encoding !== '' && encoding !== 'snappy') {
+      return this.#unsupported(
+        `Content-Encoding ${JSON.stringify(contentEncoding)}: remote write bodies are snappy-compressed (Content-Encoding: snappy)`
+      )
+    }
+    let batch: RemoteWriteBatch
+    try {
+      const raw = decodeSnappy(body, this.#cfg.maxBodyBytes)
+      batch = version === 2 ? decodeWriteRequestV2(raw) : decodeWriteRequest(raw)
+    } catch (err) {
+      if (!(err instanceof RemoteWriteError)) throw err
+      return this.#bad([err.message], version)
+    }
+    return this.#store(batch, version)
+  }
+
+  async #store(batch: RemoteWriteBatch, version: 1 | 2): Promise<RemoteWriteAnswer> {
+    const c = this.counters
+    const reasons: string[] = []
+    let reasonCount = 0
+    const reason = (s: string) => {
+      reasonCount++
+      if (reasons.length < MAX_REASONS) reasons.push(s)
+    }
+    c.series += batch.series
+    c.samples += batch.t.length
+    c.exemplarsIgnored += batch.exemplars
+    c.metadataIgnored += batch.metadata.length
+    if (batch.histograms > 0) {
+      c.histogramsDropped += batch.histograms
+      reason(
+        `${batch.histograms} native histogram sample(s) not stored: Peregrine stores float samples only (send classic histograms)`
+      )
+    }
+    const now = this.#deps.now()
+    const maxT = now + MAX_AHEAD_MS
+    const items: PromSeriesItem[] = []
+    const nodes: string[] = []
+    const judged = new Map<ReturnType<Router['judgeOf']> & object, JudgeItem[]>()
+    const step = this.#cfg.remoteWriteStep
+    const createdZero = this.#cfg.remoteWriteCreatedZero
+    const cache = this.#placements[version - 1]
+    for (let i = 0; i < batch.series; i++) {
+      const from = batch.sampleStart[i]
+      const to = batch.sampleStart[i + 1]
+      const p = this.#place(cache, batch, i)
+      if (typeof p === 'string') {
+        c.invalidSeries++
+        c.invalidSamples += to - from
+        reason(`timeseries[${i}]: ${p}`)
+        continue
+      }
+      if (to === from) continue
+      let t = batch.t.subarray(from, to)
+      let v = batch.v.subarray(from, to)
+      // Timestamps: integer ms from 1970 to 10 minutes ahead (Prometheus refuses beyond: out of bounds).
+      let bad = 0
+      for (let k = 0; k < t.length; k++) {
+        const x = t[k]
+        if (!(x >= 0 && x <= maxT && Number.isSafeInteger(x))) bad++
+      }
+      if (bad > 0) {
+        const keepT = new Float64Array(t.length - bad)
+        // Float64Array to Float64Array: bit for bit, so a NaN payload (the stale marker) survives.
+        const keepV = new Float64Array(t.length - bad)
+        let first = NaN
+        let j = 0
+        for (let k = 0; k < t.length; k++) {
+          const x = t[k]
+          if (x >= 0 && x <= maxT && Number.isSafeInteger(x)) {
+            keepT[j] = x
+            keepV[j++] = v[k]
+          } else if (first !== first) first = x
+        }
+        c.invalidSamples += bad
+        reason(
+          `timeseries[${i}] ${p.series.metric}: ${bad} sample(s) with a timestamp out of range (e.g. ${first} ms; expected 0 to 10 minutes past now, ${now})`
+        )
+        if (j === 0) continue
+        t = keepT
+        v = keepV
+      }
+      const created = createdZero ? batch.created[i] : 0
+      items.push(
+        new PromSeriesItem(p.series.endpoint, p.series.metric, p.series.tags, step, created, t, v)
+      )
+      nodes.push(p.node)
+      const judge = this.#router.judgeOf(p.key)
+      if (judge !== null) {
+        let list = judged.get(judge)
+        if (list === undefined) judged.set(judge, (list = []))
+        for (let k = 0; k < t.length; k++) {
+          const value = v[k]
+          // Judge compares numbers; NaN, stale markers and ±Inf trigger nothing in falcon's functions.
+          if (!Number.isFinite(value)) continue
+          list.push({
+            endpoint: p.series.endpoint,
+            metric: p.series.metric,
+            value,
+            timestamp: Math.floor(t[k] / 1000),
+            judgeType: 'GAUGE',
+            tags: p.series.labels,
+          })
+        }
+      }
+    }
+    // Nothing is taken while a node is down or not keeping up: the sender keeps the batch and retries.
+    const touched = new Set(nodes)
+    for (const node of touched) {
+      const state = this.#router.writeState(node)
+      if (state === 'down') return this.#unavailable(`graph node ${node} is down`)
+      if (state === 'busy') {
+        c.tooManyRequests++
+        return {
+          status: 429,
+          headers: { 'Retry-After': '2', 'Content-Type': 'text/plain; charset=utf-8' },
+          body: `graph node ${node} is not keeping up (its send buffer is over half full); retry later\n`,
+        }
+      }
+    }
+    let stored = 0
+    if (items.length > 0) {
+      let refused
+      try {
+        refused = await this.#router.write(
+          items,
+          nodes,
+          [...judged].map(([judge, list]) => ({ judge, items: list }))
+        )
+      } catch (err) {
+        return this.#unavailable((err as Error).message)
+      }
+      const refusedAt = new Set<number>()
+      for (const r of refused) {
+        refusedAt.add(r.index)
+        const it = items[r.index]
+        const n = /^(\d+) sample/.exec(r.message)
+        const count = n === null ? it.t.length : Number(n[1])
+        c.refusedSamples += count
+        reason(`${it.metric} of ${it.endpoint}: ${r.code}: ${r.message}`)
+      }
+      for (let i = 0; i < items.length; i++) if (!refusedAt.has(i)) stored += items[i].t.length
+      c.samplesStored += stored
+    }
+    const headers: Record<string, string> = {}
+    if (version === 2) {
+      headers['X-Prometheus-Remote-Write-Samples-Written'] = String(stored)
+      headers['X-Prometheus-Remote-Write-Histograms-Written'] = '0'
+      headers['X-Prometheus-Remote-Write-Exemplars-Written'] = '0'
+    }
+    if (reasonCount > 0) {
+      const more = reasonCount - reasons.length
+      return this.#bad(
+        more > 0 ? [...reasons, `and ${more} more`] : reasons,
+        version,
+        headers,
+        stored
+      )
+    }
+    return { status: 204, headers, body: '' }
+  }
+
+  // The placement of series i, from the cache or worked out (and remembered).
+  #place(
+    cache: Map<string, Placement | string>,
+    batch: RemoteWriteBatch,
+    i: number
+  ): Placement | string {
+    const key = batch.key(i)
+    let p = key === '' ? undefined : cache.get(key)
+    if (p !== undefined) return p
+    const series = promSeriesOf(batch.labelsOf(i))
+    if (typeof series === 'string') p = series
+    else {
+      const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
+      p = { series, node: this.#router.nodeOf(skey), key: skey }
+    }
+    if (key !== '') {
+      if (++this.#placementCount > MAX_PLACEMENTS) {
+        for (const m of this.#placements) m.clear()
+        this.#placementCount = 1
+      }
+      cache.set(key, p)
+    }
+    return p
+  }
+
+  #bad(
+    reasons: string[],
+    version: 1 | 2,
+    headers: Record<string, string> = {},
+    stored = 0
+  ): RemoteWriteAnswer {
+    this.counters.badRequests++
+    const at = this.#deps.now()
+    if (at - this.#loggedAt >= 10_000) {
+      this.#deps.log.warn(`transfer: remote write ${version}.0 refused in part: ${reasons[0]}`)
+      this.#loggedAt = at
+    }
+    const head =
+      stored > 0
+        ? `${stored} samples stored; the rest refused (the sender should drop them, not retry):`
+        : 'refused (the sender should drop this request, not retry):'
+    return {
+      status: 400,
+      headers: { ...headers, 'Content-Type': 'text/plain; charset=utf-8' },
+      body: `${head}\n${reasons.join('\n')}\n`,
+    }
+  }
+
+  #unsupported(why: string): RemoteWriteAnswer {
+    this.counters.unsupported++
+    return {
+      status: 415,
+      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+      body: why + '\n',
+    }
+  }
+
+  #unavailable(why: string): RemoteWriteAnswer {
+    this.counters.unavailable++
+    return {
+      status: 503,
+      headers: { 'Retry-After': '5', 'Content-Type': 'text/plain; charset=utf-8' },
+      body: `${why}; this request is not acknowledged: retry it (samples already stored are kept once)\n`,
+    }
+  }
+}
