@@ -53,7 +53,11 @@ function run(bin: string, args: string[]): ChildProcess {
   return child
 }
 
-async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  ms: number,
+  probe: () => Promise<T | undefined>
+): Promise<T> {
   const until = Date.now() + ms
   let last: unknown
   for (;;) {
@@ -73,7 +77,12 @@ interface Series {
   values: [number, string][]
 }
 
-async function promQuery(address: string, q: string, time: number, auth?: string): Promise<Series[]> {
+async function promQuery(
+  address: string,
+  q: string,
+  time: number,
+  auth?: string
+): Promise<Series[]> {
   const res = await fetch(
     `http://${address}/api/v1/query?query=${encodeURIComponent(q)}&time=${time}`,
     { headers: auth === undefined ? {} : { Apitoken: auth } }
@@ -83,10 +92,16 @@ async function promQuery(address: string, q: string, time: number, auth?: string
   return body.data.result
 }
 
-/** metricValue reads one of Prometheus's own metrics (summed over its label sets). */
+/** promSelf reads one of Prometheus's own metrics from its /metrics (summed over its label sets). */
 async function promSelf(name: string): Promise<number> {
-  const r = await promQuery(promAddr, `sum(${name})`, Date.now() / 1000)
-  return r.length === 0 ? 0 : Number((r[0] as unknown as { value: [number, string] }).value[1])
+  const text = await (await fetch(`http://${promAddr}/metrics`)).text()
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (line.startsWith(name + ' ') || line.startsWith(name + '{')) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+    }
+  }
+  return sum
 }
 
 const key = (m: Record<string, string>) =>
