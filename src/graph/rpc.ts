@@ -123,11 +123,12 @@ export function graphMethods(
   options: GraphOptions = defaultGraphOptions
 ): Map<string, (p: unknown) => unknown> {
   const seriesByTags: SeriesByTags = new WeakMap()
+  const refByToken: RefByToken = new WeakMap()
   return new Map<string, (p: unknown) => unknown>([
     ['Graph.Ping', () => ({ code: 0 })],
     ['Graph.Send', (p) => send(db, counters, p, seriesByTags)],
     // Peregrine's own: Prometheus series (ms timestamps, any float64) from transfer's remote write.
-    ['Graph.Write', (p) => write(db, counters, p)],
+    ['Graph.Write', (p) => write(db, counters, p, refByToken)],
     ['Graph.Query', (p) => query(db, counters, p)],
     ['Graph.Last', (p) => last(db, counters, p, false)],
     ['Graph.LastRaw', (p) => last(db, counters, p, true)],
@@ -337,10 +338,17 @@ async function send(
  * as GAUGE series and resolves once they are in the WAL. A malformed item, or samples the storage
  * refuses, are listed in `refused` by item index, one entry an item naming how many of its samples.
  */
+/**
+ * RefByToken remembers, per PromSeriesItem token (in process only), the series ref and step it led to
+ * in one database; entries go with their tokens.
+ */
+type RefByToken = WeakMap<object, { ref: number; step: number }>
+
 async function write(
   db: Db,
   counters: GraphCounters,
-  param: unknown
+  param: unknown,
+  refByToken: RefByToken
 ): Promise<{ code: number; refused?: SendRefusal[] }> {
   if (!Array.isArray(param)) throw new RpcError('Graph.Write: expected an array of series items')
   counters.writeCalls++
@@ -354,23 +362,32 @@ async function write(
       refused.push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: `Graph.Write item: ${item}` })
       continue
     }
-    const desc = {
-      endpoint: item.endpoint,
-      metric: item.metric,
-      tags: item.tags,
-      dstype: 'GAUGE' as const,
-      step: item.step,
+    const { t, v, from, to, token } = item
+    counters.writeSamples += to - from
+    let known = 0
+    if (token !== null) {
+      const k = refByToken.get(token)
+      if (k !== undefined && k.step === item.step && db.hasRef(k.ref)) known = k.ref
     }
-    const { t, v } = item
-    counters.writeSamples += t.length
-    let ref = 0
+    let ref = known
+    // Built only for a series not found by its token.
+    const desc =
+      known !== 0
+        ? null
+        : {
+            endpoint: item.endpoint,
+            metric: item.metric,
+            tags: item.tags,
+            dstype: 'GAUGE' as const,
+            step: item.step,
+          }
     // Prometheus's created-timestamp zero: the counter was 0 when it started, so rate() and increase()
     // count its first samples after a restart. A sample already at that time wins (first kept).
-    if (item.created > 0 && t.length > 0 && item.created < t[0]) {
-      ref = app.append(0, desc, item.created, 0)
+    if (item.created > 0 && to > from && item.created < t[from]) {
+      ref = app.append(ref, ref === 0 ? desc : null, item.created, 0)
       itemAt.push(i)
     }
-    for (let k = 0; k < t.length; k++) {
+    for (let k = from; k < to; k++) {
       if (!Number.isSafeInteger(t[k])) {
         refused.push({
           index: i,
@@ -382,6 +399,7 @@ async function write(
       ref = app.append(ref, ref === 0 ? desc : null, t[k], v[k])
       itemAt.push(i)
     }
+    if (token !== null && ref !== 0 && ref !== known) refByToken.set(token, { ref, step: item.step })
   }
   const result = await app.commit()
   if (result.refused.length === 0 && refused.length === 0) return { code: 0 }

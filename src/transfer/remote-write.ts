@@ -84,7 +84,10 @@ export interface RemoteWriteAnswer {
 interface Placement {
   series: PromSeries
   node: string
-  key: string
+  judge: ReturnType<Router['judgeOf']>
+  /** gen, at: the request that last placed a sample of this series, and its item there. */
+  gen: number
+  at: number
 }
 
 const V2_TYPE = 'io.prometheus.write.v2.request'
@@ -127,6 +130,7 @@ export class RemoteWriteReceiver {
     new Map<string, Placement | string>(),
   ]
   #placementCount = 0
+  #gen = 0
   #loggedAt = -Infinity
 
   constructor(router: Router, cfg: Readonly<TransferConfig>, deps: Deps) {
@@ -190,13 +194,18 @@ export class RemoteWriteReceiver {
     const maxT = now + MAX_AHEAD_MS
     const items: PromSeriesItem[] = []
     const nodes: string[] = []
-    const judged = new Map<ReturnType<Router['judgeOf']> & object, JudgeItem[]>()
+    const placed: Placement[] = []
+    // Items of series that came more than once in this request: their further sample ranges, as
+    // (from, to, columns) triples, columns -1 for the request's and k for filtered[k]'s.
+    let more: Map<number, number[]> | null = null
+    const filtered: [Float64Array, Float64Array][] = []
+    const gen = ++this.#gen
     const step = this.#cfg.remoteWriteStep
     const createdZero = this.#cfg.remoteWriteCreatedZero
     const cache = this.#placements[version - 1]
     for (let i = 0; i < batch.series; i++) {
-      const from = batch.sampleStart[i]
-      const to = batch.sampleStart[i + 1]
+      let from = batch.sampleStart[i]
+      let to = batch.sampleStart[i + 1]
       const p = this.#place(cache, batch, i)
       if (typeof p === 'string') {
         c.invalidSeries++
@@ -205,21 +214,21 @@ export class RemoteWriteReceiver {
         continue
       }
       if (to === from) continue
-      let t = batch.t.subarray(from, to)
-      let v = batch.v.subarray(from, to)
+      let t = batch.t
+      let v = batch.v
       // Timestamps: integer ms from 1970 to 10 minutes ahead (Prometheus refuses beyond: out of bounds).
       let bad = 0
-      for (let k = 0; k < t.length; k++) {
+      for (let k = from; k < to; k++) {
         const x = t[k]
         if (!(x >= 0 && x <= maxT && Number.isSafeInteger(x))) bad++
       }
       if (bad > 0) {
-        const keepT = new Float64Array(t.length - bad)
+        const keepT = new Float64Array(to - from - bad)
         // Float64Array to Float64Array: bit for bit, so a NaN payload (the stale marker) survives.
-        const keepV = new Float64Array(t.length - bad)
+        const keepV = new Float64Array(to - from - bad)
         let first = NaN
         let j = 0
-        for (let k = 0; k < t.length; k++) {
+        for (let k = from; k < to; k++) {
           const x = t[k]
           if (x >= 0 && x <= maxT && Number.isSafeInteger(x)) {
             keepT[j] = x
@@ -233,29 +242,83 @@ export class RemoteWriteReceiver {
         if (j === 0) continue
         t = keepT
         v = keepV
+        from = 0
+        to = j
       }
+      if (p.gen === gen) {
+        // The series again (Prometheus sends a TimeSeries per sample): one item holds them all.
+        more ??= new Map()
+        let list = more.get(p.at)
+        if (list === undefined) more.set(p.at, (list = []))
+        if (t === batch.t) list.push(from, to, -1)
+        else list.push(from, to, filtered.push([t, v]) - 1)
+        continue
+      }
+      p.gen = gen
+      p.at = items.length
       const created = createdZero ? batch.created[i] : 0
-      items.push(
-        new PromSeriesItem(p.series.endpoint, p.series.metric, p.series.tags, step, created, t, v)
-      )
+      const s = p.series
+      items.push(new PromSeriesItem(s.endpoint, s.metric, s.tags, step, created, t, v, from, to, s))
       nodes.push(p.node)
-      const judge = this.#router.judgeOf(p.key)
-      if (judge !== null) {
-        let list = judged.get(judge)
-        if (list === undefined) judged.set(judge, (list = []))
-        for (let k = 0; k < t.length; k++) {
-          const value = v[k]
-          // Judge compares numbers; NaN, stale markers and ±Inf trigger nothing in falcon's functions.
-          if (!Number.isFinite(value)) continue
-          list.push({
-            endpoint: p.series.endpoint,
-            metric: p.series.metric,
-            value,
-            timestamp: Math.floor(t[k] / 1000),
-            judgeType: 'GAUGE',
-            tags: p.series.labels,
-          })
+      placed.push(p)
+    }
+    if (more !== null) {
+      for (const [at, ranges] of more) {
+        const first = items[at]
+        let n = first.size
+        for (let r = 0; r < ranges.length; r += 3) n += ranges[r + 1] - ranges[r]
+        // Element by element: a Float64Array copy keeps NaN payloads, and views cost more than 1-sample copies.
+        const t = new Float64Array(n)
+        const v = new Float64Array(n)
+        let j = 0
+        for (let k = first.from; k < first.to; k++, j++) {
+          t[j] = first.t[k]
+          v[j] = first.v[k]
         }
+        for (let r = 0; r < ranges.length; r += 3) {
+          const own = ranges[r + 2]
+          const rt = own < 0 ? batch.t : filtered[own][0]
+          const rv = own < 0 ? batch.v : filtered[own][1]
+          for (let k = ranges[r]; k < ranges[r + 1]; k++, j++) {
+            t[j] = rt[k]
+            v[j] = rv[k]
+          }
+        }
+        const s = placed[at].series
+        items[at] = new PromSeriesItem(
+          s.endpoint,
+          s.metric,
+          s.tags,
+          step,
+          first.created,
+          t,
+          v,
+          0,
+          n,
+          s
+        )
+      }
+    }
+    const judged = new Map<NonNullable<Placement['judge']>, JudgeItem[]>()
+    for (let i = 0; i < items.length; i++) {
+      const judge = placed[i].judge
+      if (judge === null) continue
+      let list = judged.get(judge)
+      if (list === undefined) judged.set(judge, (list = []))
+      const { t, v, from, to } = items[i]
+      const s = placed[i].series
+      for (let k = from; k < to; k++) {
+        const value = v[k]
+        // Judge compares numbers; NaN, stale markers and ±Inf trigger nothing in falcon's functions.
+        if (!Number.isFinite(value)) continue
+        list.push({
+          endpoint: s.endpoint,
+          metric: s.metric,
+          value,
+          timestamp: Math.floor(t[k] / 1000),
+          judgeType: 'GAUGE',
+          tags: s.labels,
+        })
       }
     }
     // Nothing is taken while a node is down or not keeping up: the sender keeps the batch and retries.
@@ -289,11 +352,11 @@ export class RemoteWriteReceiver {
         refusedAt.add(r.index)
         const it = items[r.index]
         const n = /^(\d+) sample/.exec(r.message)
-        const count = n === null ? it.t.length : Number(n[1])
+        const count = n === null ? it.size : Number(n[1])
         c.refusedSamples += count
         reason(`${it.metric} of ${it.endpoint}: ${r.code}: ${r.message}`)
       }
-      for (let i = 0; i < items.length; i++) if (!refusedAt.has(i)) stored += items[i].t.length
+      for (let i = 0; i < items.length; i++) if (!refusedAt.has(i)) stored += items[i].size
       c.samplesStored += stored
     }
     const headers: Record<string, string> = {}
@@ -327,7 +390,13 @@ export class RemoteWriteReceiver {
     if (typeof series === 'string') p = series
     else {
       const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
-      p = { series, node: this.#router.nodeOf(skey), key: skey }
+      p = {
+        series,
+        node: this.#router.nodeOf(skey),
+        judge: this.#router.judgeOf(skey),
+        gen: 0,
+        at: 0,
+      }
     }
     if (key !== '') {
       if (++this.#placementCount > MAX_PLACEMENTS) {

@@ -516,7 +516,7 @@ export class Router {
       let part: number[] = []
       let size = 0
       for (const i of indices) {
-        const n = items[i].t.length
+        const n = items[i].size
         if (part.length > 0 && size + n > max) {
           parts.push(part)
           part = []
@@ -529,7 +529,7 @@ export class Router {
       for (const sender of this.#writers.get(node) ?? []) {
         for (const p of parts) {
           let n = 0
-          for (const i of p) n += items[i].t.length
+          for (const i of p) n += items[i].size
           waits.push(
             new Promise<void>((resolve, reject) => {
               sender.enqueue({

@@ -4,7 +4,11 @@
 // marker, ±Inf), as columns: typed arrays in process, base64 of their bytes over the network.
 import { decodeFloat64s, encodeFloat64s } from './columns.js'
 
-/** PromSeriesItem is one series of a Graph.Write call. */
+/**
+ * PromSeriesItem is one series of a Graph.Write call: its samples are `t[from..to)` and `v[from..to)`,
+ * ranges of a request's columns rather than views of them (a view is an allocation, and Prometheus
+ * sends most series one sample a request).
+ */
 export class PromSeriesItem {
   constructor(
     readonly endpoint: string,
@@ -15,8 +19,21 @@ export class PromSeriesItem {
     /** created: ms of the series' created timestamp to store a 0 at, or 0 for none. */
     readonly created: number,
     readonly t: Float64Array,
-    readonly v: Float64Array
+    readonly v: Float64Array,
+    readonly from = 0,
+    readonly to = t.length,
+    /**
+     * token: in process, an object that stands for this series for as long as the sender remembers
+     * it (the same object for the same endpoint, metric, tags and step), so that graph finds the
+     * series by it instead of by its key. Never sent over the network.
+     */
+    readonly token: object | null = null
   ) {}
+
+  /** size is how many samples the item holds. */
+  get size(): number {
+    return this.to - this.from
+  }
 
   /** toJSON is the item over the network (JSON-RPC): the columns as base64. */
   toJSON(): Record<string, unknown> {
@@ -26,8 +43,8 @@ export class PromSeriesItem {
       tags: this.tags,
       step: this.step,
       created: this.created,
-      t: encodeFloat64s(this.t),
-      v: encodeFloat64s(this.v),
+      t: encodeFloat64s(this.t.subarray(this.from, this.to)),
+      v: encodeFloat64s(this.v.subarray(this.from, this.to)),
     }
   }
 }
