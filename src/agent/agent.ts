@@ -37,6 +37,9 @@ export class CollectLoop {
   private running: Promise<void> | undefined
   private readonly defaultTags: string
   private readonly reported = new Set<string>()
+  /** What the last cycle collected, and each collector sent on its own (what :1988/metrics shows). */
+  private lastMain: readonly AgentMetric[] = []
+  private readonly lastApart = new Map<string, readonly AgentMetric[]>()
   readonly stats: CycleStats = {
     cycles: 0,
     lastCycleMs: 0,
@@ -144,8 +147,13 @@ export class CollectLoop {
     // on its own when it is done and never holds up the host's metrics.
     const main = this.collectors.filter((c) => !ON_THEIR_OWN.has(c.name))
     const apart = this.collectors.filter((c) => ON_THEIR_OWN.has(c.name))
-    const sendApart = apart.map(async (c) => this.send(await this.collect([c])))
+    const sendApart = apart.map(async (c) => {
+      const got = await this.collect([c])
+      this.lastApart.set(c.name, got)
+      await this.send(got)
+    })
     const metrics = await this.collect(main)
+    this.lastMain = metrics
     const used = process.cpuUsage(cpu)
     this.stats.cycles++
     this.stats.lastCycleMs = performance.now() - started
@@ -153,6 +161,13 @@ export class CollectLoop {
     this.stats.lastMetrics = metrics.length
     await this.send(metrics)
     await Promise.all(sendApart)
+  }
+
+  /** latest returns the metrics of the last cycle, as they were sent. */
+  latest(): AgentMetric[] {
+    const out = [...this.lastMain]
+    for (const list of this.lastApart.values()) out.push(...list)
+    return out
   }
 
   private async send(metrics: AgentMetric[]): Promise<void> {

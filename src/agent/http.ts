@@ -99,6 +99,8 @@ export interface AgentHttpContext {
   reloadConfig(): Promise<unknown>
   /** exit ends the agent; `/exit` calls it one second after answering. */
   exit(): void
+  /** metrics: the Prometheus text exposition `/metrics` answers (host metrics and the agent's own). */
+  metrics?(): Promise<string>
   /** cpuUsage: undefined until two readings exist (falcon's `not prepared`). */
   cpuUsage?(): CpuUsage | undefined
   /** df: every mounted filesystem (throws to answer `{"msg": <error>}`). */
@@ -522,6 +524,11 @@ export function agentHttp(ctx: AgentHttpContext): AgentHttp {
   route('/health', () => text('ok'))
   // Peregrine's own, as its other components have: what the connection limits refused.
   route('/counter/all', () => data({ listeners: { http: stats } }))
+  route('/metrics', async () =>
+    ctx.metrics === undefined
+      ? text('no metrics\n', 404)
+      : reply('text/plain; version=0.0.4; charset=utf-8', await ctx.metrics(), 200)
+  )
   route('/version', () => text(ctx.version))
   route('/workdir', () => data(ctx.workdir))
   route('/ips', () => data(ctx.trustable()))

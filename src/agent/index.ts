@@ -8,6 +8,10 @@ import { hostname as osHostname } from 'node:os'
 import { connect } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import {
+  counterFrom,
+  exposition,
+  gaugeFrom,
+  newMetricsRegistry,
   type Deps,
   listenError,
   type MetricValue,
@@ -21,6 +25,7 @@ import { networkCollectors } from './collectors/network.js'
 import { systemCollectorsWithPages, type SystemPages } from './collectors/system.js'
 import type { AgentConfig } from './config.js'
 import { AGENT_VERSION, Heartbeat } from './heartbeat.js'
+import { hostExposition } from './exposition.js'
 import { agentHttp } from './http.js'
 import { PluginRunner, pluginVersion } from './plugins.js'
 import { formatDefaultTags, TransferSender, withDefaultTags } from './sender.js'
@@ -179,8 +184,34 @@ export async function start(
 
   await begin(config)
 
+  const registry = deps.metrics ?? newMetricsRegistry()
+  counterFrom(registry, {
+    name: 'peregrine_agent_cycles_total',
+    help: 'Collection cycles run.',
+    read: () => loop.stats.cycles,
+  })
+  counterFrom(registry, {
+    name: 'peregrine_agent_collector_errors_total',
+    help: 'Collector failures (each logged once per collector and message).',
+    read: () => loop.stats.collectorErrors,
+  })
+  gaugeFrom(registry, {
+    name: 'peregrine_agent_last_cycle_seconds',
+    help: 'How long the last collection cycle took, by clock (wall) or CPU time (cpu).',
+    labels: ['time'],
+    read: () => [
+      [{ time: 'wall' }, loop.stats.lastCycleMs / 1000],
+      [{ time: 'cpu' }, loop.stats.lastCycleCpuMs / 1000],
+    ],
+  })
+  gaugeFrom(registry, {
+    name: 'peregrine_agent_last_cycle_metrics',
+    help: 'Metrics the last cycle collected.',
+    read: () => loop.stats.lastMetrics,
+  })
   const http = config.http.enabled
     ? agentHttp({
+        metrics: async () => hostExposition(loop.latest()) + (await exposition(registry)),
         version: AGENT_VERSION,
         workdir: process.cwd(),
         get proc() {

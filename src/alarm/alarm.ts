@@ -168,6 +168,13 @@ const uniq = (xs: readonly string[]): string[] => [
 
 /** Alarm is the running pipeline; `start` lives in index.ts. */
 export class Alarm {
+  /** deliveries: messages by channel kind (mail, sms, im, webhook, …) and outcome. */
+  readonly deliveries = new Map<string, { sent: number; failed: number; silenced: number }>()
+  #delivery(kind: string): { sent: number; failed: number; silenced: number } {
+    let d = this.deliveries.get(kind)
+    if (d === undefined) this.deliveries.set(kind, (d = { sent: 0, failed: 0, silenced: 0 }))
+    return d
+  }
   readonly counters: AlarmCounters = {
     events: 0,
     invalidEvents: 0,
@@ -587,15 +594,18 @@ export class Alarm {
     silenced: boolean
   ): Promise<void> {
     if (silenced) {
+      this.#delivery(kind).silenced++
       await this.#record(eventId, kind, msg.tos.join(','), msg.subject, 'silenced', 0, '')
       return
     }
     try {
       const { attempts } = await channel.send(msg)
       this.counters.sent++
+      this.#delivery(kind).sent++
       await this.#record(eventId, kind, msg.tos.join(','), msg.subject, 'sent', attempts, '')
     } catch (err) {
       this.counters.failed++
+      this.#delivery(kind).failed++
       const attempts = (err as { attempts?: number }).attempts ?? 1
       this.#log.error(
         `alarm: ${channel.name} to ${msg.tos.join(',')} failed after ${attempts} attempt(s): ${(err as Error).message}`

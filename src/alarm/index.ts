@@ -9,15 +9,21 @@
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import {
+  counterFrom,
   type Deps,
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
+  type LabelledValue,
   limitedServerFactory,
   listenError,
+  listenerMetrics,
   newListenerStats,
+  newMetricsRegistry,
   parseListen,
   type Service,
   VERSION,
 } from '../core/index.js'
-import { openQueue, type Queue } from '../queue/index.js'
+import { openQueue, type Queue, registerQueueMetrics } from '../queue/index.js'
 import { deleteEventsBefore, Store } from '../store/index.js'
 import { Alarm } from './alarm.js'
 import type { AlarmConfig } from './config.js'
@@ -63,6 +69,57 @@ export async function start(
     void reply.type('text/plain').send(VERSION)
   })
   http.get('/workdir', () => ({ msg: 'success', data: process.cwd() }))
+  const registry = deps.metrics ?? newMetricsRegistry()
+  const c = alarm.counters
+  counterFrom(registry, {
+    name: 'peregrine_alarm_events_total',
+    help: 'Events taken from the queue, by outcome (recorded, invalid, no_action: no template action, silenced).',
+    labels: ['outcome'],
+    read: () => [
+      [{ outcome: 'received' }, c.events],
+      [{ outcome: 'invalid' }, c.invalidEvents],
+      [{ outcome: 'recorded' }, c.recorded],
+      [{ outcome: 'record_failed' }, c.recordFailures],
+      [{ outcome: 'no_action' }, c.noAction],
+      [{ outcome: 'silenced' }, c.silenced],
+    ],
+  })
+  counterFrom(registry, {
+    name: 'peregrine_alarm_deliveries_total',
+    help: 'Messages delivered, by channel (mail, sms, im, webhook, robot kinds) and outcome (sent, failed, silenced).',
+    labels: ['channel', 'outcome'],
+    read: () =>
+      [...alarm.deliveries].flatMap(([channel, d]) => [
+        [{ channel, outcome: 'sent' }, d.sent] as LabelledValue,
+        [{ channel, outcome: 'failed' }, d.failed] as LabelledValue,
+        [{ channel, outcome: 'silenced' }, d.silenced] as LabelledValue,
+      ]),
+  })
+  counterFrom(registry, {
+    name: 'peregrine_alarm_messages_total',
+    help: 'Messages queued per user and merged (low priorities), and those with no channel configured.',
+    labels: ['stage'],
+    read: () => [
+      [{ stage: 'queued' }, c.queued],
+      [{ stage: 'merged' }, c.merged],
+      [{ stage: 'unconfigured' }, c.unconfigured],
+    ],
+  })
+  counterFrom(registry, {
+    name: 'peregrine_alarm_callbacks_total',
+    help: 'Template callbacks, by outcome (called, failed, refused: an internal address not allowed).',
+    labels: ['outcome'],
+    read: () => [
+      [{ outcome: 'called' }, c.callbacks],
+      [{ outcome: 'failed' }, c.callbackFailures],
+      [{ outcome: 'refused' }, c.callbackRefused],
+    ],
+  })
+  registerQueueMetrics(registry, 'alarm', () => queue.stats())
+  listenerMetrics(registry, 'alarm', () => listeners)
+  http.get('/metrics', async (_req, reply) =>
+    reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
+  )
   http.get('/counter/all', () => ({
     msg: 'success',
     data: { ...alarm.counters, queue: queue.stats(), listeners },

@@ -295,10 +295,11 @@ async function aHostIn(w: World): Promise<{ grp: number; hostname: string; host:
 // ---- the table: one row per registered route
 
 const TABLE: Row[] = [
-  // Not under /api/v1: the banner, the health check and the counters.
+  // Not under /api/v1: the banner, the health check, the counters and the Prometheus metrics.
   { method: 'GET', path: '/', kind: 'open' },
   { method: 'GET', path: '/health', kind: 'open' },
   { method: 'GET', path: '/counter/all', kind: 'open' },
+  { method: 'GET', path: '/metrics', kind: 'open' },
 
   // ---- session-routes.ts
   {

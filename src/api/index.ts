@@ -11,13 +11,21 @@ import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
+  counterFrom,
   type Deps,
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
+  gaugeFrom,
+  histogram,
   isPeregrineError,
+  LATENCY_BUCKETS,
   limitedServerFactory,
+  listenerMetrics,
   type ListenerStats,
   listenError,
   type Logger,
   newListenerStats,
+  newMetricsRegistry,
   parseListen,
   type Service,
 } from '../core/index.js'
@@ -192,6 +200,67 @@ export function buildApi(
   app.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })
+  const registry = deps.metrics ?? newMetricsRegistry()
+  // Every route's latency, by its pattern (a bounded set) and status: the query API's among them.
+  const durations = histogram(registry, {
+    name: 'peregrine_api_request_duration_seconds',
+    help: 'api requests by route pattern, method and status code, from arrival to answer.',
+    labels: ['route', 'method', 'code'],
+    buckets: LATENCY_BUCKETS,
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    durations.observe(
+      {
+        route: req.routeOptions.url ?? 'unmatched',
+        method: req.method,
+        code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000
+    )
+  })
+  counterFrom(registry, {
+    name: 'peregrine_api_promql_queries_total',
+    help: 'PromQL queries (query, query_range), by outcome.',
+    labels: ['outcome'],
+    read: () => [
+      [{ outcome: 'served' }, prom.queries],
+      [{ outcome: 'failed' }, prom.failed],
+      [{ outcome: 'refused' }, prom.gate.refused],
+      [{ outcome: 'timed_out_waiting' }, prom.gate.timedOut],
+    ],
+  })
+  gaugeFrom(registry, {
+    name: 'peregrine_api_promql_queries_running',
+    help: 'PromQL queries running and waiting for a slot (api.query.maxConcurrency).',
+    labels: ['state'],
+    read: () => [
+      [{ state: 'running' }, prom.gate.running],
+      [{ state: 'waiting' }, prom.gate.waiting],
+    ],
+  })
+  counterFrom(registry, {
+    name: 'peregrine_api_graph_refused_total',
+    help: 'Falcon graph requests refused by a budget (history points, index rows) or a timeout.',
+    labels: ['reason'],
+    read: () => [
+      [{ reason: 'history_points' }, graphCounters.historyRefused],
+      [{ reason: 'index_rows' }, graphCounters.indexRefused],
+      [{ reason: 'timeout' }, graphCounters.queryTimeouts],
+    ],
+  })
+  counterFrom(registry, {
+    name: 'peregrine_api_logins_refused_total',
+    help: 'Logins answered 429 after too many failures (api.loginAttempts), by what failed: the address or the name.',
+    labels: ['by'],
+    read: () => [
+      [{ by: 'address' }, ctx.limiter.refused.address],
+      [{ by: 'name' }, ctx.limiter.refused.name],
+    ],
+  })
+  listenerMetrics(registry, 'api', () => listeners)
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
+  )
   // As the other components' (falcon's api has none): what the limits refused.
   app.get('/counter/all', () => ({
     msg: 'success',

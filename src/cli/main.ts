@@ -14,7 +14,7 @@ import { Command, type CommanderError, InvalidArgumentError } from 'commander'
 import { isPeregrineError, PeregrineError } from '../core/errors.js'
 import { normalizeTags, seriesKeyOfCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
-import { type Logger, processAlive, VERSION } from '../core/index.js'
+import { type Logger, newMetricsRegistry, processAlive, VERSION } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
 import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './config.js'
 import {
@@ -201,7 +201,7 @@ program
       await daemonize(dir)
       return
     }
-    const deps = { log: logger, now: () => Date.now() }
+    const deps = { log: logger, now: () => Date.now(), metrics: newMetricsRegistry() }
     const file = o.config
     const services = await startAll(configs, deps, {
       reloadAgent:

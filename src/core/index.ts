@@ -47,3 +47,15 @@ export type {
   RemoteWriteMetadata,
   WriteSeries,
 } from './codec/remote-write.js'
+export {
+  counterFrom,
+  exposition,
+  EXPOSITION_CONTENT_TYPE,
+  gaugeFrom,
+  histogram,
+  LATENCY_BUCKETS,
+  listenerMetrics,
+  newMetricsRegistry,
+} from './metrics.js'
+export type { Histogram, LabelledValue, MetricSource, MetricsRegistry } from './metrics.js'
+export { escapeName } from './prom-names.js'

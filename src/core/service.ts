@@ -1,6 +1,7 @@
 // What every app's start() returns and receives: a running service, and its dependencies.
 import { readFileSync } from 'node:fs'
 import type { Server } from 'node:net'
+import type { MetricsRegistry } from './metrics.js'
 
 /** Logger is the logging seam: apps log through it and never to the console directly. */
 export interface Logger {
@@ -25,6 +26,11 @@ export interface Deps {
    * of the same process directly (no JSON in between); by default it is a JsonRpcClient over TCP.
    */
   dial?: (address: string, options: { callTimeout: number; maxResponseBytes?: number }) => RpcCaller
+  /**
+   * metrics is the process's metrics registry, which every component registers in and serves at
+   * /metrics. Without one, a component keeps its own (tests running two of a kind in one process).
+   */
+  metrics?: MetricsRegistry
 }
 
 /** Service is a started app: its name, the addresses it listens on, and how to stop it. */

@@ -9,15 +9,19 @@ import { getHeapStatistics } from 'node:v8'
 import Fastify from 'fastify'
 import {
   type Deps,
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
   limitedServerFactory,
   listenError,
   listenTcp,
   newListenerStats,
+  newMetricsRegistry,
   parseListen,
   RpcError,
   serveJsonRpc,
   type Service,
 } from '../core/index.js'
+import { registerGraphMetrics } from './metrics.js'
 import { Db } from '../tsdb/index.js'
 import { type GraphConfig, seriesLimits } from './config.js'
 import { graphMethods, newGraphCounters } from './rpc.js'
@@ -70,6 +74,11 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
     msg: 'success',
     data: { ...counters, health: db.health(), tsdb: db.stats(), listeners },
   }))
+  const registry = deps.metrics ?? newMetricsRegistry()
+  registerGraphMetrics(registry, db, counters, listeners)
+  http.get('/metrics', async (_req, reply) =>
+    reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
+  )
   try {
     await listenTcp(rpc, 'graph.rpc', config.rpc)
     const h = parseListen('graph.http', config.http)

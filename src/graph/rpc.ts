@@ -399,7 +399,8 @@ async function write(
       ref = app.append(ref, ref === 0 ? desc : null, t[k], v[k])
       itemAt.push(i)
     }
-    if (token !== null && ref !== 0 && ref !== known) refByToken.set(token, { ref, step: item.step })
+    if (token !== null && ref !== 0 && ref !== known)
+      refByToken.set(token, { ref, step: item.step })
   }
   const result = await app.commit()
   if (result.refused.length === 0 && refused.length === 0) return { code: 0 }

@@ -2,10 +2,18 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   type ConnectionLimits,
+  counterFrom,
   defaultConnectionLimits,
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
+  gaugeFrom,
+  type LabelledValue,
   limitedServerFactory,
+  listenerMetrics,
   type ListenerStats,
+  type MetricsRegistry,
   newListenerStats,
+  newMetricsRegistry,
 } from '../core/index.js'
 import type { Agents } from './agents.js'
 import type { Snapshot, SnapshotSource } from './snapshot.js'
@@ -18,6 +26,8 @@ export interface HbsHttpContext {
   limits?: ConnectionLimits
   /** listeners: every listener's stats, shown on /counter/all. */
   listeners?: { http: ListenerStats } & Record<string, ListenerStats>
+  /** metrics: the registry /metrics serves (hbs's metrics registered in it here). */
+  metrics?: MetricsRegistry
 }
 
 // falcon's /config/reload answers only local callers. A reverse proxy on this machine connects from
@@ -87,6 +97,67 @@ export function hbsHttp(ctx: HbsHttpContext): FastifyInstance {
     }
     return data(summary(snap()))
   })
+  const registry = ctx.metrics ?? newMetricsRegistry()
+  const snapshotGauge = (name: string, help: string, read: (s: Snapshot) => number) =>
+    gaugeFrom(registry, { name, help, read: () => read(snap()) })
+  snapshotGauge('peregrine_hbs_hosts', 'Hosts in the portal.', (s) => s.hostCount)
+  snapshotGauge(
+    'peregrine_hbs_hosts_monitored',
+    'Hosts not in maintenance.',
+    (s) => s.monitored.size
+  )
+  snapshotGauge('peregrine_hbs_strategies', 'Strategies hbs serves.', (s) => s.strategies.size)
+  snapshotGauge(
+    'peregrine_hbs_expressions',
+    'Expressions hbs serves.',
+    (s) => s.expressions?.length ?? 0
+  )
+  snapshotGauge(
+    'peregrine_hbs_snapshot_build_seconds',
+    'How long the last snapshot of the store took.',
+    (s) => s.buildMs / 1000
+  )
+  counterFrom(registry, {
+    name: 'peregrine_hbs_refreshes_total',
+    help: 'Snapshots of the portal store, by outcome.',
+    labels: ['outcome'],
+    read: () => [
+      [{ outcome: 'ok' }, ctx.source.counters.refreshes],
+      [{ outcome: 'failed' }, ctx.source.counters.failures],
+    ],
+  })
+  gaugeFrom(registry, {
+    name: 'peregrine_hbs_agents',
+    help: 'Agents that sent a heartbeat since start.',
+    read: () => ctx.agents.counters.agents,
+  })
+  gaugeFrom(registry, {
+    name: 'peregrine_hbs_host_writes_pending',
+    help: 'Host rows waiting to be written to the store.',
+    read: () => ctx.agents.counters.pendingWrites,
+  })
+  counterFrom(registry, {
+    name: 'peregrine_hbs_host_writes_total',
+    help: 'Host rows written to the store from heartbeats, by outcome.',
+    labels: ['outcome'],
+    read: () => [
+      [{ outcome: 'written' }, ctx.agents.counters.written],
+      [{ outcome: 'dropped' }, ctx.agents.counters.dropped],
+    ],
+  })
+  counterFrom(registry, {
+    name: 'peregrine_hbs_hosts_refused_total',
+    help: 'Heartbeats of new hosts refused, by reason.',
+    labels: ['reason'],
+    read: () =>
+      Object.entries(ctx.agents.counters.hostsRefused).map(
+        ([reason, n]) => [{ reason }, Number(n)] as LabelledValue
+      ),
+  })
+  listenerMetrics(registry, 'hbs', () => listeners)
+  app.get('/metrics', async (_req, reply) =>
+    reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
+  )
   app.get('/counter/all', () =>
     data({
       snapshot: summary(snap()),

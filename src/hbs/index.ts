@@ -69,7 +69,7 @@ export async function start(
     limits: config,
     stats: listeners.rpc,
   })
-  const http = hbsHttp({ source, agents, limits: config, listeners })
+  const http = hbsHttp({ source, agents, limits: config, listeners, metrics: deps.metrics })
   try {
     await listenTcp(rpc, 'hbs.rpc', config.rpc)
     const h = parseListen('hbs.http', config.http)

@@ -7,7 +7,13 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyReply } from 'fastify'
 import {
+  counterFrom,
   type Deps,
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
+  gaugeFrom,
+  listenerMetrics,
+  newMetricsRegistry,
   type Expression,
   type HostStrategies,
   formatGoFloat,
@@ -25,7 +31,7 @@ import {
   type Service,
   VERSION,
 } from '../core/index.js'
-import { openQueue, type Queue } from '../queue/index.js'
+import { openQueue, type Queue, registerQueueMetrics } from '../queue/index.js'
 import type { JudgeConfig } from './config.js'
 import { JudgeEngine } from './judge.js'
 import { tagsKeyOf } from './series.js'
@@ -170,6 +176,63 @@ export async function start(
   http.get('/count', (_req, reply) => {
     void reply.type('text/plain').send(`total: ${engine.series.count}\n`)
   })
+  const registry = deps.metrics ?? newMetricsRegistry()
+  const c = engine.counters
+  counterFrom(registry, {
+    name: 'peregrine_judge_points_total',
+    help: 'Points received by Judge.Send, by outcome (judged; invalid; filtered: no rule names the metric; out_of_order).',
+    labels: ['outcome'],
+    read: () => [
+      [{ outcome: 'judged' }, c.received - c.invalid - c.filtered - c.outOfOrder],
+      [{ outcome: 'invalid' }, c.invalid],
+      [{ outcome: 'filtered' }, c.filtered],
+      [{ outcome: 'out_of_order' }, c.outOfOrder],
+    ],
+  })
+  counterFrom(registry, {
+    name: 'peregrine_judge_evaluations_total',
+    help: 'Strategy and expression evaluations.',
+    read: () => c.evaluations,
+  })
+  counterFrom(registry, {
+    name: 'peregrine_judge_events_total',
+    help: 'Events (PROBLEM and OK) sent to the alarm queue.',
+    read: () => c.events,
+  })
+  counterFrom(registry, {
+    name: 'peregrine_judge_event_push_failures_total',
+    help: 'Events the queue would not take.',
+    read: () => pushFailures.count,
+  })
+  gaugeFrom(registry, {
+    name: 'peregrine_judge_series',
+    help: 'Series judge keeps recent points of.',
+    read: () => engine.series.count,
+  })
+  gaugeFrom(registry, {
+    name: 'peregrine_judge_rules',
+    help: 'Rules judge holds, by kind (strategy, binding, expression).',
+    labels: ['kind'],
+    read: () => [
+      [{ kind: 'strategy' }, engine.rules.strategyCount],
+      [{ kind: 'binding' }, engine.rules.bindingCount],
+      [{ kind: 'expression' }, engine.rules.expressionCount],
+    ],
+  })
+  counterFrom(registry, {
+    name: 'peregrine_judge_rule_fetches_total',
+    help: 'Fetches of the rules from hbs, by outcome.',
+    labels: ['outcome'],
+    read: () => [
+      [{ outcome: 'ok' }, sync.ok],
+      [{ outcome: 'failed' }, sync.failed],
+    ],
+  })
+  registerQueueMetrics(registry, 'judge', () => queue.stats())
+  listenerMetrics(registry, 'judge', () => listeners)
+  http.get('/metrics', async (_req, reply) =>
+    reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
+  )
   http.get('/counter/all', () =>
     ok({
       ...engine.counters,

@@ -9,6 +9,9 @@ import type { AddressInfo, Server } from 'node:net'
 import Fastify from 'fastify'
 import {
   type Deps,
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
+  newMetricsRegistry,
   limitedServerFactory,
   listenError,
   listenTcp,
@@ -24,6 +27,7 @@ import {
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
 import { serveLineSocket } from './line-socket.js'
+import { registerTransferMetrics } from './metrics.js'
 import { RemoteWriteReceiver } from './remote-write.js'
 import { Router } from './router.js'
 
@@ -231,6 +235,11 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   http.get('/version', (_req, reply) => {
     void reply.type('text/plain').send(VERSION)
   })
+  const registry = deps.metrics ?? newMetricsRegistry()
+  registerTransferMetrics(registry, counters, router, remoteWrite.counters, listeners)
+  http.get('/metrics', async (_req, reply) =>
+    reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
+  )
   http.get('/counter/all', () => {
     const j = router.judgeCounters
     return {

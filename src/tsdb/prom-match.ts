@@ -1,7 +1,7 @@
 // Prometheus label matchers over the series index: falcon series as Prometheus series (contract.md),
 // escaped aliases of names, the reserved `__type__` and `__step__` matchers, variants grouped by key.
 import { PeregrineError } from '../core/errors.js'
-import { escapeName } from './prom-names.js'
+import { escapeName } from '../core/prom-names.js'
 import { compareLabels, type Labels, matcherTest } from './querier.js'
 import type { MemSeries } from './series.js'
 import { type Matcher, type SeriesIndex, tagValue } from './series-index.js'

@@ -2,7 +2,7 @@
 import { counterOf } from '../core/model.js'
 import { storedTagsOf, unescapeTagValue } from '../core/prom-series.js'
 import { compileRe2 } from '../core/re2.js'
-import { escapeName } from './prom-names.js'
+import { escapeName } from '../core/prom-names.js'
 import { type Label, type Labels, matcherTest } from './querier.js'
 import type { MemSeries } from './series.js'
 
