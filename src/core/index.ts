@@ -59,3 +59,5 @@ export {
 } from './metrics.js'
 export type { Histogram, LabelledValue, MetricSource, MetricsRegistry } from './metrics.js'
 export { escapeName } from './prom-names.js'
+export { ExpositionError, formatOf, parseExposition } from './codec/exposition.js'
+export type { Exposition, ExposedSample, ExpositionFormat } from './codec/exposition.js'

@@ -1,0 +1,112 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { ExpositionError, formatOf, parseExposition } from './exposition.js'
+
+describe('parseExposition', () => {
+  it('reads the text format: HELP, TYPE, labels with escapes, special values, timestamps', () => {
+    const page = [
+      '# HELP http_requests_total The total number of HTTP requests.',
+      '# TYPE http_requests_total counter',
+      'http_requests_total{method="post",code="200"} 1027 1395066363000',
+      'http_requests_total{method="post",code="400"}    3 1395066363000',
+      '',
+      '# A normal comment.',
+      'msdos_file_access_time_seconds{path="C:\\\\DIR\\\\FILE.TXT",error="Cannot find file:\\n\\"FILE.TXT\\""} 1.458255915e9',
+      'metric_without_timestamp_and_labels 12.47',
+      'something_weird{problem="division by zero"} +Inf -3982045',
+      'nan_value NaN',
+      'trailing_comma{a="1",} -Inf',
+      '{"my.dotted", "a.b"="c"} 1',
+      'x\t{ a = "1" }\t2',
+    ].join('\n')
+    const e = parseExposition(page, 'text')
+    assert.equal(e.types.get('http_requests_total'), 'counter')
+    assert.equal(e.help.get('http_requests_total'), 'The total number of HTTP requests.')
+    assert.deepEqual(e.samples[0], {
+      name: 'http_requests_total',
+      labels: [
+        ['method', 'post'],
+        ['code', '200'],
+      ],
+      value: 1027,
+      timestamp: 1395066363000,
+    })
+    assert.deepEqual(e.samples[2].labels, [
+      ['path', 'C:\\DIR\\FILE.TXT'],
+      ['error', 'Cannot find file:\n"FILE.TXT"'],
+    ])
+    assert.equal(e.samples[3].timestamp, null)
+    assert.equal(e.samples[4].value, Infinity)
+    assert.equal(e.samples[4].timestamp, -3982045)
+    assert.ok(Number.isNaN(e.samples[5].value))
+    assert.equal(e.samples[6].value, -Infinity)
+    assert.deepEqual(e.samples[7], {
+      name: 'my.dotted',
+      labels: [['a.b', 'c']],
+      value: 1,
+      timestamp: null,
+    })
+    assert.deepEqual(e.samples[8], { name: 'x', labels: [['a', '1']], value: 2, timestamp: null })
+  })
+
+  it('reads OpenMetrics: seconds timestamps, exemplars dropped, _created dropped, # EOF required', () => {
+    const page = [
+      '# TYPE foo counter',
+      '# HELP foo Foo things.',
+      '# UNIT foo seconds',
+      'foo_total{a="b"} 17.0 1520879607.789 # {trace_id="KOO5S4vxi0o"} 0.67',
+      'foo_created{a="b"} 1520430000.123',
+      '# TYPE g gauge',
+      'g 1',
+      '# EOF',
+      '',
+    ].join('\n')
+    const e = parseExposition(page, 'openmetrics')
+    assert.deepEqual(e.samples, [
+      { name: 'foo_total', labels: [['a', 'b']], value: 17, timestamp: 1520879607789 },
+      { name: 'g', labels: [], value: 1, timestamp: null },
+    ])
+    assert.equal(e.exemplars, 1)
+    assert.equal(e.created, 1)
+    assert.equal(e.units.get('foo'), 'seconds')
+    assert.throws(() => parseExposition('g 1\n', 'openmetrics'), /must end with # EOF/)
+    assert.throws(() => parseExposition('# EOF\ng 1\n', 'openmetrics'), /after # EOF/)
+  })
+
+  it('refuses what Prometheus refuses, naming the line', () => {
+    const bad: [string, RegExp][] = [
+      ['m{a="1",a="2"} 1', /label a given twice/],
+      ['m{a="1"', /expected ','/],
+      ['m{a=1} 1', /expected '"'/],
+      ['m 1x', /is not a value/],
+      ['m', /expected a space before the value/],
+      ['m 1 12.5', /not a timestamp/],
+      ['m 1 2 3', /text after the sample/],
+      ['1m 1', /expected a metric name/],
+      ['# TYPE m counter\n# TYPE m gauge', /a second TYPE/],
+      ['# TYPE m bogus', /unknown metric type/],
+      ['m{a="\\', /ends in a backslash|runs to the end/],
+      ['m 1e400', /is not a value/],
+    ]
+    for (const [page, why] of bad) {
+      assert.throws(
+        () => parseExposition(page, 'text'),
+        (err: unknown) => {
+          assert.ok(err instanceof ExpositionError, page)
+          assert.match((err as Error).message, why, page)
+          return true
+        }
+      )
+    }
+    assert.throws(() => parseExposition('ok 1\nbad{', 'text'), /^ExpositionError: line 2/)
+  })
+
+  it('picks the format from the Content-Type', () => {
+    assert.equal(
+      formatOf('application/openmetrics-text; version=1.0.0; charset=utf-8'),
+      'openmetrics'
+    )
+    assert.equal(formatOf('text/plain; version=0.0.4'), 'text')
+    assert.equal(formatOf(null), 'text')
+  })
+})

@@ -1,0 +1,309 @@
+// The Prometheus text exposition format (0.0.4) and OpenMetrics 1.0's text format, as exporters
+// serve them at /metrics: parsed line by line into samples, with what Prometheus's own parsers
+// refuse refused here too (a scrape that does not parse counts as failed: `up` 0).
+import { parseGoFloat } from '../validate.js'
+
+/** ExpositionFormat names the two formats: `text` (0.0.4) and `openmetrics` (1.0). */
+export type ExpositionFormat = 'text' | 'openmetrics'
+
+/** ExposedSample is one sample line: name, labels as written (pairs), value, and timestamp in ms. */
+export interface ExposedSample {
+  name: string
+  labels: [string, string][]
+  value: number
+  /** timestamp: ms, or null when the line has none. */
+  timestamp: number | null
+}
+
+/** Exposition is a parsed page: its samples in order, and the families' types, help and units. */
+export interface Exposition {
+  samples: ExposedSample[]
+  types: Map<string, string>
+  help: Map<string, string>
+  units: Map<string, string>
+  /** exemplars and created: what was read and not kept (OpenMetrics exemplars, `_created` series). */
+  exemplars: number
+  created: number
+}
+
+/** ExpositionError is a page that does not parse: `line` (from 1) and why. */
+export class ExpositionError extends Error {
+  constructor(
+    readonly line: number,
+    message: string
+  ) {
+    super(`line ${line}: ${message}`)
+    this.name = 'ExpositionError'
+  }
+}
+
+const TEXT_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped'])
+const OM_TYPES = new Set([
+  'counter',
+  'gauge',
+  'histogram',
+  'gaugehistogram',
+  'summary',
+  'info',
+  'stateset',
+  'unknown',
+])
+
+/**
+ * formatOf picks the parser for a response's Content-Type, as Prometheus does:
+ * `application/openmetrics-text` is OpenMetrics, anything else the text format.
+ */
+export function formatOf(contentType: string | null | undefined): ExpositionFormat {
+  return (contentType ?? '').trim().toLowerCase().startsWith('application/openmetrics-text')
+    ? 'openmetrics'
+    : 'text'
+}
+
+function isNameStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a
+}
+function isNameChar(c: number): boolean {
+  return isNameStart(c) || (c >= 0x30 && c <= 0x39)
+}
+function isLabelStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f
+}
+function isLabelChar(c: number): boolean {
+  return isLabelStart(c) || (c >= 0x30 && c <= 0x39)
+}
+
+/** MAX_LINE_LABELS bounds the labels one line may carry (a page cannot make one sample huge). */
+const MAX_LINE_LABELS = 1024
+
+// One line's cursor.
+class Line {
+  pos = 0
+  constructor(
+    readonly s: string,
+    readonly no: number
+  ) {}
+  fail(message: string): never {
+    throw new ExpositionError(this.no, message)
+  }
+  blanks(): void {
+    while (this.pos < this.s.length) {
+      const c = this.s.charCodeAt(this.pos)
+      if (c !== 0x20 && c !== 0x09) break
+      this.pos++
+    }
+  }
+  name(labels: boolean): string {
+    const from = this.pos
+    const s = this.s
+    if (from >= s.length || !(labels ? isLabelStart : isNameStart)(s.charCodeAt(from)))
+      this.fail(`expected a ${labels ? 'label' : 'metric'} name at column ${from + 1}`)
+    let i = from + 1
+    while (i < s.length && (labels ? isLabelChar : isNameChar)(s.charCodeAt(i))) i++
+    this.pos = i
+    return s.slice(from, i)
+  }
+  // A double-quoted string with \\, \" and \n escapes (other escapes kept as written, as Prometheus).
+  quoted(): string {
+    const s = this.s
+    if (s.charCodeAt(this.pos) !== 0x22) this.fail(`expected '"' at column ${this.pos + 1}`)
+    let i = this.pos + 1
+    let out = ''
+    let from = i
+    for (;;) {
+      if (i >= s.length) this.fail('a quoted string runs to the end of the line')
+      const c = s.charCodeAt(i)
+      if (c === 0x22) break
+      if (c === 0x5c) {
+        out += s.slice(from, i)
+        const e = s.charCodeAt(i + 1)
+        if (e === 0x6e) out += '\n'
+        else if (e === 0x5c) out += '\\'
+        else if (e === 0x22) out += '"'
+        else if (Number.isNaN(e)) this.fail('a quoted string ends in a backslash')
+        else out += '\\' + s[i + 1]
+        i += 2
+        from = i
+        continue
+      }
+      i++
+    }
+    out += s.slice(from, i)
+    this.pos = i + 1
+    return out
+  }
+  token(): string {
+    const from = this.pos
+    const s = this.s
+    let i = from
+    while (i < s.length) {
+      const c = s.charCodeAt(i)
+      if (c === 0x20 || c === 0x09) break
+      i++
+    }
+    this.pos = i
+    return s.slice(from, i)
+  }
+}
+
+/**
+ * parseExposition parses a page in `format`, or throws an ExpositionError naming the first line that
+ * does not parse: a malformed name, label or value, a label named twice on a line, a TYPE given
+ * twice or of an unknown kind, an OpenMetrics page without its `# EOF`, or text after it.
+ * OpenMetrics exemplars are read and dropped; its `_created` samples are counted and dropped (as
+ * Prometheus 2.x does not keep them either); its timestamps (seconds) become ms.
+ */
+export function parseExposition(page: string, format: ExpositionFormat): Exposition {
+  const om = format === 'openmetrics'
+  const out: Exposition = {
+    samples: [],
+    types: new Map(),
+    help: new Map(),
+    units: new Map(),
+    exemplars: 0,
+    created: 0,
+  }
+  let eof = false
+  let no = 0
+  let start = 0
+  const n = page.length
+  while (start < n) {
+    let end = page.indexOf('\n', start)
+    if (end < 0) end = n
+    no++
+    const raw = page.slice(start, end)
+    start = end + 1
+    const text = raw.endsWith('\r') && !om ? raw.slice(0, -1) : raw
+    if (eof) throw new ExpositionError(no, 'text after # EOF')
+    if (text === '' || (!om && text.trim() === '')) {
+      if (om && start <= n) throw new ExpositionError(no, 'an empty line (OpenMetrics has none)')
+      continue
+    }
+    if (text.charCodeAt(0) === 0x23) {
+      if (om && text === '# EOF') {
+        eof = true
+        continue
+      }
+      comment(new Line(text, no), om, out)
+      continue
+    }
+    const sample = sampleLine(new Line(text, no), om, out)
+    if (sample !== null) out.samples.push(sample)
+  }
+  if (om && !eof) throw new ExpositionError(no, 'an OpenMetrics page must end with # EOF')
+  return out
+}
+
+function comment(l: Line, om: boolean, out: Exposition): void {
+  l.pos = 1
+  l.blanks()
+  const keyword = l.token()
+  if (keyword !== 'HELP' && keyword !== 'TYPE' && keyword !== 'UNIT') {
+    if (om) l.fail(`unknown comment # ${keyword.slice(0, 20)}`)
+    return
+  }
+  if (keyword === 'UNIT' && !om) return
+  l.blanks()
+  const name = l.name(false)
+  const rest = l.s.slice(l.pos).replace(/^[ \t]+/, '')
+  if (keyword === 'TYPE') {
+    const type = rest.trim()
+    if (!(om ? OM_TYPES : TEXT_TYPES).has(type))
+      l.fail(`unknown metric type ${JSON.stringify(type)}`)
+    if (out.types.has(name)) l.fail(`a second TYPE for ${name}`)
+    out.types.set(name, type)
+  } else if (keyword === 'HELP') {
+    out.help.set(name, rest.replaceAll('\\n', '\n').replaceAll('\\\\', '\\'))
+  } else out.units.set(name, rest.trim())
+}
+
+function sampleLine(l: Line, om: boolean, out: Exposition): ExposedSample | null {
+  let name = ''
+  if (l.s.charCodeAt(0) !== 0x7b) name = l.name(false)
+  const labels: [string, string][] = []
+  const afterName = l.pos
+  l.blanks()
+  let sep = l.pos > afterName ? afterName : -1
+  if (l.s.charCodeAt(l.pos) === 0x7b) {
+    l.pos++
+    for (;;) {
+      l.blanks()
+      if (l.s.charCodeAt(l.pos) === 0x7d) {
+        l.pos++
+        break
+      }
+      let label: string
+      if (l.s.charCodeAt(l.pos) === 0x22) {
+        // Prometheus 3's quoted names: `{"my.metric", "a.label"="v"}`.
+        label = l.quoted()
+        l.blanks()
+        if (l.s.charCodeAt(l.pos) !== 0x3d) {
+          if (name !== '') l.fail('a second metric name in the braces')
+          name = label
+          l.blanks()
+          const c = l.s.charCodeAt(l.pos)
+          if (c === 0x2c) l.pos++
+          else if (c !== 0x7d) l.fail(`expected ',' or '}' at column ${l.pos + 1}`)
+          continue
+        }
+      } else label = l.name(true)
+      l.blanks()
+      if (l.s.charCodeAt(l.pos) !== 0x3d) l.fail(`expected '=' after label ${label}`)
+      l.pos++
+      l.blanks()
+      const value = l.quoted()
+      for (const [k] of labels) if (k === label) l.fail(`label ${label} given twice`)
+      if (labels.length >= MAX_LINE_LABELS) l.fail(`more than ${MAX_LINE_LABELS} labels`)
+      labels.push([label, value])
+      l.blanks()
+      const c = l.s.charCodeAt(l.pos)
+      if (c === 0x2c) l.pos++
+      else if (c !== 0x7d) l.fail(`expected ',' or '}' at column ${l.pos + 1}`)
+    }
+  }
+  if (name === '') l.fail('a sample without a metric name')
+  if (sep < 0 || l.s.charCodeAt(l.pos - 1) === 0x7d) {
+    sep = l.pos
+    l.blanks()
+  }
+  if (l.pos === sep) l.fail(`expected a space before the value of ${name}`)
+  const valueText = l.token()
+  const value = parseGoFloat(valueText)
+  if (value === undefined || valueText === '')
+    l.fail(`${JSON.stringify(valueText.slice(0, 40))} is not a value`)
+  let timestamp: number | null = null
+  l.blanks()
+  if (l.pos < l.s.length && l.s.charCodeAt(l.pos) !== 0x23) {
+    const ts = l.token()
+    if (om) {
+      const secs = parseGoFloat(ts)
+      if (secs === undefined || !Number.isFinite(secs))
+        l.fail(`${JSON.stringify(ts)} is not a timestamp`)
+      timestamp = Math.round(secs * 1000)
+    } else {
+      if (!/^-?\d+$/.test(ts))
+        l.fail(`${JSON.stringify(ts.slice(0, 40))} is not a timestamp (integer ms)`)
+      timestamp = Number(ts)
+      if (!Number.isSafeInteger(timestamp)) l.fail(`timestamp ${ts} is out of range`)
+    }
+    l.blanks()
+  }
+  if (l.pos < l.s.length) {
+    if (om && l.s.charCodeAt(l.pos) === 0x23) out.exemplars++
+    else if (!om) l.fail(`text after the sample of ${name}`)
+    else l.fail(`text after the sample of ${name}`)
+  }
+  if (om && name.endsWith('_created')) {
+    const family = name.slice(0, -'_created'.length)
+    const type = out.types.get(family) ?? out.types.get(family + '_total')
+    if (
+      type === 'counter' ||
+      type === 'histogram' ||
+      type === 'summary' ||
+      type === 'gaugehistogram'
+    ) {
+      out.created++
+      return null
+    }
+  }
+  return { name, labels, value, timestamp }
+}
