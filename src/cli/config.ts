@@ -12,6 +12,7 @@ import type { ApiConfig } from '../api/config.js'
 import { type GraphConfig, parseGraphConfig } from '../graph/config.js'
 import type { HbsConfig } from '../hbs/config.js'
 import type { JudgeConfig } from '../judge/config.js'
+import type { ScrapeComponentConfig } from '../scrape/config.js'
 import {
   defaultTransferConfig,
   parseTransferConfig,
@@ -22,7 +23,16 @@ import {
  * COMPONENTS in start order: storage first, then the rules (hbs) and their evaluator (judge), then
  * what feeds them (transfer), then what reads (api, alarm), then the local agent.
  */
-export const COMPONENTS = ['graph', 'hbs', 'judge', 'transfer', 'api', 'alarm', 'agent'] as const
+export const COMPONENTS = [
+  'graph',
+  'hbs',
+  'judge',
+  'transfer',
+  'scrape',
+  'api',
+  'alarm',
+  'agent',
+] as const
 export type Component = (typeof COMPONENTS)[number]
 
 /** Configs holds the parsed configuration of each component to start. */
@@ -39,6 +49,9 @@ export interface Configs {
   judge?: Readonly<JudgeConfig>
   alarm?: Readonly<AlarmConfig>
   agent?: Readonly<AgentConfig>
+  scrape?: Readonly<ScrapeComponentConfig>
+  /** scrapeLocalTransfer: scrape writes to the transfer started beside it (its bound HTTP address). */
+  scrapeLocalTransfer: boolean
   /**
    * agentLocal: the agent's section names no transfer or hbs address, so it pushes to the transfer
    * and heartbeats to the hbs started beside it (at their bound addresses).
@@ -457,6 +470,8 @@ export async function resolveConfigs(
     localGraph: components.includes('graph') && usesLocal(raw.transfer) && usesLocal(raw.api),
     localJudge: components.includes('judge') && obj(raw.transfer).judgeCluster === undefined,
     judgeLocalHbs: components.includes('hbs') && obj(raw.judge).hbs === undefined,
+    scrapeLocalTransfer:
+      components.includes('transfer') && obj(raw.scrape).remoteWrite === undefined,
   }
   const attempt = <T>(fn: () => T): T | undefined => {
     try {
@@ -491,6 +506,10 @@ export async function resolveConfigs(
     out.transfer = attempt(() =>
       parseTransferConfig({ ...localGraph, ...localJudge, ...obj(raw.transfer) })
     )
+  }
+  if (components.includes('scrape')) {
+    const { parseScrapeConfig } = await import('../scrape/config.js')
+    out.scrape = attempt(() => parseScrapeConfig(obj(raw.scrape)))
   }
   if (components.includes('api')) {
     const { parseApiConfig } = await import('../api/config.js')
@@ -556,6 +575,7 @@ function portClashes(c: Configs): string[] {
     ['transfer.socket', c.transfer?.socket],
     ['api.http', c.api?.http],
     ['alarm.http', c.alarm?.http],
+    ['scrape.http', c.scrape?.http],
     ['agent.http.listen', c.agent?.http.enabled === true ? c.agent.http.listen : undefined],
   ]
   const taken: { key: string; value: string; host: string; port: number }[] = []

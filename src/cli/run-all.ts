@@ -60,6 +60,16 @@ export async function startAll(
           await import('../transfer/index.js')
         ).start({ ...configs.transfer, ...local(services, configs) }, withDial(deps, services))
       }
+      if (c === 'scrape' && configs.scrape !== undefined) {
+        const transfer = configs.scrapeLocalTransfer ? bound(services, 'transfer', 'http') : undefined
+        const { start } = await import('../scrape/index.js')
+        s = await start(
+          transfer === undefined
+            ? configs.scrape
+            : { ...configs.scrape, remoteWrite: `http://${transfer}/api/v1/write` },
+          deps
+        )
+      }
       if (c === 'hbs' && configs.hbs !== undefined) {
         const { start } = await import('../hbs/index.js')
         s = await start(configs.hbs, deps, { store: await shared(configs.hbs.store) })

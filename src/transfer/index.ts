@@ -220,10 +220,15 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
           `Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}: expected application/x-protobuf (remote write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request (2.0)\n`
         )
     }
+    // Peregrine's scrape says its scrape interval, the step its series are stored with.
+    const stepHeader = Number(req.headers['x-peregrine-step'])
+    const step =
+      Number.isInteger(stepHeader) && stepHeader >= 1 && stepHeader <= 86_400 ? stepHeader : undefined
     const answer = await remoteWrite.receive(
       body,
       req.headers['content-type'],
-      req.headers['content-encoding']
+      req.headers['content-encoding'],
+      step
     )
     void reply.status(answer.status).headers(answer.headers)
     return answer.status === 204 ? reply.send() : reply.send(answer.body)

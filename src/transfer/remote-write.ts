@@ -148,7 +148,9 @@ export class RemoteWriteReceiver {
   async receive(
     body: Buffer,
     contentType: string | undefined,
-    contentEncoding: string | undefined
+    contentEncoding: string | undefined,
+    /** step: seconds to store new series with (Peregrine's scrape sends its interval), else remoteWriteStep. */
+    step?: number
   ): Promise<RemoteWriteAnswer> {
     const c = this.counters
     c.requests++
@@ -169,10 +171,14 @@ export class RemoteWriteReceiver {
       if (!(err instanceof RemoteWriteError)) throw err
       return this.#bad([err.message], version)
     }
-    return this.#store(batch, version)
+    return this.#store(batch, version, step ?? this.#cfg.remoteWriteStep)
   }
 
-  async #store(batch: RemoteWriteBatch, version: 1 | 2): Promise<RemoteWriteAnswer> {
+  async #store(
+    batch: RemoteWriteBatch,
+    version: 1 | 2,
+    step: number
+  ): Promise<RemoteWriteAnswer> {
     const c = this.counters
     const reasons: string[] = []
     let reasonCount = 0
@@ -200,7 +206,6 @@ export class RemoteWriteReceiver {
     let more: Map<number, number[]> | null = null
     const filtered: [Float64Array, Float64Array][] = []
     const gen = ++this.#gen
-    const step = this.#cfg.remoteWriteStep
     const createdZero = this.#cfg.remoteWriteCreatedZero
     const cache = this.#placements[version - 1]
     for (let i = 0; i < batch.series; i++) {

@@ -60,6 +60,7 @@ export async function startPeregrine(
     judge: { rpc: '127.0.0.1:0', http: '127.0.0.1:0', ...sections.judge },
     alarm: { http: '127.0.0.1:0', ...sections.alarm },
     agent: { http: { listen: '127.0.0.1:0' }, ...sections.agent },
+    scrape: { http: '127.0.0.1:0', ...sections.scrape },
   }
   const file = join(dir, 'peregrine.json')
   writeFileSync(file, JSON.stringify(config))
