@@ -30,6 +30,20 @@ let token = ''
 const children: ChildProcess[] = []
 let promAddr = ''
 let transferHttp = ''
+let exporter = ''
+/** The all-in-one's settings: its transfer port (Prometheus writes to it) and its own scrape of the exporter. */
+const settings = () => ({
+  transfer: { http: transferHttp },
+  scrape: {
+    scrapeConfigs: [
+      {
+        job_name: 'node-peregrine',
+        scrape_interval: '1s',
+        static_configs: [{ targets: [exporter] }],
+      },
+    ],
+  },
+})
 
 async function freePort(): Promise<number> {
   const s = createServer()
@@ -107,7 +121,7 @@ async function promSelf(name: string): Promise<number> {
 const key = (m: Record<string, string>) =>
   JSON.stringify(
     Object.entries(m)
-      .filter(([k]) => k !== 'endpoint')
+      .filter(([k]) => k !== 'endpoint' && k !== 'job')
       .sort()
   )
 
@@ -115,10 +129,10 @@ before(async () => {
   if (skip !== false) return
   dir = mkdtempSync(join(tmpdir(), 'pg-prom-rw-'))
   transferHttp = `127.0.0.1:${await freePort()}`
-  aio = await startPeregrine(dir, [], { transfer: { http: transferHttp } })
-  token = await loginRoot(aio.addresses.api.http)
-  const exporter = `127.0.0.1:${await freePort()}`
+  exporter = `127.0.0.1:${await freePort()}`
   run('prometheus-node-exporter', [`--web.listen-address=${exporter}`])
+  aio = await startPeregrine(dir, [], settings())
+  token = await loginRoot(aio.addresses.api.http)
   promAddr = `127.0.0.1:${await freePort()}`
   const config = join(dir, 'prometheus.yml')
   writeFileSync(
@@ -158,53 +172,116 @@ after(async () => {
   if (dir !== '') rmSync(dir, { recursive: true, force: true })
 })
 
-describe('a real Prometheus remote-writing to Peregrine', { skip }, () => {
-  it('ends with the same samples in both, through a 20 s outage of Peregrine (kill -9)', async () => {
-    const start = Math.floor(Date.now() / 1000)
-    await new Promise((ok) => setTimeout(ok, 6000))
-    await aio.stop('SIGKILL')
-    await new Promise((ok) => setTimeout(ok, 20_000))
-    aio = await startPeregrine(dir, [], { transfer: { http: transferHttp } })
-    token = await loginRoot(aio.addresses.api.http)
-    await new Promise((ok) => setTimeout(ok, 5000))
-    const end = Math.floor(Date.now() / 1000) - 2
-    // Prometheus has sent everything up to `end` once its highest sent timestamp passes it.
-    await waitFor('Prometheus caught up', 60_000, async () =>
-      (await promSelf('prometheus_remote_storage_queue_highest_sent_timestamp_seconds')) > end + 1
-        ? true
-        : undefined
-    )
-    const range = `${end - start}s`
-    const theirs = await promQuery(promAddr, `{job="node"}[${range}]`, end)
-    const ours = await promQuery(aio.addresses.api.http, `{job="node"}[${range}]`, end, token)
-    assert.ok(theirs.length > 100, `Prometheus holds ${theirs.length} series`)
-    const byKey = new Map(ours.map((s) => [key(s.metric), s]))
-    let samples = 0
-    const missing: string[] = []
-    const differ: string[] = []
-    for (const s of theirs) {
-      const o = byKey.get(key(s.metric))
-      if (o === undefined) {
-        missing.push(key(s.metric))
-        continue
+describe(
+  'a real Prometheus remote-writing to Peregrine, and Peregrine scraping what it scrapes',
+  { skip },
+  () => {
+    it('ends with the same samples in both, through a 20 s outage of Peregrine (kill -9)', async () => {
+      const start = Math.floor(Date.now() / 1000)
+      await new Promise((ok) => setTimeout(ok, 6000))
+      await aio.stop('SIGKILL')
+      await new Promise((ok) => setTimeout(ok, 20_000))
+      aio = await startPeregrine(dir, [], settings())
+      token = await loginRoot(aio.addresses.api.http)
+      await new Promise((ok) => setTimeout(ok, 5000))
+      const end = Math.floor(Date.now() / 1000) - 2
+      // Prometheus has sent everything up to `end` once its highest sent timestamp passes it.
+      await waitFor('Prometheus caught up', 60_000, async () =>
+        (await promSelf('prometheus_remote_storage_queue_highest_sent_timestamp_seconds')) > end + 1
+          ? true
+          : undefined
+      )
+      const range = `${end - start}s`
+      const theirs = (await promQuery(promAddr, `{job="node"}[${range}]`, end)).map((s) => ({
+        ...s,
+        metric: { ...s.metric, job: 'node' },
+      }))
+      const ours = await promQuery(aio.addresses.api.http, `{job="node"}[${range}]`, end, token)
+      assert.ok(ours.every((s) => s.metric.job === 'node'))
+      assert.ok(theirs.length > 100, `Prometheus holds ${theirs.length} series`)
+      const byKey = new Map(ours.map((s) => [key(s.metric), s]))
+      let samples = 0
+      const missing: string[] = []
+      const differ: string[] = []
+      for (const s of theirs) {
+        const o = byKey.get(key(s.metric))
+        if (o === undefined) {
+          missing.push(key(s.metric))
+          continue
+        }
+        samples += s.values.length
+        if (JSON.stringify(o.values) !== JSON.stringify(s.values)) {
+          differ.push(
+            `${key(s.metric)}: Prometheus ${s.values.length} samples, Peregrine ${o.values.length}`
+          )
+        }
       }
-      samples += s.values.length
-      if (JSON.stringify(o.values) !== JSON.stringify(s.values)) {
-        differ.push(
-          `${key(s.metric)}: Prometheus ${s.values.length} samples, Peregrine ${o.values.length}`
-        )
+      assert.deepEqual(missing.slice(0, 5), [], `${missing.length} series missing`)
+      assert.deepEqual(differ.slice(0, 5), [], `${differ.length} series differ`)
+      assert.equal(ours.length, theirs.length)
+      // The outage is inside the range: samples from all of it reached Peregrine by Prometheus's retries.
+      assert.ok(samples > theirs.length * 20, `${samples} samples compared`)
+      assert.equal(await promSelf('prometheus_remote_storage_samples_failed_total'), 0)
+      assert.equal(await promSelf('prometheus_remote_storage_samples_dropped_total'), 0)
+      assert.ok((await promSelf('prometheus_remote_storage_samples_retried_total')) >= 0)
+      // The endpoint of node_exporter's series is its host, as falcon's view shows them.
+      const load = ours.find((s) => s.metric.__name__ === 'node_load1')
+      assert.equal(load?.metric.endpoint, '127.0.0.1')
+    })
+
+    it('scrapes the same node_exporter as Prometheus: the same series, the same values within a scrape interval', async () => {
+      const t = Math.floor(Date.now() / 1000) - 3
+      const ours = await promQuery(aio.addresses.api.http, '{job="node-peregrine"}', t, token)
+      const theirs = await promQuery(promAddr, '{job="node"}', t)
+      const setOf = (list: Series[]) => new Set(list.map((s) => key(s.metric)))
+      const a = setOf(ours)
+      const b = setOf(theirs)
+      const onlyOurs = [...a].filter((k) => !b.has(k))
+      const onlyTheirs = [...b].filter((k) => !a.has(k))
+      assert.deepEqual(onlyOurs.slice(0, 5), [], `${onlyOurs.length} series only Peregrine has`)
+      assert.deepEqual(
+        onlyTheirs.slice(0, 5),
+        [],
+        `${onlyTheirs.length} series only Prometheus has`
+      )
+      assert.ok(a.size > 100, `${a.size} series`)
+      // Each value of ours lies within what Prometheus scraped in the interval around it (both scrape
+      // every second, at their own offsets); values that do not move are equal.
+      const window = await promQuery(promAddr, '{job="node"}[4s]', t + 2)
+      const range = new Map(window.map((s) => [key(s.metric), s.values.map(([, v]) => Number(v))]))
+      const far: string[] = []
+      for (const s of ours) {
+        const k = key(s.metric)
+        const name = s.metric.__name__
+        if (name.startsWith('scrape_') || name === 'node_scrape_collector_duration_seconds')
+          continue
+        const v = Number((s as unknown as { value: [number, string] }).value[1])
+        const vs = range.get(k)
+        if (vs === undefined || vs.length === 0) continue
+        const lo = Math.min(...vs)
+        const hi = Math.max(...vs)
+        const slack =
+          name.endsWith('_total') || name.startsWith('node_') ? Math.abs(hi - lo) + 1e-9 : 0
+        if (!(v >= lo - slack && v <= hi + slack) && !(Number.isNaN(v) && vs.some(Number.isNaN)))
+          far.push(`${k}: ${v} not in [${lo}, ${hi}]`)
       }
-    }
-    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} series missing`)
-    assert.deepEqual(differ.slice(0, 5), [], `${differ.length} series differ`)
-    assert.equal(ours.length, theirs.length)
-    // The outage is inside the range: samples from all of it reached Peregrine by Prometheus's retries.
-    assert.ok(samples > theirs.length * 20, `${samples} samples compared`)
-    assert.equal(await promSelf('prometheus_remote_storage_samples_failed_total'), 0)
-    assert.equal(await promSelf('prometheus_remote_storage_samples_dropped_total'), 0)
-    assert.ok((await promSelf('prometheus_remote_storage_samples_retried_total')) >= 0)
-    // The endpoint of node_exporter's series is its host, as falcon's view shows them.
-    const load = ours.find((s) => s.metric.__name__ === 'node_load1')
-    assert.equal(load?.metric.endpoint, '127.0.0.1')
-  })
-})
+      assert.ok(
+        far.length <= a.size / 50,
+        `${far.length} values far from Prometheus's: ${far.slice(0, 5).join('; ')}`
+      )
+      for (const name of ['node_uname_info', 'node_memory_MemTotal_bytes', 'node_os_info']) {
+        const o = ours.filter((s) => s.metric.__name__ === name)
+        const p = theirs.filter((s) => s.metric.__name__ === name)
+        assert.equal(o.length, p.length, name)
+        for (const s of o) {
+          const twin = p.find((x) => key(x.metric) === key(s.metric))
+          assert.deepEqual(
+            (s as unknown as { value: [number, string] }).value[1],
+            (twin as unknown as { value: [number, string] }).value[1],
+            name
+          )
+        }
+      }
+    })
+  }
+)
