@@ -382,9 +382,36 @@ program
       const state = !up ? 'DOWN' : problem === null ? 'UP' : 'DEGRADED'
       lines.push(`${c.padStart(20)} ${state.padStart(10)} ${pid.padStart(15)}   ${ports}\n`)
       if (problem !== null) lines.push(`${''.padStart(20)} ${problem}\n`)
+      if (c === 'scrape' && up && problem === null)
+        lines.push(...(await scrapeTargets(st.addresses.scrape?.http)))
     }
     process.stdout.write(lines.join(''))
   })
+
+// The scrape targets a running scrape lists (job, URL, health, last error), one line each.
+async function scrapeTargets(address: string | undefined): Promise<string[]> {
+  if (address === undefined) return []
+  const host = address.replace(/^0\.0\.0\.0:/, '127.0.0.1:')
+  try {
+    const res = await fetch(`http://${host}/api/v1/targets`, { signal: AbortSignal.timeout(3000) })
+    const body = (await res.json()) as {
+      data: {
+        activeTargets: {
+          scrapePool: string
+          scrapeUrl: string
+          health: string
+          lastError: string
+        }[]
+      }
+    }
+    return body.data.activeTargets.map(
+      (t) =>
+        `${''.padStart(20)} ${t.health.toUpperCase().padStart(10)}   ${t.scrapePool} ${t.scrapeUrl}${t.lastError === '' ? '' : `: ${t.lastError}`}\n`
+    )
+  } catch (err) {
+    return [`${''.padStart(20)} targets not listed: ${(err as Error).message}\n`]
+  }
+}
 
 // What a component's HTTP /health says is wrong, or null when it answers ok (or has no /health).
 async function probeHealth(address: string | undefined): Promise<string | null> {
