@@ -61,7 +61,9 @@ export async function startAll(
         ).start({ ...configs.transfer, ...local(services, configs) }, withDial(deps, services))
       }
       if (c === 'scrape' && configs.scrape !== undefined) {
-        const transfer = configs.scrapeLocalTransfer ? bound(services, 'transfer', 'http') : undefined
+        const transfer = configs.scrapeLocalTransfer
+          ? bound(services, 'transfer', 'http')
+          : undefined
         const { start } = await import('../scrape/index.js')
         s = await start(
           transfer === undefined

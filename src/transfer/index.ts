@@ -223,7 +223,9 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     // Peregrine's scrape says its scrape interval, the step its series are stored with.
     const stepHeader = Number(req.headers['x-peregrine-step'])
     const step =
-      Number.isInteger(stepHeader) && stepHeader >= 1 && stepHeader <= 86_400 ? stepHeader : undefined
+      Number.isInteger(stepHeader) && stepHeader >= 1 && stepHeader <= 86_400
+        ? stepHeader
+        : undefined
     const answer = await remoteWrite.receive(
       body,
       req.headers['content-type'],

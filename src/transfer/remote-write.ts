@@ -174,11 +174,7 @@ export class RemoteWriteReceiver {
     return this.#store(batch, version, step ?? this.#cfg.remoteWriteStep)
   }
 
-  async #store(
-    batch: RemoteWriteBatch,
-    version: 1 | 2,
-    step: number
-  ): Promise<RemoteWriteAnswer> {
+  async #store(batch: RemoteWriteBatch, version: 1 | 2, step: number): Promise<RemoteWriteAnswer> {
     const c = this.counters
     const reasons: string[] = []
     let reasonCount = 0
