@@ -1,7 +1,8 @@
 // The scrape component's way into storage: remote write 1.0 to a transfer (the local one in the
-// all-in-one), as Prometheus's agent mode would, so scrape can run on any host. Requests are sent
-// one at a time in order, retried with backoff on 5xx, 429 and network errors (nothing is lost while
-// transfer restarts), and dropped (counted) on 4xx or past `maxPending` queued requests.
+// all-in-one), as Prometheus's agent mode would, so scrape can run on any host. Requests go out
+// `SHARDS` at a time (as Prometheus's shards: each waits for its WAL commit), are retried with
+// backoff on 5xx, 429 and network errors (nothing is lost while transfer restarts), and dropped
+// (counted) on 4xx or past `maxPending` queued requests.
 import { type Deps, encodeSnappy, encodeWriteRequest, type WriteSeries } from '../core/index.js'
 
 /** WriterCounters count what the writer did. */
@@ -18,6 +19,15 @@ export interface WriterCounters {
 /** MAX_SAMPLES_PER_REQUEST splits large scrapes into requests of at most this many samples. */
 const MAX_SAMPLES_PER_REQUEST = 5000
 
+/** SHARDS: requests in flight at once. */
+const SHARDS = 8
+
+interface Pending {
+  body: Uint8Array<ArrayBuffer>
+  samples: number
+  step: number
+}
+
 export class RemoteWriter {
   readonly counters: WriterCounters = {
     requests: 0,
@@ -27,8 +37,8 @@ export class RemoteWriter {
     dropped: 0,
     droppedSamples: 0,
   }
-  #queue: { body: Uint8Array<ArrayBuffer>; samples: number; step: number }[] = []
-  #busy = false
+  #queue: Pending[] = []
+  #busy = 0
   #closed = false
   #backoff = 0
   #loggedAt = -Infinity
@@ -39,7 +49,7 @@ export class RemoteWriter {
     private readonly maxPending = 1000
   ) {}
 
-  /** pending is how many requests wait to be sent. */
+  /** pending is how many requests wait to be sent (those in flight not counted). */
   get pending(): number {
     return this.#queue.length
   }
@@ -60,15 +70,15 @@ export class RemoteWriter {
       this.counters.dropped++
       this.counters.droppedSamples += old?.samples ?? 0
     }
-    void this.#pump()
+    while (this.#busy < SHARDS && this.#busy < this.#queue.length) void this.#pump()
   }
 
+  // One shard: takes the next request, sends it until it is taken or refused for good.
   async #pump(): Promise<void> {
-    if (this.#busy) return
-    this.#busy = true
+    this.#busy++
     try {
       while (!this.#closed && this.#queue.length > 0) {
-        const r = this.#queue[0]
+        const r = this.#queue.shift() as Pending
         let status = 0
         let text = ''
         try {
@@ -89,7 +99,6 @@ export class RemoteWriter {
           text = (err as Error).message
         }
         if (status >= 200 && status < 300) {
-          this.#queue.shift()
           this.counters.requests++
           this.counters.samples += r.samples
           this.#backoff = 0
@@ -98,7 +107,6 @@ export class RemoteWriter {
         this.counters.failures++
         if (status >= 400 && status < 500 && status !== 429) {
           // Refused for good (or in part: a 400 says which series): not retried, as Prometheus.
-          this.#queue.shift()
           this.counters.dropped++
           this.counters.droppedSamples += r.samples
           this.#log(`remote write to ${this.url} refused (${status}): ${text.trim().slice(0, 300)}`)
@@ -106,11 +114,13 @@ export class RemoteWriter {
         }
         this.counters.retries++
         this.#log(`remote write to ${this.url} failed (${status || text}); retrying`)
+        // Back at the front, to be sent again after the pause.
+        this.#queue.unshift(r)
         this.#backoff = Math.min(Math.max(this.#backoff * 2, 100), 5000)
         await new Promise((ok) => setTimeout(ok, this.#backoff).unref())
       }
     } finally {
-      this.#busy = false
+      this.#busy--
     }
   }
 
