@@ -337,6 +337,59 @@ describe('remote write', () => {
     assert.equal(tooBig.status, 413)
   })
 
+  it('keeps series apart whose label strings concatenate alike, and answers 400 to what an outside review sent', async () => {
+    // Two label sets that a joined key would confuse (ÿ is a legal label character).
+    for (const [labels, v] of [
+      [
+        [
+          ['__name__', 'collide'],
+          ['a', 'x\u00ffb\u00ffy'],
+        ],
+        111,
+      ],
+      [
+        [
+          ['__name__', 'collide'],
+          ['a', 'x'],
+          ['b', 'y'],
+        ],
+        222,
+      ],
+    ] as const) {
+      const res = await post(v2([{ labels: labels as never, samples: [[T0, v]] }]), V2_HEADERS)
+      assert.equal(res.status, 204, res.text)
+    }
+    const both = await queryRange('collide', T0, T0)
+    assert.equal(both.length, 2)
+    // One series naming a long symbol 100,000 times: refused at once, and nothing kept of it.
+    const long = 'v'.repeat(4000)
+    const pairs: [string, string][] = [['__name__', 'm']]
+    for (let i = 0; i < 100_000; i++) pairs.push(['job', long])
+    const many = await post(v2([{ labels: pairs, samples: [[T0, 1]] }]), V2_HEADERS)
+    assert.equal(many.status, 400)
+    assert.match(many.text, /more than the 256 a series may have/)
+    // A Label whose name claims more bytes than the Label holds; a Sample value sent as a varint.
+    const label = Buffer.from([0x0a, 0x07, 0x0a, 0x05, 0x0a, 0x09, 0x61, 0x62, 0x63])
+    const a = await post(encodeSnappy(label))
+    assert.equal(a.status, 400, a.text)
+    assert.match(a.text, /protobuf/)
+    const varintValue = Buffer.from([
+      0x0a, 0x0a, 0x0a, 0x04, 0x0a, 0x02, 0x6d, 0x6d, 0x12, 0x02, 0x08, 0x05,
+    ])
+    const b = await post(encodeSnappy(varintValue))
+    assert.equal(b.status, 400, b.text)
+    assert.match(b.text, /wrong wire type 0 for Sample.value/)
+    // No content type is remote write 1.0; text/plain is not.
+    const none = await fetch(`http://${transfer.addresses.http}/api/v1/write`, {
+      method: 'POST',
+      headers: { 'Content-Encoding': 'snappy' },
+      body: Buffer.from(v1([{ labels: [['__name__', 'untyped_body']], samples: [[T0, 1]] }])),
+    })
+    assert.equal(none.status, 204, await none.text())
+    const text = await post(v1([]), { 'Content-Type': 'text/plain' })
+    assert.equal(text.status, 415)
+  })
+
   it('answers 503 with Retry-After while a graph node is down, and nothing is lost once it is back', async () => {
     const addr = graphs[1].addresses.rpc
     await graphs[1].stop()

@@ -38,6 +38,8 @@ export {
   encodeSnappy,
   encodeWriteRequest,
   encodeWriteRequestV2,
+  MAX_LABELS,
+  MAX_SERIES_PER_REQUEST,
   RemoteWriteError,
   snappyBlockLength,
 } from './codec/remote-write.js'

@@ -166,10 +166,13 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   // Plain JSON.parse for every content type: falcon's clients do not always send a content type, and
   // the default parser's prototype checks cost time on every push.
   http.removeAllContentTypeParsers()
-  http.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    if (body === '') return done(null, undefined)
+  http.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
+    // Remote write takes its body as bytes whatever the type says; the route answers 415 for a type
+    // it does not speak.
+    if (req.url.startsWith('/api/v1/write')) return done(null, body)
+    if ((body as Buffer).length === 0) return done(null, undefined)
     try {
-      done(null, JSON.parse(body as string))
+      done(null, JSON.parse((body as Buffer).toString('utf8')))
     } catch (err) {
       // The parser quotes the body: a gzip or other binary one must not come back as raw bytes.
       const e = new Error(

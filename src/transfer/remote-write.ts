@@ -12,6 +12,7 @@ import {
   decodeWriteRequest,
   decodeWriteRequestV2,
   type Deps,
+  MAX_LABELS,
   type JudgeItem,
   PromSeriesItem,
   type PromSeries,
@@ -355,7 +356,9 @@ export class RemoteWriteReceiver {
         const n = /^(\d+) sample/.exec(r.message)
         const count = n === null ? it.size : Number(n[1])
         c.refusedSamples += count
-        reason(`${it.metric} of ${it.endpoint}: ${r.code}: ${r.message}`)
+        reason(
+          `${it.metric}{${it.tags.slice(0, 200)}} (endpoint ${it.endpoint}): ${r.code}: ${r.message}`
+        )
       }
       for (let i = 0; i < items.length; i++) if (!refusedAt.has(i)) stored += items[i].size
       c.samplesStored += stored
@@ -387,8 +390,11 @@ export class RemoteWriteReceiver {
     const key = batch.key(i)
     let p = key === '' ? undefined : cache.get(key)
     if (p !== undefined) return p
+    // Refused series are not remembered: what a client sends cannot fill the cache with them.
+    const count = batch.labelCount(i)
+    if (count > MAX_LABELS) return `${count} labels, more than the ${MAX_LABELS} a series may have`
     const series = promSeriesOf(batch.labelsOf(i))
-    if (typeof series === 'string') p = series
+    if (typeof series === 'string') return series
     else {
       const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
       p = {

@@ -45,6 +45,8 @@ export interface RemoteWriteBatch {
   key(i: number): string
   /** labelsOf(i) decodes series i's labels: names at even, values at odd indices. */
   labelsOf(i: number): string[]
+  /** labelCount(i) is how many labels series i has, without decoding them. */
+  labelCount(i: number): number
   sampleStart: Uint32Array
   t: Float64Array
   v: Float64Array
@@ -181,14 +183,37 @@ function readSample(r: ProtoReader, end: number, out: Samples): number {
   while (r.pos < end) {
     const tag = r.uint32()
     const field = tag >>> 3
-    if (field === 1 && (tag & 7) === FIXED64) value = r.double()
-    else if (field === 2 && (tag & 7) === VARINT) t = int64(r)
-    else if (field === 3 && (tag & 7) === VARINT) start = int64(r)
-    else r.skipType(tag & 7)
+    if (field === 1) {
+      wire(tag, FIXED64, 'Sample.value')
+      value = r.double()
+    } else if (field === 2) {
+      wire(tag, VARINT, 'Sample.timestamp')
+      t = int64(r)
+    } else if (field === 3) {
+      wire(tag, VARINT, 'Sample.start_timestamp')
+      start = int64(r)
+    } else r.skipType(tag & 7)
   }
   out.push(t, value)
   return start
 }
+
+/**
+ * wire checks a known field's wire type, as Go's protobuf does ("wrong wireType"): a Sample value sent
+ * as a varint must not be stored as 0.
+ */
+function wire(tag: number, expected: number, field: string): void {
+  if ((tag & 7) !== expected) throw new RangeError(`wrong wire type ${tag & 7} for ${field}`)
+}
+
+/** MAX_SERIES_PER_REQUEST bounds the TimeSeries of one request (Prometheus sends 2,000 samples at most). */
+export const MAX_SERIES_PER_REQUEST = 200_000
+
+/** MAX_LABELS bounds the labels of one series (name and labels fit falcon's 510 bytes well before). */
+export const MAX_LABELS = 256
+
+/** MAX_KEY_CHARS: a series whose labels are longer cannot be one Peregrine keeps; it gets no cache key. */
+const MAX_KEY_CHARS = 4096
 
 function metricType(n: number): MetricType {
   return METRIC_TYPES[n] ?? 'unknown'
@@ -209,6 +234,7 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
   const r = Reader.create(buf)
   const labelFrom: number[] = []
   const labelTo: number[] = []
+  const labelCounts: number[] = []
   const starts: number[] = [0]
   const histogramSeries: number[] = []
   const samples = new Samples()
@@ -219,20 +245,27 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
     while (r.pos < r.len) {
       const tag = r.uint32()
       const field = tag >>> 3
-      if (field === 1 && (tag & 7) === LEN) {
+      if (field === 1) {
+        wire(tag, LEN, 'WriteRequest.timeseries')
+        if (labelFrom.length >= MAX_SERIES_PER_REQUEST)
+          throw new RangeError(`more than ${MAX_SERIES_PER_REQUEST} TimeSeries in one request`)
         const end = subEnd(r, 'a TimeSeries')
         let from = -1
         let to = -1
         let scatteredLabels = false
         let h = 0
+        let labels = 0
         while (r.pos < end) {
           const t2 = r.uint32()
           const f2 = t2 >>> 3
-          if (f2 === 1 && (t2 & 7) === LEN) {
+          if (f2 >= 1 && f2 <= 4) wire(t2, LEN, `TimeSeries field ${f2}`)
+          if (f2 === 1) {
+            labels++
             // Labels are kept as the bytes they came in; they are contiguous when sent as Prometheus
             // sends them, and when they are not, the series' key is built from the pieces below.
             const at = r.pos - varintSize(t2)
             const lend = subEnd(r, 'a Label')
+            checkLabel(r, lend)
             if (from < 0) from = at
             else if (to !== at) scatteredLabels = true
             to = lend
@@ -253,10 +286,12 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
         // Not contiguous: marked, and decoded below by walking the request again.
         labelFrom.push(scatteredLabels ? -2 : from)
         labelTo.push(to)
+        labelCounts.push(labels)
         starts.push(samples.n)
         histogramSeries.push(h)
         histograms += h
-      } else if (field === 3 && (tag & 7) === LEN) {
+      } else if (field === 3) {
+        wire(tag, LEN, 'WriteRequest.metadata')
         const end = subEnd(r, 'a MetricMetadata')
         const m: RemoteWriteMetadata = { metric: '', type: 'unknown', help: '', unit: '' }
         while (r.pos < end) {
@@ -302,50 +337,61 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
   }
   // Non-contiguous labels are rare enough to be decoded up front, by walking the request again.
   const scattered = new Map<number, string[]>()
-  if (labelFrom.some((f) => f < -1)) {
-    const rr = Reader.create(bytes)
-    let i = 0
-    while (rr.pos < rr.len) {
-      const tag = rr.uint32()
-      if (tag !== 10) {
-        rr.skipType(tag & 7)
-        continue
-      }
-      const end = subEnd(rr, 'a TimeSeries')
-      if (labelFrom[i] < -1) {
-        const out: string[] = []
-        while (rr.pos < end) {
-          const t2 = rr.uint32()
-          if (t2 !== 10) {
-            rr.skipType(t2 & 7)
-            continue
-          }
-          const lend = subEnd(rr, 'a Label')
-          let name = ''
-          let value = ''
-          while (rr.pos < lend) {
-            const t3 = rr.uint32()
-            if (t3 === 10) name = rr.string()
-            else if (t3 === 18) value = rr.string()
-            else rr.skipType(t3 & 7)
-          }
-          rr.pos = lend
-          out.push(name, value)
+  if (labelFrom.some((f) => f < -1)) readScattered()
+  function readScattered(): void {
+    try {
+      const rr = Reader.create(bytes)
+      let i = 0
+      while (rr.pos < rr.len) {
+        const tag = rr.uint32()
+        if (tag !== 10) {
+          rr.skipType(tag & 7)
+          continue
         }
-        scattered.set(i, out)
+        const end = subEnd(rr, 'a TimeSeries')
+        if (labelFrom[i] < -1) {
+          const out: string[] = []
+          while (rr.pos < end) {
+            const t2 = rr.uint32()
+            if (t2 !== 10) {
+              rr.skipType(t2 & 7)
+              continue
+            }
+            const lend = subEnd(rr, 'a Label')
+            let name = ''
+            let value = ''
+            while (rr.pos < lend) {
+              const t3 = rr.uint32()
+              if (t3 === 10) name = rr.string()
+              else if (t3 === 18) value = rr.string()
+              else rr.skipType(t3 & 7)
+            }
+            rr.pos = lend
+            out.push(name, value)
+          }
+          scattered.set(i, out)
+        }
+        rr.pos = end
+        i++
       }
-      rr.pos = end
-      i++
+    } catch (err) {
+      throw new RemoteWriteError(
+        `protobuf: the body is not a prometheus.WriteRequest (${(err as Error).message})`
+      )
     }
   }
   return {
     version: 1,
     series: n,
+    // The label bytes as they came (protobuf's lengths make them unambiguous), or length-prefixed
+    // strings for scattered ones; none for a series too long to be kept (it is not cached).
     key: (i) => {
       const s = scattered.get(i)
-      if (s !== undefined) return '\x00' + s.join('\xff')
-      return labelFrom[i] < 0 ? '' : bytes.toString('latin1', labelFrom[i], labelTo[i])
+      if (s !== undefined) return lengthPrefixed(s, '\x00')
+      if (labelFrom[i] < 0 || labelTo[i] - labelFrom[i] > MAX_KEY_CHARS) return ''
+      return bytes.toString('latin1', labelFrom[i], labelTo[i])
     },
+    labelCount: (i) => (scattered.get(i)?.length ?? labelCounts[i] * 2) / 2,
     labelsOf: (i) => scattered.get(i) ?? labelsOf(i),
     sampleStart: Uint32Array.from(starts),
     t: samples.t.subarray(0, samples.n),
@@ -357,6 +403,32 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
     histogramSeries: Uint32Array.from(histogramSeries),
     metadata,
   }
+}
+
+// A Label's fields are in its bounds and of the right wire types (name = 1, value = 2, strings), so
+// that decoding it later cannot fail; checked without decoding the strings.
+function checkLabel(r: ProtoReader, end: number): void {
+  while (r.pos < end) {
+    const tag = r.uint32()
+    const field = tag >>> 3
+    if (field === 1 || field === 2) wire(tag, LEN, field === 1 ? 'Label.name' : 'Label.value')
+    if ((tag & 7) === LEN) {
+      const len = r.uint32()
+      if (r.pos + len > end) throw new RangeError('a Label field runs past its Label')
+      r.pos += len
+    } else r.skipType(tag & 7)
+    if (r.pos > end) throw new RangeError('a Label field runs past its Label')
+  }
+}
+
+// `head` and each string as `<length>:<string>`, or '' past MAX_KEY_CHARS: no separator can be forged.
+function lengthPrefixed(strings: readonly string[], head: string): string {
+  let n = head.length
+  for (const x of strings) n += x.length + 8
+  if (n > MAX_KEY_CHARS) return ''
+  let k = head
+  for (const x of strings) k += x.length + ':' + x
+  return k
 }
 
 function varintSize(v: number): number {
@@ -389,8 +461,13 @@ export function decodeWriteRequestV2(buf: Uint8Array): RemoteWriteBatch {
     while (r.pos < r.len) {
       const tag = r.uint32()
       const field = tag >>> 3
-      if (field === 4 && (tag & 7) === LEN) symbols.push(r.string())
-      else if (field === 5 && (tag & 7) === LEN) {
+      if (field === 4) {
+        wire(tag, LEN, 'Request.symbols')
+        symbols.push(r.string())
+      } else if (field === 5) {
+        wire(tag, LEN, 'Request.timeseries')
+        if (refs.length >= MAX_SERIES_PER_REQUEST)
+          throw new RangeError(`more than ${MAX_SERIES_PER_REQUEST} TimeSeries in one request`)
         const end = subEnd(r, 'a TimeSeries')
         const ls: number[] = []
         let ct = 0
@@ -401,6 +478,7 @@ export function decodeWriteRequestV2(buf: Uint8Array): RemoteWriteBatch {
         while (r.pos < end) {
           const t2 = r.uint32()
           const f2 = t2 >>> 3
+          if (f2 >= 2 && f2 <= 5) wire(t2, LEN, `TimeSeries field ${f2}`)
           if (f2 === 1 && (t2 & 7) === LEN) {
             const lend = subEnd(r, 'labels_refs')
             while (r.pos < lend) ls.push(r.uint32())
@@ -488,11 +566,12 @@ export function decodeWriteRequestV2(buf: Uint8Array): RemoteWriteBatch {
   return {
     version: 2,
     series: refs.length,
-    key: (i) => {
-      let k = ''
-      for (const ref of refs[i]) k += symbols[ref] + '\xff'
-      return k
-    },
+    key: (i) =>
+      lengthPrefixed(
+        refs[i].map((ref) => symbols[ref]),
+        ''
+      ),
+    labelCount: (i) => refs[i].length / 2,
     labelsOf: (i) => refs[i].map((ref) => symbols[ref]),
     sampleStart: Uint32Array.from(starts),
     t: samples.t.subarray(0, samples.n),
