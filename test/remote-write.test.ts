@@ -356,7 +356,7 @@ describe('remote write', () => {
         222,
       ],
     ] as const) {
-      const res = await post(v2([{ labels: labels as never, samples: [[T0, v]] }]), V2_HEADERS)
+      const res = await post(v2([{ labels: labels, samples: [[T0, v]] }]), V2_HEADERS)
       assert.equal(res.status, 204, res.text)
     }
     const both = await queryRange('collide', T0, T0)
