@@ -321,17 +321,7 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
     lr.len = labelFrom[i] >= 0 ? labelTo[i] : 0
     while (lr.pos < lr.len) {
       lr.uint32() // the Label's tag: the region holds nothing else
-      const end = subEnd(lr, 'a Label')
-      let name = ''
-      let value = ''
-      while (lr.pos < end) {
-        const t2 = lr.uint32()
-        if (t2 === 10) name = lr.string()
-        else if (t2 === 18) value = lr.string()
-        else lr.skipType(t2 & 7)
-      }
-      lr.pos = end
-      out.push(name, value)
+      readLabel(lr, out)
     }
     return out
   }
@@ -357,17 +347,7 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
               rr.skipType(t2 & 7)
               continue
             }
-            const lend = subEnd(rr, 'a Label')
-            let name = ''
-            let value = ''
-            while (rr.pos < lend) {
-              const t3 = rr.uint32()
-              if (t3 === 10) name = rr.string()
-              else if (t3 === 18) value = rr.string()
-              else rr.skipType(t3 & 7)
-            }
-            rr.pos = lend
-            out.push(name, value)
+            readLabel(rr, out)
           }
           scattered.set(i, out)
         }
@@ -403,6 +383,21 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
     histogramSeries: Uint32Array.from(histogramSeries),
     metadata,
   }
+}
+
+// Reads one Label (its length, then name = 1 and value = 2, checked by checkLabel) into `out`.
+function readLabel(r: ProtoReader, out: string[]): void {
+  const end = subEnd(r, 'a Label')
+  let name = ''
+  let value = ''
+  while (r.pos < end) {
+    const tag = r.uint32()
+    if (tag === 10) name = r.string()
+    else if (tag === 18) value = r.string()
+    else r.skipType(tag & 7)
+  }
+  r.pos = end
+  out.push(name, value)
 }
 
 // A Label's fields are in its bounds and of the right wire types (name = 1, value = 2, strings), so
