@@ -14,11 +14,18 @@ const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 
 let dir = ''
 
 function run(args: string[], input?: string): { code: number | null; out: string; err: string } {
+  // Bounded: a command that hangs fails its test with what it printed, not the whole file by timeout.
   const r = spawnSync(process.execPath, [BIN, '--data-dir', dir, ...args], {
     input,
     encoding: 'utf8',
+    timeout: 60_000,
+    killSignal: 'SIGKILL',
   })
-  return { code: r.status, out: r.stdout, err: r.stderr }
+  return {
+    code: r.status,
+    out: r.stdout,
+    err: r.stderr + (r.signal === null ? '' : `\n(killed: ${r.signal})`),
+  }
 }
 
 /** escapeRe quotes `text` for use inside a RegExp. */
@@ -45,6 +52,7 @@ const OTHER_LISTENERS = [
   'judge: { rpc: "127.0.0.1:0", http: "127.0.0.1:0" }',
   'alarm: { http: "127.0.0.1:0" }',
   'agent: { http: { listen: "127.0.0.1:0" } }',
+  'scrape: { http: "127.0.0.1:0" }',
 ]
 
 describe('peregrine CLI', () => {
