@@ -167,7 +167,9 @@ export class TargetLoop {
   async stop(stale: boolean): Promise<void> {
     this.#stopped = true
     if (this.#timer !== null) clearTimeout(this.#timer)
-    await this.#running
+    // A scrape in flight is waited for only when its series are to be marked stale; on shutdown it
+    // is left to end on its own (its writes go nowhere).
+    if (stale) await this.#running
     if (stale && this.#prev.size > 0) {
       const t = this.deps.now()
       this.sink(

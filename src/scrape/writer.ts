@@ -40,6 +40,8 @@ export class RemoteWriter {
   #queue: Pending[] = []
   #busy = 0
   #closed = false
+  /** Aborts the requests in flight when the writer closes: a stopping transfer must not hold them. */
+  readonly #abort = new AbortController()
   #backoff = 0
   #loggedAt = -Infinity
 
@@ -91,13 +93,14 @@ export class RemoteWriter {
               'X-Prometheus-Remote-Write-Version': '0.1.0',
               'X-Peregrine-Step': String(Math.max(1, Math.round(r.step))),
             },
-            signal: AbortSignal.timeout(30_000),
+            signal: AbortSignal.any([AbortSignal.timeout(30_000), this.#abort.signal]),
           })
           status = res.status
           text = await res.text()
         } catch (err) {
           text = (err as Error).message
         }
+        if (this.#closed) break
         if (status >= 200 && status < 300) {
           this.counters.requests++
           this.counters.samples += r.samples
@@ -133,5 +136,6 @@ export class RemoteWriter {
 
   close(): void {
     this.#closed = true
+    this.#abort.abort()
   }
 }
