@@ -110,6 +110,12 @@ async function main(): Promise<void> {
     dir,
     f.components,
     {
+      // The fleet's series (1,000 × 500 by default) are more than `auto` allows on a default heap
+      // (434,000, and half that new per hour): an operator of such a fleet sets the limits.
+      graph: {
+        maxSeries: Math.max(100_000, Math.ceil(f.targets * (f.series + 5) * 1.2)),
+        maxNewSeriesPerHour: 0,
+      },
       scrape: {
         selfScrape: false,
         scrapeConfigs: [

@@ -108,6 +108,8 @@ describe('/metrics', () => {
     assert.equal(value(after, pushes), value(before, pushes) + 1)
     const stored = 'peregrine_transfer_remote_write_samples_total{outcome="stored"}'
     assert.equal(value(after, stored), value(before, stored) + 2)
+    // graph's stats are taken at most every 50 ms (one walk of the blocks a scrape): the next ones.
+    await new Promise((ok) => setTimeout(ok, 60))
     const graph = await metrics('graph')
     assert.ok(value(graph, 'peregrine_tsdb_head_series') >= 2)
     assert.equal(value(graph, 'peregrine_tsdb_healthy'), 1)

@@ -61,15 +61,20 @@ export async function startAll(
         ).start({ ...configs.transfer, ...local(services, configs) }, withDial(deps, services))
       }
       if (c === 'scrape' && configs.scrape !== undefined) {
+        // Beside a transfer, scrape hands it what it scraped in-process (its URL still says where).
         const transfer = configs.scrapeLocalTransfer
-          ? bound(services, 'transfer', 'http')
+          ? services.find((x) => x.name === 'transfer')
           : undefined
         const { start } = await import('../scrape/index.js')
         s = await start(
           transfer === undefined
             ? configs.scrape
-            : { ...configs.scrape, remoteWrite: `http://${transfer}/api/v1/write` },
-          deps
+            : {
+                ...configs.scrape,
+                remoteWrite: `http://${bound(services, 'transfer', 'http')}/api/v1/write`,
+              },
+          deps,
+          { appender: transfer?.appender }
         )
       }
       if (c === 'hbs' && configs.hbs !== undefined) {

@@ -30,6 +30,7 @@ export {
   waitUntil,
 } from './testing.js'
 export * from './prom-series.js'
+export type { AppendResult, PromAppender, SeriesRef } from './prom-appender.js'
 export { PromSeriesItem, readPromSeriesItem } from './codec/graph-write.js'
 export {
   decodeSnappy,
@@ -61,5 +62,11 @@ export {
 } from './metrics.js'
 export type { Histogram, LabelledValue, MetricSource, MetricsRegistry } from './metrics.js'
 export { escapeName } from './prom-names.js'
-export { ExpositionError, formatOf, parseExposition } from './codec/exposition.js'
-export type { Exposition, ExposedSample, ExpositionFormat } from './codec/exposition.js'
+export { ExpositionError, formatOf, parseExposition, scanExposition } from './codec/exposition.js'
+export type {
+  Exposition,
+  ExposedSample,
+  ExpositionFormat,
+  ExpositionInfo,
+  ExpositionVisitor,
+} from './codec/exposition.js'

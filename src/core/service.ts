@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import type { Server } from 'node:net'
 import type { MetricsRegistry } from './metrics.js'
+import type { PromAppender } from './prom-appender.js'
 
 /** Logger is the logging seam: apps log through it and never to the console directly. */
 export interface Logger {
@@ -40,6 +41,8 @@ export interface Service {
   readonly addresses: Readonly<Record<string, string>>
   /** local answers this service's RPC methods in-process, for components started in the same process. */
   readonly local?: RpcCaller
+  /** appender takes Prometheus series in-process (transfer's), for components started beside it. */
+  readonly appender?: PromAppender
   stop(): Promise<void>
 }
 

@@ -22,13 +22,14 @@ import {
   newListenerStats,
   newMetricsRegistry,
   parseListen,
+  type PromAppender,
   type Service,
 } from '../core/index.js'
 import type { ScrapeComponentConfig } from './config.js'
 import { type Job, parseGlobal, parseJobs } from './jobs.js'
 import { TargetLoop } from './scraper.js'
 import { FileGroups, staticGroups, type Target, targetsOf } from './targets.js'
-import { RemoteWriter } from './writer.js'
+import { ScrapeWriter } from './writer.js'
 
 export { parseScrapeConfig, defaultScrapeConfig, type ScrapeComponentConfig } from './config.js'
 export { parseJobs, parseGlobal, type Job } from './jobs.js'
@@ -52,9 +53,16 @@ export function readJobs(config: Readonly<ScrapeComponentConfig>): Job[] {
 }
 
 /** start reads the jobs, listens, and starts scraping; `stop()` writes stale markers for nothing (a restart continues). */
-export async function start(config: Readonly<ScrapeComponentConfig>, deps: Deps): Promise<Service> {
+export async function start(
+  config: Readonly<ScrapeComponentConfig>,
+  deps: Deps,
+  options: {
+    /** appender: a transfer's in the same process, to write to instead of `remoteWrite`. */
+    appender?: PromAppender
+  } = {}
+): Promise<Service> {
   let jobs = readJobs(config)
-  const writer = new RemoteWriter(config.remoteWrite, deps)
+  const writer = new ScrapeWriter(config.remoteWrite, deps, options.appender ?? null)
   const files = new FileGroups()
   const loops = new Map<string, TargetLoop>()
   let dropped: Target[] = []
@@ -97,7 +105,7 @@ export async function start(config: Readonly<ScrapeComponentConfig>, deps: Deps)
       const loop = new TargetLoop(
         job,
         target,
-        (s, step) => writer.write(s, step),
+        (batch) => writer.write(batch),
         deps,
         config.maxBodyBytes
       )

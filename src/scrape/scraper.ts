@@ -9,10 +9,11 @@ import { request as httpsRequest } from 'node:https'
 import { createGunzip } from 'node:zlib'
 import {
   type Deps,
+  type ExposedSample,
   ExpositionError,
   formatOf,
-  parseExposition,
-  type WriteSeries,
+  scanExposition,
+  type SeriesRef,
 } from '../core/index.js'
 import type { Job } from './jobs.js'
 import { relabel } from './relabel.js'
@@ -24,8 +25,28 @@ export const STALE_NAN = new Float64Array(new BigUint64Array([0x7ff0000000000002
 const ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
 
-/** SampleSink takes a scrape's series (labels sorted, samples [ms, value]) and the step to store them with. */
-export type SampleSink = (series: WriteSeries[], stepSeconds: number) => void
+/**
+ * ScrapedSeries is one series a target exposes, as kept between scrapes: its labels (target labels
+ * added, relabelled, sorted) and where storage keeps it (`ref`, set by the writer on first write).
+ */
+export interface ScrapedSeries {
+  readonly labels: Labels
+  ref: SeriesRef | null
+  /** seen: the scrape that last had it. */
+  seen: number
+}
+
+/** ScrapeBatch is what one scrape writes: sample k of series[k] at t[k], value v[k]. */
+export interface ScrapeBatch {
+  series: ScrapedSeries[]
+  t: Float64Array
+  v: Float64Array
+  /** step: the seconds new series are stored with (the scrape interval). */
+  step: number
+}
+
+/** SampleSink takes a scrape's samples. */
+export type SampleSink = (batch: ScrapeBatch) => void
 
 /** TargetState is what /api/v1/targets shows of a target. */
 export interface TargetState {
@@ -36,12 +57,52 @@ export interface TargetState {
   lastScrapeDuration: number
 }
 
-type Labels = [string, string][]
+type Labels = readonly (readonly [string, string])[]
 
 function keyOf(labels: Labels): string {
   let k = ''
   for (const [n, v] of labels) k += n + '\xff' + v + '\xfe'
   return k
+}
+
+// A copy of a string cut from a page, so that keeping it does not keep the page.
+function own(s: string): string {
+  return s.length < 13 ? s : (' ' + s).slice(1)
+}
+
+// A series text's entry in the cache: the series it is (null: dropped by relabelling, or a
+// `_created` line) and the scrape that last had it.
+interface TextEntry {
+  series: ScrapedSeries | null
+  seen: number
+}
+
+// Columns a scrape's samples are gathered in, grown as needed and reused scrape after scrape.
+class Columns {
+  series: ScrapedSeries[] = []
+  t = new Float64Array(64)
+  v = new Float64Array(64)
+  n = 0
+  push(s: ScrapedSeries, t: number, v: number): void {
+    if (this.n === this.t.length) {
+      const t2 = new Float64Array(this.n * 2)
+      t2.set(this.t)
+      this.t = t2
+      const v2 = new Float64Array(this.n * 2)
+      v2.set(this.v)
+      this.v = v2
+    }
+    this.series.push(s)
+    this.t[this.n] = t
+    this.v[this.n++] = v
+  }
+  /** take hands the samples over (copies of the columns' used part) and empties the columns. */
+  take(step: number): ScrapeBatch {
+    const b = { series: this.series, t: this.t.slice(0, this.n), v: this.v.slice(0, this.n), step }
+    this.series = []
+    this.n = 0
+    return b
+  }
 }
 
 /** ScrapeError is a scrape that failed: its message is what the target's lastError shows. */
@@ -126,9 +187,17 @@ function fetchPage(
 export class TargetLoop {
   readonly state: TargetState
   #timer: NodeJS.Timeout | null = null
-  #prev = new Map<string, Labels>()
   #stopped = false
   #running: Promise<void> | null = null
+  /** The scrape cache: series texts as the target writes them, and the series they are. */
+  #texts = new Map<string, TextEntry>()
+  /** The series by their final labels (two texts can relabel to one series). */
+  #series = new Map<string, ScrapedSeries>()
+  /** The report series (up, scrape_*), made once. */
+  readonly #reports: ScrapedSeries[]
+  /** iteration: the current scrape's number; the last scrape's is iteration - 1. */
+  #iteration = 0
+  readonly #columns = new Columns()
 
   constructor(
     readonly job: Job,
@@ -138,6 +207,12 @@ export class TargetLoop {
     private readonly maxBodyBytes: number
   ) {
     this.state = { target, health: 'unknown', lastError: '', lastScrape: 0, lastScrapeDuration: 0 }
+    const labels = Object.entries(target.labels as Record<string, string>)
+    this.#reports = REPORTS.map((name) => ({
+      labels: sortLabels([['__name__', name], ...labels]),
+      ref: null,
+      seen: 0,
+    }))
   }
 
   /** start schedules the scrapes: the first at an offset in the interval taken from the target's hash. */
@@ -170,13 +245,15 @@ export class TargetLoop {
     // A scrape in flight is waited for only when its series are to be marked stale; on shutdown it
     // is left to end on its own (its writes go nowhere).
     if (stale) await this.#running
-    if (stale && this.#prev.size > 0) {
+    if (stale && this.#iteration > 0) {
       const t = this.deps.now()
-      this.sink(
-        [...this.#prev.values()].map((labels) => ({ labels, samples: [[t, STALE_NAN]] })),
-        this.target.interval / 1000
-      )
-      this.#prev.clear()
+      const last = this.#iteration
+      const cols = this.#columns
+      for (const s of this.#series.values()) if (s.seen === last) cols.push(s, t, STALE_NAN)
+      for (const s of this.#reports) cols.push(s, t, STALE_NAN)
+      this.#series.clear()
+      this.#texts.clear()
+      this.sink(cols.take(this.target.interval / 1000))
     }
   }
 
@@ -185,10 +262,12 @@ export class TargetLoop {
     const t = this.deps.now()
     const started = performance.now()
     const job = this.job
-    const labels = this.target.labels as Record<string, string>
-    let out: WriteSeries[]
+    const iteration = ++this.#iteration
+    const cols = this.#columns
     let scraped = 0
     let error = ''
+    // Series this scrape has that the last did not (scrape_series_added).
+    const fresh: ScrapedSeries[] = []
     try {
       const headers: Record<string, string> = {
         Accept: ACCEPT,
@@ -213,12 +292,51 @@ export class TargetLoop {
       const limit =
         job.bodySizeLimit > 0 ? Math.min(job.bodySizeLimit, this.maxBodyBytes) : this.maxBodyBytes
       const page = await fetchPage(this.target.url, headers, this.target.timeout, limit, job.tls)
-      const exposition = parseExposition(page.body, formatOf(page.contentType))
-      scraped = exposition.samples.length
-      out = this.#series(exposition.samples, labels, t)
-      if (job.sampleLimit > 0 && out.length > job.sampleLimit) {
+      if (this.#stopped) return
+      const honor = job.honorTimestamps
+      const texts = this.#texts
+      scanExposition(page.body, formatOf(page.contentType), {
+        known: (text, value, timestamp) => {
+          const e = texts.get(text)
+          if (e === undefined) return false
+          scraped++
+          e.seen = iteration
+          const s = e.series
+          // Dropped by relabelling; or the series twice in one page: the first sample is kept, as
+          // Prometheus (a duplicate is an error it skips).
+          if (s === null || s.seen === iteration) return true
+          s.seen = iteration
+          cols.push(s, honor && timestamp !== null ? timestamp : t, value)
+          return true
+        },
+        sample: (text, sample) => {
+          if (sample !== null) scraped++
+          let series: ScrapedSeries | null = null
+          if (sample !== null) {
+            const labels = this.#labelsOf(sample)
+            if (labels !== null) {
+              const key = keyOf(labels)
+              series = this.#series.get(key) ?? null
+              if (series === null) {
+                series = { labels, ref: null, seen: -1 }
+                this.#series.set(key, series)
+              }
+            }
+          }
+          texts.set(own(text), { series, seen: iteration })
+          if (series === null || series.seen === iteration) return
+          if (series.seen !== iteration - 1) fresh.push(series)
+          series.seen = iteration
+          cols.push(
+            series,
+            honor && sample !== null && sample.timestamp !== null ? sample.timestamp : t,
+            (sample as { value: number }).value
+          )
+        },
+      })
+      if (job.sampleLimit > 0 && cols.n > job.sampleLimit) {
         throw new ScrapeError(
-          `sample limit exceeded (${out.length} samples, sample_limit ${job.sampleLimit})`
+          `sample limit exceeded (${cols.n} samples, sample_limit ${job.sampleLimit})`
         )
       }
     } catch (err) {
@@ -228,92 +346,87 @@ export class TargetLoop {
           : err instanceof ScrapeError
             ? err.message
             : `Get "${this.target.url}": ${(err as Error).message}`
-      out = []
+      // Nothing of a failed scrape is written: its series are as gone as the page (those the last
+      // scrape had get their stale markers below).
+      for (const s of cols.series) s.seen = iteration - 1
+      for (const s of fresh) s.seen = -1
+      fresh.length = 0
+      cols.series.length = 0
+      cols.n = 0
     }
+    const written = cols.n
     const duration = (performance.now() - started) / 1000
-    // Stale markers for what the last scrape had and this one does not (all of it after a failure).
-    const now = new Map<string, Labels>()
-    for (const s of out) now.set(keyOf(s.labels as Labels), s.labels as Labels)
-    let added = 0
-    for (const k of now.keys()) if (!this.#prev.has(k)) added++
-    const stale: WriteSeries[] = []
-    for (const [k, l] of this.#prev)
-      if (!now.has(k)) stale.push({ labels: l, samples: [[t, STALE_NAN]] })
-    this.#prev = now
-    const report = (name: string, v: number): WriteSeries => ({
-      labels: sortLabels([['__name__', name], ...Object.entries(labels)]),
-      samples: [[t, v]],
-    })
-    const reports = [
-      report('up', error === '' ? 1 : 0),
-      report('scrape_duration_seconds', duration),
-      report('scrape_samples_scraped', scraped),
-      report('scrape_samples_post_metric_relabeling', out.length),
-      report('scrape_series_added', added),
-    ]
-    this.sink([...out, ...stale, ...reports], this.target.interval / 1000)
+    // Stale markers for what the last scrape had and this one does not (all of it after a failure);
+    // then the cache forgets what this scrape did not have.
+    for (const [key, s] of this.#series) {
+      if (s.seen === iteration) continue
+      if (s.seen === iteration - 1) cols.push(s, t, STALE_NAN)
+      this.#series.delete(key)
+    }
+    for (const [text, e] of this.#texts) if (e.seen !== iteration) this.#texts.delete(text)
+    const r = this.#reports
+    cols.push(r[0], t, error === '' ? 1 : 0)
+    cols.push(r[1], t, duration)
+    cols.push(r[2], t, scraped)
+    cols.push(r[3], t, written)
+    cols.push(r[4], t, fresh.length)
+    this.sink(cols.take(this.target.interval / 1000))
     this.state.health = error === '' ? 'up' : 'down'
     this.state.lastError = error
     this.state.lastScrape = t
     this.state.lastScrapeDuration = duration
   }
 
-  // The samples as series: target labels merged (honor_labels or exported_), metric relabelling,
-  // the label limits (a breach fails the scrape), the timestamp (honor_timestamps).
-  #series(
-    samples: ReturnType<typeof parseExposition>['samples'],
-    target: Record<string, string>,
-    t: number
-  ): WriteSeries[] {
+  // A sample's series: target labels merged (honor_labels or exported_), metric relabelling, the
+  // label limits (a breach fails the scrape); null when relabelling drops it.
+  #labelsOf(s: ExposedSample): Labels | null {
     const job = this.job
-    const out: WriteSeries[] = []
-    const seen = new Set<string>()
-    for (const s of samples) {
-      const lset = new Map<string, string>()
-      lset.set('__name__', s.name)
-      for (const [k, v] of s.labels) if (v !== '') lset.set(k, v)
-      for (const [k, v] of Object.entries(target)) {
-        if (job.honorLabels) {
-          if (!lset.has(k)) lset.set(k, v)
-          continue
-        }
-        const existing = lset.get(k)
-        if (existing !== undefined) {
-          let name = 'exported_' + k
-          while (lset.has(name)) name = 'exported_' + name
-          lset.set(name, existing)
-        }
-        lset.set(k, v)
+    const target = this.target.labels as Record<string, string>
+    const lset = new Map<string, string>()
+    lset.set('__name__', own(s.name))
+    for (const [k, v] of s.labels) if (v !== '') lset.set(own(k), own(v))
+    for (const k in target) {
+      const v = target[k]
+      if (job.honorLabels) {
+        if (!lset.has(k)) lset.set(k, v)
+        continue
       }
-      if (job.metricRelabel.length > 0 && !relabel(lset, job.metricRelabel)) continue
-      if (job.labelLimit > 0 && lset.size > job.labelLimit)
-        throw new ScrapeError(
-          `label_limit exceeded (metric: ${s.name}, number of labels: ${lset.size}, limit: ${job.labelLimit})`
-        )
-      for (const [k, v] of lset) {
-        if (job.labelNameLengthLimit > 0 && k.length > job.labelNameLengthLimit)
-          throw new ScrapeError(
-            `label_name_length_limit exceeded (metric: ${s.name}, label name: ${k}, length: ${k.length}, limit: ${job.labelNameLengthLimit})`
-          )
-        if (job.labelValueLengthLimit > 0 && v.length > job.labelValueLengthLimit)
-          throw new ScrapeError(
-            `label_value_length_limit exceeded (metric: ${s.name}, label name: ${k}, value: ${JSON.stringify(v.slice(0, 40))}, length: ${v.length}, limit: ${job.labelValueLengthLimit})`
-          )
+      const existing = lset.get(k)
+      if (existing !== undefined) {
+        let name = 'exported_' + k
+        while (lset.has(name)) name = 'exported_' + name
+        lset.set(name, existing)
       }
-      const labels = sortLabels([...lset])
-      const key = keyOf(labels)
-      // A series twice in one page keeps its first sample, as Prometheus (a duplicate is an error it skips).
-      if (seen.has(key)) continue
-      seen.add(key)
-      out.push({
-        labels,
-        samples: [[job.honorTimestamps && s.timestamp !== null ? s.timestamp : t, s.value]],
-      })
+      lset.set(k, v)
     }
-    return out
+    if (job.metricRelabel.length > 0 && !relabel(lset, job.metricRelabel)) return null
+    if (job.labelLimit > 0 && lset.size > job.labelLimit)
+      throw new ScrapeError(
+        `label_limit exceeded (metric: ${s.name}, number of labels: ${lset.size}, limit: ${job.labelLimit})`
+      )
+    for (const [k, v] of lset) {
+      if (job.labelNameLengthLimit > 0 && k.length > job.labelNameLengthLimit)
+        throw new ScrapeError(
+          `label_name_length_limit exceeded (metric: ${s.name}, label name: ${k}, length: ${k.length}, limit: ${job.labelNameLengthLimit})`
+        )
+      if (job.labelValueLengthLimit > 0 && v.length > job.labelValueLengthLimit)
+        throw new ScrapeError(
+          `label_value_length_limit exceeded (metric: ${s.name}, label name: ${k}, value: ${JSON.stringify(v.slice(0, 40))}, length: ${v.length}, limit: ${job.labelValueLengthLimit})`
+        )
+    }
+    return sortLabels([...lset])
   }
 }
 
-function sortLabels(l: Labels): Labels {
+/** REPORTS names the series every scrape writes about itself, in the order scrapeOnce writes them. */
+const REPORTS = [
+  'up',
+  'scrape_duration_seconds',
+  'scrape_samples_scraped',
+  'scrape_samples_post_metric_relabeling',
+  'scrape_series_added',
+]
+
+function sortLabels(l: [string, string][]): Labels {
   return l.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
 }

@@ -1,9 +1,20 @@
-// The scrape component's way into storage: remote write 1.0 to a transfer (the local one in the
-// all-in-one), as Prometheus's agent mode would, so scrape can run on any host. Requests go out
-// `SHARDS` at a time (as Prometheus's shards: each waits for its WAL commit), are retried with
-// backoff on 5xx, 429 and network errors (nothing is lost while transfer restarts), and dropped
-// (counted) on 4xx or past `maxPending` queued requests.
-import { type Deps, encodeSnappy, encodeWriteRequest, type WriteSeries } from '../core/index.js'
+// The scrape component's way into storage. Beside a transfer in the same process (the all-in-one)
+// scraped samples are handed to its appender: each series is placed once and its ref kept in the
+// scrape cache, so a sample costs a lookup and two numbers, nothing encoded. Elsewhere they go by
+// remote write 1.0 to a transfer, as Prometheus's agent mode would, so scrape can run on any host.
+// Either way writes go out `SHARDS` at a time (as Prometheus's shards: each waits for its WAL
+// commit), are retried with backoff while storage cannot take them (5xx, 429, network errors, a
+// graph node down: nothing is lost while transfer restarts), and dropped (counted) when refused for
+// good (4xx) or past `maxPending` queued writes.
+import {
+  type Deps,
+  encodeSnappy,
+  encodeWriteRequest,
+  type PromAppender,
+  type SeriesRef,
+  type WriteSeries,
+} from '../core/index.js'
+import type { ScrapeBatch, ScrapedSeries } from './scraper.js'
 
 /** WriterCounters count what the writer did. */
 export interface WriterCounters {
@@ -12,23 +23,30 @@ export interface WriterCounters {
   failures: number
   retries: number
   dropped: number
-  /** droppedSamples: samples of dropped requests (refused with a 4xx, or past maxPending). */
+  /** droppedSamples: samples of dropped writes (refused, or past maxPending). */
   droppedSamples: number
 }
 
-/** MAX_SAMPLES_PER_REQUEST splits large scrapes into requests of at most this many samples. */
+/** MAX_SAMPLES_PER_REQUEST splits large scrapes into writes of at most this many samples. */
 const MAX_SAMPLES_PER_REQUEST = 5000
 
-/** SHARDS: requests in flight at once. */
+/** SHARDS: writes in flight at once. */
 const SHARDS = 8
 
+// One write waiting: a remote write body, or the refs and columns of an in-process append.
 interface Pending {
-  body: Uint8Array<ArrayBuffer>
+  body: Uint8Array<ArrayBuffer> | null
+  refs: SeriesRef[]
+  t: Float64Array
+  v: Float64Array
   samples: number
   step: number
 }
 
-export class RemoteWriter {
+// What became of one attempt: sent, refused for good (with why), or to be tried again.
+type Attempt = { ok: true; refused: number } | { ok: false; retry: boolean; why: string }
+
+export class ScrapeWriter {
   readonly counters: WriterCounters = {
     requests: 0,
     samples: 0,
@@ -45,27 +63,28 @@ export class RemoteWriter {
   #backoff = 0
   #loggedAt = -Infinity
 
+  /** With `appender`, samples are appended in-process and `url` only names where they go. */
   constructor(
     readonly url: string,
     private readonly deps: Deps,
+    private readonly appender: PromAppender | null = null,
     private readonly maxPending = 1000
   ) {}
 
-  /** pending is how many requests wait to be sent (those in flight not counted). */
+  /** pending is how many writes wait to be sent (those in flight not counted). */
   get pending(): number {
     return this.#queue.length
   }
 
-  /** write queues `series` (stored with step `step` seconds) and returns at once. */
-  write(series: WriteSeries[], step: number): void {
-    if (this.#closed || series.length === 0) return
-    for (let from = 0; from < series.length; from += MAX_SAMPLES_PER_REQUEST) {
-      const part = series.slice(from, from + MAX_SAMPLES_PER_REQUEST)
-      this.#queue.push({
-        body: new Uint8Array(encodeSnappy(encodeWriteRequest(part))),
-        samples: part.length,
-        step,
-      })
+  /** write queues a scrape's samples and returns at once. */
+  write(batch: ScrapeBatch): void {
+    const n = batch.series.length
+    if (this.#closed || n === 0) return
+    for (let from = 0; from < n; from += MAX_SAMPLES_PER_REQUEST) {
+      const to = Math.min(n, from + MAX_SAMPLES_PER_REQUEST)
+      const p =
+        this.appender === null ? this.#encoded(batch, from, to) : this.#placed(batch, from, to)
+      if (p !== null) this.#queue.push(p)
     }
     while (this.#queue.length > this.maxPending) {
       const old = this.#queue.shift()
@@ -75,48 +94,76 @@ export class RemoteWriter {
     while (this.#busy < SHARDS && this.#busy < this.#queue.length) void this.#pump()
   }
 
-  // One shard: takes the next request, sends it until it is taken or refused for good.
+  // Samples from..to as a remote write body.
+  #encoded(batch: ScrapeBatch, from: number, to: number): Pending {
+    const series: WriteSeries[] = []
+    for (let k = from; k < to; k++)
+      series.push({ labels: batch.series[k].labels, samples: [[batch.t[k], batch.v[k]]] })
+    return {
+      body: new Uint8Array(encodeSnappy(encodeWriteRequest(series))),
+      refs: [],
+      t: EMPTY,
+      v: EMPTY,
+      samples: to - from,
+      step: batch.step,
+    }
+  }
+
+  // Samples from..to by the appender's refs, placing series not placed yet; a series storage will
+  // not keep (its labels cannot be stored) is dropped and counted, as a 400 for it would be.
+  #placed(batch: ScrapeBatch, from: number, to: number): Pending | null {
+    const appender = this.appender as PromAppender
+    const refs: SeriesRef[] = []
+    let keep: number[] | null = null
+    for (let k = from; k < to; k++) {
+      const s: ScrapedSeries = batch.series[k]
+      let ref = s.ref
+      if (ref === null) {
+        const r = appender.ref(s.labels)
+        if (typeof r === 'string') {
+          this.counters.droppedSamples++
+          this.#log(`a scraped series is not stored: ${r}`)
+          keep ??= Array.from({ length: k - from }, (_, i) => from + i)
+          continue
+        }
+        ref = s.ref = r
+      }
+      refs.push(ref)
+      keep?.push(k)
+    }
+    if (refs.length === 0) return null
+    const t =
+      keep === null ? batch.t.subarray(from, to) : Float64Array.from(keep, (k) => batch.t[k])
+    const v = new Float64Array(refs.length)
+    // Element by element: a Float64Array copy keeps the stale marker's NaN payload.
+    for (let j = 0; j < refs.length; j++) v[j] = batch.v[keep === null ? from + j : keep[j]]
+    return { body: null, refs, t, v, samples: refs.length, step: batch.step }
+  }
+
+  // One shard: takes the next write, sends it until it is taken or refused for good.
   async #pump(): Promise<void> {
     this.#busy++
     try {
       while (!this.#closed && this.#queue.length > 0) {
         const r = this.#queue.shift() as Pending
-        let status = 0
-        let text = ''
-        try {
-          const res = await fetch(this.url, {
-            method: 'POST',
-            body: r.body,
-            headers: {
-              'Content-Type': 'application/x-protobuf',
-              'Content-Encoding': 'snappy',
-              'X-Prometheus-Remote-Write-Version': '0.1.0',
-              'X-Peregrine-Step': String(Math.max(1, Math.round(r.step))),
-            },
-            signal: AbortSignal.any([AbortSignal.timeout(30_000), this.#abort.signal]),
-          })
-          status = res.status
-          text = await res.text()
-        } catch (err) {
-          text = (err as Error).message
-        }
+        const a = r.body === null ? await this.#append(r) : await this.#post(r)
         if (this.#closed) break
-        if (status >= 200 && status < 300) {
+        if (a.ok) {
           this.counters.requests++
-          this.counters.samples += r.samples
+          this.counters.samples += r.samples - a.refused
           this.#backoff = 0
           continue
         }
         this.counters.failures++
-        if (status >= 400 && status < 500 && status !== 429) {
-          // Refused for good (or in part: a 400 says which series): not retried, as Prometheus.
+        if (!a.retry) {
+          // Refused for good (or in part: the answer says which series): not retried, as Prometheus.
           this.counters.dropped++
           this.counters.droppedSamples += r.samples
-          this.#log(`remote write to ${this.url} refused (${status}): ${text.trim().slice(0, 300)}`)
+          this.#log(`write to ${this.url} refused: ${a.why.trim().slice(0, 300)}`)
           continue
         }
         this.counters.retries++
-        this.#log(`remote write to ${this.url} failed (${status || text}); retrying`)
+        this.#log(`write to ${this.url} failed (${a.why.trim().slice(0, 300)}); retrying`)
         // Back at the front, to be sent again after the pause.
         this.#queue.unshift(r)
         this.#backoff = Math.min(Math.max(this.#backoff * 2, 100), 5000)
@@ -124,6 +171,45 @@ export class RemoteWriter {
       }
     } finally {
       this.#busy--
+    }
+  }
+
+  async #append(r: Pending): Promise<Attempt> {
+    const a = await (this.appender as PromAppender).append(r.refs, r.t, r.v, r.step)
+    if (a.outcome === 'retry') return { ok: false, retry: true, why: a.reason }
+    if (a.refused > 0) {
+      // What storage would not keep (too old, a series limit) is dropped; the rest is stored.
+      this.counters.droppedSamples += a.refused
+      this.#log(`${a.refused} scraped samples not stored: ${a.reasons[0] ?? ''}`)
+    }
+    return { ok: true, refused: a.refused }
+  }
+
+  async #post(r: Pending): Promise<Attempt> {
+    let status = 0
+    let text: string
+    try {
+      const res = await fetch(this.url, {
+        method: 'POST',
+        body: r.body,
+        headers: {
+          'Content-Type': 'application/x-protobuf',
+          'Content-Encoding': 'snappy',
+          'X-Prometheus-Remote-Write-Version': '0.1.0',
+          'X-Peregrine-Step': String(Math.max(1, Math.round(r.step))),
+        },
+        signal: AbortSignal.any([AbortSignal.timeout(30_000), this.#abort.signal]),
+      })
+      status = res.status
+      text = await res.text()
+    } catch (err) {
+      text = (err as Error).message
+    }
+    if (status >= 200 && status < 300) return { ok: true, refused: 0 }
+    return {
+      ok: false,
+      retry: !(status >= 400 && status < 500 && status !== 429),
+      why: status === 0 ? text : `${status}: ${text}`,
     }
   }
 
@@ -139,3 +225,5 @@ export class RemoteWriter {
     this.#abort.abort()
   }
 }
+
+const EMPTY = new Float64Array(0)

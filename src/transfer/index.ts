@@ -307,6 +307,10 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   return {
     name: 'transfer',
     addresses,
+    appender: {
+      ref: (labels) => remoteWrite.ref(labels),
+      append: (refs, t, v, step) => remoteWrite.append(refs, t, v, step),
+    },
     async stop() {
       await new Promise<void>((resolve) => {
         rpc.close(() => resolve())

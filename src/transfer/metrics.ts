@@ -119,11 +119,12 @@ export function registerTransferMetrics(
   })
   counterFrom(registry, {
     name: 'peregrine_transfer_remote_write_requests_total',
-    help: 'Remote write requests, by protocol version.',
+    help: "Remote write requests, by protocol version (in-process: scrape's appends in the same process).",
     labels: ['version'],
     read: () => [
       [{ version: '1.0' }, remoteWrite.requests - remoteWrite.requestsV2],
       [{ version: '2.0' }, remoteWrite.requestsV2],
+      [{ version: 'in-process' }, remoteWrite.appends],
     ],
   })
   counterFrom(registry, {

@@ -20,6 +20,8 @@ import {
   type RemoteWriteBatch,
   RemoteWriteError,
   seriesKeyOf,
+  type AppendResult,
+  type SeriesRef,
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
 import { MAX_PLACEMENTS, type Router } from './router.js'
@@ -34,6 +36,8 @@ const MAX_REASONS = 10
 export interface RemoteWriteCounters {
   requests: number
   requestsV2: number
+  /** appends: in-process appends (scrape beside transfer), which are not requests. */
+  appends: number
   series: number
   samples: number
   /** samplesStored: samples every graph address holding them has in its WAL. */
@@ -58,6 +62,7 @@ export function newRemoteWriteCounters(): RemoteWriteCounters {
   return {
     requests: 0,
     requestsV2: 0,
+    appends: 0,
     series: 0,
     samples: 0,
     samplesStored: 0,
@@ -301,6 +306,40 @@ export class RemoteWriteReceiver {
         )
       }
     }
+    const done = await this.#commit(items, nodes, placed, reason)
+    if (done.outcome === 'retry') return done.answer
+    const stored = done.stored
+    const headers: Record<string, string> = {}
+    if (version === 2) {
+      headers['X-Prometheus-Remote-Write-Samples-Written'] = String(stored)
+      headers['X-Prometheus-Remote-Write-Histograms-Written'] = '0'
+      headers['X-Prometheus-Remote-Write-Exemplars-Written'] = '0'
+    }
+    if (reasonCount > 0) {
+      const more = reasonCount - reasons.length
+      return this.#bad(
+        more > 0 ? [...reasons, `and ${more} more`] : reasons,
+        version,
+        headers,
+        stored
+      )
+    }
+    return { status: 204, headers, body: '' }
+  }
+
+  // Sends the items to their graph nodes (and their finite samples to judge) and waits for the WAL;
+  // what a node refused is counted and given to `reason`. Nothing is sent while a node is down or
+  // not keeping up: then the answer to give (503 or 429) instead.
+  async #commit(
+    items: PromSeriesItem[],
+    nodes: string[],
+    placed: Placement[],
+    reason: (s: string) => void
+  ): Promise<
+    | { outcome: 'stored'; stored: number; refused: number }
+    | { outcome: 'retry'; answer: RemoteWriteAnswer }
+  > {
+    const c = this.counters
     const judged = new Map<NonNullable<Placement['judge']>, JudgeItem[]>()
     for (let i = 0; i < items.length; i++) {
       const judge = placed[i].judge
@@ -327,17 +366,22 @@ export class RemoteWriteReceiver {
     const touched = new Set(nodes)
     for (const node of touched) {
       const state = this.#router.writeState(node)
-      if (state === 'down') return this.#unavailable(`graph node ${node} is down`)
+      if (state === 'down')
+        return { outcome: 'retry', answer: this.#unavailable(`graph node ${node} is down`) }
       if (state === 'busy') {
         c.tooManyRequests++
         return {
-          status: 429,
-          headers: { 'Retry-After': '2', 'Content-Type': 'text/plain; charset=utf-8' },
-          body: `graph node ${node} is not keeping up (its send buffer is over half full); retry later\n`,
+          outcome: 'retry',
+          answer: {
+            status: 429,
+            headers: { 'Retry-After': '2', 'Content-Type': 'text/plain; charset=utf-8' },
+            body: `graph node ${node} is not keeping up (its send buffer is over half full); retry later\n`,
+          },
         }
       }
     }
     let stored = 0
+    let refusedSamples = 0
     if (items.length > 0) {
       let refused
       try {
@@ -347,7 +391,7 @@ export class RemoteWriteReceiver {
           [...judged].map(([judge, list]) => ({ judge, items: list }))
         )
       } catch (err) {
-        return this.#unavailable((err as Error).message)
+        return { outcome: 'retry', answer: this.#unavailable((err as Error).message) }
       }
       const refusedAt = new Set<number>()
       for (const r of refused) {
@@ -356,6 +400,7 @@ export class RemoteWriteReceiver {
         const n = /^(\d+) sample/.exec(r.message)
         const count = n === null ? it.size : Number(n[1])
         c.refusedSamples += count
+        refusedSamples += count
         reason(
           `${it.metric}{${it.tags.slice(0, 200)}} (endpoint ${it.endpoint}): ${r.code}: ${r.message}`
         )
@@ -363,22 +408,82 @@ export class RemoteWriteReceiver {
       for (let i = 0; i < items.length; i++) if (!refusedAt.has(i)) stored += items[i].size
       c.samplesStored += stored
     }
-    const headers: Record<string, string> = {}
-    if (version === 2) {
-      headers['X-Prometheus-Remote-Write-Samples-Written'] = String(stored)
-      headers['X-Prometheus-Remote-Write-Histograms-Written'] = '0'
-      headers['X-Prometheus-Remote-Write-Exemplars-Written'] = '0'
+    return { outcome: 'stored', stored, refused: refusedSamples }
+  }
+
+  /**
+   * ref places a series for the in-process appender (scrape beside transfer): the caller keeps the
+   * ref, so it is not remembered here.
+   */
+  ref(labels: readonly (readonly [string, string])[]): SeriesRef | string {
+    if (labels.length > MAX_LABELS)
+      return `${labels.length} labels, more than the ${MAX_LABELS} a series may have`
+    const pairs: string[] = []
+    for (const [n, v] of labels) pairs.push(n, v)
+    const series = promSeriesOf(pairs)
+    if (typeof series === 'string') return series
+    const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
+    const p: Placement = {
+      series,
+      node: this.#router.nodeOf(skey),
+      judge: this.#router.judgeOf(skey),
+      gen: 0,
+      at: 0,
     }
-    if (reasonCount > 0) {
-      const more = reasonCount - reasons.length
-      return this.#bad(
-        more > 0 ? [...reasons, `and ${more} more`] : reasons,
-        version,
-        headers,
-        stored
-      )
+    return p as unknown as SeriesRef
+  }
+
+  /**
+   * append is remote write without the wire, for the in-process appender: sample k of series
+   * `refs[k]` (refs from `ref`). A series twice in one append keeps its first sample.
+   */
+  async append(
+    refs: readonly SeriesRef[],
+    t: Float64Array,
+    v: Float64Array,
+    step: number
+  ): Promise<AppendResult> {
+    const c = this.counters
+    c.appends++
+    c.series += refs.length
+    c.samples += refs.length
+    const now = this.#deps.now()
+    const maxT = now + MAX_AHEAD_MS
+    const reasons: string[] = []
+    let refused = 0
+    const reason = (s: string) => {
+      if (reasons.length < MAX_REASONS) reasons.push(s)
     }
-    return { status: 204, headers, body: '' }
+    const items: PromSeriesItem[] = []
+    const nodes: string[] = []
+    const placed: Placement[] = []
+    const gen = ++this.#gen
+    for (let k = 0; k < refs.length; k++) {
+      const p = refs[k] as unknown as Placement
+      const x = t[k]
+      if (!(x >= 0 && x <= maxT && Number.isSafeInteger(x))) {
+        c.invalidSamples++
+        refused++
+        reason(
+          `${p.series.metric}: a timestamp out of range (${x} ms; expected 0 to 10 minutes past now, ${now})`
+        )
+        continue
+      }
+      if (p.gen === gen) {
+        c.invalidSamples++
+        refused++
+        reason(`${p.series.metric}{${p.series.tags.slice(0, 200)}}: a second sample in one scrape`)
+        continue
+      }
+      p.gen = gen
+      const s = p.series
+      items.push(new PromSeriesItem(s.endpoint, s.metric, s.tags, step, 0, t, v, k, k + 1, s))
+      nodes.push(p.node)
+      placed.push(p)
+    }
+    const done = await this.#commit(items, nodes, placed, reason)
+    if (done.outcome === 'retry') return { outcome: 'retry', reason: done.answer.body.trim() }
+    return { outcome: 'stored', stored: done.stored, refused: refused + done.refused, reasons }
   }
 
   // The placement of series i, from the cache or worked out (and remembered).

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { ExpositionError, formatOf, parseExposition } from './exposition.js'
+import { ExpositionError, formatOf, parseExposition, scanExposition } from './exposition.js'
 
 describe('parseExposition', () => {
   it('reads the text format: HELP, TYPE, labels with escapes, special values, timestamps', () => {
@@ -108,5 +108,92 @@ describe('parseExposition', () => {
     )
     assert.equal(formatOf('text/plain; version=0.0.4'), 'text')
     assert.equal(formatOf(null), 'text')
+  })
+})
+
+describe('scanExposition', () => {
+  // A visitor that remembers every series text, as the scrape cache: the second pass of a page is
+  // read by `known` only.
+  function caching() {
+    const seen = new Set<string>()
+    const got: { series: string; value: number; timestamp: number | null; known: boolean }[] = []
+    const visitor = {
+      known: (series: string, value: number, timestamp: number | null) => {
+        if (!seen.has(series)) return false
+        got.push({ series, value, timestamp, known: true })
+        return true
+      },
+      sample: (series: string, s: { value: number; timestamp: number | null } | null) => {
+        seen.add(series)
+        if (s !== null) got.push({ series, value: s.value, timestamp: s.timestamp, known: false })
+      },
+    }
+    return { visitor, got }
+  }
+
+  it('offers a line by its series text, and parses in full only the texts not known', () => {
+    const page = [
+      '# TYPE a counter',
+      'a{x="1",y="a \\" } b"} 1 1000',
+      'a{x="2"}\t2',
+      'b 3\r',
+      'b 4',
+      '{"dotted.name"} 5',
+    ].join('\n')
+    const { visitor, got } = caching()
+    scanExposition(page, 'text', visitor)
+    assert.deepEqual(
+      got.map((g) => [g.series, g.value, g.timestamp, g.known]),
+      [
+        ['a{x="1",y="a \\" } b"}', 1, 1000, false],
+        ['a{x="2"}', 2, null, false],
+        ['b', 3, null, false],
+        ['b', 4, null, true],
+        ['{"dotted.name"}', 5, null, false],
+      ]
+    )
+    got.length = 0
+    const info = scanExposition(page.replaceAll(' 1 1000', ' 7 2000'), 'text', visitor)
+    assert.deepEqual(
+      got.map((g) => [g.value, g.timestamp, g.known]),
+      [
+        [7, 2000, true],
+        [2, null, true],
+        [3, null, true],
+        [4, null, true],
+        [5, null, true],
+      ]
+    )
+    assert.equal(info.types.get('a'), 'counter')
+  })
+
+  it('refuses a bad value or timestamp on a known series as parseExposition does', () => {
+    const { visitor } = caching()
+    scanExposition('m{a="1"} 1\n', 'text', visitor)
+    for (const [page, why] of [
+      ['m{a="1"} x', /is not a value/],
+      ['m{a="1"}', /before the value/],
+      ['m{a="1"} 1 2 3', /text after the sample/],
+      ['m{a="1"} 1 1.5', /is not a timestamp/],
+      ['m{a="1"}1', /before the value|is not a value|expected/],
+    ] as const) {
+      assert.throws(() => scanExposition(page, 'text', visitor), why, page)
+    }
+  })
+
+  it('reads OpenMetrics exemplars past, counted, on known series too', () => {
+    const page = 'a_total 1 # {trace_id="x"} 1\nb 2 1.5 # {t="y"} 2\n# EOF\n'
+    const { visitor, got } = caching()
+    assert.equal(scanExposition(page, 'openmetrics', visitor).exemplars, 2)
+    assert.equal(scanExposition(page, 'openmetrics', visitor).exemplars, 2)
+    assert.deepEqual(
+      got.map((g) => [g.series, g.timestamp, g.known]),
+      [
+        ['a_total', null, false],
+        ['b', 1500, false],
+        ['a_total', null, true],
+        ['b', 1500, true],
+      ]
+    )
   })
 })

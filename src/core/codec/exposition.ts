@@ -146,6 +146,23 @@ class Line {
 }
 
 /**
+ * ExpositionVisitor takes a page's samples as scanExposition reads them. A scraper sees the same
+ * series lines page after page, so a line is first offered by its series text (name and labels as
+ * written) with its value: the visitor that has seen that text before takes it as it is (`known`),
+ * and only a text it has not is parsed in full and given to `sample`. This is Prometheus's scrape
+ * cache: labels are parsed, relabelled and looked up once per series, not once per sample.
+ */
+export interface ExpositionVisitor {
+  /** known takes the sample of a series text seen before, or returns false to have the line parsed. */
+  known(series: string, value: number, timestamp: number | null): boolean
+  /** sample takes a line parsed in full, or null for an OpenMetrics `_created` line (not kept). */
+  sample(series: string, sample: ExposedSample | null): void
+}
+
+/** ExpositionInfo is what a scanned page said besides its samples. */
+export type ExpositionInfo = Omit<Exposition, 'samples'>
+
+/**
  * parseExposition parses a page in `format`, or throws an ExpositionError naming the first line that
  * does not parse: a malformed name, label or value, a label named twice on a line, a TYPE given
  * twice or of an unknown kind, an OpenMetrics page without its `# EOF`, or text after it.
@@ -153,15 +170,34 @@ class Line {
  * Prometheus 2.x does not keep them either); its timestamps (seconds) become ms.
  */
 export function parseExposition(page: string, format: ExpositionFormat): Exposition {
+  const samples: ExposedSample[] = []
+  const info = scanExposition(page, format, {
+    known: () => false,
+    sample: (_series, sample) => {
+      if (sample !== null) samples.push(sample)
+    },
+  })
+  return { samples, ...info }
+}
+
+/**
+ * scanExposition reads a page as parseExposition does, giving its samples to `visitor` (see
+ * ExpositionVisitor); it throws an ExpositionError where parseExposition would.
+ */
+export function scanExposition(
+  page: string,
+  format: ExpositionFormat,
+  visitor: ExpositionVisitor
+): ExpositionInfo {
   const om = format === 'openmetrics'
-  const out: Exposition = {
-    samples: [],
+  const out: ExpositionInfo = {
     types: new Map(),
     help: new Map(),
     units: new Map(),
     exemplars: 0,
     created: 0,
   }
+  const fast: FastSample = { value: 0, timestamp: null, exemplar: false }
   let eof = false
   let no = 0
   let start = 0
@@ -170,10 +206,26 @@ export function parseExposition(page: string, format: ExpositionFormat): Exposit
     let end = page.indexOf('\n', start)
     if (end < 0) end = n
     no++
-    const raw = page.slice(start, end)
+    const lineStart = start
     start = end + 1
-    const text = raw.endsWith('\r') && !om ? raw.slice(0, -1) : raw
+    if (!om && end > lineStart && page.charCodeAt(end - 1) === 0x0d) end--
     if (eof) throw new ExpositionError(no, 'text after # EOF')
+    const c0 = page.charCodeAt(lineStart)
+    // The common line first: a series text, then its value, read without cutting out the line.
+    if (end > lineStart && c0 !== 0x23 && c0 !== 0x20 && c0 !== 0x09) {
+      const seriesEnd = seriesEndOf(page, lineStart, end)
+      if (seriesEnd > lineStart && readValue(page, seriesEnd, end, om, fast)) {
+        const series = page.slice(lineStart, seriesEnd)
+        if (visitor.known(series, fast.value, fast.timestamp)) {
+          if (fast.exemplar) out.exemplars++
+          continue
+        }
+        const sample = sampleLine(new Line(page.slice(lineStart, end), no), om, out)
+        visitor.sample(series, sample)
+        continue
+      }
+    }
+    const text = page.slice(lineStart, end)
     if (text === '' || (!om && text.trim() === '')) {
       if (om && start <= n) throw new ExpositionError(no, 'an empty line (OpenMetrics has none)')
       continue
@@ -186,14 +238,82 @@ export function parseExposition(page: string, format: ExpositionFormat): Exposit
       comment(new Line(text, no), om, out)
       continue
     }
+    // A line the quick reading could not take: read in full, which says what is wrong with it.
     const sample = sampleLine(new Line(text, no), om, out)
-    if (sample !== null) out.samples.push(sample)
+    const e = seriesEndOf(text, 0, text.length)
+    visitor.sample(e < 0 ? text : text.slice(0, e), sample)
   }
   if (om && !eof) throw new ExpositionError(no, 'an OpenMetrics page must end with # EOF')
   return out
 }
 
-function comment(l: Line, om: boolean, out: Exposition): void {
+interface FastSample {
+  value: number
+  timestamp: number | null
+  /** exemplar: an OpenMetrics exemplar follows (read past, not kept). */
+  exemplar: boolean
+}
+
+// Where a line's series text (name, then labels in braces if any) ends, or -1 when it runs to the
+// end of the line (the full reading then says why).
+function seriesEndOf(s: string, from: number, end: number): number {
+  let i = from
+  while (i < end) {
+    const c = s.charCodeAt(i)
+    if (c === 0x7b || c === 0x20 || c === 0x09) break
+    i++
+  }
+  let j = i
+  while (j < end && (s.charCodeAt(j) === 0x20 || s.charCodeAt(j) === 0x09)) j++
+  if (j >= end || s.charCodeAt(j) !== 0x7b) return i < end ? i : -1
+  let quoted = false
+  for (j++; j < end; j++) {
+    const c = s.charCodeAt(j)
+    if (quoted) {
+      if (c === 0x5c) j++
+      else if (c === 0x22) quoted = false
+    } else if (c === 0x22) quoted = true
+    else if (c === 0x7d) return j + 1
+  }
+  return -1
+}
+
+// Reads the value and timestamp after a series text, the way sampleLine does, into `out`; false for
+// anything it does not expect (sampleLine then reads the line and names the fault).
+function readValue(s: string, from: number, end: number, om: boolean, out: FastSample): boolean {
+  let i = from
+  while (i < end && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++
+  if (i === from || i >= end) return false
+  let j = i
+  while (j < end && s.charCodeAt(j) !== 0x20 && s.charCodeAt(j) !== 0x09) j++
+  const value = parseGoFloat(s.slice(i, j))
+  if (value === undefined) return false
+  out.value = value
+  out.timestamp = null
+  out.exemplar = false
+  while (j < end && (s.charCodeAt(j) === 0x20 || s.charCodeAt(j) === 0x09)) j++
+  if (j >= end) return true
+  if (om && s.charCodeAt(j) === 0x23) return (out.exemplar = true)
+  let k = j
+  while (k < end && s.charCodeAt(k) !== 0x20 && s.charCodeAt(k) !== 0x09) k++
+  const ts = s.slice(j, k)
+  while (k < end && (s.charCodeAt(k) === 0x20 || s.charCodeAt(k) === 0x09)) k++
+  if (om && k < end && s.charCodeAt(k) === 0x23) out.exemplar = true
+  else if (k < end) return false
+  if (om) {
+    const secs = parseGoFloat(ts)
+    if (secs === undefined || !Number.isFinite(secs)) return false
+    out.timestamp = Math.round(secs * 1000)
+  } else {
+    if (!/^-?\d+$/.test(ts)) return false
+    const ms = Number(ts)
+    if (!Number.isSafeInteger(ms)) return false
+    out.timestamp = ms
+  }
+  return true
+}
+
+function comment(l: Line, om: boolean, out: ExpositionInfo): void {
   l.pos = 1
   l.blanks()
   const keyword = l.token()
@@ -216,7 +336,7 @@ function comment(l: Line, om: boolean, out: Exposition): void {
   } else out.units.set(name, rest.trim())
 }
 
-function sampleLine(l: Line, om: boolean, out: Exposition): ExposedSample | null {
+function sampleLine(l: Line, om: boolean, out: ExpositionInfo): ExposedSample | null {
   let name = ''
   if (l.s.charCodeAt(0) !== 0x7b) name = l.name(false)
   const labels: [string, string][] = []
