@@ -94,6 +94,8 @@ interface Placement {
   /** gen, at: the request that last placed a sample of this series, and its item there. */
   gen: number
   at: number
+  /** bytes: the label bytes it is remembered by (remote write 1.0), to check a hash's find. */
+  bytes: Uint8Array | null
 }
 
 const V2_TYPE = 'io.prometheus.write.v2.request'
@@ -135,6 +137,7 @@ export class RemoteWriteReceiver {
     new Map<string, Placement | string>(),
     new Map<string, Placement | string>(),
   ]
+  readonly #byHash = new Map<number, Placement>()
   #placementCount = 0
   #gen = 0
   #loggedAt = -Infinity
@@ -200,111 +203,111 @@ export class RemoteWriteReceiver {
     }
     const now = this.#deps.now()
     const maxT = now + MAX_AHEAD_MS
-    const items: PromSeriesItem[] = []
     const nodes: string[] = []
     const placed: Placement[] = []
-    // Items of series that came more than once in this request: their further sample ranges, as
-    // (from, to, columns) triples, columns -1 for the request's and k for filtered[k]'s.
-    let more: Map<number, number[]> | null = null
-    const filtered: [Float64Array, Float64Array][] = []
+    const created: number[] = []
     const gen = ++this.#gen
     const createdZero = this.#cfg.remoteWriteCreatedZero
     const cache = this.#placements[version - 1]
+    const { t, v, sampleStart } = batch
+    // Pass 1: each TimeSeries' item (-1: none), and how many samples each item keeps. A series that
+    // comes more than once (Prometheus sends a TimeSeries per sample) gets one item for all of them.
+    const itemOf = new Int32Array(batch.series)
+    const counts: number[] = []
+    // regather: the request's columns cannot serve as they are (a series came twice, or a sample was refused).
+    let regather = false
     for (let i = 0; i < batch.series; i++) {
-      let from = batch.sampleStart[i]
-      let to = batch.sampleStart[i + 1]
+      const from = sampleStart[i]
+      const to = sampleStart[i + 1]
+      itemOf[i] = -1
       const p = this.#place(cache, batch, i)
       if (typeof p === 'string') {
         c.invalidSeries++
         c.invalidSamples += to - from
         reason(`timeseries[${i}]: ${p}`)
+        regather = true
         continue
       }
-      if (to === from) continue
-      let t = batch.t
-      let v = batch.v
       // Timestamps: integer ms from 1970 to 10 minutes ahead (Prometheus refuses beyond: out of bounds).
       let bad = 0
+      let first = NaN
       for (let k = from; k < to; k++) {
         const x = t[k]
-        if (!(x >= 0 && x <= maxT && Number.isSafeInteger(x))) bad++
+        if (!(x >= 0 && x <= maxT && Number.isSafeInteger(x))) {
+          if (bad++ === 0) first = x
+        }
       }
       if (bad > 0) {
-        const keepT = new Float64Array(to - from - bad)
-        // Float64Array to Float64Array: bit for bit, so a NaN payload (the stale marker) survives.
-        const keepV = new Float64Array(to - from - bad)
-        let first = NaN
-        let j = 0
-        for (let k = from; k < to; k++) {
-          const x = t[k]
-          if (x >= 0 && x <= maxT && Number.isSafeInteger(x)) {
-            keepT[j] = x
-            keepV[j++] = v[k]
-          } else if (first !== first) first = x
-        }
         c.invalidSamples += bad
         reason(
           `timeseries[${i}] ${p.series.metric}: ${bad} sample(s) with a timestamp out of range (e.g. ${first} ms; expected 0 to 10 minutes past now, ${now})`
         )
-        if (j === 0) continue
-        t = keepT
-        v = keepV
-        from = 0
-        to = j
+        regather = true
+      }
+      const kept = to - from - bad
+      if (kept === 0) {
+        if (to > from) regather = true
+        continue
       }
       if (p.gen === gen) {
-        // The series again (Prometheus sends a TimeSeries per sample): one item holds them all.
-        more ??= new Map()
-        let list = more.get(p.at)
-        if (list === undefined) more.set(p.at, (list = []))
-        if (t === batch.t) list.push(from, to, -1)
-        else list.push(from, to, filtered.push([t, v]) - 1)
+        itemOf[i] = p.at
+        counts[p.at] += kept
+        regather = true
         continue
       }
       p.gen = gen
-      p.at = items.length
-      const created = createdZero ? batch.created[i] : 0
-      const s = p.series
-      items.push(new PromSeriesItem(s.endpoint, s.metric, s.tags, step, created, t, v, from, to, s))
-      nodes.push(p.node)
+      p.at = placed.length
+      itemOf[i] = p.at
+      counts.push(kept)
       placed.push(p)
+      nodes.push(p.node)
+      created.push(createdZero ? batch.created[i] : 0)
     }
-    if (more !== null) {
-      for (const [at, ranges] of more) {
-        const first = items[at]
-        let n = first.size
-        for (let r = 0; r < ranges.length; r += 3) n += ranges[r + 1] - ranges[r]
-        // Element by element: a Float64Array copy keeps NaN payloads, and views cost more than 1-sample copies.
-        const t = new Float64Array(n)
-        const v = new Float64Array(n)
-        let j = 0
-        for (let k = first.from; k < first.to; k++, j++) {
-          t[j] = first.t[k]
-          v[j] = first.v[k]
-        }
-        for (let r = 0; r < ranges.length; r += 3) {
-          const own = ranges[r + 2]
-          const rt = own < 0 ? batch.t : filtered[own][0]
-          const rv = own < 0 ? batch.v : filtered[own][1]
-          for (let k = ranges[r]; k < ranges[r + 1]; k++, j++) {
-            t[j] = rt[k]
-            v[j] = rv[k]
-          }
-        }
-        const s = placed[at].series
-        items[at] = new PromSeriesItem(
-          s.endpoint,
-          s.metric,
-          s.tags,
-          step,
-          first.created,
-          t,
-          v,
-          0,
-          n,
-          s
-        )
+    // Pass 2: the items' columns: the request's own when they serve as they are; else one pair of
+    // columns for the whole request, each item's samples together in the order sent (copied element by
+    // element: a Float64Array copy keeps NaN payloads such as the stale marker).
+    const items: PromSeriesItem[] = new Array<PromSeriesItem>(placed.length)
+    let ct = t
+    let cv = v
+    const starts = new Uint32Array(placed.length + 1)
+    if (!regather) {
+      for (let i = 0; i < batch.series; i++) {
+        const at = itemOf[i]
+        if (at >= 0) starts[at] = sampleStart[i]
       }
+    } else {
+      for (let at = 0; at < placed.length; at++) starts[at + 1] = starts[at] + counts[at]
+      ct = new Float64Array(starts[placed.length])
+      cv = new Float64Array(starts[placed.length])
+      const pos = starts.slice(0, placed.length)
+      for (let i = 0; i < batch.series; i++) {
+        const at = itemOf[i]
+        if (at < 0) continue
+        let j = pos[at]
+        for (let k = sampleStart[i]; k < sampleStart[i + 1]; k++) {
+          const x = t[k]
+          if (!(x >= 0 && x <= maxT && Number.isSafeInteger(x))) continue
+          ct[j] = x
+          cv[j++] = v[k]
+        }
+        pos[at] = j
+      }
+    }
+    for (let at = 0; at < placed.length; at++) {
+      const s = placed[at].series
+      const from = starts[at]
+      items[at] = new PromSeriesItem(
+        s.endpoint,
+        s.metric,
+        s.tags,
+        step,
+        created[at],
+        ct,
+        cv,
+        from,
+        from + counts[at],
+        s
+      )
     }
     const done = await this.#commit(items, nodes, placed, reason)
     if (done.outcome === 'retry') return done.answer
@@ -429,6 +432,7 @@ export class RemoteWriteReceiver {
       judge: this.#router.judgeOf(skey),
       gen: 0,
       at: 0,
+      bytes: null,
     }
     return p as unknown as SeriesRef
   }
@@ -486,37 +490,50 @@ export class RemoteWriteReceiver {
     return { outcome: 'stored', stored: done.stored, refused: refused + done.refused, reasons }
   }
 
-  // The placement of series i, from the cache or worked out (and remembered).
+  // The placement of series i, from the cache or worked out (and remembered). Series whose label
+  // bytes the request gives (remote write 1.0 as Prometheus sends it) are found by a hash of those
+  // bytes and checked against them, with no string made; the others by their key.
   #place(
     cache: Map<string, Placement | string>,
     batch: RemoteWriteBatch,
     i: number
   ): Placement | string {
-    const key = batch.key(i)
-    let p = key === '' ? undefined : cache.get(key)
-    if (p !== undefined) return p
+    const hash = batch.labelHash(i)
+    let key = ''
+    if (hash >= 0) {
+      const p = this.#byHash.get(hash)
+      if (p !== undefined && batch.sameLabels(i, p.bytes as Uint8Array)) return p
+    } else {
+      key = batch.key(i)
+      const p = key === '' ? undefined : cache.get(key)
+      if (p !== undefined) return p
+    }
     // Refused series are not remembered: what a client sends cannot fill the cache with them.
     const count = batch.labelCount(i)
     if (count > MAX_LABELS) return `${count} labels, more than the ${MAX_LABELS} a series may have`
     const series = promSeriesOf(batch.labelsOf(i))
     if (typeof series === 'string') return series
-    else {
-      const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
-      p = {
-        series,
-        node: this.#router.nodeOf(skey),
-        judge: this.#router.judgeOf(skey),
-        gen: 0,
-        at: 0,
-      }
+    const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
+    const p: Placement = {
+      series,
+      node: this.#router.nodeOf(skey),
+      judge: this.#router.judgeOf(skey),
+      gen: 0,
+      at: 0,
+      bytes: null,
     }
-    if (key !== '') {
-      if (++this.#placementCount > MAX_PLACEMENTS) {
-        for (const m of this.#placements) m.clear()
-        this.#placementCount = 1
-      }
-      cache.set(key, p)
+    if (hash < 0 && key === '') return p
+    if (++this.#placementCount > MAX_PLACEMENTS) {
+      for (const m of this.#placements) m.clear()
+      this.#byHash.clear()
+      this.#placementCount = 1
     }
+    if (hash >= 0) {
+      // A hash taken by other labels (rare) keeps its series; this one is placed each time.
+      if (this.#byHash.has(hash)) return p
+      p.bytes = (batch.labelBytes(i) as Uint8Array).slice()
+      this.#byHash.set(hash, p)
+    } else cache.set(key, p)
     return p
   }
 

@@ -61,6 +61,44 @@ describe('remote write codec', () => {
     assert.equal(bits(decodeWriteRequest(w.finish()).v[0]), 0x7ff0000000000002n)
   })
 
+  it('hashes label bytes by what they are, wherever they sit in the request, and compares them', () => {
+    const reference = (b: Uint8Array) => {
+      let h = 0x811c9dc5 ^ b.length
+      let k = 0
+      for (; k + 4 <= b.length; k += 4) {
+        h = Math.imul(
+          h ^ (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)),
+          0x01000193
+        )
+        h ^= h >>> 15
+      }
+      for (; k < b.length; k++) h = Math.imul(h ^ b[k], 0x01000193)
+      return (h ^ (h >>> 30)) & 0x3fffffff
+    }
+    for (let len = 1; len < 24; len++) {
+      const labels: [string, string][] = [
+        ['__name__', 'm'],
+        ['a', 'x'.repeat(len)],
+      ]
+      const enc = encodeWriteRequest([{ labels, samples: [[1, 1]] }])
+      const hashes = new Set<number>()
+      // At every alignment, and with the request at the very end of its memory.
+      for (let pad = 0; pad < 4; pad++) {
+        for (let after = 0; after < 4; after++) {
+          const u = new Uint8Array(new ArrayBuffer(pad + enc.length + after), pad, enc.length)
+          u.set(enc)
+          const b = decodeWriteRequest(u)
+          const bytes = b.labelBytes(0) as Uint8Array
+          assert.equal(b.labelHash(0), reference(bytes))
+          assert.ok(b.sameLabels(0, bytes.slice()))
+          assert.ok(!b.sameLabels(0, bytes.slice(1)))
+          hashes.add(b.labelHash(0))
+        }
+      }
+      assert.equal(hashes.size, 1, `labels of ${len}: one hash`)
+    }
+  })
+
   it('decodes labels that are not contiguous in their TimeSeries', () => {
     const w = protobuf.Writer.create()
     w.uint32(10).fork()

@@ -1,6 +1,7 @@
 // The write-ahead log: numbered segment files of CRC-framed records, written with group commit.
 import {
   closeSync,
+  fdatasync,
   fdatasyncSync,
   fstatSync,
   ftruncateSync,
@@ -54,6 +55,10 @@ export class Wal {
   #pending: { seq: number; buf: Uint8Array }[] = []
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   #scheduled = false
+  /** syncFd: the descriptor a group's fdatasync is running on, off the event loop (-1: none). */
+  #syncFd = -1
+  /** Descriptors closed while their sync ran: closed when it ends. */
+  #closeAfterSync: number[] = []
   /** Bytes of the open segment known to be whole records (what a failed write is cut back to). */
   #good = 0
   /** Records queued for segments numbered ≤ this are dropped: a write to them failed. */
@@ -179,7 +184,8 @@ export class Wal {
     }
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject })
-      if (!this.#scheduled) {
+      // While a group syncs, the next one gathers; it is flushed when the sync ends.
+      if (!this.#scheduled && this.#syncFd < 0) {
         this.#scheduled = true
         // setImmediate lets every writer of this turn of the event loop join the group.
         setImmediate(() => this.#flushGroup())
@@ -210,19 +216,19 @@ export class Wal {
   }
 
   #closeSegment(): void {
-    try {
-      closeSync(this.#fd)
-    } catch {
-      // Nothing to keep from a descriptor that cannot be closed.
-    }
+    // Not under a sync still running on it: the number could be reused by the next open.
+    if (this.#fd === this.#syncFd) this.#closeAfterSync.push(this.#fd)
+    else closeQuietly(this.#fd)
     this.#fd = -1
     this.#fdSeq = -1
     this.#good = 0
   }
 
   // One group: write every pending record with writev per segment, sync, then resolve the waiters.
-  // Sync calls on purpose: the write must finish before the next group, and a thread-pool hop per group
-  // costs more than the write on a local disk. Writers that arrive meanwhile form the next group.
+  // The writes are sync calls on purpose: they must finish before the next group, and a thread-pool
+  // hop per write costs more than the write on a local disk. The last segment's fdatasync, which
+  // waits for the disk, runs in the thread pool: the event loop decodes the next requests meanwhile,
+  // and writers that arrive form the next group, flushed as soon as this one is durable.
   #flushGroup(): void {
     this.#scheduled = false
     let pending = this.#pending
@@ -233,6 +239,7 @@ export class Wal {
     // records that never made it (a series record), so they are dropped and their commits refused.
     const stale = pending.some((p) => p.seq <= this.#deadUpTo)
     if (stale) pending = pending.filter((p) => p.seq > this.#deadUpTo)
+    let unsynced = -1
     try {
       let i = 0
       while (i < pending.length) {
@@ -246,19 +253,51 @@ export class Wal {
         }
         this.#openSegment(seq)
         writeAll(this.#fd, bufs)
+        i = j
+        if (this.sync === 'fsync' && i >= pending.length) {
+          unsynced = bytes
+          break
+        }
         if (this.sync === 'fsync') fdatasyncSync(this.#fd)
         this.#good += bytes
         this.bytesWritten += bytes
-        i = j
       }
-      this.groupCommits++
-      this.#failed = null
     } catch (err) {
       this.#fail(err as Error)
       for (const w of waiters) w.reject(this.#failed as PeregrineError)
       return
     }
-    if (stale && this.#failed === null) {
+    if (unsynced < 0) {
+      this.#groupDone(stale, waiters)
+      return
+    }
+    const fd = this.#fd
+    this.#syncFd = fd
+    fdatasync(fd, (err) => {
+      this.#syncFd = -1
+      for (const closed of this.#closeAfterSync.splice(0)) closeQuietly(closed)
+      if (err !== null) {
+        // The segment is cut back to before this group (its bytes were never counted as good).
+        // (A segment closed meanwhile was one blocks already hold: only the failure is kept.)
+        this.#fail(err, this.#fd === fd)
+        for (const w of waiters) w.reject(this.#failed as PeregrineError)
+      } else {
+        if (this.#fd === fd) this.#good += unsynced
+        this.bytesWritten += unsynced
+        this.#groupDone(stale, waiters)
+      }
+      if (this.#waiters.length > 0 && !this.#scheduled) {
+        this.#scheduled = true
+        setImmediate(() => this.#flushGroup())
+      }
+    })
+  }
+
+  // A group is durable: its commits resolve (or are refused, when it lost records to a failure).
+  #groupDone(stale: boolean, waiters: { resolve: () => void; reject: (e: Error) => void }[]): void {
+    this.groupCommits++
+    this.#failed = null
+    if (stale) {
       const err = new PeregrineError(
         'PG_TSDB_WAL_WRITE',
         'the write-ahead log failed before this batch was written; it is not acknowledged, send it again'
@@ -270,7 +309,7 @@ export class Wal {
   // A write failed: cut the segment back to its last whole record (or remove it when it holds none), and
   // send later records to a new segment, so that every segment stays a run of whole records the
   // database can replay on its own (it logs each series again in a new segment).
-  #fail(err: Error): void {
+  #fail(err: Error, cut = true): void {
     const file = Wal.fileOf(this.dir, this.#fdSeq >= 0 ? this.#fdSeq : this.#seq)
     if (this.#failed === null) this.#failingSince = Date.now()
     this.#failedAt = Date.now()
@@ -279,7 +318,7 @@ export class Wal {
       `write-ahead log ${file}: ${err.message}; the batch is not acknowledged, send it again`,
       { cause: err }
     )
-    if (this.#fd >= 0) {
+    if (cut && this.#fd >= 0) {
       const good = this.#good
       try {
         ftruncateSync(this.#fd, good)
@@ -304,6 +343,14 @@ export class Wal {
     const size = fstatSync(this.#fd).size
     this.#good = size
     if (size === 0) syncDir(this.dir)
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd)
+  } catch {
+    // Nothing to keep from a descriptor that cannot be closed.
   }
 }
 
