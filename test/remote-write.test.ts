@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect } from 'node:net'
 import {
   encodeSnappy,
   encodeWriteRequest,
@@ -15,6 +16,7 @@ import {
   type Service,
   silentLogger,
   type WriteSeries,
+  waitUntil,
 } from '../src/core/index.js'
 import { parseGraphConfig, start as startGraph } from '../src/graph/index.js'
 import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
@@ -448,6 +450,66 @@ describe('remote write', () => {
     assert.equal(got.length, 40)
     const client = new JsonRpcClient(transfer.addresses.rpc)
     client.close()
+  })
+
+  it('answers 429 past the bytes of requests it holds at once, and takes requests again once they are done', async () => {
+    const small = await startTransfer(
+      parseTransferConfig({
+        rpc: '127.0.0.1:0',
+        http: '127.0.0.1:0',
+        socket: '',
+        graphCluster: { 'graph-00': graphs[0].addresses.rpc },
+        maxBodyBytes: 1 << 20,
+        maxInflightBytes: 1 << 20,
+      }),
+      deps
+    )
+    try {
+      const [host, port] = small.addresses.http.split(':')
+      // A sender that announces the whole budget and sends nothing more holds it.
+      const slow = connect(Number(port), host)
+      await new Promise<void>((ok) => slow.once('connect', () => ok()))
+      slow.write(
+        'POST /api/v1/write HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1048576\r\n\r\n'
+      )
+      const body = v1([
+        {
+          labels: [
+            ['__name__', 'budget'],
+            ['instance', 'b:1'],
+          ],
+          samples: [[T0, 1]],
+        },
+      ])
+      const send = () =>
+        fetch(`http://${small.addresses.http}/api/v1/write`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' },
+          body: new Uint8Array(body),
+        })
+      // The slow request's headers may take a moment to be read.
+      let refused: Response | undefined
+      await waitUntil(async () => {
+        const r = await send()
+        if (r.status === 429) refused = r
+        else await r.text()
+        return r.status === 429
+      }, 'a request past the budget is refused')
+      assert.equal(refused?.headers.get('retry-after'), '1')
+      assert.match(await refused.text(), /transfer\.maxInflightBytes is 1048576/)
+      slow.destroy()
+      await waitUntil(
+        async () => (await send()).status === 204,
+        'taken again once the slow one is gone'
+      )
+      const c = (await (await fetch(`http://${small.addresses.http}/counter/all`)).json()) as {
+        data: { inflightBytes: number; inflightRefused: number }
+      }
+      assert.ok(c.data.inflightRefused >= 1)
+      assert.equal(c.data.inflightBytes, 0)
+    } finally {
+      await small.stop()
+    }
   })
 
   it('shows Prometheus series in falcon’s view: the endpoint is the instance’s host, labels are tags', async () => {

@@ -44,6 +44,11 @@ export interface TransferConfig extends ConnectionLimits {
   /** maxLineBytes: longest line on the line socket; a longer one closes its connection. */
   maxLineBytes: number
   /**
+   * maxInflightBytes: request bodies (and remote write's uncompressed requests) the HTTP port holds at
+   * once, over every connection; a request that would go past it is answered 429 with Retry-After.
+   */
+  maxInflightBytes: number
+  /**
    * remoteWriteStep: the step (seconds) Prometheus series written to `/api/v1/write` are stored with
    * (default 60, Prometheus's default scrape interval): it sets their rollup buckets and falcon's view.
    */
@@ -71,6 +76,7 @@ export const defaultTransferConfig: TransferConfig = {
   callTimeout: 10_000,
   maxBodyBytes: 32 << 20,
   maxLineBytes: 4096,
+  maxInflightBytes: 256 << 20,
   remoteWriteStep: 60,
   remoteWriteCreatedZero: true,
   ...defaultConnectionLimits,
@@ -130,6 +136,7 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
     'callTimeout',
     'maxBodyBytes',
     'maxLineBytes',
+    'maxInflightBytes',
     'remoteWriteStep',
   ] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0)
@@ -140,6 +147,10 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
       `transfer.remoteWriteCreatedZero: expected true or false, got ${JSON.stringify(c.remoteWriteCreatedZero)}`
     )
   }
+  if (Number.isInteger(c.maxInflightBytes) && c.maxInflightBytes < c.maxBodyBytes)
+    problems.push(
+      `transfer.maxInflightBytes: ${c.maxInflightBytes} is less than maxBodyBytes (${c.maxBodyBytes}), so the largest request could never be taken`
+    )
   checkConnectionLimits(problems, 'transfer', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze(c)

@@ -6,10 +6,12 @@
  * when `judgeCluster` names any, to the judge cluster (`Judge.Send`, never waited for).
  */
 import type { AddressInfo, Server } from 'node:net'
-import Fastify from 'fastify'
+import Fastify, { type FastifyReply } from 'fastify'
 import {
+  counterFrom,
   type Deps,
   EXPOSITION_CONTENT_TYPE,
+  gaugeFrom,
   exposition,
   newMetricsRegistry,
   limitedServerFactory,
@@ -21,6 +23,7 @@ import {
   RpcError,
   serveJsonRpc,
   type Service,
+  snappyBlockLength,
   inputIndex,
   validateBatch,
   VERSION,
@@ -163,6 +166,39 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     bodyLimit: config.maxBodyBytes,
     serverFactory: limitedServerFactory(config, listeners.http),
   })
+  // What the port holds at once, over every connection: a body is counted from its Content-Length
+  // (maxBodyBytes when it has none) until its answer is sent, and remote write's uncompressed request
+  // as well; past maxInflightBytes a request is answered 429 before its body is read.
+  const inflight = { bytes: 0, refused: 0 }
+  const overBudget = (bytes: number) => inflight.bytes + bytes > config.maxInflightBytes
+  const hold = (raw: { once(e: 'close', f: () => void): unknown }, bytes: number) => {
+    inflight.bytes += bytes
+    raw.once('close', () => (inflight.bytes -= bytes))
+  }
+  const tooBusy = (reply: FastifyReply, what: string) => {
+    inflight.refused++
+    return reply
+      .status(429)
+      .header('Retry-After', '1')
+      .type('text/plain; charset=utf-8')
+      .send(
+        `${what}: transfer holds ${inflight.bytes} bytes of requests, and transfer.maxInflightBytes is ${config.maxInflightBytes}; retry later\n`
+      )
+  }
+  http.addHook('onRequest', (req, reply, done) => {
+    if (req.method !== 'POST') return done()
+    const length = Number(req.headers['content-length'])
+    const bytes =
+      Number.isSafeInteger(length) && length >= 0
+        ? Math.min(length, config.maxBodyBytes)
+        : config.maxBodyBytes
+    if (overBudget(bytes)) {
+      void tooBusy(reply, `a body of ${bytes} bytes`)
+      return
+    }
+    hold(reply.raw, bytes)
+    done()
+  })
   // Plain JSON.parse for every content type: falcon's clients do not always send a content type, and
   // the default parser's prototype checks cost time on every push.
   http.removeAllContentTypeParsers()
@@ -229,6 +265,13 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
       Number.isInteger(stepHeader) && stepHeader >= 1 && stepHeader <= 86_400
         ? stepHeader
         : undefined
+    // The uncompressed request is held while it is stored: counted before it is made.
+    const uncompressed = snappyBlockLength(body)
+    if (uncompressed > 0 && uncompressed <= config.maxBodyBytes) {
+      if (overBudget(uncompressed))
+        return tooBusy(reply, `a remote write request of ${uncompressed} bytes uncompressed`)
+      hold(reply.raw, uncompressed)
+    }
     const answer = await remoteWrite.receive(
       body,
       req.headers['content-type'],
@@ -247,6 +290,16 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   })
   const registry = deps.metrics ?? newMetricsRegistry()
   registerTransferMetrics(registry, counters, router, remoteWrite.counters, listeners)
+  gaugeFrom(registry, {
+    name: 'peregrine_transfer_inflight_bytes',
+    help: 'Request bytes the HTTP port holds now (bodies, and remote write requests uncompressed).',
+    read: () => inflight.bytes,
+  })
+  counterFrom(registry, {
+    name: 'peregrine_transfer_inflight_refused_total',
+    help: 'HTTP requests answered 429 because transfer.maxInflightBytes was reached.',
+    read: () => inflight.refused,
+  })
   http.get('/metrics', async (_req, reply) =>
     reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
   )
@@ -266,6 +319,8 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
         judgeDropped: j.dropped,
         bufferedByJudge: router.bufferedByJudge(),
         remoteWrite: remoteWrite.counters,
+        inflightBytes: inflight.bytes,
+        inflightRefused: inflight.refused,
         listeners,
       },
     }
