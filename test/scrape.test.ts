@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import { createServer as netServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -302,7 +302,7 @@ describe('scrape', () => {
     await waitUntil(async () => (await target('many'))?.health === 'down', 'many scraped')
     assert.match(
       (await target('many'))?.lastError ?? '',
-      /sample limit exceeded \(50 samples, sample_limit 10\)/
+      /sample limit exceeded \(more than 10 samples, sample_limit 10\)/
     )
     assert.deepEqual(await query('many'), [])
     for (const job of ['garbage', 'many']) {
@@ -343,4 +343,87 @@ describe('scrape', () => {
       assert.match(uname[0].metric.version, / /)
     }
   )
+})
+
+describe('scrape reload', () => {
+  it('takes a new prometheus.yml from this host only, re-reads file_sd of jobs it added, and refuses addresses that are not host:port', async () => {
+    const yml = join(dir, 'prometheus.yml')
+    const sd = join(dir, 'late.json')
+    writeFileSync(sd, '[]')
+    const job = (name: string, more: string) =>
+      `  - job_name: ${name}\n    scrape_interval: 1s\n    metrics_path: /good\n${more}`
+    writeFileSync(
+      yml,
+      `scrape_configs:\n${job('first', `    static_configs:\n      - targets: ['${pagesAddr}']\n`)}`
+    )
+    const s = await startScrape(
+      parseScrapeConfig({
+        http: '127.0.0.1:0',
+        configFile: yml,
+        remoteWrite: `http://${transfer.addresses.http}/api/v1/write`,
+        selfScrape: false,
+      }),
+      deps
+    )
+    try {
+      const url = `http://${s.addresses.http}`
+      const list = async () =>
+        (
+          (await (await fetch(`${url}/api/v1/targets`)).json()) as {
+            data: {
+              activeTargets: { scrapePool: string }[]
+              droppedTargetCounts: Record<string, number>
+            }
+          }
+        ).data
+      writeFileSync(
+        yml,
+        `scrape_configs:\n${job('first', `    static_configs:\n      - targets: ['${pagesAddr}']\n`)}` +
+          job(
+            'late',
+            `    file_sd_configs:\n      - files: ['${sd}']\n        refresh_interval: 1s\n`
+          ) +
+          job(
+            'bad',
+            `    static_configs:\n      - targets: ['${pagesAddr}/metrics', 'http://${pagesAddr}']\n`
+          )
+      )
+      // A web page may not make it reload: another Origin, or a name that could be rebound here.
+      // (node:http, since fetch will not send a Host of its own.)
+      const reload = (headers: Record<string, string>) =>
+        new Promise<number>((ok, fail) => {
+          const r = httpRequest(`${url}/-/reload`, { method: 'POST', headers }, (res) => {
+            res.resume()
+            ok(res.statusCode ?? 0)
+          })
+          r.on('error', fail)
+          r.end()
+        })
+      for (const headers of [{ Origin: 'http://evil.example' }, { Host: 'evil.example' }] as Record<
+        string,
+        string
+      >[])
+        assert.equal(await reload(headers), 403, JSON.stringify(headers))
+      assert.deepEqual(
+        (await list()).activeTargets.map((t) => t.scrapePool),
+        ['first']
+      )
+      const res = await fetch(`${url}/-/reload`, { method: 'POST' })
+      assert.equal(res.status, 200, await res.text())
+      const after = await list()
+      assert.deepEqual(
+        after.activeTargets.map((t) => t.scrapePool),
+        ['first']
+      )
+      assert.equal(after.droppedTargetCounts.bad, 2)
+      // The job the reload added reads its file again when it changes.
+      writeFileSync(sd, JSON.stringify([{ targets: [pagesAddr] }]))
+      await waitUntil(
+        async () => (await list()).activeTargets.some((t) => t.scrapePool === 'late'),
+        'file_sd target of a job added by reload'
+      )
+    } finally {
+      await s.stop()
+    }
+  })
 })

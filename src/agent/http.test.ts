@@ -4,10 +4,9 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } 
 import { connect, type AddressInfo } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { MetricValue } from '../core/index.js'
+import { hostIsLocalOrAddress, type MetricValue } from '../core/index.js'
 import {
   goFixed,
-  hostIsLocalOrAddress,
   isTrustable,
   readableSize,
   type AgentHttpContext,

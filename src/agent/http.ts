@@ -8,7 +8,7 @@ import {
   type ConnectionLimits,
   createLimitedHttpServer,
   formatLocalTime,
-  parseIp,
+  hostIsLocalOrAddress,
   type ListenerStats,
   newListenerStats,
   parseGoFloat,
@@ -418,18 +418,6 @@ const TOO_LARGE = reply(
 )
 const UNAVAILABLE =
   '{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}'
-
-/**
- * hostIsLocalOrAddress tells whether a Host header names this machine in a way no web page can
- * borrow: `localhost` (or a name under `.localhost`, which resolvers keep on loopback) or an IP
- * address. DNS rebinding needs a name the attacker controls, so any other name is refused.
- */
-export function hostIsLocalOrAddress(host: string): boolean {
-  const m = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(host.trim())
-  if (m === null) return false
-  const name = m[1].toLowerCase().replace(/\.$/, '')
-  return name === 'localhost' || name.endsWith('.localhost') || parseIp(name) !== undefined
-}
 
 /**
  * callerRefusal says why a request may not reach a route that writes, stops, reloads or runs

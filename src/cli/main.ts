@@ -173,7 +173,11 @@ async function loadConfigs(names: string[], file: string | undefined) {
     }
   }
   try {
-    return { components, configs: await resolveConfigs(raw, components, dataDirFlag()) }
+    const configs = await resolveConfigs(raw, components, dataDirFlag())
+    // The scrape jobs too (a prometheus.yml of their own, maybe): a bad one stops `start` before
+    // anything starts, and `check -c` says so.
+    if (configs.scrape !== undefined) (await import('../scrape/index.js')).readJobs(configs.scrape)
+    return { components, configs }
   } catch (err) {
     throw new UsageError(`configuration: ${(err as Error).message}`)
   }
@@ -401,13 +405,18 @@ async function scrapeTargets(address: string | undefined): Promise<string[]> {
           scrapeUrl: string
           health: string
           lastError: string
+          samplesNotStored?: number
+          lastStoreError?: string
         }[]
       }
     }
-    return body.data.activeTargets.map(
-      (t) =>
-        `${''.padStart(20)} ${t.health.toUpperCase().padStart(10)}   ${t.scrapePool} ${t.scrapeUrl}${t.lastError === '' ? '' : `: ${t.lastError}`}\n`
-    )
+    return body.data.activeTargets.map((t) => {
+      const notStored =
+        (t.samplesNotStored ?? 0) > 0
+          ? ` (${t.samplesNotStored} samples of the last scrape not stored: ${t.lastStoreError ?? ''})`
+          : ''
+      return `${''.padStart(20)} ${t.health.toUpperCase().padStart(10)}   ${t.scrapePool} ${t.scrapeUrl}${t.lastError === '' ? '' : `: ${t.lastError}`}${notStored}\n`
+    })
   } catch (err) {
     return [`${''.padStart(20)} targets not listed: ${(err as Error).message}\n`]
   }

@@ -278,3 +278,15 @@ export class AddressRefused extends PeregrineError {
     super('PG_CORE_ADDR_REFUSED', message, { status: 403 })
   }
 }
+
+/**
+ * hostIsLocalOrAddress tells whether a Host header names this machine in a way no web page can
+ * borrow: `localhost` (or a name under `.localhost`, which resolvers keep on loopback) or an IP
+ * address. DNS rebinding needs a name the attacker controls, so any other name is refused.
+ */
+export function hostIsLocalOrAddress(host: string): boolean {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d*)?$/.exec(host.trim())
+  if (m === null) return false
+  const name = m[1].toLowerCase().replace(/\.$/, '')
+  return name === 'localhost' || name.endsWith('.localhost') || parseIp(name) !== undefined
+}

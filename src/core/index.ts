@@ -62,7 +62,13 @@ export {
 } from './metrics.js'
 export type { Histogram, LabelledValue, MetricSource, MetricsRegistry } from './metrics.js'
 export { escapeName } from './prom-names.js'
-export { ExpositionError, formatOf, parseExposition, scanExposition } from './codec/exposition.js'
+export {
+  ExpositionError,
+  ExpositionScanner,
+  formatOf,
+  parseExposition,
+  scanExposition,
+} from './codec/exposition.js'
 export type {
   Exposition,
   ExposedSample,

@@ -24,6 +24,11 @@ export interface ScrapeComponentConfig extends ConnectionLimits {
   maxTargets: number
   /** maxBodyBytes: largest page read from a target (a job's body_size_limit may lower it). */
   maxBodyBytes: number
+  /**
+   * maxSamplesPerScrape: the most samples one page may have (a job's sample_limit may lower it); a
+   * page with more fails its scrape, as sample_limit does, before it is read to its end.
+   */
+  maxSamplesPerScrape: number
 }
 
 export const defaultScrapeConfig: ScrapeComponentConfig = {
@@ -35,6 +40,7 @@ export const defaultScrapeConfig: ScrapeComponentConfig = {
   selfScrape: true,
   maxTargets: 10_000,
   maxBodyBytes: 32 << 20,
+  maxSamplesPerScrape: 200_000,
   ...defaultConnectionLimits,
 }
 
@@ -61,7 +67,7 @@ export function parseScrapeConfig(raw: Record<string, unknown>): Readonly<Scrape
     )
   }
   if (typeof c.selfScrape !== 'boolean') problems.push('scrape.selfScrape: expected true or false')
-  for (const key of ['maxTargets', 'maxBodyBytes'] as const) {
+  for (const key of ['maxTargets', 'maxBodyBytes', 'maxSamplesPerScrape'] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0)
       problems.push(`scrape.${key}: expected a positive integer, got ${JSON.stringify(c[key])}`)
   }

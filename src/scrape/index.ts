@@ -15,6 +15,7 @@ import {
   EXPOSITION_CONTENT_TYPE,
   exposition,
   gaugeFrom,
+  hostIsLocalOrAddress,
   type LabelledValue,
   limitedServerFactory,
   listenError,
@@ -74,9 +75,11 @@ export async function start(
   })
   let selfJob: Job | null = null
 
+  const warned = new Set<string>()
   // Work out every job's targets; start loops for new ones, stop (with stale markers) gone ones.
+  // Peregrine's own job comes first: a fleet past maxTargets must not cut it.
   const sync = async () => {
-    const all = selfJob === null ? jobs : [...jobs, selfJob]
+    const all = selfJob === null ? jobs : [selfJob, ...jobs]
     const want = new Map<string, { job: Job; target: Target }>()
     const drops: Target[] = []
     let over = 0
@@ -86,9 +89,17 @@ export async function start(
         ...files.read(job.fileSdConfigs.flatMap((f) => f.files)),
       ]
       for (const t of targetsOf(job, groups)) {
+        if (t.invalid !== undefined && !warned.has(t.invalid)) {
+          if (warned.size >= 1000) warned.clear()
+          warned.add(t.invalid)
+          deps.log.warn(`scrape: job ${job.name}: target ${t.invalid}`)
+        }
         if (t.labels === null) drops.push(t)
-        else if (want.size >= config.maxTargets) over++
-        else want.set(`${job.name}\x00${t.key}`, { job, target: t })
+        else if (want.size >= config.maxTargets) {
+          // Past maxTargets: not scraped, listed with the dropped ones (and counted).
+          over++
+          drops.push(t)
+        } else want.set(`${job.name}\x00${t.key}`, { job, target: t })
       }
     }
     dropped = drops
@@ -102,13 +113,10 @@ export async function start(
     }
     for (const [key, { job, target }] of want) {
       if (loops.has(key)) continue
-      const loop = new TargetLoop(
-        job,
-        target,
-        (batch) => writer.write(batch),
-        deps,
-        config.maxBodyBytes
-      )
+      const loop = new TargetLoop(job, target, (batch) => writer.write(batch), deps, {
+        maxBodyBytes: config.maxBodyBytes,
+        maxSamplesPerScrape: config.maxSamplesPerScrape,
+      })
       loops.set(key, loop)
       loop.start()
     }
@@ -166,10 +174,19 @@ export async function start(
             health: l.state.health,
             scrapeInterval: dur(l.target.interval),
             scrapeTimeout: dur(l.target.timeout),
+            // Peregrine's: samples of the last scrape storage would not keep, and why (the scrape
+            // itself went well; Prometheus stores what Peregrine cannot, such as labels over 510 bytes).
+            samplesNotStored: l.state.samplesNotStored,
+            lastStoreError: l.state.lastStoreError,
           }))
     const droppedTargets =
       state === 'active' ? [] : dropped.map((t) => ({ discoveredLabels: t.discovered }))
-    return { status: 'success', data: { activeTargets: active, droppedTargets } }
+    const droppedTargetCounts: Record<string, number> = {}
+    for (const t of dropped) droppedTargetCounts[t.job] = (droppedTargetCounts[t.job] ?? 0) + 1
+    return {
+      status: 'success',
+      data: { activeTargets: active, droppedTargets, droppedTargetCounts },
+    }
   })
   http.get('/metrics', async (_req, reply) =>
     reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
@@ -189,16 +206,32 @@ export async function start(
       listeners,
     },
   }))
-  // As Prometheus's: reread the config (from this host only: a reload can change what is scraped).
+  // As Prometheus's: reread the config, from this host only (a reload can change what is scraped),
+  // and not for a web page (another Origin, or a Host name a page could rebind to this address).
   http.post('/-/reload', async (req, reply) => {
     const a = req.socket.remoteAddress ?? ''
     if (!(a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.')))
       return reply.status(403).send('reload from this host only\n')
+    const host = req.headers.host
+    const origin = req.headers.origin
+    if (host !== undefined && !hostIsLocalOrAddress(host))
+      return reply
+        .status(403)
+        .send(
+          `reload needs a Host that is localhost or an IP address, not ${JSON.stringify(host)}\n`
+        )
+    if (origin !== undefined && origin.toLowerCase() !== `http://${host ?? ''}`.toLowerCase())
+      return reply
+        .status(403)
+        .send(
+          `reload may not be called by a web page of another origin (${JSON.stringify(origin)}); call it with curl\n`
+        )
     try {
       jobs = readJobs(config)
     } catch (err) {
       return reply.status(400).send(`${(err as Error).message}\n`)
     }
+    arm()
     await sync()
     return reply.type('text/plain').send('ok\n')
   })
@@ -226,19 +259,22 @@ export async function start(
     ])[0]
   }
   await sync()
-  // file_sd: read again at the shortest refresh_interval of any job (at least every 5 s when one
-  // is shorter), picking up changed files by their modification time.
-  const refresh = Math.max(
-    1000,
-    Math.min(300_000, ...jobs.flatMap((j) => j.fileSdConfigs.map((f) => f.refreshInterval)))
-  )
-  const timer = setInterval(() => void sync(), refresh)
-  timer.unref()
+  // file_sd: read again at the shortest refresh_interval of any job (at least every second),
+  // picking up changed files by their modification time; worked out again when a reload changes the jobs.
+  let timer: NodeJS.Timeout | null = null
+  const arm = () => {
+    if (timer !== null) clearInterval(timer)
+    const every = jobs.flatMap((j) => j.fileSdConfigs.map((f) => f.refreshInterval))
+    timer =
+      every.length === 0 ? null : setInterval(() => void sync(), Math.max(1000, Math.min(...every)))
+    timer?.unref()
+  }
+  arm()
   return {
     name: 'scrape',
     addresses: { http: address },
     async stop() {
-      clearInterval(timer)
+      if (timer !== null) clearInterval(timer)
       for (const l of loops.values()) await l.stop(false)
       loops.clear()
       writer.close()

@@ -22,7 +22,7 @@ before(async () => {
 })
 after(() => new Promise<void>((ok) => server.close(() => ok())))
 
-function loop(extra: Record<string, unknown> = {}) {
+function loop(extra: Record<string, unknown> = {}, maxSamplesPerScrape = 1000) {
   const [job] = parseJobs([
     { job_name: 'j', scrape_interval: '1m', static_configs: [{ targets: [address] }], ...extra },
   ])
@@ -34,7 +34,7 @@ function loop(extra: Record<string, unknown> = {}) {
     target,
     (b) => batches.push(b),
     { log: silentLogger, now: () => now },
-    1 << 20
+    { maxBodyBytes: 1 << 20, maxSamplesPerScrape }
   )
   const scrape = async () => {
     now += 60_000
@@ -148,6 +148,34 @@ describe('TargetLoop', () => {
       assert.equal(report(b, 'up'), 0)
       assert.equal(b.series.length, 5)
     }
+  })
+
+  it('counts series added right after pages that failed half way', async () => {
+    const { scrape } = loop()
+    page = 'a 1\nb 2\n'
+    await scrape()
+    page = 'a 1\nb 2\nc 3\nd 4\nbad{\n'
+    for (let i = 0; i < 3; i++) assert.equal(report(await scrape(), 'up'), 0)
+    page = 'a 1\nb 2\nc 3\nd 4\ne 5\n'
+    const b = await scrape()
+    assert.equal(report(b, 'up'), 1)
+    assert.equal(report(b, 'scrape_series_added'), 5)
+    assert.equal(b.series.length, 5 + 5)
+    page = 'a 1\nb 2\nc 3\nd 4\ne 5\nf 6\n'
+    assert.equal(report(await scrape(), 'scrape_series_added'), 1)
+  })
+
+  it('stops reading a page at the component’s sample cap, and reads a big one a slice at a time', async () => {
+    const { l, scrape } = loop({}, 12_000)
+    page = Array.from({ length: 12_001 }, (_, i) => `m{i="${i}"} ${i}`).join('\n') + '\n'
+    let b = await scrape()
+    assert.equal(report(b, 'up'), 0)
+    assert.match(l.state.lastError, /more than 12000 samples, scrape\.maxSamplesPerScrape 12000/)
+    page = Array.from({ length: 12_000 }, (_, i) => `m{i="${i}"} ${i}`).join('\n') + '\n'
+    b = await scrape()
+    assert.equal(report(b, 'up'), 1)
+    assert.equal(report(b, 'scrape_samples_scraped'), 12_000)
+    assert.equal(b.v[11_999], 11_999)
   })
 
   it('marks what it last wrote stale when its target goes away', async () => {

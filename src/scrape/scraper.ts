@@ -12,7 +12,7 @@ import {
   type ExposedSample,
   ExpositionError,
   formatOf,
-  scanExposition,
+  ExpositionScanner,
   type SeriesRef,
 } from '../core/index.js'
 import type { Job } from './jobs.js'
@@ -43,6 +43,8 @@ export interface ScrapeBatch {
   v: Float64Array
   /** step: the seconds new series are stored with (the scrape interval). */
   step: number
+  /** notStored: told of samples storage would not keep (a series it cannot store, a limit), with why. */
+  notStored?: (samples: number, why: string) => void
 }
 
 /** SampleSink takes a scrape's samples. */
@@ -55,6 +57,9 @@ export interface TargetState {
   lastError: string
   lastScrape: number
   lastScrapeDuration: number
+  /** samplesNotStored: samples of the last scrape storage would not keep; lastStoreError says why. */
+  samplesNotStored: number
+  lastStoreError: string
 }
 
 type Labels = readonly (readonly [string, string])[]
@@ -183,6 +188,17 @@ function fetchPage(
   })
 }
 
+/** ScrapeLimits are the scrape component's own bounds on every target. */
+export interface ScrapeLimits {
+  /** maxBodyBytes: the largest page (a job's body_size_limit may lower it). */
+  maxBodyBytes: number
+  /** maxSamplesPerScrape: the most samples a page may have (a job's sample_limit may lower it). */
+  maxSamplesPerScrape: number
+}
+
+/** PARSE_SLICE_LINES: lines parsed between two turns of the event loop (a big page must not stall it). */
+const PARSE_SLICE_LINES = 5000
+
 /** TargetLoop scrapes one target on its interval until stopped. */
 export class TargetLoop {
   readonly state: TargetState
@@ -204,9 +220,17 @@ export class TargetLoop {
     readonly target: Target,
     private readonly sink: SampleSink,
     private readonly deps: Deps,
-    private readonly maxBodyBytes: number
+    private readonly limits: ScrapeLimits
   ) {
-    this.state = { target, health: 'unknown', lastError: '', lastScrape: 0, lastScrapeDuration: 0 }
+    this.state = {
+      target,
+      health: 'unknown',
+      lastError: '',
+      lastScrape: 0,
+      lastScrapeDuration: 0,
+      samplesNotStored: 0,
+      lastStoreError: '',
+    }
     const labels = Object.entries(target.labels as Record<string, string>)
     this.#reports = REPORTS.map((name) => ({
       labels: sortLabels([['__name__', name], ...labels]),
@@ -289,13 +313,22 @@ export class TargetLoop {
             : readFileSync(job.authorization.credentialsFile, 'utf8').trim()
         headers.Authorization = `${job.authorization.type} ${cred}`
       }
-      const limit =
-        job.bodySizeLimit > 0 ? Math.min(job.bodySizeLimit, this.maxBodyBytes) : this.maxBodyBytes
+      const { maxBodyBytes, maxSamplesPerScrape } = this.limits
+      const limit = job.bodySizeLimit > 0 ? Math.min(job.bodySizeLimit, maxBodyBytes) : maxBodyBytes
       const page = await fetchPage(this.target.url, headers, this.target.timeout, limit, job.tls)
       if (this.#stopped) return
       const honor = job.honorTimestamps
       const texts = this.#texts
-      scanExposition(page.body, formatOf(page.contentType), {
+      // The sample limit is checked as samples come (a page far over it is not read to its end).
+      const sampleLimit =
+        job.sampleLimit > 0 ? Math.min(job.sampleLimit, maxSamplesPerScrape) : maxSamplesPerScrape
+      const overLimit = () =>
+        new ScrapeError(
+          job.sampleLimit > 0 && job.sampleLimit <= maxSamplesPerScrape
+            ? `sample limit exceeded (more than ${sampleLimit} samples, sample_limit ${job.sampleLimit})`
+            : `sample limit exceeded (more than ${sampleLimit} samples, scrape.maxSamplesPerScrape ${maxSamplesPerScrape}: raise it for a target this large)`
+        )
+      const scanner = new ExpositionScanner(page.body, formatOf(page.contentType), {
         known: (text, value, timestamp) => {
           const e = texts.get(text)
           if (e === undefined) return false
@@ -305,6 +338,8 @@ export class TargetLoop {
           // Dropped by relabelling; or the series twice in one page: the first sample is kept, as
           // Prometheus (a duplicate is an error it skips).
           if (s === null || s.seen === iteration) return true
+          if (cols.n >= sampleLimit) throw overLimit()
+          if (s.seen !== iteration - 1) fresh.push(s)
           s.seen = iteration
           cols.push(s, honor && timestamp !== null ? timestamp : t, value)
           return true
@@ -325,6 +360,7 @@ export class TargetLoop {
           }
           texts.set(own(text), { series, seen: iteration })
           if (series === null || series.seen === iteration) return
+          if (cols.n >= sampleLimit) throw overLimit()
           if (series.seen !== iteration - 1) fresh.push(series)
           series.seen = iteration
           cols.push(
@@ -334,10 +370,10 @@ export class TargetLoop {
           )
         },
       })
-      if (job.sampleLimit > 0 && cols.n > job.sampleLimit) {
-        throw new ScrapeError(
-          `sample limit exceeded (${cols.n} samples, sample_limit ${job.sampleLimit})`
-        )
+      // A slice at a time, the event loop running between: other targets and components go on.
+      while (!scanner.scan(PARSE_SLICE_LINES)) {
+        await new Promise((ok) => setImmediate(ok))
+        if (this.#stopped) return
       }
     } catch (err) {
       error =
@@ -353,6 +389,8 @@ export class TargetLoop {
       fresh.length = 0
       cols.series.length = 0
       cols.n = 0
+      // The texts the failed page had are forgotten (they may name series forgotten below).
+      this.#texts.clear()
     }
     const written = cols.n
     const duration = (performance.now() - started) / 1000
@@ -370,7 +408,14 @@ export class TargetLoop {
     cols.push(r[2], t, scraped)
     cols.push(r[3], t, written)
     cols.push(r[4], t, fresh.length)
-    this.sink(cols.take(this.target.interval / 1000))
+    const batch = cols.take(this.target.interval / 1000)
+    const state = this.state
+    state.samplesNotStored = 0
+    batch.notStored = (samples, why) => {
+      state.samplesNotStored += samples
+      state.lastStoreError = why
+    }
+    this.sink(batch)
     this.state.health = error === '' ? 'up' : 'down'
     this.state.lastError = error
     this.state.lastScrape = t

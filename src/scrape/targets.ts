@@ -25,6 +25,8 @@ export interface Target {
   timeout: number
   /** key identifies the target in its job (its final labels and URL). */
   key: string
+  /** invalid: why a target was refused (its address is not host:port), '' otherwise. */
+  invalid?: string
 }
 
 /** FileGroups reads file_sd files (a `*` glob in the file name allowed), keeping the last good read of each. */
@@ -158,6 +160,21 @@ export function targetsOf(job: Job, groups: readonly Group[]): Target[] {
           interval: 0,
           timeout: 0,
           key: '',
+        })
+        continue
+      }
+      // As Prometheus: an address is a host and a port, nothing more (a path, query or scheme there
+      // is a mistake in the config, not a URL to take apart).
+      if (/[/?#@\s]/.test(addr)) {
+        out.push({
+          job: job.name,
+          discovered,
+          labels: null,
+          url: '',
+          interval: 0,
+          timeout: 0,
+          key: '',
+          invalid: `${JSON.stringify(addr)} is not a valid hostname (expected host:port; the path goes in metrics_path, the scheme in scheme)`,
         })
         continue
       }

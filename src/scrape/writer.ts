@@ -35,6 +35,7 @@ const SHARDS = 8
 
 // One write waiting: a remote write body, or the refs and columns of an in-process append.
 interface Pending {
+  notStored: ScrapeBatch['notStored']
   body: Uint8Array<ArrayBuffer> | null
   refs: SeriesRef[]
   t: Float64Array
@@ -87,9 +88,13 @@ export class ScrapeWriter {
       if (p !== null) this.#queue.push(p)
     }
     while (this.#queue.length > this.maxPending) {
-      const old = this.#queue.shift()
+      const old = this.#queue.shift() as Pending
       this.counters.dropped++
-      this.counters.droppedSamples += old?.samples ?? 0
+      this.counters.droppedSamples += old.samples
+      old.notStored?.(
+        old.samples,
+        `the queue of writes to transfer was full (${this.maxPending}): the oldest were dropped`
+      )
     }
     while (this.#busy < SHARDS && this.#busy < this.#queue.length) void this.#pump()
   }
@@ -100,6 +105,7 @@ export class ScrapeWriter {
     for (let k = from; k < to; k++)
       series.push({ labels: batch.series[k].labels, samples: [[batch.t[k], batch.v[k]]] })
     return {
+      notStored: batch.notStored,
       body: new Uint8Array(encodeSnappy(encodeWriteRequest(series))),
       refs: [],
       t: EMPTY,
@@ -122,6 +128,7 @@ export class ScrapeWriter {
         const r = appender.ref(s.labels)
         if (typeof r === 'string') {
           this.counters.droppedSamples++
+          batch.notStored?.(1, r)
           this.#log(`a scraped series is not stored: ${r}`)
           keep ??= Array.from({ length: k - from }, (_, i) => from + i)
           continue
@@ -137,7 +144,15 @@ export class ScrapeWriter {
     const v = new Float64Array(refs.length)
     // Element by element: a Float64Array copy keeps the stale marker's NaN payload.
     for (let j = 0; j < refs.length; j++) v[j] = batch.v[keep === null ? from + j : keep[j]]
-    return { body: null, refs, t, v, samples: refs.length, step: batch.step }
+    return {
+      notStored: batch.notStored,
+      body: null,
+      refs,
+      t,
+      v,
+      samples: refs.length,
+      step: batch.step,
+    }
   }
 
   // One shard: takes the next write, sends it until it is taken or refused for good.
@@ -159,6 +174,7 @@ export class ScrapeWriter {
           // Refused for good (or in part: the answer says which series): not retried, as Prometheus.
           this.counters.dropped++
           this.counters.droppedSamples += r.samples
+          r.notStored?.(r.samples, a.why.trim().slice(0, 300))
           this.#log(`write to ${this.url} refused: ${a.why.trim().slice(0, 300)}`)
           continue
         }
@@ -180,6 +196,7 @@ export class ScrapeWriter {
     if (a.refused > 0) {
       // What storage would not keep (too old, a series limit) is dropped; the rest is stored.
       this.counters.droppedSamples += a.refused
+      r.notStored?.(a.refused, a.reasons[0] ?? '')
       this.#log(`${a.refused} scraped samples not stored: ${a.reasons[0] ?? ''}`)
     }
     return { ok: true, refused: a.refused }

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { ExpositionError, formatOf, parseExposition, scanExposition } from './exposition.js'
+import {
+  ExpositionError,
+  ExpositionScanner,
+  formatOf,
+  parseExposition,
+  scanExposition,
+} from './exposition.js'
 
 describe('parseExposition', () => {
   it('reads the text format: HELP, TYPE, labels with escapes, special values, timestamps', () => {
@@ -195,5 +201,32 @@ describe('scanExposition', () => {
         ['b', 1500, true],
       ]
     )
+  })
+})
+
+describe('ExpositionScanner', () => {
+  it('reads a page a few lines at a time exactly as at once, and still checks the end', () => {
+    const page = '# TYPE a counter\na_total 1\n# HELP b x\nb{c="d"} 2 3\n\nb{c="e"} 4\n'
+    const all = parseExposition(page, 'text')
+    for (const step of [1, 2, 3]) {
+      const got: unknown[] = []
+      const s = new ExpositionScanner(page, 'text', {
+        known: () => false,
+        sample: (_t, x) => got.push(x),
+      })
+      let rounds = 1
+      while (!s.scan(step)) rounds++
+      assert.deepEqual(got, all.samples, `step ${step}`)
+      assert.ok(rounds >= Math.ceil(6 / step), `step ${step}: ${rounds} rounds`)
+      assert.equal(s.info.help.get('b'), 'x')
+    }
+    const om = new ExpositionScanner('a 1\nb 2\n', 'openmetrics', {
+      known: () => false,
+      sample: () => {},
+    })
+    assert.equal(om.scan(1), false)
+    assert.throws(() => {
+      while (!om.scan(1));
+    }, /must end with # EOF/)
   })
 })

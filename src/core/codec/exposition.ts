@@ -189,62 +189,99 @@ export function scanExposition(
   format: ExpositionFormat,
   visitor: ExpositionVisitor
 ): ExpositionInfo {
-  const om = format === 'openmetrics'
-  const out: ExpositionInfo = {
+  const scanner = new ExpositionScanner(page, format, visitor)
+  scanner.scan()
+  return scanner.info
+}
+
+/**
+ * ExpositionScanner reads a page a slice of lines at a time, so that a scraper can let the event loop
+ * run between slices of a large page; otherwise as scanExposition.
+ */
+export class ExpositionScanner {
+  readonly info: ExpositionInfo = {
     types: new Map(),
     help: new Map(),
     units: new Map(),
     exemplars: 0,
     created: 0,
   }
-  const fast: FastSample = { value: 0, timestamp: null, exemplar: false }
-  let eof = false
-  let no = 0
-  let start = 0
-  const n = page.length
-  while (start < n) {
-    let end = page.indexOf('\n', start)
-    if (end < 0) end = n
-    no++
-    const lineStart = start
-    start = end + 1
-    if (!om && end > lineStart && page.charCodeAt(end - 1) === 0x0d) end--
-    if (eof) throw new ExpositionError(no, 'text after # EOF')
-    const c0 = page.charCodeAt(lineStart)
-    // The common line first: a series text, then its value, read without cutting out the line.
-    if (end > lineStart && c0 !== 0x23 && c0 !== 0x20 && c0 !== 0x09) {
-      const seriesEnd = seriesEndOf(page, lineStart, end)
-      if (seriesEnd > lineStart && readValue(page, seriesEnd, end, om, fast)) {
-        const series = page.slice(lineStart, seriesEnd)
-        if (visitor.known(series, fast.value, fast.timestamp)) {
-          if (fast.exemplar) out.exemplars++
+  #start = 0
+  #no = 0
+  #eof = false
+  readonly #om: boolean
+  readonly #fast: FastSample = { value: 0, timestamp: null, exemplar: false }
+
+  constructor(
+    readonly page: string,
+    format: ExpositionFormat,
+    readonly visitor: ExpositionVisitor
+  ) {
+    this.#om = format === 'openmetrics'
+  }
+
+  /** scan reads at most `lines` more lines; true once the whole page is read. */
+  scan(lines = Infinity): boolean {
+    const page = this.page
+    const visitor = this.visitor
+    const om = this.#om
+    const out = this.info
+    const fast = this.#fast
+    const n = page.length
+    let start = this.#start
+    let no = this.#no
+    let left = lines
+    try {
+      while (start < n) {
+        if (left-- <= 0) return false
+        let end = page.indexOf('\n', start)
+        if (end < 0) end = n
+        no++
+        const lineStart = start
+        start = end + 1
+        if (!om && end > lineStart && page.charCodeAt(end - 1) === 0x0d) end--
+        if (this.#eof) throw new ExpositionError(no, 'text after # EOF')
+        const c0 = page.charCodeAt(lineStart)
+        // The common line first: a series text, then its value, read without cutting out the line.
+        if (end > lineStart && c0 !== 0x23 && c0 !== 0x20 && c0 !== 0x09) {
+          const seriesEnd = seriesEndOf(page, lineStart, end)
+          if (seriesEnd > lineStart && readValue(page, seriesEnd, end, om, fast)) {
+            const series = page.slice(lineStart, seriesEnd)
+            if (visitor.known(series, fast.value, fast.timestamp)) {
+              if (fast.exemplar) out.exemplars++
+              continue
+            }
+            const sample = sampleLine(new Line(page.slice(lineStart, end), no), om, out)
+            visitor.sample(series, sample)
+            continue
+          }
+        }
+        const text = page.slice(lineStart, end)
+        if (text === '' || (!om && text.trim() === '')) {
+          if (om && start <= n)
+            throw new ExpositionError(no, 'an empty line (OpenMetrics has none)')
           continue
         }
-        const sample = sampleLine(new Line(page.slice(lineStart, end), no), om, out)
-        visitor.sample(series, sample)
-        continue
+        if (text.charCodeAt(0) === 0x23) {
+          if (om && text === '# EOF') {
+            this.#eof = true
+            continue
+          }
+          comment(new Line(text, no), om, out)
+          continue
+        }
+        // A line the quick reading could not take: read in full, which says what is wrong with it.
+        const sample = sampleLine(new Line(text, no), om, out)
+        const e = seriesEndOf(text, 0, text.length)
+        visitor.sample(e < 0 ? text : text.slice(0, e), sample)
       }
+    } finally {
+      this.#start = start
+      this.#no = no
     }
-    const text = page.slice(lineStart, end)
-    if (text === '' || (!om && text.trim() === '')) {
-      if (om && start <= n) throw new ExpositionError(no, 'an empty line (OpenMetrics has none)')
-      continue
-    }
-    if (text.charCodeAt(0) === 0x23) {
-      if (om && text === '# EOF') {
-        eof = true
-        continue
-      }
-      comment(new Line(text, no), om, out)
-      continue
-    }
-    // A line the quick reading could not take: read in full, which says what is wrong with it.
-    const sample = sampleLine(new Line(text, no), om, out)
-    const e = seriesEndOf(text, 0, text.length)
-    visitor.sample(e < 0 ? text : text.slice(0, e), sample)
+    if (om && !this.#eof) throw new ExpositionError(no, 'an OpenMetrics page must end with # EOF')
+    return true
   }
-  if (om && !eof) throw new ExpositionError(no, 'an OpenMetrics page must end with # EOF')
-  return out
 }
 
 interface FastSample {
