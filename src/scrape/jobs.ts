@@ -13,6 +13,8 @@ export interface Job {
   params: Record<string, string[]>
   honorLabels: boolean
   honorTimestamps: boolean
+  /** followRedirects: follow 3xx answers (at most 10), as Prometheus does by default. */
+  followRedirects: boolean
   staticConfigs: { targets: string[]; labels: Record<string, string> }[]
   fileSdConfigs: { files: string[]; refreshInterval: number }[]
   relabel: RelabelRule[]
@@ -146,6 +148,9 @@ const JOB_KEYS = [
   'label_name_length_limit',
   'label_value_length_limit',
   'body_size_limit',
+  'follow_redirects',
+  // Taken for a prometheus.yml to load unchanged: scrape speaks HTTP/1.1 whatever it says.
+  'enable_http2',
 ] as const
 
 /** parseGlobal reads a prometheus.yml `global` section (scrape_interval, scrape_timeout; the rest ignored). */
@@ -225,6 +230,7 @@ export function parseJobs(raw: unknown, global: Global = DEFAULT_GLOBAL): Job[] 
           : parseDuration(so.refresh_interval, `${sat}.refresh_interval`)
       return { files: files as string[], refreshInterval }
     })
+    bool(o, 'enable_http2', at, true)
     let basicAuth: Job['basicAuth'] = null
     if (o.basic_auth !== undefined) {
       const b = mapping(o.basic_auth, `${at}.basic_auth`)
@@ -268,6 +274,7 @@ export function parseJobs(raw: unknown, global: Global = DEFAULT_GLOBAL): Job[] 
       params,
       honorLabels: bool(o, 'honor_labels', at, false),
       honorTimestamps: bool(o, 'honor_timestamps', at, true),
+      followRedirects: bool(o, 'follow_redirects', at, true),
       staticConfigs,
       fileSdConfigs,
       relabel: parseRelabelConfigs(o.relabel_configs, `${at}.relabel_configs`),

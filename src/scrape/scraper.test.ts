@@ -13,7 +13,12 @@ let page = ''
 let status = 200
 
 before(async () => {
-  server = createServer((_req, res) => {
+  server = createServer((req, res) => {
+    if (req.url === '/moved') {
+      res.writeHead(302, { Location: '/metrics' })
+      res.end()
+      return
+    }
     res.writeHead(status, { 'Content-Type': 'text/plain; version=0.0.4' })
     res.end(page)
   })
@@ -176,6 +181,14 @@ describe('TargetLoop', () => {
     assert.equal(report(b, 'up'), 1)
     assert.equal(report(b, 'scrape_samples_scraped'), 12_000)
     assert.equal(b.v[11_999], 11_999)
+  })
+
+  it('follows redirects, as Prometheus, unless follow_redirects is false', async () => {
+    page = 'a 1\n'
+    assert.equal(report(await loop({ metrics_path: '/moved' }).scrape(), 'up'), 1)
+    const { l, scrape } = loop({ metrics_path: '/moved', follow_redirects: false })
+    assert.equal(report(await scrape(), 'up'), 0)
+    assert.match(l.state.lastError, /302 \(follow_redirects is false\)/)
   })
 
   it('marks what it last wrote stale when its target goes away', async () => {

@@ -114,19 +114,54 @@ class Columns {
 class ScrapeError extends Error {}
 
 // GET `url` with a timeout and a body cap, gunzipping a gzip answer; the body and its content type.
-function fetchPage(
+async function fetchPage(
   url: string,
   headers: Record<string, string>,
   timeout: number,
   maxBytes: number,
-  tls: Job['tls']
+  tls: Job['tls'],
+  followRedirects: boolean
 ): Promise<{ body: string; contentType: string }> {
+  // Redirects as Go's client (Prometheus's): at most 10, in the same time budget; credentials only
+  // to the host they were given for.
+  const deadline = Date.now() + timeout
+  let at = url
+  let sent = headers
+  for (let hops = 0; ; hops++) {
+    const left = deadline - Date.now()
+    if (left <= 0)
+      throw new ScrapeError(`context deadline exceeded (scrape_timeout ${timeout / 1000}s)`)
+    const r = await fetchOnce(at, sent, left, maxBytes, tls, timeout)
+    if (!('location' in r)) return r
+    if (!followRedirects)
+      throw new ScrapeError(`server returned HTTP status ${r.status} (follow_redirects is false)`)
+    if (hops >= 10) throw new ScrapeError('stopped after 10 redirects')
+    const next = new URL(r.location, at)
+    if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      throw new ScrapeError(`redirected to ${JSON.stringify(next.href.slice(0, 100))}: not http(s)`)
+    if (next.host !== new URL(at).host) {
+      sent = { ...sent }
+      delete sent.Authorization
+    }
+    at = next.href
+  }
+}
+
+// One GET: the page, or where a 3xx answer points.
+function fetchOnce(
+  url: string,
+  headers: Record<string, string>,
+  left: number,
+  maxBytes: number,
+  tls: Job['tls'],
+  timeout: number
+): Promise<{ body: string; contentType: string } | { status: number; location: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url)
     const options = {
       method: 'GET',
       headers,
-      timeout,
+      timeout: left,
       ...(u.protocol === 'https:'
         ? {
             ca: tls.caFile === '' ? undefined : readFileSync(tls.caFile),
@@ -139,16 +174,24 @@ function fetchPage(
     }
     const timer = setTimeout(() => {
       req.destroy(new ScrapeError(`context deadline exceeded (scrape_timeout ${timeout / 1000}s)`))
-    }, timeout)
-    const done = (err: Error | null, value?: { body: string; contentType: string }) => {
+    }, left)
+    type Answer = { body: string; contentType: string } | { status: number; location: string }
+    const done = (err: Error | null, value?: Answer) => {
       clearTimeout(timer)
       if (err !== null) reject(err)
-      else resolve(value as { body: string; contentType: string })
+      else resolve(value as Answer)
     }
     const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(
       u,
       options,
       (res: IncomingMessage) => {
+        const status = res.statusCode ?? 0
+        const location = res.headers.location
+        if ([301, 302, 303, 307, 308].includes(status) && location !== undefined) {
+          res.resume()
+          done(null, { status, location })
+          return
+        }
         if (res.statusCode !== 200) {
           res.resume()
           done(
@@ -315,7 +358,14 @@ export class TargetLoop {
       }
       const { maxBodyBytes, maxSamplesPerScrape } = this.limits
       const limit = job.bodySizeLimit > 0 ? Math.min(job.bodySizeLimit, maxBodyBytes) : maxBodyBytes
-      const page = await fetchPage(this.target.url, headers, this.target.timeout, limit, job.tls)
+      const page = await fetchPage(
+        this.target.url,
+        headers,
+        this.target.timeout,
+        limit,
+        job.tls,
+        job.followRedirects
+      )
       if (this.#stopped) return
       const honor = job.honorTimestamps
       const texts = this.#texts
