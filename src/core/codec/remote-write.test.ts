@@ -99,6 +99,45 @@ describe('remote write codec', () => {
     }
   })
 
+  it('decodes what proto3 allows besides Prometheus’s own order: fields swapped, zeros left out, negative times', () => {
+    const w = protobuf.Writer.create()
+    // A sample with its timestamp first; one with value 0 and time 0 (both left out); a negative time.
+    w.uint32(10).fork()
+    w.uint32(10).fork().uint32(10).string('__name__').uint32(18).string('m').ldelim()
+    w.uint32(18).fork().uint32(16).int64(5).uint32(9).double(1.5).ldelim()
+    w.uint32(18).fork().ldelim()
+    w.uint32(18).fork().uint32(9).double(2).uint32(16).int64(-1000).ldelim()
+    w.ldelim()
+    // A label written value first, and one whose value is left out (empty).
+    w.uint32(10).fork()
+    w.uint32(10).fork().uint32(18).string('n').uint32(10).string('__name__').ldelim()
+    w.uint32(10).fork().uint32(10).string('e').ldelim()
+    w.uint32(18).fork().uint32(9).double(3).uint32(16).int64(9).ldelim()
+    w.ldelim()
+    const b = decodeWriteRequest(w.finish())
+    assert.deepEqual([...b.t], [5, 0, -1000, 9])
+    assert.deepEqual([...b.v], [1.5, 0, 2, 3])
+    assert.deepEqual([...b.sampleStart], [0, 3, 4])
+    assert.deepEqual(b.labelsOf(1), ['__name__', 'n', 'e', ''])
+    // And the same series written as Prometheus writes it reads alike, by the fast reader.
+    const canonical = decodeWriteRequest(
+      encodeWriteRequest([
+        {
+          labels: [['__name__', 'm']],
+          samples: [
+            [5, 1.5],
+            [0, 0],
+            [-1000, 2],
+          ],
+        },
+      ])
+    )
+    assert.deepEqual([...canonical.t], [5, 0, -1000])
+    assert.deepEqual([...canonical.v], [1.5, 0, 2])
+    assert.deepEqual(canonical.labelsOf(0), b.labelsOf(0))
+    assert.equal(canonical.labelHash(0), b.labelHash(0))
+  })
+
   it('decodes labels that are not contiguous in their TimeSeries', () => {
     const w = protobuf.Writer.create()
     w.uint32(10).fork()

@@ -240,7 +240,127 @@ function subEnd(r: ProtoReader, what: string): number {
  * decodeWriteRequest decodes a remote write 1.0 `prometheus.WriteRequest` (uncompressed), or throws a
  * RemoteWriteError naming what does not decode.
  */
-export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
+// What a 1.0 request holds, as both readers give it: per TimeSeries its label bytes (from, to; -2 when
+// not contiguous) and label count, where its samples start, its native histogram count; the samples.
+interface V1Parts {
+  labelFrom: number[]
+  labelTo: number[]
+  labelCounts: number[]
+  starts: number[]
+  histogramSeries: number[]
+  samples: Samples
+  metadata: RemoteWriteMetadata[]
+  histograms: number
+  exemplars: number
+}
+
+/**
+ * readV1Fast reads a 1.0 request encoded as Prometheus encodes it (TimeSeries of labels then samples,
+ * each Label name then value, each Sample value then timestamp, no exemplars, histograms or
+ * metadata) with its own varint reads over the bytes; anything else, well-formed or not, makes it
+ * give up (null) and readV1 read the request instead. The hot path of remote write.
+ */
+function readV1Fast(buf: Uint8Array): V1Parts | null {
+  const n = buf.length
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  const labelFrom: number[] = []
+  const labelTo: number[] = []
+  const labelCounts: number[] = []
+  const starts: number[] = [0]
+  const histogramSeries: number[] = []
+  const samples = new Samples()
+  let pos = 0
+  // A varint of up to 4 bytes (lengths under 256 MiB; -1 past that or past `end`).
+  const len = (end: number): number => {
+    let b = buf[pos++]
+    let x = b & 0x7f
+    if (b < 0x80) return pos <= end ? x : -1
+    b = buf[pos++]
+    x |= (b & 0x7f) << 7
+    if (b < 0x80) return pos <= end ? x : -1
+    b = buf[pos++]
+    x |= (b & 0x7f) << 14
+    if (b < 0x80) return pos <= end ? x : -1
+    b = buf[pos++]
+    x |= (b & 0x7f) << 21
+    if (b < 0x80) return pos <= end ? x : -1
+    return -1
+  }
+  while (pos < n) {
+    if (buf[pos++] !== 0x0a) return null // only TimeSeries
+    if (labelFrom.length >= MAX_SERIES_PER_REQUEST) return null
+    const size = len(n)
+    if (size < 0 || pos + size > n) return null
+    const end = pos + size
+    const from = pos
+    let labels = 0
+    // Labels, each tag 1 with name (1) then value (2), together at the start.
+    while (pos < end && buf[pos] === 0x0a) {
+      pos++
+      const lsize = len(end)
+      if (lsize < 0 || pos + lsize > end) return null
+      const lend = pos + lsize
+      if (buf[pos++] !== 0x0a) return null
+      const a = len(lend)
+      if (a < 0 || pos + a > lend) return null
+      pos += a
+      if (buf[pos++] !== 0x12) return null
+      const b = len(lend)
+      if (b < 0 || pos + b !== lend) return null
+      pos = lend
+      labels++
+    }
+    const to = pos
+    // Samples, each tag 2 with value (1, fixed64) then timestamp (2, varint of up to 7 bytes).
+    while (pos < end) {
+      if (buf[pos++] !== 0x12) return null
+      const ssize = len(end)
+      if (ssize < 0 || pos + ssize > end) return null
+      const send = pos + ssize
+      let value = 0
+      let t = 0
+      if (pos < send && buf[pos] === 0x09) {
+        if (pos + 9 > send) return null
+        value = view.getFloat64(pos + 1, true)
+        pos += 9
+      }
+      if (pos < send && buf[pos] === 0x10) {
+        pos++
+        let mul = 1
+        let i = 0
+        for (; i < 7; i++) {
+          if (pos >= send) return null
+          const b = buf[pos++]
+          t += (b & 0x7f) * mul
+          if (b < 0x80) break
+          mul *= 128
+        }
+        if (i === 7) return null
+      }
+      if (pos !== send) return null
+      samples.push(t, value)
+    }
+    labelFrom.push(labels === 0 ? -1 : from)
+    labelTo.push(labels === 0 ? -1 : to)
+    labelCounts.push(labels)
+    starts.push(samples.n)
+    histogramSeries.push(0)
+  }
+  return {
+    labelFrom,
+    labelTo,
+    labelCounts,
+    starts,
+    histogramSeries,
+    samples,
+    metadata: [],
+    histograms: 0,
+    exemplars: 0,
+  }
+}
+
+// The protobuf walk of a 1.0 request, for any encoding protobuf allows; it names what does not decode.
+function readV1(buf: Uint8Array): V1Parts {
   const r = Reader.create(buf)
   const labelFrom: number[] = []
   const labelTo: number[] = []
@@ -322,6 +442,23 @@ export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
       `protobuf: the body is not a prometheus.WriteRequest (${(err as Error).message} at byte ${r.pos})`
     )
   }
+  return {
+    labelFrom,
+    labelTo,
+    labelCounts,
+    starts,
+    histogramSeries,
+    samples,
+    metadata,
+    histograms,
+    exemplars,
+  }
+}
+
+export function decodeWriteRequest(buf: Uint8Array): RemoteWriteBatch {
+  const p = readV1Fast(buf) ?? readV1(buf)
+  const { labelFrom, labelTo, labelCounts, starts, histogramSeries, samples, metadata } = p
+  const { histograms, exemplars } = p
   const n = labelFrom.length
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.length)
   // The request's memory as bytes and as aligned 32-bit words, for hashing label bytes a word at a time.
