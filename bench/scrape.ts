@@ -153,9 +153,18 @@ async function main(): Promise<void> {
       }
       return c.data
     }
+    // Head flushes in the measured span (each writes every series' chunks to blocks: a large share
+    // of the CPU at fleet size, so the figure depends on whether one falls in the span).
+    const flushes = async () => {
+      const g = (await (await fetch(`http://${aio.addresses.graph.http}/counter/all`)).json()) as {
+        data: { tsdb: { flushes: number; series: number } }
+      }
+      return g.data.tsdb
+    }
     // One interval to spread the targets and warm up, then the measured span.
     await new Promise((ok) => setTimeout(ok, f.interval * 1000 + 2000))
     const before = await counters()
+    const flushesBefore = (await flushes()).flushes
     const cpu0 = cpuSeconds(pid)
     const t0 = Date.now()
     for (let s = 0; s < f.seconds; s += 15) {
@@ -167,6 +176,7 @@ async function main(): Promise<void> {
     }
     const after = await counters()
     const cpu = cpuSeconds(pid) - cpu0
+    const tsdb = await flushes()
     const secs = (Date.now() - t0) / 1000
     const samples = after.write.samples - before.write.samples
     console.log(
@@ -179,6 +189,8 @@ async function main(): Promise<void> {
         server_cpu_s_per_m_samples: Math.round((cpu / (samples / 1e6)) * 100) / 100,
         server_cpu_cores: Math.round((cpu / secs) * 100) / 100,
         dropped_samples: after.write.droppedSamples - before.write.droppedSamples,
+        head_flushes: tsdb.flushes - flushesBefore,
+        series: tsdb.series,
         rss_mb: rssMb(pid, 'VmRSS'),
         rss_peak_mb: rssMb(pid, 'VmHWM'),
         components: f.components.join(',') || 'all',
