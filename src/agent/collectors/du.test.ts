@@ -32,7 +32,8 @@ describe('runDu', () => {
       assert.equal(await runDu(tree, defaultDuOptions), want)
       assert.equal(await runDu(join(tree, 'a'), defaultDuOptions), 1000)
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      // A du this test started may still be writing in dir: removal retries until it is done.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     }
   })
 
@@ -54,7 +55,8 @@ describe('runDu', () => {
       assert.ok(Date.now() - started < 4000, 'the slow du was killed at its timeout')
       assert.equal(await runDu(tree, opts({ command: script('ok', 'echo "77\t$2"') })), 77)
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      // A du this test started may still be writing in dir: removal retries until it is done.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     }
   })
 })
@@ -72,7 +74,8 @@ describe('DuCache', () => {
       ])
       assert.deepEqual(await cache.collect([]), [])
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      // A du this test started may still be writing in dir: removal retries until it is done.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     }
   })
 
@@ -99,7 +102,8 @@ describe('DuCache', () => {
       await new Promise((resolve) => setTimeout(resolve, 500))
       assert.deepEqual(await cache.collect([tree]), [gauge('du.bs', 1, `path=${tree}`)])
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      // A du this test started may still be writing in dir: removal retries until it is done.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     }
   })
 
@@ -115,7 +119,8 @@ describe('DuCache', () => {
       // Asked again, the path starts afresh: no value until its new run ends.
       assert.deepEqual(await cache.collect([tree]), [])
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      // A du this test started may still be writing in dir: removal retries until it is done.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     }
   })
 })
