@@ -151,31 +151,28 @@ export function targetsOf(job: Job, groups: readonly Group[]): Target[] {
       const discovered = Object.fromEntries(lset)
       const kept = relabel(lset, job.relabel)
       const addr = lset.get('__address__') ?? ''
+      const dropped = (invalid?: string): Target => ({
+        job: job.name,
+        discovered,
+        labels: null,
+        url: '',
+        interval: 0,
+        timeout: 0,
+        key: '',
+        ...(invalid === undefined ? {} : { invalid }),
+      })
       if (!kept || addr === '') {
-        out.push({
-          job: job.name,
-          discovered,
-          labels: null,
-          url: '',
-          interval: 0,
-          timeout: 0,
-          key: '',
-        })
+        out.push(dropped())
         continue
       }
       // As Prometheus: an address is a host and a port, nothing more (a path, query or scheme there
       // is a mistake in the config, not a URL to take apart).
       if (/[/?#@\s]/.test(addr)) {
-        out.push({
-          job: job.name,
-          discovered,
-          labels: null,
-          url: '',
-          interval: 0,
-          timeout: 0,
-          key: '',
-          invalid: `${JSON.stringify(addr)} is not a valid hostname (expected host:port; the path goes in metrics_path, the scheme in scheme)`,
-        })
+        out.push(
+          dropped(
+            `${JSON.stringify(addr)} is not a valid hostname (expected host:port; the path goes in metrics_path, the scheme in scheme)`
+          )
+        )
         continue
       }
       const scheme = lset.get('__scheme__') ?? job.scheme

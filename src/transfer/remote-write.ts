@@ -419,22 +419,10 @@ export class RemoteWriteReceiver {
    * ref, so it is not remembered here.
    */
   ref(labels: readonly (readonly [string, string])[]): SeriesRef | string {
-    if (labels.length > MAX_LABELS)
-      return `${labels.length} labels, more than the ${MAX_LABELS} a series may have`
     const pairs: string[] = []
     for (const [n, v] of labels) pairs.push(n, v)
-    const series = promSeriesOf(pairs)
-    if (typeof series === 'string') return series
-    const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
-    const p: Placement = {
-      series,
-      node: this.#router.nodeOf(skey),
-      judge: this.#router.judgeOf(skey),
-      gen: 0,
-      at: 0,
-      bytes: null,
-    }
-    return p as unknown as SeriesRef
+    const p = this.#placement(labels.length, pairs)
+    return typeof p === 'string' ? p : (p as unknown as SeriesRef)
   }
 
   /**
@@ -490,6 +478,22 @@ export class RemoteWriteReceiver {
     return { outcome: 'stored', stored: done.stored, refused: refused + done.refused, reasons }
   }
 
+  // Where a series (`count` labels, as pairs) goes, or why it cannot be stored.
+  #placement(count: number, pairs: string[]): Placement | string {
+    if (count > MAX_LABELS) return `${count} labels, more than the ${MAX_LABELS} a series may have`
+    const series = promSeriesOf(pairs)
+    if (typeof series === 'string') return series
+    const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
+    return {
+      series,
+      node: this.#router.nodeOf(skey),
+      judge: this.#router.judgeOf(skey),
+      gen: 0,
+      at: 0,
+      bytes: null,
+    }
+  }
+
   // The placement of series i, from the cache or worked out (and remembered). Series whose label
   // bytes the request gives (remote write 1.0 as Prometheus sends it) are found by a hash of those
   // bytes and checked against them, with no string made; the others by their key.
@@ -510,19 +514,8 @@ export class RemoteWriteReceiver {
     }
     // Refused series are not remembered: what a client sends cannot fill the cache with them.
     const count = batch.labelCount(i)
-    if (count > MAX_LABELS) return `${count} labels, more than the ${MAX_LABELS} a series may have`
-    const series = promSeriesOf(batch.labelsOf(i))
-    if (typeof series === 'string') return series
-    const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
-    const p: Placement = {
-      series,
-      node: this.#router.nodeOf(skey),
-      judge: this.#router.judgeOf(skey),
-      gen: 0,
-      at: 0,
-      bytes: null,
-    }
-    if (hash < 0 && key === '') return p
+    const p = this.#placement(count, count > MAX_LABELS ? [] : batch.labelsOf(i))
+    if (typeof p === 'string' || (hash < 0 && key === '')) return p
     if (++this.#placementCount > MAX_PLACEMENTS) {
       for (const m of this.#placements) m.clear()
       this.#byHash.clear()
