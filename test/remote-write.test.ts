@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import {
   encodeSnappy,
@@ -452,7 +453,7 @@ describe('remote write', () => {
     client.close()
   })
 
-  it('answers 429 past the bytes of requests it holds at once, and takes requests again once they are done', async () => {
+  it('answers 429 past the bytes of requests it holds at once, or one address holds, and takes requests again once they are done', async () => {
     const small = await startTransfer(
       parseTransferConfig({
         rpc: '127.0.0.1:0',
@@ -460,13 +461,14 @@ describe('remote write', () => {
         socket: '',
         graphCluster: { 'graph-00': graphs[0].addresses.rpc },
         maxBodyBytes: 1 << 20,
-        maxInflightBytes: 1 << 20,
+        maxInflightBytes: 4 << 20,
       }),
       deps
     )
     try {
       const [host, port] = small.addresses.http.split(':')
-      // A sender that announces the whole budget and sends nothing more holds it.
+      // A sender that announces a whole body and sends nothing more holds its address's share (a
+      // quarter of 4 MiB).
       const slow = connect(Number(port), host)
       await new Promise<void>((ok) => slow.once('connect', () => ok()))
       slow.write(
@@ -496,7 +498,28 @@ describe('remote write', () => {
         return r.status === 429
       }, 'a request past the budget is refused')
       assert.equal(refused?.headers.get('retry-after'), '1')
-      assert.match(await refused.text(), /transfer\.maxInflightBytes is 1048576/)
+      assert.match(
+        await refused.text(),
+        /1048576 of them from 127\.0\.0\.1\); transfer\.maxInflightBytes is 4194304, a quarter of it from one address/
+      )
+      // Another address is not held back by it.
+      const other = await new Promise<number>((ok, fail) => {
+        const r = httpRequest(
+          `http://${small.addresses.http}/api/v1/write`,
+          {
+            method: 'POST',
+            localAddress: '127.0.0.2',
+            headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' },
+          },
+          (res) => {
+            res.resume()
+            ok(res.statusCode ?? 0)
+          }
+        )
+        r.on('error', fail)
+        r.end(body)
+      })
+      assert.equal(other, 204)
       slow.destroy()
       await waitUntil(
         async () => (await send()).status === 204,

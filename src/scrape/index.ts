@@ -28,7 +28,7 @@ import {
 } from '../core/index.js'
 import type { ScrapeComponentConfig } from './config.js'
 import { type Job, parseGlobal, parseJobs } from './jobs.js'
-import { TargetLoop } from './scraper.js'
+import { Gate, TargetLoop } from './scraper.js'
 import { FileGroups, staticGroups, type Target, targetsOf } from './targets.js'
 import { ScrapeWriter } from './writer.js'
 
@@ -76,6 +76,11 @@ export async function start(
   let selfJob: Job | null = null
 
   const warned = new Set<string>()
+  const limits = {
+    maxBodyBytes: config.maxBodyBytes,
+    maxSamplesPerScrape: config.maxSamplesPerScrape,
+    bigPages: new Gate(),
+  }
   // Work out every job's targets; start loops for new ones, stop (with stale markers) gone ones.
   // Peregrine's own job comes first: a fleet past maxTargets must not cut it.
   const sync = async () => {
@@ -113,10 +118,7 @@ export async function start(
     }
     for (const [key, { job, target }] of want) {
       if (loops.has(key)) continue
-      const loop = new TargetLoop(job, target, (batch) => writer.write(batch), deps, {
-        maxBodyBytes: config.maxBodyBytes,
-        maxSamplesPerScrape: config.maxSamplesPerScrape,
-      })
+      const loop = new TargetLoop(job, target, (batch) => writer.write(batch), deps, limits)
       loops.set(key, loop)
       loop.start()
     }

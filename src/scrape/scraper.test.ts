@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import { silentLogger } from '../core/index.js'
 import { parseJobs } from './jobs.js'
-import { type ScrapeBatch, TargetLoop } from './scraper.js'
+import { Gate, type ScrapeBatch, TargetLoop } from './scraper.js'
 import { staticGroups, targetsOf } from './targets.js'
 
 // The scrape loop's cache and bookkeeping, against a page served here that each test sets.
@@ -39,7 +39,7 @@ function loop(extra: Record<string, unknown> = {}, maxSamplesPerScrape = 1000) {
     target,
     (b) => batches.push(b),
     { log: silentLogger, now: () => now },
-    { maxBodyBytes: 1 << 20, maxSamplesPerScrape }
+    { maxBodyBytes: 1 << 20, maxSamplesPerScrape, bigPages: new Gate() }
   )
   const scrape = async () => {
     now += 60_000
@@ -49,7 +49,8 @@ function loop(extra: Record<string, unknown> = {}, maxSamplesPerScrape = 1000) {
   return { l, scrape, batches }
 }
 
-// A batch as readable rows: the series' labels as text, the time and value (STALE for a marker).
+// A batch as readable rows: the series' labels as text, the time and value (STALE for a marker). A
+// scrape's batch starts with its 5 report series (up, scrape_*), then the page's, then stale markers.
 function rows(b: ScrapeBatch): string[] {
   // Bits read from the column itself: a NaN taken out as a number may lose its payload.
   const bits = new BigUint64Array(b.v.buffer, b.v.byteOffset, b.v.length)
@@ -70,7 +71,7 @@ describe('TargetLoop', () => {
     page = 'a{x="1"} 1\na{x="2"} 2\na{x="1"} 9\nb 3\n'
     let b = await scrape()
     const instance = `instance=${address},job=j`
-    assert.deepEqual(rows(b).slice(0, 3), [
+    assert.deepEqual(rows(b).slice(5, 8), [
       `__name__=a,${instance},x=1 1`,
       `__name__=a,${instance},x=2 2`,
       `__name__=b,${instance} 3`,
@@ -83,7 +84,7 @@ describe('TargetLoop', () => {
     page = 'a{x="1"} 11\nc 4\n'
     b = await scrape()
     assert.equal(b.series[0], first, 'the same series object, scrape after scrape')
-    assert.deepEqual(rows(b).slice(0, 4), [
+    assert.deepEqual(rows(b).slice(5, 9), [
       `__name__=a,${instance},x=1 11`,
       `__name__=c,${instance} 4`,
       `__name__=a,${instance},x=2 STALE`,
@@ -92,7 +93,7 @@ describe('TargetLoop', () => {
     assert.equal(report(b, 'scrape_series_added'), 1)
     // Gone series are marked once, not again.
     b = await scrape()
-    assert.deepEqual(rows(b).slice(0, 2), [
+    assert.deepEqual(rows(b).slice(5, 7), [
       `__name__=a,${instance},x=1 11`,
       `__name__=c,${instance} 4`,
     ])
@@ -109,7 +110,7 @@ describe('TargetLoop', () => {
     page = 'a{x="1"} 1\na{x="2"} 2\ndrop_me 5\n'
     for (let i = 0; i < 2; i++) {
       const b = await scrape()
-      assert.deepEqual(rows(b).slice(0, 1), [`__name__=a,instance=${address},job=j 1`])
+      assert.deepEqual(rows(b).slice(5, 6), [`__name__=a,instance=${address},job=j 1`])
       assert.equal(report(b, 'scrape_samples_scraped'), 3)
       assert.equal(report(b, 'scrape_samples_post_metric_relabeling'), 1)
     }
@@ -122,7 +123,7 @@ describe('TargetLoop', () => {
     status = 500
     try {
       const b = await scrape()
-      assert.deepEqual(rows(b).slice(0, 2), [
+      assert.deepEqual(rows(b).slice(5, 7), [
         `__name__=a,instance=${address},job=j STALE`,
         `__name__=b,instance=${address},job=j STALE`,
       ])
@@ -132,7 +133,7 @@ describe('TargetLoop', () => {
       status = 200
     }
     const b = await scrape()
-    assert.deepEqual(rows(b).slice(0, 2), [
+    assert.deepEqual(rows(b).slice(5, 7), [
       `__name__=a,instance=${address},job=j 1`,
       `__name__=b,instance=${address},job=j 2`,
     ])
@@ -180,7 +181,7 @@ describe('TargetLoop', () => {
     b = await scrape()
     assert.equal(report(b, 'up'), 1)
     assert.equal(report(b, 'scrape_samples_scraped'), 12_000)
-    assert.equal(b.v[11_999], 11_999)
+    assert.equal(b.v[5 + 11_999], 11_999)
   })
 
   it('follows redirects, as Prometheus, unless follow_redirects is false', async () => {
@@ -189,6 +190,28 @@ describe('TargetLoop', () => {
     const { l, scrape } = loop({ metrics_path: '/moved', follow_redirects: false })
     assert.equal(report(await scrape(), 'up'), 0)
     assert.match(l.state.lastError, /302 \(follow_redirects is false\)/)
+  })
+
+  it('writes nothing of a page it is stopped in the middle of, and marks the last scrape’s series stale', async () => {
+    const { l, scrape, batches } = loop({}, 100_000)
+    page = 'a 1\n'
+    await scrape()
+    page = Array.from({ length: 40_000 }, (_, i) => `m{i="${i}"} ${i}`).join('\n') + '\n'
+    const running = l.scrapeOnce()
+    // Stopped once the page is being read (a reload, or the target gone).
+    await new Promise((ok) => setTimeout(ok, 30))
+    await l.stop(true)
+    await running
+    const all = batches.slice(1).flatMap(rows)
+    assert.deepEqual(
+      all.filter((r) => r.startsWith('__name__=m')),
+      [],
+      'nothing of the half-read page'
+    )
+    assert.deepEqual(all.slice(0, 2), [
+      `__name__=a,instance=${address},job=j STALE`,
+      `__name__=up,instance=${address},job=j STALE`,
+    ])
   })
 
   it('marks what it last wrote stale when its target goes away', async () => {

@@ -237,6 +237,29 @@ export interface ScrapeLimits {
   maxBodyBytes: number
   /** maxSamplesPerScrape: the most samples a page may have (a job's sample_limit may lower it). */
   maxSamplesPerScrape: number
+  /** bigPages: taken while a page over BIG_PAGE_CHARS is parsed (one at a time, all targets). */
+  bigPages: Gate
+}
+
+/** BIG_PAGE_CHARS: a page longer than this (about 20,000 lines) is parsed only when no other such page is. */
+const BIG_PAGE_CHARS = 1 << 20
+
+/** Gate lets one holder through at a time, the others in turn. */
+export class Gate {
+  #held = false
+  readonly #waiting: (() => void)[] = []
+  acquire(): Promise<void> {
+    if (!this.#held) {
+      this.#held = true
+      return Promise.resolve()
+    }
+    return new Promise((ok) => this.#waiting.push(ok))
+  }
+  release(): void {
+    const next = this.#waiting.shift()
+    if (next === undefined) this.#held = false
+    else next()
+  }
 }
 
 /** PARSE_SLICE_LINES: lines parsed between two turns of the event loop (a big page must not stall it). */
@@ -299,7 +322,7 @@ export class TargetLoop {
     this.#timer.unref()
     // A scrape still running (a slow target) is not started twice.
     if (this.#running !== null) return
-    this.#running = this.scrapeOnce().finally(() => (this.#running = null))
+    void this.scrapeOnce()
   }
 
   /**
@@ -324,8 +347,16 @@ export class TargetLoop {
     }
   }
 
-  /** scrapeOnce scrapes now and writes what it got. */
-  async scrapeOnce(): Promise<void> {
+  /** scrapeOnce scrapes now and writes what it got; `stop` waits for it. */
+  scrapeOnce(): Promise<void> {
+    const p: Promise<void> = this.#scrape().finally(() => {
+      if (this.#running === p) this.#running = null
+    })
+    this.#running = p
+    return p
+  }
+
+  async #scrape(): Promise<void> {
     const t = this.deps.now()
     const started = performance.now()
     const job = this.job
@@ -335,6 +366,11 @@ export class TargetLoop {
     let error = ''
     // Series this scrape has that the last did not (scrape_series_added).
     const fresh: ScrapedSeries[] = []
+    // The report series first (their values set at the end): before the page's own series, so that a
+    // page past graph's series limits cannot keep `up` from being stored.
+    const r = this.#reports
+    for (const rs of r) cols.push(rs, t, 0)
+    const reported = r.length
     try {
       const headers: Record<string, string> = {
         Accept: ACCEPT,
@@ -366,7 +402,10 @@ export class TargetLoop {
         job.tls,
         job.followRedirects
       )
-      if (this.#stopped) return
+      if (this.#stopped) {
+        this.#abandon(iteration, fresh, reported)
+        return
+      }
       const honor = job.honorTimestamps
       const texts = this.#texts
       // The sample limit is checked as samples come (a page far over it is not read to its end).
@@ -388,7 +427,7 @@ export class TargetLoop {
           // Dropped by relabelling; or the series twice in one page: the first sample is kept, as
           // Prometheus (a duplicate is an error it skips).
           if (s === null || s.seen === iteration) return true
-          if (cols.n >= sampleLimit) throw overLimit()
+          if (cols.n - reported >= sampleLimit) throw overLimit()
           if (s.seen !== iteration - 1) fresh.push(s)
           s.seen = iteration
           cols.push(s, honor && timestamp !== null ? timestamp : t, value)
@@ -410,7 +449,7 @@ export class TargetLoop {
           }
           texts.set(own(text), { series, seen: iteration })
           if (series === null || series.seen === iteration) return
-          if (cols.n >= sampleLimit) throw overLimit()
+          if (cols.n - reported >= sampleLimit) throw overLimit()
           if (series.seen !== iteration - 1) fresh.push(series)
           series.seen = iteration
           cols.push(
@@ -421,9 +460,20 @@ export class TargetLoop {
         },
       })
       // A slice at a time, the event loop running between: other targets and components go on.
-      while (!scanner.scan(PARSE_SLICE_LINES)) {
-        await new Promise((ok) => setImmediate(ok))
-        if (this.#stopped) return
+      // One large page at a time over all targets: each holds its parsed series until it is done.
+      const big = page.body.length > BIG_PAGE_CHARS
+      if (big) await this.limits.bigPages.acquire()
+      try {
+        while (!scanner.scan(PARSE_SLICE_LINES)) {
+          await new Promise((ok) => setImmediate(ok))
+          if (this.#stopped) {
+            // Stopped half way (a reload, the target gone): nothing of this page is written.
+            this.#abandon(iteration, fresh, reported)
+            return
+          }
+        }
+      } finally {
+        if (big) this.limits.bigPages.release()
       }
     } catch (err) {
       error =
@@ -434,15 +484,9 @@ export class TargetLoop {
             : `Get "${this.target.url}": ${(err as Error).message}`
       // Nothing of a failed scrape is written: its series are as gone as the page (those the last
       // scrape had get their stale markers below).
-      for (const s of cols.series) s.seen = iteration - 1
-      for (const s of fresh) s.seen = -1
-      fresh.length = 0
-      cols.series.length = 0
-      cols.n = 0
-      // The texts the failed page had are forgotten (they may name series forgotten below).
-      this.#texts.clear()
+      this.#undo(iteration, fresh, reported)
     }
-    const written = cols.n
+    const written = cols.n - reported
     const duration = (performance.now() - started) / 1000
     // Stale markers for what the last scrape had and this one does not (all of it after a failure);
     // then the cache forgets what this scrape did not have.
@@ -452,12 +496,11 @@ export class TargetLoop {
       this.#series.delete(key)
     }
     for (const [text, e] of this.#texts) if (e.seen !== iteration) this.#texts.delete(text)
-    const r = this.#reports
-    cols.push(r[0], t, error === '' ? 1 : 0)
-    cols.push(r[1], t, duration)
-    cols.push(r[2], t, scraped)
-    cols.push(r[3], t, written)
-    cols.push(r[4], t, fresh.length)
+    cols.v[0] = error === '' ? 1 : 0
+    cols.v[1] = duration
+    cols.v[2] = scraped
+    cols.v[3] = written
+    cols.v[4] = fresh.length
     const batch = cols.take(this.target.interval / 1000)
     const state = this.state
     state.samplesNotStored = 0
@@ -470,6 +513,27 @@ export class TargetLoop {
     this.state.lastError = error
     this.state.lastScrape = t
     this.state.lastScrapeDuration = duration
+  }
+
+  // Forgets what a scrape that failed or was abandoned read: its series are as they were after the
+  // last scrape (fresh ones forgotten), its columns hold the report series only, and the texts it
+  // read are dropped (they may name series forgotten after it).
+  #undo(iteration: number, fresh: ScrapedSeries[], reported: number): void {
+    const cols = this.#columns
+    for (let k = reported; k < cols.n; k++) cols.series[k].seen = iteration - 1
+    for (const s of fresh) s.seen = -1
+    fresh.length = 0
+    cols.series.length = reported
+    cols.n = reported
+    this.#texts.clear()
+  }
+
+  // A scrape stopped half way writes nothing, not even its report series: as if it never began.
+  #abandon(iteration: number, fresh: ScrapedSeries[], reported: number): void {
+    this.#undo(iteration, fresh, reported)
+    this.#columns.series.length = 0
+    this.#columns.n = 0
+    this.#iteration = iteration - 1
   }
 
   // A sample's series: target labels merged (honor_labels or exported_), metric relabelling, the

@@ -170,19 +170,35 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   // (maxBodyBytes when it has none) until its answer is sent, and remote write's uncompressed request
   // as well; past maxInflightBytes a request is answered 429 before its body is read.
   const inflight = { bytes: 0, refused: 0 }
-  const overBudget = (bytes: number) => inflight.bytes + bytes > config.maxInflightBytes
-  const hold = (raw: { once(e: 'close', f: () => void): unknown }, bytes: number) => {
+  // One client address holds at most a quarter of it: a few slow senders cannot take it all.
+  const perAddress = Math.max(config.maxBodyBytes, Math.floor(config.maxInflightBytes / 4))
+  const byAddress = new Map<string, number>()
+  const overBudget = (address: string, bytes: number) =>
+    inflight.bytes + bytes > config.maxInflightBytes ||
+    (byAddress.get(address) ?? 0) + bytes > perAddress
+  const hold = (
+    raw: { once(e: 'close', f: () => void): unknown },
+    address: string,
+    bytes: number
+  ) => {
     inflight.bytes += bytes
-    raw.once('close', () => (inflight.bytes -= bytes))
+    byAddress.set(address, (byAddress.get(address) ?? 0) + bytes)
+    raw.once('close', () => {
+      inflight.bytes -= bytes
+      const left = (byAddress.get(address) ?? 0) - bytes
+      if (left > 0) byAddress.set(address, left)
+      else byAddress.delete(address)
+    })
   }
-  const tooBusy = (reply: FastifyReply, what: string) => {
+  const tooBusy = (reply: FastifyReply, address: string, what: string) => {
     inflight.refused++
+    const mine = byAddress.get(address) ?? 0
     return reply
       .status(429)
       .header('Retry-After', '1')
       .type('text/plain; charset=utf-8')
       .send(
-        `${what}: transfer holds ${inflight.bytes} bytes of requests, and transfer.maxInflightBytes is ${config.maxInflightBytes}; retry later\n`
+        `${what}: transfer holds ${inflight.bytes} bytes of requests (${mine} of them from ${address}); transfer.maxInflightBytes is ${config.maxInflightBytes}, a quarter of it from one address; retry later\n`
       )
   }
   http.addHook('onRequest', (req, reply, done) => {
@@ -192,11 +208,12 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
       Number.isSafeInteger(length) && length >= 0
         ? Math.min(length, config.maxBodyBytes)
         : config.maxBodyBytes
-    if (overBudget(bytes)) {
-      void tooBusy(reply, `a body of ${bytes} bytes`)
+    const address = req.socket.remoteAddress ?? ''
+    if (overBudget(address, bytes)) {
+      void tooBusy(reply, address, `a body of ${bytes} bytes`)
       return
     }
-    hold(reply.raw, bytes)
+    hold(reply.raw, address, bytes)
     done()
   })
   // Plain JSON.parse for every content type: falcon's clients do not always send a content type, and
@@ -268,9 +285,14 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     // The uncompressed request is held while it is stored: counted before it is made.
     const uncompressed = snappyBlockLength(body)
     if (uncompressed > 0 && uncompressed <= config.maxBodyBytes) {
-      if (overBudget(uncompressed))
-        return tooBusy(reply, `a remote write request of ${uncompressed} bytes uncompressed`)
-      hold(reply.raw, uncompressed)
+      const address = req.socket.remoteAddress ?? ''
+      if (overBudget(address, uncompressed))
+        return tooBusy(
+          reply,
+          address,
+          `a remote write request of ${uncompressed} bytes uncompressed`
+        )
+      hold(reply.raw, address, uncompressed)
     }
     const answer = await remoteWrite.receive(
       body,
