@@ -31,7 +31,7 @@ export interface Target {
 
 /** FileGroups reads file_sd files (a `*` glob in the file name allowed), keeping the last good read of each. */
 export class FileGroups {
-  readonly #last = new Map<string, { mtimeMs: number; groups: Group[] }>()
+  readonly #last = new Map<string, { stamp: string; groups: Group[] }>()
   /** errors: the last read error of each file that has one. */
   readonly errors = new Map<string, string>()
 
@@ -44,20 +44,23 @@ export class FileGroups {
   }
 
   #readFile(file: string): Group[] {
-    let mtimeMs: number
+    // A file is read again when anything about it changed: its inode (replaced by a rename), size,
+    // modification time, or change time (which `cp -p`, `rsync -a` and `touch -r` cannot set back).
+    let stamp: string
     try {
-      mtimeMs = statSync(file).mtimeMs
+      const st = statSync(file)
+      stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`
     } catch (err) {
       this.errors.set(file, (err as Error).message)
       return this.#last.get(file)?.groups ?? []
     }
     const last = this.#last.get(file)
-    if (last !== undefined && last.mtimeMs === mtimeMs) return last.groups
+    if (last !== undefined && last.stamp === stamp) return last.groups
     try {
       const text = readFileSync(file, 'utf8')
       const raw: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
       const groups = parseGroups(raw ?? [], file)
-      this.#last.set(file, { mtimeMs, groups })
+      this.#last.set(file, { stamp, groups })
       this.errors.delete(file)
       return groups
     } catch (err) {
