@@ -49,6 +49,7 @@ import { registerTeamRoutes } from './team-routes.js'
 import { registerTemplateRoutes } from './template-routes.js'
 import { registerTokenRoutes } from './token-routes.js'
 import { registerUserRoutes } from './user-routes.js'
+import { defaultWebUi, registerWebUi, type WebUi } from './web-ui.js'
 
 export { parseApiConfig, defaultApiConfig, type ApiConfig } from './config.js'
 
@@ -63,7 +64,7 @@ export function buildApi(
   config: Readonly<ApiConfig>,
   deps: Deps,
   store: Store,
-  options: { querier?: Querier } = {}
+  options: { querier?: Querier; webUi?: WebUi } = {}
 ): { app: FastifyInstance; graphs: GraphCluster; ctx: PortalContext } {
   const listeners: { http: ListenerStats } = { http: newListenerStats() }
   const graphCounters = newGraphRouteCounters()
@@ -194,9 +195,7 @@ export function buildApi(
     log: deps.log,
     now: deps.now,
   })
-  app.get('/', (_req, reply) => {
-    void reply.type('text/plain').send("Hello, I'm Peregrine, speaking Falcon+ /api/v1")
-  })
+  registerWebUi(app, options.webUi ?? defaultWebUi())
   app.get('/health', (_req, reply) => {
     void reply.type('text/plain').send('ok')
   })

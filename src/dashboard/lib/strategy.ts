@@ -1,0 +1,161 @@
+// The strategy form's checks, the rules api and judge apply (docs/api.md, "Rule fields"), run as the
+// user types so a mistake is named next to its field before anything is sent. The server checks
+// again; its answer is shown the same way.
+
+export interface StrategyForm {
+  metric: string
+  tags: string
+  func: string
+  op: string
+  right_value: string
+  max_step: string
+  priority: string
+  note: string
+  run_begin: string
+  run_end: string
+  for: string
+}
+
+/** A field's problem, as a message key of the catalogue (`strategy.error.*`) and its parameters. */
+export interface FieldError {
+  key: string
+  params?: Record<string, string | number>
+}
+
+export type StrategyErrors = Partial<Record<keyof StrategyForm, FieldError>>
+
+export const OPERATORS = ['==', '!=', '<', '<=', '>', '>='] as const
+export const FUNCTIONS = [
+  'all',
+  'max',
+  'min',
+  'sum',
+  'avg',
+  'diff',
+  'pdiff',
+  'stddev',
+  'lookup',
+] as const
+
+const COUNT = '[1-9][0-9]*'
+
+/** Why `func` is not judge's grammar (all(#3), lookup(#2,5), …), or undefined when it is. */
+export function checkFunc(func: string): FieldError | undefined {
+  const f = func.trim()
+  if (f === '') return { key: 'required' }
+  if (f.length > 16) return { key: 'tooLong', params: { max: 16 } }
+  const m = /^([a-z]+)\((.*)\)$/.exec(f)
+  if (m === null) return { key: 'funcShape' }
+  const [, name, args] = m
+  if (!(FUNCTIONS as readonly string[]).includes(name))
+    return { key: 'funcUnknown', params: { name } }
+  if (name === 'lookup') {
+    const l = new RegExp(`^#(${COUNT}),(${COUNT})$`).exec(args)
+    if (l === null) return { key: 'funcLookup' }
+    if (Number(l[1]) > Number(l[2])) return { key: 'funcLookupOrder' }
+    return undefined
+  }
+  if (!new RegExp(`^#${COUNT}$`).test(args)) return { key: 'funcCount', params: { name } }
+  return undefined
+}
+
+function isDecimal(s: string): boolean {
+  return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) && Number.isFinite(Number(s))
+}
+
+function intIn(s: string, lo: number, hi: number): boolean {
+  return /^\d+$/.test(s.trim()) && Number(s) >= lo && Number(s) <= hi
+}
+
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/
+
+/** Every field's problem; an empty object when the form may be sent. */
+export function checkStrategy(form: StrategyForm): StrategyErrors {
+  const errors: StrategyErrors = {}
+  const metric = form.metric
+  if (metric.trim() === '') errors.metric = { key: 'required' }
+  else if (metric !== metric.trim()) errors.metric = { key: 'spaces' }
+  else if (metric.length > 128) errors.metric = { key: 'tooLong', params: { max: 128 } }
+
+  if (form.tags !== '') {
+    if (form.tags.length > 256) errors.tags = { key: 'tooLong', params: { max: 256 } }
+    else {
+      const keys = new Set<string>()
+      for (const piece of form.tags.split(',')) {
+        const parts = piece.split('=')
+        if (parts.length !== 2 || parts[0] === '' || piece !== piece.trim()) {
+          errors.tags = { key: 'tags' }
+          break
+        }
+        if (keys.has(parts[0])) {
+          errors.tags = { key: 'tagTwice', params: { key: parts[0] } }
+          break
+        }
+        keys.add(parts[0])
+      }
+    }
+  }
+
+  const func = checkFunc(form.func)
+  if (func !== undefined) errors.func = func
+  if (!(OPERATORS as readonly string[]).includes(form.op)) errors.op = { key: 'op' }
+  const rv = form.right_value.trim()
+  if (rv === '') errors.right_value = { key: 'required' }
+  else if (!isDecimal(rv)) errors.right_value = { key: 'number' }
+  else if (rv.length > 64) errors.right_value = { key: 'tooLong', params: { max: 64 } }
+  if (!intIn(form.max_step, 1, 2147483647))
+    errors.max_step = { key: 'intRange', params: { min: 1, max: 2147483647 } }
+  if (!intIn(form.priority, 0, 6)) errors.priority = { key: 'intRange', params: { min: 0, max: 6 } }
+  if (form.note.length > 128) errors.note = { key: 'tooLong', params: { max: 128 } }
+  const rb = form.run_begin.trim()
+  const re = form.run_end.trim()
+  if (rb !== '' || re !== '') {
+    if (!HHMM.test(rb)) errors.run_begin = { key: 'hhmm' }
+    if (!HHMM.test(re)) errors.run_end = { key: 'hhmm' }
+  }
+  if (form.for.trim() !== '' && !intIn(form.for, 0, 604800)) {
+    errors.for = { key: 'intRange', params: { min: 0, max: 604800 } }
+  }
+  return errors
+}
+
+/** The body POST/PUT /api/v1/strategy takes, from a form that passed checkStrategy. */
+export function strategyBody(form: StrategyForm, tplId: number): Record<string, unknown> {
+  return {
+    tpl_id: tplId,
+    metric: form.metric,
+    tags: form.tags,
+    func: form.func.trim(),
+    op: form.op,
+    right_value: form.right_value.trim(),
+    max_step: Number(form.max_step),
+    priority: Number(form.priority),
+    note: form.note,
+    run_begin: form.run_begin.trim(),
+    run_end: form.run_end.trim(),
+    for: form.for.trim() === '' ? 0 : Number(form.for),
+  }
+}
+
+/**
+ * A server error `body.func: unknown function …` placed on its field: the field's name when the
+ * message names one of the form's fields, else undefined (shown above the form).
+ */
+export function serverErrorField(message: string): keyof StrategyForm | undefined {
+  const m = /^(?:body\.)?([a-z_]+)\b/.exec(message)
+  if (m === null) return undefined
+  const fields: (keyof StrategyForm)[] = [
+    'metric',
+    'tags',
+    'func',
+    'op',
+    'right_value',
+    'max_step',
+    'priority',
+    'note',
+    'run_begin',
+    'run_end',
+    'for',
+  ]
+  return fields.find((f) => f === m[1])
+}
