@@ -11,6 +11,7 @@ import { recordAlarmEvent, testEngines } from '../store/index.js'
 import { ROLE } from './auth.js'
 import { insertedId } from './portal.js'
 import { openTestPortal, ROOT_PASSWORD, type TestPortal, type TestResponse } from './testing.js'
+import { DASHBOARD_PAGES } from './web-ui.js'
 
 const SERVICE_TOKEN = 'matrix-service-token-0123456789'
 
@@ -300,6 +301,21 @@ const TABLE: Row[] = [
   { method: 'GET', path: '/health', kind: 'open' },
   { method: 'GET', path: '/counter/all', kind: 'open' },
   { method: 'GET', path: '/metrics', kind: 'open' },
+  // The dashboard's pages (each answers index.html; the app then asks for a session) and its files:
+  // `/assets/none.js` is no file, so every caller gets the same 404.
+  ...DASHBOARD_PAGES.map((page): Row => ({
+    method: 'GET',
+    path: page,
+    kind: 'open',
+    request: () => ({ params: { section: 'hostgroups', id: 1 } }),
+  })),
+  {
+    method: 'GET',
+    path: '/assets/:file',
+    kind: 'open',
+    request: () => ({ params: { file: 'none.js' } }),
+    want: Object.fromEntries(Object.keys(DEFAULTS.open).map((who) => [who, 404 as const])),
+  },
 
   // ---- session-routes.ts
   {
@@ -538,6 +554,11 @@ const TABLE: Row[] = [
     path: '/api/v1/hostgroup/:host_group/template',
     kind: 'user',
     request: (w) => ({ params: { host_group: w.grp } }),
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/host',
+    kind: 'user',
   },
   {
     method: 'GET',

@@ -1035,5 +1035,56 @@ for (const engine of await testEngines()) {
         assert.equal(byAlice.status, 403)
       })
     })
+
+    describe('host list (Peregrine)', () => {
+      it('lists hosts with their heartbeat, groups and plugin dirs, filtered and paged', async () => {
+        const g1 = await newGroup(alice, 'hl-web')
+        const g2 = await newGroup(alice, 'hl-db')
+        await bind(g1.id, ['hl-01', 'hl-02'])
+        await bind(g2.id, ['hl-02'])
+        await p.call('POST', '/api/v1/plugin', {
+          token: alice,
+          body: { hostgroup_id: g1.id, dir_path: 'sys/ntp' },
+        })
+        await p.call('POST', '/api/v1/plugin', {
+          token: alice,
+          body: { hostgroup_id: g2.id, dir_path: 'db/mysql' },
+        })
+        const r = await p.call('GET', '/api/v1/host?q=^hl-', { token: bob })
+        assert.equal(r.status, 200, JSON.stringify(r.body))
+        assert.deepEqual(
+          r.body.map((h: { hostname: string }) => h.hostname),
+          ['hl-01', 'hl-02']
+        )
+        const two = r.body[1]
+        assert.deepEqual(two.hostgroups, [
+          { id: g1.id, grp_name: 'hl-web' },
+          { id: g2.id, grp_name: 'hl-db' },
+        ])
+        assert.deepEqual(two.plugins, ['db/mysql', 'sys/ntp'])
+        assert.match(two.update_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+        assert.deepEqual(Object.keys(two).sort(), [
+          'agent_version',
+          'hostgroups',
+          'hostname',
+          'id',
+          'ip',
+          'maintain_begin',
+          'maintain_end',
+          'plugin_version',
+          'plugins',
+          'update_at',
+        ])
+        const paged = await p.call('GET', '/api/v1/host?q=^hl-&page=2&limit=1', { token: bob })
+        assert.deepEqual(
+          paged.body.map((h: { hostname: string }) => h.hostname),
+          ['hl-02']
+        )
+        const bad = await p.call('GET', '/api/v1/host?q=(', { token: bob })
+        assert.equal(bad.status, 400)
+        assert.match(bad.body.error, /^q: /)
+        assert.equal((await p.call('GET', '/api/v1/host')).status, 401)
+      })
+    })
   })
 }

@@ -553,6 +553,45 @@ export function registerHostgroupRoutes(app: FastifyInstance, ctx: PortalContext
 
   // ----- hosts
 
+  // Peregrine's (falcon has no host list): every host with its last heartbeat (`update_at`, RFC 3339
+  // UTC, as the alarm routes answer times), its groups and the plugin dirs those groups give it, for
+  // the dashboard's Hosts page. `q` and paging as for host groups.
+  app.get('/api/v1/host', async (req) => {
+    const search = searchOf(req.query, ALL)
+    const hosts = await searchPage(
+      db()
+        .selectFrom('host')
+        .select([...HOST, 'update_at'])
+        .orderBy('hostname'),
+      'hostname',
+      search
+    )
+    const ids = hosts.map((h) => h.id)
+    const groups = new Map<number, { id: number; grp_name: string }[]>()
+    const plugins = new Map<number, Set<string>>()
+    for (const part of chunks(ids)) {
+      const rows = await db()
+        .selectFrom('grp_host')
+        .innerJoin('grp', 'grp.id', 'grp_host.grp_id')
+        .leftJoin('plugin_dir', 'plugin_dir.grp_id', 'grp.id')
+        .select(['grp_host.host_id', 'grp.id', 'grp.grp_name', 'plugin_dir.dir'])
+        .where('grp_host.host_id', 'in', part)
+        .execute()
+      for (const r of rows) {
+        const list = groups.get(r.host_id) ?? []
+        if (!list.some((g) => g.id === r.id)) list.push({ id: r.id, grp_name: r.grp_name })
+        groups.set(r.host_id, list)
+        if (r.dir !== null) plugins.set(r.host_id, (plugins.get(r.host_id) ?? new Set()).add(r.dir))
+      }
+    }
+    return hosts.map((h) => ({
+      ...h,
+      update_at: `${h.update_at.replace(' ', 'T')}Z`,
+      hostgroups: (groups.get(h.id) ?? []).sort((a, b) => a.id - b.id),
+      plugins: [...(plugins.get(h.id) ?? [])].sort(),
+    }))
+  })
+
   app.get('/api/v1/host/:host_id/hostgroup', async (req) => {
     const id = idParam(req.params, 'host_id')
     await hostOr404(id, 'host_id')

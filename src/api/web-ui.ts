@@ -28,16 +28,23 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
 }
 
-/** The pages of the app: the path prefixes that answer index.html (the app routes by the URL). */
+/**
+ * The app's pages, as routes that answer index.html (the app then draws the page its URL names, see
+ * src/dashboard/ui/app.tsx). Other paths keep the api's JSON 404.
+ */
 export const DASHBOARD_PAGES = [
   '/login',
   '/charts',
   '/explore',
   '/alarms',
+  '/alarms/:section',
   '/config',
-  '/account',
+  '/config/:section',
+  '/config/:section/:id',
   '/screens',
+  '/screens/:id',
   '/hosts',
+  '/account',
 ]
 
 /** The dashboard build next to this file's build: dist/src/api/web-ui.js → dist/dashboard. */
@@ -149,21 +156,14 @@ export function registerWebUi(app: FastifyInstance, ui: WebUi | undefined): void
     return send(req, reply, index)
   }
   app.get('/', page)
-  for (const prefix of DASHBOARD_PAGES) {
-    app.get(prefix, page)
-    app.get(`${prefix}/*`, page)
-  }
-  app.get('/assets/*', (req, reply) => {
-    const path = (req.raw.url ?? '').split('?')[0]
-    let decoded: string
-    try {
-      decoded = decodeURIComponent(path)
-    } catch {
-      return reply.status(400).send({ error: `${path}: not a valid URL path` })
+  for (const path of DASHBOARD_PAGES) app.get(path, page)
+  // The build's files are flat in assets/ (Vite's hashed names).
+  app.get('/assets/:file', (req, reply) => {
+    const { file } = req.params as { file: string }
+    const asset = ui?.get(`/assets/${file}`)
+    if (asset === undefined) {
+      return reply.status(404).send({ error: `/assets/${file}: no such dashboard file` })
     }
-    const asset = ui?.get(decoded)
-    if (asset === undefined)
-      return reply.status(404).send({ error: `${path}: no such dashboard file` })
     return send(req, reply, asset)
   })
 }
