@@ -170,7 +170,7 @@ describe('dashboard in chromium', () => {
     await page.waitForURL(/\/config\/hostgroups\/\d+$/)
     const groupUrl = page.url()
     await page.getByLabel('Add hosts').fill('web-01')
-    await page.getByRole('button', { name: 'Add', exact: true }).click()
+    await page.getByTestId('add-hosts').getByRole('button', { name: 'Add', exact: true }).click()
     await page.getByTestId('group-hosts').getByText('web-01').waitFor()
 
     await page.getByRole('link', { name: 'Templates' }).click()
@@ -259,6 +259,90 @@ describe('dashboard in chromium', () => {
     assert.equal(url.searchParams.get('value'), '70')
     await page.locator('select[name=tpl]').selectOption({ label: 'base' })
     assert.equal(await page.getByTestId('strategy-form').getByLabel('Threshold').inputValue(), '70')
+  })
+
+  it('saves a chart to a screen and draws the screen from its link', async () => {
+    await page.goto(`${base}/screens`)
+    await page.getByLabel('New screen').fill('ops')
+    await page.getByRole('button', { name: 'Create' }).click()
+    await page.waitForURL(/\/screens\/\d+$/)
+    const screenUrl = page.url()
+    await page.getByText('This screen has no graphs yet.').waitFor()
+    await page.goto(`${base}/charts?e=web-01&e=web-02&c=cpu.idle&view=all&range=1h`)
+    await page.getByRole('button', { name: 'Save to a screen' }).click()
+    await page.locator('select[name=screen]').selectOption({ label: 'ops' })
+    await page.getByRole('button', { name: 'Save', exact: true }).click()
+    await page.waitForURL(screenUrl)
+    // A new page load from the link alone, as someone it was shared with opens it.
+    await page.goto(screenUrl)
+    const chart = page.getByTestId('screen-graph').getByTestId('chart')
+    await waitUntil(
+      async () => Number(await chart.getAttribute('data-points')) > 0,
+      'screen chart points',
+      10_000
+    )
+    assert.equal(await chart.getAttribute('data-series'), '2')
+    await shot('screen')
+  })
+
+  it('lists the hosts with their groups and puts one in maintenance', async () => {
+    await page.goto(`${base}/hosts?q=web`)
+    const row = page.getByTestId('hosts').getByRole('row', { name: /web-01/ })
+    await row.getByRole('link', { name: 'web', exact: true }).waitFor()
+    await row.getByRole('button', { name: 'Start maintenance' }).click()
+    await row.getByRole('button', { name: 'End maintenance' }).waitFor()
+    await shot('hosts')
+    await row.getByRole('button', { name: 'End maintenance' }).click()
+    await row.getByRole('button', { name: 'Start maintenance' }).waitFor()
+  })
+
+  it('returns to login when the session ends, and then to the page the user was on', async () => {
+    await page.goto(`${base}/config/templates`)
+    await page.getByTestId('templates').getByText('base').waitFor()
+    // The session ends elsewhere (logout from another tab or by an admin).
+    const session = await page.evaluate(() => localStorage.getItem('peregrine.session'))
+    const { name, sig } = JSON.parse(session!) as { name: string; sig: string }
+    const out = await fetch(`${base}/api/v1/user/logout`, {
+      headers: { Apitoken: JSON.stringify({ name, sig }) },
+    })
+    assert.equal(out.status, 200)
+    await page.getByRole('link', { name: 'Host groups' }).click()
+    await page.waitForURL(/\/login\?next=%2Fconfig%2Fhostgroups/)
+    await page.getByLabel('User name').fill('root')
+    await page.getByLabel('Password').fill(TEST_ROOT_PASSWORD)
+    await page.getByRole('button', { name: 'Log in' }).click()
+    await page.waitForURL(/\/config\/hostgroups$/)
+    await page.getByTestId('hostgroups').getByText('web').waitFor()
+  })
+
+  it('shows a banner while the API does not answer, and recovers without a reload', async () => {
+    await page.goto(`${base}/alarms`)
+    await page.getByRole('heading', { name: 'Current problems' }).waitFor()
+    // The browser's requests to the API fail as if the server were down (a route, not a mock server).
+    await page.route('**/api/v1/**', (route) => route.abort('connectionrefused'))
+    const banner = page.getByTestId('api-down')
+    await banner.waitFor({ timeout: 15_000 })
+    assert.match(await banner.innerText(), /does not answer/)
+    // The page is still there, not blank.
+    await page.getByRole('heading', { name: 'Current problems' }).waitFor()
+    await shot('api-down')
+    await page.unroute('**/api/v1/**')
+    await banner.waitFor({ state: 'detached', timeout: 20_000 })
+  })
+
+  it('is readable on a phone', async () => {
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.goto(`${base}/charts?e=web-01&c=cpu.idle&range=1h`)
+    const chart = page.getByTestId('chart').first()
+    await waitUntil(
+      async () => Number(await chart.getAttribute('data-points')) > 0,
+      'phone chart points',
+      10_000
+    )
+    const width = await page.evaluate(() => document.documentElement.scrollWidth)
+    assert.ok(width <= 400, `the page is ${width} px wide on a 390 px screen`)
+    await shot('charts-phone')
+    await page.setViewportSize({ width: 1280, height: 800 })
   })
 
   it('switches to Chinese', async () => {

@@ -14,7 +14,10 @@ import {
   TemplatePage,
   TemplatesPage,
 } from './pages/config.js'
+import { ExpressionsPage, NodataPage, TeamsPage } from './pages/config-more.js'
 import { ExplorePage } from './pages/explore.js'
+import { HostsPage } from './pages/hosts.js'
+import { ScreenPage, ScreensPage } from './pages/screens.js'
 import { LoginPage } from './pages/login.js'
 import { apiDown, language, navigate, route, session, useStore, useT, type Route } from './state.js'
 
@@ -33,6 +36,13 @@ function page(r: Route) {
   if ((m = /^\/config\/templates\/(\d+)$/.exec(p)) !== null)
     return <TemplatePage key={m[1]} route={r} id={Number(m[1])} />
   if (p === '/config/strategy/new') return <NewStrategyPage route={r} />
+  if (p === '/config/teams') return <TeamsPage path={p} />
+  if (p === '/config/expressions') return <ExpressionsPage path={p} />
+  if (p === '/config/nodata') return <NodataPage path={p} />
+  if (p === '/screens') return <ScreensPage />
+  if ((m = /^\/screens\/(\d+)$/.exec(p)) !== null)
+    return <ScreenPage key={m[1]} route={r} id={Number(m[1])} />
+  if (p === '/hosts') return <HostsPage route={r} />
   if (p === '/account') return <AccountPage />
   return <NotFound />
 }
@@ -77,7 +87,9 @@ export function App() {
   const nav: [string, string][] = [
     ['/charts', t('nav.charts')],
     ['/explore', t('nav.explore')],
+    ['/screens', t('nav.screens')],
     ['/alarms', t('nav.alarms')],
+    ['/hosts', t('nav.hosts')],
     ['/config/hostgroups', t('nav.config')],
   ]
   return (
@@ -137,6 +149,8 @@ export function App() {
 function titleKey(path: string) {
   if (path.startsWith('/explore')) return 'nav.explore' as const
   if (path.startsWith('/alarms')) return 'nav.alarms' as const
+  if (path.startsWith('/screens')) return 'nav.screens' as const
+  if (path.startsWith('/hosts')) return 'nav.hosts' as const
   if (path.startsWith('/config')) return 'nav.config' as const
   if (path.startsWith('/account')) return 'account.title' as const
   if (path.startsWith('/login')) return 'login.submit' as const

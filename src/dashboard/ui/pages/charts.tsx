@@ -2,11 +2,12 @@
 // some, and chart them one chart per counter, per endpoint, or all in one. Everything chosen is in
 // the URL, so a chart is shared by its link and the back button undoes a zoom.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { chooseStep, parseRange, zoomedQuery } from '../../lib/timerange.js'
-import { ApiError, get, post, withParams } from '../api.js'
+import { parseRange, zoomedQuery } from '../../lib/timerange.js'
+import { ApiError, get, withParams } from '../api.js'
 import { RangePicker, useRefresh } from '../components/range-picker.js'
-import { Timeseries, type ChartSeries, type CursorValue } from '../components/timeseries.js'
+import { HistoryCharts, type View } from '../components/history-charts.js'
 import { navigate, useT, withQuery, type Route } from '../state.js'
+import { SaveToScreen } from './screens.js'
 
 interface Endpoint {
   id: number
@@ -18,17 +19,9 @@ interface Counter {
   step: number
   type: string
 }
-interface History {
-  endpoint: string
-  counter: string
-  dstype: string
-  step: number
-  Values: { timestamp: number; value: number | null }[] | null
-}
 
 export const ENDPOINT_PAGE = 50
 const COUNTER_PAGE = 100
-export type View = 'counter' | 'endpoint' | 'all'
 
 export function ChartsPage(props: { route: Route }) {
   const t = useT()
@@ -327,76 +320,27 @@ function CounterPicker(props: {
   )
 }
 
-interface ChartSpec {
-  key: string
-  title: string
-  series: ChartSeries[]
-}
-
 function ChartGrid(props: { route: Route; endpoints: string[]; counters: string[]; view: View }) {
   const t = useT()
   const q = props.route.query
-  const [history, setHistory] = useState<History[] | null>(null)
-  const [error, setError] = useState<string | null>(null)
   const [cursor, setCursor] = useState<{ endpoint: string; counter: string; value: number } | null>(
     null
   )
   const [tick, setTick] = useState(0)
-  const grid = useRef<HTMLDivElement>(null)
   const now = useMemo(() => Math.floor(Date.now() / 1000), [props.route, tick])
   const range = parseRange({ range: q.get('range'), from: q.get('from'), to: q.get('to') }, now)
-  const cf = q.get('cf') ?? 'AVERAGE'
   const refresh = Number(q.get('refresh') ?? '0')
   useRefresh(
     refresh,
     useCallback(() => setTick((n) => n + 1), [])
   )
-
-  useEffect(() => {
-    if (!range.ok) return
-    const controller = new AbortController()
-    const width = grid.current?.clientWidth ?? 800
-    const chartWidth = props.view === 'all' ? width : Math.max(300, width / 2)
-    // Graph picks the rollup tier from the step: a 30-day chart reads 20-step buckets, not raw points.
-    const step = chooseStep(range.value, chartWidth, 60)
-    post<History[]>('/api/v1/graph/history', {
-      hostnames: props.endpoints,
-      counters: props.counters,
-      start_time: range.value.start,
-      end_time: range.value.end,
-      consol_fun: cf,
-      step,
-    })
-      .then((h) => {
-        if (controller.signal.aborted) return
-        setHistory(h)
-        setError(null)
-      })
-      .catch((err: unknown) => {
-        if (err instanceof ApiError && !controller.signal.aborted) setError(err.message)
-      })
-    return () => controller.abort()
-  }, [
-    props.endpoints.join('\n'),
-    props.counters.join('\n'),
-    props.view,
-    range.ok && range.value.start,
-    range.ok && range.value.end,
-    cf,
-  ])
-
-  const charts = useMemo(
-    () => specs(history ?? [], props.view, t('charts.allInOne')),
-    [history, props.view]
-  )
+  const [saving, setSaving] = useState(false)
   if (!range.ok)
     return (
       <p class="error" role="alert">
         {t('range.invalid')}
       </p>
     )
-  const zoom = (a: number, b: number) =>
-    navigate(withQuery({ ...zoomedQuery(a, b), range: undefined }))
 
   const alertOn = () => {
     if (cursor === null) return
@@ -414,12 +358,7 @@ function ChartGrid(props: { route: Route; endpoints: string[]; counters: string[
   }
 
   return (
-    <div ref={grid} class={`chart-grid view-${props.view}`} data-step={history?.[0]?.step}>
-      {error !== null && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+    <>
       <div class="alert-on-this">
         <button
           type="button"
@@ -434,43 +373,31 @@ function ChartGrid(props: { route: Route; endpoints: string[]; counters: string[
             {cursor.endpoint} {cursor.counter} = {cursor.value}
           </span>
         )}
+        <span class="spacer" />
+        <button type="button" onClick={() => setSaving(!saving)} aria-expanded={saving}>
+          {t('screens.saveToScreen')}
+        </button>
       </div>
-      {history !== null && charts.length === 0 && <p class="hint">{t('charts.noSeries')}</p>}
-      {charts.map((c) => (
-        <Timeseries
-          key={c.key}
-          testId="chart"
-          title={c.title}
-          series={c.series}
-          start={range.value.start}
-          end={range.value.end}
-          onZoom={zoom}
-          onCursor={(v: CursorValue | null) => {
-            if (v === null || v.value === null) return
-            const [endpoint, counter] = v.label.split('\u2002')
-            setCursor({ endpoint, counter, value: v.value })
-          }}
+      {saving && (
+        <SaveToScreen
+          endpoints={props.endpoints}
+          counters={props.counters}
+          view={props.view}
+          span={range.value.end - range.value.start}
+          onDone={() => setSaving(false)}
         />
-      ))}
-    </div>
+      )}
+      <HistoryCharts
+        endpoints={props.endpoints}
+        counters={props.counters}
+        view={props.view}
+        start={range.value.start}
+        end={range.value.end}
+        cf={q.get('cf') ?? 'AVERAGE'}
+        tick={tick}
+        onZoom={(a, b) => navigate(withQuery({ ...zoomedQuery(a, b), range: undefined }))}
+        onCursor={setCursor}
+      />
+    </>
   )
-}
-
-/** One chart per counter, per endpoint, or one for all; a series is labelled "endpoint counter". */
-function specs(history: History[], view: View, allTitle: string): ChartSpec[] {
-  const groups = new Map<string, ChartSeries[]>()
-  for (const h of history) {
-    const key = view === 'counter' ? h.counter : view === 'endpoint' ? h.endpoint : allTitle
-    const values = h.Values ?? []
-    const s: ChartSeries = {
-      // An en space joins the two: neither falcon endpoints nor counters hold one.
-      label: `${h.endpoint}\u2002${h.counter}`,
-      times: values.map((v) => v.timestamp),
-      values: values.map((v) => (v.value === null || v.value === undefined ? null : v.value)),
-    }
-    const list = groups.get(key)
-    if (list === undefined) groups.set(key, [s])
-    else list.push(s)
-  }
-  return [...groups].map(([key, series]) => ({ key, title: key, series }))
 }

@@ -15,6 +15,7 @@ import { Field } from '../components/form.js'
 import { Link } from '../components/link.js'
 import { navigate, useT, type Route, type Translate } from '../state.js'
 import { Pager } from './charts.js'
+import { GroupAggregators, GroupPlugins } from './config-more.js'
 
 interface HostGroup {
   id: number
@@ -82,6 +83,9 @@ export function ConfigNav(props: { path: string }) {
   const items: [string, string][] = [
     ['/config/hostgroups', t('config.hostgroups')],
     ['/config/templates', t('config.templates')],
+    ['/config/expressions', t('config.expressions')],
+    ['/config/nodata', t('config.nodata')],
+    ['/config/teams', t('config.teams')],
   ]
   return (
     <nav class="subnav" aria-label={t('nav.config')}>
@@ -271,7 +275,7 @@ export function HostGroupPage(props: { route: Route; id: number }) {
         </p>
       )}
       <h2>{t('config.hosts')}</h2>
-      <form class="inline-form" onSubmit={(e) => void addHosts(e)}>
+      <form class="inline-form" onSubmit={(e) => void addHosts(e)} data-testid="add-hosts">
         <Field label={t('config.addHosts')} hint={t('config.addHostsHint')}>
           <textarea
             name="hosts"
@@ -329,6 +333,8 @@ export function HostGroupPage(props: { route: Route; id: number }) {
           </li>
         ))}
       </ul>
+      <GroupPlugins groupId={props.id} />
+      <GroupAggregators groupId={props.id} />
       <p>
         <button type="button" class="danger" onClick={() => void remove()}>
           {t('config.deleteGroup')}
