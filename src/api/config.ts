@@ -52,6 +52,11 @@ export const defaultQueryConfig: QueryConfig = {
 export interface ApiConfig extends ConnectionLimits {
   /** http: `host:port` of the HTTP listener (falcon `listen`, default `0.0.0.0:8080`). */
   http: string
+  /**
+   * dashboardHttp: a second `host:port` answering the same routes (dashboard and API), for users who
+   * open falcon-dashboard's `:8081`; empty (the default) for none. The same connection limits apply.
+   */
+  dashboardHttp: string
   /** graphCluster: node name → `host:port[,host:port]`, the same as transfer's (falcon `graphs.cluster`). */
   graphCluster: Record<string, string>
   /** replicas: points per node on the hash ring (falcon default 500). */
@@ -105,6 +110,7 @@ export interface ApiConfig extends ConnectionLimits {
 /** defaultApiConfig holds every default. */
 export const defaultApiConfig: ApiConfig = {
   http: '0.0.0.0:8080',
+  dashboardHttp: '',
   graphCluster: { 'graph-00': '127.0.0.1:6070' },
   replicas: 500,
   callTimeout: 10_000,
@@ -136,6 +142,7 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
   const c = { ...defaultApiConfig, ...raw }
   const problems: string[] = []
   checkListen(problems, 'api.http', c.http)
+  if (c.dashboardHttp !== '') checkListen(problems, 'api.dashboardHttp', c.dashboardHttp)
   const cluster = c.graphCluster as unknown
   if (typeof cluster !== 'object' || cluster === null || Object.keys(cluster).length === 0) {
     problems.push('api.graphCluster: expected {"graph-00": "host:port", …} with at least one node')

@@ -1,8 +1,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { silentLogger } from '../core/index.js'
 import { mysqlServerUrl, Store, tcpProxy, testEngines } from '../store/index.js'
-import { defaultApiConfig, start } from './index.js'
+import { defaultApiConfig, parseApiConfig, start } from './index.js'
 import { openTestPortal } from './testing.js'
 
 const engines = await testEngines()
@@ -116,5 +119,42 @@ describe('api request errors', () => {
     } finally {
       await p.close()
     }
+  })
+})
+
+describe('api.dashboardHttp (falcon-dashboard :8081)', () => {
+  it('answers the same routes on a second address, and stops both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-api-8081-'))
+    const api = await start(
+      {
+        ...defaultApiConfig,
+        http: '127.0.0.1:0',
+        dashboardHttp: '127.0.0.1:0',
+        store: `sqlite:${join(dir, 'portal.db')}`,
+      },
+      { log: silentLogger, now: Date.now }
+    )
+    try {
+      assert.ok(api.addresses.dashboardHttp !== undefined)
+      assert.notEqual(api.addresses.dashboardHttp, api.addresses.http)
+      for (const address of [api.addresses.http, api.addresses.dashboardHttp]) {
+        const health = await fetch(`http://${address}/health`)
+        assert.equal(await health.text(), 'ok')
+        const none = await fetch(`http://${address}/api/v1/user/current`)
+        assert.equal(none.status, 401)
+      }
+      const counters = (await (await fetch(`http://${api.addresses.http}/counter/all`)).json()) as {
+        data: { listeners: Record<string, unknown> }
+      }
+      assert.deepEqual(Object.keys(counters.data.listeners).sort(), ['dashboardHttp', 'http'])
+    } finally {
+      await api.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
+    await assert.rejects(fetch(`http://${api.addresses.dashboardHttp}/health`))
+  })
+
+  it('refuses an address that is not host:port, naming the field', () => {
+    assert.throws(() => parseApiConfig({ dashboardHttp: 'nope' }), /api\.dashboardHttp/)
   })
 })

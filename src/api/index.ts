@@ -6,12 +6,14 @@
  * (cases, events, notes), silences and notification record; and the graph routes (history,
  * lastpoint, endpoint search), reading the graph cluster by falcon's consistent hashing.
  */
+import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   counterFrom,
+  createLimitedHttpServer,
   type Deps,
   EXPOSITION_CONTENT_TYPE,
   exposition,
@@ -65,8 +67,16 @@ export function buildApi(
   deps: Deps,
   store: Store,
   options: { querier?: Querier; webUi?: WebUi } = {}
-): { app: FastifyInstance; graphs: GraphCluster; ctx: PortalContext } {
-  const listeners: { http: ListenerStats } = { http: newListenerStats() }
+): {
+  app: FastifyInstance
+  graphs: GraphCluster
+  ctx: PortalContext
+  listeners: { http: ListenerStats; dashboardHttp?: ListenerStats }
+} {
+  const listeners: { http: ListenerStats; dashboardHttp?: ListenerStats } = {
+    http: newListenerStats(),
+    ...(config.dashboardHttp === '' ? {} : { dashboardHttp: newListenerStats() }),
+  }
   const graphCounters = newGraphRouteCounters()
   const graphs = new GraphCluster(
     config.graphCluster,
@@ -287,7 +297,7 @@ export function buildApi(
   registerDashboardRoutes(app, ctx)
   registerAlarmRoutes(app, ctx)
   registerGraphRoutes(app, graphs, config, graphCounters)
-  return { app, graphs, ctx }
+  return { app, graphs, ctx, listeners }
 }
 
 /**
@@ -307,24 +317,54 @@ export async function start(
   })
   // Start waits for the first try only: retries go on while api serves (and answers 503).
   if (store.available) await root.tried
-  const { app, graphs } = buildApi(config, deps, store)
+  const { app, graphs, listeners } = buildApi(config, deps, store)
   const { host, port } = parseListen('api.http', config.http)
+  // falcon-dashboard's :8081, when asked for: a second server with the same limits handing every
+  // request to the same routes.
+  let second: HttpServer | undefined
+  const closeSecond = () =>
+    new Promise<void>((ok) => {
+      if (second === undefined || !second.listening) return ok()
+      second.closeAllConnections()
+      second.close(() => ok())
+    })
   try {
     await app.listen({ host, port }).catch((err: unknown) => {
       throw listenError('api.http', config.http, err)
     })
+    if (config.dashboardHttp !== '') {
+      const d = parseListen('api.dashboardHttp', config.dashboardHttp)
+      const server = createLimitedHttpServer(config, listeners.dashboardHttp!, (req, res) =>
+        app.routing(req, res)
+      )
+      second = server
+      await new Promise<void>((ok, fail) => {
+        server.once('error', (err) =>
+          fail(listenError('api.dashboardHttp', config.dashboardHttp, err))
+        )
+        server.listen({ host: d.host, port: d.port }, () => ok())
+      })
+    }
   } catch (err) {
     root.stop()
+    await closeSecond()
+    await app.close()
     graphs.close()
     if (ownStore) await store.close()
     throw err
   }
   const a = app.server.address() as AddressInfo
+  const addresses: Record<string, string> = { http: `${a.address}:${a.port}` }
+  if (second !== undefined) {
+    const b = second.address() as AddressInfo
+    addresses.dashboardHttp = `${b.address}:${b.port}`
+  }
   return {
     name: 'api',
-    addresses: { http: `${a.address}:${a.port}` },
+    addresses,
     async stop() {
       root.stop()
+      await closeSecond()
       await app.close()
       graphs.close()
       if (ownStore) await store.close()

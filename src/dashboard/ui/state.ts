@@ -147,3 +147,8 @@ export function withQuery(changes: Record<string, string | undefined>): string {
 
 /** Set while the API does not answer (a network error or a 502/503/504): the banner shows. */
 export const apiDown = new Store<string | null>(null)
+
+/** A time (Unix ms) in the chosen language's way of writing dates. */
+export function formatTime(ms: number): string {
+  return new Date(ms).toLocaleString(language.get() === 'zh' ? 'zh-CN' : 'en')
+}

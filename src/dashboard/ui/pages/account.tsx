@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { ApiError, del, get, post, put } from '../api.js'
 import { Field } from '../components/form.js'
-import { useT } from '../state.js'
+import { formatTime, useT } from '../state.js'
 
 interface Token {
   id: number
@@ -125,11 +125,7 @@ export function AccountPage() {
               <td>{tk.name}</td>
               <td>{tk.scope}</td>
               <td>{tk.created}</td>
-              <td>
-                {tk.expires_at === 0
-                  ? t('account.never')
-                  : new Date(tk.expires_at * 1000).toLocaleString()}
-              </td>
+              <td>{tk.expires_at === 0 ? t('account.never') : formatTime(tk.expires_at * 1000)}</td>
               <td>
                 <button
                   type="button"

@@ -6,7 +6,7 @@ import { chooseStep } from '../../lib/timerange.js'
 import { ApiError, del, get, post, withParams } from '../api.js'
 import { Timeseries, type ChartSeries } from '../components/timeseries.js'
 import { Link } from '../components/link.js'
-import { useT, type Route } from '../state.js'
+import { formatTime, useT, type Route } from '../state.js'
 
 export interface AlarmCase {
   id: string
@@ -67,7 +67,7 @@ interface Silence {
 
 const POLL_MS = 5000
 const unix = (rfc3339: string) => Math.floor(Date.parse(rfc3339) / 1000)
-const when = (rfc3339: string) => new Date(rfc3339).toLocaleString()
+const when = (rfc3339: string) => formatTime(Date.parse(rfc3339))
 
 /** Calls `load` now and every POLL_MS while the page is visible. */
 function usePoll(load: () => Promise<void>): void {
@@ -461,7 +461,7 @@ export function SilencesPage() {
               <td>{s.endpoint}</td>
               <td>{s.metric}</td>
               <td>{s.tags}</td>
-              <td>{new Date(s.ends_at * 1000).toLocaleString()}</td>
+              <td>{formatTime(s.ends_at * 1000)}</td>
               <td>{s.note}</td>
               <td>{s.creator}</td>
               <td>

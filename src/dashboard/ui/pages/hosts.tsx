@@ -3,7 +3,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { ApiError, get, post, request, withParams } from '../api.js'
 import { Link } from '../components/link.js'
-import { navigate, useT, type Route } from '../state.js'
+import { formatTime, navigate, useT, type Route } from '../state.js'
 import { Pager } from './charts.js'
 
 interface HostRow {
@@ -128,9 +128,7 @@ export function HostsPage(props: { route: Route }) {
                   {h.plugin_version !== '' && ` (${h.plugin_version})`}
                 </td>
                 <td>
-                  {h.agent_version === ''
-                    ? t('hosts.never')
-                    : new Date(h.update_at).toLocaleString()}
+                  {h.agent_version === '' ? t('hosts.never') : formatTime(Date.parse(h.update_at))}
                 </td>
                 <td>
                   {h.hostgroups.map((g, i) => (
@@ -145,7 +143,7 @@ export function HostsPage(props: { route: Route }) {
                   {maintained && (
                     <span>
                       {t('hosts.until', {
-                        time: new Date(h.maintain_end * 1000).toLocaleString(),
+                        time: formatTime(h.maintain_end * 1000),
                       })}{' '}
                     </span>
                   )}
