@@ -367,6 +367,12 @@ describe('dashboard in chromium', () => {
       10_000
     )
     assert.equal(await chart.getAttribute('data-series'), '1')
+    // Completion asks Peregrine's own /api/v1 (metric names and metadata).
+    await page.locator('.cm-content').click()
+    await page.keyboard.press('End')
+    await page.keyboard.type(' + cpu')
+    await page.locator('.cm-tooltip-autocomplete').getByText('cpu.idle').first().waitFor()
+    await page.keyboard.press('Escape')
     await page.getByRole('tab', { name: 'Table' }).click()
     await page.getByTestId('result-table').getByText('70').waitFor()
     await shot('explore')

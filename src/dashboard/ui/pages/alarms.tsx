@@ -2,6 +2,7 @@
 // it caused, with the chart of the series that fired, its threshold drawn and the event marked;
 // silences.
 import { useCallback, useEffect, useState } from 'preact/hooks'
+import { thresholdOf } from '../../lib/links.js'
 import { chooseStep } from '../../lib/timerange.js'
 import { ApiError, del, get, post, withParams } from '../api.js'
 import { Timeseries, type ChartSeries } from '../components/timeseries.js'
@@ -169,14 +170,6 @@ export function AlarmsPage(props: { route: Route }) {
       </div>
     </div>
   )
-}
-
-/** The threshold in a case's condition, as judge prints it: "97 > 90" → 90. */
-export function thresholdOf(cond: string): number | undefined {
-  const m = /(?:==|!=|<=|>=|<|>)\s*(\S+)\s*$/.exec(cond)
-  if (m === null) return undefined
-  const v = Number(m[1])
-  return Number.isFinite(v) ? v : undefined
 }
 
 export function CasePage(props: { route: Route }) {

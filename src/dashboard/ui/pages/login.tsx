@@ -1,21 +1,9 @@
 // Log in with a falcon user; afterwards back to the page the user was sent here from.
 import { useState } from 'preact/hooks'
 import { ApiError, post } from '../api.js'
+import { safeNext } from '../../lib/links.js'
 import { Field } from '../components/form.js'
 import { navigate, session, useT, type Route } from '../state.js'
-
-/** Where to go after logging in: a path of this app only, never another site. */
-export function safeNext(next: string | null): string {
-  if (
-    next === null ||
-    !next.startsWith('/') ||
-    next.startsWith('//') ||
-    next.startsWith('/\\') ||
-    next.startsWith('/login')
-  )
-    return '/'
-  return next
-}
 
 export function LoginPage(props: { route: Route }) {
   const t = useT()

@@ -1,0 +1,21 @@
+// Small readings of URLs and texts the pages act on, kept here so they are tested.
+
+/**
+ * Where to go after logging in: a path of this app only. Anything that could leave the origin
+ * (`//host`, `/\host`, a scheme, a control character) or loop back to login goes to `/`.
+ */
+export function safeNext(next: string | null): string {
+  if (next === null || !next.startsWith('/')) return '/'
+  if (next.startsWith('//') || next.startsWith('/\\') || next.startsWith('/login')) return '/'
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\\]/.test(next)) return '/'
+  return next
+}
+
+/** The threshold in a case's condition as judge prints it ("97 > 90" → 90); undefined if none. */
+export function thresholdOf(cond: string): number | undefined {
+  const m = /(?:==|!=|<=|>=|<|>)\s*(\S+)\s*$/.exec(cond)
+  if (m === null) return undefined
+  const v = Number(m[1])
+  return Number.isFinite(v) ? v : undefined
+}
