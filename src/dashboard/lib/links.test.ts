@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { safeNext, thresholdOf } from './links.js'
+import { bareMetricName, safeNext, thresholdOf } from './links.js'
 
 describe('after login', () => {
   it('returns to a page of this app', () => {
@@ -33,5 +33,16 @@ describe("a case's threshold", () => {
     assert.equal(thresholdOf('12 == 12'), 12)
     assert.equal(thresholdOf(''), undefined)
     assert.equal(thresholdOf('97 > x'), undefined)
+  })
+})
+
+describe('metric names for the PromQL editor', () => {
+  it('escapes names PromQL cannot write bare, as the engine reads them back', () => {
+    assert.equal(bareMetricName('up'), 'up')
+    assert.equal(bareMetricName('node_cpu_seconds_total'), 'node_cpu_seconds_total')
+    assert.equal(bareMetricName('cpu.idle'), 'cpu_idle')
+    assert.equal(bareMetricName('net.if.in.bytes'), 'net_if_in_bytes')
+    assert.equal(bareMetricName('1min.load'), '_1min_load')
+    assert.equal(bareMetricName('TcpExt.TCPDSACKUndo'), 'TcpExt_TCPDSACKUndo')
   })
 })

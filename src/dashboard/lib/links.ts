@@ -19,3 +19,16 @@ export function thresholdOf(cond: string): number | undefined {
   const v = Number(m[1])
   return Number.isFinite(v) ? v : undefined
 }
+
+const LEGAL_METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+
+/**
+ * A metric name as PromQL can write it bare: Prometheus's "underscores" escaping, which Peregrine's
+ * engine reads back to the stored name (`cpu.idle` → `cpu_idle`, `1min.load` → `_1min_load`,
+ * docs/prometheus.md). A legal name is unchanged.
+ */
+export function bareMetricName(name: string): string {
+  if (LEGAL_METRIC_NAME.test(name)) return name
+  const escaped = name.replace(/[^a-zA-Z0-9_:]/g, '_')
+  return /^[0-9]/.test(escaped) ? `_${escaped}` : escaped
+}

@@ -11,7 +11,12 @@ import { defaultKeymap, history, historyKeymap } from '@codemirror/commands'
 import { bracketMatching, syntaxHighlighting, defaultHighlightStyle } from '@codemirror/language'
 import { EditorState } from '@codemirror/state'
 import { EditorView, keymap, placeholder } from '@codemirror/view'
-import { PromQLExtension } from '@prometheus-io/codemirror-promql'
+import {
+  newCompleteStrategy,
+  PromQLExtension,
+  type CompleteStrategy,
+} from '@prometheus-io/codemirror-promql'
+import { bareMetricName } from '../../lib/links.js'
 
 export interface EditorHandle {
   view: EditorView
@@ -29,7 +34,7 @@ export function createEditor(
     onRun: () => void
   }
 ): EditorHandle {
-  const promql = new PromQLExtension().setComplete({
+  const remote = newCompleteStrategy({
     remote: {
       url: '',
       apiPrefix: '/api/v1',
@@ -43,6 +48,25 @@ export function createEditor(
       },
     },
   })
+  // Falcon's metric names hold dots: a name completed outside quotes is inserted in the escaped form
+  // the engine reads back (cpu.idle → cpu_idle), so the query stays valid PromQL.
+  const strategy: CompleteStrategy = {
+    async promQL(context) {
+      const result = await remote.promQL(context)
+      if (result === null || context.state.sliceDoc(result.from - 1, result.from) === '"')
+        return result
+      return {
+        ...result,
+        options: result.options.map((o) =>
+          o.type === 'constant' && bareMetricName(o.label) !== o.label
+            ? { ...o, apply: bareMetricName(o.label) }
+            : o
+        ),
+      }
+    },
+    destroy: () => remote.destroy?.(),
+  }
+  const promql = new PromQLExtension().setComplete({ completeStrategy: strategy })
   const view = new EditorView({
     parent,
     state: EditorState.create({
