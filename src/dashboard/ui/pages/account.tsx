@@ -1,6 +1,7 @@
 // The user's own account: change the password, and the API tokens for Grafana, promtool or scripts.
 import { useCallback, useEffect, useState } from 'preact/hooks'
-import { ApiError, del, get, post, put } from '../api.js'
+import { ApiError, get, post, put } from '../api.js'
+import { DeleteButton } from '../components/delete-button.js'
 import { Field } from '../components/form.js'
 import { formatTime, useT } from '../state.js'
 
@@ -127,18 +128,11 @@ export function AccountPage() {
               <td>{tk.created}</td>
               <td>{tk.expires_at === 0 ? t('account.never') : formatTime(tk.expires_at * 1000)}</td>
               <td>
-                <button
-                  type="button"
-                  onClick={() =>
-                    void del(`/api/v1/user/tokens/${tk.id}`)
-                      .then(load)
-                      .catch(
-                        (err: unknown) => err instanceof ApiError && setTokenError(err.message)
-                      )
-                  }
-                >
-                  {t('common.delete')}
-                </button>
+                <DeleteButton
+                  path={`/api/v1/user/tokens/${tk.id}`}
+                  onDone={load}
+                  onError={setTokenError}
+                />
               </td>
             </tr>
           ))}

@@ -4,7 +4,8 @@
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { thresholdOf } from '../../lib/links.js'
 import { chooseStep } from '../../lib/timerange.js'
-import { ApiError, del, get, post, withParams } from '../api.js'
+import { ApiError, get, post, withParams } from '../api.js'
+import { DeleteButton } from '../components/delete-button.js'
 import { Timeseries, type ChartSeries } from '../components/timeseries.js'
 import { Link } from '../components/link.js'
 import { formatTime, useT, type Route } from '../state.js'
@@ -458,16 +459,11 @@ export function SilencesPage() {
               <td>{s.note}</td>
               <td>{s.creator}</td>
               <td>
-                <button
-                  type="button"
-                  onClick={() =>
-                    void del(`/api/v1/alarm/silences/${s.id}`)
-                      .then(load)
-                      .catch((err: unknown) => err instanceof ApiError && setError(err.message))
-                  }
-                >
-                  {t('common.delete')}
-                </button>
+                <DeleteButton
+                  path={`/api/v1/alarm/silences/${s.id}`}
+                  onDone={load}
+                  onError={setError}
+                />
               </td>
             </tr>
           ))}

@@ -3,7 +3,8 @@
 // aggregators.
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { OPERATORS } from '../../lib/strategy.js'
-import { ApiError, del, get, post, put, withParams } from '../api.js'
+import { ApiError, get, post, put, withParams } from '../api.js'
+import { DeleteButton } from '../components/delete-button.js'
 import { RecordForm, type FieldSpec } from '../components/record-form.js'
 import { useT } from '../state.js'
 import { ConfigNav } from './config.js'
@@ -135,19 +136,12 @@ export function TeamsPage(props: { path: string }) {
                 <button type="button" onClick={() => setEditing(r)}>
                   {t('common.edit')}
                 </button>{' '}
-                <button
-                  type="button"
-                  onClick={() =>
-                    confirm(t('teams.confirmDelete', { name: r.team.name })) &&
-                    void del(`/api/v1/team/${r.team.id}`)
-                      .then(load)
-                      .catch(
-                        (err: unknown) => err instanceof ApiError && setActionError(err.message)
-                      )
-                  }
-                >
-                  {t('common.delete')}
-                </button>
+                <DeleteButton
+                  path={`/api/v1/team/${r.team.id}`}
+                  confirm={t('teams.confirmDelete', { name: r.team.name })}
+                  onDone={load}
+                  onError={setActionError}
+                />
               </td>
             </tr>
           ))}
@@ -340,19 +334,12 @@ export function ExpressionsPage(props: { path: string }) {
                 <button type="button" onClick={() => void open(e)}>
                   {t('common.edit')}
                 </button>{' '}
-                <button
-                  type="button"
-                  onClick={() =>
-                    confirm(t('expressions.confirmDelete')) &&
-                    void del(`/api/v1/expression/${e.id}`)
-                      .then(load)
-                      .catch(
-                        (err: unknown) => err instanceof ApiError && setActionError(err.message)
-                      )
-                  }
-                >
-                  {t('common.delete')}
-                </button>
+                <DeleteButton
+                  path={`/api/v1/expression/${e.id}`}
+                  confirm={t('expressions.confirmDelete')}
+                  onDone={load}
+                  onError={setActionError}
+                />
               </td>
             </tr>
           ))}
@@ -477,19 +464,12 @@ export function NodataPage(props: { path: string }) {
                 <button type="button" onClick={() => setEditing(n)}>
                   {t('common.edit')}
                 </button>{' '}
-                <button
-                  type="button"
-                  onClick={() =>
-                    confirm(t('nodata.confirmDelete', { name: n.name })) &&
-                    void del(`/api/v1/nodata/${n.id}`)
-                      .then(load)
-                      .catch(
-                        (err: unknown) => err instanceof ApiError && setActionError(err.message)
-                      )
-                  }
-                >
-                  {t('common.delete')}
-                </button>
+                <DeleteButton
+                  path={`/api/v1/nodata/${n.id}`}
+                  confirm={t('nodata.confirmDelete', { name: n.name })}
+                  onDone={load}
+                  onError={setActionError}
+                />
               </td>
             </tr>
           ))}
@@ -558,16 +538,12 @@ export function GroupPlugins(props: { groupId: number }) {
         {(rows ?? []).map((p) => (
           <li key={p.id}>
             <code>{p.dir}</code> <small>{p.create_user}</small>{' '}
-            <button
-              type="button"
-              onClick={() =>
-                void del(`/api/v1/plugin/${p.id}`)
-                  .then(load)
-                  .catch((err: unknown) => err instanceof ApiError && setFormError(err.message))
-              }
-            >
-              {t('common.remove')}
-            </button>
+            <DeleteButton
+              path={`/api/v1/plugin/${p.id}`}
+              label="common.remove"
+              onDone={load}
+              onError={setFormError}
+            />
           </li>
         ))}
       </ul>
@@ -641,18 +617,11 @@ export function GroupAggregators(props: { groupId: number }) {
               </td>
               <td>{a.step}s</td>
               <td>
-                <button
-                  type="button"
-                  onClick={() =>
-                    void del(`/api/v1/aggregator/${a.id}`)
-                      .then(load)
-                      .catch(
-                        (err: unknown) => err instanceof ApiError && setActionError(err.message)
-                      )
-                  }
-                >
-                  {t('common.delete')}
-                </button>
+                <DeleteButton
+                  path={`/api/v1/aggregator/${a.id}`}
+                  onDone={load}
+                  onError={setActionError}
+                />
               </td>
             </tr>
           ))}
