@@ -138,7 +138,7 @@ describe('dashboard in chromium', () => {
     const points = Number(await chart.getAttribute('data-points'))
     assert.ok(points >= 48 && points <= 51, `points drawn: ${points}`)
     assert.ok(
-      (await drawnPixels(page, '[data-testid=chart] canvas')) > 200,
+      (await drawnPixels(page, '[data-testid=chart] canvas', [31, 119, 180])) > 200,
       'the canvas has a drawn line'
     )
     const legend = chart.locator('.legend tbody tr')
@@ -161,6 +161,45 @@ describe('dashboard in chromium', () => {
     assert.ok(from > now - 3600 && to <= now + 60)
     await page.goBack()
     await page.waitForURL(/range=1h/)
+  })
+
+  it('finds an endpoint whose name holds regex characters, and draws a lone point as a dot', async () => {
+    const name = 'db(1)+x.[a]'
+    await push([
+      {
+        endpoint: name,
+        metric: 'disk.used',
+        timestamp: now - 120,
+        value: 42,
+        step: 60,
+        counterType: 'GAUGE',
+        tags: '',
+      },
+    ])
+    await page.goto(`${base}/charts?e=${encodeURIComponent(name)}&range=1h`)
+    await page
+      .getByTestId('counter-list')
+      .getByLabel(/disk\.used/)
+      .check()
+    const chart = page.getByTestId('chart').first()
+    await waitUntil(
+      async () => (await chart.getAttribute('data-points')) === '1',
+      'one point',
+      10_000
+    )
+    // Only the series' colour counts (#1f77b4): a dot, where a line would draw nothing.
+    assert.ok(
+      (await drawnPixels(page, '[data-testid=chart] canvas', [31, 119, 180])) > 10,
+      'the lone point is drawn'
+    )
+    await page.goto(`${base}/charts?range=1h`)
+  })
+
+  it('shows its own page for a mistyped address', async () => {
+    const res = await page.goto(`${base}/chart-typo`)
+    assert.equal(res?.status(), 404)
+    await page.getByText('There is no page here.').waitFor()
+    await page.goto(`${base}/charts?range=1h`)
   })
 
   it('configures a host group, a template with a strategy, and binds them', async () => {

@@ -47,8 +47,31 @@ describe('serving the dashboard build', () => {
       assert.match(String(r.headers['content-security-policy']), /frame-ancestors 'none'/)
       assert.equal(r.headers['x-frame-options'], 'DENY')
     }
-    assert.equal((await app.inject({ url: '/nope' })).statusCode, 404)
-    assert.equal((await app.inject({ url: '/config/a/b/c' })).statusCode, 404)
+    // A mistyped page: a browser gets the app (which says there is no such page) with a 404; other
+    // callers, and any /api/ path, Fastify's JSON 404.
+    const typo = await app.inject({
+      url: '/nope',
+      headers: { accept: 'text/html,application/xhtml+xml' },
+    })
+    assert.equal(typo.statusCode, 404)
+    assert.equal(typo.body, html)
+    assert.match(String(typo.headers['content-security-policy']), /frame-ancestors 'none'/)
+    for (const [url, accept] of [
+      ['/nope', '*/*'],
+      ['/config/a/b/c', 'application/json'],
+      ['/api/v1/nope', 'text/html'],
+    ]) {
+      const r = await app.inject({ url, headers: { accept } })
+      assert.equal(r.statusCode, 404, url)
+      assert.equal(r.json<{ error: string }>().error, 'Not Found')
+    }
+    const post = await app.inject({
+      method: 'POST',
+      url: '/charts',
+      headers: { accept: 'text/html' },
+    })
+    assert.equal(post.statusCode, 404)
+    assert.equal(post.json<{ error: string }>().error, 'Not Found')
   })
 
   it('serves hashed assets for a year, in the encoding the browser takes', async () => {

@@ -110,6 +110,22 @@ export class WebUi {
   }
 }
 
+/** The page's security headers: it runs only its own scripts, talks only to this origin, is never framed. */
+function pageHeaders(reply: FastifyReply): void {
+  void reply.header(
+    'Content-Security-Policy',
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+  )
+  void reply.header('X-Frame-Options', 'DENY')
+  void reply.header('Referrer-Policy', 'same-origin')
+  void reply.header('X-Content-Type-Options', 'nosniff')
+}
+
+function sendPage(reply: FastifyReply, index: Asset) {
+  pageHeaders(reply)
+  return reply.type(index.type).send(index.body)
+}
+
 function send(req: FastifyRequest, reply: FastifyReply, asset: Asset) {
   void reply.header('Vary', 'Accept-Encoding')
   void reply.header('ETag', asset.etag)
@@ -118,15 +134,7 @@ function send(req: FastifyRequest, reply: FastifyReply, asset: Asset) {
     'Cache-Control',
     asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache'
   )
-  if (asset.type.startsWith('text/html')) {
-    // The page runs only its own scripts and talks only to this origin; nobody may frame it.
-    void reply.header(
-      'Content-Security-Policy',
-      "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    )
-    void reply.header('X-Frame-Options', 'DENY')
-    void reply.header('Referrer-Policy', 'same-origin')
-  }
+  if (asset.type.startsWith('text/html')) pageHeaders(reply)
   if (req.headers['if-none-match'] === asset.etag) return reply.status(304).send()
   const accept = String(req.headers['accept-encoding'] ?? '')
   void reply.type(asset.type)
@@ -157,6 +165,24 @@ export function registerWebUi(app: FastifyInstance, ui: WebUi | undefined): void
   }
   app.get('/', page)
   for (const path of DASHBOARD_PAGES) app.get(path, page)
+  // A browser asking for a page that is not one (a mistyped link) gets the app, which says so in the
+  // user's language, with the 404 status; every other caller gets Fastify's JSON 404 as before.
+  app.setNotFoundHandler((req, reply) => {
+    const index = ui?.get('/index.html')
+    const wantsPage =
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      String(req.headers.accept ?? '').includes('text/html') &&
+      !req.url.startsWith('/api/')
+    if (index !== undefined && wantsPage) {
+      void reply.header('Cache-Control', 'no-cache')
+      return sendPage(reply.status(404), index)
+    }
+    return reply.status(404).send({
+      message: `Route ${req.method}:${req.url} not found`,
+      error: 'Not Found',
+      statusCode: 404,
+    })
+  })
   // The build's files are flat in assets/ (Vite's hashed names).
   app.get('/assets/:file', (req, reply) => {
     const { file } = req.params as { file: string }

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { bareMetricName, safeNext, thresholdOf } from './links.js'
+import {
+  bareMetricName,
+  exactEndpointQuery,
+  safeNext,
+  thresholdOf,
+  withoutFieldPath,
+} from './links.js'
 
 describe('after login', () => {
   it('returns to a page of this app', () => {
@@ -44,5 +50,30 @@ describe('metric names for the PromQL editor', () => {
     assert.equal(bareMetricName('net.if.in.bytes'), 'net_if_in_bytes')
     assert.equal(bareMetricName('1min.load'), '_1min_load')
     assert.equal(bareMetricName('TcpExt.TCPDSACKUndo'), 'TcpExt_TCPDSACKUndo')
+  })
+})
+
+describe('finding one endpoint by name', () => {
+  it('escapes and anchors the name so graph matches it and nothing else', () => {
+    assert.equal(exactEndpointQuery('web-01'), '^web-01$')
+    assert.equal(exactEndpointQuery('db.a+b(1)[x]'), '^db\\.a\\+b\\(1\\)\\[x\\]$')
+    assert.equal(exactEndpointQuery('a|b^c$d*e?f{2}\\g'), '^a\\|b\\^c\\$d\\*e\\?f\\{2\\}\\\\g$')
+    const re = new RegExp(exactEndpointQuery('<img src=x onerror=alert(11) x='))
+    assert.ok(re.test('<img src=x onerror=alert(11) x='))
+    assert.ok(!re.test('a<img src=x onerror=alert(11) x='))
+  })
+})
+
+describe('an API message beside its field', () => {
+  it('drops the field path the field already shows', () => {
+    assert.equal(
+      withoutFieldPath('body.name: expected a host group name'),
+      'expected a host group name'
+    )
+    assert.equal(
+      withoutFieldPath('query.status: "X" is not one of PROBLEM, OK'),
+      '"X" is not one of PROBLEM, OK'
+    )
+    assert.equal(withoutFieldPath('wrong name or password'), 'wrong name or password')
   })
 })

@@ -32,3 +32,20 @@ export function bareMetricName(name: string): string {
   const escaped = name.replace(/[^a-zA-Z0-9_:]/g, '_')
   return /^[0-9]/.test(escaped) ? `_${escaped}` : escaped
 }
+
+/** RE2's metacharacters: escaped, a name is matched as itself. */
+const RE2_SPECIAL = /[\\.+*?()|[\]{}^$]/g
+
+/**
+ * The `q` of `/api/v1/graph/endpoint` that finds exactly `name`: graph reads each term as an RE2
+ * regular expression (falcon's search), so the name is escaped and anchored. Endpoint names hold no
+ * whitespace, which would split the term.
+ */
+export function exactEndpointQuery(name: string): string {
+  return `^${name.replace(RE2_SPECIAL, '\\$&')}$`
+}
+
+/** A message from the API without the field path it starts with, for showing beside that field. */
+export function withoutFieldPath(message: string): string {
+  return message.replace(/^(?:body|query)\.[\w.]+: /, '')
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { alignSeries, decimate, formatValue, seriesStats } from './series.js'
+import { alignSeries, decimate, formatValue, isolatedPoints, seriesStats } from './series.js'
 
 describe('series for charts', () => {
   it('aligns series on the union of their times, a missing point a null (a gap, not a zero)', () => {
@@ -46,5 +46,14 @@ describe('series for charts', () => {
     assert.equal(formatValue(-2_500_000), '-2.5M')
     assert.equal(formatValue(3e12), '3T')
     assert.equal(formatValue(0.0001), '1.00e-4')
+  })
+})
+
+describe('points a line cannot show', () => {
+  it('are the ones with no neighbour', () => {
+    assert.deepEqual(isolatedPoints([5]), [0])
+    assert.deepEqual(isolatedPoints([null, 5, null, 1, 2, null, 3]), [1, 6])
+    assert.deepEqual(isolatedPoints([1, 2, 3]), [])
+    assert.deepEqual(isolatedPoints([]), [])
   })
 })

@@ -117,3 +117,15 @@ export function formatValue(v: number | null | undefined): string {
 function trim(v: number): string {
   return String(Number(v.toPrecision(4)))
 }
+
+/**
+ * The indices of points with no neighbour (a null or nothing on both sides): a line cannot show them,
+ * so the chart draws each as a dot. A lone point is a value, not nothing.
+ */
+export function isolatedPoints(values: ArrayLike<number | null | undefined>): number[] {
+  const out: number[] = []
+  const n = values.length
+  const has = (i: number) => i >= 0 && i < n && values[i] !== null && values[i] !== undefined
+  for (let i = 0; i < n; i++) if (has(i) && !has(i - 1) && !has(i + 1)) out.push(i)
+  return out
+}

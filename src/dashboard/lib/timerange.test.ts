@@ -3,9 +3,11 @@ import { describe, it } from 'node:test'
 import {
   chooseStep,
   durationSeconds,
+  formatCalendar,
   parseRange,
   parseTime,
   promStep,
+  tickLabels,
   zoomedQuery,
 } from './timerange.js'
 
@@ -97,5 +99,31 @@ describe('time ranges', () => {
   it('turns a drag into an ordered range of at least a minute', () => {
     assert.deepEqual(zoomedQuery(200.7, 100.2), { from: '100', to: '201' })
     assert.deepEqual(zoomedQuery(100, 110), { from: '100', to: '160' })
+  })
+
+  it('writes a calendar time that reads back', () => {
+    for (const t of [NOW, NOW + 37, 1_700_000_000]) {
+      const text = formatCalendar(t)
+      assert.match(text, /^\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?$/)
+      assert.deepEqual(parseTime(text, NOW), { ok: true, value: t })
+    }
+  })
+
+  it('labels time ticks in 24-hour time, with the date where the day changes', () => {
+    const day = new Date(2026, 11, 7, 22, 0).getTime() / 1000
+    const ticks = [day, day + 3600, day + 7200, day + 10800]
+    assert.deepEqual(tickLabels(ticks, 3600, 'en'), [
+      '22:00\n12/7',
+      '23:00',
+      '00:00\n12/8',
+      '01:00',
+    ])
+    assert.deepEqual(tickLabels(ticks, 3600, 'zh'), [
+      '22:00\n12月7日',
+      '23:00',
+      '00:00\n12月8日',
+      '01:00',
+    ])
+    assert.deepEqual(tickLabels([day, day + 86400], 86400, 'zh'), ['12月7日', '12月8日'])
   })
 })

@@ -128,3 +128,35 @@ export function zoomedQuery(a: number, b: number): { from: string; to: string } 
   const hi = Math.ceil(Math.max(a, b))
   return { from: String(lo), to: String(Math.max(hi, lo + 60)) }
 }
+
+const pad = (n: number) => String(n).padStart(2, '0')
+
+/** Unix seconds as a calendar time in the browser's zone, the form parseTime reads back. */
+export function formatCalendar(seconds: number): string {
+  const d = new Date(seconds * 1000)
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${d.getSeconds() === 0 ? time : `${time}:${pad(d.getSeconds())}`}`
+}
+
+/**
+ * A time axis tick's label in 24-hour time for both languages: the time of day when ticks are less
+ * than a day apart (with the date where the day changes, or on the first tick), the date otherwise.
+ */
+export function tickLabels(
+  ticks: readonly number[],
+  incrSeconds: number,
+  lang: 'en' | 'zh'
+): string[] {
+  const date = (d: Date) =>
+    lang === 'zh' ? `${d.getMonth() + 1}月${d.getDate()}日` : `${d.getMonth() + 1}/${d.getDate()}`
+  let lastDay = ''
+  return ticks.map((t) => {
+    const d = new Date(t * 1000)
+    const day = `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`
+    if (incrSeconds >= 86400) return date(d)
+    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`
+    const label = day !== lastDay ? `${time}\n${date(d)}` : time
+    lastDay = day
+    return label
+  })
+}

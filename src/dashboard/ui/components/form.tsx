@@ -1,6 +1,7 @@
 // Form fields with their error beside them: the browser's own check, ours as the user types, or the
 // server's answer naming the field.
 import type { ComponentChildren } from 'preact'
+import { withoutFieldPath } from '../../lib/links.js'
 
 export function Field(props: {
   label: string
@@ -15,7 +16,7 @@ export function Field(props: {
       {props.hint !== undefined && <small class="field-hint">{props.hint}</small>}
       {props.error !== undefined && (
         <span class="field-error" role="alert">
-          {props.error}
+          {withoutFieldPath(props.error)}
         </span>
       )}
     </label>

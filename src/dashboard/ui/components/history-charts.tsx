@@ -77,9 +77,10 @@ export function HistoryCharts(props: {
     props.tick,
   ])
 
+  const allTitle = t('charts.allInOne')
   const charts = useMemo(
-    () => specs(history ?? [], props.view, t('charts.allInOne'), props.sum === true),
-    [history, props.view, props.sum]
+    () => specs(history ?? [], props.view, allTitle, props.sum === true),
+    [history, props.view, props.sum, allTitle]
   )
   return (
     <div ref={grid} class={`chart-grid view-${props.view}`} data-step={history?.[0]?.step}>

@@ -1,8 +1,14 @@
 // The time range, consolidation and refresh controls. Everything is kept in the URL (range or
 // from/to, cf, refresh) so a chart can be shared and the back button undoes a zoom.
 import { useEffect, useState } from 'preact/hooks'
-import { parseTime, RELATIVE_RANGES } from '../../lib/timerange.js'
+import { formatCalendar, parseTime, RELATIVE_RANGES } from '../../lib/timerange.js'
 import { navigate, useT, withQuery, type Route } from '../state.js'
+
+/** A range end from the URL as a person reads it: Unix seconds shown as a calendar time. */
+function readable(value: string | null): string {
+  if (value === null) return ''
+  return /^\d{1,10}$/.test(value) ? formatCalendar(Number(value)) : value
+}
 
 export const CONSOL_FUNS = ['AVERAGE', 'MAX', 'MIN', 'LAST'] as const
 export const REFRESH_SECONDS = [0, 10, 30, 60, 300] as const
@@ -11,12 +17,12 @@ export function RangePicker(props: { route: Route; cf?: boolean }) {
   const t = useT()
   const q = props.route.query
   const custom = (q.get('from') ?? '') !== ''
-  const [from, setFrom] = useState(q.get('from') ?? '')
-  const [to, setTo] = useState(q.get('to') ?? '')
+  const [from, setFrom] = useState(readable(q.get('from')))
+  const [to, setTo] = useState(readable(q.get('to')))
   const [error, setError] = useState<string | null>(null)
   useEffect(() => {
-    setFrom(q.get('from') ?? '')
-    setTo(q.get('to') ?? '')
+    setFrom(readable(q.get('from')))
+    setTo(readable(q.get('to')))
   }, [q.get('from'), q.get('to')])
 
   const apply = (e: Event) => {

@@ -8,10 +8,12 @@ import {
   alignSeries,
   decimate,
   formatValue,
+  isolatedPoints,
   seriesStats,
   type SeriesData,
 } from '../../lib/series.js'
-import { useT } from '../state.js'
+import { tickLabels } from '../../lib/timerange.js'
+import { language, useStore, useT } from '../state.js'
 
 export interface ChartSeries extends SeriesData {
   label: string
@@ -64,6 +66,7 @@ export function colorOf(i: number): string {
 
 export function Timeseries(props: TimeseriesProps) {
   const t = useT()
+  const lang = useStore(language)
   const box = useRef<HTMLDivElement>(null)
   const plot = useRef<uPlot | null>(null)
   const [hidden, setHidden] = useState<Set<number>>(new Set())
@@ -119,7 +122,10 @@ export function Timeseries(props: TimeseriesProps) {
           },
         },
       },
-      axes: [{}, { values: (_u, ticks) => ticks.map((v) => formatValue(v)), size: 60 }],
+      axes: [
+        { values: (_u, ticks, _space, incr) => tickLabels(ticks, incr, lang), size: 44 },
+        { values: (_u, ticks) => ticks.map((v) => formatValue(v)), size: 60 },
+      ],
       series: [
         {},
         ...props.series.map((s, i) => ({
@@ -128,7 +134,12 @@ export function Timeseries(props: TimeseriesProps) {
           width: 1.5,
           spanGaps: false,
           show: !hidden.has(i),
-          points: { show: false },
+          // A point with no neighbour is drawn as a dot: a line cannot show it.
+          points: {
+            show: true,
+            size: 5,
+            filter: (u: uPlot, s: number) => isolatedPoints(u.data[s]),
+          },
         })),
       ],
       hooks: {
@@ -212,6 +223,7 @@ export function Timeseries(props: TimeseriesProps) {
     props.threshold,
     props.marker,
     props.height,
+    lang,
   ])
 
   useEffect(() => {

@@ -1,7 +1,7 @@
 // Alarms: the problems open now by priority, updated live; a case's events, notes and the messages
 // it caused, with the chart of the series that fired, its threshold drawn and the event marked;
 // silences.
-import { useCallback, useEffect, useState } from 'preact/hooks'
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks'
 import { thresholdOf } from '../../lib/links.js'
 import { chooseStep } from '../../lib/timerange.js'
 import { ApiError, get, post, withParams } from '../api.js'
@@ -193,7 +193,8 @@ export function CasePage(props: { route: Route }) {
           withParams('/api/v1/alarm/notifications', { event_id: id, limit: 100 })
         ),
       ])
-      setCase(cases[0] ?? null)
+      // A poll that misses the case keeps what was shown rather than blanking the page.
+      setCase((shown) => cases[0] ?? shown ?? null)
       setEvents(ev)
       setNotes(no)
       setSent(nf)
@@ -206,9 +207,14 @@ export function CasePage(props: { route: Route }) {
 
   const began = c ? unix(c.timestamp) : 0
   const start = began - 3600
-  const end = c
-    ? Math.max(Math.min(Math.floor(Date.now() / 1000), unix(c.update_at) + 1800), began + 600)
-    : 0
+  // The range moves when the case does (a new event), not at every poll: the chart is not rebuilt.
+  const end = useMemo(
+    () =>
+      c
+        ? Math.max(Math.min(Math.floor(Date.now() / 1000), unix(c.update_at) + 1800), began + 600)
+        : 0,
+    [c?.id, c?.update_at]
+  )
   useEffect(() => {
     if (!c) return
     post<

@@ -2,6 +2,7 @@
 // some, and chart them one chart per counter, per endpoint, or all in one. Everything chosen is in
 // the URL, so a chart is shared by its link and the back button undoes a zoom.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { exactEndpointQuery } from '../../lib/links.js'
 import { parseRange, zoomedQuery } from '../../lib/timerange.js'
 import { ApiError, get, withParams } from '../api.js'
 import { RangePicker, useRefresh } from '../components/range-picker.js'
@@ -225,10 +226,11 @@ function CounterPicker(props: {
       // Endpoint ids for the ticked names (the URL holds names, which stay valid across restarts).
       const missing = props.endpoints.filter((n) => !ids.current.has(n))
       for (const name of missing) {
+        // The exact name: graph reads a search term as a regular expression.
         const rows = await get<Endpoint[]>(
-          withParams('/api/v1/graph/endpoint', { q: name, limit: 500 })
+          withParams('/api/v1/graph/endpoint', { q: exactEndpointQuery(name), limit: 10 })
         )
-        for (const r of rows) ids.current.set(r.endpoint, r.id)
+        for (const r of rows) if (r.endpoint === name) ids.current.set(r.endpoint, r.id)
       }
       const eids = props.endpoints
         .map((n) => ids.current.get(n))
