@@ -384,6 +384,33 @@ describe('dashboard in chromium', () => {
     await page.setViewportSize({ width: 1280, height: 800 })
   })
 
+  it('creates a user, makes them an admin, and puts them in a team', async () => {
+    await page.goto(`${base}/config/teams`)
+    await page.getByRole('button', { name: 'New user' }).click()
+    await page.locator('input[name=name]').fill('alice')
+    await page.locator('input[name=password]').fill('short')
+    await page.getByRole('button', { name: 'Save' }).click()
+    // The server's field error, beside the field.
+    await page.getByText(/6-256 characters|at least 6/).waitFor()
+    await page.locator('input[name=password]').fill('alice-password')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByText('User alice created.').waitFor()
+    const row = page.getByTestId('users').getByRole('row', { name: /alice/ })
+    await row.getByLabel('Role of alice').selectOption('1')
+    await page.reload()
+    assert.equal(await page.getByTestId('users').getByLabel('Role of alice').inputValue(), '1')
+    await page.getByRole('button', { name: 'New team' }).click()
+    const form = page.getByTestId('team-form')
+    await form.locator('input[name=team_name]').fill('ops')
+    await form.locator('textarea[name=users]').fill('alice ghost')
+    await form.getByRole('button', { name: 'Save' }).click()
+    await form.getByText('no user named ghost').waitFor()
+    await form.locator('textarea[name=users]').fill('alice')
+    await form.getByRole('button', { name: 'Save' }).click()
+    await page.getByTestId('teams').getByRole('row', { name: /ops/ }).getByText('alice').waitFor()
+    await shot('teams')
+  })
+
   it('switches to Chinese', async () => {
     await page.getByTestId('language').selectOption('zh')
     await page.getByRole('link', { name: '告警' }).waitFor()

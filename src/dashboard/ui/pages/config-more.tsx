@@ -3,10 +3,10 @@
 // aggregators.
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { OPERATORS } from '../../lib/strategy.js'
-import { ApiError, get, post, put, withParams } from '../api.js'
+import { ApiError, get, post, put, request, withParams } from '../api.js'
 import { DeleteButton } from '../components/delete-button.js'
 import { RecordForm, type FieldSpec } from '../components/record-form.js'
-import { useT } from '../state.js'
+import { session, useStore, useT } from '../state.js'
 import { ConfigNav } from './config.js'
 
 /** A list from the API, loaded now and again on `load()`; `pick` takes the list out of a wrapped reply. */
@@ -56,7 +56,7 @@ interface TeamRow {
 export function TeamsPage(props: { path: string }) {
   const t = useT()
   const [teams, error, load] = useList<TeamRow>('/api/v1/team')
-  const [users] = useList<User>('/api/v1/user/users')
+  const [users, , loadUsers] = useList<User>('/api/v1/user/users')
   const [editing, setEditing] = useState<TeamRow | 'new' | null>(null)
   const [actionError, setActionError] = useState<string | null>(null)
   const idsOf = (names: string): number[] => {
@@ -147,15 +147,39 @@ export function TeamsPage(props: { path: string }) {
           ))}
         </tbody>
       </table>
-      <UsersSection users={users} />
+      <UsersSection users={users} onChanged={loadUsers} />
     </div>
   )
 }
 
-function UsersSection(props: { users: User[] | null }) {
+function UsersSection(props: { users: User[] | null; onChanged: () => Promise<void> }) {
   const t = useT()
+  const me = useStore(session)
   const [adding, setAdding] = useState(false)
   const [created, setCreated] = useState<string | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const admin = me?.admin === true
+  // Admins set roles and delete users; the server applies the role rules (nobody changes root,
+  // an admin only users below admin) and its refusal is shown.
+  const setRole = async (u: User, role: string) => {
+    try {
+      await put('/api/v1/admin/change_user_role', { user_id: u.id, role: Number(role) })
+      setError(null)
+      await props.onChanged()
+    } catch (err) {
+      if (err instanceof ApiError) setError(err.message)
+    }
+  }
+  const remove = async (u: User) => {
+    if (!confirm(t('users.confirmDelete', { name: u.name }))) return
+    try {
+      await request('DELETE', '/api/v1/admin/delete_user', { user_id: u.id })
+      setError(null)
+      await props.onChanged()
+    } catch (err) {
+      if (err instanceof ApiError) setError(err.message)
+    }
+  }
   return (
     <section>
       <h2>{t('users.title')}</h2>
@@ -163,6 +187,7 @@ function UsersSection(props: { users: User[] | null }) {
         {t('users.new')}
       </button>
       {created !== null && <p role="status">{t('users.created', { name: created })}</p>}
+      <ErrorLine error={error} />
       {adding && (
         <RecordForm
           title={t('users.new')}
@@ -185,10 +210,21 @@ function UsersSection(props: { users: User[] | null }) {
             await post('/api/v1/user/create', v)
             setCreated(v.name)
             setAdding(false)
+            await props.onChanged()
           }}
         />
       )}
       <table data-testid="users">
+        <thead>
+          <tr>
+            <th>{t('login.name')}</th>
+            <th>{t('users.cnname')}</th>
+            <th>{t('users.email')}</th>
+            <th>{t('users.phone')}</th>
+            <th>{t('users.roleTitle')}</th>
+            <th />
+          </tr>
+        </thead>
         <tbody>
           {(props.users ?? []).map((u) => (
             <tr key={u.id}>
@@ -196,7 +232,30 @@ function UsersSection(props: { users: User[] | null }) {
               <td>{u.cnname}</td>
               <td>{u.email}</td>
               <td>{u.phone}</td>
-              <td>{t(`users.role.${u.role}` as 'users.role.0')}</td>
+              <td>
+                {admin && u.role !== 2 ? (
+                  <select
+                    aria-label={t('users.role', { name: u.name })}
+                    value={String(u.role)}
+                    onChange={(e) => void setRole(u, (e.target as HTMLSelectElement).value)}
+                  >
+                    {[-1, 0, 1].map((r) => (
+                      <option key={r} value={String(r)}>
+                        {t(`users.role.${r}` as 'users.role.0')}
+                      </option>
+                    ))}
+                  </select>
+                ) : (
+                  t(`users.role.${u.role}` as 'users.role.0')
+                )}
+              </td>
+              <td>
+                {admin && u.role !== 2 && (
+                  <button type="button" onClick={() => void remove(u)}>
+                    {t('common.delete')}
+                  </button>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>
