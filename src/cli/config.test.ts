@@ -577,6 +577,11 @@ describe('resolveConfigs: one port per listener', () => {
       /graph\.http \(10\.1\.2\.3:7000\) and transfer\.socket \(:7000\)/
     )
     await f({ graph: { http: 'localhost:7000' }, api: { http: '127.0.0.1:7000' } }, /api\.http/)
+    // falcon-dashboard's port beside api's own.
+    await f(
+      { api: { http: '127.0.0.1:8080', dashboardHttp: '0.0.0.0:8080' } },
+      /api\.http \(127\.0\.0\.1:8080\) and api\.dashboardHttp \(0\.0\.0\.0:8080\)/
+    )
   })
 
   it('takes one port on two different addresses, port 0 twice, and a listener turned off', async () => {

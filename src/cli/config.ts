@@ -574,6 +574,7 @@ function portClashes(c: Configs): string[] {
     ['transfer.http', c.transfer?.http],
     ['transfer.socket', c.transfer?.socket],
     ['api.http', c.api?.http],
+    ['api.dashboardHttp', c.api?.dashboardHttp],
     ['alarm.http', c.alarm?.http],
     ['scrape.http', c.scrape?.http],
     ['agent.http.listen', c.agent?.http.enabled === true ? c.agent.http.listen : undefined],
