@@ -4,6 +4,7 @@ import {
   bareMetricName,
   exactEndpointQuery,
   safeNext,
+  splitFieldErrors,
   thresholdOf,
   withoutFieldPath,
 } from './links.js'
@@ -75,5 +76,41 @@ describe('an API message beside its field', () => {
       '"X" is not one of PROBLEM, OK'
     )
     assert.equal(withoutFieldPath('wrong name or password'), 'wrong name or password')
+  })
+})
+
+describe('an API refusal naming several fields', () => {
+  it('puts each problem beside its field and keeps the rest for above the form', () => {
+    const fields = ['name', 'tags', 'step', 'mock']
+    assert.deepEqual(
+      splitFieldErrors(
+        'body.tags: expected k=v pairs; got ""; body.step: expected a positive integer (seconds); body.mock: expected a finite number',
+        fields
+      ),
+      {
+        byField: {
+          tags: 'expected k=v pairs; got ""',
+          step: 'expected a positive integer (seconds)',
+          mock: 'expected a finite number',
+        },
+        other: [],
+      }
+    )
+    assert.deepEqual(splitFieldErrors('name: host group web already exists', fields), {
+      byField: { name: 'host group web already exists' },
+      other: [],
+    })
+    assert.deepEqual(splitFieldErrors('body.obj.2: no host group named "x"', ['obj']), {
+      byField: { obj: 'no host group named "x"' },
+      other: [],
+    })
+    assert.deepEqual(splitFieldErrors('only an admin may do this', fields), {
+      byField: {},
+      other: ['only an admin may do this'],
+    })
+    assert.deepEqual(splitFieldErrors('body.tpl_id: no template with id 7', fields), {
+      byField: {},
+      other: ['body.tpl_id: no template with id 7'],
+    })
   })
 })

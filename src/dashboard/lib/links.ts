@@ -49,3 +49,23 @@ export function exactEndpointQuery(name: string): string {
 export function withoutFieldPath(message: string): string {
   return message.replace(/^(?:body|query)\.[\w.]+: /, '')
 }
+
+/**
+ * An API refusal split by the form fields it names: the API joins several problems with "; ", each
+ * starting with its field's path (`body.step: expected a positive integer; body.mock: …`). Problems
+ * naming no field of the form stay in `other`, shown above it.
+ */
+export function splitFieldErrors(
+  message: string,
+  fields: readonly string[]
+): { byField: Record<string, string>; other: string[] } {
+  const byField: Record<string, string> = {}
+  const other: string[] = []
+  for (const part of message.split(/;\s+(?=(?:body|query)\.[\w.]+: )/)) {
+    const m = /^(?:body\.|query\.)?([a-z_]+)(?:\.[\w.]*)?: ([\s\S]*)$/.exec(part)
+    if (m !== null && fields.includes(m[1])) {
+      byField[m[1]] = byField[m[1]] === undefined ? m[2] : `${byField[m[1]]}; ${m[2]}`
+    } else other.push(part)
+  }
+  return { byField, other }
+}

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  checkFunc,
-  checkStrategy,
-  serverErrorField,
-  strategyBody,
-  type StrategyForm,
-} from './strategy.js'
+import { checkFunc, checkStrategy, strategyBody, type StrategyForm } from './strategy.js'
 
 const good: StrategyForm = {
   metric: 'cpu.idle',
@@ -102,15 +96,5 @@ describe('the strategy form', () => {
       run_end: '',
       for: 0,
     })
-  })
-
-  it('places a server error on the field it names', () => {
-    assert.equal(
-      serverErrorField('body.func: unknown function median: expected all(#N), ...'),
-      'func'
-    )
-    assert.equal(serverErrorField('right_value: expected a number'), 'right_value')
-    assert.equal(serverErrorField('body.tpl_id: no template with id 7'), undefined)
-    assert.equal(serverErrorField('only an admin may do this'), undefined)
   })
 })

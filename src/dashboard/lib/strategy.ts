@@ -136,26 +136,3 @@ export function strategyBody(form: StrategyForm, tplId: number): Record<string, 
     for: form.for.trim() === '' ? 0 : Number(form.for),
   }
 }
-
-/**
- * A server error `body.func: unknown function …` placed on its field: the field's name when the
- * message names one of the form's fields, else undefined (shown above the form).
- */
-export function serverErrorField(message: string): keyof StrategyForm | undefined {
-  const m = /^(?:body\.)?([a-z_]+)\b/.exec(message)
-  if (m === null) return undefined
-  const fields: (keyof StrategyForm)[] = [
-    'metric',
-    'tags',
-    'func',
-    'op',
-    'right_value',
-    'max_step',
-    'priority',
-    'note',
-    'run_begin',
-    'run_end',
-    'for',
-  ]
-  return fields.find((f) => f === m[1])
-}

@@ -67,14 +67,14 @@ export function RangePicker(props: { route: Route; cf?: boolean }) {
           placeholder={t('range.fromPlaceholder')}
           value={from}
           onInput={(e) => setFrom((e.target as HTMLInputElement).value)}
-          size={16}
+          size={19}
         />
         <input
           aria-label={t('range.to')}
           placeholder={t('range.toPlaceholder')}
           value={to}
           onInput={(e) => setTo((e.target as HTMLInputElement).value)}
-          size={16}
+          size={19}
         />
         <button type="submit">{t('range.apply')}</button>
         {error !== null && (

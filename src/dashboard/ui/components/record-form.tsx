@@ -2,6 +2,7 @@
 // name, the server's error placed next to the field it names ("body.metric: …"), others above.
 import { useState } from 'preact/hooks'
 import type { MessageKey } from '../../i18n/index.js'
+import { splitFieldErrors } from '../../lib/links.js'
 import { ApiError } from '../api.js'
 import { useT } from '../state.js'
 import { Field } from './form.js'
@@ -16,12 +17,6 @@ export interface FieldSpec {
   required?: boolean
 }
 
-/** The field a server error names (`body.obj_type: …`, `metric: …`), if it is one of `names`. */
-export function fieldOfError(message: string, names: readonly string[]): string | undefined {
-  const m = /^(?:body\.)?([a-z_]+)/.exec(message)
-  return m !== null && names.includes(m[1]) ? m[1] : undefined
-}
-
 export function RecordForm(props: {
   title: string
   fields: FieldSpec[]
@@ -32,24 +27,27 @@ export function RecordForm(props: {
 }) {
   const t = useT()
   const [values, setValues] = useState(props.initial)
-  const [error, setError] = useState<{ field?: string; message: string } | null>(null)
+  const [errors, setErrors] = useState<{ byField: Record<string, string>; other: string[] }>({
+    byField: {},
+    other: [],
+  })
   const names = props.fields.map((f) => f.name)
   const submit = async (e: Event) => {
     e.preventDefault()
     try {
       await props.onSubmit(values)
-      setError(null)
+      setErrors({ byField: {}, other: [] })
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
-      setError({ field: fieldOfError(err.message, names), message: err.message })
+      setErrors(splitFieldErrors(err.message, names))
     }
   }
   return (
     <form class="grid-form" onSubmit={(e) => void submit(e)} data-testid={props.testId}>
       <h3>{props.title}</h3>
-      {error !== null && error.field === undefined && (
+      {errors.other.length > 0 && (
         <p class="error" role="alert">
-          {error.message}
+          {errors.other.join('; ')}
         </p>
       )}
       {props.fields.map((f) => {
@@ -57,17 +55,12 @@ export function RecordForm(props: {
           name: f.name,
           value: values[f.name] ?? '',
           required: f.required,
-          'aria-invalid': error?.field === f.name,
+          'aria-invalid': errors.byField[f.name] !== undefined,
           onInput: (e: Event) =>
             setValues({ ...values, [f.name]: (e.target as HTMLInputElement).value }),
         }
         return (
-          <Field
-            key={f.name}
-            label={t(f.label)}
-            hint={f.hint}
-            error={error?.field === f.name ? error.message : undefined}
-          >
+          <Field key={f.name} label={t(f.label)} hint={f.hint} error={errors.byField[f.name]}>
             {f.kind === 'textarea' ? (
               <textarea rows={3} {...common} />
             ) : f.kind === 'select' ? (

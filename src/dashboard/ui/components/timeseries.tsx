@@ -137,7 +137,8 @@ export function Timeseries(props: TimeseriesProps) {
           // A point with no neighbour is drawn as a dot: a line cannot show it.
           points: {
             show: true,
-            size: 5,
+            size: 7,
+            fill: colorOf(i),
             filter: (u: uPlot, s: number) => isolatedPoints(u.data[s]),
           },
         })),

@@ -3,6 +3,7 @@
 // the URL, so a chart is shared by its link and the back button undoes a zoom.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { exactEndpointQuery } from '../../lib/links.js'
+import { formatValue } from '../../lib/series.js'
 import { parseRange, zoomedQuery } from '../../lib/timerange.js'
 import { ApiError, get, withParams } from '../api.js'
 import { RangePicker, useRefresh } from '../components/range-picker.js'
@@ -354,7 +355,8 @@ function ChartGrid(props: { route: Route; endpoints: string[]; counters: string[
         endpoint: cursor.endpoint,
         metric,
         tags: tags || undefined,
-        value: String(cursor.value),
+        // Six significant digits: a threshold a person would write, not 40.076707823283186.
+        value: String(Number(cursor.value.toPrecision(6))),
       })
     )
   }
@@ -372,7 +374,7 @@ function ChartGrid(props: { route: Route; endpoints: string[]; counters: string[
         </button>
         {cursor !== null && (
           <span>
-            {cursor.endpoint} {cursor.counter} = {cursor.value}
+            {cursor.endpoint} {cursor.counter} = {formatValue(cursor.value)}
           </span>
         )}
         <span class="spacer" />

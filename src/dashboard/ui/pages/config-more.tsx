@@ -183,9 +183,11 @@ function UsersSection(props: { users: User[] | null; onChanged: () => Promise<vo
   return (
     <section>
       <h2>{t('users.title')}</h2>
-      <button type="button" onClick={() => setAdding(!adding)}>
-        {t('users.new')}
-      </button>
+      {admin && (
+        <button type="button" onClick={() => setAdding(!adding)}>
+          {t('users.new')}
+        </button>
+      )}
       {created !== null && <p role="status">{t('users.created', { name: created })}</p>}
       <ErrorLine error={error} />
       {adding && (
@@ -250,7 +252,7 @@ function UsersSection(props: { users: User[] | null; onChanged: () => Promise<vo
                 )}
               </td>
               <td>
-                {admin && u.role !== 2 && (
+                {admin && u.role !== 2 && u.name !== me?.name && (
                   <button type="button" onClick={() => void remove(u)}>
                     {t('common.delete')}
                   </button>

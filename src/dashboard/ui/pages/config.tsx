@@ -5,11 +5,11 @@ import { useCallback, useEffect, useMemo, useState } from 'preact/hooks'
 import {
   checkStrategy,
   OPERATORS,
-  serverErrorField,
   strategyBody,
   type StrategyErrors,
   type StrategyForm,
 } from '../../lib/strategy.js'
+import { splitFieldErrors } from '../../lib/links.js'
 import { ApiError, del, get, patch, post, put, withParams } from '../api.js'
 import { Field } from '../components/form.js'
 import { Link } from '../components/link.js'
@@ -627,10 +627,13 @@ export function StrategyEditor(props: {
       props.onDone(true)
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
-      const field = serverErrorField(err.message)
-      if (field !== undefined)
-        setServerErrors({ [field]: { key: 'server', params: { message: err.message } } })
-      else setFormError(err.message)
+      const { byField, other } = splitFieldErrors(err.message, Object.keys(form))
+      setServerErrors(
+        Object.fromEntries(
+          Object.entries(byField).map(([f, message]) => [f, { key: 'server', params: { message } }])
+        )
+      )
+      setFormError(other.length > 0 ? other.join('; ') : null)
     }
   }
 
