@@ -307,7 +307,7 @@ const TABLE: Row[] = [
     method: 'GET',
     path: page,
     kind: 'open',
-    request: () => ({ params: { section: 'hostgroups', id: 1 } }),
+    request: () => ({ params: { id: 1 } }),
   })),
   {
     method: 'GET',

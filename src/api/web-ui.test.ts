@@ -59,6 +59,7 @@ describe('serving the dashboard build', () => {
     for (const [url, accept] of [
       ['/nope', '*/*'],
       ['/config/a/b/c', 'application/json'],
+      ['/config/whatever', 'application/json'],
       ['/api/v1/nope', 'text/html'],
     ]) {
       const r = await app.inject({ url, headers: { accept } })

@@ -29,18 +29,26 @@ const TYPES: Record<string, string> = {
 }
 
 /**
- * The app's pages, as routes that answer index.html (the app then draws the page its URL names, see
- * src/dashboard/ui/app.tsx). Other paths keep the api's JSON 404.
+ * The app's pages, as routes that answer index.html (the app then draws the page its URL names): the
+ * list of src/dashboard/lib/pages.ts but `/`, checked by test/dashboard-pages.test.ts. Other paths
+ * keep the api's JSON 404 (a browser gets the app's own "no page here").
  */
 export const DASHBOARD_PAGES = [
   '/login',
   '/charts',
   '/explore',
   '/alarms',
-  '/alarms/:section',
+  '/alarms/case',
+  '/alarms/silences',
   '/config',
-  '/config/:section',
-  '/config/:section/:id',
+  '/config/hostgroups',
+  '/config/hostgroups/:id',
+  '/config/templates',
+  '/config/templates/:id',
+  '/config/strategy/new',
+  '/config/teams',
+  '/config/expressions',
+  '/config/nodata',
   '/screens',
   '/screens/:id',
   '/hosts',

@@ -2,6 +2,7 @@
 // answer, and the page the URL names. Without a session every page but login goes to login.
 import { useEffect } from 'preact/hooks'
 import { LANGUAGES } from '../i18n/index.js'
+import { matchPage } from '../lib/pages.js'
 import { get } from './api.js'
 import { Link } from './components/link.js'
 import { AccountPage } from './pages/account.js'
@@ -22,29 +23,49 @@ import { LoginPage } from './pages/login.js'
 import { apiDown, language, navigate, route, session, useStore, useT, type Route } from './state.js'
 
 function page(r: Route) {
-  const p = r.path.replace(/\/+$/, '') || '/'
-  let m: RegExpExecArray | null
-  if (p === '/' || p === '/charts') return <ChartsPage route={r} />
-  if (p === '/explore') return <ExplorePage route={r} />
-  if (p === '/alarms') return <AlarmsPage route={r} />
-  if (p === '/alarms/case') return <CasePage route={r} />
-  if (p === '/alarms/silences') return <SilencesPage />
-  if (p === '/config' || p === '/config/hostgroups') return <HostGroupsPage route={r} />
-  if ((m = /^\/config\/hostgroups\/(\d+)$/.exec(p)) !== null)
-    return <HostGroupPage key={m[1]} route={r} id={Number(m[1])} />
-  if (p === '/config/templates') return <TemplatesPage route={r} />
-  if ((m = /^\/config\/templates\/(\d+)$/.exec(p)) !== null)
-    return <TemplatePage key={m[1]} route={r} id={Number(m[1])} />
-  if (p === '/config/strategy/new') return <NewStrategyPage route={r} />
-  if (p === '/config/teams') return <TeamsPage path={p} />
-  if (p === '/config/expressions') return <ExpressionsPage path={p} />
-  if (p === '/config/nodata') return <NodataPage path={p} />
-  if (p === '/screens') return <ScreensPage />
-  if ((m = /^\/screens\/(\d+)$/.exec(p)) !== null)
-    return <ScreenPage key={m[1]} route={r} id={Number(m[1])} />
-  if (p === '/hosts') return <HostsPage route={r} />
-  if (p === '/account') return <AccountPage />
-  return <NotFound />
+  const m = matchPage(r.path)
+  if (m === undefined) return <NotFound />
+  const id = m.id ?? 0
+  switch (m.page) {
+    case '/':
+    case '/charts':
+      return <ChartsPage route={r} />
+    case '/login':
+      return <LoginPage route={r} />
+    case '/explore':
+      return <ExplorePage route={r} />
+    case '/alarms':
+      return <AlarmsPage route={r} />
+    case '/alarms/case':
+      return <CasePage route={r} />
+    case '/alarms/silences':
+      return <SilencesPage />
+    case '/config':
+    case '/config/hostgroups':
+      return <HostGroupsPage route={r} />
+    case '/config/hostgroups/:id':
+      return <HostGroupPage key={id} route={r} id={id} />
+    case '/config/templates':
+      return <TemplatesPage route={r} />
+    case '/config/templates/:id':
+      return <TemplatePage key={id} route={r} id={id} />
+    case '/config/strategy/new':
+      return <NewStrategyPage route={r} />
+    case '/config/teams':
+      return <TeamsPage path={r.path} />
+    case '/config/expressions':
+      return <ExpressionsPage path={r.path} />
+    case '/config/nodata':
+      return <NodataPage path={r.path} />
+    case '/screens':
+      return <ScreensPage />
+    case '/screens/:id':
+      return <ScreenPage key={id} route={r} id={id} />
+    case '/hosts':
+      return <HostsPage route={r} />
+    case '/account':
+      return <AccountPage />
+  }
 }
 
 function NotFound() {
