@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { serveJsonRpc } from '../core/index.js'
 import type { Matcher, SeriesSet } from '../tsdb/index.js'
-import { GraphCluster, GraphUnavailable } from './graph-cluster.js'
+import { GraphCluster, GraphUnavailable } from '../cluster/index.js'
 import { GraphQuerier, mergeSeriesSets } from './graph-querier.js'
 
 // A SeriesSet from plain series: [labels as 'k=v,k=v', [[t, v], …]].

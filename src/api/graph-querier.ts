@@ -24,7 +24,7 @@ import {
   type FoldSpec,
   type FoldState,
 } from '../promql/index.js'
-import { type GraphCluster, GraphUnavailable } from './graph-cluster.js'
+import { type GraphCluster, GraphUnavailable } from '../cluster/index.js'
 
 /** The furthest time JSON carries for an open range (ms; JavaScript's Date range). */
 const FAR = 8.64e15

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { PeregrineError } from '../core/index.js'
 import { CONSOL_FUNS } from '../tsdb/index.js'
-import type { GraphCluster } from './graph-cluster.js'
+import type { GraphCluster } from '../cluster/index.js'
 
 interface QueryResponse {
   endpoint: string

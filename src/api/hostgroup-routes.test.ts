@@ -1,36 +1,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { testEngines } from '../store/index.js'
-import { aggregatorExprProblem, pluginDirProblem } from './hostgroup-routes.js'
+import { pluginDirProblem } from './hostgroup-routes.js'
 import { openTestPortal, type TestPortal } from './testing.js'
-
-describe('aggregator expressions', () => {
-  const f = (expr: string, ok: boolean) =>
-    assert.equal(aggregatorExprProblem(expr) === null, ok, JSON.stringify(expr))
-  it('accepts the forms falcon aggregator computes and refuses others', () => {
-    f('$#', true)
-    f('100', true)
-    f('$(cpu.idle)', true)
-    f('$(cpu.busy)+$(cpu.idle)-$(cpu.nice)', true)
-    f(' $(cpu.busy) +\n$(cpu.idle)\t', true)
-    f('$(net.if.in.bytes/iface=eth0)', true)
-    f('$(cpu.idle)>=80', true)
-    f('$(cpu.idle)<0.5', true)
-    f('($(cpu.busy)+$(cpu.idle))>80', true)
-    f('', false)
-    f('$', false)
-    f('1.5', false)
-    f('$(cpu.idle)*2', false)
-    f('$(cpu.idle)+', false)
-    f('$()', false)
-    f('$(cpu.idle)>=', false)
-    f('（$(a)+$(b)）>1', false)
-    f('cpu.idle', false)
-  })
-  it('names full-width parentheses', () => {
-    assert.match(aggregatorExprProblem('$（a）') ?? '', /full-width/)
-  })
-})
 
 describe('plugin dirs', () => {
   const f = (dir: string, ok: boolean) =>

@@ -19,7 +19,7 @@ import {
   searchRegExp,
   userOf,
 } from './portal.js'
-import { hostnameProblem } from '../core/index.js'
+import { aggregatorExprProblem, hostnameProblem } from '../core/index.js'
 import type { PortalDatabase } from '../store/index.js'
 
 // The JSON shapes falcon answers (its models' json tags): the columns each reply carries.
@@ -111,29 +111,6 @@ export function pluginDirProblem(dir: string): string | null {
   }
   if (path.split('/').includes('..')) return 'expected no .. in the path'
   return null
-}
-
-/**
- * aggregatorExprProblem checks a numerator or denominator as falcon's aggregator reads it
- * (cron/run.go `expressionValid`, after removing spaces, tabs and line breaks): `$#` (hosts with
- * values), an integer, `$(counter)` sums like `$(a)+$(b)-$(c)`, or a per-host test like
- * `$(cpu.idle)>=80` or `($(a)+$(b))>80`. Returns what is wrong, or null.
- */
-export function aggregatorExprProblem(expr: string): string | null {
-  const s = expr.trim().replace(/[ \r\n\t]/g, '')
-  if (s.includes('（') || s.includes('）')) return 'expected ( ), not full-width （ ）'
-  const counter = String.raw`\$\([^()]+\)`
-  const sum = String.raw`(?:${counter}[+-])*${counter}`
-  const cmp = String.raw`(?:>|=|<|>=|<=)\d+(?:\.\d+)?`
-  const forms = [
-    /^\$#$/,
-    new RegExp(`^${sum}$`),
-    new RegExp(`^${counter}${cmp}$`),
-    new RegExp(`^\\(${sum}\\)${cmp}$`),
-    /^\d+$/,
-  ]
-  if (forms.some((re) => re.test(s))) return null
-  return 'expected $#, an integer, $(counter)+$(counter)-..., $(counter)>=N or ($(a)+$(b))>N'
 }
 
 const readsCounter = (expr: string) => expr.includes('$(')

@@ -12,6 +12,8 @@ import type { ApiConfig } from '../api/config.js'
 import { type GraphConfig, parseGraphConfig } from '../graph/config.js'
 import type { HbsConfig } from '../hbs/config.js'
 import type { JudgeConfig } from '../judge/config.js'
+import type { NodataConfig } from '../nodata/config.js'
+import type { AggregatorConfig } from '../aggregator/config.js'
 import type { ScrapeComponentConfig } from '../scrape/config.js'
 import {
   defaultTransferConfig,
@@ -21,7 +23,8 @@ import {
 
 /**
  * COMPONENTS in start order: storage first, then the rules (hbs) and their evaluator (judge), then
- * what feeds them (transfer), then what reads (api, alarm), then the local agent.
+ * what feeds them (transfer, scrape, and nodata and aggregator, which read graph and write through
+ * transfer), then what reads (api, alarm), then the local agent.
  */
 export const COMPONENTS = [
   'graph',
@@ -29,6 +32,8 @@ export const COMPONENTS = [
   'judge',
   'transfer',
   'scrape',
+  'nodata',
+  'aggregator',
   'api',
   'alarm',
   'agent',
@@ -50,6 +55,14 @@ export interface Configs {
   alarm?: Readonly<AlarmConfig>
   agent?: Readonly<AgentConfig>
   scrape?: Readonly<ScrapeComponentConfig>
+  nodata?: Readonly<NodataConfig>
+  aggregator?: Readonly<AggregatorConfig>
+  /**
+   * nodataLocal, aggregatorLocal: the section names no graph cluster (or no transfer), so it reads
+   * the graph (pushes to the transfer) started beside it, at its bound address.
+   */
+  nodataLocal: { graph: boolean; transfer: boolean }
+  aggregatorLocal: { graph: boolean; transfer: boolean }
   /** scrapeLocalTransfer: scrape writes to the transfer started beside it (its bound HTTP address). */
   scrapeLocalTransfer: boolean
   /**
@@ -141,10 +154,94 @@ function isFalconAlarmConfig(raw: Obj): boolean {
   )
 }
 
-// Recognises falcon's transfer, graph, api, hbs, judge and alarm cfg.json (modules/*/cfg.example.json
-// at v0.3).
+/** isFalconNodataConfig: falcon nodata's cfg.json (`sender.transferAddr`, `collector`, `config.dsn`). */
+function isFalconNodataConfig(raw: Obj): boolean {
+  return (
+    obj(raw.sender).transferAddr !== undefined ||
+    (raw.collector !== undefined && typeof obj(raw.config).dsn === 'string')
+  )
+}
+
+/** isFalconAggregatorConfig: falcon aggregator's cfg.json (`api.push_api`, `database.ids`). */
+function isFalconAggregatorConfig(raw: Obj): boolean {
+  return obj(raw.api).push_api !== undefined || Array.isArray(obj(raw.database).ids)
+}
+
+// falcon nodata's cfg.json → `nodata` and the top-level `store`.
+function fromFalconNodata(raw: Obj): { raw: Obj; ignored: string[] } {
+  const notes: string[] = []
+  const sender = obj(raw.sender)
+  const config = obj(raw.config)
+  const transferAddr = sender.transferAddr
+  return {
+    raw: clean({
+      store: typeof config.dsn === 'string' ? goDsnToUrl(config.dsn, 'config.dsn') : undefined,
+      nodata: clean({
+        http: listener(raw, 'http', 'nodata', notes),
+        // falcon posts to transfer's /api/push at this host:port.
+        transfer:
+          typeof transferAddr === 'string' && transferAddr !== ''
+            ? [/^https?:\/\//.test(transferAddr) ? transferAddr : `http://${transferAddr}/api/push`]
+            : undefined,
+        batch: sender.batch,
+      }),
+    }),
+    ignored: [
+      ...Object.keys(raw)
+        .filter((k) => !['http', 'sender', 'config', 'debug'].includes(k))
+        .map((k) =>
+          k === 'plus_api'
+            ? 'plus_api (nodata reads last points from graph: nodata.graphCluster)'
+            : k === 'collector'
+              ? 'collector (nodata reads each series when its timeout can have passed)'
+              : k
+        ),
+      ...unusedIn(obj(raw.http), 'http', ['enabled', 'listen']),
+      ...unusedIn(sender, 'sender', ['transferAddr', 'batch']),
+      ...unusedIn(config, 'config', ['dsn']),
+      ...notes,
+    ],
+  }
+}
+
+// falcon aggregator's cfg.json → `aggregator` and the top-level `store`.
+function fromFalconAggregator(raw: Obj): { raw: Obj; ignored: string[] } {
+  const notes: string[] = []
+  const database = obj(raw.database)
+  const api = obj(raw.api)
+  return {
+    raw: clean({
+      store:
+        typeof database.addr === 'string' ? goDsnToUrl(database.addr, 'database.addr') : undefined,
+      aggregator: clean({
+        http: listener(raw, 'http', 'aggregator', notes),
+        ids: database.ids,
+        transfer:
+          typeof api.push_api === 'string' && api.push_api !== '' ? [api.push_api] : undefined,
+      }),
+    }),
+    ignored: [
+      ...Object.keys(raw).filter((k) => !['http', 'database', 'api', 'debug'].includes(k)),
+      ...unusedIn(obj(raw.http), 'http', ['enabled', 'listen']),
+      ...unusedIn(database, 'database', ['addr', 'ids']).map((k) =>
+        k === 'database.interval' ? 'database.interval (rules are reread when they change)' : k
+      ),
+      ...unusedIn(api, 'api', ['push_api']).map((k) =>
+        k === 'api.plus_api'
+          ? 'api.plus_api (aggregator reads groups from the store and points from graph)'
+          : k
+      ),
+      ...notes,
+    ],
+  }
+}
+
+// Recognises falcon's transfer, graph, api, hbs, judge, alarm, nodata and aggregator cfg.json
+// (modules/*/cfg.example.json at v0.3).
 function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
   if (isFalconAgentConfig(raw)) return { raw: { agent: raw }, ignored: [] }
+  if (isFalconNodataConfig(raw)) return fromFalconNodata(raw)
+  if (isFalconAggregatorConfig(raw)) return fromFalconAggregator(raw)
   if (isFalconJudgeConfig(raw)) return fromFalconJudge(raw)
   if (isFalconAlarmConfig(raw)) return fromFalconAlarm(raw)
   const isHbs = typeof raw.database === 'string' && typeof raw.listen === 'string'
@@ -467,6 +564,8 @@ export async function resolveConfigs(
     store,
     redis,
     agentLocal: { transfer: false, hbs: false },
+    nodataLocal: localReader(raw.nodata, components),
+    aggregatorLocal: localReader(raw.aggregator, components),
     localGraph: components.includes('graph') && usesLocal(raw.transfer) && usesLocal(raw.api),
     localJudge: components.includes('judge') && obj(raw.transfer).judgeCluster === undefined,
     judgeLocalHbs: components.includes('hbs') && obj(raw.judge).hbs === undefined,
@@ -511,6 +610,24 @@ export async function resolveConfigs(
     const { parseScrapeConfig } = await import('../scrape/config.js')
     out.scrape = attempt(() => parseScrapeConfig(obj(raw.scrape)))
   }
+  // nodata and aggregator beside a graph and a transfer read and write there unless told otherwise
+  // (the addresses here stand in until the runner knows the bound ones).
+  const reader = (section: string, local: { graph: boolean; transfer: boolean }) => ({
+    store,
+    ...(local.graph ? localGraph : {}),
+    ...(local.transfer && out.transfer !== undefined
+      ? { transfer: [out.transfer.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:')] }
+      : {}),
+    ...obj(raw[section]),
+  })
+  if (components.includes('nodata')) {
+    const { parseNodataConfig } = await import('../nodata/config.js')
+    out.nodata = attempt(() => parseNodataConfig(reader('nodata', out.nodataLocal)))
+  }
+  if (components.includes('aggregator')) {
+    const { parseAggregatorConfig } = await import('../aggregator/config.js')
+    out.aggregator = attempt(() => parseAggregatorConfig(reader('aggregator', out.aggregatorLocal)))
+  }
   if (components.includes('api')) {
     const { parseApiConfig } = await import('../api/config.js')
     out.api = attempt(() => parseApiConfig({ ...localGraph, store, ...obj(raw.api) }))
@@ -539,7 +656,18 @@ export async function resolveConfigs(
 }
 
 /** The sections that take the top-level `store` unless they name their own. */
-const STORE_SECTIONS = ['api', 'hbs', 'alarm'] as const
+const STORE_SECTIONS = ['api', 'hbs', 'alarm', 'nodata', 'aggregator'] as const
+
+/** localReader: which of graph and transfer a nodata or aggregator section takes from this process. */
+function localReader(
+  section: unknown,
+  components: readonly Component[]
+): { graph: boolean; transfer: boolean } {
+  return {
+    graph: components.includes('graph') && obj(section).graphCluster === undefined,
+    transfer: components.includes('transfer') && obj(section).transfer === undefined,
+  }
+}
 
 /**
  * withoutInheritedStore names a bad top-level `store` once: each section that inherits it reports
@@ -577,6 +705,8 @@ function portClashes(c: Configs): string[] {
     ['api.dashboardHttp', c.api?.dashboardHttp],
     ['alarm.http', c.alarm?.http],
     ['scrape.http', c.scrape?.http],
+    ['nodata.http', c.nodata?.http],
+    ['aggregator.http', c.aggregator?.http],
     ['agent.http.listen', c.agent?.http.enabled === true ? c.agent.http.listen : undefined],
   ]
   const taken: { key: string; value: string; host: string; port: number }[] = []

@@ -115,6 +115,22 @@ export async function startAll(
         })
         s = agent
       }
+      if (c === 'nodata' && configs.nodata !== undefined) {
+        const { start } = await import('../nodata/index.js')
+        s = await start(
+          { ...configs.nodata, ...reader(services, configs.nodataLocal) },
+          withDial(deps, services),
+          { store: await shared(configs.nodata.store) }
+        )
+      }
+      if (c === 'aggregator' && configs.aggregator !== undefined) {
+        const { start } = await import('../aggregator/index.js')
+        s = await start(
+          { ...configs.aggregator, ...reader(services, configs.aggregatorLocal) },
+          withDial(deps, services),
+          { store: await shared(configs.aggregator.store) }
+        )
+      }
       if (c === 'api' && configs.api !== undefined) {
         s = await (
           await import('../api/index.js')
@@ -237,6 +253,19 @@ function local(
   }
 }
 
+// nodata and aggregator read the graph and push to the transfer of this process, at their bound addresses.
+function reader(
+  services: Service[],
+  local: { graph: boolean; transfer: boolean }
+): { graphCluster?: Record<string, string>; transfer?: string[] } {
+  const graph = local.graph ? bound(services, 'graph', 'rpc') : undefined
+  const transfer = local.transfer ? bound(services, 'transfer', 'rpc') : undefined
+  return {
+    ...(graph === undefined ? {} : { graphCluster: { 'graph-00': graph } }),
+    ...(transfer === undefined ? {} : { transfer: [transfer] }),
+  }
+}
+
 /**
  * withDial returns `deps` with a `dial` that reaches the components of this process (`services`)
  * directly, through their `local` callers, without a JSON round trip over loopback; any other address
@@ -259,7 +288,19 @@ export function withDial(deps: Deps, services: Service[]): Deps {
 
 /** stopAll stops what takes points first (transfer), then readers, then storage, logging each step. */
 export async function stopAll(services: readonly Service[], deps: Deps): Promise<void> {
-  const order = ['agent', 'transfer', 'judge', 'alarm', 'queue', 'hbs', 'api', 'graph', 'store']
+  const order = [
+    'agent',
+    'nodata',
+    'aggregator',
+    'transfer',
+    'judge',
+    'alarm',
+    'queue',
+    'hbs',
+    'api',
+    'graph',
+    'store',
+  ]
   const sorted = [...services].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
   for (const s of sorted) {
     const started = performance.now()

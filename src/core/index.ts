@@ -76,3 +76,5 @@ export type {
   ExpositionInfo,
   ExpositionVisitor,
 } from './codec/exposition.js'
+export * from './aggregator-expr.js'
+export * from './config-keys.js'

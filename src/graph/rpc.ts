@@ -132,6 +132,7 @@ export function graphMethods(
     ['Graph.Query', (p) => query(db, counters, p)],
     ['Graph.Last', (p) => last(db, counters, p, false)],
     ['Graph.LastRaw', (p) => last(db, counters, p, true)],
+    ['Graph.LastMany', (p) => lastMany(db, counters, p)],
     ['Graph.Info', (p) => info(db, p)],
     ['Graph.Delete', (p) => del(db, p)],
     // Peregrine's own: the index falcon keeps in MySQL's `graph` database, served by the node that
@@ -542,6 +543,40 @@ function last(db: Db, counters: GraphCounters, param: unknown, raw: boolean) {
   if (t0 - t1 !== l.step) return zero
   const rate = (v0 - l.v[n - 2]) / (t0 - t1)
   return { endpoint, counter, value: { timestamp: t0, value: rate < 0 ? 0 : rate } }
+}
+
+/** MAX_LAST_MANY bounds the series of one Graph.LastMany call (callers split bigger batches). */
+export const MAX_LAST_MANY = 10_000
+
+/**
+ * lastMany is Graph.Last for many series at once, each answer also saying when the series' last point
+ * arrived (this node's clock, ms) and which point that was: nodata judges a sender by when its points
+ * reach us, not by the timestamps its clock wrote. `points[i]` answers `items[i]`; null when this
+ * node does not hold the series or has had no point of it since it opened.
+ */
+function lastMany(db: Db, counters: GraphCounters, param: unknown) {
+  const items = (param as { items?: unknown } | null)?.items
+  if (!Array.isArray(items) || items.length > MAX_LAST_MANY) {
+    throw new RpcError(
+      `Graph.LastMany: expected {items: [{endpoint, counter}]} with at most ${MAX_LAST_MANY} items`
+    )
+  }
+  // Each item counts as a Graph.Last call (last() counts it).
+  const points = items.map((item, i) => {
+    const { endpoint, counter, key } = seriesParam(item, `Graph.LastMany: items[${i}]`)
+    const a = db.arrival(key)
+    if (a === null) return null
+    const { value } = last(db, counters, { endpoint, counter }, false)
+    return {
+      timestamp: value.timestamp,
+      value: value.value,
+      arrivedAt: a.at,
+      arrivedTimestamp: a.t / 1000,
+      arrivedValue: finiteOrNull(a.v),
+    }
+  })
+  // The node's clock beside its arrival times: a reader on another machine measures ages with it.
+  return { points, now: db.now() }
 }
 
 function info(db: Db, param: unknown) {

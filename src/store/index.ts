@@ -35,3 +35,10 @@ export {
   type TestStore,
   type TcpProxy,
 } from './testing.js'
+export {
+  groupHosts,
+  hostMaintenance,
+  inMaintenance,
+  rulesFingerprint,
+  type GroupHost,
+} from './rules.js'

@@ -181,6 +181,46 @@ describe('tsdb Db', () => {
     assert.deepEqual(db.stats().repairs, [], 'a torn tail is normal after a crash, not a repair')
   })
 
+  it('tells when a series last got a point and which, late ones included, and after a replay', async () => {
+    let db = open()
+    assert.equal(db.arrival('h1/m'), null)
+    clock = T0 + DAY + 5_000
+    await write(db, gauge('h1', 'm'), [[T0 + 10 * MIN, 1]])
+    assert.deepEqual(db.arrival('h1/m'), {
+      at: T0 + DAY + 5_000,
+      t: T0 + 10 * MIN,
+      v: 1,
+      maxT: T0 + 10 * MIN,
+      step: 60,
+      dstype: 'GAUGE',
+    })
+    // A late point (older than the newest) is the last to arrive; the newest stays maxT.
+    clock += 30_000
+    await write(db, gauge('h1', 'm'), [[T0 + 2 * MIN, 7]])
+    assert.deepEqual(
+      { ...db.arrival('h1/m') },
+      {
+        at: T0 + DAY + 35_000,
+        t: T0 + 2 * MIN,
+        v: 7,
+        maxT: T0 + 10 * MIN,
+        step: 60,
+        dstype: 'GAUGE',
+      }
+    )
+    // A duplicate of a stored timestamp is still an arrival (its sender is alive).
+    clock += 30_000
+    await write(db, gauge('h1', 'm'), [[T0 + 10 * MIN, 9]])
+    assert.equal(db.arrival('h1/m')?.at, T0 + DAY + 65_000)
+    await db.close({ flush: false })
+    // Replayed, the arrival times are gone: the last replayed point's own time stands in.
+    db = open()
+    assert.deepEqual(
+      { ...db.arrival('h1/m') },
+      { at: T0 + 10 * MIN, t: T0 + 10 * MIN, v: 9, maxT: T0 + 10 * MIN, step: 60, dstype: 'GAUGE' }
+    )
+  })
+
   it('reports a corrupt WAL record naming the file, keeps what precedes it, or fails when asked', async () => {
     let db = open()
     await write(db, gauge('h1', 'm'), [[T0, 1]])

@@ -15,7 +15,15 @@ import {
 } from './head.js'
 import { openDir, releaseDir } from './open.js'
 import { defaultTsdbOptions, type TsdbOptions, validateOptions } from './options.js'
-import { last, query, type QueryOptions, type QueryResult, seriesInfo } from './read.js'
+import {
+  type Arrival,
+  arrival,
+  last,
+  query,
+  type QueryOptions,
+  type QueryResult,
+  seriesInfo,
+} from './read.js'
 import { applyRetention, deleteSeries } from './retention.js'
 import { rollup } from './rollup-tiers.js'
 import type { MemSeries, SeriesDesc } from './series.js'
@@ -25,7 +33,7 @@ import { TsdbQuerier } from './tsdb-querier.js'
 
 export { defaultTsdbOptions, type TsdbOptions } from './options.js'
 export { Appender, type CommitResult, type Refusal, type SeriesRef } from './head.js'
-export type { QueryOptions, QueryResult } from './read.js'
+export type { Arrival, QueryOptions, QueryResult } from './read.js'
 
 /** DbStats are the counters and sizes `stats()` reports. */
 export interface DbStats {
@@ -240,6 +248,16 @@ export class Db {
   /** last returns the newest raw point and the one before it (for falcon's Graph.Last), or null. */
   last(key: string): { dstype: string; step: number; t: number[]; v: number[] } | null {
     return last(this.#st, key)
+  }
+
+  /** now is the database's clock (ms), the one arrival times are on. */
+  now(): number {
+    return this.#st.options.now()
+  }
+
+  /** arrival says when falcon key `endpoint/counter` last got a point, and which (for nodata), or null. */
+  arrival(key: string): Arrival | null {
+    return arrival(this.#st, key)
   }
 
   /**

@@ -222,7 +222,13 @@ function refusal(st: DbState, s: MemSeries, t: number, horizon: number, ahead: n
  * store puts one point in the head and counts it; returns what s.append did (APPENDED, DUPLICATE or
  * OUT_OF_ORDER_INSERTED). A point in a bucket a tier has rolled up marks its series for a repair.
  */
-export function store(st: DbState, s: MemSeries, t: number, v: number): number {
+export function store(st: DbState, s: MemSeries, t: number, v: number, at: number): number {
+  // Arrival first: a duplicate (a sender resending) is still a sign of life.
+  if (at >= s.arrivedAt) {
+    s.arrivedAt = at
+    s.arrivedT = t
+    s.arrivedV = v
+  }
   const outcome = s.append(t, v)
   if (outcome === DUPLICATE) {
     st.counters.duplicates++
@@ -354,11 +360,12 @@ export function commitBatch(
   // the head sees the points in the order replay will.
   return wal.commit().then(
     () => {
+      const arrived = st.options.now()
       for (let k = 0; k < kept; k++) {
         const s = st.byId[keepIds[k]]
         // A series deleted since: its points went with it, as replay (points, then the deletion) does.
         if (s === undefined) continue
-        const outcome = store(st, s, keepTs[k], keepVs[k])
+        const outcome = store(st, s, keepTs[k], keepVs[k], arrived)
         if (outcome === APPENDED) result.appended++
         else if (outcome === DUPLICATE) result.duplicates++
         else result.outOfOrderInserted++

@@ -12,6 +12,7 @@ export type {
   CommitResult,
   QueryOptions,
   QueryResult,
+  Arrival,
   DbStats,
 } from './db.js'
 export { dsTypeOf, uidOf } from './series.js'

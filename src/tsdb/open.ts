@@ -168,7 +168,8 @@ function replayWal(st: DbState): void {
   let refs = new Map<number, MemSeries>()
   let refSeq = -1
   const r = new ByteReader(new Uint8Array(0))
-  const horizon = st.options.now() - st.options.retention.raw
+  const replayedAt = st.options.now()
+  const horizon = replayedAt - st.options.retention.raw
   const { damage, lastSeq } = Wal.replay(
     walDir,
     covered,
@@ -198,7 +199,8 @@ function replayWal(st: DbState): void {
           if (s === undefined) continue
           // Acknowledged once: kept, unless it has since passed the retention.
           if (t < horizon) st.counters.tooOld++
-          else store(st, s, t, v)
+          // The arrival was not logged: the point's own time stands in, never later than now.
+          else store(st, s, t, v, Math.min(t, replayedAt))
         }
       } else if (type === REC_DELETE) {
         const s = st.index.byUid.get(r.string())

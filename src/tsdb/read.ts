@@ -477,6 +477,34 @@ export function last(
   }
 }
 
+/** Arrival is when the last point of a series reached the database, and that point (Db.arrival). */
+export interface Arrival {
+  /** at: the database's clock when the point arrived (ms); a replayed point's own timestamp. */
+  at: number
+  /** t, v: the point that arrived last (ms, raw value), which need not be the newest in time. */
+  t: number
+  v: number
+  /** maxT: the series' newest timestamp (ms). */
+  maxT: number
+  step: number
+  dstype: string
+}
+
+/** arrival returns when falcon key `endpoint/counter` last got a point, or null (unknown, or none since open). */
+export function arrival(st: DbState, key: string): Arrival | null {
+  st.checkOpen()
+  const s = st.index.byKey(key)
+  if (s === undefined || s.arrivedAt === -Infinity) return null
+  return {
+    at: s.arrivedAt,
+    t: s.arrivedT,
+    v: s.arrivedV,
+    maxT: s.maxT,
+    step: s.step,
+    dstype: s.dstype,
+  }
+}
+
 /** bucketsFromRaw appends to `out` the buckets of resolution res ending in (from, to], from raw points. */
 export function bucketsFromRaw(
   st: DbState,

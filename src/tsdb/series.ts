@@ -100,6 +100,15 @@ export class MemSeries implements SeriesDesc {
   oooN: number
   /** oooSealed: compressed out-of-order chunks, in the order they were sealed (each one sorted). */
   oooSealed: SealedChunk[]
+  /**
+   * arrivedAt, arrivedT, arrivedV: when the last point reached this series (the database's clock, ms),
+   * and that point's timestamp and value, whatever its place in time. nodata reads them: a point's
+   * own timestamp says when the sender's clock thought it was measured, not whether the sender is
+   * alive now. After a restart, a replayed point's arrival is its timestamp (no later than the replay).
+   */
+  arrivedAt: number
+  arrivedT: number
+  arrivedV: number
 
   constructor(id: number, d: SeriesDesc) {
     this.id = id
@@ -124,6 +133,9 @@ export class MemSeries implements SeriesDesc {
     this.oooVs = EMPTY
     this.oooN = 0
     this.oooSealed = []
+    this.arrivedAt = -Infinity
+    this.arrivedT = NaN
+    this.arrivedV = NaN
   }
 
   /** addBlock adds the series' entry in a block written after all those it has. */

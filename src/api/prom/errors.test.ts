@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { PeregrineError } from '../../core/index.js'
-import { GraphUnavailable } from '../graph-cluster.js'
+import { GraphUnavailable } from '../../cluster/index.js'
 import { HttpError } from '../http-errors.js'
 import { PromError, toPromError } from './errors.js'
 

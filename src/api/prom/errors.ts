@@ -1,7 +1,7 @@
 // The Prometheus API's errors: `{"status":"error","errorType":…,"error":…}` with Prometheus's HTTP
 // statuses, and how Peregrine's error codes map onto them.
 import { type ErrorCode, isPeregrineError } from '../../core/index.js'
-import { GraphUnavailable } from '../graph-cluster.js'
+import { GraphUnavailable } from '../../cluster/index.js'
 import { HttpError } from '../http-errors.js'
 
 /**

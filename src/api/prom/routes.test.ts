@@ -10,7 +10,7 @@ import {
   type SelectHints,
   type SeriesSet,
 } from '../../tsdb/index.js'
-import { GraphUnavailable } from '../graph-cluster.js'
+import { GraphUnavailable } from '../../cluster/index.js'
 import { openTestPortal, type TestPortal } from '../testing.js'
 
 // Series as the tsdb querier shows falcon's: __name__ as stored, endpoint, tags.

@@ -1,0 +1,86 @@
+// aggregator's configuration (falcon's modules/aggregator cfg.json roles), validated with every problem named.
+import {
+  checkConnectionLimits,
+  checkGraphCluster,
+  checkInt,
+  checkKnownKeys,
+  checkListen,
+  checkTransferAddresses,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
+import { checkStoreUrl } from '../store/index.js'
+
+/** AggregatorConfig configures the aggregator. */
+export interface AggregatorConfig extends ConnectionLimits {
+  /** http: status routes (falcon `http.listen`, :6055; here loopback by default). */
+  http: string
+  /** store: the portal store holding `cluster` rules, groups and hosts (falcon `database.addr`). */
+  store: string
+  /** graphCluster, replicas: the graph nodes last points are read from, as transfer's. */
+  graphCluster: Record<string, string>
+  replicas: number
+  /** callTimeout: ms a graph or transfer call may take. */
+  callTimeout: number
+  /**
+   * transfer: where results go: transfer JSON-RPC `host:port` addresses, or http URLs taking a JSON
+   * array of points (falcon `api.push_api`, an agent's /v1/push, or transfer's /api/push).
+   */
+  transfer: string[]
+  /** ids: the rule ids this aggregator runs, [min, max], -1 for no bound (falcon `database.ids`). */
+  ids: [number, number]
+  /** refreshInterval: ms between two checks of whether the rules, groups or hosts changed. */
+  refreshInterval: number
+  /** maxRules: rules run at most; past it, the rest are skipped, named. */
+  maxRules: number
+  /** maxPending: results kept while no transfer takes them; past it the oldest are dropped. */
+  maxPending: number
+}
+
+export const defaultAggregatorConfig: AggregatorConfig = {
+  http: '127.0.0.1:6055',
+  store: 'sqlite:./data/portal.db',
+  graphCluster: { 'graph-00': '127.0.0.1:6070' },
+  replicas: 500,
+  callTimeout: 10_000,
+  transfer: ['127.0.0.1:8433'],
+  ids: [1, -1],
+  refreshInterval: 5000,
+  maxRules: 10_000,
+  maxPending: 100_000,
+  ...defaultConnectionLimits,
+  maxConnections: 100,
+  maxConnectionsPerAddress: 20,
+}
+
+/** parseAggregatorConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
+export function parseAggregatorConfig(raw: Record<string, unknown>): Readonly<AggregatorConfig> {
+  const c = { ...defaultAggregatorConfig, ...raw }
+  const problems: string[] = []
+  checkKnownKeys(problems, 'aggregator', raw, Object.keys(defaultAggregatorConfig))
+  checkListen(problems, 'aggregator.http', c.http)
+  checkStoreUrl(problems, 'aggregator.store', c.store)
+  checkGraphCluster(problems, 'aggregator.graphCluster', c.graphCluster)
+  checkTransferAddresses(problems, 'aggregator.transfer', c.transfer)
+  checkInt(problems, 'aggregator.replicas', c.replicas, 1, 10_000)
+  checkInt(problems, 'aggregator.callTimeout', c.callTimeout, 1, 600_000, 'ms')
+  checkInt(problems, 'aggregator.refreshInterval', c.refreshInterval, 100, 3_600_000, 'ms')
+  checkInt(problems, 'aggregator.maxRules', c.maxRules, 1, 1_000_000)
+  checkInt(problems, 'aggregator.maxPending', c.maxPending, 1, 100_000_000)
+  const ids: unknown = c.ids
+  if (
+    !Array.isArray(ids) ||
+    ids.length !== 2 ||
+    !ids.every((n) => Number.isInteger(n) && (n as number) >= -1)
+  )
+    problems.push(
+      `aggregator.ids: expected [min, max] rule ids, -1 for no bound (like [1, -1]), got ${JSON.stringify(ids)}`
+    )
+  checkConnectionLimits(problems, 'aggregator', c)
+  if (problems.length > 0) throw new Error(problems.join('; '))
+  return Object.freeze({
+    ...c,
+    transfer: Object.freeze([...c.transfer]) as string[],
+    ids: [c.ids[0], c.ids[1]] as [number, number],
+  })
+}

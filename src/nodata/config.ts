@@ -1,0 +1,91 @@
+// nodata's configuration (falcon's modules/nodata cfg.json roles), validated with every problem named.
+import {
+  checkConnectionLimits,
+  checkGraphCluster,
+  checkInt,
+  checkKnownKeys,
+  checkListen,
+  checkTransferAddresses,
+  type ConnectionLimits,
+  defaultConnectionLimits,
+} from '../core/index.js'
+import { checkStoreUrl } from '../store/index.js'
+
+/** NodataConfig configures nodata. */
+export interface NodataConfig extends ConnectionLimits {
+  /** http: falcon's status and debug routes (falcon `http.listen`, :6090; here loopback by default). */
+  http: string
+  /** store: the portal store holding `mockcfg`, groups and hosts (falcon `config.dsn`). */
+  store: string
+  /** graphCluster: the graph nodes to read last points from, as transfer's (node → `host:port`). */
+  graphCluster: Record<string, string>
+  /** replicas: points per node on the hash ring (falcon 500), as transfer's. */
+  replicas: number
+  /** callTimeout: ms a graph or transfer call may take. */
+  callTimeout: number
+  /**
+   * transfer: where mock points go: transfer JSON-RPC `host:port` addresses, or http URLs of
+   * /api/push (falcon `sender.transferAddr`). Each batch goes to one; the next on failure.
+   */
+  transfer: string[]
+  /** batch: mock points per push (falcon `sender.batch`, 500). */
+  batch: number
+  /** refreshInterval: ms between two checks of whether the rules, groups or hosts changed. */
+  refreshInterval: number
+  /**
+   * timeoutFloor, timeoutSteps: a series is silent once no point arrived for
+   * max(timeoutFloor, timeoutSteps × step) seconds when step < 60, else timeoutSteps × step
+   * (falcon: 180 s when step < 60, else 3 × step). Tests lower them.
+   */
+  timeoutFloor: number
+  timeoutSteps: number
+  /** maxSeries: series watched at most (rules × their hosts); past it, rules are skipped, named. */
+  maxSeries: number
+  /** maxPending: mock points kept while no transfer takes them; past it the oldest are dropped. */
+  maxPending: number
+}
+
+export const defaultNodataConfig: NodataConfig = {
+  http: '127.0.0.1:6090',
+  store: 'sqlite:./data/portal.db',
+  graphCluster: { 'graph-00': '127.0.0.1:6070' },
+  replicas: 500,
+  callTimeout: 10_000,
+  transfer: ['127.0.0.1:8433'],
+  batch: 500,
+  refreshInterval: 5000,
+  timeoutFloor: 180,
+  timeoutSteps: 3,
+  maxSeries: 1_000_000,
+  maxPending: 1_000_000,
+  ...defaultConnectionLimits,
+  maxConnections: 100,
+  maxConnectionsPerAddress: 20,
+}
+
+/** parseNodataConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
+export function parseNodataConfig(raw: Record<string, unknown>): Readonly<NodataConfig> {
+  const c = { ...defaultNodataConfig, ...raw }
+  const problems: string[] = []
+  checkKnownKeys(problems, 'nodata', raw, Object.keys(defaultNodataConfig))
+  checkListen(problems, 'nodata.http', c.http)
+  checkStoreUrl(problems, 'nodata.store', c.store)
+  checkGraphCluster(problems, 'nodata.graphCluster', c.graphCluster)
+  checkTransferAddresses(problems, 'nodata.transfer', c.transfer)
+  checkInt(problems, 'nodata.replicas', c.replicas, 1, 10_000)
+  checkInt(problems, 'nodata.callTimeout', c.callTimeout, 1, 600_000, 'ms')
+  checkInt(problems, 'nodata.batch', c.batch, 1, 10_000)
+  checkInt(problems, 'nodata.refreshInterval', c.refreshInterval, 100, 3_600_000, 'ms')
+  checkInt(problems, 'nodata.timeoutFloor', c.timeoutFloor, 0, 86_400, 's')
+  checkInt(problems, 'nodata.timeoutSteps', c.timeoutSteps, 1, 100)
+  checkInt(problems, 'nodata.maxSeries', c.maxSeries, 1, 100_000_000)
+  checkInt(problems, 'nodata.maxPending', c.maxPending, 1, 100_000_000)
+  checkConnectionLimits(problems, 'nodata', c)
+  if (problems.length > 0) throw new Error(problems.join('; '))
+  return Object.freeze({ ...c, transfer: Object.freeze([...c.transfer]) as string[] })
+}
+
+/** timeoutOf is falcon's getTimeout with its constants as settings: seconds of silence that mean nodata. */
+export function timeoutOf(step: number, c: Pick<NodataConfig, 'timeoutFloor' | 'timeoutSteps'>) {
+  return step < 60 ? Math.max(c.timeoutFloor, c.timeoutSteps * step) : c.timeoutSteps * step
+}
