@@ -53,6 +53,8 @@ const OTHER_LISTENERS = [
   'alarm: { http: "127.0.0.1:0" }',
   'agent: { http: { listen: "127.0.0.1:0" } }',
   'scrape: { http: "127.0.0.1:0" }',
+  'nodata: { http: "127.0.0.1:0" }',
+  'aggregator: { http: "127.0.0.1:0" }',
 ]
 
 describe('peregrine CLI', () => {
