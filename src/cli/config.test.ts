@@ -590,3 +590,139 @@ describe('resolveConfigs: one port per listener', () => {
     await f({ transfer: { socket: '' } }, null)
   })
 })
+
+describe('falcon nodata and aggregator cfg.json', () => {
+  let dir = ''
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pg-cfg-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  const read = (cfg: Record<string, unknown>) => {
+    const file = join(dir, 'cfg.json')
+    writeFileSync(file, JSON.stringify(cfg))
+    return readConfigFile(file)
+  }
+
+  // modules/nodata/cfg.example.json and modules/aggregator/cfg.example.json at v0.3.
+  const FALCON_NODATA = {
+    debug: true,
+    http: { enabled: true, listen: '0.0.0.0:6090' },
+    plus_api: {
+      connectTimeout: 500,
+      requestTimeout: 2000,
+      addr: 'http://127.0.0.1:8080',
+      token: 'default-token-used-in-server-side',
+    },
+    config: {
+      enabled: true,
+      dsn: 'root:@tcp(127.0.0.1:3306)/falcon_portal?loc=Local&parseTime=true&wait_timeout=604800',
+      maxIdle: 4,
+    },
+    collector: { enabled: true, batch: 200, concurrent: 10 },
+    sender: {
+      enabled: true,
+      connectTimeout: 500,
+      requestTimeout: 2000,
+      transferAddr: '127.0.0.1:6060',
+      batch: 500,
+    },
+  }
+  const FALCON_AGGREGATOR = {
+    debug: true,
+    http: { enabled: true, listen: '0.0.0.0:6055' },
+    database: {
+      addr: 'root:@tcp(127.0.0.1:3306)/falcon_portal?loc=Local&parseTime=true',
+      idle: 10,
+      ids: [1, -1],
+      interval: 55,
+    },
+    api: {
+      connect_timeout: 500,
+      request_timeout: 2000,
+      plus_api: 'http://127.0.0.1:8080',
+      plus_api_token: 'default-token-used-in-server-side',
+      push_api: 'http://127.0.0.1:1988/v1/push',
+    },
+  }
+
+  it("maps nodata's cfg.json onto nodata and the store, pushing to transfer's /api/push", async () => {
+    const r = read(FALCON_NODATA)
+    assert.deepEqual(r.raw, {
+      store: 'mysql://root@127.0.0.1:3306/falcon_portal',
+      nodata: {
+        http: '0.0.0.0:6090',
+        transfer: ['http://127.0.0.1:6060/api/push'],
+        batch: 500,
+      },
+    })
+    assert.deepEqual(r.ignored, [
+      'plus_api (nodata reads last points from graph: nodata.graphCluster)',
+      'collector (nodata reads each series when its timeout can have passed)',
+      'sender.enabled',
+      'sender.connectTimeout',
+      'sender.requestTimeout',
+      'config.enabled',
+      'config.maxIdle',
+    ])
+    const configs = await resolveConfigs(r.raw, ['nodata'], dir)
+    assert.equal(configs.nodata?.store, 'mysql://root@127.0.0.1:3306/falcon_portal')
+    assert.deepEqual(configs.nodata?.transfer, ['http://127.0.0.1:6060/api/push'])
+    assert.equal(configs.nodata?.timeoutFloor, 180)
+  })
+
+  it("maps aggregator's cfg.json onto aggregator and the store, pushing to its push_api", async () => {
+    const r = read(FALCON_AGGREGATOR)
+    assert.deepEqual(r.raw, {
+      store: 'mysql://root@127.0.0.1:3306/falcon_portal',
+      aggregator: {
+        http: '0.0.0.0:6055',
+        ids: [1, -1],
+        transfer: ['http://127.0.0.1:1988/v1/push'],
+      },
+    })
+    assert.deepEqual(r.ignored, [
+      'database.idle',
+      'database.interval (rules are reread when they change)',
+      'api.connect_timeout',
+      'api.request_timeout',
+      'api.plus_api (aggregator reads groups from the store and points from graph)',
+      'api.plus_api_token',
+    ])
+    const configs = await resolveConfigs(r.raw, ['aggregator'], dir)
+    assert.deepEqual(configs.aggregator?.ids, [1, -1])
+  })
+
+  it('refuses unknown and bad nodata and aggregator settings, each named', async () => {
+    await assert.rejects(
+      resolveConfigs(
+        {
+          nodata: { graphCluser: {}, transfer: ['no port'], timeoutSteps: 0 },
+          aggregator: { ids: [1], transfer: [] },
+        },
+        ['nodata', 'aggregator'],
+        dir
+      ),
+      (err: Error) => {
+        assert.match(err.message, /nodata\.graphCluser: not a setting of nodata/)
+        assert.match(err.message, /nodata\.transfer: expected a list of transfer addresses/)
+        assert.match(err.message, /nodata\.timeoutSteps: expected an integer from 1 to 100/)
+        assert.match(err.message, /aggregator\.ids: expected \[min, max\]/)
+        assert.match(err.message, /aggregator\.transfer: expected a list/)
+        return true
+      }
+    )
+  })
+
+  it('reads the graph and pushes to the transfer started beside them, unless told otherwise', async () => {
+    const all = await resolveConfigs({}, ['graph', 'transfer', 'nodata', 'aggregator'], dir)
+    assert.deepEqual(all.nodataLocal, { graph: true, transfer: true })
+    assert.deepEqual(all.nodata?.transfer, ['127.0.0.1:8433'])
+    const own = await resolveConfigs(
+      { nodata: { graphCluster: { g: '10.0.0.1:6070' }, transfer: ['10.0.0.2:8433'] } },
+      ['graph', 'transfer', 'nodata'],
+      dir
+    )
+    assert.deepEqual(own.nodataLocal, { graph: false, transfer: false })
+    assert.deepEqual(own.nodata?.graphCluster, { g: '10.0.0.1:6070' })
+  })
+})
