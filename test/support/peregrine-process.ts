@@ -61,6 +61,8 @@ export async function startPeregrine(
     alarm: { http: '127.0.0.1:0', ...sections.alarm },
     agent: { http: { listen: '127.0.0.1:0' }, ...sections.agent },
     scrape: { http: '127.0.0.1:0', ...sections.scrape },
+    // Only when given: a gateway section makes `start` with no component named run a gateway too.
+    ...(sections.gateway === undefined ? {} : { gateway: sections.gateway }),
   }
   const file = join(dir, 'peregrine.json')
   writeFileSync(file, JSON.stringify(config))
