@@ -36,8 +36,8 @@ const SWEEP_MS = 250
 /** A part of a push of at most `batch` points, serialised once for every cluster (lazily). */
 interface Chunk {
   items: readonly MetricValue[]
-  /** json: the items as JSON, comma-separated without the brackets (null until first needed). */
-  json: string | null
+  /** json: the items as UTF-8 JSON, comma-separated without the brackets (null until first needed). */
+  json: Buffer | null
 }
 
 /** Entry is a chunk waiting for one cluster; `done` is called once: null when kept, else why not. */
@@ -47,8 +47,14 @@ interface Entry {
   done: (err: Error | null) => void
 }
 
-/** A caller that takes its argument as JSON text when it can (JsonRpcClient), else as a value. */
-type Caller = RpcCaller & { callJson?<T>(method: string, json: string): Promise<T> }
+/**
+ * A caller that takes its argument as JSON text or bytes when it can (JsonRpcClient), else as a
+ * value (an in-process caller).
+ */
+type Caller = RpcCaller & {
+  callJson?<T>(method: string, json: string): Promise<T>
+  callRaw?<T>(method: string, parts: readonly (string | Uint8Array)[]): Promise<T>
+}
 
 interface Address {
   readonly address: string
@@ -65,8 +71,13 @@ interface Answer {
   Errors?: unknown
 }
 
-function jsonOf(c: Chunk): string {
-  c.json ??= JSON.stringify(c.items).slice(1, -1)
+// Bytes, not a string: written as they are to every cluster's socket and to the spool, where a
+// string would be encoded again each time. The brackets are one byte each.
+function jsonOf(c: Chunk): Buffer {
+  if (c.json === null) {
+    const all = Buffer.from(JSON.stringify(c.items))
+    c.json = all.subarray(1, all.length - 1)
+  }
   return c.json
 }
 
@@ -231,7 +242,7 @@ export class Cluster {
       this.#inFlight < this.#cfg.callsInFlight
     ) {
       const take: Entry[] = []
-      const parts: string[] = []
+      const parts: (string | Buffer)[] = ['[']
       let points = 0
       while (
         this.#length > 0 &&
@@ -239,6 +250,7 @@ export class Cluster {
           points + (this.#queue[this.#head] as Entry).chunk.items.length <= this.#cfg.batch)
       ) {
         const e = this.#shift()
+        if (take.length > 0) parts.push(',')
         take.push(e)
         parts.push(jsonOf(e.chunk))
         points += e.chunk.items.length
@@ -246,7 +258,8 @@ export class Cluster {
       // Counted in memory until the call ends.
       this.#queuedPoints += points
       this.#inFlight++
-      this.#send(`[${parts.join(',')}]`, points).then(
+      parts.push(']')
+      this.#send(parts, points).then(
         () => {
           this.#inFlight--
           this.#queuedPoints -= points
@@ -358,10 +371,10 @@ export class Cluster {
     this.#schedule()
   }
 
-  // One call to the cluster: `Transfer.Update` with `json` (a JSON array), or `Transfer.Ping` when
-  // null. Tried at the next address in turn, then at each other one that is not backing off (every
-  // one when all are); rejects with the last failure when none took it.
-  async #send(json: string | null, points: number): Promise<void> {
+  // One call to the cluster: `Transfer.Update` with `json` (parts joining into a JSON array), or
+  // `Transfer.Ping` when null. Tried at the next address in turn, then at each other one that is not
+  // backing off (every one when all are); rejects with the last failure when none took it.
+  async #send(json: readonly (string | Buffer)[] | null, points: number): Promise<void> {
     const now = Date.now()
     const n = this.#addresses.length
     const start = this.#rr++ % n
@@ -382,9 +395,9 @@ export class Cluster {
         const answer =
           json === null
             ? await a.client.call('Transfer.Ping', {})
-            : a.client.callJson !== undefined
-              ? await a.client.callJson<Answer>('Transfer.Update', json)
-              : await a.client.call<Answer>('Transfer.Update', JSON.parse(json))
+            : a.client.callRaw !== undefined
+              ? await a.client.callRaw<Answer>('Transfer.Update', json)
+              : await a.client.call<Answer>('Transfer.Update', JSON.parse(json.join('')))
         a.backoff = 0
         a.failedUntil = 0
         if (json !== null) this.#refusals(answer as Answer | null, points)

@@ -49,9 +49,12 @@ interface Position {
   offset: number
 }
 
-/** SpoolBatch is what `next()` read: records joined as one JSON array, their points, and where they end. */
+/**
+ * SpoolBatch is what `next()` read: records as the parts of one JSON array (`[`, a record's bytes,
+ * `,`, …, `]`), their points, and where they end.
+ */
 export interface SpoolBatch {
-  json: string
+  json: (string | Buffer)[]
   points: number
   end: Position
 }
@@ -130,13 +133,13 @@ export class Spool {
   }
 
   /**
-   * append writes one record of `points` points (`json`: items comma-separated, no brackets) and
+   * append writes one record of `points` points (`json`: UTF-8 items comma-separated, no brackets) and
    * resolves once it is durable. It rejects with `PG_GATEWAY_DISK_FULL` when the budget is reached
    * and with the disk's error when the write or sync fails; nothing of a refused record is kept.
    */
-  append(json: string, points: number): Promise<void> {
+  append(json: Buffer, points: number): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`BUG: spool ${this.dir} used after close`))
-    const body = Buffer.from(json, 'utf8')
+    const body = json
     const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length)
     buf.writeUInt32LE(body.length + 4, 0)
     buf.writeUInt32LE(points, 8)
@@ -165,7 +168,7 @@ export class Spool {
 
   /** next reads durable records after what is out, up to `maxPoints` (at least one record), or null. */
   next(maxPoints: number): SpoolBatch | null {
-    const parts: string[] = []
+    const parts: (string | Buffer)[] = []
     let points = 0
     const at = { ...this.#read }
     while (points < maxPoints || parts.length === 0) {
@@ -185,7 +188,7 @@ export class Spool {
         continue
       }
       if (parts.length > 0 && points + rec.points > maxPoints) break
-      parts.push(rec.json)
+      parts.push(parts.length === 0 ? '[' : ',', rec.json)
       points += rec.points
       at.offset += rec.bytes
     }
@@ -199,7 +202,8 @@ export class Spool {
       return null
     }
     this.#read = { ...at }
-    return { json: `[${parts.join(',')}]`, points, end: at }
+    parts.push(']')
+    return { json: parts, points, end: at }
   }
 
   /** ack: the cluster has everything up to `end` (a batch's); its points leave the spool. */
@@ -333,7 +337,7 @@ export class Spool {
     seq: number,
     offset: number,
     size: number
-  ): { json: string; points: number; bytes: number } | null {
+  ): { json: Buffer; points: number; bytes: number } | null {
     let fd: number
     try {
       fd = openSync(this.#file(seq), 'r')
@@ -352,7 +356,7 @@ export class Spool {
       if (readSync(fd, body, 4, len - 4, offset + HEADER_BYTES) < len - 4)
         return this.#bad(seq, offset)
       if (crc32(body) !== head.readUInt32LE(4)) return this.#bad(seq, offset)
-      return { json: body.toString('utf8', 4), points: body.readUInt32LE(0), bytes: 8 + len }
+      return { json: body.subarray(4), points: body.readUInt32LE(0), bytes: 8 + len }
     } finally {
       closeSync(fd)
     }
