@@ -4,7 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseStoreUrl } from '../store/index.js'
-import { COMPONENTS, goDsnToUrl, readConfigFile, resolveConfigs } from './config.js'
+import {
+  COMPONENTS,
+  defaultComponents,
+  goDsnToUrl,
+  readConfigFile,
+  resolveConfigs,
+} from './config.js'
 
 describe('goDsnToUrl', () => {
   it("maps falcon's DSNs, with Go's default address where one is left out", () => {
@@ -724,5 +730,69 @@ describe('falcon nodata and aggregator cfg.json', () => {
     )
     assert.deepEqual(own.nodataLocal, { graph: false, transfer: false })
     assert.deepEqual(own.nodata?.graphCluster, { g: '10.0.0.1:6070' })
+  })
+})
+
+describe('gateway configuration', () => {
+  let dir = ''
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pg-cfg-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  it("maps falcon gateway's cfg.json and names the keys it does not use", async () => {
+    const file = join(dir, 'gateway-cfg.json')
+    // modules/gateway/cfg.example.json at v0.3, with a second transfer.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        debug: true,
+        http: { enabled: true, listen: '0.0.0.0:16060' },
+        rpc: { enabled: true, listen: '0.0.0.0:18433' },
+        socket: { enabled: true, listen: '0.0.0.0:14444', timeout: 3600 },
+        transfer: {
+          enabled: true,
+          batch: 200,
+          retry: 1,
+          connTimeout: 1000,
+          callTimeout: 5000,
+          maxConns: 32,
+          maxIdle: 32,
+          cluster: { t1: '10.0.0.1:8433', t2: '10.0.0.2:8433' },
+        },
+      })
+    )
+    const read = readConfigFile(file)
+    assert.deepEqual(read.ignored, [
+      'debug',
+      'socket.timeout (gateway.idleTimeout applies to every listener)',
+      'transfer.retry (the gateway retries until the cluster answers, from disk)',
+      'transfer.maxConns (gateway.callsInFlight bounds the calls to a cluster)',
+      'transfer.maxIdle',
+    ])
+    // Started with no component named, a file with a gateway section runs the gateway too.
+    assert.ok(defaultComponents(read.raw).includes('gateway'))
+    assert.ok(!defaultComponents({}).includes('gateway'))
+    const c = await resolveConfigs(read.raw, ['gateway'], dir)
+    assert.equal(c.gateway?.rpc, '0.0.0.0:18433')
+    assert.equal(c.gateway?.http, '0.0.0.0:16060')
+    assert.equal(c.gateway?.socket, '0.0.0.0:14444')
+    assert.deepEqual(c.gateway?.clusters, { transfer: ['10.0.0.1:8433', '10.0.0.2:8433'] })
+    assert.equal(c.gateway?.batch, 200)
+    assert.equal(c.gateway?.connectTimeout, 1000)
+    assert.equal(c.gateway?.dataDir, join(dir, 'gateway'))
+  })
+
+  it('refuses a gateway listener on a port another component takes, and unknown keys by path', async () => {
+    await assert.rejects(
+      resolveConfigs({ gateway: { http: '0.0.0.0:6060' } }, ['transfer', 'gateway']),
+      /transfer\.http \(0\.0\.0\.0:6060\) and gateway\.http \(0\.0\.0\.0:6060\) both listen on port 6060/
+    )
+    await assert.rejects(
+      resolveConfigs({ gateway: { cluster: { a: 'h:1' } } }, ['gateway']),
+      /gateway\.cluster: not a gateway setting/
+    )
+    // Together with the all-in-one at their defaults, falcon's packaged gateway ports are free.
+    await resolveConfigs({ gateway: {} }, COMPONENTS, dir)
   })
 })

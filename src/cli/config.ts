@@ -9,6 +9,7 @@ import { parseListen } from '../core/service.js'
 import { type AgentConfig, isFalconAgentConfig, parseAgentConfig } from '../agent/config.js'
 import type { AlarmConfig } from '../alarm/config.js'
 import type { ApiConfig } from '../api/config.js'
+import { type GatewayConfig, parseGatewayConfig } from '../gateway/config.js'
 import { type GraphConfig, parseGraphConfig } from '../graph/config.js'
 import type { HbsConfig } from '../hbs/config.js'
 import type { JudgeConfig } from '../judge/config.js'
@@ -24,7 +25,8 @@ import {
 /**
  * COMPONENTS in start order: storage first, then the rules (hbs) and their evaluator (judge), then
  * what feeds them (transfer, scrape, and nodata and aggregator, which read graph and write through
- * transfer), then what reads (api, alarm), then the local agent.
+ * transfer), then what reads (api, alarm), then the local agent; the gateway, which forwards to
+ * transfers elsewhere, last.
  */
 export const COMPONENTS = [
   'graph',
@@ -37,8 +39,19 @@ export const COMPONENTS = [
   'api',
   'alarm',
   'agent',
+  'gateway',
 ] as const
 export type Component = (typeof COMPONENTS)[number]
+
+/**
+ * defaultComponents are what `peregrine start` runs when none are named: every component but the
+ * gateway, and the gateway too when the configuration has a `gateway` section (or is a falcon
+ * gateway cfg.json). A gateway fronts a remote data centre for central transfers: beside its own
+ * transfer it would only forward to itself.
+ */
+export function defaultComponents(raw: Record<string, unknown>): Component[] {
+  return COMPONENTS.filter((c) => c !== 'gateway' || raw.gateway !== undefined)
+}
 
 /** Configs holds the parsed configuration of each component to start. */
 export interface Configs {
@@ -63,6 +76,7 @@ export interface Configs {
    */
   nodataLocal: { graph: boolean; transfer: boolean }
   aggregatorLocal: { graph: boolean; transfer: boolean }
+  gateway?: Readonly<GatewayConfig>
   /** scrapeLocalTransfer: scrape writes to the transfer started beside it (its bound HTTP address). */
   scrapeLocalTransfer: boolean
   /**
@@ -236,12 +250,69 @@ function fromFalconAggregator(raw: Obj): { raw: Obj; ignored: string[] } {
   }
 }
 
-// Recognises falcon's transfer, graph, api, hbs, judge, alarm, nodata and aggregator cfg.json
-// (modules/*/cfg.example.json at v0.3).
+/** isFalconGatewayConfig: falcon gateway's cfg.json (`transfer.cluster`, where transfer's has `graph`). */
+function isFalconGatewayConfig(raw: Obj): boolean {
+  const cluster = obj(raw.transfer).cluster
+  return typeof cluster === 'object' && cluster !== null && raw.graph === undefined
+}
+
+// falcon gateway's cfg.json → `gateway`. Falcon's transfer nodes are one cluster (each batch goes to
+// one of them at random, the next on failure): here the cluster `transfer`, its addresses balanced
+// the same way.
+function fromFalconGateway(raw: Obj): { raw: Obj; ignored: string[] } {
+  const notes: string[] = []
+  const socket = obj(raw.socket)
+  const transfer = obj(raw.transfer)
+  const cluster = obj(transfer.cluster)
+  if (transfer.enabled === false)
+    notes.push('transfer.enabled: false (a gateway always forwards, to gateway.clusters)')
+  const explain: Record<string, string> = {
+    'transfer.retry': 'transfer.retry (the gateway retries until the cluster answers, from disk)',
+    'transfer.maxConns': 'transfer.maxConns (gateway.callsInFlight bounds the calls to a cluster)',
+    'socket.timeout': 'socket.timeout (gateway.idleTimeout applies to every listener)',
+  }
+  return {
+    raw: {
+      gateway: clean({
+        rpc: listener(raw, 'rpc', 'gateway', notes),
+        http: listener(raw, 'http', 'gateway', notes),
+        socket:
+          socket.enabled === false
+            ? ''
+            : typeof socket.listen === 'string' && socket.listen !== ''
+              ? anyPort(socket.listen)
+              : undefined,
+        clusters:
+          Object.keys(cluster).length === 0 ? undefined : { transfer: Object.values(cluster) },
+        batch: transfer.batch,
+        callTimeout: transfer.callTimeout,
+        connectTimeout: transfer.connTimeout,
+      }),
+    },
+    ignored: [
+      ...Object.keys(raw).filter((k) => !['rpc', 'http', 'socket', 'transfer'].includes(k)),
+      ...unusedIn(obj(raw.rpc), 'rpc', ['enabled', 'listen']),
+      ...unusedIn(obj(raw.http), 'http', ['enabled', 'listen']),
+      ...unusedIn(socket, 'socket', ['enabled', 'listen']),
+      ...unusedIn(transfer, 'transfer', [
+        'enabled',
+        'batch',
+        'callTimeout',
+        'connTimeout',
+        'cluster',
+      ]),
+      ...notes,
+    ].map((k) => explain[k] ?? k),
+  }
+}
+
+// Recognises falcon's transfer, graph, api, hbs, judge, alarm, nodata, aggregator and gateway
+// cfg.json (modules/*/cfg.example.json at v0.3).
 function fromFalcon(raw: Obj): { raw: Obj; ignored: string[] } {
   if (isFalconAgentConfig(raw)) return { raw: { agent: raw }, ignored: [] }
   if (isFalconNodataConfig(raw)) return fromFalconNodata(raw)
   if (isFalconAggregatorConfig(raw)) return fromFalconAggregator(raw)
+  if (isFalconGatewayConfig(raw)) return fromFalconGateway(raw)
   if (isFalconJudgeConfig(raw)) return fromFalconJudge(raw)
   if (isFalconAlarmConfig(raw)) return fromFalconAlarm(raw)
   const isHbs = typeof raw.database === 'string' && typeof raw.listen === 'string'
@@ -606,6 +677,11 @@ export async function resolveConfigs(
       parseTransferConfig({ ...localGraph, ...localJudge, ...obj(raw.transfer) })
     )
   }
+  if (components.includes('gateway')) {
+    out.gateway = attempt(() =>
+      parseGatewayConfig({ dataDir: join(dataDir, 'gateway'), ...obj(raw.gateway) })
+    )
+  }
   if (components.includes('scrape')) {
     const { parseScrapeConfig } = await import('../scrape/config.js')
     out.scrape = attempt(() => parseScrapeConfig(obj(raw.scrape)))
@@ -707,6 +783,9 @@ function portClashes(c: Configs): string[] {
     ['scrape.http', c.scrape?.http],
     ['nodata.http', c.nodata?.http],
     ['aggregator.http', c.aggregator?.http],
+    ['gateway.rpc', c.gateway?.rpc],
+    ['gateway.http', c.gateway?.http],
+    ['gateway.socket', c.gateway?.socket],
     ['agent.http.listen', c.agent?.http.enabled === true ? c.agent.http.listen : undefined],
   ]
   const taken: { key: string; value: string; host: string; port: number }[] = []

@@ -16,7 +16,13 @@ import { normalizeTags, seriesKeyOfCounter } from '../core/model.js'
 import { validateBatch } from '../core/validate.js'
 import { type Logger, newMetricsRegistry, processAlive, VERSION } from '../core/index.js'
 import { CONSOL_FUNS, type ConsolFun, Db, dsTypeOf } from '../tsdb/index.js'
-import { COMPONENTS, type Component, readConfigFile, resolveConfigs } from './config.js'
+import {
+  COMPONENTS,
+  type Component,
+  defaultComponents,
+  readConfigFile,
+  resolveConfigs,
+} from './config.js'
 import {
   apiUrl,
   authHeaders,
@@ -144,8 +150,8 @@ function startTicksOf(pid: number): string | undefined {
   }
 }
 
-function wantedComponents(names: string[]): Component[] {
-  if (names.length === 0) return [...COMPONENTS]
+function wantedComponents(names: string[], raw: Record<string, unknown> = {}): Component[] {
+  if (names.length === 0) return defaultComponents(raw)
   for (const n of names) {
     if (!(COMPONENTS as readonly string[]).includes(n)) {
       throw new UsageError(`unknown component "${n}"; the components are ${COMPONENTS.join(', ')}`)
@@ -155,7 +161,8 @@ function wantedComponents(names: string[]): Component[] {
 }
 
 async function loadConfigs(names: string[], file: string | undefined) {
-  const components = wantedComponents(names)
+  // Named components are checked before the file is read: a typo is the first thing said.
+  wantedComponents(names)
   let raw: Record<string, unknown> = {}
   if (file !== undefined) {
     let read: ReturnType<typeof readConfigFile>
@@ -172,6 +179,7 @@ async function loadConfigs(names: string[], file: string | undefined) {
       )
     }
   }
+  const components = wantedComponents(names, raw)
   try {
     const configs = await resolveConfigs(raw, components, dataDirFlag())
     // The scrape jobs too (a prometheus.yml of their own, maybe): a bad one stops `start` before
@@ -186,7 +194,7 @@ async function loadConfigs(names: string[], file: string | undefined) {
 program
   .command('start')
   .description(
-    `run components (default all: ${COMPONENTS.join(', ')}) in one process, in the foreground`
+    `run components (default all but gateway: ${defaultComponents({}).join(', ')}; gateway too when the configuration has a gateway section) in one process, in the foreground`
   )
   .argument('[components...]', COMPONENTS.join(' | '))
   .option('-c, --config <file>', 'YAML or JSON settings, or an Open-Falcon module cfg.json')

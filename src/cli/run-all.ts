@@ -60,6 +60,9 @@ export async function startAll(
           await import('../transfer/index.js')
         ).start({ ...configs.transfer, ...local(services, configs) }, withDial(deps, services))
       }
+      // Its clusters are transfers elsewhere (or a transfer of this process, over TCP like any).
+      if (c === 'gateway' && configs.gateway !== undefined)
+        s = await (await import('../gateway/index.js')).start(configs.gateway, deps)
       if (c === 'scrape' && configs.scrape !== undefined) {
         // Beside a transfer, scrape hands it what it scraped in-process (its URL still says where).
         const transfer = configs.scrapeLocalTransfer
@@ -289,6 +292,7 @@ export function withDial(deps: Deps, services: Service[]): Deps {
 /** stopAll stops what takes points first (transfer), then readers, then storage, logging each step. */
 export async function stopAll(services: readonly Service[], deps: Deps): Promise<void> {
   const order = [
+    'gateway',
     'agent',
     'nodata',
     'aggregator',

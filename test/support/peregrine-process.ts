@@ -63,6 +63,8 @@ export async function startPeregrine(
     scrape: { http: '127.0.0.1:0', ...sections.scrape },
     nodata: { http: '127.0.0.1:0', ...sections.nodata },
     aggregator: { http: '127.0.0.1:0', ...sections.aggregator },
+    // Only when given: a gateway section makes `start` with no component named run a gateway too.
+    ...(sections.gateway === undefined ? {} : { gateway: sections.gateway }),
   }
   const file = join(dir, 'peregrine.json')
   writeFileSync(file, JSON.stringify(config))

@@ -303,6 +303,33 @@ export class JsonRpcClient {
     })
   }
 
+  /**
+   * callRaw is `callJson` with the argument in parts written one after the other (strings and bytes,
+   * joining into one JSON value), without building one string of them: a relay forwards the bytes it
+   * serialised once. The parts must not change until the call is answered.
+   */
+  async callRaw<T = unknown>(method: string, parts: readonly (string | Uint8Array)[]): Promise<T> {
+    const socket = await this.#connect()
+    const id = this.#nextId++
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id)
+        reject(
+          new Error(
+            `${method} to ${this.host}:${this.port}: no answer in ${this.options.callTimeout} ms`
+          )
+        )
+      }, this.options.callTimeout)
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
+      // One writev for the request: corked writes go to the kernel together on uncork.
+      socket.cork()
+      socket.write(`{"method":${JSON.stringify(method)},"params":[`)
+      for (const p of parts) socket.write(p)
+      socket.write(`],"id":${id}}\n`)
+      socket.uncork()
+    })
+  }
+
   /** close ends the connection, or the dial under way; calls in flight fail. */
   close(): void {
     // A dial left running would connect after close and hold the process open with its socket.

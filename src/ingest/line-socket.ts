@@ -20,7 +20,9 @@ export interface LineSocketCounters {
 }
 
 export interface LineSocketOptions {
-  /** receive validates, routes and counts a batch (transfer's one path for every receiver). */
+  /** name: the component, in log lines and the setting they name (`transfer`, `gateway`). */
+  name: string
+  /** receive validates, routes and counts a batch (the component's one path for every receiver). */
   receive(items: unknown[]): Promise<unknown>
   /** batch: most points held per connection; a full batch is routed before the connection is read on. */
   batch: number
@@ -36,7 +38,7 @@ const NEWLINE = 0x0a
 const QUIT = Symbol('quit')
 
 // One line as falcon's socket receiver reads it: an item, QUIT, or null for a line it skips (the
-// item's own fields are checked with every other push, by transfer's validation).
+// item's own fields are checked with every other push, by core's validateBatch).
 function parseLine(line: string): Record<string, unknown> | typeof QUIT | null {
   const f = line.trim().split(/\s+/)
   if (f[0] === 'quit') return QUIT
@@ -80,7 +82,7 @@ export function serveLineSocket(o: LineSocketOptions): Server & { closeAll(): Pr
         .then(() => o.receive(batch))
         .then(
           () => undefined,
-          (err: Error) => o.log.warn(`transfer socket: ${err.message}`)
+          (err: Error) => o.log.warn(`${o.name} socket: ${err.message}`)
         )
       routing = p
       return p
@@ -102,7 +104,7 @@ export function serveLineSocket(o: LineSocketOptions): Server & { closeAll(): Pr
         if (held + end - at > o.maxLineBytes) {
           o.counters.socketLinesTooLong++
           o.log.warn(
-            `transfer socket: a line from ${conn.remoteAddress} is longer than ${o.maxLineBytes} bytes (transfer.maxLineBytes); connection closed`
+            `${o.name} socket: a line from ${conn.remoteAddress} is longer than ${o.maxLineBytes} bytes (${o.name}.maxLineBytes); connection closed`
           )
           ended = true
           conn.destroy()

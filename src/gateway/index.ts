@@ -1,0 +1,101 @@
+/**
+ * @module gateway
+ * Falcon's gateway: a transfer-compatible front (JSON-RPC Transfer.Update on :18433, HTTP
+ * POST /api/push on :16060, the line socket on :14444, with transfer's validation, answers and bounds)
+ * that a remote data centre pushes to, forwarding every valid point to one or more central transfer
+ * clusters over JSON-RPC. A push is acknowledged once every cluster acknowledged it or it is on the
+ * gateway's disk (fdatasynced), and is then never dropped.
+ */
+import {
+  type Deps,
+  EXPOSITION_CONTENT_TYPE,
+  exposition,
+  newMetricsRegistry,
+  type Service,
+} from '../core/index.js'
+import { createPushReceivers } from '../ingest/index.js'
+import type { GatewayConfig } from './config.js'
+import { Forwarder } from './forwarder.js'
+import { type GatewayCounters, registerGatewayMetrics } from './metrics.js'
+
+export { defaultGatewayConfig, parseGatewayConfig, type GatewayConfig } from './config.js'
+
+/**
+ * REMOTE_WRITE_REFUSAL is the answer to Prometheus remote write: falcon's Transfer.Update carries an
+ * endpoint, a metric and a tag string, so a Prometheus series' labels and its millisecond samples
+ * would arrive as something else. A 4xx, so a Prometheus server logs it and does not retry forever.
+ */
+export const REMOTE_WRITE_REFUSAL =
+  "remote write: not taken by the gateway: it forwards falcon's Transfer.Update, which cannot carry a Prometheus series' labels and millisecond samples unchanged; point remote_write at a central transfer's /api/v1/write instead\n"
+
+/**
+ * start opens the disk buffer (sending what it holds from before), then listens. `stop()` stops
+ * taking pushes first, then writes what waits in memory to disk and closes it.
+ */
+export async function start(config: Readonly<GatewayConfig>, deps: Deps): Promise<Service> {
+  const forwarder = new Forwarder(config, deps)
+  const own: GatewayCounters = { pushesFailed: 0 }
+  const push = createPushReceivers(config, deps, {
+    name: 'gateway',
+    sink: (valid) =>
+      forwarder.accept(valid).catch((err: unknown) => {
+        own.pushesFailed++
+        throw err
+      }),
+    // The sink's errors say what to do themselves.
+    failureHint: '',
+    refusedBy: 'the clusters',
+  })
+  const { counters, listeners, inflight, http } = push
+  http.post('/api/v1/write', (_req, reply) =>
+    reply.status(404).type('text/plain; charset=utf-8').send(REMOTE_WRITE_REFUSAL)
+  )
+  const registry = deps.metrics ?? newMetricsRegistry()
+  registerGatewayMetrics(registry, counters, own, forwarder, inflight, listeners)
+  http.get('/metrics', async (_req, reply) =>
+    reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))
+  )
+  http.get('/counter/all', () => ({
+    msg: 'success',
+    data: {
+      ...counters,
+      pushesFailed: own.pushesFailed,
+      diskBytes: forwarder.budget.used,
+      maxDiskBytes: forwarder.budget.max,
+      clusters: Object.fromEntries(
+        forwarder.clusters.map((c) => [
+          c.name,
+          {
+            ...c.counters,
+            up: !c.down,
+            bufferedMemory: c.memoryPoints,
+            bufferedDisk: c.spool.points,
+            diskBytes: c.spool.bytes,
+            damagedRecords: c.spool.damaged,
+            addresses: c.addresses(),
+          },
+        ])
+      ),
+      inflightBytes: inflight.bytes,
+      inflightRefused: inflight.refused,
+      listeners,
+    },
+  }))
+
+  let addresses: Record<string, string>
+  try {
+    addresses = await push.listen()
+  } catch (err) {
+    await forwarder.close()
+    throw err
+  }
+  return {
+    name: 'gateway',
+    addresses,
+    async stop() {
+      // What the receivers hold is forwarded (or put on disk) before the forwarder stops.
+      await push.close()
+      await forwarder.close()
+    },
+  }
+}
