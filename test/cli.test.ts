@@ -208,6 +208,9 @@ describe('peregrine CLI', () => {
     const check = run(['check'])
     assert.match(check.out, /graph +UP/)
     assert.match(check.out, /transfer +UP/)
+    // nodata and aggregator say what they watch and run.
+    assert.match(check.out, /nodata +UP .*\n +0 series watched from 0 rules \(0 skipped\)/)
+    assert.match(check.out, /aggregator +UP .*\n +0 rules running; 0 results/)
     assert.equal(check.code, 0, 'every component of the running process is up')
     // Each component's /version answers the package's version, as falcon's answer theirs.
     const { version } = JSON.parse(

@@ -396,9 +396,30 @@ program
       if (problem !== null) lines.push(`${''.padStart(20)} ${problem}\n`)
       if (c === 'scrape' && up && problem === null)
         lines.push(...(await scrapeTargets(st.addresses.scrape?.http)))
+      if ((c === 'nodata' || c === 'aggregator') && up && problem === null)
+        lines.push(await ruleSummary(c, st.addresses[c]?.http))
     }
     process.stdout.write(lines.join(''))
   })
+
+// One line of what a running nodata watches (series by status) or aggregator runs (rules, results).
+async function ruleSummary(
+  c: 'nodata' | 'aggregator',
+  address: string | undefined
+): Promise<string> {
+  const host = (address ?? '').replace(/^0\.0\.0\.0:/, '127.0.0.1:')
+  try {
+    const res = await fetch(`http://${host}/proc/counters`, { signal: AbortSignal.timeout(3000) })
+    const d = ((await res.json()) as { data: Record<string, number> }).data
+    const text =
+      c === 'nodata'
+        ? `${d.watched} series watched from ${d.rules} rules (${d.skippedRules} skipped); ${d.mocks} mocks pushed, ${d.pending} waiting for transfer`
+        : `${d.rules} rules running; ${d.results} results, ${d.skippedRuns} runs without one (/proc/rules says why), ${d.pending} waiting for transfer`
+    return `${''.padStart(20)} ${text}\n`
+  } catch (err) {
+    return `${''.padStart(20)} ${c} not asked: ${(err as Error).message}\n`
+  }
+}
 
 // The scrape targets a running scrape lists (job, URL, health, last error), one line each.
 async function scrapeTargets(address: string | undefined): Promise<string[]> {
