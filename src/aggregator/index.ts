@@ -99,6 +99,7 @@ export async function start(
     {
       addresses: config.transfer,
       batch: 500,
+      inFlight: 4,
       callTimeout: config.callTimeout,
       maxPending: config.maxPending,
       name: 'aggregator',

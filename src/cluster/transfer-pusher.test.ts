@@ -32,7 +32,7 @@ function transfer(failures: number) {
   return { caller, got, calls: () => calls }
 }
 
-const options = { batch: 2, callTimeout: 1000, maxPending: 100, name: 'test' }
+const options = { batch: 2, inFlight: 1, callTimeout: 1000, maxPending: 100, name: 'test' }
 
 describe('TransferPusher', () => {
   it('keeps a batch a transfer did not take and retries it, in order, none twice', async () => {
@@ -128,5 +128,34 @@ describe('TransferPusher', () => {
     assert.deepEqual(bodies, [{ path: '/api/push', items: [point(1)] }])
     p.close()
     server.close()
+  })
+
+  it('keeps several calls in flight, each batch delivered once', async () => {
+    let open = 0
+    let most = 0
+    const got: number[] = []
+    const caller: RpcCaller = {
+      async call<T>(_m: string, param: unknown): Promise<T> {
+        open++
+        most = Math.max(most, open)
+        await new Promise((r) => setTimeout(r, 20))
+        open--
+        for (const p of param as MetricValue[]) got.push(p.value)
+        return { Message: 'ok', Total: 2, Invalid: 0 } as T
+      },
+      close: () => undefined,
+    }
+    const p = new TransferPusher(
+      { ...options, inFlight: 4, addresses: ['a:1'] },
+      { log: recordingLogger(), now: Date.now, dial: () => caller }
+    )
+    p.push(Array.from({ length: 40 }, (_, i) => point(i)))
+    assert.equal(await p.flush(), true)
+    assert.equal(most, 4)
+    assert.deepEqual(
+      got.sort((a, b) => a - b),
+      Array.from({ length: 40 }, (_, i) => i)
+    )
+    p.close()
   })
 })

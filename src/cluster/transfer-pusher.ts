@@ -15,6 +15,8 @@ export interface TransferPusherOptions {
   addresses: readonly string[]
   /** batch: points per call (falcon's nodata sends 500). */
   batch: number
+  /** inFlight: calls at once (a transfer acknowledges after its graph's WAL sync: calls overlap). */
+  inFlight: number
   /** callTimeout: ms a call may take. */
   callTimeout: number
   /** maxPending: points held while no transfer takes them; past it the oldest are dropped, counted. */
@@ -53,10 +55,15 @@ export class TransferPusher {
   readonly #o: TransferPusherOptions
   readonly #deps: Deps
   readonly #clients: (RpcCaller | null)[]
+  /** #queue from #head: points not yet sent. */
   #queue: MetricValue[] = []
   #head = 0
+  /** #retry: batches a call failed to deliver, sent again first. */
+  #retry: MetricValue[][] = []
+  #inFlightPoints = 0
+  #active = 0
+  #idle: (() => void)[] = []
   #next = 0
-  #running: Promise<void> | null = null
   #backoff = 0
   #timer: NodeJS.Timeout | null = null
   #closed = false
@@ -73,9 +80,11 @@ export class TransferPusher {
     )
   }
 
-  /** pending: points queued and not yet taken by a transfer. */
+  /** pending: points not yet taken by a transfer (queued, being sent, or to be sent again). */
   get pending(): number {
-    return this.#queue.length - this.#head
+    let n = this.#queue.length - this.#head + this.#inFlightPoints
+    for (const b of this.#retry) n += b.length
+    return n
   }
 
   /** lastError: why the last failed call failed ('' once one succeeds). */
@@ -87,7 +96,7 @@ export class TransferPusher {
   push(points: readonly MetricValue[]): void {
     if (this.#closed || points.length === 0) return
     for (const p of points) this.#queue.push(p)
-    const over = this.pending - this.#o.maxPending
+    const over = Math.min(this.pending - this.#o.maxPending, this.#queue.length - this.#head)
     if (over > 0) {
       this.#head += over
       this.counters.dropped += over
@@ -95,19 +104,28 @@ export class TransferPusher {
         `${this.#o.name}: dropped the ${over} oldest points to push: more than ${this.#o.maxPending} waited for a transfer (${this.#lastError})`
       )
     }
-    if (this.#timer === null) this.#kick()
+    this.#kick()
   }
 
   /**
-   * flush sends until the queue is empty or a call fails; resolves true when everything queued was
-   * taken. For tests and for a clean stop.
+   * flush sends now (a backoff cut short) until nothing is pending or a call fails; resolves true
+   * when everything queued was taken. For tests, the debug route and a clean stop.
    */
   async flush(): Promise<boolean> {
-    while (this.pending > 0) {
-      await (this.#running ?? this.#drain())
+    while (this.pending > 0 && !this.#closed) {
+      if (this.#timer !== null) {
+        clearTimeout(this.#timer)
+        this.#timer = null
+      }
+      this.#lastError = ''
+      this.#kick()
+      await new Promise<void>((resolve) => {
+        if (this.#active === 0) resolve()
+        else this.#idle.push(resolve)
+      })
       if (this.pending > 0 && this.#lastError !== '') return false
     }
-    return true
+    return this.pending === 0
   }
 
   /** close stops retrying and closes the clients (what is still queued is counted in the log). */
@@ -118,38 +136,59 @@ export class TransferPusher {
     if (this.pending > 0)
       this.#deps.log.warn(`${this.#o.name}: stopped with ${this.pending} points not pushed`)
     for (const c of this.#clients) c?.close()
+    for (const resolve of this.#idle.splice(0)) resolve()
   }
 
+  // Starts senders, up to `inFlight` calls at once, unless a backoff is waiting.
   #kick(): void {
-    if (this.#running === null && !this.#closed) void this.#drain()
+    while (
+      !this.#closed &&
+      this.#timer === null &&
+      this.#active < this.#o.inFlight &&
+      (this.#retry.length > 0 || this.#queue.length > this.#head)
+    ) {
+      this.#active++
+      void this.#sender()
+    }
   }
 
-  #drain(): Promise<void> {
-    if (this.#running !== null) return this.#running
-    this.#running = (async () => {
-      try {
-        while (this.pending > 0 && !this.#closed) {
-          const batch = this.#queue.slice(this.#head, this.#head + this.#o.batch)
-          if (!(await this.#send(batch))) {
-            this.#retryLater()
-            return
-          }
-          this.#head += batch.length
-          // Compact once the taken prefix is large, so the queue does not grow without end.
-          if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
-            this.#queue = this.#queue.slice(this.#head)
-            this.#head = 0
-          }
+  #take(): MetricValue[] | undefined {
+    const again = this.#retry.shift()
+    if (again !== undefined) return again
+    if (this.#queue.length === this.#head) return undefined
+    const batch = this.#queue.slice(this.#head, this.#head + this.#o.batch)
+    this.#head += batch.length
+    // Compact once the sent prefix is large, so the queue does not grow without end.
+    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+    return batch
+  }
+
+  // One sender: batch after batch until none is left, a call fails (then a backoff) or close.
+  async #sender(): Promise<void> {
+    try {
+      while (!this.#closed && this.#timer === null) {
+        const batch = this.#take()
+        if (batch === undefined) break
+        this.#inFlightPoints += batch.length
+        const ok = await this.#send(batch)
+        this.#inFlightPoints -= batch.length
+        if (!ok) {
+          this.#retry.unshift(batch)
+          this.#retryLater()
+          break
         }
-      } finally {
-        this.#running = null
       }
-    })()
-    return this.#running
+    } finally {
+      this.#active--
+      if (this.#active === 0) for (const resolve of this.#idle.splice(0)) resolve()
+    }
   }
 
   #retryLater(): void {
-    if (this.#closed) return
+    if (this.#closed || this.#timer !== null) return
     this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff === 0 ? 500 : this.#backoff * 2)
     this.#timer = setTimeout(() => {
       this.#timer = null

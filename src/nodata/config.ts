@@ -28,7 +28,7 @@ export interface NodataConfig extends ConnectionLimits {
    * /api/push (falcon `sender.transferAddr`). Each batch goes to one; the next on failure.
    */
   transfer: string[]
-  /** batch: mock points per push (falcon `sender.batch`, 500). */
+  /** batch: mock points per push (falcon's `sender.batch` is 500; larger calls cost transfer less). */
   batch: number
   /** refreshInterval: ms between two checks of whether the rules, groups or hosts changed. */
   refreshInterval: number
@@ -52,7 +52,7 @@ export const defaultNodataConfig: NodataConfig = {
   replicas: 500,
   callTimeout: 10_000,
   transfer: ['127.0.0.1:8433'],
-  batch: 500,
+  batch: 5000,
   refreshInterval: 5000,
   timeoutFloor: 180,
   timeoutSteps: 3,

@@ -63,6 +63,7 @@ export async function start(
     {
       addresses: config.transfer,
       batch: config.batch,
+      inFlight: 8,
       callTimeout: config.callTimeout,
       maxPending: config.maxPending,
       name: 'nodata',
