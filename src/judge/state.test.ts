@@ -218,14 +218,18 @@ describe('judge state', () => {
 
   it('reads a log cut in the middle of a record up to the cut, and says so once', async () => {
     const dir = tempDir()
-    const a = judge(dir, h1(strategy({ func: 'all(#1)' }), strategy({ id: 4, func: 'all(#1)' })))
-    a.send(60, 95) // two PROBLEMs, two records
+    const rules = () =>
+      h1(strategy({ func: 'all(#1)' }), strategy({ id: 4, func: 'all(#1)', rightValue: 95 }))
+    const a = judge(dir, rules())
+    a.send(60, 93) // strategy 3's PROBLEM, written by one Judge.Send
+    a.send(120, 97) // strategy 4's PROBLEM, written by the next
+    assert.deepEqual(a.events, ['PROBLEM 1', 'PROBLEM 1'])
     const [name] = logs(dir)
     truncateSync(join(dir, name), readFileSync(join(dir, name)).length - 3)
-    const b = judge(dir, h1(strategy({ func: 'all(#1)' }), strategy({ id: 4, func: 'all(#1)' })))
+    const b = judge(dir, rules())
     assert.equal(b.problems.length, 1)
     assert.match(b.problems[0], /judge-state-\d+\.wal: cut short at byte \d+$/)
-    b.send(120, 10)
+    b.send(180, 10)
     // Strategy 3's PROBLEM was read and gets its OK; strategy 4's was lost with the cut.
     assert.deepEqual(b.events, ['OK 1'])
     await b.close()

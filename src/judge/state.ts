@@ -142,9 +142,13 @@ function header(magic: number, gen: number): Buffer {
   return b
 }
 
+/** scratch: where identities are encoded before being copied out at their size. */
+const scratch = new Buf()
+
 /** identityOf encodes a series' endpoint, metric and tags, the key of its records. */
 function identityOf(s: Series): Buffer {
-  const b = new Buf()
+  const b = scratch
+  b.n = 0
   b.str(s.endpoint)
   b.str(s.metric)
   const keys = Object.keys(s.tags)
@@ -290,15 +294,17 @@ export function readState(dir: string): {
             const id = readIdentity(r)
             const gauge = r.u8() === 1
             const n = r.u32()
-            const ts: number[] = []
-            const vs: number[] = []
+            r.need(n * 16)
+            const ts = new Array<number>(n)
+            const vs = new Array<number>(n)
             for (let i = 0; i < n; i++) {
-              ts.push(r.f64())
-              vs.push(r.f64())
+              ts[i] = r.f64()
+              vs[i] = r.f64()
             }
             const states = new Map<string, RuleState>()
             for (let i = r.u32(); i > 0; i--) readRuleState(r, states)
-            series.set(keyOf(id), { ...id, gauge, ts, vs, states })
+            const { endpoint, metric, tags } = id
+            series.set(keyOf(id), { endpoint, metric, tags, gauge, ts, vs, states })
           }
         } catch (err) {
           problems.push(`${snapPath}: ${(err as Error).message}`)
@@ -328,17 +334,21 @@ export function readState(dir: string): {
       for (const body of frames(b, HEADER_BYTES, (off, why) =>
         problems.push(`${path}: ${why} at byte ${off}`)
       )) {
+        // A frame holds the events of one commit, one after the other.
         const r = new Reader(body)
-        const kind = r.u8()
-        if (kind !== KIND_EVENT) throw new Error(`unknown record kind ${kind}`)
-        const id = readIdentity(r)
-        const key = keyOf(id)
-        let s = series.get(key)
-        if (s === undefined) {
-          s = { ...id, gauge: true, ts: [], vs: [], states: new Map() }
-          series.set(key, s)
+        while (r.off < body.length) {
+          const kind = r.u8()
+          if (kind !== KIND_EVENT) throw new Error(`unknown record kind ${kind}`)
+          const id = readIdentity(r)
+          const key = keyOf(id)
+          let s = series.get(key)
+          if (s === undefined) {
+            const { endpoint, metric, tags } = id
+            s = { endpoint, metric, tags, gauge: true, ts: [], vs: [], states: new Map() }
+            series.set(key, s)
+          }
+          readRuleState(r, s.states)
         }
-        readRuleState(r, s.states)
       }
     } catch (err) {
       problems.push(`${path}: ${(err as Error).message}`)
@@ -457,14 +467,14 @@ export class StateFile implements StateJournal {
       this.#ids.set(s, id)
     }
     const b = this.#buf
-    const at = b.begin()
+    // One frame per commit (a Judge.Send's events): one checksum for all of them, computed at commit.
+    if (b.n === 0) b.begin()
     b.u8(KIND_EVENT)
     b.raw(id)
     b.str(ruleKey)
     b.u8(state.status === 'PROBLEM' ? 1 : 0)
     b.u32(state.currentStep)
     b.f64(state.eventTime)
-    b.end(at)
   }
 
   /**
@@ -475,6 +485,7 @@ export class StateFile implements StateJournal {
   commit(): void {
     const b = this.#buf
     if (b.n === 0) return
+    b.end(0)
     try {
       let off = 0
       while (off < b.n) off += writeSync(this.#fd, b.bytes, off, b.n - off)
