@@ -172,7 +172,11 @@ describe('judge state', () => {
     assert.equal(a.file.counters.snapshots, 2)
     assert.ok(a.file.counters.snapshotBytes > 0)
     await a.close()
-    assert.deepEqual(readdirSync(dir).sort(), [...logs(dir), SNAPSHOT_FILE].sort())
+    const files = readdirSync(dir).sort()
+    assert.deepEqual(files, [...logs(dir), SNAPSHOT_FILE].sort())
+    // A second close (a stop called twice) writes nothing more.
+    await a.close()
+    assert.deepEqual(readdirSync(dir).sort(), files)
   })
 
   it('asks for a snapshot once its log passes the size it was given', async () => {

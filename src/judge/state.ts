@@ -425,6 +425,8 @@ export class StateFile implements StateJournal {
   #snapshotting: Promise<void> | undefined = undefined
   #fullAsked = false
   #syncTimer: NodeJS.Timeout
+  #closing: Promise<void> | undefined = undefined
+  #closed = false
 
   /**
    * constructor opens a new log after generation `gen` (what readState returned) in `dir`, creating
@@ -485,6 +487,11 @@ export class StateFile implements StateJournal {
   commit(): void {
     const b = this.#buf
     if (b.n === 0) return
+    if (this.#closed) {
+      // Nothing is judged after stop; should it be, its records are dropped rather than kept.
+      b.n = 0
+      return
+    }
     b.end(0)
     try {
       let off = 0
@@ -533,6 +540,7 @@ export class StateFile implements StateJournal {
    * is in the new log, whose records replace the snapshot's on restore.
    */
   snapshot(store: SeriesStore): Promise<void> {
+    if (this.#closed) return Promise.resolve()
     this.#snapshotting ??= this.#writeSnapshot(store).finally(() => {
       this.#snapshotting = undefined
     })
@@ -597,12 +605,21 @@ export class StateFile implements StateJournal {
     }
   }
 
-  /** close writes a last snapshot of `store` and closes the log. */
-  async close(store: SeriesStore): Promise<void> {
+  /**
+   * close writes a last snapshot of `store` and closes the log. A second call waits for the first;
+   * after it, snapshot and commit do nothing.
+   */
+  close(store: SeriesStore): Promise<void> {
+    this.#closing ??= this.#close(store)
+    return this.#closing
+  }
+
+  async #close(store: SeriesStore): Promise<void> {
     clearInterval(this.#syncTimer)
     await this.#snapshotting
     await this.snapshot(store)
     this.commit()
+    this.#closed = true
     const fd = this.#fd
     await this.#chain
     try {
