@@ -24,7 +24,14 @@ import {
   type Strategy,
 } from '../src/core/index.js'
 import { start as startGraph, parseGraphConfig } from '../src/graph/index.js'
-import { JudgeEngine, parseJudgeConfig, start as startJudge } from '../src/judge/index.js'
+import {
+  JudgeEngine,
+  parseJudgeConfig,
+  readState,
+  restoreInto,
+  StateFile,
+  start as startJudge,
+} from '../src/judge/index.js'
 import { parseTransferConfig, start as startTransfer } from '../src/transfer/index.js'
 import { memoryQueue, type Queue, redisQueue } from '../src/queue/index.js'
 
@@ -138,14 +145,22 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 }
 
-function throughput(series: number, perSeries: number, seconds: number) {
+/**
+ * throughput judges pre-built batches for `seconds`; with `stateDir`, the engine writes its last
+ * events to a StateFile there (judge's default), and the result adds what a snapshot of every series
+ * and a restore of it cost.
+ */
+async function throughput(series: number, perSeries: number, seconds: number, stateDir?: string) {
   const hosts = Math.ceil(series / METRICS)
   let events = 0
+  const state =
+    stateDir === undefined ? undefined : new StateFile(stateDir, 0, silentLogger, () => undefined)
   const engine = new JudgeEngine({
     remain: 11,
     minInterval: 300,
     queuePattern: 'event:p%v',
     log: silentLogger,
+    journal: state,
     emit: () => {
       events++
     },
@@ -204,9 +219,9 @@ function throughput(series: number, perSeries: number, seconds: number) {
   const elapsed = (performance.now() - started) / 1000
   const evaluations = engine.counters.evaluations - evaluations0
   log(
-    `${points} points in ${elapsed.toFixed(2)} s (${rounds} rounds), ${evaluations} evaluations, ${events} events`
+    `${points} points in ${elapsed.toFixed(2)} s (${rounds} rounds), ${evaluations} evaluations, ${events} events${state === undefined ? '' : ', state kept'}`
   )
-  return {
+  const out = {
     points_per_s: Math.round(points / elapsed),
     evaluations_per_s: Math.round(evaluations / elapsed),
     series: engine.series.count,
@@ -214,6 +229,37 @@ function throughput(series: number, perSeries: number, seconds: number) {
     strategy_bindings: engine.rules.bindingCount,
     strategies_per_series: perSeries,
     events_per_s: Math.round(events / elapsed),
+  }
+  if (state === undefined || stateDir === undefined) return { ...out, state: null }
+  const logBytes = state.counters.logBytes
+  const snapStart = performance.now()
+  await state.snapshot(engine.series)
+  const snapshotMs = performance.now() - snapStart
+  await state.close(engine.series)
+  const restoreStart = performance.now()
+  const read = readState(stateDir)
+  const fresh = new JudgeEngine({
+    remain: 11,
+    minInterval: 300,
+    queuePattern: 'event:p%v',
+    log: silentLogger,
+    emit: () => undefined,
+  })
+  restoreInto(fresh.series, read.series.values())
+  const restoreMs = performance.now() - restoreStart
+  if (fresh.series.count !== engine.series.count || read.problems.length > 0)
+    throw new Error(`restored ${fresh.series.count} series of ${engine.series.count}`)
+  log(
+    `state: log ${logBytes} bytes; snapshot of ${engine.series.count} series ${state.counters.snapshotBytes} bytes in ${snapshotMs.toFixed(1)} ms; restored in ${restoreMs.toFixed(1)} ms`
+  )
+  return {
+    ...out,
+    state: {
+      log_bytes_per_event: Number(((logBytes - 16) / Math.max(1, events)).toFixed(1)),
+      snapshot_ms: Number(snapshotMs.toFixed(1)),
+      snapshot_bytes: state.counters.snapshotBytes,
+      restore_ms: Number(restoreMs.toFixed(1)),
+    },
   }
 }
 
@@ -286,6 +332,7 @@ async function latencyThroughTransfer(events: number) {
       http: '127.0.0.1:0',
       hbs: ['127.0.0.1:1'],
       minInterval: 0,
+      spillDir: join(dir, 'judge'),
     }),
     deps,
     { queue }
@@ -346,8 +393,17 @@ async function latencyThroughTransfer(events: number) {
 async function main() {
   const f = flags()
   log(`${f.series} series × ${f.strategies} strategies each, ${f.seconds} s`)
-  const t = throughput(f.series, f.strategies, f.seconds)
+  const plain = await throughput(f.series, f.strategies, f.seconds)
+  const t = { ...plain, state: undefined }
   log(`${t.points_per_s} points/s`)
+  const stateDir = mkdtempSync(join(tmpdir(), 'pg-judge-bench-state-'))
+  let withState
+  try {
+    withState = await throughput(f.series, f.strategies, f.seconds, stateDir)
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true })
+  }
+  log(`${withState.points_per_s} points/s with the state kept`)
   const inProcess = await latency(memoryQueue(), f.events)
   log(`in process: event latency p50 ${inProcess.p50} ms, p99 ${inProcess.p99} ms`)
   const e2e = await latencyThroughTransfer(Math.min(f.events, 1000))
@@ -376,6 +432,13 @@ async function main() {
     JSON.stringify({
       bench: 'judge',
       ...t,
+      // The same run with judge's state log written (one write per Judge.Send with events).
+      points_per_s_state: withState.points_per_s,
+      events_per_s_state: withState.events_per_s,
+      state_log_bytes_per_event: withState.state?.log_bytes_per_event,
+      state_snapshot_ms: withState.state?.snapshot_ms,
+      state_snapshot_bytes: withState.state?.snapshot_bytes,
+      state_restore_ms: withState.state?.restore_ms,
       event_latency_p50_ms: inProcess.p50,
       event_latency_p99_ms: inProcess.p99,
       push_to_event_latency_p50_ms: e2e.p50,

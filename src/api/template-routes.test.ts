@@ -38,18 +38,28 @@ describe('judge rule syntax', () => {
     f('', false)
   })
 
-  it('checks strategy tags as k=v,k2=v2', () => {
-    const f = (tags: string, ok: boolean) => assert.equal(tagsProblem(tags) === undefined, ok, tags)
+  it('checks strategy tags as k=v, k!=v, k=~regex, k!~regex separated by commas', () => {
+    const f = (tags: string, ok: boolean, metric?: string) =>
+      assert.equal(tagsProblem(tags, metric) === undefined, ok, tags)
     f('', true)
     f('port=80', true)
     f('port=80,proto=tcp', true)
     f('k=', true)
+    f('mount=~/data.*,fstype!=tmpfs,dev!~loop[0-9]+', true)
     f('port', false)
     f('a=b=c', false)
     f('=b', false)
     f('a=1,', false)
     f('a=1,a=2', false)
     f(' a=1', false)
+    f('a=~(', false)
+    f('a!=~x', false)
+    // An agent reads a builtin metric's tags as what to collect: exact only.
+    f('port=80', true, 'net.port.listen')
+    f('port=~80|81', false, 'net.port.listen')
+    f('name!=x', false, 'proc.num')
+    f('port=~80|81', true, 'app.port')
+    assert.match(tagsProblem('a=~(') ?? '', /^"a=~\(": error parsing regexp "\(": /)
   })
 
   it('parses expressions as hbs does', () => {
@@ -706,11 +716,16 @@ for (const engine of await testEngines()) {
       await bad({ metric: '' }, 'metric')
       await bad({ metric: 'm'.repeat(129) }, 'metric')
       await bad({ metric: ' cpu.idle' }, 'metric')
-      await bad({ tags: 'port' }, 'tags', /not k=v/)
+      await bad({ tags: 'port' }, 'tags', /not a tag matcher/)
       await bad({ tags: 'a=b=c' }, 'tags')
       await bad({ tags: '=b' }, 'tags', /empty key/)
       await bad({ tags: 'a=1,a=2' }, 'tags')
       await bad({ tags: `k=${'v'.repeat(255)}` }, 'tags')
+      await bad({ tags: 'mount=~(' }, 'tags', /error parsing regexp "\(": /)
+      await bad({ tags: 'mount!~(?=x)' }, 'tags', /look-around assertions are not supported/)
+      await bad({ tags: 'mount!=~x' }, 'tags', /write mount!~regex/)
+      await bad({ tags: 'mount=~a{1,2}' }, 'tags', /cannot hold a comma/)
+      await bad({ metric: 'net.port.listen', tags: 'port=~80|81' }, 'tags', /exact k=v/)
       await bad({ func: undefined }, 'func', /required/)
       await bad({ func: 'foo(#3)' }, 'func', /unknown function foo/)
       await bad({ func: 'all(3)' }, 'func')
@@ -751,6 +766,7 @@ for (const engine of await testEngines()) {
         { func: 'stddev(#10)', right_value: '-1.5' },
         { func: 'pdiff(#2)', right_value: '1e3', op: '!=' },
         { func: 'diff(#1)', right_value: '+.5', op: '==', tags: 'k=' },
+        { tags: 'mount=~/data[0-9]*,fstype!=tmpfs,dev!~loop.*' },
         { right_value: 0 },
         { priority: 0, max_step: '2' },
       ]) {
@@ -766,6 +782,12 @@ for (const engine of await testEngines()) {
       })
       assert.equal(put.status, 400)
       assert.match(put.body.error, /^body\.func: /)
+      const putTags = await call('PUT', '/api/v1/strategy', {
+        token: alice,
+        body: { ...strategy(t.id, { tags: 'mount!~[' }), id: 1 },
+      })
+      assert.equal(putTags.status, 400)
+      assert.match(putTags.body.error, /^body\.tags: "mount!~\[": error parsing regexp/)
       const putNoId = await call('PUT', '/api/v1/strategy', {
         token: alice,
         body: strategy(t.id),

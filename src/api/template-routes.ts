@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import { z } from 'zod'
+import { parseTagMatchers } from '../core/index.js'
 import type { Expression, PortalDatabase, Strategy } from '../store/index.js'
 import { type AuthUser, isAdmin } from './auth.js'
 import { badRequest, conflict, forbidden, notFound, parse } from './http-errors.js'
@@ -142,18 +143,35 @@ const func = text(16, 'a judge function such as all(#3)').superRefine((f, c) => 
   if (p !== undefined) c.addIssue({ code: 'custom', message: p })
 })
 
-/** tagsProblem checks a strategy's `k=v,k2=v2`, or undefined when it is fine (empty is fine). */
-export function tagsProblem(tags: string): string | undefined {
-  if (tags === '') return undefined
-  const seen = new Set<string>()
-  for (const piece of tags.split(',')) {
-    const kv = piece.split('=')
-    if (kv.length !== 2) return `"${piece}" is not k=v (write tags as k=v,k2=v2)`
-    const [k = '', v = ''] = kv
-    if (k === '') return `"${piece}" has an empty key`
-    if (!noOuterSpace(k) || !noOuterSpace(v)) return `"${piece}" has spaces around its key or value`
-    if (seen.has(k)) return `tag ${k} is given twice`
-    seen.add(k)
+/**
+ * AGENT_BUILTIN_METRICS: the metrics whose strategy tags tell agents what to collect (hbs's
+ * Agent.BuiltinMetrics sends them the tags text: `port=80` for net.port.listen, ...); an agent reads
+ * only `k=v` there, so their strategies take no other matcher.
+ */
+const AGENT_BUILTIN_METRICS: ReadonlySet<string> = new Set([
+  'net.port.listen',
+  'proc.num',
+  'du.bs',
+  'url.check.health',
+])
+
+/**
+ * tagsProblem checks a strategy's tags (`k=v`, `k!=v`, `k=~regex`, `k!~regex`, separated by commas;
+ * see core's parseTagMatchers), or undefined when they are fine (empty is fine). With `metric`, an
+ * agent's builtin metric takes exact `k=v` only.
+ */
+export function tagsProblem(tags: string, metric?: string): string | undefined {
+  let matchers
+  try {
+    matchers = parseTagMatchers(tags)
+  } catch (err) {
+    return (err as Error).message
+  }
+  if (metric !== undefined && AGENT_BUILTIN_METRICS.has(metric)) {
+    const other = matchers.find((m) => m.op !== '=')
+    if (other !== undefined) {
+      return `${metric}'s tags tell agents what to collect: write them as exact k=v, not ${other.name}${other.op}`
+    }
   }
   return undefined
 }
@@ -259,7 +277,7 @@ const strategyFields = {
   metric: text(128, 'a metric name')
     .min(1, { error: 'required: a metric name', abort: true })
     .refine(noOuterSpace, 'must not start or end with spaces'),
-  tags: text(256, 'tags as k=v,k2=v2')
+  tags: text(256, 'tags as k=v,k2=v2 (or k!=v, k=~regex, k!~regex)')
     .default('')
     .superRefine((t, c) => {
       const p = tagsProblem(t)
@@ -273,6 +291,14 @@ const strategyFields = {
   note: text(128, 'a note').default(''),
   run_begin: runTime,
   run_end: runTime,
+}
+
+/** builtinTags: an agent's builtin metric (net.port.listen, ...) takes exact tags only. */
+function builtinTags(s: { metric: string; tags: string }, c: z.RefinementCtx) {
+  // The tags' own syntax is checked by their field; this adds what depends on the metric.
+  if (tagsProblem(s.tags) !== undefined) return
+  const p = tagsProblem(s.tags, s.metric)
+  if (p !== undefined) c.addIssue({ code: 'custom', path: ['tags'], message: p })
 }
 
 /** runPair: hbs treats a strategy as always active only when both times are empty. */
@@ -289,9 +315,11 @@ function runPair(s: { run_begin: string; run_end: string }, c: z.RefinementCtx) 
 const NewStrategy = z
   .object({ ...strategyFields, for: forSeconds, tpl_id: id('a template id') })
   .superRefine(runPair)
+  .superRefine(builtinTags)
 const StrategyUpdate = z
   .object({ id: id(), ...strategyFields, for: forSeconds })
   .superRefine(runPair)
+  .superRefine(builtinTags)
 
 const expressionAction = z
   .object(

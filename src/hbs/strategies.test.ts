@@ -10,6 +10,7 @@ import {
   parseTags,
   pluginsOf,
   runsAt,
+  strategyKey,
   type Strategy,
   type StrategyRow,
   type Template,
@@ -202,6 +203,25 @@ describe('strategy rows (falcon QueryStrategies)', () => {
       ['', 'v'],
       ['k', ''],
     ])
+  })
+
+  it("carries Peregrine's tag matchers in falcon's map unchanged (docs/judge.md, Tags)", () => {
+    // k=~re and k!=v split as falcon splits them; k!~re, which falcon drops, as k! → ~re.
+    assert.deepEqual(parseTags('mount=~/data.*,fstype!=tmpfs,dev!~loop=[0-9]+,host=a!~b'), [
+      ['dev!', '~loop=[0-9]+'],
+      ['fstype!', 'tmpfs'],
+      ['host', 'a!~b'],
+      ['mount', '~/data.*'],
+    ])
+    const [s] = toStrategies(
+      [row(1, 'a', 'mount=~/data.*,dev!~loop.*')],
+      TREE,
+      '12:00',
+      () => undefined
+    ).values()
+    assert.deepEqual(s.tags, { 'dev!': '~loop.*', mount: '~/data.*' })
+    // Template inheritance keys on the matchers as written: a child's mount!=/ replaces no mount=/.
+    assert.equal(strategyKey(s), 'metric:a/tags:dev!=~loop.*,mount=~/data.*')
   })
 
   it('keeps rows in their run window, with a float right_value and an existing template', () => {

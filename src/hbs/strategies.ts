@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto'
 import {
   parseGoFloat,
+  splitTagPiece,
   type Expression as FalconExpression,
   type Strategy as FalconStrategy,
   type Template,
@@ -143,15 +144,17 @@ export function toTemplate(row: TemplateRow): Template {
 
 /**
  * parseTags reads a strategy's `k=v,k2=v2` as falcon does: pieces split at `,`, each at its first `=`,
- * a piece without `=` ignored, nothing trimmed, a repeated key keeping its last value. The entries come
- * back sorted by key (Go's order).
+ * a piece without `=` ignored, nothing trimmed, a repeated key keeping its last value. Peregrine's
+ * matchers ride in the same map (core's splitTagPiece): `k=~re` → `k: ~re` and `k!=v` → `k!: v` as
+ * falcon splits them, and `k!~re`, which falcon would drop, → `k!: ~re`. The entries come back sorted
+ * by key (Go's order).
  */
 export function parseTags(s: string): [string, string][] {
   if (s === '') return []
   const m = new Map<string, string>()
   for (const piece of s.split(',')) {
-    const eq = piece.indexOf('=')
-    if (eq >= 0) m.set(piece.slice(0, eq), piece.slice(eq + 1))
+    const kv = splitTagPiece(piece)
+    if (kv !== undefined) m.set(kv[0], kv[1])
   }
   return [...m].sort((a, b) => compareGo(a[0], b[0]))
 }

@@ -31,8 +31,16 @@ export interface JudgeConfig extends ConnectionLimits {
   queuePattern: string
   /** redis: `redis://[:password@]host:port[/db]` for falcon's Redis lists; '' keeps events in process. */
   redis: string
-  /** spillDir: where events wait on disk while Redis is unreachable. */
+  /**
+   * spillDir: judge's data directory: where events wait on disk while Redis is unreachable, and
+   * where its state (series' newest points, last events) is kept (STATE.md).
+   */
   spillDir: string
+  /**
+   * snapshotInterval: ms between two snapshots of judge's state under spillDir (default 60 s); 0
+   * keeps no state on disk, as falcon (a restart forgets history and last events).
+   */
+  snapshotInterval: number
   /** staleAfter: seconds after which a silent series is forgotten (falcon: 7 days). */
   staleAfter: number
   /** purgeInterval: ms between two sweeps for silent series (falcon: 5 h). */
@@ -54,6 +62,7 @@ export const defaultJudgeConfig: JudgeConfig = {
   queuePattern: 'event:p%v',
   redis: '',
   spillDir: './data/judge',
+  snapshotInterval: 60_000,
   staleAfter: 7 * 86_400,
   purgeInterval: 5 * 3_600_000,
   maxBodyBytes: 32 << 20,
@@ -64,6 +73,9 @@ export const defaultJudgeConfig: JudgeConfig = {
 export function parseJudgeConfig(raw: Record<string, unknown>): Readonly<JudgeConfig> {
   const c = { ...defaultJudgeConfig, ...raw }
   const problems: string[] = []
+  // A misspelt key (snapshotIntervall) would otherwise leave its default in force unnoticed.
+  for (const k of Object.keys(raw))
+    if (!Object.hasOwn(defaultJudgeConfig, k)) problems.push(`judge.${k}: not a judge setting`)
   checkListen(problems, 'judge.rpc', c.rpc)
   checkListen(problems, 'judge.http', c.http)
   const hbs: unknown = c.hbs
@@ -98,6 +110,10 @@ export function parseJudgeConfig(raw: Record<string, unknown>): Readonly<JudgeCo
     )
   if (typeof c.spillDir !== 'string' || c.spillDir === '')
     problems.push('judge.spillDir: expected a directory path')
+  if (!Number.isInteger(c.snapshotInterval) || c.snapshotInterval < 0)
+    problems.push(
+      `judge.snapshotInterval: expected ms (an integer ≥ 0; 0 keeps no state on disk), got ${JSON.stringify(c.snapshotInterval)}`
+    )
   checkConnectionLimits(problems, 'judge', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze({ ...c, hbs: Object.freeze([...c.hbs]) as string[] })

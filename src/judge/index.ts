@@ -35,10 +35,12 @@ import { openQueue, type Queue, registerQueueMetrics } from '../queue/index.js'
 import type { JudgeConfig } from './config.js'
 import { JudgeEngine } from './judge.js'
 import { tagsKeyOf } from './series.js'
+import { readState, restoreInto, StateFile } from './state.js'
 
 export { parseJudgeConfig, defaultJudgeConfig, type JudgeConfig } from './config.js'
 export { JudgeEngine, type JudgeCounters, type JudgeEngineOptions } from './judge.js'
 export * from './functions.js'
+export { readState, restoreInto, StateFile, type StateCounters } from './state.js'
 
 /** JudgeService is a started judge; `syncRules` fetches hbs's rules now (tests, /config/reload). */
 export interface JudgeService extends Service {
@@ -58,6 +60,20 @@ export async function start(
   deps: Deps,
   options: JudgeStartOptions = {}
 ): Promise<JudgeService> {
+  // State first: what the last run left is read before anything is judged, and a data directory
+  // judge cannot write stops the start with one sentence rather than losing state later.
+  let state: StateFile | undefined
+  let snapshotSoon: () => void = () => undefined
+  let restored: ReturnType<typeof readState> | undefined
+  if (config.snapshotInterval > 0) {
+    restored = readState(config.spillDir)
+    if (restored.problems.length > 0) {
+      deps.log.warn(
+        `judge: state files damaged, starting with what could be read before the damage: ${restored.problems.join('; ')}`
+      )
+    }
+    state = new StateFile(config.spillDir, restored.gen, deps.log, () => snapshotSoon())
+  }
   const ownQueue = options.queue === undefined
   const queue = options.queue ?? openQueue(config.redis, config.spillDir, deps.log)
   const pushFailures = { count: 0 }
@@ -66,6 +82,7 @@ export async function start(
     minInterval: config.minInterval,
     queuePattern: config.queuePattern,
     log: deps.log,
+    journal: state,
     emit: (list, payload) => {
       // The queue holds what Redis cannot take yet (memory, then disk); a refusal here is a bug or a
       // full disk, and is counted and logged rather than lost silently.
@@ -75,6 +92,27 @@ export async function start(
       })
     },
   })
+
+  let snapshotTimer: NodeJS.Timeout | undefined
+  if (state !== undefined && restored !== undefined) {
+    const st = state
+    let events = 0
+    for (const r of restored.series.values()) events += r.states.size
+    const n = restoreInto(engine.series, restored.series.values())
+    if (n > 0) {
+      deps.log.info(`judge: restored ${n} series and ${events} last events from ${config.spillDir}`)
+    }
+    const hadFiles = restored.gen > 0
+    const snapshot = () => {
+      void st.snapshot(engine.series)
+    }
+    // A long log (many events between two snapshots) is folded into a snapshot at once.
+    snapshotSoon = () => setImmediate(snapshot)
+    // What was read becomes one snapshot now, so that restarts never pile up logs.
+    if (hadFiles) snapshot()
+    snapshotTimer = setInterval(snapshot, config.snapshotInterval)
+    snapshotTimer.unref()
+  }
 
   // Rules from hbs: the first address that answers wins; the last rules stay when none does.
   const dial =
@@ -92,6 +130,7 @@ export async function start(
   }
   const sync = { ok: 0, failed: 0, lastAt: 0, lastError: '' }
   let hbsDown = false
+  let stopped = false
   const syncRules = async (): Promise<void> => {
     const errors: string[] = []
     for (const address of config.hbs) {
@@ -113,7 +152,8 @@ export async function start(
     }
     sync.failed++
     sync.lastError = errors.join('; ')
-    if (!hbsDown)
+    // A fetch that stop() cut short (its clients closed) is not hbs's failure: nothing to report.
+    if (!hbsDown && !stopped)
       deps.log.warn(
         `judge: cannot fetch rules from hbs (${sync.lastError}); keeping the last rules and retrying every ${config.hbsInterval} ms`
       )
@@ -121,7 +161,6 @@ export async function start(
     throw new Error(`judge: no hbs answered: ${sync.lastError}`)
   }
   await syncRules().catch(() => undefined)
-  let stopped = false
   let syncTimer: NodeJS.Timeout | undefined
   const scheduleSync = () => {
     syncTimer = setTimeout(() => {
@@ -228,6 +267,28 @@ export async function start(
       [{ outcome: 'failed' }, sync.failed],
     ],
   })
+  if (state !== undefined) {
+    const sc = state.counters
+    counterFrom(registry, {
+      name: 'peregrine_judge_state_snapshots_total',
+      help: 'Snapshots of the state (series points, last events) written.',
+      read: () => sc.snapshots,
+    })
+    counterFrom(registry, {
+      name: 'peregrine_judge_state_write_failures_total',
+      help: 'State log writes and snapshots that failed (each logged).',
+      read: () => sc.writeFailures,
+    })
+    gaugeFrom(registry, {
+      name: 'peregrine_judge_state_bytes',
+      help: 'Bytes of state on disk, by file (snapshot: the last one written; log: the current log).',
+      labels: ['file'],
+      read: () => [
+        [{ file: 'snapshot' }, sc.snapshotBytes],
+        [{ file: 'log' }, sc.logBytes],
+      ],
+    })
+  }
   registerQueueMetrics(registry, 'judge', () => queue.stats())
   listenerMetrics(registry, 'judge', () => listeners)
   http.get('/metrics', async (_req, reply) =>
@@ -244,6 +305,7 @@ export async function start(
       rulesFetchFailures: sync.failed,
       rulesFetchedAt: sync.lastAt,
       queuePushFailures: pushFailures.count,
+      state: state?.counters ?? null,
       queue: queue.stats(),
       listeners,
     })
@@ -308,9 +370,11 @@ export async function start(
     stopped = true
     clearTimeout(syncTimer)
     clearInterval(purgeTimer)
+    clearInterval(snapshotTimer)
     rpc.close()
     await http.close()
     for (const c of clients.values()) c.close()
+    await state?.close(engine.series)
     if (ownQueue) await queue.close()
     throw err
   }
@@ -344,6 +408,9 @@ export async function start(
       })
       await http.close()
       for (const c of clients.values()) c.close()
+      // Nothing is judged any more: the last snapshot holds every series and last event.
+      clearInterval(snapshotTimer)
+      await state?.close(engine.series)
       if (ownQueue) await queue.close()
     },
   }

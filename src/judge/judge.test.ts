@@ -297,6 +297,82 @@ describe('JudgeEngine matching (CheckStrategy, CheckExpression)', () => {
     f({ fstype: 'ext4' }, false)
   })
 
+  it("matches a strategy's k=~re, k!=v and k!~re tags (as hbs carries them), anchored", () => {
+    // hbs carries `mount=~/data[0-9]*,fstype!=tmpfs,dev!~loop.*` as this map (core/tag-matchers.ts).
+    const tags = { mount: '~/data[0-9]*', 'fstype!': 'tmpfs', 'dev!': '~loop.*' }
+    const f = (pointTags: Record<string, string>, fires: boolean) => {
+      const s = strategy({ metric: 'df.used', tags, func: 'all(#1)' })
+      const { engine, sent } = setup({ hosts: [h1(s)] })
+      engine.send([point(T, 95, { metric: 'df.used', tags: pointTags })], T)
+      assert.equal(sent.length, fires ? 1 : 0, JSON.stringify(pointTags))
+      if (fires) {
+        assert.equal(sent[0].event.id, `s_3_${md5(pk('h1', 'df.used', pointTags))}`)
+        // The event carries the strategy as hbs sent it: falcon's alarm reads the same JSON.
+        assert.deepEqual(sent[0].event.strategy?.tags, tags)
+      }
+    }
+    f({ mount: '/data' }, true)
+    f({ mount: '/data12', fstype: 'ext4', dev: 'sda1' }, true)
+    f({ mount: '/data', fstype: 'tmpfs' }, false) // != excludes
+    f({ mount: '/data', dev: 'loop0' }, false) // !~ excludes
+    f({ mount: '/datax' }, false) // anchored at both ends
+    f({ mount: 'x/data' }, false)
+    f({ mount: '/' }, false)
+    f({}, false) // a missing tag is '' to a regex: /data[0-9]* does not match it
+  })
+
+  it('every strategy that matches applies: a specific one does not hide a general one', () => {
+    const all = strategy({
+      id: 3,
+      metric: 'df.used',
+      tags: { 'mount!': '~/data.*' },
+      func: 'all(#1)',
+    })
+    const data = strategy({
+      id: 4,
+      metric: 'df.used',
+      tags: { mount: '~/data.*' },
+      func: 'all(#1)',
+    })
+    const root = strategy({ id: 5, metric: 'df.used', tags: { mount: '/' }, func: 'all(#1)' })
+    const any = strategy({ id: 6, metric: 'df.used', tags: {}, func: 'all(#1)' })
+    const { engine, sent } = setup({ hosts: [h1(all, data, root, any)] })
+    engine.send(
+      [
+        point(T, 95, { metric: 'df.used', tags: { mount: '/' } }),
+        point(T, 95, { metric: 'df.used', tags: { mount: '/data1' } }),
+      ],
+      T
+    )
+    assert.deepEqual(
+      sent.map((x) => `${x.event.strategy?.id} ${x.event.pushedTags.mount}`),
+      ['3 /', '5 /', '6 /', '4 /data1', '6 /data1']
+    )
+  })
+
+  it("keeps an expression's tags exact, as falcon: k=~v there is the value ~v", () => {
+    const e = expression({ tags: { project: '~x.*' } })
+    const { engine, sent } = setup({ expressions: [e] })
+    engine.send([point(T, 100, { metric: 'qps', tags: { project: 'xy' } })], T)
+    assert.equal(sent.length, 0)
+    engine.send([point(T, 100, { metric: 'qps', tags: { project: '~x.*' } })], T)
+    assert.equal(sent.length, 1)
+  })
+
+  it('a strategy whose tag regex does not compile is skipped with one warning', () => {
+    const { engine, log } = setup()
+    engine.setRules(
+      [h1(strategy({ tags: { mount: '~(' } }), strategy({ id: 4, func: 'all(#1)' }))],
+      []
+    )
+    assert.equal(log.lines.length, 1)
+    assert.match(
+      log.lines[0],
+      /^warn judge: strategy 3: tags: error parsing regexp "\(": .*; skipped$/
+    )
+    assert.equal(engine.rules.strategies.get('h1')?.get('cpu.busy')?.length, 1)
+  })
+
   it('strategies are per host: another endpoint of the metric is stored, not judged', () => {
     const { engine, sent } = setup({ hosts: [h1(strategy({ func: 'all(#1)' }))] })
     engine.send([point(T, 95, { endpoint: 'h2' })], T)

@@ -11,6 +11,7 @@ import type {
 import { evaluate, type Evaluation } from './evaluate.js'
 import { RuleIndex, type CompiledRule } from './rules.js'
 import { type Series, SeriesStore } from './series.js'
+import type { StateJournal } from './state.js'
 
 /** JudgeCounters are shown on /counter/all. */
 export interface JudgeCounters {
@@ -36,8 +37,13 @@ export interface JudgeEngineOptions {
   /** queuePattern: the list an event goes to, `%v` replaced by its priority (falcon `event:p%v`). */
   queuePattern: string
   log: Logger
-  /** emit hands an event to the queue; called synchronously while judging the point. */
+  /**
+   * emit hands an event to the queue; called synchronously at the end of the Judge.Send call whose
+   * point caused it, in order, after the journal's commit.
+   */
   emit: (list: string, payload: string, event: AlarmEvent) => void
+  /** journal, when given, records every last event and commits them before any is emitted. */
+  journal?: StateJournal
 }
 
 /** JudgeEngine holds the rules, the history and the last events. Single-threaded: no locks. */
@@ -55,9 +61,15 @@ export class JudgeEngine {
   #version = 0
   readonly #opts: JudgeEngineOptions
   readonly #eval: Evaluation = { enough: false, triggered: false, leftValue: 0, oldestTime: 0 }
+  readonly #journal: StateJournal | undefined
+  /** The events of the current call, emitted once the journal has them (#flush). */
+  readonly #outLists: string[] = []
+  readonly #outPayloads: string[] = []
+  readonly #outEvents: AlarmEvent[] = []
 
   constructor(opts: JudgeEngineOptions) {
     this.#opts = opts
+    this.#journal = opts.journal
     this.#rules = new RuleIndex(0, [], [], opts.remain, opts.log)
   }
 
@@ -91,13 +103,38 @@ export class JudgeEngine {
         if (problems.length < 10) problems.push(`item ${i}: ${problem}`)
         continue
       }
-      this.judge(item, now)
+      this.#judge(item, now)
     }
+    this.#flush()
     return problems
   }
 
-  /** judge stores one checked item and evaluates the rules of its series. */
+  /** judge stores one checked item, evaluates the rules of its series and emits its events. */
   judge(item: JudgeItem, now: number): void {
+    this.#judge(item, now)
+    this.#flush()
+  }
+
+  /**
+   * #flush commits the last events of the call to the journal in one write, then emits the events:
+   * a state on disk before its event is queued means a restart never repeats an event, at the cost
+   * of losing one that was in flight when the process died.
+   */
+  #flush(): void {
+    const n = this.#outEvents.length
+    if (n === 0) return
+    try {
+      this.#journal?.commit()
+      for (let i = 0; i < n; i++)
+        this.#opts.emit(this.#outLists[i], this.#outPayloads[i], this.#outEvents[i])
+    } finally {
+      this.#outLists.length = 0
+      this.#outPayloads.length = 0
+      this.#outEvents.length = 0
+    }
+  }
+
+  #judge(item: JudgeItem, now: number): void {
     const rules = this.#rules
     if (!rules.metrics.has(item.metric)) {
       this.counters.filtered++
@@ -152,7 +189,9 @@ export class JudgeEngine {
     leftValue: number,
     eventTime: number
   ): void {
-    s.states[i] = { status, currentStep, eventTime }
+    const state = { status, currentStep, eventTime }
+    s.states[i] = state
+    this.#journal?.record(s, rule.key, state)
     const event: AlarmEvent = {
       id: rule.idPrefix + s.pkHash,
       strategy: rule.strategy,
@@ -165,8 +204,9 @@ export class JudgeEngine {
       pushedTags: s.tags,
     }
     this.counters.events++
-    const list = this.#opts.queuePattern.replace('%v', String(rule.priority))
-    this.#opts.emit(list, JSON.stringify(event), event)
+    this.#outLists.push(this.#opts.queuePattern.replace('%v', String(rule.priority)))
+    this.#outPayloads.push(JSON.stringify(event))
+    this.#outEvents.push(event)
   }
 
   /** purge drops series whose newest point is older than `before` (Unix seconds). */

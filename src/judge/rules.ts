@@ -1,6 +1,15 @@
 // judge's rule index: hbs's strategies and expressions, parsed once and indexed the way falcon's judge
 // looks them up (strategies by `endpoint/metric`, expressions by `metric/k=v` and `metric/endpoint=…`).
-import type { Expression, HostStrategies, Logger, Strategy } from '../core/index.js'
+import {
+  compileTagMatcher,
+  type Expression,
+  type HostStrategies,
+  type Logger,
+  type Strategy,
+  tagMatcherOf,
+  type TagTest,
+  tagTestMatches,
+} from '../core/index.js'
 import { parseFunc } from './functions.js'
 import type { Series } from './series.js'
 
@@ -76,8 +85,10 @@ export interface CompiledRule {
   readonly priority: number
   /** forSeconds: Peregrine's `for`: the condition must hold this long before PROBLEM is sent. */
   readonly forSeconds: number
-  /** tags to match: every one must be in the point's tags (with `endpoint` for expressions). */
+  /** tags: an expression's tags, every one to be in the point's tags (with `endpoint`); its index. */
   readonly tags: readonly (readonly [string, string])[]
+  /** matchers: a strategy's tag matchers, every one to hold (none for an expression). */
+  readonly matchers: readonly TagTest[]
 }
 
 /** forOf reads Peregrine's optional `for` (seconds) from a rule; falcon's rules have none. */
@@ -99,6 +110,19 @@ function compile(
   const fn = FN_CODES[parsed.name]
   const points = fn === Fn.Diff || fn === Fn.Pdiff ? parsed.limit + 1 : parsed.limit
   const tags = Object.entries(rule.tags ?? {})
+  // Only a strategy's tags are matchers; an expression's stay falcon's exact tags, by which it is
+  // indexed (`metric/k=v`), so `k=~v` there is the value `~v`, as in falcon.
+  const matchers: TagTest[] = []
+  if (kind === 's') {
+    for (const [k, v] of tags) {
+      try {
+        matchers.push(compileTagMatcher(tagMatcherOf(k, v)))
+      } catch (err) {
+        report(`strategy ${rule.id}: tags: ${(err as Error).message}; skipped`)
+        return undefined
+      }
+    }
+  }
   return {
     key: kind + String(rule.id),
     idPrefix: `${kind}_${rule.id}_`,
@@ -114,6 +138,7 @@ function compile(
     priority: rule.priority,
     forSeconds: forOf(rule),
     tags,
+    matchers,
   }
 }
 
@@ -199,15 +224,16 @@ export class RuleIndex {
 
   /**
    * rulesFor lists the rules that apply to a series, as falcon's CheckStrategy and CheckExpression
-   * select them: strategies of `endpoint/metric` whose every tag is in the point's tags; expressions
-   * found by `metric/k=v` of a point tag or `metric/endpoint=<endpoint>` whose every tag matches
-   * (`endpoint` matching the endpoint), each once.
+   * select them: strategies of `endpoint/metric` whose every tag matcher holds (falcon's: every tag
+   * is in the point's tags), all of them: a more specific strategy does not hide a broader one;
+   * expressions found by `metric/k=v` of a point tag or `metric/endpoint=<endpoint>` whose every tag
+   * matches (`endpoint` matching the endpoint), each once.
    */
   rulesFor(series: Series): CompiledRule[] {
     const out: CompiledRule[] = []
     const tags = series.tags
     for (const c of this.strategies.get(series.endpoint)?.get(series.metric) ?? []) {
-      if (c.tags.every(([k, v]) => Object.hasOwn(tags, k) && tags[k] === v)) out.push(c)
+      if (c.matchers.every((m) => tagTestMatches(m, tags))) out.push(c)
     }
     if (this.expressions.size > 0) {
       const seen = new Set<CompiledRule>()

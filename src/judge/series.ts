@@ -79,6 +79,34 @@ export class Series {
     return true
   }
 
+  /**
+   * load replaces the points with `ts`/`vs` (oldest first, as a snapshot holds them), keeping at most
+   * the ring's capacity of the newest; the ring grows to the rules' needs on the next push.
+   */
+  load(ts: readonly number[], vs: readonly number[], gauge: boolean): void {
+    const n = Math.min(ts.length, this.#ts.length)
+    const from = ts.length - n
+    for (let i = 0; i < n; i++) {
+      this.#ts[i] = ts[from + i]
+      this.#vs[i] = vs[from + i]
+    }
+    this.size = n
+    this.#head = n - 1
+    this.gauge = gauge
+  }
+
+  /**
+   * lastSeen is the newest of its newest point's time and its last events' times (Unix seconds): a
+   * series restored with last events but no points yet is not silent from the start.
+   */
+  get lastSeen(): number {
+    let t = this.newestTime
+    for (const st of this.states) if (st !== undefined && st.eventTime > t) t = st.eventTime
+    if (this.parked !== undefined)
+      for (const st of this.parked.values()) if (st.eventTime > t) t = st.eventTime
+    return t
+  }
+
   /** t(i), v(i): timestamp and value of the i-th newest point (0 = newest); i < size. */
   t(i: number): number {
     const k = this.#head - i
@@ -163,13 +191,16 @@ export class SeriesStore {
     return [...(this.#byEndpoint.get(endpoint)?.get(metric)?.values() ?? [])]
   }
 
-  /** purge drops series whose newest point is older than `before` (falcon: 7 days, every 5 h). */
+  /**
+   * purge drops series whose newest point and last events are all older than `before` (falcon: points
+   * 7 days old, every 5 h), with their last events: the next snapshot leaves them out.
+   */
   purge(before: number): number {
     let dropped = 0
     for (const [endpoint, byMetric] of this.#byEndpoint) {
       for (const [metric, byTags] of byMetric) {
         for (const [key, s] of byTags) {
-          if (s.newestTime < before) {
+          if (s.lastSeen < before) {
             byTags.delete(key)
             dropped++
           }

@@ -2,7 +2,7 @@
 // rules pulled from a fake hbs (up, down, changed), events in the queue it is given (in memory, Redis).
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { type AddressInfo, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -71,7 +71,22 @@ interface Harness {
   stop(): Promise<void>
 }
 
-/** judge starts a judge on 127.0.0.1:0 reading rules from `hbs`, with a memory queue unless given. */
+const stateDirs: string[] = []
+after(() => {
+  for (const d of stateDirs) rmSync(d, { recursive: true, force: true })
+})
+
+/** stateDir is a new directory for a judge's state, removed after the tests. */
+function stateDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'peregrine-judge-state-'))
+  stateDirs.push(d)
+  return d
+}
+
+/**
+ * judge starts a judge on 127.0.0.1:0 reading rules from `hbs`, with a memory queue unless given, and
+ * its state in a new directory unless `raw.spillDir` names one.
+ */
 async function judge(
   hbs: string,
   raw: Record<string, unknown> = {},
@@ -85,6 +100,7 @@ async function judge(
     hbs: [hbs],
     hbsInterval: 60_000,
     hbsTimeout: 2_000,
+    spillDir: stateDir(),
     ...raw,
   })
   const svc = await start(config, { log, now: () => clock.ms }, { queue })
@@ -400,6 +416,74 @@ describe('judge service', () => {
     }
   })
 
+  it('restarted in the middle of a PROBLEM: no second PROBLEM, its points kept, the OK comes', async () => {
+    const hbs = await fakeHbs()
+    const dir = stateDir()
+    const first = await judge(hbs.address, { spillDir: dir })
+    const client = new JsonRpcClient(first.svc.addresses.rpc)
+    try {
+      await client.call('Judge.Send', [point(T + 60, 95), point(T + 120, 96)])
+      assert.equal(
+        (await first.queue.pop(['event:p1'], 2000))?.payload,
+        busyEvent('PROBLEM', 96, T + 120)
+      )
+    } finally {
+      client.close()
+      await first.stop()
+    }
+    const second = await judge(hbs.address, { spillDir: dir })
+    try {
+      assert.deepEqual(second.log.lines, [
+        `info judge: restored 1 series and 1 last events from ${dir}`,
+      ])
+      assert.equal(
+        (await second.get('/history/h1/cpu.busy')).body.split('\n')[0].split(' ')[0],
+        String(T + 120)
+      )
+      const client2 = new JsonRpcClient(second.svc.addresses.rpc)
+      try {
+        // Triggered again, within minInterval of the PROBLEM it restored: nothing; then the OK.
+        await client2.call('Judge.Send', [point(T + 180, 97)])
+        await client2.call('Judge.Send', [point(T + 240, 10)])
+        assert.equal(
+          (await second.queue.pop(['event:p1'], 2000))?.payload,
+          busyEvent('OK', 10, T + 240)
+        )
+        const counters = async () =>
+          (
+            JSON.parse((await second.get('/counter/all')).body) as {
+              data: { events: number; state: { snapshots: number } }
+            }
+          ).data
+        assert.equal((await counters()).events, 1)
+        // What was restored is written as one snapshot at once, so restarts pile up no logs.
+        await waitUntil(
+          async () => (await counters()).state.snapshots >= 1,
+          'the snapshot of the restored state'
+        )
+      } finally {
+        client2.close()
+      }
+    } finally {
+      await second.stop()
+      await hbs.close()
+    }
+  })
+
+  it('keeps no state with snapshotInterval 0', async () => {
+    const hbs = await fakeHbs()
+    const dir = stateDir()
+    const j = await judge(hbs.address, { spillDir: dir, snapshotInterval: 0 })
+    try {
+      await j.svc.local?.call('Judge.Send', [point(T + 60, 95), point(T + 120, 96)])
+      assert.ok((await j.queue.pop(['event:p1'], 2000)) !== undefined)
+    } finally {
+      await j.stop()
+      await hbs.close()
+    }
+    assert.deepEqual(readdirSync(dir), [])
+  })
+
   it('stop() closes its listeners, connections, hbs clients, timers and own queue', async () => {
     const before = tcpHandles()
     const hbs = await fakeHbs()
@@ -410,6 +494,7 @@ describe('judge service', () => {
         http: '127.0.0.1:0',
         hbs: [hbs.address],
         hbsInterval: 20,
+        spillDir: stateDir(),
       }),
       { log, now: () => (T + 1000) * 1000 }
     )

@@ -195,8 +195,12 @@ export const en = {
   'strategy.error.required': 'Required.',
   'strategy.error.spaces': 'No spaces before or after.',
   'strategy.error.tooLong': 'At most {max} characters.',
-  'strategy.error.tags': 'Write k=v pairs separated by commas, each with one =.',
-  'strategy.error.tagTwice': 'Tag {key} is given twice.',
+  'strategy.error.tags':
+    'Write k=v, k!=v, k=~regex or k!~regex separated by commas (a value of = or != holds no =).',
+  'strategy.error.tagTwice': 'Tag {key} is given twice (one = or =~, one != or !~ per tag).',
+  'strategy.error.tagRegex': 'The regular expression of {key} is not valid RE2.',
+  'strategy.error.tagTilde': 'A value starting with ~ reads as a regex: write {key}!~regex.',
+  'strategy.error.tagBuiltin': 'The tags of {metric} tell agents what to collect: exact k=v only.',
   'strategy.error.funcShape': 'Write a function such as all(#3).',
   'strategy.error.funcUnknown':
     'Unknown function {name}: use all, max, min, sum, avg, diff, pdiff, stddev or lookup.',

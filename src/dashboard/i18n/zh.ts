@@ -196,8 +196,12 @@ export const zh: Record<MessageKey, string> = {
   'strategy.error.required': '必填。',
   'strategy.error.spaces': '前后不能有空格。',
   'strategy.error.tooLong': '最多 {max} 个字符。',
-  'strategy.error.tags': '请写成逗号分隔的 k=v，每项一个等号。',
-  'strategy.error.tagTwice': '标签 {key} 重复了。',
+  'strategy.error.tags':
+    '请写成逗号分隔的 k=v、k!=v、k=~正则 或 k!~正则（= 和 != 的值里不能有等号）。',
+  'strategy.error.tagTwice': '标签 {key} 重复了（每个标签至多一个 = 或 =~，一个 != 或 !~）。',
+  'strategy.error.tagRegex': '{key} 的正则表达式不是有效的 RE2。',
+  'strategy.error.tagTilde': '以 ~ 开头的值会被当作正则：请写成 {key}!~正则。',
+  'strategy.error.tagBuiltin': '{metric} 的标签告诉 agent 采集什么：只能写精确的 k=v。',
   'strategy.error.funcShape': '请写函数，例如 all(#3)。',
   'strategy.error.funcUnknown':
     '未知函数 {name}：可用 all、max、min、sum、avg、diff、pdiff、stddev 或 lookup。',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { checkFunc, checkStrategy, strategyBody, type StrategyForm } from './strategy.js'
+import { checkFunc, checkStrategy, checkTags, strategyBody, type StrategyForm } from './strategy.js'
 
 const good: StrategyForm = {
   metric: 'cpu.idle',
@@ -72,6 +72,8 @@ describe('the strategy form', () => {
     ])
     assert.equal(errors.tags?.key, 'tagTwice')
     assert.equal(checkStrategy({ ...good, tags: 'a' }).tags?.key, 'tags')
+    assert.equal(checkStrategy({ ...good, tags: 'a!b=c' }).tags?.key, 'tags')
+    assert.equal(checkStrategy({ ...good, tags: 'a=~x{1,2}' }).tags?.key, 'tags')
     assert.equal(checkStrategy({ ...good, tags: 'a=b=c' }).tags?.key, 'tags')
     assert.equal(checkStrategy({ ...good, metric: '' }).metric?.key, 'required')
     assert.equal(checkStrategy({ ...good, right_value: 'Infinity' }).right_value?.key, 'number')
@@ -79,6 +81,28 @@ describe('the strategy form', () => {
       checkStrategy({ ...good, right_value: '-1.5e3', run_begin: '22:00', run_end: '06:00' }),
       {}
     )
+  })
+
+  it("takes the api's tag matchers and names what is wrong with one", () => {
+    const f = (tags: string, want: string | undefined, metric = 'df.bytes.free.percent') =>
+      assert.equal(checkTags(tags, metric)?.key, want, tags)
+    f('mount=/', undefined)
+    f('mount=~/data[0-9]*,fstype!=tmpfs,dev!~loop.*', undefined)
+    f('mount=~(?i)/DATA.*', undefined)
+    f('mount=~(?P<d>/data)|(?i:/BOOT)|\\\\1', undefined)
+    f('q=~a=b,q!~a=bx', undefined)
+    f('mount=~(', 'tagRegex')
+    f('mount!~(?=x)', 'tagRegex')
+    f('mount=~(a)\\1', 'tagRegex')
+    f('mount!=~x', 'tagTilde')
+    f('mount=~a,mount=b', 'tagTwice')
+    f('mount!~a,mount!=b', 'tagTwice')
+    f('port=~80|81', 'tagBuiltin', 'net.port.listen')
+    f('port=80', undefined, 'net.port.listen')
+    assert.deepEqual(checkStrategy({ ...good, tags: 'dev!~(' }).tags, {
+      key: 'tagRegex',
+      params: { key: 'dev' },
+    })
   })
 
   it('builds the body api takes', () => {

@@ -69,6 +69,57 @@ function intIn(s: string, lo: number, hi: number): boolean {
 
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/
 
+/** The metrics whose tags tell agents what to collect (`port=80`): exact k=v only, as api says. */
+const AGENT_BUILTIN_METRICS = ['net.port.listen', 'proc.num', 'du.bs', 'url.check.health']
+
+/**
+ * Why a strategy's tags are not `k=v`, `k!=v`, `k=~regex`, `k!~regex` separated by commas, or
+ * undefined when they are (api's rules, core/tag-matchers.ts). A regex is checked with the browser's
+ * engine after the RE2 forms it lacks are rewritten, so it passes every RE2 pattern; what only RE2
+ * refuses (a look-around, a back reference) is named here, the rest by the server.
+ */
+export function checkTags(tags: string, metric: string): FieldError | undefined {
+  const keys = new Set<string>()
+  for (const piece of tags.split(',')) {
+    const m = /^([^=!]*)(=~|!~|!=|=)(.*)$/s.exec(piece)
+    if (m === null || m[1] === '' || piece !== piece.trim()) return { key: 'tags' }
+    const [, name, op, value] = m
+    if (name.trim() !== name || value.trim() !== value) return { key: 'tags' }
+    if (op === '=' || op === '!=') {
+      if (value.includes('=')) return { key: 'tags' }
+      if (value.startsWith('~')) return { key: 'tagTilde', params: { key: name } }
+    } else if (!re2Plausible(value)) return { key: 'tagRegex', params: { key: name } }
+    const slot = op === '=' || op === '=~' ? name : `${name}!`
+    if (keys.has(slot)) return { key: 'tagTwice', params: { key: name } }
+    keys.add(slot)
+    if (op !== '=' && AGENT_BUILTIN_METRICS.includes(metric))
+      return { key: 'tagBuiltin', params: { metric } }
+  }
+  return undefined
+}
+
+/** Whether `pattern` compiles as RE2 might: its flag groups and `(?P<` rewritten for the browser. */
+function re2Plausible(pattern: string): boolean {
+  if (/\(\?<?[=!]/.test(pattern)) return false
+  // A back reference: a backslash, itself not escaped, before a digit from 1.
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i] !== '\\') continue
+    if (/[1-9]/.test(pattern[i + 1] ?? '')) return false
+    i++
+  }
+  const js = pattern
+    .replace(/^\(\?[imsU]+\)/, '')
+    .replace(/\(\?[imsU]*(?:-[imsU]*)?:/g, '(?:')
+    .replace(/\(\?[imsU]+(?:-[imsU]*)?\)/g, '')
+    .replace(/\(\?P</g, '(?<')
+  try {
+    new RegExp(`^(?:${js})$`)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Every field's problem; an empty object when the form may be sent. */
 export function checkStrategy(form: StrategyForm): StrategyErrors {
   const errors: StrategyErrors = {}
@@ -80,19 +131,8 @@ export function checkStrategy(form: StrategyForm): StrategyErrors {
   if (form.tags !== '') {
     if (form.tags.length > 256) errors.tags = { key: 'tooLong', params: { max: 256 } }
     else {
-      const keys = new Set<string>()
-      for (const piece of form.tags.split(',')) {
-        const parts = piece.split('=')
-        if (parts.length !== 2 || parts[0] === '' || piece !== piece.trim()) {
-          errors.tags = { key: 'tags' }
-          break
-        }
-        if (keys.has(parts[0])) {
-          errors.tags = { key: 'tagTwice', params: { key: parts[0] } }
-          break
-        }
-        keys.add(parts[0])
-      }
+      const tags = checkTags(form.tags, metric)
+      if (tags !== undefined) errors.tags = tags
     }
   }
 
