@@ -226,5 +226,21 @@ describe('nodata in an all-in-one', () => {
     const group = (await (await fetch(`${base}/proc/group/web`)).json()) as { data: object }
     assert.deepEqual(Object.keys(group.data).sort(), ['web-01', 'web-02'])
     assert.equal(await (await fetch(`${base}/health`)).text(), 'ok\n')
+    // The routes that act answer this host only: not a relayed request, not a web page.
+    const relayed = await fetch(`${base}/debug/sender/send`, {
+      headers: { 'x-forwarded-for': '10.0.0.1' },
+    })
+    assert.equal(relayed.status, 403)
+    assert.match(await relayed.text(), /relayed/)
+    const page = await fetch(`${base}/config/reload`, {
+      headers: { origin: 'http://evil.example' },
+    })
+    assert.equal(page.status, 403)
+    assert.equal((await fetch(`${base}/config/reload`)).status, 200)
+    const counters = (await (await fetch(`${base}/counter/all`)).json()) as {
+      data: { listeners: { http: { refused: number } }; watched: number }
+    }
+    assert.equal(counters.data.watched, 2)
+    assert.equal(counters.data.listeners.http.refused, 0)
   })
 })

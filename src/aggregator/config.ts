@@ -76,6 +76,14 @@ export function parseAggregatorConfig(raw: Record<string, unknown>): Readonly<Ag
     problems.push(
       `aggregator.ids: expected [min, max] rule ids, -1 for no bound (like [1, -1]), got ${JSON.stringify(ids)}`
     )
+  // Bounds that leave no rule to run would make an aggregator that silently does nothing.
+  if (Array.isArray(ids) && ids.length === 2 && ids.every((n) => Number.isInteger(n))) {
+    const [min, max] = ids as number[]
+    if (max === 0 || (min >= 0 && max >= 0 && max < min))
+      problems.push(
+        `aggregator.ids: [${min}, ${max}] leaves no rule id to run (rule ids start at 1; -1 for no bound)`
+      )
+  }
   checkConnectionLimits(problems, 'aggregator', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze({

@@ -17,6 +17,7 @@ import {
   gaugeFrom,
   limitedServerFactory,
   listenError,
+  listenerMetrics,
   type MetricValue,
   newListenerStats,
   newMetricsRegistry,
@@ -285,6 +286,7 @@ export async function start(
   })
 
   const stats = newListenerStats()
+  listenerMetrics(registry, 'aggregator', () => ({ http: stats }))
   const http = Fastify({ logger: false, serverFactory: limitedServerFactory(config, stats) })
   const data = (d: unknown) => ({ msg: 'success', data: d })
   http.get('/health', (_req, reply) => reply.type('text/plain').send('ok\n'))
@@ -320,6 +322,16 @@ export async function start(
   )
   http.get('/proc/counters', () =>
     data({ ...counters, rules: workers.size, ...pusher.counters, pending: pusher.pending })
+  )
+  // As the other components': the counters and the listener's connections (refused by a limit too).
+  http.get('/counter/all', () =>
+    data({
+      ...counters,
+      rules: workers.size,
+      ...pusher.counters,
+      pending: pusher.pending,
+      listeners: { http: stats },
+    })
   )
   http.get('/metrics', async (_req, reply) =>
     reply.type(EXPOSITION_CONTENT_TYPE).send(await exposition(registry))

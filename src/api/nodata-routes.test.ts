@@ -138,6 +138,8 @@ for (const engine of await testEngines()) {
       await f({ step: '60' }, /^body\.step: /)
       await f({ mock: 'x' }, /^body\.mock: expected a finite number/)
       await f({ mock: undefined }, /^body\.mock: /)
+      await f({ mock: 1e308 }, /^body\.mock: expected a value graph stores/)
+      await f({ mock: -1e-310 }, /^body\.mock: expected a value graph stores/)
       // JSON.parse reads 1e400 as Infinity, which no column can hold.
       const huge = await p.app.inject({
         method: 'POST',

@@ -86,7 +86,13 @@ const Rule = {
     .int('expected a positive integer (seconds)')
     .min(1, 'expected a positive integer (seconds)')
     .max(INT32_MAX, `expected at most ${INT32_MAX}`),
-  mock: z.number({ error: 'expected a finite number' }),
+  // What graph stores (as falcon's rrdtool): a mock it would refuse would never reach a strategy.
+  mock: z
+    .number({ error: 'expected a finite number' })
+    .refine(
+      (v) => Math.abs(v) <= 1e300 && (v === 0 || Math.abs(v) >= 1e-300),
+      'expected a value graph stores: 0, or from 1e-300 to 1e300 in size'
+    ),
 }
 
 const Name = z

@@ -662,6 +662,7 @@ describe('falcon nodata and aggregator cfg.json', () => {
       },
     })
     assert.deepEqual(r.ignored, [
+      'debug',
       'plus_api (nodata reads last points from graph: nodata.graphCluster)',
       'collector (nodata reads each series when its timeout can have passed)',
       'sender.enabled',
@@ -687,6 +688,7 @@ describe('falcon nodata and aggregator cfg.json', () => {
       },
     })
     assert.deepEqual(r.ignored, [
+      'debug',
       'database.idle',
       'database.interval (rules are reread when they change)',
       'api.connect_timeout',
@@ -696,6 +698,33 @@ describe('falcon nodata and aggregator cfg.json', () => {
     ])
     const configs = await resolveConfigs(r.raw, ['aggregator'], dir)
     assert.deepEqual(configs.aggregator?.ids, [1, -1])
+  })
+
+  it('names a wrong type in a falcon cfg.json rather than using the default', async () => {
+    const bad = async (cfg: Record<string, unknown>, components: string[], re: RegExp) =>
+      assert.rejects(resolveConfigs(read(cfg).raw, components as never, dir), re)
+    await bad(
+      { ...FALCON_NODATA, http: { enabled: true, listen: 25090 } },
+      ['nodata'],
+      /nodata\.http: expected "host:port", got 25090/
+    )
+    await bad(
+      { ...FALCON_NODATA, sender: { transferAddr: 5 } },
+      ['nodata'],
+      /nodata\.transfer: expected a list of transfer addresses/
+    )
+    await bad(
+      { ...FALCON_AGGREGATOR, api: { push_api: 5 } },
+      ['aggregator'],
+      /aggregator\.transfer: expected a list/
+    )
+    await bad(
+      { rpc: { enabled: true, listen: 25433 }, transfer: { cluster: { t1: '127.0.0.1:8433' } } },
+      ['gateway'],
+      /gateway\.rpc: expected "host:port", got 25433/
+    )
+    await bad({ transfer: { cluster: '127.0.0.1:8433' } }, ['gateway'], /gateway\.clusters/)
+    await bad({ transfer: { cluster: {} } }, ['gateway'], /gateway\.clusters/)
   })
 
   it('refuses unknown and bad nodata and aggregator settings, each named', async () => {

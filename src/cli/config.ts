@@ -193,16 +193,23 @@ function fromFalconNodata(raw: Obj): { raw: Obj; ignored: string[] } {
       nodata: clean({
         http: listener(raw, 'http', 'nodata', notes),
         // falcon posts to transfer's /api/push at this host:port.
+        // A wrong type is passed on for nodata's parser to name.
         transfer:
-          typeof transferAddr === 'string' && transferAddr !== ''
-            ? [/^https?:\/\//.test(transferAddr) ? transferAddr : `http://${transferAddr}/api/push`]
-            : undefined,
+          transferAddr === undefined || transferAddr === ''
+            ? undefined
+            : typeof transferAddr !== 'string'
+              ? [transferAddr]
+              : [
+                  /^https?:\/\//.test(transferAddr)
+                    ? transferAddr
+                    : `http://${transferAddr}/api/push`,
+                ],
         batch: sender.batch,
       }),
     }),
     ignored: [
       ...Object.keys(raw)
-        .filter((k) => !['http', 'sender', 'config', 'debug'].includes(k))
+        .filter((k) => !['http', 'sender', 'config'].includes(k))
         .map((k) =>
           k === 'plus_api'
             ? 'plus_api (nodata reads last points from graph: nodata.graphCluster)'
@@ -230,12 +237,11 @@ function fromFalconAggregator(raw: Obj): { raw: Obj; ignored: string[] } {
       aggregator: clean({
         http: listener(raw, 'http', 'aggregator', notes),
         ids: database.ids,
-        transfer:
-          typeof api.push_api === 'string' && api.push_api !== '' ? [api.push_api] : undefined,
+        transfer: api.push_api === undefined || api.push_api === '' ? undefined : [api.push_api],
       }),
     }),
     ignored: [
-      ...Object.keys(raw).filter((k) => !['http', 'database', 'api', 'debug'].includes(k)),
+      ...Object.keys(raw).filter((k) => !['http', 'database', 'api'].includes(k)),
       ...unusedIn(obj(raw.http), 'http', ['enabled', 'listen']),
       ...unusedIn(database, 'database', ['addr', 'ids']).map((k) =>
         k === 'database.interval' ? 'database.interval (rules are reread when they change)' : k
@@ -252,8 +258,7 @@ function fromFalconAggregator(raw: Obj): { raw: Obj; ignored: string[] } {
 
 /** isFalconGatewayConfig: falcon gateway's cfg.json (`transfer.cluster`, where transfer's has `graph`). */
 function isFalconGatewayConfig(raw: Obj): boolean {
-  const cluster = obj(raw.transfer).cluster
-  return typeof cluster === 'object' && cluster !== null && raw.graph === undefined
+  return obj(raw.transfer).cluster !== undefined && raw.graph === undefined
 }
 
 // falcon gateway's cfg.json → `gateway`. Falcon's transfer nodes are one cluster (each batch goes to
@@ -282,8 +287,16 @@ function fromFalconGateway(raw: Obj): { raw: Obj; ignored: string[] } {
             : typeof socket.listen === 'string' && socket.listen !== ''
               ? anyPort(socket.listen)
               : undefined,
+        // An empty map or another type is passed on for the gateway's parser to name: never the
+        // default cluster in its place.
         clusters:
-          Object.keys(cluster).length === 0 ? undefined : { transfer: Object.values(cluster) },
+          typeof transfer.cluster !== 'object' ||
+          transfer.cluster === null ||
+          Array.isArray(transfer.cluster)
+            ? transfer.cluster
+            : Object.keys(cluster).length === 0
+              ? {}
+              : { transfer: Object.values(cluster) },
         batch: transfer.batch,
         callTimeout: transfer.callTimeout,
         connectTimeout: transfer.connTimeout,
@@ -414,7 +427,9 @@ function listener(
     notes.push(`${key}.enabled: false (cannot be turned off: ${section}.${key} keeps its default)`)
     return undefined
   }
-  return typeof l.listen === 'string' && l.listen !== '' ? anyPort(l.listen) : undefined
+  if (l.listen === undefined || l.listen === '') return undefined
+  // Not a string: passed on as it is, for the section's parser to name (never the default instead).
+  return typeof l.listen === 'string' ? anyPort(l.listen) : (l.listen as string)
 }
 
 /**

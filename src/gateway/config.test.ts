@@ -54,4 +54,17 @@ describe('parseGatewayConfig', () => {
       /gateway\.maxInflightBytes: 50 is less than maxBodyBytes/
     )
   })
+
+  it("refuses a cluster that is the gateway's own rpc, which would forward each point to itself", () => {
+    assert.throws(
+      () => parseGatewayConfig({ rpc: '127.0.0.1:22733', clusters: { self: ['127.0.0.1:22733'] } }),
+      /gateway\.clusters\.self: 127\.0\.0\.1:22733 is this gateway's own rpc/
+    )
+    assert.throws(
+      () => parseGatewayConfig({ rpc: '0.0.0.0:18433', clusters: { c: ['localhost:18433'] } }),
+      /own rpc/
+    )
+    // Another host's transfer on the same port number is another process.
+    parseGatewayConfig({ rpc: '0.0.0.0:18433', clusters: { c: ['10.0.0.5:18433'] } })
+  })
 })

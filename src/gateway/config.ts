@@ -142,6 +142,11 @@ export function parseGatewayConfig(raw: Record<string, unknown>): Readonly<Gatew
             `${path}: ${a} is in cluster ${other} too; a transfer belongs to one cluster`
           )
         seen.set(a, name)
+        // Forwarding to its own RPC port, each point would come back to be forwarded again.
+        if (isOwnRpc(a, c.rpc))
+          problems.push(
+            `${path}: ${a} is this gateway's own rpc (gateway.rpc ${String(c.rpc)}); name the central transfers`
+          )
       }
       clusters[name] = Object.freeze([...new Set(list)])
     }
@@ -165,4 +170,20 @@ export function parseGatewayConfig(raw: Record<string, unknown>): Readonly<Gatew
   checkConnectionLimits(problems, 'gateway', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze({ ...c, clusters: Object.freeze(clusters) })
+}
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '0.0.0.0', '::1', '::', ''])
+
+/** isOwnRpc: `address` reaches the gateway's own `rpc` listener (the same port, on its host or a local name). */
+function isOwnRpc(address: string, rpc: unknown): boolean {
+  if (typeof rpc !== 'string') return false
+  const split = (v: string) => {
+    const i = v.lastIndexOf(':')
+    return { host: v.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: v.slice(i + 1) }
+  }
+  const a = split(address)
+  const r = split(rpc)
+  if (a.port !== r.port || r.port === '0') return false
+  // Another host's transfer may listen on the same port number: only a local name is this gateway.
+  return a.host === r.host || (LOCAL_HOSTS.has(a.host) && LOCAL_HOSTS.has(r.host))
 }

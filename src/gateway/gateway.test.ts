@@ -153,6 +153,31 @@ describe('gateway forwarding', () => {
     }
   })
 
+  it('refuses in its answer a value graph would refuse, so nothing acknowledged is refused later', async () => {
+    const t = fakeTransfers()
+    const { g } = await gatewayWith(t)
+    try {
+      const [a, b, c, d] = points(0, 4)
+      const r = await push(g, [
+        { ...a, value: 'Infinity' },
+        { ...b, value: 1e301 },
+        { ...c, value: 'NaN' },
+        d,
+      ])
+      assert.equal(r.status, 200)
+      assert.equal(r.body.data.Invalid, 2)
+      assert.match(r.body.data.Errors.join('\n'), /item 0: .*above 1e300/)
+      assert.match(r.body.data.Errors.join('\n'), /item 1: .*above 1e300/)
+      const got = t.at('t1:8433').items
+      assert.equal(got.length, 2)
+      // On the wire as the string falcon's ParseFloat (and transfer) reads back as NaN.
+      assert.equal(got[0].value, 'NaN')
+      assert.equal(got[1].value, 3)
+    } finally {
+      await g.stop()
+    }
+  })
+
   it('acknowledges from disk while a cluster does not answer, and delivers every point once when it does', async () => {
     const t = fakeTransfers()
     t.at('t1:8433').up = false

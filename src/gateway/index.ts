@@ -8,6 +8,7 @@
  */
 import {
   type Deps,
+  type MetricValue,
   EXPOSITION_CONTENT_TYPE,
   exposition,
   newMetricsRegistry,
@@ -37,11 +38,18 @@ export async function start(config: Readonly<GatewayConfig>, deps: Deps): Promis
   const own: GatewayCounters = { pushesFailed: 0 }
   const push = createPushReceivers(config, deps, {
     name: 'gateway',
-    sink: (valid) =>
-      forwarder.accept(valid).catch((err: unknown) => {
-        own.pushesFailed++
-        throw err
-      }),
+    sink: (valid) => {
+      // What graph refuses for its value alone is refused here, in this push's answer: once
+      // acknowledged, a point must not be refused later (graph's range, rrdtool's).
+      const { keep, refused } = outOfGraphRange(valid)
+      return forwarder.accept(keep).then(
+        () => refused,
+        (err: unknown) => {
+          own.pushesFailed++
+          throw err
+        }
+      )
+    },
     // The sink's errors say what to do themselves.
     failureHint: '',
     refusedBy: 'the clusters',
@@ -98,4 +106,23 @@ export async function start(config: Readonly<GatewayConfig>, deps: Deps): Promis
       await forwarder.close()
     },
   }
+}
+
+/** OUT_OF_RANGE is graph's refusal of a value it cannot store (graph/rpc.ts, as falcon's rrdtool). */
+const OUT_OF_RANGE = 'value out of what graph stores: |value| above 1e300 or below 1e-300'
+
+/** outOfGraphRange splits a push into what graph can store and the refusals of the rest. */
+function outOfGraphRange(valid: MetricValue[]): {
+  keep: MetricValue[]
+  refused: { index: number; code: string; message: string }[]
+} {
+  let refused: { index: number; code: string; message: string }[] | null = null
+  for (let i = 0; i < valid.length; i++) {
+    const abs = Math.abs(valid[i].value)
+    if (abs > 1e300 || (abs > 0 && abs < 1e-300))
+      (refused ??= []).push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: OUT_OF_RANGE })
+  }
+  if (refused === null) return { keep: valid, refused: [] }
+  const out = new Set(refused.map((r) => r.index))
+  return { keep: valid.filter((_, i) => !out.has(i)), refused }
 }

@@ -6,6 +6,7 @@ import {
   type ConnectionLimits,
   EXPOSITION_CONTENT_TYPE,
   exposition,
+  hostIsLocalOrAddress,
   limitedServerFactory,
   type ListenerStats,
   type MetricsRegistry,
@@ -27,15 +28,26 @@ export interface NodataHttpContext {
   registry: MetricsRegistry
 }
 
-const STATUSES = new Set<Status>(['PENDING', 'OK', 'NODATA', 'MAINTENANCE', 'UNKNOWN'])
+const STATUSES = new Set<Status>(['PENDING', 'OK', 'NODATA', 'MAINTENANCE'])
 const MAX_LIST = 10_000
 
-// falcon's /config/reload and /debug routes answer only local callers; a request a proxy relayed is not.
-function isLocal(req: FastifyRequest): boolean {
+/**
+ * localOnly says why a request may not use falcon's /config/reload and /debug routes, or null: they
+ * answer this host only (falcon's rule), not a request a proxy relayed, and not a web page (another
+ * Origin, or a Host name a page could rebind to this address), as scrape's reload.
+ */
+function localOnly(req: FastifyRequest): string | null {
   const h = req.headers
-  if ((h['x-forwarded-for'] ?? h.forwarded ?? h['x-real-ip']) !== undefined) return false
+  if ((h['x-forwarded-for'] ?? h.forwarded ?? h['x-real-ip']) !== undefined)
+    return 'no privilege: a relayed request is not from this host'
   const a = req.socket.remoteAddress ?? ''
-  return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.')
+  if (!(a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.')))
+    return 'no privilege: from this host only'
+  if (h.host !== undefined && !hostIsLocalOrAddress(h.host))
+    return `no privilege: the Host must be localhost or an IP address, not ${JSON.stringify(h.host.slice(0, 100))}`
+  if (h.origin !== undefined && h.origin.toLowerCase() !== `http://${h.host ?? ''}`.toLowerCase())
+    return 'no privilege: not for a web page of another origin; call it with curl'
+  return null
 }
 
 /** statusOf renders a series' state as falcon's NodataStatus {Key, Status, Cnt, Ts} and what decided it. */
@@ -89,12 +101,15 @@ export function nodataHttp(ctx: NodataHttpContext): FastifyInstance {
   app.get('/version', (_req, reply) => reply.type('text/plain').send(`${VERSION}\n`))
   app.get('/workdir', (_req, reply) => reply.type('text/plain').send(`${process.cwd()}\n`))
   app.get('/config', () => data(ctx.config))
-  app.get('/config/reload', async (req) => {
-    if (!isLocal(req)) return data('no privilege')
+  app.get('/config/reload', async (req, reply) => {
+    const refused = localOnly(req)
+    if (refused !== null) return reply.status(403).send({ msg: refused })
     await ctx.reload()
     return data('ok')
   })
   app.get('/proc/counters', () => data(ctx.counters()))
+  // As the other components': the counters and each listener's connections (refused by a limit too).
+  app.get('/counter/all', () => data({ ...ctx.counters(), listeners: { http: ctx.stats } }))
   app.get('/statistics/all', () => data(ctx.counters()))
   // Every decision: the series' states, filtered by ?status=NODATA, at most ?limit (1000) of them;
   // ?changes lists the last status changes instead.
@@ -152,20 +167,23 @@ export function nodataHttp(ctx: NodataHttpContext): FastifyInstance {
     const hosts = ctx.watcher.rules?.groups.get(rest(req)) ?? []
     return data(Object.fromEntries(hosts.map((h) => [h.hostname, h.id])))
   })
-  app.get('/debug/config/sync', async (req) => {
-    if (!isLocal(req)) return data('no privilege')
+  app.get('/debug/config/sync', async (req, reply) => {
+    const refused = localOnly(req)
+    if (refused !== null) return reply.status(403).send({ msg: refused })
     const started = Date.now()
     const cnt = await ctx.reload()
     return data({ cnt, time: Math.round((Date.now() - started) / 1000) })
   })
-  app.get('/debug/collector/collect', async (req) => {
-    if (!isLocal(req)) return data('no privilege')
+  app.get('/debug/collector/collect', async (req, reply) => {
+    const refused = localOnly(req)
+    if (refused !== null) return reply.status(403).send({ msg: refused })
     const started = Date.now()
     const cnt = await ctx.watcher.look()
     return data({ cnt, time: Math.round((Date.now() - started) / 1000) })
   })
-  app.get('/debug/sender/send', async (req) => {
-    if (!isLocal(req)) return data('no privilege')
+  app.get('/debug/sender/send', async (req, reply) => {
+    const refused = localOnly(req)
+    if (refused !== null) return reply.status(403).send({ msg: refused })
     const started = Date.now()
     const cnt = await ctx.sendNow()
     return data({ cnt, time: Math.round((Date.now() - started) / 1000) })

@@ -1,7 +1,7 @@
 /**
  * @module nodata
- * Open-Falcon's nodata: for the series `mockcfg` rules name (hosts, host groups less hosts in
- * maintenance, other endpoints), a mock value is pushed through transfer once no point has arrived
+ * Open-Falcon's nodata: for the series `mockcfg` rules name (hosts, host groups, other endpoints;
+ * none of a host while it is in maintenance, whichever rule names it), a mock value is pushed through transfer once no point has arrived
  * for falcon's timeout (180 s when step < 60, else 3 × step), stamped `now − now%step − 2·step`, so
  * that an ordinary strategy (`agent.alive all(#1) == -1`) alerts on a silent host. Last points come
  * from graph (Graph.LastMany, by arrival time), each series looked at when its timeout can first have
@@ -15,6 +15,7 @@ import {
   gaugeFrom,
   histogram,
   listenError,
+  listenerMetrics,
   newListenerStats,
   newMetricsRegistry,
   parseListen,
@@ -141,6 +142,7 @@ export async function start(
     registry,
   })
   registerMetrics(registry, watcher, pusher, counters)
+  listenerMetrics(registry, 'nodata', () => listeners)
   try {
     const h = parseListen('nodata.http', config.http)
     await http.listen({ port: h.port, host: h.host }).catch((err: unknown) => {

@@ -6,7 +6,7 @@ import { inMaintenance } from '../store/index.js'
 import type { RuleSet, Watch } from './rules.js'
 
 /** Status is falcon's NodataStatus.Status, plus the states falcon has no word for. */
-export type Status = 'PENDING' | 'OK' | 'NODATA' | 'MAINTENANCE' | 'UNKNOWN'
+export type Status = 'PENDING' | 'OK' | 'NODATA' | 'MAINTENANCE'
 
 /** Decision is one judgement of a series: when, what, and why in a sentence. */
 export interface Decision {

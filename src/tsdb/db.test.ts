@@ -219,6 +219,14 @@ describe('tsdb Db', () => {
       { ...db.arrival('h1/m') },
       { at: T0 + 10 * MIN, t: T0 + 10 * MIN, v: 9, maxT: T0 + 10 * MIN, step: 60, dstype: 'GAUGE' }
     )
+    // Flushed to a block and reopened (nothing replayed): the newest point stands in, the value
+    // stored at that timestamp (the first one written there).
+    await db.close({ flush: true })
+    db = open()
+    assert.deepEqual(
+      { ...db.arrival('h1/m') },
+      { at: T0 + 10 * MIN, t: T0 + 10 * MIN, v: 1, maxT: T0 + 10 * MIN, step: 60, dstype: 'GAUGE' }
+    )
   })
 
   it('reports a corrupt WAL record naming the file, keeps what precedes it, or fails when asked', async () => {

@@ -490,11 +490,23 @@ export interface Arrival {
   dstype: string
 }
 
-/** arrival returns when falcon key `endpoint/counter` last got a point, or null (unknown, or none since open). */
+/**
+ * arrival returns when falcon key `endpoint/counter` last got a point and which, or null (unknown, or
+ * no point at all).
+ */
 export function arrival(st: DbState, key: string): Arrival | null {
   st.checkOpen()
   const s = st.index.byKey(key)
-  if (s === undefined || s.arrivedAt === -Infinity) return null
+  if (s === undefined || s.maxT === -Infinity) return null
+  if (s.arrivedAt === -Infinity) {
+    // No point since the database opened (its points are in blocks, not in the WAL replayed): the
+    // newest point stands in, arrived at its own time (never later than now).
+    const l = last(st, key)
+    if (l === null || l.t.length === 0) return null
+    const t = l.t[l.t.length - 1]
+    const v = l.v[l.v.length - 1]
+    return { at: Math.min(t, st.options.now()), t, v, maxT: s.maxT, step: s.step, dstype: s.dstype }
+  }
   return {
     at: s.arrivedAt,
     t: s.arrivedT,
