@@ -30,7 +30,7 @@ import {
   groupHosts,
   inMaintenance,
   type PortalDatabase,
-  rulesFingerprint,
+  RuleRefresher,
   Store,
 } from '../store/index.js'
 import type { AggregatorConfig } from './config.js'
@@ -112,8 +112,6 @@ export async function start(
     results: 0,
     skippedRuns: 0,
     readFailures: 0,
-    reloads: 0,
-    reloadFailures: 0,
   }
   let groups = new Map<number, GroupHost[]>()
   // One worker per rule version: a timer at each multiple of its step.
@@ -185,70 +183,35 @@ export async function start(
     }, next - now)
   }
 
-  let fingerprint = ''
-  let loadedAt = -Infinity
-  const logged = new Set<string>()
-  const reload = async (force: boolean): Promise<number> => {
-    const fp = await rulesFingerprint(store.db, 'cluster')
-    if (!force && fp === fingerprint && deps.now() - loadedAt < FULL_RELOAD_MS) return workers.size
-    const loaded = await loadRules(store.db, config.ids, config.maxRules)
-    fingerprint = fp
-    loadedAt = deps.now()
-    counters.reloads++
-    groups = loaded.groups
-    skipped = loaded.skipped
-    const wanted = new Map(loaded.rules.map((r) => [r.version, r]))
-    for (const [key, w] of workers) {
-      if (wanted.has(key)) continue
-      clearTimeout(w.timer)
-      workers.delete(key)
-    }
-    for (const [key, rule] of wanted) {
-      if (workers.has(key)) continue
-      workers.set(key, { rule, timer: undefined })
-      schedule(key)
-    }
-    const ids = new Set(loaded.rules.map((r) => r.id))
-    for (const id of lastRuns.keys()) if (!ids.has(id)) lastRuns.delete(id)
-    for (const why of loaded.skipped) {
-      if (logged.has(why)) continue
-      logged.add(why)
-      deps.log.warn(`aggregator: skipped ${why}`)
-    }
-    if (logged.size > 10_000) logged.clear()
-    return workers.size
-  }
-  try {
-    await reload(true)
-  } catch (err) {
-    counters.reloadFailures++
-    deps.log.error(
-      `aggregator: cannot read the rules (${(err as Error).message}); running none until the store answers`
-    )
-  }
-  let reloadTimer: NodeJS.Timeout | undefined
-  let reloading: Promise<unknown> = Promise.resolve()
-  let failing = false
-  const scheduleReload = () => {
-    if (stopped) return
-    reloadTimer = setTimeout(() => {
-      reloading = reload(false)
-        .then(() => {
-          if (failing) deps.log.info('aggregator: the store answers again')
-          failing = false
-        })
-        .catch((err: unknown) => {
-          counters.reloadFailures++
-          if (!failing)
-            deps.log.error(
-              `aggregator: cannot reread the rules (${(err as Error).message}); keeping the ones read last`
-            )
-          failing = true
-        })
-        .finally(scheduleReload)
-    }, config.refreshInterval)
-  }
-  scheduleReload()
+  const refresher = new RuleRefresher({
+    name: 'aggregator',
+    db: store.db,
+    table: 'cluster',
+    interval: config.refreshInterval,
+    full: FULL_RELOAD_MS,
+    now: deps.now,
+    log: deps.log,
+    load: async () => {
+      const loaded = await loadRules(store.db, config.ids, config.maxRules)
+      groups = loaded.groups
+      skipped = loaded.skipped
+      const wanted = new Map(loaded.rules.map((r) => [r.version, r]))
+      for (const [key, w] of workers) {
+        if (wanted.has(key)) continue
+        clearTimeout(w.timer)
+        workers.delete(key)
+      }
+      for (const [key, rule] of wanted) {
+        if (workers.has(key)) continue
+        workers.set(key, { rule, timer: undefined })
+        schedule(key)
+      }
+      const ids = new Set(loaded.rules.map((r) => r.id))
+      for (const id of lastRuns.keys()) if (!ids.has(id)) lastRuns.delete(id)
+      return loaded.skipped
+    },
+  })
+  await refresher.start()
 
   const registry = deps.metrics ?? newMetricsRegistry()
   gaugeFrom(registry, {
@@ -321,12 +284,19 @@ export async function start(
     })
   )
   http.get('/proc/counters', () =>
-    data({ ...counters, rules: workers.size, ...pusher.counters, pending: pusher.pending })
+    data({
+      ...counters,
+      ...refresher.counters,
+      rules: workers.size,
+      ...pusher.counters,
+      pending: pusher.pending,
+    })
   )
   // As the other components': the counters and the listener's connections (refused by a limit too).
   http.get('/counter/all', () =>
     data({
       ...counters,
+      ...refresher.counters,
       rules: workers.size,
       ...pusher.counters,
       pending: pusher.pending,
@@ -342,6 +312,7 @@ export async function start(
       throw listenError('aggregator.http', config.http, err)
     })
   } catch (err) {
+    await refresher.stop()
     for (const w of workers.values()) clearTimeout(w.timer)
     await http.close()
     pusher.close()
@@ -354,16 +325,18 @@ export async function start(
     name: 'aggregator',
     addresses: { http: `${addr.address}:${addr.port}` },
     pusher,
-    reload: () => reload(true),
+    reload: async () => {
+      await refresher.reload(true)
+      return workers.size
+    },
     async runAll(nowSeconds?: number) {
       const nowS = nowSeconds ?? Math.floor(deps.now() / 1000)
       await Promise.all([...workers.values()].map((w) => run(w.rule, nowS)))
     },
     async stop() {
       stopped = true
-      clearTimeout(reloadTimer)
+      await refresher.stop()
       for (const w of workers.values()) clearTimeout(w.timer)
-      await reloading.catch(() => undefined)
       await http.close()
       await Promise.race([pusher.flush(), new Promise((r) => setTimeout(r, 2000).unref())])
       pusher.close()

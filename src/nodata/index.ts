@@ -21,7 +21,7 @@ import {
   parseListen,
   type Service,
 } from '../core/index.js'
-import { rulesFingerprint, Store } from '../store/index.js'
+import { RuleRefresher, Store } from '../store/index.js'
 import { type NodataConfig, timeoutOf } from './config.js'
 import { nodataHttp } from './http.js'
 import { loadRules } from './rules.js'
@@ -87,38 +87,28 @@ export async function start(
     onLateness: (s) => lateness.observe({}, Math.max(0, s)),
   })
 
-  const counters = { reloads: 0, reloadFailures: 0, rules: 0, skippedRules: 0 }
-  let fingerprint = ''
-  let loadedAt = -Infinity
-  const logged = new Set<string>()
-  // Rereads the rules when the rows they come from changed (or a minute passed); `force` always.
-  const reload = async (force: boolean): Promise<number> => {
-    const fp = await rulesFingerprint(store.db, 'mockcfg')
-    if (!force && fp === fingerprint && deps.now() - loadedAt < FULL_RELOAD_MS) return watcher.size
-    const rules = await loadRules(store.db, config.maxSeries)
-    watcher.setRules(rules)
-    fingerprint = fp
-    loadedAt = deps.now()
-    counters.reloads++
-    counters.rules = rules.rules
-    counters.skippedRules = rules.skipped.length
-    // Each skipped rule is named once, not at every reread.
-    for (const why of rules.skipped) {
-      if (logged.has(why)) continue
-      logged.add(why)
-      deps.log.warn(`nodata: skipped ${why}`)
-    }
-    if (logged.size > 10_000) logged.clear()
+  const counters = { rules: 0, skippedRules: 0 }
+  const refresher = new RuleRefresher({
+    name: 'nodata',
+    db: store.db,
+    table: 'mockcfg',
+    interval: config.refreshInterval,
+    full: FULL_RELOAD_MS,
+    now: deps.now,
+    log: deps.log,
+    load: async () => {
+      const rules = await loadRules(store.db, config.maxSeries)
+      watcher.setRules(rules)
+      counters.rules = rules.rules
+      counters.skippedRules = rules.skipped.length
+      return rules.skipped
+    },
+  })
+  const reload = async (): Promise<number> => {
+    await refresher.reload(true)
     return watcher.size
   }
-  try {
-    await reload(true)
-  } catch (err) {
-    counters.reloadFailures++
-    deps.log.error(
-      `nodata: cannot read the rules (${(err as Error).message}); watching nothing until the store answers`
-    )
-  }
+  await refresher.start()
 
   const listeners = { http: newListenerStats() }
   const http = nodataHttp({
@@ -126,12 +116,13 @@ export async function start(
     config: { ...config, store: config.store.replace(/\/\/([^:@/]*):[^@]*@/, '//$1:***@') },
     counters: () => ({
       ...counters,
+      ...refresher.counters,
       ...watcher.counters,
       watched: watcher.size,
       ...pusher.counters,
       pending: pusher.pending,
     }),
-    reload: () => reload(true),
+    reload,
     sendNow: async () => {
       const n = pusher.pending
       await pusher.flush()
@@ -141,7 +132,7 @@ export async function start(
     stats: listeners.http,
     registry,
   })
-  registerMetrics(registry, watcher, pusher, counters)
+  registerMetrics(registry, watcher, pusher, counters, refresher.counters)
   listenerMetrics(registry, 'nodata', () => listeners)
   try {
     const h = parseListen('nodata.http', config.http)
@@ -149,6 +140,7 @@ export async function start(
       throw listenError('nodata.http', config.http, err)
     })
   } catch (err) {
+    await refresher.stop()
     await http.close()
     pusher.close()
     graphs.close()
@@ -170,44 +162,18 @@ export async function start(
     }, wait)
   }
   scheduleLook()
-  let reloadTimer: NodeJS.Timeout | undefined
-  let reloading: Promise<unknown> = Promise.resolve()
-  let failingSince = 0
-  const scheduleReload = () => {
-    if (stopped) return
-    reloadTimer = setTimeout(() => {
-      reloading = reload(false)
-        .then(() => {
-          if (failingSince !== 0) deps.log.info('nodata: the store answers again')
-          failingSince = 0
-        })
-        .catch((err: unknown) => {
-          counters.reloadFailures++
-          // Once per outage: the rules read last stay in force meanwhile.
-          if (failingSince === 0)
-            deps.log.error(
-              `nodata: cannot reread the rules (${(err as Error).message}); keeping the ones read last`
-            )
-          failingSince ||= deps.now()
-        })
-        .finally(scheduleReload)
-    }, config.refreshInterval)
-  }
-  scheduleReload()
-
   const addr = http.server.address() as AddressInfo
   return {
     name: 'nodata',
     addresses: { http: `${addr.address}:${addr.port}` },
     watcher,
     pusher,
-    reload: () => reload(true),
+    reload,
     look: () => watcher.look(),
     async stop() {
       stopped = true
       clearTimeout(lookTimer)
-      clearTimeout(reloadTimer)
-      await Promise.allSettled([looking, reloading])
+      await Promise.allSettled([looking, refresher.stop()])
       await http.close()
       // Mocks decided and not yet pushed get one more try before the clients close.
       await Promise.race([pusher.flush(), new Promise((r) => setTimeout(r, 2000).unref())])
@@ -222,7 +188,8 @@ function registerMetrics(
   registry: ReturnType<typeof newMetricsRegistry>,
   watcher: NodataWatcher,
   pusher: TransferPusher,
-  counters: { reloads: number; reloadFailures: number; rules: number; skippedRules: number }
+  counters: { rules: number; skippedRules: number },
+  refresher: { reloadFailures: number }
 ): void {
   gaugeFrom(registry, {
     name: 'peregrine_nodata_series',
@@ -271,6 +238,6 @@ function registerMetrics(
   counterFrom(registry, {
     name: 'peregrine_nodata_reload_failures_total',
     help: 'Rereads of the rules that failed (the store did not answer).',
-    read: () => counters.reloadFailures,
+    read: () => refresher.reloadFailures,
   })
 }

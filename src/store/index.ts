@@ -40,5 +40,7 @@ export {
   hostMaintenance,
   inMaintenance,
   rulesFingerprint,
+  RuleRefresher,
   type GroupHost,
+  type RuleRefresherOptions,
 } from './rules.js'

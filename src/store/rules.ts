@@ -113,3 +113,97 @@ export async function rulesFingerprint(db: Db, table: 'mockcfg' | 'cluster'): Pr
     (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v instanceof Date ? v.getTime() : v)
   )
 }
+
+/** RuleRefresherOptions configure a RuleRefresher. */
+export interface RuleRefresherOptions {
+  /** name: who reads (`nodata`, `aggregator`), for the log. */
+  name: string
+  db: Db
+  table: 'mockcfg' | 'cluster'
+  /** interval: ms between two fingerprint checks. */
+  interval: number
+  /** full: ms after which the rules are reread even when the fingerprint is the same. */
+  full: number
+  now: () => number
+  log: { info(m: string): void; warn(m: string): void; error(m: string): void }
+  /** load rereads and applies the rules; resolves with the skipped rules' reasons. */
+  load: () => Promise<readonly string[]>
+}
+
+/**
+ * RuleRefresher rereads nodata's or aggregator's rules when the rows they come from changed (or
+ * `full` ms passed), every `interval` ms; while the store does not answer, the rules read last stay
+ * in force and the outage is logged once. Each skipped rule is logged once, not at every reread.
+ */
+export class RuleRefresher {
+  readonly counters = { reloads: 0, reloadFailures: 0 }
+  readonly #o: RuleRefresherOptions
+  #fingerprint = ''
+  #loadedAt = -Infinity
+  #logged = new Set<string>()
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<unknown> = Promise.resolve()
+  #failing = false
+  #stopped = false
+
+  constructor(options: RuleRefresherOptions) {
+    this.#o = options
+  }
+
+  /** reload rereads now when forced or when something changed; throws when the store fails. */
+  async reload(force: boolean): Promise<void> {
+    const o = this.#o
+    const fp = await rulesFingerprint(o.db, o.table)
+    if (!force && fp === this.#fingerprint && o.now() - this.#loadedAt < o.full) return
+    const skipped = await o.load()
+    this.#fingerprint = fp
+    this.#loadedAt = o.now()
+    this.counters.reloads++
+    for (const why of skipped) {
+      if (this.#logged.has(why)) continue
+      this.#logged.add(why)
+      o.log.warn(`${o.name}: skipped ${why}`)
+    }
+    if (this.#logged.size > 10_000) this.#logged.clear()
+  }
+
+  /** start reads the rules once (a failure is logged, not thrown), then every `interval`. */
+  async start(): Promise<void> {
+    try {
+      await this.reload(true)
+    } catch (err) {
+      this.counters.reloadFailures++
+      this.#failing = true
+      this.#o.log.error(
+        `${this.#o.name}: cannot read the rules (${(err as Error).message}); none run until the store answers`
+      )
+    }
+    this.#schedule()
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    await this.#running.catch(() => undefined)
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return
+    this.#timer = setTimeout(() => {
+      this.#running = this.reload(false)
+        .then(() => {
+          if (this.#failing) this.#o.log.info(`${this.#o.name}: the store answers again`)
+          this.#failing = false
+        })
+        .catch((err: unknown) => {
+          this.counters.reloadFailures++
+          if (!this.#failing)
+            this.#o.log.error(
+              `${this.#o.name}: cannot reread the rules (${(err as Error).message}); keeping the ones read last`
+            )
+          this.#failing = true
+        })
+        .finally(() => this.#schedule())
+    }, this.#o.interval)
+  }
+}
