@@ -887,6 +887,11 @@ for (const engine of await testEngines()) {
         await f({ numerator: '$(cpu.idle)*2' }, /^body\.numerator: expected \$#/)
         await f({ numerator: '（$(a)+$(b)）>1' }, /^body\.numerator: expected \( \)/)
         await f({ denominator: 'all' }, /^body\.denominator: /)
+        await f({ denominator: '0' }, /^body\.denominator: a denominator of 0 never gives a value/)
+        await f(
+          { numerator: '$(cpu.idle/x)' },
+          /^body\.numerator: expected a counter's tags as k=v/
+        )
         await f({ denominator: undefined }, /^body\.denominator: /)
         await f({ numerator: '$#', denominator: '10' }, /^body\.numerator: .*must read a counter/)
         await f({ endpoint: '' }, /^body\.endpoint: /)

@@ -147,6 +147,14 @@ const AggregatorFields = {
 
 // With neither side reading a counter the aggregator has nothing to compute and skips the rule.
 const needsCounter = (v: { numerator: string; denominator: string }, c: z.RefinementCtx) => {
+  // A constant 0 below would make every run give no value.
+  if (/^0+$/.test(v.denominator.replace(/[ \r\n\t]/g, ''))) {
+    c.addIssue({
+      code: 'custom',
+      path: ['denominator'],
+      message: 'a denominator of 0 never gives a value; use $# or a counter',
+    })
+  }
   if (!readsCounter(v.numerator) && !readsCounter(v.denominator)) {
     c.addIssue({
       code: 'custom',

@@ -727,6 +727,17 @@ describe('falcon nodata and aggregator cfg.json', () => {
     await bad({ transfer: { cluster: {} } }, ['gateway'], /gateway\.clusters/)
   })
 
+  it('names a section that is not a map of settings', async () => {
+    await assert.rejects(
+      resolveConfigs({ nodata: null, gateway: [] }, ['nodata', 'gateway'], dir),
+      (err: Error) => {
+        assert.match(err.message, /nodata: expected a section of settings \(a map\), got null/)
+        assert.match(err.message, /gateway: expected a section of settings \(a map\), got \[\]/)
+        return true
+      }
+    )
+  })
+
   it('refuses unknown and bad nodata and aggregator settings, each named', async () => {
     await assert.rejects(
       resolveConfigs(

@@ -634,6 +634,13 @@ export async function resolveConfigs(
     (k) =>
       `${k}: not a Peregrine setting (expected dataDir, store, redis, ${COMPONENTS.join(', ')})`
   )
+  // A section that is not a map of settings (`nodata: null`, `gateway: []`) is named, not read as
+  // every default.
+  for (const c of COMPONENTS) {
+    const v = raw[c]
+    if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v)))
+      problems.push(`${c}: expected a section of settings (a map), got ${JSON.stringify(v)}`)
+  }
   // The Redis judge and alarm share: checked here once, so a bad value is named `redis`, not once per
   // section; the sections then get '' (their own `redis`, if any, is checked by their parser).
   const redisProblem = checkRedisUrl(raw.redis)

@@ -24,6 +24,9 @@ describe('aggregator expressions', () => {
     f('$(cpu.idle)>=', false)
     f('（$(a)+$(b)）>1', false)
     f('cpu.idle', false)
+    f('$(a/x)', false)
+    f('$(/x=1)', false)
+    f('$(df.bytes.free.percent/mount=/data,fstype=ext4)', true)
   })
   it('names full-width parentheses', () => {
     assert.match(aggregatorExprProblem('$（a）') ?? '', /full-width/)

@@ -56,6 +56,17 @@ export function parseAggregatorExpr(expr: string): AggregatorExpr | string {
     const m = term.exec(body)
     // The first term has no sign; every other one needs its + or -.
     if (m === null || at > 0 !== (m[1] !== '')) return FORMS
+    // A counter's tags are k=v pairs (`net.if.in.bytes/iface=eth0`): anything else names no series.
+    const slash = m[2].indexOf('/')
+    if (slash === 0) return FORMS
+    if (
+      slash > 0 &&
+      !m[2]
+        .slice(slash + 1)
+        .split(',')
+        .every((kv) => /^[^=]+=[^=]+$/.test(kv))
+    )
+      return `expected a counter's tags as k=v pairs, like $(net.if.in.bytes/iface=eth0), got $(${m[2]})`
     terms.push({ sign: m[1] === '-' ? -1 : 1, counter: m[2] })
     at = term.lastIndex
   }
