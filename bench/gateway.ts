@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { JsonRpcClient } from '../src/core/index.js'
 import { type PeregrineProcess, startPeregrine } from '../test/support/peregrine-process.js'
+import { cpuSeconds } from './support/proc.js'
 
 const STEP = 60
 
@@ -114,6 +115,38 @@ async function phase(
   }
 }
 
+type Who = 'transfer' | 'gateway' | 'client'
+
+/** cpuNow reads the CPU seconds used so far by the transfer, the gateway and this process. */
+function cpuNow(pids: { transfer: number; gateway: number }): Record<Who, number> {
+  const self = process.cpuUsage()
+  return {
+    transfer: cpuSeconds(pids.transfer),
+    gateway: cpuSeconds(pids.gateway),
+    client: (self.user + self.system) / 1e6,
+  }
+}
+
+/** Cpu sums the CPU seconds each process used over the phases of one way. */
+class Cpu {
+  readonly used: Record<Who, number> = { transfer: 0, gateway: 0, client: 0 }
+
+  add(before: Record<Who, number>, after: Record<Who, number>): void {
+    for (const k of Object.keys(this.used) as Who[]) this.used[k] += after[k] - before[k]
+  }
+
+  perMillion(points: number, who: Who[]): Record<string, number> {
+    return Object.fromEntries(
+      who.map((k) => [k, Math.round((this.used[k] / (points / 1e6)) * 100) / 100])
+    )
+  }
+
+  cores(ms: number): number {
+    const all = this.used.transfer + this.used.gateway + this.used.client
+    return Math.round((all / (ms / 1000)) * 100) / 100
+  }
+}
+
 async function counters(http: string): Promise<Record<string, unknown>> {
   const res = await fetch(`http://${http}/counter/all`)
   return ((await res.json()) as { data: Record<string, unknown> }).data
@@ -146,14 +179,22 @@ async function main(): Promise<void> {
     await phase(transfer, load, t0(), f.clients, 2)
     await phase(via, load, t0(), f.clients, 2)
     // Short phases in turn, so that load from elsewhere on the machine weighs on both alike.
-    const direct = { points: 0, ms: 0 }
-    const through = { points: 0, ms: 0 }
+    const direct = { points: 0, ms: 0, cpu: new Cpu() }
+    const through = { points: 0, ms: 0, cpu: new Cpu() }
+    const pids = {
+      transfer: central.child.pid as number,
+      gateway: gateway.child.pid as number,
+    }
     const ratios: number[] = []
     let bytes = 0
     for (let r = 0; r < f.rounds; r++) {
+      let cpu0 = cpuNow(pids)
       const d = await phase(transfer, load, t0(), f.clients, f.seconds)
+      direct.cpu.add(cpu0, cpuNow(pids))
       const b0 = load.bytes
+      cpu0 = cpuNow(pids)
       const g = await phase(via, load, t0(), f.clients, f.seconds)
+      through.cpu.add(cpu0, cpuNow(pids))
       bytes += load.bytes - b0
       direct.points += d.points
       direct.ms += d.ms
@@ -179,6 +220,16 @@ async function main(): Promise<void> {
         ratio: Math.round((gatewayRate / directRate) * 1000) / 1000,
         ratio_by_round: ratios,
         gateway_bytes_per_s: Math.round(bytes / (through.ms / 1000)),
+        // CPU seconds per million points acknowledged, by process, in each way.
+        cpu_s_per_million_direct: direct.cpu.perMillion(direct.points, ['transfer', 'client']),
+        cpu_s_per_million_through: through.cpu.perMillion(through.points, [
+          'gateway',
+          'transfer',
+          'client',
+        ]),
+        // Cores busy on average, all processes together, in each way (the machine's share used).
+        cores_busy_direct: direct.cpu.cores(direct.ms),
+        cores_busy_through: through.cpu.cores(through.ms),
         n: through.points,
         spilled: c.clusters.central.spilled,
         clients: f.clients,

@@ -4,13 +4,14 @@
 // Usage: node dist/bench/ingest.js [--series N] [--points N] [--clients N] [--batch N]
 //        [--components LIST] [--keep]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { JsonRpcClient } from '../src/core/index.js'
 import { loginRoot, startPeregrine } from '../test/support/peregrine-process.js'
 import { Dataset, STEP } from './dataset.js'
+import { memoryMb } from './support/proc.js'
 
 function log(message: string): void {
   process.stderr.write(`ingest bench: ${message}\n`)
@@ -74,22 +75,12 @@ function treeBytes(dir: string): number {
 
 // Resident set of a process now, in MB.
 function rssMb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m === null ? 0 : Number(m[1]) / 1024
-  } catch {
-    return 0
-  }
+  return memoryMb(pid)
 }
 
 // Peak resident set of a process, from the kernel's high-water mark.
 function peakRssMb(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m === null ? 0 : Math.round(Number(m[1]) / 1024)
-  } catch {
-    return 0
-  }
+  return Math.round(memoryMb(pid, 'VmHWM'))
 }
 
 /**

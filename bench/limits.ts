@@ -5,11 +5,12 @@
 // Usage: node dist/bench/limits.js [--series N] [--heap MB] [--batch N] [--via http|socket]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
 import { connect } from 'node:net'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startPeregrine } from '../test/support/peregrine-process.js'
+import { memoryMb } from './support/proc.js'
 
 function log(message: string): void {
   process.stderr.write(`limits bench: ${message}\n`)
@@ -48,9 +49,7 @@ function flags() {
 
 // Resident set of a process now, and its high-water mark, in MB.
 function rssMb(pid: number): { now: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0)
-  return { now: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) }
+  return { now: Math.round(memoryMb(pid)), peak: Math.round(memoryMb(pid, 'VmHWM')) }
 }
 
 async function counters(address: string): Promise<Record<string, unknown>> {

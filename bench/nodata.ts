@@ -15,12 +15,12 @@ import { parseArgs } from 'node:util'
 import { GraphCluster } from '../src/cluster/index.js'
 import { silentLogger } from '../src/core/index.js'
 import { Store } from '../src/store/index.js'
+import { cpuSeconds, memoryMb } from './support/proc.js'
 
 const USAGE =
   'usage: node dist/bench/nodata.js [--rules N] [--step S] [--steady SECONDS] [--sample N] [--keep]'
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'peregrine.js')
 const PUSH_BATCH = 5000
-const CLK_TCK = 100
 
 function log(message: string): void {
   process.stderr.write(`nodata bench: ${message}\n`)
@@ -90,16 +90,8 @@ async function startProcess(
   return { child, addresses: state.addresses }
 }
 
-/** cpuSeconds reads a process's user + system CPU time from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
-}
-
 function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m === null ? 0 : Math.round(Number(m[1]) / 1024)
+  return Math.round(memoryMb(pid))
 }
 
 const host = (i: number) => `host-${String(i).padStart(6, '0')}`

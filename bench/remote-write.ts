@@ -9,7 +9,7 @@
 // With --vm, Debian's victoria-metrics is started beside Peregrine and sent the same requests, and
 // the ratio printed. Progress goes to stderr; the last stdout line is one JSON object (bench/README.md).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import { encodeSnappy, encodeWriteRequest, type WriteSeries } from '../src/core/index.js'
 import { loginRoot, startPeregrine } from '../test/support/peregrine-process.js'
 import { Dataset, STEP_MS } from './dataset.js'
+import { cpuSeconds, memoryMb } from './support/proc.js'
 
 function log(message: string): void {
   process.stderr.write(`remote-write bench: ${message}\n`)
@@ -62,16 +63,8 @@ function flags() {
   }
 }
 
-// A process's CPU seconds so far (user + system), from /proc.
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m === null ? 0 : Math.round(Number(m[1]) / 1024)
+  return Math.round(memoryMb(pid, 'VmHWM'))
 }
 
 /** Request is one remote write body, snappy-compressed, and how many samples it holds. */

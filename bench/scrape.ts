@@ -6,12 +6,13 @@
 // Usage: node dist/bench/scrape.js [--targets N] [--series N] [--interval S] [--seconds N]
 //        [--components LIST] [--keep]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startPeregrine } from '../test/support/peregrine-process.js'
+import { cpuSeconds, memoryMb } from './support/proc.js'
 
 function log(message: string): void {
   process.stderr.write(`scrape bench: ${message}\n`)
@@ -46,15 +47,8 @@ function flags() {
   }
 }
 
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m === null ? 0 : Math.round(Number(m[1]) / 1024)
+  return Math.round(memoryMb(pid, field))
 }
 
 // A page of `series` samples: node_exporter's shapes (cpu seconds by cpu and mode, filesystem bytes by

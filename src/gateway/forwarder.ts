@@ -58,7 +58,13 @@ type Caller = RpcCaller & {
 
 interface Address {
   readonly address: string
-  readonly client: Caller
+  /**
+   * clients: one connection per call the cluster may have in flight, as falcon's gateway keeps a
+   * pool per transfer: a transfer reads each connection in turn, so calls on one would wait for
+   * each other's bytes. Each dials when first used.
+   */
+  readonly clients: Caller[]
+  next: number
   failedUntil: number
   backoff: number
   calls: number
@@ -114,6 +120,8 @@ export class Cluster {
   #queue: (Entry | undefined)[] = []
   #head = 0
   #queuedPoints = 0
+  // Points in the memory queue only (not in a call).
+  #waitingPoints = 0
   #inFlight = 0
   #spilling = 0
   #draining = false
@@ -141,7 +149,10 @@ export class Cluster {
         new JsonRpcClient(address, { ...o, connectTimeout: cfg.connectTimeout }))
     this.#addresses = addresses.map((address) => ({
       address,
-      client: dial(address, { callTimeout: cfg.callTimeout }),
+      clients: Array.from({ length: cfg.callsInFlight }, () =>
+        dial(address, { callTimeout: cfg.callTimeout })
+      ),
+      next: 0,
       failedUntil: 0,
       backoff: 0,
       calls: 0,
@@ -184,7 +195,11 @@ export class Cluster {
     }
     this.#queue.push(entry)
     this.#queuedPoints += n
-    this.#schedule()
+    this.#waitingPoints += n
+    // A free call slot takes the push at once: the transfer starts on it while this process reads
+    // the next. Otherwise what waits goes out with what arrives in this turn of the event loop.
+    if (this.#inFlight < this.#cfg.callsInFlight && !this.#scheduled) this.#pump()
+    else this.#schedule()
   }
 
   /** sweep writes to disk what has waited in memory, unsent, longer than `spillAfter`. */
@@ -209,7 +224,7 @@ export class Cluster {
       await new Promise((r) => setTimeout(r, 10))
     }
     await this.spool.close()
-    for (const a of this.#addresses) a.client.close()
+    for (const a of this.#addresses) for (const c of a.clients) c.close()
   }
 
   get #length(): number {
@@ -227,6 +242,7 @@ export class Cluster {
       this.#head = 0
     }
     this.#queuedPoints -= e.chunk.items.length
+    this.#waitingPoints -= e.chunk.items.length
     return e
   }
 
@@ -250,10 +266,16 @@ export class Cluster {
       const take: Entry[] = []
       const parts: (string | Buffer)[] = ['[']
       let points = 0
+      // What waits is spread over the calls that may start now: a transfer works on several calls at
+      // once (parsing one while another waits for its WAL), so a few pushes go out as a few calls,
+      // and only when every slot is busy do they wait to go out together, up to `batch` points.
+      const share = Math.min(
+        this.#cfg.batch,
+        Math.ceil(this.#waitingPoints / (this.#cfg.callsInFlight - this.#inFlight))
+      )
       while (
         this.#length > 0 &&
-        (points === 0 ||
-          points + (this.#queue[this.#head] as Entry).chunk.items.length <= this.#cfg.batch)
+        (points === 0 || points + (this.#queue[this.#head] as Entry).chunk.items.length <= share)
       ) {
         const e = this.#shift()
         if (take.length > 0) parts.push(',')
@@ -397,13 +419,14 @@ export class Cluster {
       if (i > 0) this.counters.retried += points
       a.calls++
       this.counters.calls++
+      const client = a.clients[a.next++ % a.clients.length]
       try {
         const answer =
           json === null
-            ? await a.client.call('Transfer.Ping', {})
-            : a.client.callRaw !== undefined
-              ? await a.client.callRaw<Answer>('Transfer.Update', json)
-              : await a.client.call<Answer>('Transfer.Update', JSON.parse(json.join('')))
+            ? await client.call('Transfer.Ping', {})
+            : client.callRaw !== undefined
+              ? await client.callRaw<Answer>('Transfer.Update', json)
+              : await client.call<Answer>('Transfer.Update', JSON.parse(json.join('')))
         a.backoff = 0
         a.failedUntil = 0
         if (json !== null) this.#refusals(answer as Answer | null, points)
@@ -461,17 +484,19 @@ export class Forwarder {
     this.#sweep.unref()
   }
 
-  /** accept forwards `values` (valid points); see the class. It refuses nothing point by point. */
-  accept(values: readonly MetricValue[]): Promise<[]> {
+  /**
+   * accept forwards `values` (valid points); see the class. It refuses nothing point by point. `json`
+   * is their JSON (items comma-separated, no brackets) when the caller has it, taken as it is when
+   * the values make one call.
+   */
+  accept(values: readonly MetricValue[], json: Buffer | null = null): Promise<[]> {
     const at = Date.now()
     const waits: Promise<void>[] = []
+    const whole = values.length <= this.#batch
     for (let from = 0; from < values.length; from += this.#batch) {
       const chunk: Chunk = {
-        items:
-          from === 0 && values.length <= this.#batch
-            ? values
-            : values.slice(from, from + this.#batch),
-        json: null,
+        items: whole ? values : values.slice(from, from + this.#batch),
+        json: whole ? json : null,
       }
       for (const c of this.clusters) {
         waits.push(

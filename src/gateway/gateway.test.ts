@@ -153,6 +153,47 @@ describe('gateway forwarding', () => {
     }
   })
 
+  it('forwards a push as sent when a transfer reads from it what was validated, else as validated', async () => {
+    const t = fakeTransfers()
+    const { g } = await gatewayWith(t)
+    const rpc = new JsonRpcClient(g.addresses.rpc)
+    try {
+      const got = t.at('t1:8433').items
+      // A field transfer ignores shows the text went as sent.
+      const sent = points(0, 2).map((p) => ({ ...p, note: 'as sent' }))
+      await rpc.callJson('Transfer.Update', JSON.stringify(sent))
+      assert.deepEqual(got.splice(0), sent)
+      assert.equal((await push(g, sent)).status, 200)
+      assert.deepEqual(got.splice(0), sent)
+      // No timestamp: the gateway's, so the items go as validated (a transfer would stamp its own).
+      const stamped = [{ ...sent[0], timestamp: undefined }, sent[1]]
+      await rpc.callJson('Transfer.Update', JSON.stringify(stamped))
+      assert.ok(got.every((i) => i.note === undefined && typeof i.timestamp === 'number'))
+      assert.equal(got.splice(0).length, 2)
+      // Fields too large for what they carry go as validated, so calls stay within a transfer's bound.
+      const padded = sent.map((p) => ({ ...p, note: 'x'.repeat(600) }))
+      await rpc.callJson('Transfer.Update', JSON.stringify(padded))
+      assert.ok(got.splice(0).every((i) => i.note === undefined))
+      // A request with two params keys: the parsed (last) one goes, as validated, not a cut text.
+      const [host, port] = g.addresses.rpc.split(':')
+      const sock = connect(Number(port), host)
+      const answer = new Promise<string>((resolve) => sock.once('data', (d) => resolve(String(d))))
+      const [a, b] = sent
+      sock.write(
+        `{"method":"Transfer.Update","params":[[${JSON.stringify(a)}]],"params":[[${JSON.stringify(b)}]],"id":1}\n`
+      )
+      assert.match(await answer, /"Total":1,"Invalid":0/)
+      sock.destroy()
+      assert.deepEqual(
+        got.splice(0),
+        [{ ...b, note: undefined }].map((i) => JSON.parse(JSON.stringify(i)) as unknown)
+      )
+    } finally {
+      rpc.close()
+      await g.stop()
+    }
+  })
+
   it('refuses in its answer a value graph would refuse, so nothing acknowledged is refused later', async () => {
     const t = fakeTransfers()
     const { g } = await gatewayWith(t)

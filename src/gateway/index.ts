@@ -14,7 +14,7 @@ import {
   newMetricsRegistry,
   type Service,
 } from '../core/index.js'
-import { createPushReceivers } from '../ingest/index.js'
+import { createPushReceivers, type PushAsSent } from '../ingest/index.js'
 import type { GatewayConfig } from './config.js'
 import { Forwarder } from './forwarder.js'
 import { type GatewayCounters, registerGatewayMetrics } from './metrics.js'
@@ -38,11 +38,12 @@ export async function start(config: Readonly<GatewayConfig>, deps: Deps): Promis
   const own: GatewayCounters = { pushesFailed: 0 }
   const push = createPushReceivers(config, deps, {
     name: 'gateway',
-    sink: (valid) => {
+    sink: (valid, sent) => {
       // What graph refuses for its value alone is refused here, in this push's answer: once
       // acknowledged, a point must not be refused later (graph's range, rrdtool's).
       const { keep, refused } = outOfGraphRange(valid)
-      return forwarder.accept(keep).then(
+      const json = refused.length === 0 && sent !== undefined ? forwardAsSent(keep, sent) : null
+      return forwarder.accept(keep, json).then(
         () => refused,
         (err: unknown) => {
           own.pushesFailed++
@@ -106,6 +107,33 @@ export async function start(config: Readonly<GatewayConfig>, deps: Deps): Promis
       await forwarder.close()
     },
   }
+}
+
+/**
+ * MAX_SENT_BYTES_PER_POINT bounds the text forwarded as sent: beyond it (fields transfer ignores,
+ * padding) the points are serialised again, so that a call of `batch` points stays within what a
+ * transfer takes.
+ */
+const MAX_SENT_BYTES_PER_POINT = 512
+
+/**
+ * forwardAsSent returns the push's own JSON text, without its brackets, when a transfer would read
+ * from it exactly the points `valid` holds, else null. It would not where the gateway gave an item a
+ * timestamp (none, 0 or far in the future: the gateway's now, which a transfer reading it later
+ * would not give) or where a field was matched by case folding (its timestamp is not `timestamp`).
+ * Every other field a transfer validates the same way, here or there.
+ */
+function forwardAsSent(valid: readonly MetricValue[], sent: PushAsSent): Buffer | null {
+  const { items } = sent
+  if (items.length !== valid.length) return null
+  for (let i = 0; i < valid.length; i++) {
+    if ((items[i] as { timestamp?: unknown }).timestamp !== valid[i].timestamp) return null
+  }
+  const json = sent.json()
+  if (json === null || json.length > MAX_SENT_BYTES_PER_POINT * valid.length) return null
+  const open = json.indexOf('[')
+  const close = json.lastIndexOf(']')
+  return open < 0 || close < open ? null : Buffer.from(json.slice(open + 1, close))
 }
 
 /** OUT_OF_RANGE is graph's refusal of a value it cannot store (graph/rpc.ts, as falcon's rrdtool). */

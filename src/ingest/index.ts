@@ -12,6 +12,7 @@ export {
   type PushCounters,
   type PushOptions,
   type PushReceivers,
+  type PushAsSent,
   type PushSink,
   type Refused,
   type TransferResponse,

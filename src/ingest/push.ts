@@ -10,12 +10,14 @@ import {
   limitedServerFactory,
   listenError,
   listenTcp,
+  paramText,
   type ListenerStats,
   type MetricValue,
   newListenerStats,
   parseListen,
   printable,
   RpcError,
+  type RpcMethod,
   serveJsonRpc,
   validateBatch,
   VERSION,
@@ -30,12 +32,24 @@ export interface Refused {
 }
 
 /**
+ * PushAsSent is a push whose every item was valid, as it came: the items parsed (in `valid`'s order)
+ * and `json()`, the JSON text of their array when it can be had (JSON-RPC laid out as Go writes it,
+ * an HTTP body), else null. A relay may forward the text instead of serialising `valid` again where
+ * the two say the same (see the gateway).
+ */
+export interface PushAsSent {
+  items: readonly unknown[]
+  json(): string | null
+}
+
+/**
  * PushSink takes the valid points of one push and resolves once they are kept as the component
  * promises (transfer: in every graph WAL; gateway: acknowledged by every cluster or on its disk), with
  * the ones refused (index into `valid`, ascending). A rejection fails the whole push: its message is
- * the answer's (an RPC error, an HTTP 503).
+ * the answer's (an RPC error, an HTTP 503). `sent` is given when every item was valid and the push's
+ * text is known (JSON-RPC laid out as Go writes it, an HTTP body).
  */
-export type PushSink = (valid: MetricValue[]) => Promise<readonly Refused[]>
+export type PushSink = (valid: MetricValue[], sent?: PushAsSent) => Promise<readonly Refused[]>
 
 /** PushConfig: the listeners and bounds of the receivers, as named in transfer's and gateway's sections. */
 export interface PushConfig extends ConnectionLimits {
@@ -77,6 +91,8 @@ export interface PushCounters {
   refused: number
   refusedByCode: Record<string, number>
 }
+
+const noText = (): null => null
 
 /** MAX_ANSWER_ERRORS bounds the `Errors` of one answer. */
 const MAX_ANSWER_ERRORS = 10
@@ -142,8 +158,11 @@ export interface PushReceivers {
   inflight: InflightBudget
   /** http: the Fastify app, with /api/push, /health and /version; every body parsed as JSON except remote write's. */
   http: FastifyInstance
-  /** receive is the one path of every receiver: validate, count, sink, answer. */
-  receive(body: unknown): Promise<TransferResponse>
+  /**
+   * receive is the one path of every receiver: validate, count, sink, answer. `json` gives the
+   * body's JSON text when it can be had (see PushAsSent).
+   */
+  receive(body: unknown, json?: () => string | null): Promise<TransferResponse>
   /** listen binds every listener and returns their addresses; on failure it closes them all and throws. */
   listen(): Promise<Record<string, string>>
   /** close stops taking pushes and resolves once what the socket connections held has gone to the sink. */
@@ -191,7 +210,7 @@ export function createPushReceivers(
   let invalidLoggedAt = -Infinity
   let refusedAtLog = 0
 
-  const receive = async (body: unknown): Promise<TransferResponse> => {
+  const receive = async (body: unknown, json?: () => string | null): Promise<TransferResponse> => {
     const started = deps.now()
     const batch = validateBatch(body, Math.floor(started / 1000), MAX_ANSWER_ERRORS)
     const { valid, invalid, errors } = batch
@@ -204,7 +223,13 @@ export function createPushReceivers(
       }
       invalidLoggedAt = started
     }
-    const refused = valid.length > 0 ? await o.sink(valid) : []
+    const refused =
+      valid.length === 0
+        ? []
+        : await o.sink(
+            valid,
+            invalid === 0 ? { items: body as unknown[], json: json ?? noText } : undefined
+          )
     const answer: TransferResponse = {
       Message: 'ok',
       Total: valid.length + invalid,
@@ -248,15 +273,16 @@ export function createPushReceivers(
   }
 
   const rpc = serveJsonRpc(
-    new Map<string, (p: unknown) => unknown>([
+    new Map<string, RpcMethod>([
       ['Transfer.Ping', () => ({ code: 0 })],
       [
         'Transfer.Update',
-        (p) => {
+        (p, request) => {
           counters.rpcCalls++
           if (!Array.isArray(p))
             throw new RpcError('Transfer.Update: expected an array of MetricValue')
-          return receive(p).catch((err: Error) => {
+          const json = request === undefined ? noText : () => paramText(request, 'Transfer.Update')
+          return receive(p, json).catch((err: Error) => {
             throw new RpcError(`${err.message}${o.failureHint}`)
           })
         },
@@ -300,7 +326,10 @@ export function createPushReceivers(
     if (req.url.startsWith('/api/v1/write')) return done(null, body)
     if ((body as Buffer).length === 0) return done(null, undefined)
     try {
-      done(null, JSON.parse((body as Buffer).toString('utf8')))
+      const text = (body as Buffer).toString('utf8')
+      const value: unknown = JSON.parse(text)
+      ;(req as { pushText?: string }).pushText = text
+      done(null, value)
     } catch (err) {
       // The parser quotes the body: a gzip or other binary one must not come back as raw bytes.
       const e = new Error(
@@ -332,7 +361,10 @@ export function createPushReceivers(
       return reply.status(400).send({ msg: 'body: expected a JSON array of MetricValue' })
     }
     try {
-      return { msg: 'success', data: await receive(req.body) }
+      return {
+        msg: 'success',
+        data: await receive(req.body, () => (req as { pushText?: string }).pushText ?? null),
+      }
     } catch (err) {
       return reply.status(503).send({ msg: `${(err as Error).message}${o.failureHint}` })
     }

@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import { waitUntil } from '../testing.js'
-import { JsonRpcClient, RawJson, RpcError, serveJsonRpc } from './falcon-jsonrpc.js'
+import { JsonRpcClient, paramText, RawJson, RpcError, serveJsonRpc } from './falcon-jsonrpc.js'
 
 const errors: string[] = []
 const SHARED = Buffer.from('[{"a":"x\\"y"},{"b":1}]')
@@ -416,5 +416,35 @@ describe('falcon jsonrpc server limits', () => {
     } finally {
       await t.stop()
     }
+  })
+})
+
+describe('paramText', () => {
+  const req = (text: string) => ({ text, value: JSON.parse(text) as Record<string, unknown> })
+  const M = 'Transfer.Update'
+
+  it("gives the argument's text of a request laid out as Go's client writes it", () => {
+    const arg = '[{"endpoint":"h","metric":"m","value":1,"tags":"a=b"},{"value":"NaN"}]'
+    assert.equal(paramText(req(`{"method":"${M}","params":[${arg}],"id":7}\n`), M), arg)
+    assert.equal(paramText(req(`{"method":"${M}","params":[${arg}],"id":0}`), M), arg)
+  })
+
+  it('gives null wherever the text might not be the argument parsed', () => {
+    const cases = [
+      // A second params key: the parsed one is the last, the text's first would be cut wrong.
+      `{"method":"${M}","params":[[{"a":1}]],"params":[[{"b":2}]],"id":1}`,
+      // The same with an escaped key.
+      `{"method":"${M}","params":[[{"a":1}]],"p\\u0061rams":[[{"b":2}]],"id":1}`,
+      // Another key between params and id.
+      `{"method":"${M}","params":[[{"a":1}]],"x":[1],"id":1}`,
+      // A ] inside the argument (in a string or an array).
+      `{"method":"${M}","params":[[{"tags":"a=]"}]],"id":1}`,
+      // Spaces, another key order, a string id, another method.
+      `{"method": "${M}","params":[[{"a":1}]],"id":1}`,
+      `{"params":[[{"a":1}]],"method":"${M}","id":1}`,
+      `{"method":"${M}","params":[[{"a":1}]],"id":"1"}`,
+      `{"method":"Transfer.Ping","params":[[{"a":1}]],"id":1}`,
+    ]
+    for (const text of cases) assert.equal(paramText(req(text), M), null, text)
   })
 })

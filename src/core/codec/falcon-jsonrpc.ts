@@ -9,13 +9,43 @@ import {
   watchConnection,
 } from '../connection-limits.js'
 import { printable } from '../printable.js'
-import { JsonFrameError, JsonStreamDecoder } from './json-stream.js'
+import { JsonFrameError, JsonStreamDecoder, JsonSyntaxError } from './json-stream.js'
 
 /**
- * RpcMethod handles one call: `param` is the request's single argument (Go's `params[0]`). It returns
- * the result (or a promise of it): a value to JSON.stringify, or a RawJson already serialised.
+ * RpcMethod handles one call: `param` is the request's single argument (Go's `params[0]`), `request`
+ * the whole request as it came, when it came over the wire (for `paramText`). It returns the result (or a promise of it): a value
+ * to JSON.stringify, or a RawJson already serialised.
  */
-export type RpcMethod = (param: unknown) => unknown
+export type RpcMethod = (param: unknown, request?: RpcRequest) => unknown
+
+/** RpcRequest is a request as it came: its JSON text and the object parsed from it. */
+export interface RpcRequest {
+  readonly text: string
+  readonly value: Readonly<Record<string, unknown>>
+}
+
+/**
+ * paramText returns the text of the single argument of `request` when it is laid out as Go's client
+ * and Peregrine's write it, `{"method":"<method>","params":[<arg>],"id":<n>}` with no space, and the
+ * argument holds no `]` but its last byte, else null: a relay forwards that text instead of
+ * serialising the parsed argument again. The text is then the argument exactly: the request parsed
+ * (as JSON, to these three keys), so the params array opened at the head's `[` closes at a `]`
+ * outside strings; the argument's last byte and the tail's `]` are the only ones after it, and had
+ * params closed at the first, the second would close the request object, which JSON does not allow.
+ */
+export function paramText(request: RpcRequest, method: string): string | null {
+  const { text, value } = request
+  const keys = Object.keys(value)
+  if (keys.length !== 3 || keys[0] !== 'method' || keys[1] !== 'params' || keys[2] !== 'id')
+    return null
+  const head = `{"method":${JSON.stringify(method)},"params":[`
+  if (!text.startsWith(head)) return null
+  const from = Math.max(head.length, text.length - 40)
+  const tail = /\],"id":\d{1,20}\}\s*$/.exec(text.slice(from))
+  if (tail === null) return null
+  const arg = text.slice(head.length, from + tail.index)
+  return arg.length > 0 && arg.indexOf(']') === arg.length - 1 ? arg : null
+}
 
 /**
  * RawJson is a result serialised in advance: the server writes `parts` one after the other as the
@@ -58,6 +88,8 @@ export interface JsonRpcServerOptions {
 export const JSON_RPC_MAX_IN_FLIGHT = 64
 export const JSON_RPC_MAX_UNSENT_BYTES = 1 << 20
 
+const NO_REQUEST: RpcRequest = { text: '', value: {} }
+
 /**
  * serveJsonRpc returns a TCP server speaking Go's jsonrpc: requests `{"method":"Svc.Name","params":[arg],
  * "id":N}` back to back, answered `{"id":N,"result":R,"error":null}` or `{"id":N,"result":null,
@@ -86,8 +118,8 @@ export function serveJsonRpc(
     const watch = watchConnection(socket, limits, stats)
     const decoder = new JsonStreamDecoder(maxRequestBytes)
     let closed = false
-    // Requests read but not started (at most what one read brought), and calls not yet answered.
-    const waiting: string[] = []
+    // Requests read but not started (at most what one read brought, parsed), and calls not yet answered.
+    const waiting: RpcRequest[] = []
     let next = 0
     let inFlight = 0
     let paused = false
@@ -109,9 +141,9 @@ export function serveJsonRpc(
         socket.writableLength <= maxUnsent &&
         !closed
       ) {
-        const text = waiting[next]
-        waiting[next++] = ''
-        handle(text)
+        const req = waiting[next]
+        waiting[next++] = NO_REQUEST
+        handle(req)
       }
       if (next === waiting.length) {
         waiting.length = 0
@@ -130,14 +162,25 @@ export function serveJsonRpc(
       if (closed) return
       let completed = false
       try {
-        decoder.push(chunk, (text) => {
+        decoder.push(chunk, (value, text) => {
           completed = true
-          waiting.push(text)
+          // A request that is not an object (an array, say) has no method: Go answers that below.
+          waiting.push({
+            text,
+            value:
+              typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {},
+          })
         })
       } catch (err) {
         // The requests before the garbage are served, as they arrived.
         pump()
-        fail(err instanceof JsonFrameError ? err.message : `bad request: ${(err as Error).message}`)
+        fail(
+          err instanceof JsonSyntaxError
+            ? `invalid JSON request: ${printable(err.message)}`
+            : err instanceof JsonFrameError
+              ? err.message
+              : `bad request: ${(err as Error).message}`
+        )
         return
       }
       watch.received(completed, decoder.buffered > 0)
@@ -150,14 +193,8 @@ export function serveJsonRpc(
       sockets.delete(socket)
     })
 
-    const handle = (text: string) => {
-      let req: { method?: unknown; params?: unknown; id?: unknown }
-      try {
-        req = JSON.parse(text) as typeof req
-      } catch (err) {
-        fail(`invalid JSON request: ${printable((err as Error).message)}`)
-        return
-      }
+    const handle = (request: RpcRequest) => {
+      const req = request.value as { method?: unknown; params?: unknown; id?: unknown }
       inFlight++
       const id = JSON.stringify(req.id ?? null)
       const reply = (result: unknown, error: string | null) => {
@@ -215,7 +252,7 @@ export function serveJsonRpc(
       const param: unknown = req.params[0]
       let out: unknown
       try {
-        out = fn(param)
+        out = fn(param, request)
       } catch (err) {
         reply(null, errorText(err, onError, method))
         return
@@ -356,7 +393,7 @@ export class JsonRpcClient {
       })
       socket.on('data', (chunk: Buffer) => {
         try {
-          decoder.push(chunk, (text) => this.#onResponse(text))
+          decoder.push(chunk, (value) => this.#onResponse(value))
         } catch (err) {
           socket.destroy(err as Error)
         }
@@ -384,8 +421,13 @@ export class JsonRpcClient {
     return ready
   }
 
-  #onResponse(text: string): void {
-    const res = JSON.parse(text) as { id: number; result: unknown; error: unknown }
+  #onResponse(value: unknown): void {
+    const res = (typeof value === 'object' && value !== null ? value : {}) as {
+      id?: number
+      result: unknown
+      error: unknown
+    }
+    if (res.id === undefined) return
     const p = this.#pending.get(res.id)
     if (p === undefined) return
     this.#pending.delete(res.id)

@@ -1,10 +1,15 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { JsonFrameError, JsonStreamDecoder } from './json-stream.js'
+import { JsonFrameError, JsonStreamDecoder, JsonSyntaxError } from './json-stream.js'
 
 function decodeAll(chunks: Buffer[], d = new JsonStreamDecoder()): string[] {
   const out: string[] = []
-  for (const c of chunks) d.push(c, (t) => out.push(t))
+  for (const c of chunks)
+    d.push(c, (v, t) => {
+      // The value given is the text parsed.
+      assert.deepEqual(v, JSON.parse(t))
+      out.push(t)
+    })
   return out
 }
 
@@ -68,9 +73,64 @@ describe('JsonStreamDecoder', () => {
     assert.equal(out[1], values[0])
   })
 
-  it('holds only the unfinished value', () => {
+  it('holds only the unfinished value after a newline', () => {
     const d = new JsonStreamDecoder()
-    decodeAll([Buffer.from('{"a":1}{"b":')], d)
+    assert.deepEqual(decodeAll([Buffer.from('{"a":1}\n{"b":')], d), ['{"a":1}'])
     assert.equal(d.buffered, 5)
+    assert.deepEqual(decodeAll([Buffer.from('2}')], d), ['{"b":2}'])
+    assert.equal(d.buffered, 0)
+  })
+
+  it('delivers a value followed by part of the next, with no newline between, when the next ends', () => {
+    const d = new JsonStreamDecoder()
+    assert.deepEqual(decodeAll([Buffer.from('{"a":1}{"b":')], d), [])
+    assert.equal(d.buffered, 12)
+    assert.deepEqual(decodeAll([Buffer.from('2}')], d), ['{"a":1}', '{"b":2}'])
+    assert.equal(d.buffered, 0)
+  })
+
+  it('cuts pretty-printed values, values without newlines and nested closers at read ends', () => {
+    const pretty = [
+      JSON.stringify({ a: [1, { b: 2 }], c: { d: [] } }, null, 2),
+      JSON.stringify([[1], [2, [3]]], null, 1),
+    ]
+    // A string holding an escaped newline and braces: only the scanner sees it is inside a string.
+    const tight = '{"x":{"y":1}}[1,[2]]{"z":"}\\n{"}'
+    const text = pretty.join('\n') + '\n' + tight + '\n'
+    const want = [...pretty, '{"x":{"y":1}}', '[1,[2]]', '{"z":"}\\n{"}']
+    const bytes = Buffer.from(text)
+    for (let at = 0; at <= bytes.length; at++) {
+      for (const at2 of [at, Math.min(bytes.length, at + 7)]) {
+        assert.deepEqual(
+          decodeAll([bytes.subarray(0, at), bytes.subarray(at, at2), bytes.subarray(at2)]),
+          want,
+          `split at ${at}, ${at2}`
+        )
+      }
+    }
+  })
+
+  it('goes back to the cheap way after a value the scanner framed', () => {
+    const d = new JsonStreamDecoder()
+    // Two values in one read: the parse of both fails, the scanner cuts them.
+    assert.equal(decodeAll([Buffer.from('{"a":1}{"b":2}')], d).length, 2)
+    assert.deepEqual(decodeAll([Buffer.from('{"c":3}\n')], d), ['{"c":3}'])
+  })
+
+  it('refuses a value that frames but is not JSON, after the values before it', () => {
+    const d = new JsonStreamDecoder()
+    const seen: unknown[] = []
+    assert.throws(
+      () => d.push(Buffer.from('{"a":1}\n{"b":,}\n'), (v) => seen.push(v)),
+      (err: Error) => err instanceof JsonSyntaxError && /JSON|Unexpected/.test(err.message)
+    )
+    assert.deepEqual(seen, [{ a: 1 }])
+  })
+
+  it('takes a long run of newlines inside a value in time linear in its length', () => {
+    const d = new JsonStreamDecoder()
+    decodeAll([Buffer.from('{"a":' + '\n'.repeat(1 << 20))], d)
+    assert.deepEqual(decodeAll([Buffer.from('1}')], d), ['{"a":' + '\n'.repeat(1 << 20) + '1}'])
+    // (Quadratic work over 1 MiB of newlines would not end within the test runner's timeout.)
   })
 })

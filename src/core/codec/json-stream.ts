@@ -11,26 +11,57 @@ const CLOSE_BRACE = 0x7d
 const OPEN_BRACKET = 0x5b
 const CLOSE_BRACKET = 0x5d
 
-/** JsonFrameError is a stream that is not a sequence of JSON objects; the connection cannot go on. */
+/** JsonFrameError is a stream that is not a sequence of JSON values; the connection cannot go on. */
 export class JsonFrameError extends Error {
-  override readonly name = 'JsonFrameError'
+  override readonly name: string = 'JsonFrameError'
 }
 
 /**
- * JsonStreamDecoder cuts a byte stream into top-level JSON objects (or arrays) without parsing them: it
- * tracks nesting and strings only, so a value split across TCP packets, or many values in one packet,
- * come out whole. `push` calls `onValue` with each value's text; the caller parses it. Each byte is
- * scanned once, and the pieces of an unfinished value are kept as they came and joined once when it
- * ends, so a large value arriving in many small packets costs time in proportion to its size.
+ * JsonSyntaxError is a value framed whole (its braces balance) that JSON.parse refuses; `message` is
+ * the parser's. The values before it in the stream were delivered.
+ */
+export class JsonSyntaxError extends JsonFrameError {
+  override readonly name = 'JsonSyntaxError'
+}
+
+/** OnValue receives each value parsed, with its text (for a relay that forwards part of it as is). */
+export type OnValue = (value: unknown, text: string) => void
+
+function isSpace(c: number): boolean {
+  return c === WS_SPACE || c === WS_LF || c === WS_CR || c === WS_TAB
+}
+
+/**
+ * JsonStreamDecoder cuts a byte stream into top-level JSON objects (or arrays) and parses each, so a
+ * value split across TCP packets, or many values in one packet, come out whole.
+ *
+ * Two ways to find where a value ends. The cheap one first: Go's encoder (and Peregrine's client)
+ * ends each value with a newline, and a read usually ends at a value's end, so at a newline or at the
+ * end of a read whose last byte that is not whitespace closes an object or array, the bytes so far
+ * are given to JSON.parse, which a caller needs anyway. When that fails (several values with no
+ * newline between, a newline inside a pretty-printed value, a read ending just after a nested `}`),
+ * the exact way takes over until that value ends: a scan that tracks nesting and strings only, byte by
+ * byte, which costs about as much as the parse again. A value followed in the same read by part of
+ * the next one, with no newline between, is delivered when that next one ends (no client waits for
+ * an answer in the middle of writing its next request).
+ *
+ * Each byte is looked at a bounded number of times, and the pieces of an unfinished value are kept as
+ * they came and joined once when it ends, so a large value arriving in many small packets costs time
+ * in proportion to its size.
  */
 export class JsonStreamDecoder {
   readonly maxValueBytes: number
   #pieces: Buffer[] = []
   #held = 0
+  // The last byte of the held bytes that is not whitespace (0 when none).
+  #heldLast = 0
+  // True while the scanner's state below describes the held bytes; false when they are held unscanned.
+  #scanning = false
   #depth = 0
   #inString = false
   // A chunk ended inside a string after an odd run of backslashes: the next byte is escaped.
   #escapeNext = false
+  // The stream offset of the chunk being pushed, for messages.
   #offset = 0
 
   constructor(maxValueBytes = 64 << 20) {
@@ -42,54 +73,149 @@ export class JsonStreamDecoder {
     return this.#held
   }
 
-  /** push scans `chunk`, calling `onValue` for each complete value. Throws JsonFrameError on garbage. */
-  push(chunk: Buffer, onValue: (text: string) => void): void {
+  /**
+   * push takes the next bytes of the stream, calling `onValue` for each complete value. Throws
+   * JsonFrameError on bytes that do not frame as JSON values (JsonSyntaxError for one that frames but
+   * does not parse), or past `maxValueBytes`; the stream cannot go on after a throw.
+   */
+  push(chunk: Buffer, onValue: OnValue): void {
+    try {
+      if (this.#scanning) this.#scan(chunk, this.#offset, onValue)
+      else this.#cheap(chunk, onValue)
+    } finally {
+      this.#offset += chunk.length
+    }
+  }
+
+  #cheap(chunk: Buffer, onValue: OnValue): void {
     const len = chunk.length
+    // The value's first byte in this chunk (0 when it began in an earlier one).
+    let start = 0
+    for (;;) {
+      if (this.#held === 0) {
+        // Between values: skip whitespace; a value begins with { or [ (the scanner names anything else).
+        while (start < len && isSpace(chunk[start])) start++
+        if (start === len) return
+        const c = chunk[start]
+        if (c !== OPEN_BRACE && c !== OPEN_BRACKET) return this.#fallBack(chunk, start, onValue)
+      }
+      // Where to look for the next candidate end, and the last byte not whitespace before that.
+      let from = start
+      let last = this.#heldLast
+      for (;;) {
+        const lf = chunk.indexOf(WS_LF, from)
+        const end = lf < 0 ? len : lf
+        let k = end - 1
+        while (k >= from && isSpace(chunk[k])) k--
+        if (k >= from) last = chunk[k]
+        if (last === CLOSE_BRACE || last === CLOSE_BRACKET) {
+          const text =
+            this.#held === 0
+              ? chunk.toString('utf8', start, end)
+              : Buffer.concat([...this.#pieces, chunk.subarray(start, end)]).toString('utf8')
+          let value: unknown
+          try {
+            value = JSON.parse(text)
+          } catch {
+            // Not one whole value: the scanner tells what it is.
+            return this.#fallBack(chunk, start, onValue)
+          }
+          this.#release()
+          onValue(value, text)
+          start = end
+          break
+        }
+        if (lf < 0) {
+          this.#hold(chunk.subarray(start), last)
+          return
+        }
+        // A newline inside the value: look at the next one.
+        from = lf + 1
+      }
+    }
+  }
+
+  // The scanner takes over at `start` of `chunk`, with the bytes held before it.
+  #fallBack(chunk: Buffer, start: number, onValue: OnValue): void {
+    const rest = chunk.subarray(start)
+    const base = this.#offset + start - this.#held
+    const buf = this.#held === 0 ? rest : Buffer.concat([...this.#pieces, rest])
+    this.#release()
+    this.#scanning = true
+    this.#depth = 0
+    this.#inString = false
+    this.#escapeNext = false
+    this.#scan(buf, base, onValue)
+  }
+
+  #release(): void {
+    if (this.#held > 0) {
+      this.#pieces = []
+      this.#held = 0
+    }
+    this.#heldLast = 0
+  }
+
+  // Keeps the unfinished value's bytes (copied: the socket may reuse its buffer).
+  #hold(bytes: Buffer, last: number): void {
+    const part = Buffer.from(bytes)
+    this.#pieces.push(part)
+    this.#held += part.length
+    this.#heldLast = last
+    if (this.#held > this.maxValueBytes) {
+      throw new JsonFrameError(
+        `a request of more than ${this.maxValueBytes} bytes; send smaller batches`
+      )
+    }
+  }
+
+  // The exact way: nesting and strings tracked byte by byte. `base` is buf[0]'s stream offset.
+  #scan(buf: Buffer, base: number, onValue: OnValue): void {
+    const len = buf.length
     let depth = this.#depth
     let inString = this.#inString
-    // Where the current value starts in this chunk (0 when it began in an earlier one), or -1.
+    // Where the current value starts in buf (0 when it began in an earlier chunk), or -1.
     let start = depth > 0 ? 0 : -1
     let i = 0
     if (inString && this.#escapeNext && len > 0) {
       this.#escapeNext = false
       i = 1
     }
-    for (; i < len; i++) {
-      const c = chunk[i]
+    while (i < len) {
+      if (inString) {
+        // To the string's closing quote; a backslash escapes the byte after it.
+        let c = buf[i]
+        while (c !== QUOTE && c !== BACKSLASH) {
+          if (++i === len) break
+          c = buf[i]
+        }
+        if (i === len) break
+        if (c === BACKSLASH) {
+          if (i + 1 === len) {
+            this.#escapeNext = true
+            break
+          }
+          i += 2
+          continue
+        }
+        inString = false
+        i++
+        continue
+      }
+      const c = buf[i]
       if (depth === 0) {
-        if (c === WS_SPACE || c === WS_LF || c === WS_CR || c === WS_TAB) continue
+        if (isSpace(c)) {
+          i++
+          continue
+        }
         if (c !== OPEN_BRACE && c !== OPEN_BRACKET) {
           throw new JsonFrameError(
-            `invalid character ${JSON.stringify(String.fromCharCode(c))} at byte ${this.#offset + i} looking for beginning of value`
+            `invalid character ${JSON.stringify(String.fromCharCode(c))} at byte ${base + i} looking for beginning of value`
           )
         }
         start = i
         depth = 1
-        continue
-      }
-      if (inString) {
-        // Jump to the string's closing quote with a native search: most bytes of a request are inside
-        // strings. A quote after an odd run of backslashes is escaped; runs are counted within this
-        // chunk only, as an odd run at the end of the previous chunk was handled by #escapeNext.
-        const from = i
-        let q = i
-        for (;;) {
-          q = chunk.indexOf(QUOTE, q)
-          if (q < 0) break
-          let k = 0
-          while (q - 1 - k >= from && chunk[q - 1 - k] === BACKSLASH) k++
-          if ((k & 1) === 0) break
-          q++
-        }
-        if (q < 0) {
-          let k = 0
-          while (len - 1 - k >= from && chunk[len - 1 - k] === BACKSLASH) k++
-          this.#escapeNext = (k & 1) === 1
-          i = len - 1
-          continue
-        }
-        i = q
-        inString = false
+        i++
         continue
       }
       if (c === QUOTE) inString = true
@@ -97,24 +223,31 @@ export class JsonStreamDecoder {
       else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
         if (--depth === 0) {
           let text: string
-          if (this.#pieces.length === 0) text = chunk.toString('utf8', start, i + 1)
+          if (this.#pieces.length === 0) text = buf.toString('utf8', start, i + 1)
           else {
-            this.#pieces.push(chunk.subarray(0, i + 1))
+            this.#pieces.push(buf.subarray(0, i + 1))
             text = Buffer.concat(this.#pieces).toString('utf8')
             this.#pieces = []
             this.#held = 0
           }
-          onValue(text)
+          let value: unknown
+          try {
+            value = JSON.parse(text)
+          } catch (err) {
+            throw new JsonSyntaxError((err as Error).message)
+          }
+          onValue(value, text)
           start = -1
+          // Between values the cheap way can go on, from the next chunk.
         }
       }
+      i++
     }
     this.#depth = depth
     this.#inString = inString
-    this.#offset += len
     if (depth > 0) {
       // Keep the unfinished value's bytes of this chunk (copied: the socket may reuse its buffer).
-      const part = Buffer.from(chunk.subarray(start < 0 ? 0 : start))
+      const part = Buffer.from(buf.subarray(start < 0 ? 0 : start))
       this.#pieces.push(part)
       this.#held += part.length
       if (this.#held > this.maxValueBytes) {
@@ -122,6 +255,6 @@ export class JsonStreamDecoder {
           `a request of more than ${this.maxValueBytes} bytes; send smaller batches`
         )
       }
-    }
+    } else this.#scanning = false
   }
 }
