@@ -27,6 +27,15 @@ export class JsonSyntaxError extends JsonFrameError {
 /** OnValue receives each value parsed, with its text (for a relay that forwards part of it as is). */
 export type OnValue = (value: unknown, text: string) => void
 
+// cutShort tells whether JSON.parse failed at the end of `text` (V8's messages: the end reached, or a
+// position at or past the last byte that is not whitespace), not on a byte in it.
+function cutShort(err: unknown, text: string): boolean {
+  const message = (err as Error).message
+  if (message.startsWith('Unexpected end of JSON input')) return true
+  const at = / at position (\d+)/.exec(message)
+  return at !== null && Number(at[1]) >= text.trimEnd().length
+}
+
 function isSpace(c: number): boolean {
   return c === WS_SPACE || c === WS_LF || c === WS_CR || c === WS_TAB
 }
@@ -38,10 +47,11 @@ function isSpace(c: number): boolean {
  * Two ways to find where a value ends. The cheap one first: Go's encoder (and Peregrine's client)
  * ends each value with a newline, and a read usually ends at a value's end, so at a newline or at the
  * end of a read whose last byte that is not whitespace closes an object or array, the bytes so far
- * are given to JSON.parse, which a caller needs anyway. When that fails (several values with no
- * newline between, a newline inside a pretty-printed value, a read ending just after a nested `}`),
- * the exact way takes over until that value ends: a scan that tracks nesting and strings only, byte by
- * byte, which costs about as much as the parse again. A value followed in the same read by part of
+ * are given to JSON.parse, which a caller needs anyway. A parse that fails at the end of its input
+ * (a read ending just after a nested `}`, a pretty-printed line) waits for more, as long as such
+ * failures cost less than the value; any other failure (several values with no newline between, not
+ * JSON) hands over to the exact way until that value ends: a scan that tracks nesting and strings
+ * only, byte by byte, which costs about as much as the parse again. A value followed in the same read by part of
  * the next one, with no newline between, is delivered when that next one ends (no client waits for
  * an answer in the middle of writing its next request).
  *
@@ -55,6 +65,8 @@ export class JsonStreamDecoder {
   #held = 0
   // The last byte of the held bytes that is not whitespace (0 when none).
   #heldLast = 0
+  // Bytes of the unfinished value in the last parse that failed because it was cut short.
+  #tried = 0
   // True while the scanner's state below describes the held bytes; false when they are held unscanned.
   #scanning = false
   #depth = 0
@@ -116,9 +128,21 @@ export class JsonStreamDecoder {
           let value: unknown
           try {
             value = JSON.parse(text)
-          } catch {
-            // Not one whole value: the scanner tells what it is.
-            return this.#fallBack(chunk, start, onValue)
+          } catch (err) {
+            // Cut short (a read ended after a nested `}`, a pretty-printed line): wait for more the
+            // cheap way while the failed parses cost less than the value (each on at least twice the
+            // bytes of the one before); anything else is for the scanner to tell.
+            const size = this.#held + (end - start)
+            if (size < 2 * this.#tried || !cutShort(err, text)) {
+              return this.#fallBack(chunk, start, onValue)
+            }
+            this.#tried = size
+            if (lf < 0) {
+              this.#hold(chunk.subarray(start), last)
+              return
+            }
+            from = lf + 1
+            continue
           }
           this.#release()
           onValue(value, text)
@@ -154,6 +178,7 @@ export class JsonStreamDecoder {
       this.#held = 0
     }
     this.#heldLast = 0
+    this.#tried = 0
   }
 
   // Keeps the unfinished value's bytes (copied: the socket may reuse its buffer).
