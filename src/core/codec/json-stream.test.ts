@@ -73,6 +73,27 @@ describe('JsonStreamDecoder', () => {
     assert.equal(out[1], values[0])
   })
 
+  it('cuts a value of several MiB whose reads end after nested closers, with or without a newline', () => {
+    const big = JSON.stringify({
+      items: Array.from({ length: 100_000 }, (_, i) => ({ s: `v${i}`, o: { n: i } })),
+    })
+    assert.ok(big.length > 2 << 20)
+    for (const end of ['\n', '']) {
+      const bytes = Buffer.from(big + end)
+      // Every read ends just after a `}}`, past the first MiB as well as within it.
+      const pieces: Buffer[] = []
+      let at = 0
+      while (at < bytes.length) {
+        const cut = bytes.indexOf('}}', at + 50_000)
+        const next = cut < 0 ? bytes.length : cut + 2
+        pieces.push(bytes.subarray(at, next))
+        at = next
+      }
+      assert.ok(pieces.length > 40)
+      assert.deepEqual(decodeAll(pieces), [big])
+    }
+  })
+
   it('holds only the unfinished value after a newline', () => {
     const d = new JsonStreamDecoder()
     assert.deepEqual(decodeAll([Buffer.from('{"a":1}\n{"b":')], d), ['{"a":1}'])

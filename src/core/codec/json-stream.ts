@@ -27,6 +27,14 @@ export class JsonSyntaxError extends JsonFrameError {
 /** OnValue receives each value parsed, with its text (for a relay that forwards part of it as is). */
 export type OnValue = (value: unknown, text: string) => void
 
+/**
+ * CUT_SHORT_MAX_BYTES: past this size, a value that a read ending in `}` cut short is scanned from
+ * then on rather than parsed again at the next such read (they come about once in a hundred reads: a
+ * large value would be parsed in vain many times over). A value of any size that ends with a newline
+ * before such a read is still parsed once, the cheap way.
+ */
+const CUT_SHORT_MAX_BYTES = 1 << 20
+
 // cutShort tells whether JSON.parse failed at the end of `text` (V8's messages: the end reached, or a
 // position at or past the last byte that is not whitespace), not on a byte in it.
 function cutShort(err: unknown, text: string): boolean {
@@ -133,7 +141,11 @@ export class JsonStreamDecoder {
             // cheap way while the failed parses cost less than the value (each on at least twice the
             // bytes of the one before); anything else is for the scanner to tell.
             const size = this.#held + (end - start)
-            if (size < 2 * this.#tried || !cutShort(err, text)) {
+            if (
+              size < 2 * this.#tried ||
+              (lf < 0 && size > CUT_SHORT_MAX_BYTES) ||
+              !cutShort(err, text)
+            ) {
               return this.#fallBack(chunk, start, onValue)
             }
             this.#tried = size
