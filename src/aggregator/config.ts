@@ -1,15 +1,13 @@
 // aggregator's configuration (falcon's modules/aggregator cfg.json roles), validated with every problem named.
 import {
   checkConnectionLimits,
-  checkGraphCluster,
   checkInt,
   checkKnownKeys,
   checkListen,
-  checkTransferAddresses,
   type ConnectionLimits,
   defaultConnectionLimits,
 } from '../core/index.js'
-import { checkStoreUrl } from '../store/index.js'
+import { checkReadPush, defaultReadPush } from '../cluster/index.js'
 
 /** AggregatorConfig configures the aggregator. */
 export interface AggregatorConfig extends ConnectionLimits {
@@ -39,13 +37,8 @@ export interface AggregatorConfig extends ConnectionLimits {
 
 export const defaultAggregatorConfig: AggregatorConfig = {
   http: '127.0.0.1:6055',
-  store: 'sqlite:./data/portal.db',
-  graphCluster: { 'graph-00': '127.0.0.1:6070' },
-  replicas: 500,
-  callTimeout: 10_000,
-  transfer: ['127.0.0.1:8433'],
+  ...defaultReadPush,
   ids: [1, -1],
-  refreshInterval: 5000,
   maxRules: 10_000,
   maxPending: 100_000,
   ...defaultConnectionLimits,
@@ -59,14 +52,8 @@ export function parseAggregatorConfig(raw: Record<string, unknown>): Readonly<Ag
   const problems: string[] = []
   checkKnownKeys(problems, 'aggregator', raw, Object.keys(defaultAggregatorConfig))
   checkListen(problems, 'aggregator.http', c.http)
-  checkStoreUrl(problems, 'aggregator.store', c.store)
-  checkGraphCluster(problems, 'aggregator.graphCluster', c.graphCluster)
-  checkTransferAddresses(problems, 'aggregator.transfer', c.transfer)
-  checkInt(problems, 'aggregator.replicas', c.replicas, 1, 10_000)
-  checkInt(problems, 'aggregator.callTimeout', c.callTimeout, 1, 600_000, 'ms')
-  checkInt(problems, 'aggregator.refreshInterval', c.refreshInterval, 100, 3_600_000, 'ms')
+  checkReadPush(problems, 'aggregator', c)
   checkInt(problems, 'aggregator.maxRules', c.maxRules, 1, 1_000_000)
-  checkInt(problems, 'aggregator.maxPending', c.maxPending, 1, 100_000_000)
   const ids: unknown = c.ids
   if (
     !Array.isArray(ids) ||

@@ -8,7 +8,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Kysely } from 'kysely'
 import Fastify from 'fastify'
-import { GraphCluster, TransferPusher } from '../cluster/index.js'
+import { readPush, type TransferPusher } from '../cluster/index.js'
 import {
   counterFrom,
   type Deps,
@@ -90,23 +90,7 @@ export async function start(
 ): Promise<AggregatorService> {
   const store = shared.store ?? (await Store.open(config.store, deps.log))
   const ownStore = shared.store === undefined
-  const graphs = new GraphCluster(
-    config.graphCluster,
-    config.replicas,
-    config.callTimeout,
-    deps.dial
-  )
-  const pusher = new TransferPusher(
-    {
-      addresses: config.transfer,
-      batch: 500,
-      inFlight: 4,
-      callTimeout: config.callTimeout,
-      maxPending: config.maxPending,
-      name: 'aggregator',
-    },
-    deps
-  )
+  const { graphs, pusher } = readPush(config, deps, { name: 'aggregator', batch: 500, inFlight: 4 })
   const counters = {
     runs: 0,
     results: 0,

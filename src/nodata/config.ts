@@ -1,15 +1,13 @@
 // nodata's configuration (falcon's modules/nodata cfg.json roles), validated with every problem named.
 import {
   checkConnectionLimits,
-  checkGraphCluster,
   checkInt,
   checkKnownKeys,
   checkListen,
-  checkTransferAddresses,
   type ConnectionLimits,
   defaultConnectionLimits,
 } from '../core/index.js'
-import { checkStoreUrl } from '../store/index.js'
+import { checkReadPush, defaultReadPush } from '../cluster/index.js'
 
 /** NodataConfig configures nodata. */
 export interface NodataConfig extends ConnectionLimits {
@@ -47,13 +45,8 @@ export interface NodataConfig extends ConnectionLimits {
 
 export const defaultNodataConfig: NodataConfig = {
   http: '127.0.0.1:6090',
-  store: 'sqlite:./data/portal.db',
-  graphCluster: { 'graph-00': '127.0.0.1:6070' },
-  replicas: 500,
-  callTimeout: 10_000,
-  transfer: ['127.0.0.1:8433'],
+  ...defaultReadPush,
   batch: 5000,
-  refreshInterval: 5000,
   timeoutFloor: 180,
   timeoutSteps: 3,
   maxSeries: 1_000_000,
@@ -69,17 +62,11 @@ export function parseNodataConfig(raw: Record<string, unknown>): Readonly<Nodata
   const problems: string[] = []
   checkKnownKeys(problems, 'nodata', raw, Object.keys(defaultNodataConfig))
   checkListen(problems, 'nodata.http', c.http)
-  checkStoreUrl(problems, 'nodata.store', c.store)
-  checkGraphCluster(problems, 'nodata.graphCluster', c.graphCluster)
-  checkTransferAddresses(problems, 'nodata.transfer', c.transfer)
-  checkInt(problems, 'nodata.replicas', c.replicas, 1, 10_000)
-  checkInt(problems, 'nodata.callTimeout', c.callTimeout, 1, 600_000, 'ms')
+  checkReadPush(problems, 'nodata', c)
   checkInt(problems, 'nodata.batch', c.batch, 1, 10_000)
-  checkInt(problems, 'nodata.refreshInterval', c.refreshInterval, 100, 3_600_000, 'ms')
   checkInt(problems, 'nodata.timeoutFloor', c.timeoutFloor, 0, 86_400, 's')
   checkInt(problems, 'nodata.timeoutSteps', c.timeoutSteps, 1, 100)
   checkInt(problems, 'nodata.maxSeries', c.maxSeries, 1, 100_000_000)
-  checkInt(problems, 'nodata.maxPending', c.maxPending, 1, 100_000_000)
   checkConnectionLimits(problems, 'nodata', c)
   if (problems.length > 0) throw new Error(problems.join('; '))
   return Object.freeze({ ...c, transfer: Object.freeze([...c.transfer]) as string[] })

@@ -8,7 +8,7 @@
  * passed; every decision is readable at /proc/status.
  */
 import type { AddressInfo } from 'node:net'
-import { GraphCluster, TransferPusher } from '../cluster/index.js'
+import { readPush, type TransferPusher } from '../cluster/index.js'
 import {
   counterFrom,
   type Deps,
@@ -54,23 +54,11 @@ export async function start(
 ): Promise<NodataService> {
   const store = shared.store ?? (await Store.open(config.store, deps.log))
   const ownStore = shared.store === undefined
-  const graphs = new GraphCluster(
-    config.graphCluster,
-    config.replicas,
-    config.callTimeout,
-    deps.dial
-  )
-  const pusher = new TransferPusher(
-    {
-      addresses: config.transfer,
-      batch: config.batch,
-      inFlight: 8,
-      callTimeout: config.callTimeout,
-      maxPending: config.maxPending,
-      name: 'nodata',
-    },
-    deps
-  )
+  const { graphs, pusher } = readPush(config, deps, {
+    name: 'nodata',
+    batch: config.batch,
+    inFlight: 8,
+  })
   const registry = deps.metrics ?? newMetricsRegistry()
   const lateness = histogram(registry, {
     name: 'peregrine_nodata_lateness_seconds',

@@ -1,0 +1,67 @@
+// What nodata and aggregator share: the portal store they read rules from, the graph nodes they read
+// last points from and the transfers they push to, as settings and as the clients built from them.
+import { checkGraphCluster, checkInt, checkTransferAddresses, type Deps } from '../core/index.js'
+import { checkStoreUrl } from '../store/index.js'
+import { GraphCluster } from './graph-cluster.js'
+import { TransferPusher } from './transfer-pusher.js'
+
+/** ReadPushConfig: the settings of a component that reads from graph and pushes to transfer. */
+export interface ReadPushConfig {
+  store: string
+  graphCluster: Record<string, string>
+  replicas: number
+  callTimeout: number
+  transfer: string[]
+  refreshInterval: number
+  maxPending: number
+}
+
+/** defaultReadPush: the all-in-one's defaults of those settings (maxPending is each component's). */
+export const defaultReadPush: Omit<ReadPushConfig, 'maxPending'> = {
+  store: 'sqlite:./data/portal.db',
+  graphCluster: { 'graph-00': '127.0.0.1:6070' },
+  replicas: 500,
+  callTimeout: 10_000,
+  transfer: ['127.0.0.1:8433'],
+  refreshInterval: 5000,
+}
+
+/** checkReadPush adds to `problems` what is wrong with those settings of `section`, each named. */
+export function checkReadPush(problems: string[], section: string, c: ReadPushConfig): void {
+  checkStoreUrl(problems, `${section}.store`, c.store)
+  checkGraphCluster(problems, `${section}.graphCluster`, c.graphCluster)
+  checkTransferAddresses(problems, `${section}.transfer`, c.transfer)
+  checkInt(problems, `${section}.replicas`, c.replicas, 1, 10_000)
+  checkInt(problems, `${section}.callTimeout`, c.callTimeout, 1, 600_000, 'ms')
+  checkInt(problems, `${section}.refreshInterval`, c.refreshInterval, 100, 3_600_000, 'ms')
+  checkInt(problems, `${section}.maxPending`, c.maxPending, 1, 100_000_000)
+}
+
+/**
+ * readPush builds the graph client and the transfer pusher of `config`; `o` names the component in
+ * logs and sets the pusher's batch and calls in flight.
+ */
+export function readPush(
+  config: Readonly<ReadPushConfig>,
+  deps: Deps,
+  o: { name: string; batch: number; inFlight: number }
+): { graphs: GraphCluster; pusher: TransferPusher } {
+  const graphs = new GraphCluster(
+    config.graphCluster,
+    config.replicas,
+    config.callTimeout,
+    deps.dial
+  )
+  const pusher = new TransferPusher(
+    {
+      addresses: config.transfer,
+      batch: o.batch,
+      inFlight: o.inFlight,
+      callTimeout: config.callTimeout,
+      maxPending: config.maxPending,
+      name: o.name,
+    },
+    deps
+  )
+  return { graphs, pusher }
+}
