@@ -8,7 +8,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Kysely } from 'kysely'
 import Fastify from 'fastify'
-import { readPush, type TransferPusher } from '../cluster/index.js'
+import { pusherMetrics, readPush, type TransferPusher } from '../cluster/index.js'
 import {
   counterFrom,
   type Deps,
@@ -216,21 +216,7 @@ export async function start(
       [{ outcome: 'skipped' }, counters.skippedRuns],
     ],
   })
-  counterFrom(registry, {
-    name: 'peregrine_aggregator_pushed_total',
-    help: 'Results pushed, by outcome (pushed: a transfer took them).',
-    labels: ['outcome'],
-    read: () => [
-      [{ outcome: 'pushed' }, pusher.counters.pushed],
-      [{ outcome: 'refused' }, pusher.counters.refused],
-      [{ outcome: 'dropped' }, pusher.counters.dropped],
-    ],
-  })
-  gaugeFrom(registry, {
-    name: 'peregrine_aggregator_push_pending',
-    help: 'Results waiting for a transfer to take them.',
-    read: () => pusher.pending,
-  })
+  pusherMetrics(registry, 'peregrine_aggregator', pusher, 'Results')
 
   const stats = newListenerStats()
   listenerMetrics(registry, 'aggregator', () => ({ http: stats }))

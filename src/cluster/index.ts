@@ -14,6 +14,7 @@ export {
 export { checkReadPush, defaultReadPush, readPush, type ReadPushConfig } from './read-push.js'
 export {
   isUrl,
+  pusherMetrics,
   TransferPusher,
   type PusherCounters,
   type TransferPusherOptions,

@@ -2,6 +2,9 @@
 // JSON-RPC, or POST of a JSON array to an /api/push or agent /v1/push URL), with a bounded queue that
 // keeps a batch until a transfer took it and retries with backoff while none does.
 import {
+  counterFrom,
+  gaugeFrom,
+  type MetricsRegistry,
   type Deps,
   JsonRpcClient,
   type MetricValue,
@@ -261,4 +264,31 @@ export class TransferPusher {
 /** isUrl: an http(s) address (POST JSON) rather than a JSON-RPC `host:port`. */
 export function isUrl(address: string): boolean {
   return /^https?:\/\//.test(address)
+}
+
+/**
+ * pusherMetrics registers `<prefix>_pushed_total{outcome}` (pushed: a transfer took them; refused;
+ * dropped past maxPending) and `<prefix>_push_pending` of `pusher`; `what` names the points in the help.
+ */
+export function pusherMetrics(
+  registry: MetricsRegistry,
+  prefix: string,
+  pusher: TransferPusher,
+  what: string
+): void {
+  counterFrom(registry, {
+    name: `${prefix}_pushed_total`,
+    help: `${what} pushed, by outcome (pushed: a transfer took them).`,
+    labels: ['outcome'],
+    read: () => [
+      [{ outcome: 'pushed' }, pusher.counters.pushed],
+      [{ outcome: 'refused' }, pusher.counters.refused],
+      [{ outcome: 'dropped' }, pusher.counters.dropped],
+    ],
+  })
+  gaugeFrom(registry, {
+    name: `${prefix}_push_pending`,
+    help: `${what} waiting for a transfer to take them.`,
+    read: () => pusher.pending,
+  })
 }

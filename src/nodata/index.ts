@@ -8,7 +8,7 @@
  * passed; every decision is readable at /proc/status.
  */
 import type { AddressInfo } from 'node:net'
-import { readPush, type TransferPusher } from '../cluster/index.js'
+import { pusherMetrics, readPush, type TransferPusher } from '../cluster/index.js'
 import {
   counterFrom,
   type Deps,
@@ -208,21 +208,7 @@ function registerMetrics(
     help: 'Judgements of a series.',
     read: () => watcher.counters.judged,
   })
-  counterFrom(registry, {
-    name: 'peregrine_nodata_pushed_total',
-    help: 'Points nodata pushed, by outcome (pushed: a transfer took them).',
-    labels: ['outcome'],
-    read: () => [
-      [{ outcome: 'pushed' }, pusher.counters.pushed],
-      [{ outcome: 'refused' }, pusher.counters.refused],
-      [{ outcome: 'dropped' }, pusher.counters.dropped],
-    ],
-  })
-  gaugeFrom(registry, {
-    name: 'peregrine_nodata_push_pending',
-    help: 'Mock points waiting for a transfer to take them.',
-    read: () => pusher.pending,
-  })
+  pusherMetrics(registry, 'peregrine_nodata', pusher, 'Mock points')
   counterFrom(registry, {
     name: 'peregrine_nodata_reload_failures_total',
     help: 'Rereads of the rules that failed (the store did not answer).',
