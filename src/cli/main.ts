@@ -357,19 +357,21 @@ program
 program
   .command('check')
   .description(
-    'print components UP or DOWN with pid and ports (the named ones, else those running, else all); exit 1 if one is DOWN; with --config, validate it first'
+    'print components UP or DOWN with pid and ports (the named ones, else those running, else those `start` would run); exit 1 if one is DOWN; with --config, validate it first'
   )
   .argument('[components...]', COMPONENTS.join(' | '))
   .option('-c, --config <file>', 'validate this configuration (exit 2 if it is wrong)')
   .action(async (names: string[], o: { config?: string }) => {
     const named = names.length === 0 ? undefined : wantedComponents(names)
+    // Nothing named and nothing running: what `start` would run (with this configuration).
+    let startable = defaultComponents({})
     if (o.config !== undefined) {
-      await loadConfigs([], o.config)
+      startable = (await loadConfigs([], o.config)).components
       process.stdout.write(`${o.config}: configuration ok\n`)
     }
     const st = readState(dataDirOf(o.config))
     const listed =
-      named ?? (st === null ? [...COMPONENTS] : COMPONENTS.filter((c) => st.components.includes(c)))
+      named ?? (st === null ? startable : COMPONENTS.filter((c) => st.components.includes(c)))
     const lines: string[] = []
     // A running component may still be unwell (graph whose disk is full): its /health says so.
     const health = await Promise.all(
