@@ -264,7 +264,13 @@ describe('peregrine CLI', () => {
       r.err,
       new RegExp(`peregrine: transfer\\.http: 127\\.0\\.0\\.1:${port} is already in use`)
     )
-    assert.match(run(['check']).out, /graph +DOWN/)
+    const down = run(['check']).out
+    assert.match(down, /graph +DOWN/)
+    // Nothing running: what start would run, so no gateway without a gateway section.
+    assert.doesNotMatch(down, /gateway/)
+    const withGateway = join(dir, 'with-gateway.json')
+    writeFileSync(withGateway, JSON.stringify({ gateway: { clusters: { c: ['127.0.0.1:9'] } } }))
+    assert.match(run(['check', '-c', withGateway]).out, /gateway +DOWN/)
   })
 
   it('runs in the background with -dc, and check -c and stop -c find it by the config', (t) => {
