@@ -30,6 +30,11 @@ export interface BatchResult {
   errors: BatchError[]
   /** invalidAt: the input index of every refused item, ascending (to map `valid` back to the input). */
   invalidAt: number[]
+  /**
+   * plain: every item held falcon's field names exactly and nothing else (no key matched by case
+   * folding, no field transfer ignores): what a relay may forward as it came.
+   */
+  plain: boolean
 }
 
 /**
@@ -63,8 +68,9 @@ export function validateBatch(raw: unknown, nowSeconds: number, maxErrors = 10):
   const valid: MetricValue[] = []
   const errors: BatchError[] = []
   const invalidAt: number[] = []
+  const shape = { plain: true }
   for (let i = 0; i < items.length; i++) {
-    const r = check(items[i], nowSeconds)
+    const r = check(items[i], nowSeconds, shape)
     if (typeof r !== 'string') {
       valid.push(r)
       continue
@@ -73,7 +79,7 @@ export function validateBatch(raw: unknown, nowSeconds: number, maxErrors = 10):
     // Errors capture a stack, so only the ones the caller will log are built.
     if (errors.length < maxErrors) errors.push({ index: i, error: invalidField(r) })
   }
-  return { valid, invalid: invalidAt.length, errors, invalidAt }
+  return { valid, invalid: invalidAt.length, errors, invalidAt, plain: shape.plain }
 }
 
 /**
@@ -95,11 +101,12 @@ function invalidField(message: string): PeregrineError {
 
 // check returns the validated point, or the refusal message; a string keeps the refusal path free of
 // Error objects until a caller wants one.
-function check(raw: unknown, now: number): MetricValue | string {
+function check(raw: unknown, now: number, shape?: { plain: boolean }): MetricValue | string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return 'item: expected an object, got ' + describe(raw)
   }
   const item = goFields(raw as Record<string, unknown>)
+  if (shape !== undefined && item !== raw) shape.plain = false
 
   const metric = item.metric
   // Old agents sent kernel.hostname with a string value; transfer hard-codes dropping it.

@@ -153,27 +153,60 @@ describe('gateway forwarding', () => {
     }
   })
 
-  it('forwards a push as sent when a transfer reads from it what was validated, else as validated', async () => {
+  it('forwards a push as sent when any transfer reads from it what was validated, else as validated', async () => {
     const t = fakeTransfers()
     const { g } = await gatewayWith(t)
     const rpc = new JsonRpcClient(g.addresses.rpc)
     try {
       const got = t.at('t1:8433').items
-      // A field transfer ignores shows the text went as sent.
-      const sent = points(0, 2).map((p) => ({ ...p, note: 'as sent' }))
+      const canonical = Object.keys(points(0, 1)[0]).join()
+      // Keys in another order than the gateway writes them show whether the text went as sent.
+      const reorder = (p: Record<string, unknown>) =>
+        Object.fromEntries(Object.entries(p).reverse()) as Record<string, unknown>
+      const sent = points(0, 2).map(reorder)
+      const asSent = (items: Record<string, unknown>[]) =>
+        items.every((i) => Object.keys(i).join() === Object.keys(sent[0]).join())
+      const asValidated = (items: Record<string, unknown>[]) =>
+        items.every((i) => Object.keys(i).join() === canonical)
       await rpc.callJson('Transfer.Update', JSON.stringify(sent))
+      assert.ok(asSent(got), JSON.stringify(got))
       assert.deepEqual(got.splice(0), sent)
       assert.equal((await push(g, sent)).status, 200)
+      assert.ok(asSent(got))
       assert.deepEqual(got.splice(0), sent)
-      // No timestamp: the gateway's, so the items go as validated (a transfer would stamp its own).
-      const stamped = [{ ...sent[0], timestamp: undefined }, sent[1]]
-      await rpc.callJson('Transfer.Update', JSON.stringify(stamped))
-      assert.ok(got.every((i) => i.note === undefined && typeof i.timestamp === 'number'))
-      assert.equal(got.splice(0).length, 2)
-      // Fields too large for what they carry go as validated, so calls stay within a transfer's bound.
-      const padded = sent.map((p) => ({ ...p, note: 'x'.repeat(600) }))
-      await rpc.callJson('Transfer.Update', JSON.stringify(padded))
-      assert.ok(got.splice(0).every((i) => i.note === undefined))
+      const text = JSON.stringify(sent)
+      const cases: [string, string][] = [
+        // No timestamp: the gateway's (a transfer reading it later would stamp its own).
+        ['no timestamp', JSON.stringify([{ ...sent[0], timestamp: undefined }, sent[1]])],
+        // A case-folded key wins in Go and here; a transfer would read it, not "timestamp".
+        ['a case-folded key', text.replace('}', ',"TimeStamp":0}')],
+        // A field transfer ignores, and a key written with an escape.
+        ['another field', text.replace('}', ',"note":"x"}')],
+        ['an escape', text.replace('"metric"', '"m\\u0065tric"')],
+        // Numbers Go refuses for an int64 field, which JSON.parse reads as whole.
+        ['a step of 6e1', text.replace('"step":60', '"step":6e1')],
+        ['a timestamp with a fraction', text.replace(/"timestamp":(\d+)/, '"timestamp":$1.0')],
+        // Padding past 512 characters an item.
+        ['padding', text.replace('"step":60', `"step":${' '.repeat(1200)}60`)],
+      ]
+      for (const [what, json] of cases) {
+        const answer = await rpc.callJson<{ Total: number; Invalid: number }>(
+          'Transfer.Update',
+          json
+        )
+        assert.equal(answer.Invalid, 0, what)
+        assert.equal(got.length, 2, what)
+        assert.ok(asValidated(got), `${what}: ${JSON.stringify(got)}`)
+        for (const i of got) assert.equal(typeof i.timestamp, 'number', what)
+        // Where the gateway stamped the items, its time; else theirs.
+        if (what !== 'no timestamp' && what !== 'a case-folded key')
+          assert.deepEqual(
+            got.map((i) => i.timestamp),
+            sent.map((i) => i.timestamp),
+            what
+          )
+        got.splice(0)
+      }
       // A request with two params keys: the parsed (last) one goes, as validated, not a cut text.
       const [host, port] = g.addresses.rpc.split(':')
       const sock = connect(Number(port), host)
@@ -184,10 +217,8 @@ describe('gateway forwarding', () => {
       )
       assert.match(await answer, /"Total":1,"Invalid":0/)
       sock.destroy()
-      assert.deepEqual(
-        got.splice(0),
-        [{ ...b, note: undefined }].map((i) => JSON.parse(JSON.stringify(i)) as unknown)
-      )
+      assert.ok(asValidated(got))
+      assert.deepEqual(got.splice(0), [b])
     } finally {
       rpc.close()
       await g.stop()

@@ -110,18 +110,27 @@ export async function start(config: Readonly<GatewayConfig>, deps: Deps): Promis
 }
 
 /**
- * MAX_SENT_BYTES_PER_POINT bounds the text forwarded as sent: beyond it (fields transfer ignores,
- * padding) the points are serialised again, so that a call of `batch` points stays within what a
- * transfer takes.
+ * MAX_SENT_BYTES_PER_POINT bounds the text forwarded as sent, in characters per item on average over
+ * the push: beyond it (padding, a field repeated) the points are serialised again, so that a call of
+ * `batch` points stays within what serialising them would make of the longest fields.
  */
 const MAX_SENT_BYTES_PER_POINT = 512
 
 /**
- * forwardAsSent returns the push's own JSON text, without its brackets, when a transfer would read
- * from it exactly the points `valid` holds, else null. It would not where the gateway gave an item a
- * timestamp (none, 0 or far in the future: the gateway's now, which a transfer reading it later
- * would not give) or where a field was matched by case folding (its timestamp is not `timestamp`).
- * Every other field a transfer validates the same way, here or there.
+ * A step or timestamp written with a fraction or an exponent (`6e1`, `60.0`): JSON.parse reads a whole
+ * number, but Go's decoder refuses it for an int64 field, and with it falcon's transfer the whole call.
+ */
+const NOT_AN_INT64_TEXT = /"(?:step|timestamp)"\s*:\s*-?\d+[.eE]/
+
+/**
+ * forwardAsSent returns the push's own JSON text, without its brackets, when any transfer (Peregrine's
+ * or falcon's Go one) would read from it exactly the points `valid` holds, else null. It would not
+ * where the gateway gave an item a timestamp (none, 0 or far in the future: the gateway's time of
+ * arrival, which a transfer reading it later would not give), where a key was matched by case folding
+ * or written with an escape (`sent` comes only for items with the field names exactly; no backslash
+ * at all in the text), or where Go would refuse a number (NOT_AN_INT64_TEXT). Every other field a
+ * transfer validates the same way, here or there. Past MAX_SENT_BYTES_PER_POINT characters an item on
+ * average (padding between tokens, a field repeated) the points are serialised again.
  */
 function forwardAsSent(valid: readonly MetricValue[], sent: PushAsSent): Buffer | null {
   const { items } = sent
@@ -130,7 +139,13 @@ function forwardAsSent(valid: readonly MetricValue[], sent: PushAsSent): Buffer 
     if ((items[i] as { timestamp?: unknown }).timestamp !== valid[i].timestamp) return null
   }
   const json = sent.json()
-  if (json === null || json.length > MAX_SENT_BYTES_PER_POINT * valid.length) return null
+  if (
+    json === null ||
+    json.length > MAX_SENT_BYTES_PER_POINT * valid.length ||
+    json.includes('\\') ||
+    NOT_AN_INT64_TEXT.test(json)
+  )
+    return null
   const open = json.indexOf('[')
   const close = json.lastIndexOf(']')
   return open < 0 || close < open ? null : Buffer.from(json.slice(open + 1, close))

@@ -32,7 +32,8 @@ export interface Refused {
 }
 
 /**
- * PushAsSent is a push whose every item was valid, as it came: the items parsed (in `valid`'s order)
+ * PushAsSent is a push whose every item was valid and held falcon's field names only, exactly (no key
+ * matched by case folding, no other field), as it came: the items parsed (in `valid`'s order)
  * and `json()`, the JSON text of their array when it can be had (JSON-RPC laid out as Go writes it,
  * an HTTP body), else null. A relay may forward the text instead of serialising `valid` again where
  * the two say the same (see the gateway).
@@ -228,7 +229,9 @@ export function createPushReceivers(
         ? []
         : await o.sink(
             valid,
-            invalid === 0 ? { items: body as unknown[], json: json ?? noText } : undefined
+            invalid === 0 && batch.plain
+              ? { items: body as unknown[], json: json ?? noText }
+              : undefined
           )
     const answer: TransferResponse = {
       Message: 'ok',

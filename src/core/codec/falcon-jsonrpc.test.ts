@@ -152,6 +152,20 @@ describe('falcon jsonrpc server', () => {
     ])
   })
 
+  it('answers a request followed by garbage with no newline, then refuses the garbage', async () => {
+    for (const end of ['', '\n']) {
+      const { lines, closed } = await exchange(
+        '{"method":"Transfer.Ping","params":[{}],"id":1}xyz' + end,
+        3 // waits for the close
+      )
+      assert.ok(closed)
+      assert.deepEqual(lines, [
+        '{"id":1,"result":{"code":0},"error":null}',
+        '{"id":null,"result":null,"error":"invalid character \\"x\\" at byte 47 looking for beginning of value"}',
+      ])
+    }
+  })
+
   it('quotes a frame that is not JSON briefly and printably', async () => {
     // Framed as an object, then refused by the parser, whose message quotes the frame: a C1 control, a
     // C0 one, bytes that are not UTF-8 and a bidi override.

@@ -94,6 +94,72 @@ describe('JsonStreamDecoder', () => {
     }
   })
 
+  it('parses a value cut short at many reads in vain for at most twice its size, up to 1 MiB', () => {
+    const value = (n: number) =>
+      JSON.stringify({ items: Array.from({ length: n }, (_, i) => ({ s: `v${i}`, o: { n: i } })) })
+    // Reads of about 1,000 bytes, each ending just after a `}}`.
+    const cut = (text: string) => {
+      const bytes = Buffer.from(text)
+      const pieces: Buffer[] = []
+      let at = 0
+      while (at < bytes.length) {
+        const c = bytes.indexOf('}}', at + 1000)
+        const next = c < 0 ? bytes.length : c + 2
+        pieces.push(bytes.subarray(at, next))
+        at = next
+      }
+      return pieces
+    }
+    const small = value(20_000) // about 600 kB
+    let d = new JsonStreamDecoder()
+    assert.deepEqual(decodeAll(cut(small), d), [small])
+    assert.ok(d.parsedInVain <= 2 * small.length, `${d.parsedInVain} of ${small.length}`)
+    // Reads ending after a `}}` at tripling sizes, each one allowed a parse by the doubling rule:
+    // past 1 MiB the scanner takes over.
+    const big = value(200_000) // about 6 MB
+    const bytes = Buffer.from(big)
+    const pieces: Buffer[] = []
+    for (let at = 0, size = 1000; at < bytes.length; size *= 3) {
+      const c = bytes.indexOf('}}', size)
+      const next = c < 0 ? bytes.length : c + 2
+      pieces.push(bytes.subarray(at, next))
+      at = next
+    }
+    d = new JsonStreamDecoder()
+    assert.deepEqual(decodeAll(pieces, d), [big])
+    assert.ok(d.parsedInVain <= 2 << 20, `${d.parsedInVain} of ${big.length}`)
+    // The allowance is the value's own: the next one is parsed the cheap way again.
+    d = new JsonStreamDecoder()
+    assert.deepEqual(decodeAll(cut(small), d), [small])
+    assert.ok(d.parsedInVain > 0)
+    decodeAll([Buffer.from('{"a":{"b":1}')], d)
+    assert.ok(d.unscanned, 'held for a cheap parse, not handed to the scanner')
+  })
+
+  it('scans values with escapes, back to back with no newline, whatever the split', () => {
+    const tight = Buffer.from(values.join(''))
+    for (let at = 0; at <= tight.length; at++) {
+      assert.deepEqual(
+        decodeAll([tight.subarray(0, at), tight.subarray(at)]),
+        values,
+        `split at ${at}`
+      )
+    }
+  })
+
+  it('names the byte of garbage by its offset in the stream, bytes held before it counted', () => {
+    const d = new JsonStreamDecoder()
+    assert.deepEqual(decodeAll([Buffer.from('{"a":1}{"b"'), Buffer.from(':2}G')], d), [])
+    // Nothing ends in a newline or a closing brace: held until the reader settles it.
+    assert.ok(d.unscanned)
+    const seen: unknown[] = []
+    assert.throws(
+      () => d.settle((v) => seen.push(v)),
+      (err: Error) =>
+        err.message === 'invalid character "G" at byte 14 looking for beginning of value'
+    )
+  })
+
   it('holds only the unfinished value after a newline', () => {
     const d = new JsonStreamDecoder()
     assert.deepEqual(decodeAll([Buffer.from('{"a":1}\n{"b":')], d), ['{"a":1}'])

@@ -40,7 +40,8 @@ const CUT_SHORT_MAX_BYTES = 1 << 20
 function cutShort(err: unknown, text: string): boolean {
   const message = (err as Error).message
   if (message.startsWith('Unexpected end of JSON input')) return true
-  const at = / at position (\d+)/.exec(message)
+  // At the end of the message: V8 quotes the start of the input in some messages.
+  const at = / in JSON at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(message)
   return at !== null && Number(at[1]) >= text.trimEnd().length
 }
 
@@ -75,6 +76,7 @@ export class JsonStreamDecoder {
   #heldLast = 0
   // Bytes of the unfinished value in the last parse that failed because it was cut short.
   #tried = 0
+  #parsedInVain = 0
   // True while the scanner's state below describes the held bytes; false when they are held unscanned.
   #scanning = false
   #depth = 0
@@ -88,9 +90,32 @@ export class JsonStreamDecoder {
     this.maxValueBytes = maxValueBytes
   }
 
+  /** parsedInVain: bytes given to JSON.parse in attempts that failed because a value was cut short. */
+  get parsedInVain(): number {
+    return this.#parsedInVain
+  }
+
   /** buffered is how many bytes of an unfinished value are held. */
   get buffered(): number {
     return this.#held
+  }
+
+  /**
+   * unscanned tells whether bytes are held that no scan has looked at: a complete value may be among
+   * them, followed by something that is not (`{…}xyz`), waiting for a newline or a closing brace
+   * that may never come. `settle` looks.
+   */
+  get unscanned(): boolean {
+    return !this.#scanning && this.#held > 0
+  }
+
+  /**
+   * settle scans the bytes held unscanned, calling `onValue` for each complete value among them and
+   * throwing as `push` on bytes that are not JSON. A reader calls it when the stream pauses with
+   * `unscanned` bytes, so that a value followed by garbage is answered (then the garbage refused).
+   */
+  settle(onValue: OnValue): void {
+    if (this.unscanned) this.#fallBack(Buffer.alloc(0), 0, onValue)
   }
 
   /**
@@ -149,6 +174,7 @@ export class JsonStreamDecoder {
               return this.#fallBack(chunk, start, onValue)
             }
             this.#tried = size
+            this.#parsedInVain += size
             if (lf < 0) {
               this.#hold(chunk.subarray(start), last)
               return
