@@ -13,6 +13,29 @@ function decodeAll(chunks: Buffer[], d = new JsonStreamDecoder()): string[] {
   return out
 }
 
+/** A value of `n` items with nested objects: `}}` closes each item. */
+function nested(n: number): string {
+  return JSON.stringify({
+    items: Array.from({ length: n }, (_, i) => ({ s: `v${i}`, o: { n: i } })),
+  })
+}
+
+/**
+ * readsAfterClosers cuts `text` into reads that each end just after a `}}`, the first one found at or
+ * past `nextFrom(start of the read)`, as a socket might deliver it.
+ */
+function readsAfterClosers(text: string, nextFrom: (at: number) => number): Buffer[] {
+  const bytes = Buffer.from(text)
+  const pieces: Buffer[] = []
+  for (let at = 0; at < bytes.length;) {
+    const cut = bytes.indexOf('}}', nextFrom(at))
+    const next = cut < 0 ? bytes.length : cut + 2
+    pieces.push(bytes.subarray(at, next))
+    at = next
+  }
+  return pieces
+}
+
 describe('JsonStreamDecoder', () => {
   const values = [
     '{"method":"Transfer.Update","params":[[{"endpoint":"h","metric":"m","value":1}]],"id":0}',
@@ -74,63 +97,34 @@ describe('JsonStreamDecoder', () => {
   })
 
   it('cuts a value of several MiB whose reads end after nested closers, with or without a newline', () => {
-    const big = JSON.stringify({
-      items: Array.from({ length: 100_000 }, (_, i) => ({ s: `v${i}`, o: { n: i } })),
-    })
+    const big = nested(100_000)
     assert.ok(big.length > 2 << 20)
     for (const end of ['\n', '']) {
-      const bytes = Buffer.from(big + end)
       // Every read ends just after a `}}`, past the first MiB as well as within it.
-      const pieces: Buffer[] = []
-      let at = 0
-      while (at < bytes.length) {
-        const cut = bytes.indexOf('}}', at + 50_000)
-        const next = cut < 0 ? bytes.length : cut + 2
-        pieces.push(bytes.subarray(at, next))
-        at = next
-      }
+      const pieces = readsAfterClosers(big + end, (at) => at + 50_000)
       assert.ok(pieces.length > 40)
       assert.deepEqual(decodeAll(pieces), [big])
     }
   })
 
   it('parses a value cut short at many reads in vain for at most twice its size, up to 1 MiB', () => {
-    const value = (n: number) =>
-      JSON.stringify({ items: Array.from({ length: n }, (_, i) => ({ s: `v${i}`, o: { n: i } })) })
     // Reads of about 1,000 bytes, each ending just after a `}}`.
-    const cut = (text: string) => {
-      const bytes = Buffer.from(text)
-      const pieces: Buffer[] = []
-      let at = 0
-      while (at < bytes.length) {
-        const c = bytes.indexOf('}}', at + 1000)
-        const next = c < 0 ? bytes.length : c + 2
-        pieces.push(bytes.subarray(at, next))
-        at = next
-      }
-      return pieces
-    }
-    const small = value(20_000) // about 600 kB
+    const small = nested(20_000) // about 600 kB
+    const everyKb = (text: string) => readsAfterClosers(text, (at) => at + 1000)
     let d = new JsonStreamDecoder()
-    assert.deepEqual(decodeAll(cut(small), d), [small])
+    assert.deepEqual(decodeAll(everyKb(small), d), [small])
     assert.ok(d.parsedInVain <= 2 * small.length, `${d.parsedInVain} of ${small.length}`)
     // Reads ending after a `}}` at tripling sizes, each one allowed a parse by the doubling rule:
     // past 1 MiB the scanner takes over.
-    const big = value(200_000) // about 6 MB
-    const bytes = Buffer.from(big)
-    const pieces: Buffer[] = []
-    for (let at = 0, size = 1000; at < bytes.length; size *= 3) {
-      const c = bytes.indexOf('}}', size)
-      const next = c < 0 ? bytes.length : c + 2
-      pieces.push(bytes.subarray(at, next))
-      at = next
-    }
+    const big = nested(200_000) // about 6 MB
+    let size = 1000
+    const pieces = readsAfterClosers(big, () => (size *= 3) / 3)
     d = new JsonStreamDecoder()
     assert.deepEqual(decodeAll(pieces, d), [big])
     assert.ok(d.parsedInVain <= 2 << 20, `${d.parsedInVain} of ${big.length}`)
     // The allowance is the value's own: the next one is parsed the cheap way again.
     d = new JsonStreamDecoder()
-    assert.deepEqual(decodeAll(cut(small), d), [small])
+    assert.deepEqual(decodeAll(everyKb(small), d), [small])
     assert.ok(d.parsedInVain > 0)
     decodeAll([Buffer.from('{"a":{"b":1}')], d)
     assert.ok(d.unscanned, 'held for a cheap parse, not handed to the scanner')
