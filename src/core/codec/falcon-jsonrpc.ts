@@ -359,21 +359,8 @@ export class JsonRpcClient {
   }
 
   /** callJson is `call` with the argument already serialised as JSON (relays, load generators). */
-  async callJson<T = unknown>(method: string, paramJson: string): Promise<T> {
-    const socket = await this.#connect()
-    const id = this.#nextId++
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id)
-        reject(
-          new Error(
-            `${method} to ${this.host}:${this.port}: no answer in ${this.options.callTimeout} ms`
-          )
-        )
-      }, this.options.callTimeout)
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer })
-      socket.write(`{"method":${JSON.stringify(method)},"params":[${paramJson}],"id":${id}}\n`)
-    })
+  callJson<T = unknown>(method: string, paramJson: string): Promise<T> {
+    return this.callRaw<T>(method, [paramJson])
   }
 
   /**
