@@ -7,19 +7,14 @@ import {
   type ConnectionLimits,
   defaultConnectionLimits,
 } from '../core/index.js'
-import { checkReadPush, defaultReadPush } from '../cluster/index.js'
+import { checkReadPush, defaultReadPush, type ReadPushConfig } from '../cluster/index.js'
 
 /** AggregatorConfig configures the aggregator. */
-export interface AggregatorConfig extends ConnectionLimits {
+export interface AggregatorConfig extends ConnectionLimits, ReadPushConfig {
   /** http: status routes (falcon `http.listen`, :6055; here loopback by default). */
   http: string
   /** store: the portal store holding `cluster` rules, groups and hosts (falcon `database.addr`). */
   store: string
-  /** graphCluster, replicas: the graph nodes last points are read from, as transfer's. */
-  graphCluster: Record<string, string>
-  replicas: number
-  /** callTimeout: ms a graph or transfer call may take. */
-  callTimeout: number
   /**
    * transfer: where results go: transfer JSON-RPC `host:port` addresses, or http URLs taking a JSON
    * array of points (falcon `api.push_api`, an agent's /v1/push, or transfer's /api/push).
@@ -27,12 +22,8 @@ export interface AggregatorConfig extends ConnectionLimits {
   transfer: string[]
   /** ids: the rule ids this aggregator runs, [min, max], -1 for no bound (falcon `database.ids`). */
   ids: [number, number]
-  /** refreshInterval: ms between two checks of whether the rules, groups or hosts changed. */
-  refreshInterval: number
   /** maxRules: rules run at most; past it, the rest are skipped, named. */
   maxRules: number
-  /** maxPending: results kept while no transfer takes them; past it the oldest are dropped. */
-  maxPending: number
 }
 
 export const defaultAggregatorConfig: AggregatorConfig = {

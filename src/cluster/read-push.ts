@@ -7,12 +7,19 @@ import { TransferPusher } from './transfer-pusher.js'
 
 /** ReadPushConfig: the settings of a component that reads from graph and pushes to transfer. */
 export interface ReadPushConfig {
+  /** store: the portal store holding the rules, groups and hosts. */
   store: string
+  /** graphCluster: the graph nodes last points are read from, as transfer's (node → `host:port`). */
   graphCluster: Record<string, string>
+  /** replicas: points per node on the hash ring (falcon 500), as transfer's. */
   replicas: number
+  /** callTimeout: ms a graph or transfer call may take. */
   callTimeout: number
+  /** transfer: where points go: transfer JSON-RPC `host:port` addresses, or http push URLs. */
   transfer: string[]
+  /** refreshInterval: ms between two checks of whether the rules, groups or hosts changed. */
   refreshInterval: number
+  /** maxPending: points kept while no transfer takes them; past it the oldest are dropped. */
   maxPending: number
 }
 

@@ -7,20 +7,14 @@ import {
   type ConnectionLimits,
   defaultConnectionLimits,
 } from '../core/index.js'
-import { checkReadPush, defaultReadPush } from '../cluster/index.js'
+import { checkReadPush, defaultReadPush, type ReadPushConfig } from '../cluster/index.js'
 
 /** NodataConfig configures nodata. */
-export interface NodataConfig extends ConnectionLimits {
+export interface NodataConfig extends ConnectionLimits, ReadPushConfig {
   /** http: falcon's status and debug routes (falcon `http.listen`, :6090; here loopback by default). */
   http: string
   /** store: the portal store holding `mockcfg`, groups and hosts (falcon `config.dsn`). */
   store: string
-  /** graphCluster: the graph nodes to read last points from, as transfer's (node → `host:port`). */
-  graphCluster: Record<string, string>
-  /** replicas: points per node on the hash ring (falcon 500), as transfer's. */
-  replicas: number
-  /** callTimeout: ms a graph or transfer call may take. */
-  callTimeout: number
   /**
    * transfer: where mock points go: transfer JSON-RPC `host:port` addresses, or http URLs of
    * /api/push (falcon `sender.transferAddr`). Each batch goes to one; the next on failure.
@@ -28,8 +22,6 @@ export interface NodataConfig extends ConnectionLimits {
   transfer: string[]
   /** batch: mock points per push (falcon's `sender.batch` is 500; larger calls cost transfer less). */
   batch: number
-  /** refreshInterval: ms between two checks of whether the rules, groups or hosts changed. */
-  refreshInterval: number
   /**
    * timeoutFloor, timeoutSteps: a series is silent once no point arrived for
    * max(timeoutFloor, timeoutSteps × step) seconds when step < 60, else timeoutSteps × step
@@ -39,8 +31,6 @@ export interface NodataConfig extends ConnectionLimits {
   timeoutSteps: number
   /** maxSeries: series watched at most (rules × their hosts); past it, rules are skipped, named. */
   maxSeries: number
-  /** maxPending: mock points kept while no transfer takes them; past it the oldest are dropped. */
-  maxPending: number
 }
 
 export const defaultNodataConfig: NodataConfig = {
