@@ -9,7 +9,16 @@ import { fileURLToPath } from 'node:url'
 // Compiled to dist/test/, the sources are two levels up.
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const SRC = join(ROOT, 'src')
-const LIBRARIES = new Set(['core', 'tsdb', 'store', 'queue', 'promql', 'cluster', 'ingest'])
+const LIBRARIES = new Set([
+  'core',
+  'tsdb',
+  'store',
+  'queue',
+  'promql',
+  'cluster',
+  'ingest',
+  'spool',
+])
 const ENTRY_POINTS = new Set(['cli'])
 
 function sources(dir: string): string[] {

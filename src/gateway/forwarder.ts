@@ -6,10 +6,11 @@ import {
   JsonRpcClient,
   type Logger,
   type MetricValue,
+  PeregrineError,
   type RpcCaller,
 } from '../core/index.js'
 import type { GatewayConfig } from './config.js'
-import { DiskBudget, Spool, type SpoolBatch } from './spool.js'
+import { DiskBudget, Spool, type SpoolBatch, type SpoolOwner } from '../spool/index.js'
 
 /** ClusterCounters are one cluster's figures on /counter/all (points unless named calls). */
 export interface ClusterCounters {
@@ -79,6 +80,33 @@ interface Answer {
 
 // Bytes, not a string: written as they are to every cluster's socket and to the spool, where a
 // string would be encoded again each time. The brackets are one byte each.
+/** The spool's records (items comma-separated, no brackets) as the parts of one JSON array. */
+function jsonArrayOf(records: readonly Buffer[]): (string | Buffer)[] {
+  const parts: (string | Buffer)[] = []
+  for (const r of records) parts.push(parts.length === 0 ? '[' : ',', r)
+  parts.push(']')
+  return parts
+}
+
+/** spoolOwner: a cluster's disk buffer, and what its errors tell the pusher. */
+function spoolOwner(name: string): SpoolOwner {
+  return {
+    name: `gateway: cluster ${name}`,
+    fullError: (used, max) =>
+      new PeregrineError(
+        'PG_GATEWAY_DISK_FULL',
+        `gateway: the disk buffer holds ${used} bytes and gateway.maxDiskBytes is ${max}, so cluster ${name}'s share of this push cannot be kept while it is unreachable; nothing of it is acknowledged: push it again later, or raise gateway.maxDiskBytes`,
+        { status: 503 }
+      ),
+    writeError: (dir, cause) =>
+      new PeregrineError(
+        'PG_GATEWAY_DISK_WRITE',
+        `gateway: the disk buffer of cluster ${name} (${dir}) cannot be written (${cause.message}); nothing of this push is acknowledged: free space or fix the disk, then push it again`,
+        { status: 503, cause }
+      ),
+  }
+}
+
 function jsonOf(c: Chunk): Buffer {
   if (c.json === null) {
     // JSON has no NaN (a value falcon's ParseFloat takes): it goes as the string "NaN", which
@@ -158,7 +186,7 @@ export class Cluster {
       calls: 0,
       failures: 0,
     }))
-    this.spool = Spool.open(join(cfg.dataDir, name), name, budget, deps.log)
+    this.spool = Spool.open(join(cfg.dataDir, name), spoolOwner(name), budget, deps.log)
     if (this.spool.points > 0)
       this.#log.info(
         `gateway: cluster ${name}: ${this.spool.points} points in the disk buffer from before; sending them`
@@ -350,7 +378,7 @@ export class Cluster {
       return
     }
     this.#draining = true
-    this.#send(batch.json, batch.points).then(
+    this.#send(jsonArrayOf(batch.records), batch.points).then(
       () => {
         this.spool.ack(batch)
         this.counters.forwarded += batch.points

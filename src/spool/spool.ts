@@ -1,5 +1,6 @@
-// The disk buffer of one cluster: points acknowledged to their sender and not yet to the cluster, in
-// CRC-framed records of numbered segment files, written with group commit and fdatasync.
+// A durable FIFO on local disk: what was acknowledged to a sender and not yet to where it goes next,
+// in CRC-framed records of numbered segment files, written with group commit and fdatasync. The
+// gateway's disk buffer and the remote storage forward queue are spools.
 import {
   closeSync,
   constants,
@@ -17,17 +18,17 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { type Logger, PeregrineError } from '../core/index.js'
+import type { Logger } from '../core/index.js'
 
 /**
- *   segment NNNNNNNNNNNN.spool: [len u32][crc u32][points u32][json …] [len][crc][points][json …] …
+ *   segment NNNNNNNNNNNN.spool: [len u32][crc u32][points u32][body …] [len][crc][points][body …] …
  *   cursor:                     [seq u32][offset u32][crc u32]
  *
- * `len` counts `points` and `json`; `crc` is crc32 of both. `json` is the items of one push (or one
- * `batch` of it) as falcon's MetricValue, comma-separated without the brackets, so records join into
- * one `Transfer.Update` argument as `[` + a + `,` + b + `]`. The cursor names the first record not yet
- * acknowledged by the cluster; it is written in place without fdatasync: a cursor lost to a crash
- * sends some records again (at least once), never fewer.
+ * `len` counts `points` and `body`; `crc` is crc32 of both. `body` is the owner's bytes (the gateway's:
+ * the items of one push as falcon's MetricValue JSON, comma-separated without brackets; the remote
+ * forward queue's: remote write TimeSeries), `points` how many points they hold. The cursor names the
+ * first record not yet acknowledged downstream; it is written in place without fdatasync: a cursor lost
+ * to a crash sends some records again (at least once), never fewer.
  */
 const HEADER_BYTES = 12
 /** SEGMENT_BYTES: a segment is closed past this size, and removed once the cluster has it all. */
@@ -35,7 +36,7 @@ export const SEGMENT_BYTES = 16 << 20
 /** A header claiming more than this is damage, never a torn write. */
 const MAX_RECORD_BYTES = 256 << 20
 
-/** DiskBudget is what every spool of a gateway may take on disk together (`gateway.maxDiskBytes`). */
+/** DiskBudget is what spools may take on disk together (`gateway.maxDiskBytes`, `remoteStorage.maxQueueBytes`). */
 export class DiskBudget {
   used = 0
   /** refused: appends refused because the budget was reached. */
@@ -49,14 +50,23 @@ interface Position {
   offset: number
 }
 
-/**
- * SpoolBatch is what `next()` read: records as the parts of one JSON array (`[`, a record's bytes,
- * `,`, …, `]`), their points, and where they end.
- */
+/** SpoolBatch is what `next()` read: the records' bodies in order, their points, where they end. */
 export interface SpoolBatch {
-  json: (string | Buffer)[]
+  records: Buffer[]
   points: number
+  bytes: number
   end: Position
+}
+
+/**
+ * SpoolOwner says who a spool belongs to, for its log lines and its errors: `name` (`gateway: cluster
+ * c1`, `remote storage queue`) and the errors an append rejects with when the budget is reached and when
+ * the disk fails (each says what to do next).
+ */
+export interface SpoolOwner {
+  name: string
+  fullError: (used: number, max: number) => Error
+  writeError: (dir: string, cause: Error) => Error
 }
 
 interface Pending {
@@ -77,7 +87,7 @@ export class Spool {
   readonly dir: string
   readonly #budget: DiskBudget
   readonly #log: Logger
-  readonly #name: string
+  readonly #owner: SpoolOwner
   /** Segment number → its size in bytes (durable bytes for the one being written). */
   readonly #sizes = new Map<number, number>()
   #writeSeq: number
@@ -94,9 +104,9 @@ export class Spool {
   /** damaged: records skipped because they were damaged (their points are lost; logged). */
   damaged = 0
 
-  private constructor(dir: string, name: string, budget: DiskBudget, log: Logger) {
+  private constructor(dir: string, owner: SpoolOwner, budget: DiskBudget, log: Logger) {
     this.dir = dir
-    this.#name = name
+    this.#owner = owner
     this.#budget = budget
     this.#log = log
     mkdirSync(dir, { recursive: true })
@@ -121,8 +131,8 @@ export class Spool {
   }
 
   /** open reads what `dir` holds (cutting a torn last record off) and counts it against `budget`. */
-  static open(dir: string, name: string, budget: DiskBudget, log: Logger): Spool {
-    return new Spool(dir, name, budget, log)
+  static open(dir: string, owner: SpoolOwner, budget: DiskBudget, log: Logger): Spool {
+    return new Spool(dir, owner, budget, log)
   }
 
   /** bytes: bytes of this spool's segment files. */
@@ -133,27 +143,20 @@ export class Spool {
   }
 
   /**
-   * append writes one record of `points` points (`json`: UTF-8 items comma-separated, no brackets) and
-   * resolves once it is durable. It rejects with `PG_GATEWAY_DISK_FULL` when the budget is reached
-   * and with the disk's error when the write or sync fails; nothing of a refused record is kept.
+   * append writes one record of `points` points and resolves once it is durable. It rejects with the
+   * owner's `fullError` when the budget is reached and its `writeError` when the write or sync fails;
+   * nothing of a refused record is kept.
    */
-  append(json: Buffer, points: number): Promise<void> {
+  append(body: Uint8Array, points: number): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`BUG: spool ${this.dir} used after close`))
-    const body = json
     const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length)
     buf.writeUInt32LE(body.length + 4, 0)
     buf.writeUInt32LE(points, 8)
-    body.copy(buf, HEADER_BYTES)
+    buf.set(body, HEADER_BYTES)
     buf.writeUInt32LE(crc32(buf.subarray(8)), 4)
     if (this.#budget.used + buf.length > this.#budget.max) {
       this.#budget.refused++
-      return Promise.reject(
-        new PeregrineError(
-          'PG_GATEWAY_DISK_FULL',
-          `gateway: the disk buffer holds ${this.#budget.used} bytes and gateway.maxDiskBytes is ${this.#budget.max}, so cluster ${this.#name}'s share of this push cannot be kept while it is unreachable; nothing of it is acknowledged: push it again later, or raise gateway.maxDiskBytes`,
-          { status: 503 }
-        )
-      )
+      return Promise.reject(this.#owner.fullError(this.#budget.used, this.#budget.max))
     }
     // Counted at once: appends of this turn must not pass the budget together.
     this.#budget.used += buf.length
@@ -166,10 +169,14 @@ export class Spool {
     })
   }
 
-  /** next reads durable records after what is out, up to `maxPoints` (at least one record), or null. */
-  next(maxPoints: number): SpoolBatch | null {
-    const parts: (string | Buffer)[] = []
+  /**
+   * next reads durable records after what is out, up to `maxPoints` and `maxBytes` of bodies (at least
+   * one record), or null. Several batches may be out at once; they are acknowledged in order.
+   */
+  next(maxPoints: number, maxBytes = Infinity): SpoolBatch | null {
+    const parts: Buffer[] = []
     let points = 0
+    let bytes = 0
     const at = { ...this.#read }
     while (points < maxPoints || parts.length === 0) {
       const size = this.#sizes.get(at.seq)
@@ -187,9 +194,14 @@ export class Spool {
         at.offset = size
         continue
       }
-      if (parts.length > 0 && points + rec.points > maxPoints) break
-      parts.push(parts.length === 0 ? '[' : ',', rec.json)
+      if (
+        parts.length > 0 &&
+        (points + rec.points > maxPoints || bytes + rec.body.length > maxBytes)
+      )
+        break
+      parts.push(rec.body)
       points += rec.points
+      bytes += rec.body.length
       at.offset += rec.bytes
     }
     if (parts.length === 0) {
@@ -202,8 +214,7 @@ export class Spool {
       return null
     }
     this.#read = { ...at }
-    parts.push(']')
-    return { json: parts, points, end: at }
+    return { records: parts, points, bytes, end: at }
   }
 
   /** ack: the cluster has everything up to `end` (a batch's); its points leave the spool. */
@@ -248,6 +259,7 @@ export class Spool {
     }
     this.#closed = true
     this.#closeSegment()
+    this.#closeReadFd()
     closeSync(this.#cursorFd)
   }
 
@@ -256,6 +268,7 @@ export class Spool {
   }
 
   #remove(seq: number): void {
+    if (this.#readFdSeq === seq) this.#closeReadFd()
     this.#budget.used -= this.#sizes.get(seq) ?? 0
     this.#sizes.delete(seq)
     rmSync(this.#file(seq), { force: true })
@@ -283,11 +296,7 @@ export class Spool {
       } catch {
         // Replay cuts a torn tail at the next open; the refused pushes were not acknowledged.
       }
-      const e = new PeregrineError(
-        'PG_GATEWAY_DISK_WRITE',
-        `gateway: the disk buffer of cluster ${this.#name} (${this.dir}) cannot be written (${err.message}); nothing of this push is acknowledged: free space or fix the disk, then push it again`,
-        { status: 503, cause: err }
-      )
+      const e = this.#owner.writeError(this.dir, err)
       for (const p of group) p.reject(e)
     }
     let fd: number
@@ -337,34 +346,43 @@ export class Spool {
     seq: number,
     offset: number,
     size: number
-  ): { json: Buffer; points: number; bytes: number } | null {
-    let fd: number
-    try {
-      fd = openSync(this.#file(seq), 'r')
-    } catch (err) {
-      this.#log.error(`gateway: spool ${this.#file(seq)}: ${(err as Error).message}`)
-      return null
+  ): { body: Buffer; points: number; bytes: number } | null {
+    // One descriptor for the segment being read, not one per record.
+    if (this.#readFdSeq !== seq) {
+      this.#closeReadFd()
+      try {
+        this.#readFd = openSync(this.#file(seq), 'r')
+        this.#readFdSeq = seq
+      } catch (err) {
+        this.#log.error(`${this.#owner.name}: spool ${this.#file(seq)}: ${(err as Error).message}`)
+        return null
+      }
     }
-    try {
-      const head = Buffer.alloc(HEADER_BYTES)
-      if (readSync(fd, head, 0, HEADER_BYTES, offset) < HEADER_BYTES) return this.#bad(seq, offset)
-      const len = head.readUInt32LE(0)
-      if (len < 4 || len > MAX_RECORD_BYTES || offset + 8 + len > size)
-        return this.#bad(seq, offset)
-      const body = Buffer.allocUnsafe(len)
-      body.writeUInt32LE(head.readUInt32LE(8), 0)
-      if (readSync(fd, body, 4, len - 4, offset + HEADER_BYTES) < len - 4)
-        return this.#bad(seq, offset)
-      if (crc32(body) !== head.readUInt32LE(4)) return this.#bad(seq, offset)
-      return { json: body.subarray(4), points: body.readUInt32LE(0), bytes: 8 + len }
-    } finally {
-      closeSync(fd)
-    }
+    const fd = this.#readFd
+    const head = this.#head
+    if (readSync(fd, head, 0, HEADER_BYTES, offset) < HEADER_BYTES) return this.#bad(seq, offset)
+    const len = head.readUInt32LE(0)
+    if (len < 4 || len > MAX_RECORD_BYTES || offset + 8 + len > size) return this.#bad(seq, offset)
+    const body = Buffer.allocUnsafe(len)
+    body.writeUInt32LE(head.readUInt32LE(8), 0)
+    if (readSync(fd, body, 4, len - 4, offset + HEADER_BYTES) < len - 4)
+      return this.#bad(seq, offset)
+    if (crc32(body) !== head.readUInt32LE(4)) return this.#bad(seq, offset)
+    return { body: body.subarray(4), points: body.readUInt32LE(0), bytes: 8 + len }
+  }
+  #readFd = -1
+  #readFdSeq = -1
+  readonly #head = Buffer.alloc(HEADER_BYTES)
+
+  #closeReadFd(): void {
+    if (this.#readFd >= 0) closeSync(this.#readFd)
+    this.#readFd = -1
+    this.#readFdSeq = -1
   }
 
   #bad(seq: number, offset: number): null {
     this.#log.error(
-      `gateway: spool ${this.#file(seq)} is damaged at byte ${offset}; the rest of that segment is skipped (its points are lost)`
+      `${this.#owner.name}: spool ${this.#file(seq)} is damaged at byte ${offset}; the rest of that segment is skipped (its points are lost)`
     )
     return null
   }
@@ -388,7 +406,7 @@ export class Spool {
           if (last) {
             ftruncateSync(fd, pos)
             this.#log.warn(
-              `gateway: spool ${file}: a record cut short at byte ${pos} (a write a crash interrupted, never acknowledged) removed`
+              `${this.#owner.name}: spool ${file}: a record cut short at byte ${pos} (a write a crash interrupted, never acknowledged) removed`
             )
             return pos
           }
