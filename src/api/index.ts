@@ -307,7 +307,7 @@ export function buildApi(
 export async function start(
   config: Readonly<ApiConfig>,
   deps: Deps,
-  shared: { store?: Store } = {}
+  shared: { store?: Store; querier?: Querier } = {}
 ): Promise<Service> {
   const store = shared.store ?? (await Store.open(config.store, deps.log))
   const ownStore = shared.store === undefined
@@ -317,7 +317,13 @@ export async function start(
   })
   // Start waits for the first try only: retries go on while api serves (and answers 503).
   if (store.available) await root.tried
-  const { app, graphs, listeners } = buildApi(config, deps, store)
+  // A querier given (remote storage's) replaces the graph cluster's for PromQL.
+  const { app, graphs, listeners } = buildApi(
+    config,
+    deps,
+    store,
+    shared.querier === undefined ? {} : { querier: shared.querier }
+  )
   const { host, port } = parseListen('api.http', config.http)
   // falcon-dashboard's :8081, when asked for: a second server with the same limits handing every
   // request to the same routes.

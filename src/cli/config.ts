@@ -17,6 +17,11 @@ import type { NodataConfig } from '../nodata/config.js'
 import type { AggregatorConfig } from '../aggregator/config.js'
 import type { ScrapeComponentConfig } from '../scrape/config.js'
 import {
+  parseRemoteStorageConfig,
+  REMOTE_GRAPH_ADDRESS,
+  type RemoteStorageConfig,
+} from '../remote/config.js'
+import {
   defaultTransferConfig,
   parseTransferConfig,
   type TransferConfig,
@@ -50,7 +55,12 @@ export type Component = (typeof COMPONENTS)[number]
  * transfer it would only forward to itself.
  */
 export function defaultComponents(raw: Record<string, unknown>): Component[] {
-  return COMPONENTS.filter((c) => c !== 'gateway' || raw.gateway !== undefined)
+  return COMPONENTS.filter(
+    (c) =>
+      (c !== 'gateway' || raw.gateway !== undefined) &&
+      // With remote storage the store keeps the series: no graph node runs.
+      (c !== 'graph' || raw.storage !== 'remote')
+  )
 }
 
 /** Configs holds the parsed configuration of each component to start. */
@@ -60,6 +70,11 @@ export interface Configs {
   store: string
   /** redis: the Redis judge and alarm share (falcon's lists), or '' for the in-process queue. */
   redis: string
+  /**
+   * remoteStorage: set when the file says `storage: remote`; transfer writes and api, nodata and
+   * aggregator read the store it names, through the graph node at REMOTE_GRAPH_ADDRESS.
+   */
+  remoteStorage?: Readonly<RemoteStorageConfig>
   graph?: Readonly<GraphConfig>
   transfer?: Readonly<TransferConfig>
   api?: Readonly<ApiConfig>
@@ -628,11 +643,13 @@ export async function resolveConfigs(
       k !== 'dataDir' &&
       k !== 'store' &&
       k !== 'redis' &&
+      k !== 'storage' &&
+      k !== 'remoteStorage' &&
       !(COMPONENTS as readonly string[]).includes(k)
   )
   const problems: string[] = unknown.map(
     (k) =>
-      `${k}: not a Peregrine setting (expected dataDir, store, redis, ${COMPONENTS.join(', ')})`
+      `${k}: not a Peregrine setting (expected dataDir, store, redis, storage, remoteStorage, ${COMPONENTS.join(', ')})`
   )
   // A section that is not a map of settings (`nodata: null`, `gateway: []`) is named, not read as
   // every default.
@@ -652,7 +669,42 @@ export async function resolveConfigs(
   }
   const store = typeof raw.store === 'string' ? raw.store : `sqlite:${join(dataDir, 'portal.db')}`
   const usesLocal = (section: unknown) => obj(section).graphCluster === undefined
+  // Where series live: the embedded tsdb of graph nodes (falcon's way), or a remote store.
+  const storage = raw.storage ?? 'embedded'
+  if (storage !== 'embedded' && storage !== 'remote')
+    problems.push(
+      `storage: expected "embedded" (graph nodes keep the series) or "remote" (a Prometheus remote-write store keeps them, see remoteStorage), got ${JSON.stringify(storage)}`
+    )
+  let remoteStorage: Readonly<RemoteStorageConfig> | undefined
+  if (storage === 'remote') {
+    try {
+      remoteStorage = parseRemoteStorageConfig(obj(raw.remoteStorage), dataDir)
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+    if (
+      raw.remoteStorage !== undefined &&
+      (typeof raw.remoteStorage !== 'object' ||
+        raw.remoteStorage === null ||
+        Array.isArray(raw.remoteStorage))
+    )
+      problems.push('remoteStorage: expected a section of settings (writeUrl, readUrl, …)')
+    if (components.includes('graph'))
+      problems.push(
+        'graph: storage is "remote", so no graph node keeps series here; start the other components (or set storage: embedded)'
+      )
+    for (const section of ['transfer', 'api', 'nodata', 'aggregator'] as const) {
+      if (obj(raw[section]).graphCluster !== undefined)
+        problems.push(
+          `${section}.graphCluster: storage is "remote", so ${section} reads and writes the store of remoteStorage, not graph nodes; remove ${section}.graphCluster or set storage: embedded`
+        )
+    }
+  } else if (raw.remoteStorage !== undefined) {
+    problems.push('remoteStorage: only read with storage: remote; add storage: remote or remove it')
+  }
+  const remoteGraph = storage === 'remote' ? { graphCluster: { remote: REMOTE_GRAPH_ADDRESS } } : {}
   const out: Configs = {
+    ...(remoteStorage === undefined ? {} : { remoteStorage }),
     dataDir,
     store,
     redis,
@@ -696,7 +748,7 @@ export async function resolveConfigs(
       : { judgeCluster: { 'judge-00': out.judge.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:') } }
   if (components.includes('transfer')) {
     out.transfer = attempt(() =>
-      parseTransferConfig({ ...localGraph, ...localJudge, ...obj(raw.transfer) })
+      parseTransferConfig({ ...localGraph, ...localJudge, ...obj(raw.transfer), ...remoteGraph })
     )
   }
   if (components.includes('gateway')) {
@@ -717,6 +769,7 @@ export async function resolveConfigs(
       ? { transfer: [out.transfer.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:')] }
       : {}),
     ...obj(raw[section]),
+    ...remoteGraph,
   })
   if (components.includes('nodata')) {
     const { parseNodataConfig } = await import('../nodata/config.js')
@@ -728,7 +781,9 @@ export async function resolveConfigs(
   }
   if (components.includes('api')) {
     const { parseApiConfig } = await import('../api/config.js')
-    out.api = attempt(() => parseApiConfig({ ...localGraph, store, ...obj(raw.api) }))
+    out.api = attempt(() =>
+      parseApiConfig({ ...localGraph, store, ...obj(raw.api), ...remoteGraph })
+    )
   }
   if (components.includes('hbs')) {
     const { parseHbsConfig } = await import('../hbs/config.js')

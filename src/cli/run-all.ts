@@ -12,6 +12,8 @@ import {
 } from '../core/index.js'
 import type { AgentConfig } from '../agent/index.js'
 import type { Queue } from '../queue/index.js'
+import { REMOTE_GRAPH_ADDRESS } from '../remote/config.js'
+import type { Querier } from '../tsdb/index.js'
 import type { Store } from '../store/index.js'
 import { type Component, COMPONENTS, type Configs } from './config.js'
 
@@ -50,6 +52,22 @@ export async function startAll(
     return queue
   }
   try {
+    // Remote storage: one way to the store for every component of this process; the forward queue
+    // only where transfer runs.
+    if (configs.remoteStorage !== undefined) {
+      const { openRemoteStorage } = await import('../remote/index.js')
+      const remote = openRemoteStorage(configs.remoteStorage, configs.transfer !== undefined, deps)
+      services.push({
+        name: 'remote',
+        addresses: {},
+        local: remote.node,
+        stop: () => remote.stop(),
+        querier: remote.reader,
+      } as Service & { querier: unknown })
+      deps.log.info(
+        `storage: remote, writing to ${configs.remoteStorage.writeUrl}${configs.transfer === undefined ? ' (no transfer here: nothing is written)' : ` through the forward queue in ${configs.remoteStorage.queueDir}`}, reading ${configs.remoteStorage.readUrl}`
+      )
+    }
     for (const c of COMPONENTS) {
       const started = performance.now()
       let s: Service | undefined
@@ -139,6 +157,7 @@ export async function startAll(
           await import('../api/index.js')
         ).start({ ...configs.api, ...local(services, configs) }, withDial(deps, services), {
           store: await shared(configs.api.store),
+          querier: remoteQuerier(services),
         })
       }
       if (s === undefined) continue
@@ -238,6 +257,13 @@ function bound(services: Service[], name: string, key: string): string | undefin
     ?.addresses[key]?.replace(/^0\.0\.0\.0:/, '127.0.0.1:')
 }
 
+// The store's Querier for api's PromQL engine, with remote storage (else api reads graph nodes).
+function remoteQuerier(services: readonly Service[]): Querier | undefined {
+  const remote = services.find((s) => s.name === 'remote') as
+    (Service & { querier?: Querier }) | undefined
+  return remote?.querier
+}
+
 // A shared store is stopped like a component, after everything that uses it.
 function storeService(store: Store): Service {
   return { name: 'store', addresses: {}, stop: () => store.close() }
@@ -278,6 +304,7 @@ export function withDial(deps: Deps, services: Service[]): Deps {
   const byAddress = new Map<string, RpcCaller>()
   for (const s of services) {
     if (s.local === undefined) continue
+    if (s.name === 'remote') byAddress.set(REMOTE_GRAPH_ADDRESS, s.local)
     for (const a of Object.values(s.addresses)) {
       byAddress.set(a, s.local)
       byAddress.set(a.replace(/^0\.0\.0\.0:/, '127.0.0.1:'), s.local)
@@ -302,6 +329,7 @@ export async function stopAll(services: readonly Service[], deps: Deps): Promise
     'queue',
     'hbs',
     'api',
+    'remote',
     'graph',
     'store',
   ]

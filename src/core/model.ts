@@ -1,4 +1,5 @@
 // The Open-Falcon data model (common/model/metric.go): MetricValue, counter types, tags and series keys.
+import { createHash } from 'node:crypto'
 
 /** CounterType is Open-Falcon's `counterType`: GAUGE stores the value, COUNTER and DERIVE a per-second rate. */
 export type CounterType = 'GAUGE' | 'COUNTER' | 'DERIVE'
@@ -97,3 +98,19 @@ export function splitCounter(counter: string): { metric: string; tags: string } 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
+
+/**
+ * endpointId is an endpoint's id, the same on every graph node and across restarts: the first 48 bits
+ * of md5(endpoint). falcon numbers endpoints in MySQL; the dashboard only passes the ids back.
+ */
+export function endpointId(endpoint: string): number {
+  let id = ENDPOINT_IDS.get(endpoint)
+  if (id === undefined) {
+    id = parseInt(createHash('md5').update(endpoint).digest('hex').slice(0, 12), 16)
+    ENDPOINT_IDS.set(endpoint, id)
+  }
+  return id
+}
+
+// Endpoint names are few next to series; their ids are worth keeping.
+const ENDPOINT_IDS = new Map<string, number>()

@@ -1,5 +1,4 @@
 // Open-Falcon's Graph RPC methods (modules/graph/api/graph.go) over the storage engine.
-import { createHash } from 'node:crypto'
 import {
   formatTags,
   inputIndex,
@@ -8,6 +7,7 @@ import {
   RpcError,
   seriesKeyOf,
   seriesKeyOfCounter,
+  endpointId,
 } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
 import { fold, labelNames, labelValues, metadata, select } from './series-rpc.js'
@@ -147,22 +147,6 @@ export function graphMethods(
     ['Graph.Metadata', (p) => metadata(db, p, options.maxIndexRows)],
   ])
 }
-
-/**
- * endpointId is an endpoint's id, the same on every graph node and across restarts: the first 48 bits
- * of md5(endpoint). falcon numbers endpoints in MySQL; the dashboard only passes the ids back.
- */
-export function endpointId(endpoint: string): number {
-  let id = ENDPOINT_IDS.get(endpoint)
-  if (id === undefined) {
-    id = parseInt(createHash('md5').update(endpoint).digest('hex').slice(0, 12), 16)
-    ENDPOINT_IDS.set(endpoint, id)
-  }
-  return id
-}
-
-// Endpoint names are few next to series; their ids are worth keeping.
-const ENDPOINT_IDS = new Map<string, number>()
 
 function stringList(v: unknown, field: string): string[] {
   if (v === undefined || v === null) return []

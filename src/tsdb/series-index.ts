@@ -312,7 +312,8 @@ function removeAlias(aliases: Map<string, Set<string>>, name: string): void {
   if (set.size === 0) aliases.delete(alias)
 }
 
-function textTest(term: string): (s: string) => boolean {
+/** textTest is a search term as falcon's api takes it: an RE2 regex, or a substring when it is not one. */
+export function textTest(term: string): (s: string) => boolean {
   try {
     // RE2's syntax in linear time, as falcon's Go: a search term cannot stall the process.
     const re = compileRe2(term, false)

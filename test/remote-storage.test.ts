@@ -1,0 +1,359 @@
+// `storage: remote` against a real VictoriaMetrics (Debian's victoria-metrics, single node: the same
+// remote write and query API as a cluster's vminsert and vmselect): falcon pushes land in it with
+// Peregrine's labels, Peregrine's falcon history, PromQL and judge work on top of it, and with the
+// store stopped for 30 s while pushes go on, every acknowledged point arrives once.
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { waitUntil } from '../src/core/index.js'
+import { loginRoot, type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
+
+const VM = '/usr/bin/victoria-metrics'
+const STEP = 60
+// Whole minutes, two days back: transfer aligns timestamps to the step.
+const T0 = Math.floor(Date.now() / 1000 / STEP) * STEP - 2 * 86_400
+
+let dir = ''
+let vmPort = 0
+let vm: ChildProcess | undefined
+let aio: PeregrineProcess
+let token = ''
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer()
+    s.once('error', fail)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => ok(port))
+    })
+  })
+}
+
+async function startVm(): Promise<void> {
+  vm = spawn(
+    VM,
+    [
+      `-storageDataPath=${join(dir, 'vm')}`,
+      `-httpListenAddr=127.0.0.1:${vmPort}`,
+      '-retentionPeriod=100y',
+      '-loggerLevel=ERROR',
+    ],
+    { stdio: 'ignore' }
+  )
+  await waitUntil(
+    async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${vmPort}/health`)).ok
+      } catch {
+        return false
+      }
+    },
+    'victoria-metrics to answer',
+    20_000
+  )
+}
+
+async function stopVm(): Promise<void> {
+  const child = vm
+  if (child === undefined || child.exitCode !== null) return
+  const gone = new Promise((ok) => child.once('exit', ok))
+  child.kill('SIGTERM')
+  await gone
+}
+
+/** The raw samples VictoriaMetrics holds for a selector, by its export API. */
+async function exported(
+  selector: string
+): Promise<{ metric: Record<string, string>; values: number[]; timestamps: number[] }[]> {
+  await fetch(`http://127.0.0.1:${vmPort}/internal/force_flush`)
+  const res = await fetch(
+    `http://127.0.0.1:${vmPort}/api/v1/export?match[]=${encodeURIComponent(selector)}`
+  )
+  const text = await res.text()
+  assert.equal(res.status, 200, text)
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map(
+      (l) =>
+        JSON.parse(l) as { metric: Record<string, string>; values: number[]; timestamps: number[] }
+    )
+}
+
+async function push(items: Record<string, unknown>[]): Promise<boolean> {
+  const res = await fetch(`http://${aio.addresses.transfer.http}/api/push`, {
+    method: 'POST',
+    body: JSON.stringify(items),
+  })
+  const text = await res.text()
+  return res.status === 200 && /"Invalid":0/.test(text)
+}
+
+async function api(method: string, path: string, body?: unknown) {
+  const res = await fetch(`http://${aio.addresses.api.http}/api/v1${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', apitoken: token },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  const text = await res.text()
+  assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${text}`)
+  return JSON.parse(text) as unknown
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pg-remote-'))
+  vmPort = await freePort()
+  await startVm()
+  aio = await startPeregrine(dir, [], {
+    top: {
+      storage: 'remote',
+      remoteStorage: {
+        writeUrl: `http://127.0.0.1:${vmPort}/api/v1/write`,
+        readUrl: `http://127.0.0.1:${vmPort}`,
+        minBackoff: 50,
+        maxBackoff: 1000,
+      },
+    },
+    judge: { minInterval: 0 },
+  })
+  token = await loginRoot(aio.addresses.api.http)
+})
+
+after(async () => {
+  await aio?.stop()
+  await stopVm()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe(
+  'storage: remote on VictoriaMetrics',
+  { skip: !existsSync(VM) && `${VM} is not installed` },
+  () => {
+    it('runs no graph node, and stores falcon pushes in the store under Peregrine labels', async () => {
+      assert.equal(aio.addresses.graph, undefined)
+      const items = []
+      for (let i = 0; i < 10; i++) {
+        items.push(
+          {
+            endpoint: 'web-1',
+            metric: 'cpu.idle',
+            value: 90 + i,
+            step: STEP,
+            counterType: 'GAUGE',
+            tags: '',
+            timestamp: T0 + i * STEP,
+          },
+          {
+            endpoint: 'web-1',
+            metric: 'net.if.in.bytes',
+            value: 1000 * i * i,
+            step: STEP,
+            counterType: 'COUNTER',
+            tags: 'iface=eth0',
+            timestamp: T0 + i * STEP,
+          }
+        )
+      }
+      assert.ok(await push(items))
+      let rows: Awaited<ReturnType<typeof exported>> = []
+      await waitUntil(async () => {
+        rows = await exported('{endpoint="web-1"}')
+        return rows.reduce((n, r) => n + r.values.length, 0) === 20
+      }, 'the 20 points in VictoriaMetrics')
+      const byName = new Map(rows.map((r) => [r.metric.__name__, r]))
+      assert.deepEqual(byName.get('cpu.idle')?.metric, {
+        __name__: 'cpu.idle',
+        __step__: '60',
+        __type__: 'gauge',
+        endpoint: 'web-1',
+      })
+      assert.deepEqual(byName.get('net.if.in.bytes')?.metric, {
+        __name__: 'net.if.in.bytes',
+        __step__: '60',
+        __type__: 'counter',
+        endpoint: 'web-1',
+        iface: 'eth0',
+      })
+      assert.deepEqual(
+        byName.get('cpu.idle')?.timestamps,
+        Array.from({ length: 10 }, (_, i) => (T0 + i * STEP) * 1000)
+      )
+      assert.deepEqual(
+        byName.get('cpu.idle')?.values,
+        Array.from({ length: 10 }, (_, i) => 90 + i)
+      )
+    })
+
+    it("answers falcon's history, last point and counter search from the store", async () => {
+      const history = (await api('POST', '/graph/history', {
+        hostnames: ['web-1'],
+        counters: ['cpu.idle', 'net.if.in.bytes/iface=eth0'],
+        start_time: T0,
+        end_time: T0 + 9 * STEP,
+        consol_fun: 'AVERAGE',
+        step: STEP,
+      })) as {
+        counter: string
+        dstype: string
+        Values: { timestamp: number; value: number | null }[]
+      }[]
+      const idle = history.find((h) => h.counter === 'cpu.idle')
+      const bytes = history.find((h) => h.counter === 'net.if.in.bytes/iface=eth0')
+      assert.deepEqual(
+        idle?.Values.filter((v) => v.value !== null).map((v) => [v.timestamp, v.value]),
+        Array.from({ length: 10 }, (_, i) => [T0 + i * STEP, 90 + i])
+      )
+      // A counter reads as per-second rates, as falcon's graph answers: (1000 i² - 1000 (i-1)²) / 60.
+      assert.equal(bytes?.dstype, 'DERIVE')
+      assert.deepEqual(
+        bytes?.Values.filter((v) => v.value !== null).map((v) => v.value),
+        Array.from({ length: 9 }, (_, k) => (1000 * (2 * (k + 1) - 1)) / 60)
+      )
+      const counters = (await api(
+        'GET',
+        '/graph/endpoint_counter?eid=' +
+          ((await api('GET', '/graph/endpoint?q=web-1')) as { id: number }[])[0].id
+      )) as { counter: string }[]
+      assert.deepEqual(counters.map((c) => c.counter).sort(), [
+        'cpu.idle',
+        'net.if.in.bytes/iface=eth0',
+      ])
+    })
+
+    it('answers PromQL range queries over the store, escaped names included', async () => {
+      const res = await fetch(
+        `http://${aio.addresses.api.http}/api/v1/query_range?` +
+          new URLSearchParams({
+            query: 'cpu_idle{endpoint="web-1"}',
+            start: String(T0),
+            end: String(T0 + 9 * STEP),
+            step: '60',
+          }).toString(),
+        { headers: { apitoken: token } }
+      )
+      const body = (await res.json()) as {
+        status: string
+        data: { result: { metric: Record<string, string>; values: [number, string][] }[] }
+      }
+      assert.equal(res.status, 200, JSON.stringify(body))
+      assert.equal(body.data.result.length, 1)
+      assert.deepEqual(body.data.result[0].metric, { __name__: 'cpu.idle', endpoint: 'web-1' })
+      assert.deepEqual(
+        body.data.result[0].values,
+        Array.from({ length: 10 }, (_, i) => [T0 + i * STEP, String(90 + i)])
+      )
+    })
+
+    it('fires a judge strategy on points pushed in remote mode', async () => {
+      const grp = (await api('POST', '/hostgroup', { name: 'web' })) as { id: number }
+      await api('POST', '/hostgroup/host', { hostgroup_id: grp.id, hosts: ['web-2'] })
+      const tpl = (await api('POST', '/template', { name: 'cpu' })) as { id: number }
+      await api('POST', '/strategy', {
+        metric: 'cpu.busy',
+        tags: '',
+        max_step: 3,
+        priority: 2,
+        func: 'all(#1)',
+        op: '>',
+        right_value: '80',
+        note: 'busy',
+        run_begin: '',
+        run_end: '',
+        tpl_id: tpl.id,
+      })
+      await api('POST', '/hostgroup/template', { grp_id: grp.id, tpl_id: tpl.id })
+      for (const url of [
+        `http://${aio.addresses.hbs.http}/config/reload`,
+        `http://${aio.addresses.judge.http}/config/reload`,
+      ])
+        assert.equal((await fetch(url)).status, 200)
+      const now = Math.floor(Date.now() / 1000 / STEP) * STEP
+      assert.ok(
+        await push([
+          {
+            endpoint: 'web-2',
+            metric: 'cpu.busy',
+            value: 95,
+            step: STEP,
+            counterType: 'GAUGE',
+            tags: '',
+            timestamp: now,
+          },
+        ])
+      )
+      await waitUntil(async () => {
+        const cases = (await api('GET', '/alarm/eventcases?endpoints=web-2')) as unknown[]
+        return cases.length > 0
+      }, 'an event case of web-2')
+    })
+
+    it('keeps pushing while the store is down 30 s, and delivers every acknowledged point once', async () => {
+      const acked: number[] = []
+      let next = 0
+      let pushing = true
+      const pusher = (async () => {
+        while (pushing) {
+          // A week back, so that ~6,000 minutes stay in the past (stores refuse far-future samples).
+          const ts = Array.from({ length: 20 }, () => T0 - 5 * 86_400 + STEP * next++)
+          const ok = await push(
+            ts.map((t) => ({
+              endpoint: 'db-1',
+              metric: 'load.x',
+              value: t % 997,
+              step: STEP,
+              counterType: 'GAUGE',
+              tags: '',
+              timestamp: t,
+            }))
+          )
+          if (ok) acked.push(...ts)
+          await new Promise((r) => setTimeout(r, 100))
+        }
+      })()
+      await new Promise((r) => setTimeout(r, 1000))
+      await stopVm()
+      const down = acked.length
+      await new Promise((r) => setTimeout(r, 30_000))
+      assert.ok(
+        acked.length > down + 100,
+        `pushes are acknowledged while the store is down (${acked.length - down})`
+      )
+      await startVm()
+      await new Promise((r) => setTimeout(r, 1000))
+      pushing = false
+      await pusher
+      let rows: Awaited<ReturnType<typeof exported>> = []
+      await waitUntil(
+        async () => {
+          rows = await exported('{__name__="load.x"}')
+          return (rows[0]?.timestamps.length ?? 0) >= acked.length
+        },
+        `${acked.length} acknowledged points in VictoriaMetrics`,
+        30_000
+      ).catch(async (err: Error) => {
+        const m = await (await fetch(`http://${aio.addresses.transfer.http}/metrics`)).text()
+        const remote = m.split('\n').filter((l) => l.startsWith('peregrine_remote'))
+        throw new Error(
+          `${err.message}: ${rows.map((r) => r.timestamps.length).join(', ')} there; ${remote.join('; ')}`
+        )
+      })
+      assert.equal(rows.length, 1)
+      const stored = rows[0].timestamps.map((t) => t / 1000)
+      // Every acknowledged point, none twice (a point pushed but not acknowledged may be there too).
+      assert.equal(new Set(stored).size, stored.length, 'no point twice')
+      const have = new Set(stored)
+      assert.deepEqual(
+        acked.filter((t) => !have.has(t)),
+        []
+      )
+      const metrics = await (await fetch(`http://${aio.addresses.transfer.http}/metrics`)).text()
+      assert.match(metrics, /^peregrine_remote_queue_samples 0$/m)
+      assert.match(metrics, /^peregrine_remote_failed_requests_total [1-9]/m)
+    })
+  }
+)
