@@ -54,6 +54,7 @@ export async function startAll(
   try {
     // Remote storage: one way to the store for every component of this process; the forward queue
     // only where transfer runs.
+    let remoteQuerier: Querier | undefined
     if (configs.remoteStorage !== undefined) {
       const { openRemoteStorage } = await import('../remote/index.js')
       const remote = openRemoteStorage(configs.remoteStorage, configs.transfer !== undefined, deps)
@@ -62,8 +63,8 @@ export async function startAll(
         addresses: {},
         local: remote.node,
         stop: () => remote.stop(),
-        querier: remote.reader,
-      } as Service & { querier: unknown })
+      })
+      remoteQuerier = remote.reader
       deps.log.info(
         `storage: remote, writing to ${configs.remoteStorage.writeUrl}${configs.transfer === undefined ? ' (no transfer here: nothing is written)' : ` through the forward queue in ${configs.remoteStorage.queueDir}`}, reading ${configs.remoteStorage.readUrl}`
       )
@@ -157,7 +158,7 @@ export async function startAll(
           await import('../api/index.js')
         ).start({ ...configs.api, ...local(services, configs) }, withDial(deps, services), {
           store: await shared(configs.api.store),
-          querier: remoteQuerier(services),
+          querier: remoteQuerier,
         })
       }
       if (s === undefined) continue
@@ -255,13 +256,6 @@ function bound(services: Service[], name: string, key: string): string | undefin
   return services
     .find((s) => s.name === name)
     ?.addresses[key]?.replace(/^0\.0\.0\.0:/, '127.0.0.1:')
-}
-
-// The store's Querier for api's PromQL engine, with remote storage (else api reads graph nodes).
-function remoteQuerier(services: readonly Service[]): Querier | undefined {
-  const remote = services.find((s) => s.name === 'remote') as
-    (Service & { querier?: Querier }) | undefined
-  return remote?.querier
 }
 
 // A shared store is stopped like a component, after everything that uses it.
