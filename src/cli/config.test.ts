@@ -836,3 +836,53 @@ describe('gateway configuration', () => {
     await resolveConfigs({ gateway: {} }, COMPONENTS, dir)
   })
 })
+
+describe('storage: remote', () => {
+  const remote = {
+    storage: 'remote',
+    remoteStorage: { writeUrl: 'http://vm:8428/api/v1/write', readUrl: 'http://vm:8428' },
+  }
+
+  it('runs no graph, and points transfer, api, nodata and aggregator at the store', async () => {
+    const names = defaultComponents(remote)
+    assert.equal(names.includes('graph'), false)
+    const configs = await resolveConfigs(remote, names, '/var/lib/pg')
+    assert.equal(configs.remoteStorage?.queueDir, '/var/lib/pg/remote-queue')
+    assert.equal(configs.remoteStorage?.writeUrl, 'http://vm:8428/api/v1/write')
+    for (const c of [configs.transfer, configs.api, configs.nodata, configs.aggregator])
+      assert.deepEqual(c?.graphCluster, { remote: 'remote-storage:1' })
+  })
+
+  it('names every contradiction and bad setting', async () => {
+    await assert.rejects(
+      resolveConfigs(
+        {
+          storage: 'remote',
+          remoteStorage: { writeUrl: 'vm:8428', timeout: -1, bogus: 1 },
+          transfer: { graphCluster: { g: '127.0.0.1:6070' } },
+        },
+        ['graph', 'transfer']
+      ),
+      (err: Error) => {
+        for (const part of [
+          /remoteStorage\.writeUrl: expected an http/,
+          /remoteStorage\.readUrl: expected an http/,
+          /remoteStorage\.timeout: expected an integer/,
+          /remoteStorage\.bogus: not a setting/,
+          /graph: storage is "remote"/,
+          /transfer\.graphCluster: storage is "remote"/,
+        ])
+          assert.match(err.message, part)
+        return true
+      }
+    )
+    await assert.rejects(
+      resolveConfigs({ storage: 'cloud' }, ['transfer']),
+      /storage: expected "embedded"/
+    )
+    await assert.rejects(
+      resolveConfigs({ remoteStorage: remote.remoteStorage }, ['transfer']),
+      /remoteStorage: only read with storage: remote/
+    )
+  })
+})
