@@ -469,6 +469,23 @@ describe('Router with replication', () => {
     router.close()
   })
 
+  it('past maxBuffered drops the oldest points of the replica that is down, and says which', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster, replication: 2, maxBuffered: 50 }),
+      depsOf(fake.dial)
+    )
+    fake.modes.set('g1:6070', 'down')
+    // Acknowledged all the same: the other replica of each series has every point.
+    for (let i = 0; i < series.length; i += 10) await router.route(series.slice(i, i + 10))
+    const dropped = router.droppedByGraph()
+    assert.ok(dropped['g1:6070'] > 0, JSON.stringify(dropped))
+    assert.equal(dropped['g0:6070'], 0)
+    assert.ok(router.buffered()['g1:6070'] <= 50)
+    for (const m of series) assert.ok(holders(fake, m.endpoint).length >= 1, m.endpoint)
+    router.close()
+  })
+
   it('refuses a push when no replica of a series stores it, naming the nodes', async () => {
     const fake = fakeCluster()
     const router = new Router(

@@ -100,6 +100,7 @@ class AddressSender<T> {
   readonly #counters: SenderCounters
   readonly #log: Logger
   #closed = false
+  #dropped = 0
 
   constructor(
     address: string,
@@ -120,6 +121,11 @@ class AddressSender<T> {
 
   get buffered(): number {
     return this.#queued
+  }
+
+  /** dropped: items this address's buffer dropped, full while it was down (never delivered here). */
+  get dropped(): number {
+    return this.#dropped
   }
 
   /** down: the last call failed and the sender is waiting to retry. */
@@ -161,6 +167,7 @@ class AddressSender<T> {
       this.#queued -= size
       this.#counters.buffered -= size
       this.#counters.dropped += size
+      this.#dropped += size
       old.done(new Error(`${this.#name} is down and its buffer is full; points dropped`))
     }
     this.#schedule()
@@ -710,6 +717,19 @@ export class Router {
     for (const list of this.#senders.values()) for (const s of list) out[s.address] = s.buffered
     for (const list of this.#writers.values())
       for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.buffered
+    return out
+  }
+
+  /**
+   * droppedByGraph reports the items each graph address's buffer dropped while it was down. With
+   * `replication` above 1 they are on the series' other replicas (readers merge them), but missing on
+   * that node: `peregrine graph` has no repair that copies them back yet (docs/graph-cluster.md).
+   */
+  droppedByGraph(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const list of this.#senders.values()) for (const s of list) out[s.address] = s.dropped
+    for (const list of this.#writers.values())
+      for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.dropped
     return out
   }
 
