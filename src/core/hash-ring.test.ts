@@ -84,6 +84,24 @@ describe('HashRing', () => {
     assert.throws(() => ring.getN('x', 0), /BUG/)
   })
 
+  it('keeps a replica of every series in its set when one node joins or leaves', () => {
+    // What docs/graph-cluster.md promises: with 2 replicas, one node added or removed leaves every
+    // series at least one node of its old set, so its history stays readable.
+    const four = new HashRing(['graph-00', 'graph-01', 'graph-02', 'graph-03'])
+    const three = new HashRing(['graph-00', 'graph-01', 'graph-02'])
+    for (let i = 0; i < 5000; i++) {
+      const key = `host-${i}/cpu.idle`
+      const before = three.getN(key, 2)
+      const after = four.getN(key, 2)
+      assert.ok(
+        before.some((n) => after.includes(n)),
+        `${key}: ${before.join()} → ${after.join()}`
+      )
+      // graph-03 leaving: the nodes that held the series beside it still do.
+      for (const n of after) if (n !== 'graph-03') assert.ok(before.includes(n), key)
+    }
+  })
+
   it('sends everything to a single node', () => {
     assert.equal(new HashRing(['only']).get('x/y'), 'only')
   })

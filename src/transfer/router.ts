@@ -723,7 +723,7 @@ export class Router {
   /**
    * droppedByGraph reports the items each graph address's buffer dropped while it was down. With
    * `replication` above 1 they are on the series' other replicas (readers merge them), but missing on
-   * that node: `peregrine graph` has no repair that copies them back yet (docs/graph-cluster.md).
+   * that node: nothing copies them back to it yet (docs/graph-cluster.md, "Catching up").
    */
   droppedByGraph(): Record<string, number> {
     const out: Record<string, number> = {}
