@@ -2,6 +2,7 @@
 import {
   checkConnectionLimits,
   checkListen,
+  checkReplication,
   type ConnectionLimits,
   defaultConnectionLimits,
   MAX_TIMEOUT_MS,
@@ -61,6 +62,12 @@ export interface ApiConfig extends ConnectionLimits {
   graphCluster: Record<string, string>
   /** replicas: points per node on the hash ring (falcon default 500). */
   replicas: number
+  /**
+   * replication: on how many graph nodes transfer keeps each series (transfer.replication, default
+   * 1): a series is read from all of them, merged, and a fan-out call takes up to `replication` − 1
+   * nodes not answering.
+   */
+  replication: number
   /** callTimeout: ms a graph call may take. */
   callTimeout: number
   /** store: the portal store, `sqlite:PATH` or `mysql://user:pass@host:3306/db` (see docs/configuration.md). */
@@ -113,6 +120,7 @@ export const defaultApiConfig: ApiConfig = {
   dashboardHttp: '',
   graphCluster: { 'graph-00': '127.0.0.1:6070' },
   replicas: 500,
+  replication: 1,
   callTimeout: 10_000,
   store: 'sqlite:./data/portal.db',
   defaultToken: '',
@@ -152,6 +160,7 @@ export function parseApiConfig(raw: Record<string, unknown>): Readonly<ApiConfig
         problems.push(`api.graphCluster.${name}: expected "host:port"`)
     }
   }
+  checkReplication(problems, 'api', c.replication, cluster)
   checkStoreUrl(problems, 'api.store', c.store)
   for (const key of ['defaultToken', 'salt'] as const) {
     if (typeof c[key] !== 'string') problems.push(`api.${key}: expected a string`)

@@ -32,7 +32,9 @@ const FAR = 8.64e15
 /**
  * GraphQuerier reads the series of every graph node of a cluster through Graph.Select,
  * Graph.LabelNames, Graph.LabelValues and Graph.Metadata. A node that does not answer fails the call
- * with GraphUnavailable (no partial answers); an error a node raises for the request (a bad regex,
+ * with GraphUnavailable (no partial answers), unless the cluster keeps each series on R nodes
+ * (`replication`) and fewer than R do not answer: the others then hold every series, and a series two
+ * replicas answer is one series (merged by labels, names and values united); an error a node raises for the request (a bad regex,
  * too many samples) is raised again as the same PeregrineError. A call whose signal aborts rejects
  * at once with the signal's reason (the nodes finish their part unheard).
  */
@@ -45,7 +47,7 @@ export class GraphQuerier implements Querier, FoldingQuerier {
 
   /**
    * select asks every node and merges: series sorted by labels; the same labels from two nodes (a
-   * series moved by a ring change) merged by time, the first node's sample winning a timestamp both
+   * series moved by a ring change, or its replicas) merged by time, the first node's sample winning a timestamp both
    * hold. The budget `maxSamples` goes to each node and to the merged answer.
    */
   async select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
@@ -71,8 +73,10 @@ export class GraphQuerier implements Querier, FoldingQuerier {
   /**
    * fold pushes an aggregation over a selector down to the graph node (Graph.Fold), which folds its
    * series where they are stored and answers the groups' state: no series crosses the seam. Only for
-   * a cluster of one node: over several, a series held by two (a ring change) must be merged before
-   * it is aggregated, and a sum's order over all series kept, so null says to select instead. Null too
+   * a cluster of one node: over several, a series held by two (a ring change, or replicas: with
+   * `replication` above 1 every series is on two nodes or more, and a sum folded on each would count
+   * it twice) must be merged before it is aggregated, and a sum's order over all series kept, so null
+   * says to select instead. Null too
    * when the node does not know Graph.Fold (an older one) or refuses a fold past its answer limit.
    */
   async fold(

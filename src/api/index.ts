@@ -82,7 +82,8 @@ export function buildApi(
     config.graphCluster,
     config.replicas,
     config.callTimeout,
-    deps.dial
+    deps.dial,
+    config.replication
   )
   const ctx: PortalContext = {
     store,

@@ -771,6 +771,29 @@ describe('falcon nodata and aggregator cfg.json', () => {
     assert.deepEqual(own.nodataLocal, { graph: false, transfer: false })
     assert.deepEqual(own.nodata?.graphCluster, { g: '10.0.0.1:6070' })
   })
+
+  it("reads a replicated cluster with transfer's replication, unless a section gives its own", async () => {
+    const graphCluster = { g0: '10.0.0.1:6070', g1: '10.0.0.2:6070', g2: '10.0.0.3:6070' }
+    const all = await resolveConfigs(
+      {
+        transfer: { graphCluster, replication: 2 },
+        api: { graphCluster },
+        nodata: { graphCluster, replication: 3, transfer: ['10.0.0.9:8433'] },
+        aggregator: { graphCluster: { g0: '10.0.0.1:6070' }, transfer: ['10.0.0.9:8433'] },
+      },
+      ['transfer', 'api', 'nodata', 'aggregator'],
+      dir
+    )
+    assert.equal(all.transfer?.replication, 2)
+    assert.equal(all.api?.replication, 2)
+    assert.equal(all.nodata?.replication, 3)
+    // Another cluster: its own default.
+    assert.equal(all.aggregator?.replication, 1)
+    await assert.rejects(
+      resolveConfigs({ transfer: { graphCluster, replication: 4 } }, ['transfer'], dir),
+      /transfer\.replication: expected an integer from 1 to 3/
+    )
+  })
 })
 
 describe('gateway configuration', () => {

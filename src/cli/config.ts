@@ -768,6 +768,7 @@ export async function resolveConfigs(
     ...(local.transfer && out.transfer !== undefined
       ? { transfer: [out.transfer.rpc.replace(/^0\.0\.0\.0:/, '127.0.0.1:')] }
       : {}),
+    ...replicationOf(raw, section),
     ...obj(raw[section]),
     ...remoteGraph,
   })
@@ -782,7 +783,13 @@ export async function resolveConfigs(
   if (components.includes('api')) {
     const { parseApiConfig } = await import('../api/config.js')
     out.api = attempt(() =>
-      parseApiConfig({ ...localGraph, store, ...obj(raw.api), ...remoteGraph })
+      parseApiConfig({
+        ...localGraph,
+        store,
+        ...replicationOf(raw, 'api'),
+        ...obj(raw.api),
+        ...remoteGraph,
+      })
     )
   }
   if (components.includes('hbs')) {
@@ -810,6 +817,19 @@ export async function resolveConfigs(
 
 /** The sections that take the top-level `store` unless they name their own. */
 const STORE_SECTIONS = ['api', 'hbs', 'alarm', 'nodata', 'aggregator'] as const
+
+/**
+ * replicationOf: a reader (api, nodata, aggregator) of the graph cluster the file's transfer writes
+ * (the same `graphCluster`) reads it with transfer's `replication` unless its section gives its own:
+ * a reader left at 1 would miss what a node lost and fail while one is down.
+ */
+function replicationOf(raw: Obj, section: string): { replication?: unknown } {
+  const transfer = obj(raw.transfer)
+  const reader = obj(raw[section])
+  if (transfer.replication === undefined || reader.replication !== undefined) return {}
+  const same = JSON.stringify(transfer.graphCluster) === JSON.stringify(reader.graphCluster)
+  return same ? { replication: transfer.replication } : {}
+}
 
 /** localReader: which of graph and transfer a nodata or aggregator section takes from this process. */
 function localReader(

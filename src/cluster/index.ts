@@ -7,6 +7,7 @@
 export {
   GraphCluster,
   GraphUnavailable,
+  mergeReplicaAnswers,
   LAST_MANY_BATCH,
   type LastPoint,
   type SeriesId,

@@ -1,6 +1,12 @@
 // What nodata and aggregator share: the portal store they read rules from, the graph nodes they read
 // last points from and the transfers they push to, as settings and as the clients built from them.
-import { checkGraphCluster, checkInt, checkTransferAddresses, type Deps } from '../core/index.js'
+import {
+  checkGraphCluster,
+  checkInt,
+  checkReplication,
+  checkTransferAddresses,
+  type Deps,
+} from '../core/index.js'
 import { checkStoreUrl } from '../store/index.js'
 import { GraphCluster } from './graph-cluster.js'
 import { TransferPusher } from './transfer-pusher.js'
@@ -13,6 +19,8 @@ export interface ReadPushConfig {
   graphCluster: Record<string, string>
   /** replicas: points per node on the hash ring (falcon 500), as transfer's. */
   replicas: number
+  /** replication: on how many graph nodes transfer keeps each series (default 1), as transfer's. */
+  replication: number
   /** callTimeout: ms a graph or transfer call may take. */
   callTimeout: number
   /** transfer: where points go: transfer JSON-RPC `host:port` addresses, or http push URLs. */
@@ -28,6 +36,7 @@ export const defaultReadPush: Omit<ReadPushConfig, 'maxPending'> = {
   store: 'sqlite:./data/portal.db',
   graphCluster: { 'graph-00': '127.0.0.1:6070' },
   replicas: 500,
+  replication: 1,
   callTimeout: 10_000,
   transfer: ['127.0.0.1:8433'],
   refreshInterval: 5000,
@@ -39,6 +48,7 @@ export function checkReadPush(problems: string[], section: string, c: ReadPushCo
   checkGraphCluster(problems, `${section}.graphCluster`, c.graphCluster)
   checkTransferAddresses(problems, `${section}.transfer`, c.transfer)
   checkInt(problems, `${section}.replicas`, c.replicas, 1, 10_000)
+  checkReplication(problems, section, c.replication, c.graphCluster)
   checkInt(problems, `${section}.callTimeout`, c.callTimeout, 1, 600_000, 'ms')
   checkInt(problems, `${section}.refreshInterval`, c.refreshInterval, 100, 3_600_000, 'ms')
   checkInt(problems, `${section}.maxPending`, c.maxPending, 1, 100_000_000)
@@ -57,7 +67,8 @@ export function readPush(
     config.graphCluster,
     config.replicas,
     config.callTimeout,
-    deps.dial
+    deps.dial,
+    config.replication
   )
   const pusher = new TransferPusher(
     {

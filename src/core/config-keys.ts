@@ -54,3 +54,22 @@ export function checkTransferAddresses(problems: string[], key: string, v: unkno
       `${key}: expected a list of transfer addresses, "host:8433" (JSON-RPC) or "http://host:6060/api/push", got ${JSON.stringify(v)}`
     )
 }
+
+/**
+ * checkReplication checks `section.replication`, on how many graph nodes each series is kept: an
+ * integer from 1 to the number of nodes of `cluster` (the section's graphCluster). Nothing more is
+ * said when the cluster itself is bad (its own check names it).
+ */
+export function checkReplication(
+  problems: string[],
+  section: string,
+  v: unknown,
+  cluster: unknown
+): void {
+  const n = typeof cluster === 'object' && cluster !== null ? Object.keys(cluster).length : 0
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > Math.max(1, n)) {
+    problems.push(
+      `${section}.replication: expected an integer from 1 to ${Math.max(1, n)} (the number of nodes in ${section}.graphCluster: each series is kept on that many distinct nodes), got ${JSON.stringify(v)}`
+    )
+  }
+}

@@ -28,6 +28,31 @@ export class HashRing {
 
   /** get returns the node that owns `key`. */
   get(key: string): string {
+    return this.#owners[this.#at(key)]
+  }
+
+  /**
+   * getN returns the `n` distinct nodes that hold `key` when every series is kept `n` times: the
+   * owner (`get(key)`) first, then the owners of the points after it, clockwise, skipping nodes
+   * already taken, as Dynamo and Cassandra place replicas. `n` is at most `nodes.length`;
+   * `getN(key, 1)` is `[get(key)]`. The answer is a new array the caller may keep.
+   */
+  getN(key: string, n: number): string[] {
+    if (!Number.isInteger(n) || n < 1 || n > this.nodes.length)
+      throw new Error(`BUG: ${n} replicas asked of a ring of ${this.nodes.length} nodes`)
+    const owners = this.#owners
+    let i = this.#at(key)
+    const out = [owners[i]]
+    // Each node has many points, so the next distinct node is usually a step or two away.
+    while (out.length < n) {
+      i = i + 1 === owners.length ? 0 : i + 1
+      if (!out.includes(owners[i])) out.push(owners[i])
+    }
+    return out
+  }
+
+  // The index of the first point strictly above crc32(key), wrapping to 0.
+  #at(key: string): number {
     const h = crc32(key)
     const points = this.#points
     let lo = 0
@@ -37,6 +62,6 @@ export class HashRing {
       if (points[mid] > h) hi = mid
       else lo = mid + 1
     }
-    return this.#owners[lo === points.length ? 0 : lo]
+    return lo === points.length ? 0 : lo
   }
 }

@@ -1,6 +1,8 @@
 // transfer's configuration (falcon's modules/transfer cfg.json roles), validated with every problem named.
 import {
   checkConnectionLimits,
+  checkInt,
+  checkReplication,
   checkListen,
   type ConnectionLimits,
   defaultConnectionLimits,
@@ -28,6 +30,18 @@ export interface TransferConfig extends ConnectionLimits {
   judgeCluster: Record<string, string>
   /** replicas: points per node on the graph ring and on the judge ring (falcon default 500). */
   replicas: number
+  /**
+   * replication: on how many distinct graph nodes each series is kept (default 1, falcon's: the one
+   * node the ring picks). With R > 1 the ring's owner and the next R − 1 distinct nodes clockwise after
+   * it; at most the number of nodes. Readers (api, nodata, aggregator) must be given the same.
+   */
+  replication: number
+  /**
+   * writeQuorum: with replication, a push is acknowledged once every replica node that is up has it in
+   * its WAL and at least this many do (default 1; 1 to `replication`). Replicas that are down get it
+   * from the send buffer when they return.
+   */
+  writeQuorum: number
   /** batch: most items per Graph.Send or Judge.Send call. */
   batch: number
   /** maxBuffered: most items held per graph address while it is down; older ones are dropped and counted. */
@@ -70,6 +84,8 @@ export const defaultTransferConfig: TransferConfig = {
   graphCluster: { 'graph-00': '127.0.0.1:6070' },
   judgeCluster: {},
   replicas: 500,
+  replication: 1,
+  writeQuorum: 1,
   batch: 5000,
   maxBuffered: 1_000_000,
   judgeMaxBuffered: 100_000,
@@ -109,6 +125,9 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
         checkListen(problems, `transfer.graphCluster.${name}`, a.trim())
     }
   }
+  checkReplication(problems, 'transfer', c.replication, cluster)
+  if (Number.isInteger(c.replication))
+    checkInt(problems, 'transfer.writeQuorum', c.writeQuorum, 1, Math.max(1, c.replication))
   const judges = c.judgeCluster as unknown
   if (typeof judges !== 'object' || judges === null || Array.isArray(judges)) {
     problems.push(

@@ -100,6 +100,7 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
         ...counters,
         ...router.counters,
         bufferedByGraph: router.buffered(),
+        droppedByGraph: router.droppedByGraph(),
         judgeSent: j.sent,
         judgeSendCalls: j.sendCalls,
         judgeSendFailures: j.sendFailures,

@@ -112,6 +112,15 @@ export function registerTransferMetrics(
       ),
     ],
   })
+  counterFrom(registry, {
+    name: 'peregrine_transfer_graph_dropped_items_total',
+    help: 'Items a graph address never got: dropped from its full send buffer while it was down.',
+    labels: ['address'],
+    read: () =>
+      Object.entries(router.droppedByGraph()).map(
+        ([address, n]) => [{ address }, n] as LabelledValue
+      ),
+  })
   gaugeFrom(registry, {
     name: 'peregrine_transfer_placements_cached',
     help: 'Series whose graph node transfer remembers.',

@@ -24,7 +24,7 @@ import {
   type SeriesRef,
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
-import { MAX_PLACEMENTS, type Router } from './router.js'
+import { MAX_PLACEMENTS, type ReplicaSet, type Router } from './router.js'
 
 /** MAX_AHEAD_MS: samples further ahead of transfer's clock are refused, as Prometheus's receiver does. */
 export const MAX_AHEAD_MS = 10 * 60_000
@@ -89,7 +89,8 @@ export interface RemoteWriteAnswer {
 // Where one series goes, worked out once and remembered by its label bytes.
 interface Placement {
   series: PromSeries
-  node: string
+  /** set: the graph nodes that hold it (one unless transfer.replication is above 1). */
+  set: ReplicaSet
   judge: ReturnType<Router['judgeOf']>
   /** gen, at: the request that last placed a sample of this series, and its item there. */
   gen: number
@@ -203,7 +204,7 @@ export class RemoteWriteReceiver {
     }
     const now = this.#deps.now()
     const maxT = now + MAX_AHEAD_MS
-    const nodes: string[] = []
+    const sets: ReplicaSet[] = []
     const placed: Placement[] = []
     const created: number[] = []
     const gen = ++this.#gen
@@ -260,7 +261,7 @@ export class RemoteWriteReceiver {
       itemOf[i] = p.at
       counts.push(kept)
       placed.push(p)
-      nodes.push(p.node)
+      sets.push(p.set)
       created.push(createdZero ? batch.created[i] : 0)
     }
     // Pass 2: the items' columns: the request's own when they serve as they are; else one pair of
@@ -309,7 +310,7 @@ export class RemoteWriteReceiver {
         s
       )
     }
-    const done = await this.#commit(items, nodes, placed, reason)
+    const done = await this.#commit(items, sets, placed, reason)
     if (done.outcome === 'retry') return done.answer
     const stored = done.stored
     const headers: Record<string, string> = {}
@@ -335,7 +336,7 @@ export class RemoteWriteReceiver {
   // not keeping up: then the answer to give (503 or 429) instead.
   async #commit(
     items: PromSeriesItem[],
-    nodes: string[],
+    sets: ReplicaSet[],
     placed: Placement[],
     reason: (s: string) => void
   ): Promise<
@@ -366,11 +367,19 @@ export class RemoteWriteReceiver {
       }
     }
     // Nothing is taken while a node is down or not keeping up: the sender keeps the batch and retries.
-    const touched = new Set(nodes)
-    for (const node of touched) {
-      const state = this.#router.writeState(node)
+    const touched = new Set(sets)
+    for (const set of touched) {
+      const state = this.#router.writeState(set)
+      const node = set.name
       if (state === 'down')
-        return { outcome: 'retry', answer: this.#unavailable(`graph node ${node} is down`) }
+        return {
+          outcome: 'retry',
+          answer: this.#unavailable(
+            set.nodes.length === 1
+              ? `graph node ${node} is down`
+              : `graph nodes ${node} are down (fewer than transfer.writeQuorum answer)`
+          ),
+        }
       if (state === 'busy') {
         c.tooManyRequests++
         return {
@@ -378,7 +387,10 @@ export class RemoteWriteReceiver {
           answer: {
             status: 429,
             headers: { 'Retry-After': '2', 'Content-Type': 'text/plain; charset=utf-8' },
-            body: `graph node ${node} is not keeping up (its send buffer is over half full); retry later\n`,
+            body:
+              set.nodes.length === 1
+                ? `graph node ${node} is not keeping up (its send buffer is over half full); retry later\n`
+                : `graph nodes ${node}: one that is up is not keeping up (its send buffer is over half full); retry later\n`,
           },
         }
       }
@@ -390,7 +402,7 @@ export class RemoteWriteReceiver {
       try {
         refused = await this.#router.write(
           items,
-          nodes,
+          sets,
           [...judged].map(([judge, list]) => ({ judge, items: list }))
         )
       } catch (err) {
@@ -447,7 +459,7 @@ export class RemoteWriteReceiver {
       if (reasons.length < MAX_REASONS) reasons.push(s)
     }
     const items: PromSeriesItem[] = []
-    const nodes: string[] = []
+    const sets: ReplicaSet[] = []
     const placed: Placement[] = []
     const gen = ++this.#gen
     for (let k = 0; k < refs.length; k++) {
@@ -470,10 +482,10 @@ export class RemoteWriteReceiver {
       p.gen = gen
       const s = p.series
       items.push(new PromSeriesItem(s.endpoint, s.metric, s.tags, step, 0, t, v, k, k + 1, s))
-      nodes.push(p.node)
+      sets.push(p.set)
       placed.push(p)
     }
-    const done = await this.#commit(items, nodes, placed, reason)
+    const done = await this.#commit(items, sets, placed, reason)
     if (done.outcome === 'retry') return { outcome: 'retry', reason: done.answer.body.trim() }
     return { outcome: 'stored', stored: done.stored, refused: refused + done.refused, reasons }
   }
@@ -486,7 +498,7 @@ export class RemoteWriteReceiver {
     const skey = seriesKeyOf(series.endpoint, series.metric, series.tags)
     return {
       series,
-      node: this.#router.nodeOf(skey),
+      set: this.#router.setOf(skey),
       judge: this.#router.judgeOf(skey),
       gen: 0,
       at: 0,

@@ -4,6 +4,7 @@ import type { AddressInfo, Server } from 'node:net'
 import {
   type CounterType,
   type Deps,
+  HashRing,
   type JudgeItem,
   type MetricValue,
   type RpcCaller,
@@ -392,5 +393,145 @@ describe('judgeCluster config', () => {
     f({ judgeCluster: { 'judge-00': 'nohost' } }, /transfer\.judgeCluster\.judge-00: expected/)
     f({ judgeCluster: ['10.0.0.1:6080'] }, /transfer\.judgeCluster: expected/)
     f({ judgeMaxBuffered: 0 }, /transfer\.judgeMaxBuffered: expected a positive integer/)
+  })
+})
+
+describe('Router with replication', () => {
+  const graphCluster = { 'graph-00': 'g0:6070', 'graph-01': 'g1:6070', 'graph-02': 'g2:6070' }
+  const address = (node: string) => graphCluster[node as keyof typeof graphCluster]
+  const series = Array.from({ length: 300 }, (_, i) => mv(`host-${i}`, 'cpu.idle', { value: i }))
+  const keyOf = (m: MetricValue) => `${m.endpoint}/${m.metric}`
+  const holders = (fake: ReturnType<typeof fakeCluster>, endpoint: string) =>
+    Object.keys(graphCluster).filter((n) =>
+      fake
+        .items<{ endpoint: string }>('Graph.Send', address(n))
+        .some((x) => x.endpoint === endpoint)
+    )
+
+  it('with the default of 1 sends each series to the one node the ring picks, as falcon', async () => {
+    const fake = fakeCluster()
+    const cfg = parseTransferConfig({ graphCluster })
+    assert.equal(cfg.replication, 1)
+    const router = new Router(cfg, depsOf(fake.dial))
+    await router.route(series)
+    const ring = new HashRing(Object.keys(graphCluster))
+    for (const m of series) {
+      assert.deepEqual(holders(fake, m.endpoint), [ring.get(keyOf(m))], m.endpoint)
+      assert.deepEqual(router.setOf(keyOf(m)).nodes, [ring.get(keyOf(m))])
+      assert.equal(router.setOf(keyOf(m)).name, ring.get(keyOf(m)))
+    }
+    router.close()
+  })
+
+  it('with 2 sends each series to 2 distinct nodes: the owner and the next one on the ring', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster, replication: 2 }),
+      depsOf(fake.dial)
+    )
+    await router.route(series)
+    const ring = new HashRing(Object.keys(graphCluster))
+    const perNode: Record<string, number> = {}
+    for (const m of series) {
+      const want = ring.getN(keyOf(m), 2)
+      assert.equal(want[0], ring.get(keyOf(m)))
+      assert.deepEqual(holders(fake, m.endpoint), [...want].sort(), m.endpoint)
+      assert.equal(router.nodeOf(keyOf(m)), want[0])
+      for (const n of want) perNode[n] = (perNode[n] ?? 0) + 1
+    }
+    // Every node holds about two thirds of the series.
+    for (const n of Object.keys(graphCluster)) assert.ok(perNode[n] > 150, `${n}: ${perNode[n]}`)
+    router.close()
+  })
+
+  it('acknowledges while one replica is down and delivers its buffered points when it is back', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster, replication: 2 }),
+      depsOf(fake.dial)
+    )
+    fake.modes.set('g1:6070', 'down')
+    // The first push finds graph-01 up and waits for its answer, a failure: the other replica has it.
+    await router.route(series.slice(0, 100))
+    // Now graph-01 is known down: pushes are not held back by it.
+    await router.route(series.slice(100))
+    const missing = series.filter((m) => holders(fake, m.endpoint).length < 2)
+    assert.ok(missing.length > 150, `${missing.length} series wait for graph-01`)
+    assert.ok(router.buffered()['g1:6070'] >= missing.length)
+    for (const m of series) assert.ok(holders(fake, m.endpoint).length >= 1, m.endpoint)
+    fake.modes.set('g1:6070', 'up')
+    await waitUntil(
+      () => series.every((m) => holders(fake, m.endpoint).length === 2),
+      'graph-01 to get its buffered points'
+    )
+    assert.equal(router.buffered()['g1:6070'], 0)
+    assert.equal(router.counters.dropped, 0)
+    router.close()
+  })
+
+  it('past maxBuffered drops the oldest points of the replica that is down, and says which', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster, replication: 2, maxBuffered: 50 }),
+      depsOf(fake.dial)
+    )
+    fake.modes.set('g1:6070', 'down')
+    // Acknowledged all the same: the other replica of each series has every point.
+    for (let i = 0; i < series.length; i += 10) await router.route(series.slice(i, i + 10))
+    const dropped = router.droppedByGraph()
+    assert.ok(dropped['g1:6070'] > 0, JSON.stringify(dropped))
+    assert.equal(dropped['g0:6070'], 0)
+    assert.ok(router.buffered()['g1:6070'] <= 50)
+    for (const m of series) assert.ok(holders(fake, m.endpoint).length >= 1, m.endpoint)
+    router.close()
+  })
+
+  it('refuses a push when no replica of a series stores it, naming the nodes', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster, replication: 2 }),
+      depsOf(fake.dial)
+    )
+    fake.modes.set('g0:6070', 'down')
+    fake.modes.set('g1:6070', 'down')
+    const both = series.find((m) => {
+      const set = router.setOf(keyOf(m)).nodes
+      return set.includes('graph-00') && set.includes('graph-01')
+    }) as MetricValue
+    await assert.rejects(
+      router.route([both]),
+      /graph node graph-0[01] \(g[01]:6070\): .*ECONNREFUSED.*; graph node graph-0[01]/
+    )
+    router.close()
+  })
+
+  it('with writeQuorum 2 waits for both replicas, even one that is down', async () => {
+    const fake = fakeCluster()
+    const router = new Router(
+      parseTransferConfig({ graphCluster, replication: 2, writeQuorum: 2 }),
+      depsOf(fake.dial)
+    )
+    fake.modes.set('g2:6070', 'down')
+    const on2 = series.filter((m) => router.setOf(keyOf(m)).nodes.includes('graph-02'))
+    const off2 = series.filter((m) => !router.setOf(keyOf(m)).nodes.includes('graph-02'))
+    await assert.rejects(router.route(on2), /graph node graph-02 \(g2:6070\)/)
+    await router.route(off2)
+    router.close()
+  })
+
+  it('checks replication and writeQuorum, naming the key', () => {
+    const f = (raw: Record<string, unknown>, want: RegExp) =>
+      assert.throws(() => parseTransferConfig({ graphCluster, ...raw }), want)
+    f({ replication: 0 }, /transfer\.replication: expected an integer from 1 to 3 \(the number/)
+    f({ replication: 4 }, /transfer\.replication: expected an integer from 1 to 3/)
+    f({ replication: 1.5 }, /transfer\.replication: expected an integer from 1 to 3/)
+    f({ replication: '2' }, /transfer\.replication: expected an integer from 1 to 3/)
+    f({ replication: 2, writeQuorum: 3 }, /transfer\.writeQuorum: expected an integer from 1 to 2/)
+    f({ writeQuorum: 0 }, /transfer\.writeQuorum: expected an integer from 1 to 1/)
+    assert.throws(
+      () => parseTransferConfig({ replication: 2 }),
+      /transfer\.replication: expected an integer from 1 to 1/
+    )
+    assert.equal(parseTransferConfig({ graphCluster, replication: 3 }).replication, 3)
   })
 })

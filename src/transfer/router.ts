@@ -100,6 +100,7 @@ class AddressSender<T> {
   readonly #counters: SenderCounters
   readonly #log: Logger
   #closed = false
+  #dropped = 0
 
   constructor(
     address: string,
@@ -120,6 +121,11 @@ class AddressSender<T> {
 
   get buffered(): number {
     return this.#queued
+  }
+
+  /** dropped: items this address's buffer dropped, full while it was down (never delivered here). */
+  get dropped(): number {
+    return this.#dropped
   }
 
   /** down: the last call failed and the sender is waiting to retry. */
@@ -161,6 +167,7 @@ class AddressSender<T> {
       this.#queued -= size
       this.#counters.buffered -= size
       this.#counters.dropped += size
+      this.#dropped += size
       old.done(new Error(`${this.#name} is down and its buffer is full; points dropped`))
     }
     this.#schedule()
@@ -277,11 +284,30 @@ function dialOf(deps: Deps): NonNullable<Deps['dial']> {
   return deps.dial ?? ((address, options) => new JsonRpcClient(address, options))
 }
 
-/** Placement is where a series goes: its parsed tags, its graph node, its judge (null: none). */
+/**
+ * ReplicaSet is the graph nodes that hold a series: `replication` distinct nodes of the ring, the owner
+ * first (`HashRing.getN`). One object per distinct set, shared by every series placed on it; `name` is
+ * the nodes joined by `,` (`graph-00,graph-02`), or the one node's name when the factor is 1.
+ */
+export interface ReplicaSet {
+  readonly name: string
+  readonly nodes: readonly string[]
+}
+
+/** Placement is where a series goes: its parsed tags, its graph nodes, its judge (null: none). */
 interface Placement {
   tags: Record<string, string>
-  node: string
+  set: ReplicaSet
   judge: AddressSender<JudgeItem> | null
+}
+
+/** Part is one batch of items for every address of every node of a replica set. */
+interface Part<T> {
+  set: ReplicaSet
+  items: T[]
+  size?: number
+  /** refused gets the refusals of one address that stored the part (indices are the part's). */
+  refused: (mine: readonly Refused[]) => void
 }
 
 /**
@@ -290,6 +316,13 @@ interface Placement {
  * ring picks, to every address of that node. `route` resolves when every address has acknowledged (the
  * points are in its write-ahead log), and rejects naming the node when one has not; the points stay
  * buffered and are retried either way.
+ *
+ * With `replication` R above 1, each series goes to the R distinct nodes `HashRing.getN` picks, and a
+ * part of a push counts as stored once every one of those nodes that is up (its senders not waiting to
+ * retry a failed call) has it in its WAL, and at least `writeQuorum` of them do. A node that is down
+ * when the part comes is not waited for: the part is buffered for it (up to `maxBuffered` items per
+ * address, the oldest dropped beyond) and delivered when it answers again. With fewer than
+ * `writeQuorum` nodes up, every node's first attempt is waited for, as with R = 1.
  *
  * With a `judgeCluster`, each point also becomes a JudgeItem (the same aligned timestamp, the original
  * counter type as `judgeType`, the tags map) for the judge node a second ring over the judge names picks,
@@ -304,6 +337,8 @@ export class Router {
   /** judgeCounters are judge's, shown with a `judge` prefix (`judgeSent`, …). */
   readonly judgeCounters: SenderCounters = newCounters()
   readonly #ring: HashRing
+  /** replica sets by name, so that each distinct set is one object. */
+  readonly #sets = new Map<string, ReplicaSet>()
   readonly #senders = new Map<string, AddressSender<GraphItem>[]>()
   /** writers: per graph node, a Graph.Write sender to each of its addresses (Prometheus series). */
   readonly #writers = new Map<string, AddressSender<PromSeriesItem>[]>()
@@ -358,19 +393,19 @@ export class Router {
    * the ones a graph refused (their index in `values`, ascending; refused by any replica counts).
    */
   route(values: readonly MetricValue[]): Promise<Refused[]> {
-    const perNode = new Map<string, GraphItem[]>()
+    const perSet = new Map<ReplicaSet, GraphItem[]>()
     const perJudge =
       this.#judgeRing === null ? null : new Map<AddressSender<JudgeItem>, JudgeItem[]>()
     const minStep = this.#cfg.minStep
     for (const m of values) {
       const step = m.step < minStep ? minStep : m.step
       const timestamp = m.timestamp - (m.timestamp % step)
-      const { tags, node, judge } = this.#placement(m)
+      const { tags, set, judge } = this.#placement(m)
       const counter = m.counterType !== 'GAUGE'
-      let list = perNode.get(node)
+      let list = perSet.get(set)
       if (list === undefined) {
         list = []
-        perNode.set(node, list)
+        perSet.set(set, list)
       }
       list.push({
         endpoint: m.endpoint,
@@ -412,44 +447,36 @@ export class Router {
     }
     const waits: Promise<void>[] = []
     const refused = new Map<number, Refused>()
-    // Where a node's items came from in `values`: worked out only when a graph refuses some (rare),
-    // so pushes pay nothing for it.
-    const origins = new Map<string, number[]>()
-    const originOf = (node: string): number[] => {
-      let list = origins.get(node)
+    // Where a replica set's items came from in `values`: worked out only when a graph refuses some
+    // (rare), so pushes pay nothing for it.
+    const origins = new Map<ReplicaSet, number[]>()
+    const originOf = (set: ReplicaSet): number[] => {
+      let list = origins.get(set)
       if (list === undefined) {
         list = []
         for (let i = 0; i < values.length; i++) {
-          if (this.#placement(values[i]).node === node) list.push(i)
+          if (this.#placement(values[i]).set === set) list.push(i)
         }
-        origins.set(node, list)
+        origins.set(set, list)
       }
       return list
     }
-    for (const [node, items] of perNode) {
-      for (const sender of this.#senders.get(node) ?? []) {
-        // A push larger than `batch` goes out in several Graph.Send calls, never as one oversized call.
-        for (let from = 0; from < items.length; from += max) {
-          const part = from === 0 && items.length <= max ? items : items.slice(from, from + max)
-          waits.push(
-            new Promise<void>((resolve, reject) => {
-              sender.enqueue({
-                items: part,
-                done: (err, mine) => {
-                  if (err !== null) {
-                    reject(new Error(`graph node ${node} (${sender.address}): ${err.message}`))
-                    return
-                  }
-                  for (const r of mine ?? []) {
-                    const index = originOf(node)[from + r.index]
-                    if (index !== undefined) refused.set(index, { ...r, index })
-                  }
-                  resolve()
-                },
-              })
-            })
-          )
-        }
+    for (const [set, items] of perSet) {
+      // A push larger than `batch` goes out in several Graph.Send calls, never as one oversized call.
+      for (let from = 0; from < items.length; from += max) {
+        const part = from === 0 && items.length <= max ? items : items.slice(from, from + max)
+        waits.push(
+          this.#replicate(this.#senders, {
+            set,
+            items: part,
+            refused: (mine) => {
+              for (const r of mine) {
+                const index = originOf(set)[from + r.index]
+                if (index !== undefined) refused.set(index, { ...r, index })
+              }
+            },
+          })
+        )
       }
     }
     return Promise.all(waits).then(() =>
@@ -457,9 +484,96 @@ export class Router {
     )
   }
 
-  /** nodeOf is the graph node that holds the series of falcon key `key` (`seriesKeyOf`). */
+  /**
+   * #replicate enqueues `part` at every address of every node of its set and settles by the rule in
+   * the class comment: resolved once every node that was up has it and at least `writeQuorum` do,
+   * rejected naming the nodes that failed when that cannot be. A node has a part once all its
+   * addresses do (`a,b`), and has failed at the first address that fails.
+   */
+  #replicate<T>(senders: Map<string, AddressSender<T>[]>, part: Part<T>): Promise<void> {
+    const nodes = part.set.nodes
+    const quorum = this.#cfg.writeQuorum
+    return new Promise<void>((resolve, reject) => {
+      // Per node: 0 waited and pending, 1 not waited and pending, 2 stored, 3 failed.
+      const state = new Uint8Array(nodes.length)
+      const left = new Uint16Array(nodes.length)
+      let up = 0
+      for (let k = 0; k < nodes.length; k++) {
+        const list = senders.get(nodes[k]) ?? []
+        left[k] = list.length
+        if (!list.some((s) => s.down)) up++
+      }
+      const waitAll = up < quorum
+      const failures: string[] = []
+      let settled = false
+      const decide = () => {
+        let stored = 0
+        let waited = 0
+        let pending = 0
+        for (let k = 0; k < nodes.length; k++) {
+          if (state[k] === 2) stored++
+          else if (state[k] === 0) waited++
+          else if (state[k] === 1) pending++
+        }
+        if (waited > 0 || (stored < quorum && pending > 0)) return
+        settled = true
+        if (stored >= quorum) resolve()
+        else reject(new Error(failures.join('; ')))
+      }
+      for (let k = 0; k < nodes.length; k++) {
+        const node = nodes[k]
+        const list = senders.get(node) ?? []
+        if (!waitAll && list.some((s) => s.down)) state[k] = 1
+        for (const sender of list) {
+          sender.enqueue({
+            items: part.items,
+            size: part.size,
+            done: (err, mine) => {
+              if (settled || state[k] >= 2) return
+              if (err !== null) {
+                state[k] = 3
+                failures.push(`graph node ${node} (${sender.address}): ${err.message}`)
+              } else {
+                if (mine !== undefined && mine.length > 0) part.refused(mine)
+                if (--left[k] > 0) return
+                state[k] = 2
+              }
+              decide()
+            },
+          })
+        }
+        if (list.length === 0) {
+          state[k] = 3
+          failures.push(`graph node ${node}: no address`)
+        }
+      }
+      decide()
+    })
+  }
+
+  /**
+   * nodeOf is the graph node that owns the series of falcon key `key` (`seriesKeyOf`): the first of
+   * its replica set.
+   */
   nodeOf(key: string): string {
     return this.#ring.get(key)
+  }
+
+  /** setOf is the replica set (the graph nodes) that holds the series of falcon key `key`. */
+  setOf(key: string): ReplicaSet {
+    const r = this.#cfg.replication
+    if (r === 1) return this.#setNamed([this.#ring.get(key)])
+    return this.#setNamed(this.#ring.getN(key, r))
+  }
+
+  #setNamed(nodes: string[]): ReplicaSet {
+    const name = nodes.join(',')
+    let set = this.#sets.get(name)
+    if (set === undefined) {
+      set = Object.freeze({ name, nodes: Object.freeze(nodes) })
+      this.#sets.set(name, set)
+    }
+    return set
   }
 
   /** judgeOf is the judge sender for the series of key `key`, or null when there is no judge. */
@@ -468,28 +582,33 @@ export class Router {
   }
 
   /**
-   * writeState says whether `node` can take Prometheus samples now: 'down' when one of its addresses
-   * failed its last call (the sender retries; a remote-write client should too), 'busy' when one holds
-   * more than half its buffer, else 'ok'. Remote write is refused rather than buffered then: its client
-   * keeps the samples and retries, so buffering them here too would only hold them twice.
+   * writeState says whether the nodes of `set` can take Prometheus samples now: 'down' when fewer
+   * than `writeQuorum` of them are up (a node is down when one of its addresses failed its last call;
+   * the sender retries, and a remote-write client should too), 'busy' when an address of a node that
+   * is up holds more than half its buffer, else 'ok'. Remote write is refused rather than buffered
+   * then: its client keeps the samples and retries, so buffering them here too would only hold them
+   * twice. A node that is down while enough others are up is written to later, from its buffer.
    */
-  writeState(node: string): 'ok' | 'busy' | 'down' {
+  writeState(set: ReplicaSet): 'ok' | 'busy' | 'down' {
     let state: 'ok' | 'busy' | 'down' = 'ok'
-    for (const w of this.#writers.get(node) ?? []) {
-      if (w.down) return 'down'
-      if (w.full) state = 'busy'
+    let up = 0
+    for (const node of set.nodes) {
+      const list = this.#writers.get(node) ?? []
+      if (list.some((w) => w.down)) continue
+      up++
+      if (list.some((w) => w.full)) state = 'busy'
     }
-    return state
+    return up < this.#cfg.writeQuorum ? 'down' : state
   }
 
   /**
-   * write sends Prometheus series items, each to every address of the graph node `nodes[i]` names, and
-   * judge items to their judges without waiting. It resolves once every address has them in its WAL,
-   * with the items a graph refused (index into `items`), and rejects naming the node when one has not.
+   * write sends Prometheus series items, each to every address of every node of `sets[i]`, and judge
+   * items to their judges without waiting. It resolves once the items count as stored (`route`'s rule),
+   * with the items a graph refused (index into `items`), and rejects naming the nodes when they do not.
    */
   write(
     items: readonly PromSeriesItem[],
-    nodes: readonly string[],
+    sets: readonly ReplicaSet[],
     judged: readonly { judge: AddressSender<JudgeItem>; items: JudgeItem[] }[]
   ): Promise<Refused[]> {
     for (const { judge, items: j } of judged) {
@@ -501,16 +620,16 @@ export class Router {
         })
       }
     }
-    const perNode = new Map<string, number[]>()
+    const perSet = new Map<ReplicaSet, number[]>()
     for (let i = 0; i < items.length; i++) {
-      let list = perNode.get(nodes[i])
-      if (list === undefined) perNode.set(nodes[i], (list = []))
+      let list = perSet.get(sets[i])
+      if (list === undefined) perSet.set(sets[i], (list = []))
       list.push(i)
     }
     const waits: Promise<void>[] = []
     const refused = new Map<number, Refused>()
     const max = this.#cfg.batch
-    for (const [node, indices] of perNode) {
+    for (const [set, indices] of perSet) {
       // Parts of at most `batch` samples (a series larger than that goes alone).
       const parts: number[][] = []
       let part: number[] = []
@@ -526,30 +645,22 @@ export class Router {
         size += n
       }
       if (part.length > 0) parts.push(part)
-      for (const sender of this.#writers.get(node) ?? []) {
-        for (const p of parts) {
-          let n = 0
-          for (const i of p) n += items[i].size
-          waits.push(
-            new Promise<void>((resolve, reject) => {
-              sender.enqueue({
-                items: p.map((i) => items[i]),
-                size: n,
-                done: (err, mine) => {
-                  if (err !== null) {
-                    reject(new Error(`graph node ${node} (${sender.address}): ${err.message}`))
-                    return
-                  }
-                  for (const r of mine ?? []) {
-                    const index = p[r.index]
-                    if (index !== undefined) refused.set(index, { ...r, index })
-                  }
-                  resolve()
-                },
-              })
-            })
-          )
-        }
+      for (const p of parts) {
+        let n = 0
+        for (const i of p) n += items[i].size
+        waits.push(
+          this.#replicate(this.#writers, {
+            set,
+            items: p.map((i) => items[i]),
+            size: n,
+            refused: (mine) => {
+              for (const r of mine) {
+                const index = p[r.index]
+                if (index !== undefined) refused.set(index, { ...r, index })
+              }
+            },
+          })
+        )
       }
     }
     return Promise.all(waits).then(() =>
@@ -587,7 +698,7 @@ export class Router {
       const key = seriesKeyOf(m.endpoint, m.metric, formatTags(tags))
       const judge =
         this.#judgeRing === null ? null : (this.#judges.get(this.#judgeRing.get(key)) ?? null)
-      p = { tags, node: this.#ring.get(key), judge }
+      p = { tags, set: this.setOf(key), judge }
       byTags.set(m.tags, p)
     }
     return p
@@ -606,6 +717,19 @@ export class Router {
     for (const list of this.#senders.values()) for (const s of list) out[s.address] = s.buffered
     for (const list of this.#writers.values())
       for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.buffered
+    return out
+  }
+
+  /**
+   * droppedByGraph reports the items each graph address's buffer dropped while it was down. With
+   * `replication` above 1 they are on the series' other replicas (readers merge them), but missing on
+   * that node: nothing copies them back to it yet (docs/graph-cluster.md, "Catching up").
+   */
+  droppedByGraph(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const list of this.#senders.values()) for (const s of list) out[s.address] = s.dropped
+    for (const list of this.#writers.values())
+      for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.dropped
     return out
   }
 

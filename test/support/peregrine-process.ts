@@ -88,7 +88,9 @@ export async function startPeregrine(
     child,
     addresses: state.addresses,
     stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode !== null) return Promise.resolve(child.exitCode)
+      // A process killed by a signal has no exit code: it has a signal code.
+      if (child.exitCode !== null || child.signalCode !== null)
+        return Promise.resolve(child.exitCode)
       const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)))
       child.kill(signal)
       return exited
