@@ -4,7 +4,7 @@
 // disk and query latency for both, and their ratios.
 //
 // Usage: node dist/bench/compare-vm.js [--series N] [--points N] [--clients N] [--batch N] [--runs N]
-//        [--extra-series N] [--skip-opentsdb] [--vm PATH] [--keep]
+//        [--extra-series N] [--skip-opentsdb] [--vm-values-per-line N] [--vm PATH] [--keep]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs'
@@ -33,7 +33,8 @@ function usage(sentence: string): never {
   process.stderr.write(
     `compare-vm bench: ${sentence}\n` +
       'usage: node dist/bench/compare-vm.js [--series N] [--points N] [--clients N] [--batch N] ' +
-      '[--runs N] [--extra-series N] [--skip-opentsdb] [--vm PATH] [--keep]\n'
+      '[--runs N] [--extra-series N] [--skip-opentsdb] [--vm-values-per-line N] [--vm PATH] ' +
+      '[--keep]\n'
   )
   process.exit(2)
 }
@@ -50,6 +51,7 @@ function flags() {
         runs: { type: 'string', default: '30' },
         'extra-series': { type: 'string', default: '50000' },
         'skip-opentsdb': { type: 'boolean', default: false },
+        'vm-values-per-line': { type: 'string', default: '60' },
         vm: { type: 'string', default: '/usr/bin/victoria-metrics' },
         keep: { type: 'boolean', default: false },
       },
@@ -73,6 +75,7 @@ function flags() {
     runs: n('runs', values.runs, 1, 10_000),
     extraSeries: n('extra-series', values['extra-series'], 0, 1_000_000),
     opentsdb: !values['skip-opentsdb'],
+    valuesPerLine: n('vm-values-per-line', values['vm-values-per-line'], 0, 7 * 1440),
     vm: values.vm,
     keep: values.keep,
   }
@@ -308,8 +311,10 @@ type Format = 'falcon' | 'vm-import' | 'opentsdb'
 /**
  * bodies encodes the dataset in time order (every series' point of a minute, then the next minute),
  * `batch` points a request, one JSON object a point in each format: falcon's MetricValue array for
- * /api/push, JSON lines of one value each for VictoriaMetrics' /api/v1/import, OpenTSDB's /api/put
- * array; `prefix` goes before every host name. Built before the timed phase, so the clients only send (they share the two cores).
+ * /api/push, JSON lines for VictoriaMetrics' /api/v1/import, OpenTSDB's /api/put array. With
+ * `perLine` > 1 (the import only) a line holds that many minutes of one series, in windows of as many
+ * minutes, and a request at least `batch` points. `prefix` goes before every host name. Built before
+ * the timed phase, so the clients only send (they share the two cores).
  */
 function bodies(
   format: Format,
@@ -317,8 +322,10 @@ function bodies(
   values: Float64Array[],
   firstT: number,
   batch: number,
-  prefix = ''
+  prefix = '',
+  perLine = 1
 ): Body[] {
+  if (perLine > 1 && format !== 'vm-import') throw new Error(`BUG: ${format} has one point a line`)
   const labels = seriesLabels(data, prefix)
   const heads = data.descs.map((d, s) => {
     switch (format) {
@@ -336,32 +343,41 @@ function bodies(
       }
     }
   })
-  const item = (s: number, t: number, v: number): string => {
+  // One item: series s from minute i0 to i1 (excluded); one minute but for the import's columns.
+  const item = (s: number, i0: number, i1: number): string => {
+    const t = firstT + i0 * STEP
     switch (format) {
       case 'falcon':
-        return `${heads[s]}${v},"timestamp":${t}}`
-      case 'vm-import':
-        return `${heads[s]}${v}],"timestamps":[${t * 1000}]}`
       case 'opentsdb':
-        return `${heads[s]}${v},"timestamp":${t}}`
+        return `${heads[s]}${values[i0][s]},"timestamp":${t}}`
+      case 'vm-import': {
+        let vs = String(values[i0][s])
+        let ts = String(t * 1000)
+        for (let i = i0 + 1; i < i1; i++) {
+          vs += ',' + values[i][s]
+          ts += ',' + (firstT + i * STEP) * 1000
+        }
+        return `${heads[s]}${vs}],"timestamps":[${ts}]}`
+      }
     }
   }
   const [open, sep, close] = format === 'vm-import' ? ['', '\n', '\n'] : ['[', ',', ']']
   const out: Body[] = []
   let parts: string[] = []
-  for (let i = 0; i < values.length; i++) {
-    const t = firstT + i * STEP
+  let n = 0
+  for (let i0 = 0; i0 < values.length; i0 += perLine) {
+    const i1 = Math.min(values.length, i0 + perLine)
     for (let s = 0; s < data.n; s++) {
-      parts.push(item(s, t, values[i][s]))
-      if (parts.length === batch) {
-        out.push({ bytes: UTF8.encode(open + parts.join(sep) + close), n: parts.length })
+      parts.push(item(s, i0, i1))
+      n += i1 - i0
+      if (n >= batch) {
+        out.push({ bytes: UTF8.encode(open + parts.join(sep) + close), n })
         parts = []
+        n = 0
       }
     }
   }
-  if (parts.length > 0) {
-    out.push({ bytes: UTF8.encode(open + parts.join(sep) + close), n: parts.length })
-  }
+  if (n > 0) out.push({ bytes: UTF8.encode(open + parts.join(sep) + close), n })
   return out
 }
 
@@ -560,6 +576,8 @@ interface Figures {
   kb_per_extra_series: number | null
   opentsdb_points_per_s?: number
   opentsdb_cpu_s_per_m_points?: number
+  columnar_points_per_s?: number
+  columnar_cpu_s_per_m_points?: number
 }
 
 function mb(pid: number): number {
@@ -777,6 +795,52 @@ async function runVm(
         `victoria-metrics opentsdb: ${Math.round(o.rate)} points/s, ${fig.opentsdb_cpu_s_per_m_points.toFixed(2)} CPU-s per million`
       )
     }
+    if (f.valuesPerLine > 0) {
+      // Its import as its own tools write it (vmctl, /api/v1/export): many values of a series a
+      // line. Measured last, hosts renamed.
+      const lines = bodies(
+        'vm-import',
+        main.data,
+        main.values,
+        firstT,
+        f.batch,
+        'c-',
+        f.valuesPerLine
+      )
+      const c = await push(
+        'victoria-metrics columnar import',
+        `http://${vm.address}/api/v1/import`,
+        'application/json',
+        lines,
+        f.clients,
+        vm.pid,
+        vmAck
+      )
+      fig.columnar_points_per_s = c.rate
+      fig.columnar_cpu_s_per_m_points = c.cpu / (total / 1e6)
+      log(
+        `victoria-metrics columnar import (${f.valuesPerLine} values a line): ${Math.round(c.rate)} points/s, ${fig.columnar_cpu_s_per_m_points.toFixed(2)} CPU-s per million`
+      )
+    }
+    // Each way in kept every point it acknowledged: counted back by host prefix.
+    await flush()
+    const prefixes = [
+      ['import', 'host-'],
+      ...(f.opentsdb ? [['opentsdb', 'o-host-']] : []),
+      ...(f.valuesPerLine > 0 ? [['columnar import', 'c-host-']] : []),
+    ]
+    for (const [way, prefix] of prefixes) {
+      const q = `sum(count_over_time({endpoint=~"${prefix}.*"}[${f.points}m]))`
+      const res = await fetch(
+        `http://${vm.address}/api/v1/query?query=${encodeURIComponent(q)}&time=${lastT}`,
+        { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }
+      )
+      const body = (await res.json()) as { data: { result: { value: [number, string] }[] } }
+      const stored = Number(body.data.result[0]?.value[1] ?? 0)
+      if (stored !== total) {
+        log(`WARNING victoria-metrics ${way}: ${stored} of ${total} points stored`)
+      }
+    }
   } finally {
     await vm.stop()
   }
@@ -852,6 +916,16 @@ async function main(): Promise<void> {
     out.vm_opentsdb_points_per_s = round(vm.opentsdb_points_per_s, 0)
     out.vm_opentsdb_cpu_s_per_m_points = round(vm.opentsdb_cpu_s_per_m_points ?? 0, 2)
     out.ratio_points_per_s_to_opentsdb = ratio(pg.points_per_s, vm.opentsdb_points_per_s)
+  }
+  if (vm.columnar_points_per_s !== undefined) {
+    out.vm_columnar_points_per_s = round(vm.columnar_points_per_s, 0)
+    out.vm_columnar_cpu_s_per_m_points = round(vm.columnar_cpu_s_per_m_points ?? 0, 2)
+    out.ratio_points_per_s_to_columnar = ratio(pg.points_per_s, vm.columnar_points_per_s)
+    out.ratio_cpu_s_per_m_points_to_columnar = ratio(
+      pg.cpu_s_per_m_points,
+      vm.columnar_cpu_s_per_m_points
+    )
+    out.vm_values_per_line = f.valuesPerLine
   }
   Object.assign(out, {
     answers_differ: warnings,
