@@ -18,6 +18,7 @@ import {
   startPeregrine,
   type PeregrineProcess,
 } from '../test/support/peregrine-process.js'
+import { Db } from '../src/tsdb/index.js'
 import { Dataset, STEP } from './dataset.js'
 import { memoryMb, treeCpuSeconds } from './support/proc.js'
 
@@ -92,7 +93,7 @@ type Flags = ReturnType<typeof flags>
 const REQUEST_TIMEOUT_MS = 120_000
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 60_000
-const DISK_SETTLE_TIMEOUT_MS = 30_000
+const DISK_SETTLE_TIMEOUT_MS = 60_000
 // Points per series of the extra-series run: enough for an open chunk, few enough to stay cheap.
 const EXTRA_POINTS = 10
 // Answers agree when every value is within this relative difference (sums run in another order).
@@ -281,6 +282,58 @@ function vmVersion(path: string): string {
     timeout: 10_000,
   })
   return v.status === 0 ? `${pkg} ${v.stdout}` : 'unknown'
+}
+
+/**
+ * vmAtRest waits until victoria-metrics runs no merge and its data directory's size has held still
+ * for 2 s (at most DISK_SETTLE_TIMEOUT_MS), and returns that size.
+ */
+async function vmAtRest(vm: Vm): Promise<{ apparent: number; allocated: number }> {
+  let bytes = treeBytes(vm.data)
+  let still = 0
+  const started = Date.now()
+  while (still < 2 && Date.now() - started < DISK_SETTLE_TIMEOUT_MS) {
+    await sleep(1_000)
+    const text = await (
+      await fetch(`http://${vm.address}/metrics`, { signal: AbortSignal.timeout(10_000) })
+    ).text()
+    let merges = 0
+    for (const m of text.matchAll(/^vm_active_merges\{[^}]*\} (\d+)$/gm)) merges += Number(m[1])
+    const now = treeBytes(vm.data)
+    still = merges === 0 && now.apparent === bytes.apparent ? still + 1 : 0
+    bytes = now
+  }
+  if (still < 2) {
+    log(
+      `WARNING victoria-metrics still merged after ${DISK_SETTLE_TIMEOUT_MS} ms: size taken as is`
+    )
+  }
+  return bytes
+}
+
+/**
+ * vmCountedBack counts the points of the hosts named `prefix…` victoria-metrics answers for until
+ * they are the dataset's, for at most DISK_SETTLE_TIMEOUT_MS, and warns if they never are.
+ */
+async function vmCountedBack(vm: Vm, way: string, prefix: string, f: Flags, lastT: number) {
+  const total = f.series * f.points
+  const q = `sum(count_over_time({endpoint=~"${prefix}.*"}[${f.points}m]))`
+  const url = `http://${vm.address}/api/v1/query?query=${encodeURIComponent(q)}&time=${lastT}`
+  const started = Date.now()
+  let stored: number
+  for (;;) {
+    const res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    const body = (await res.json()) as { data: { result: { value: [number, string] }[] } }
+    stored = Number(body.data.result[0]?.value[1] ?? 0)
+    if (stored === total || Date.now() - started > DISK_SETTLE_TIMEOUT_MS) break
+    await sleep(200)
+  }
+  if (stored !== total) log(`WARNING victoria-metrics ${way}: ${stored} of ${total} points stored`)
+  else if (Date.now() - started > 100) {
+    log(
+      `victoria-metrics ${way}: every point searchable ${Date.now() - started} ms after the flush`
+    )
+  }
 }
 
 /** Labels of each series of the dataset, as both servers show them to PromQL. */
@@ -519,7 +572,7 @@ async function runQueries(
         throw new Error(`${name} ${q.name}: ${res.status} ${text.slice(0, 300)}`)
       }
       if (r >= 3) times.push(elapsed)
-      if (r === 0) {
+      if (r === 2 + f.runs) {
         answer = (JSON.parse(text) as { data: { result: Matrix } }).data.result
         if (answer.length === 0) throw new Error(`${name} ${q.name}: no series in the answer`)
       }
@@ -572,6 +625,8 @@ interface Figures {
   rss_peak_mb: number
   bytes_per_sample: number
   disk_bytes_per_sample: number
+  /** Peregrine only: after the clean stop, before compaction (bench:ingest's figure). */
+  bytes_per_sample_flushed: number | null
   queries: Record<string, QueryFigures>
   kb_per_extra_series: number | null
   opentsdb_points_per_s?: number
@@ -659,6 +714,11 @@ async function runPeregrine(
     const peak = memoryMb(pid, 'VmHWM')
     // A clean stop writes the head out as blocks: what is on disk then is what the points cost.
     await stop()
+    const flushed = treeBytes(join(dir, 'data', 'graph'))
+    // Then what its background maintenance does within a minute: the flushed blocks compacted.
+    const db = Db.open({ dir: join(dir, 'data', 'graph'), maintenanceInterval: 0 })
+    await db.compact()
+    await db.close()
     const bytes = treeBytes(join(dir, 'data', 'graph'))
     fig = {
       points_per_s: pushed.rate,
@@ -669,6 +729,7 @@ async function runPeregrine(
       rss_peak_mb: peak,
       bytes_per_sample: bytes.apparent / total,
       disk_bytes_per_sample: bytes.allocated / total,
+      bytes_per_sample_flushed: flushed.apparent / total,
       queries,
       kb_per_extra_series: null,
     }
@@ -676,7 +737,7 @@ async function runPeregrine(
     await stop()
   }
   log(
-    `peregrine: ${Math.round(fig.points_per_s)} points/s, ${fig.cpu_s_per_m_points.toFixed(2)} CPU-s per million, RSS ${Math.round(fig.rss_after_ingest_mb)} MB after ingest, ${Math.round(fig.rss_after_queries_mb)} after queries, ${fig.bytes_per_sample.toFixed(3)} bytes per sample`
+    `peregrine: ${Math.round(fig.points_per_s)} points/s, ${fig.cpu_s_per_m_points.toFixed(2)} CPU-s per million, RSS ${Math.round(fig.rss_after_ingest_mb)} MB after ingest, ${Math.round(fig.rss_after_queries_mb)} after queries, ${fig.bytes_per_sample.toFixed(3)} bytes per sample at rest`
   )
   fig.kb_per_extra_series = await extraSeries(
     'peregrine',
@@ -738,6 +799,8 @@ async function runVm(
       if (!res.ok) throw new Error(`/internal/force_flush answered ${res.status}`)
     }
     await flush()
+    // A flush's parts become searchable a moment after it answers: queries wait for every point.
+    await vmCountedBack(vm, 'import', 'host-', f, lastT)
     const queries = await runQueries(
       'victoria-metrics',
       `http://${vm.address}`,
@@ -748,19 +811,15 @@ async function runVm(
     )
     const rssQueries = mb(vm.pid)
     const peak = memoryMb(vm.pid, 'VmHWM')
-    // Flushed, then its background merges let run until the size holds still for 2 s.
+    // Flushed, then every partition merged: victoria-metrics 1.79 keeps the parts a flush makes
+    // in memory until a merge writes them, so only a merge puts all of it on disk while it runs.
     await flush()
-    let bytes = treeBytes(vm.data)
-    let still = 0
-    const settling = Date.now()
-    while (still < 2 && Date.now() - settling < DISK_SETTLE_TIMEOUT_MS) {
-      await sleep(1_000)
-      const now = treeBytes(vm.data)
-      still = now.apparent === bytes.apparent ? still + 1 : 0
-      bytes = now
-    }
-    if (still < 2)
-      log(`WARNING victoria-metrics' data still changed after ${DISK_SETTLE_TIMEOUT_MS} ms`)
+    const get = await fetch(`http://${vm.address}/internal/force_merge`, {
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    })
+    await get.text()
+    if (!get.ok) throw new Error(`/internal/force_merge answered ${get.status}`)
+    const bytes = await vmAtRest(vm)
     fig = {
       points_per_s: pushed.rate,
       cpu_s_per_m_points: pushed.cpu / (total / 1e6),
@@ -770,11 +829,12 @@ async function runVm(
       rss_peak_mb: peak,
       bytes_per_sample: bytes.apparent / total,
       disk_bytes_per_sample: bytes.allocated / total,
+      bytes_per_sample_flushed: null,
       queries,
       kb_per_extra_series: null,
     }
     log(
-      `victoria-metrics: ${Math.round(fig.points_per_s)} points/s, ${fig.cpu_s_per_m_points.toFixed(2)} CPU-s per million, RSS ${Math.round(fig.rss_after_ingest_mb)} MB after ingest, ${Math.round(fig.rss_after_queries_mb)} after queries, ${fig.bytes_per_sample.toFixed(3)} bytes per sample`
+      `victoria-metrics: ${Math.round(fig.points_per_s)} points/s, ${fig.cpu_s_per_m_points.toFixed(2)} CPU-s per million, RSS ${Math.round(fig.rss_after_ingest_mb)} MB after ingest, ${Math.round(fig.rss_after_queries_mb)} after queries, ${fig.bytes_per_sample.toFixed(3)} bytes per sample at rest`
     )
     if (f.opentsdb) {
       // Its falcon-like path: OpenTSDB's /api/put, a JSON array of one object a point with the
@@ -822,25 +882,10 @@ async function runVm(
         `victoria-metrics columnar import (${f.valuesPerLine} values a line): ${Math.round(c.rate)} points/s, ${fig.columnar_cpu_s_per_m_points.toFixed(2)} CPU-s per million`
       )
     }
-    // Each way in kept every point it acknowledged: counted back by host prefix.
+    // The other ways in kept every point they acknowledged too.
     await flush()
-    const prefixes = [
-      ['import', 'host-'],
-      ...(f.opentsdb ? [['opentsdb', 'o-host-']] : []),
-      ...(f.valuesPerLine > 0 ? [['columnar import', 'c-host-']] : []),
-    ]
-    for (const [way, prefix] of prefixes) {
-      const q = `sum(count_over_time({endpoint=~"${prefix}.*"}[${f.points}m]))`
-      const res = await fetch(
-        `http://${vm.address}/api/v1/query?query=${encodeURIComponent(q)}&time=${lastT}`,
-        { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }
-      )
-      const body = (await res.json()) as { data: { result: { value: [number, string] }[] } }
-      const stored = Number(body.data.result[0]?.value[1] ?? 0)
-      if (stored !== total) {
-        log(`WARNING victoria-metrics ${way}: ${stored} of ${total} points stored`)
-      }
-    }
+    if (f.opentsdb) await vmCountedBack(vm, 'opentsdb', 'o-host-', f, lastT)
+    if (f.valuesPerLine > 0) await vmCountedBack(vm, 'columnar import', 'c-host-', f, lastT)
   } finally {
     await vm.stop()
   }
@@ -908,6 +953,7 @@ async function main(): Promise<void> {
   add('kb_per_extra_series', pg.kb_per_extra_series, vm.kb_per_extra_series, 2)
   add('bytes_per_sample', pg.bytes_per_sample, vm.bytes_per_sample, 3)
   add('disk_bytes_per_sample', pg.disk_bytes_per_sample, vm.disk_bytes_per_sample, 3)
+  out.pg_bytes_per_sample_flushed = round(pg.bytes_per_sample_flushed ?? 0, 3)
   for (const q of QUERIES) {
     add(`${q.name}_p50_ms`, pg.queries[q.name].p50, vm.queries[q.name].p50, 2)
     add(`${q.name}_p99_ms`, pg.queries[q.name].p99, vm.queries[q.name].p99, 2)
