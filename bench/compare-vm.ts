@@ -811,8 +811,8 @@ async function runVm(
     )
     const rssQueries = mb(vm.pid)
     const peak = memoryMb(vm.pid, 'VmHWM')
-    // Flushed, then every partition merged: victoria-metrics 1.79 keeps the parts a flush makes
-    // in memory until a merge writes them, so only a merge puts all of it on disk while it runs.
+    // Flushed, then every partition merged: after a flush alone its data path held no data part
+    // here (only its index), so only a merge puts all of it on disk while it runs.
     await flush()
     const get = await fetch(`http://${vm.address}/internal/force_merge`, {
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
