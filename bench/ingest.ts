@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util'
 import { JsonRpcClient } from '../src/core/index.js'
 import { loginRoot, startPeregrine } from '../test/support/peregrine-process.js'
 import { Dataset, STEP } from './dataset.js'
-import { memoryMb } from './support/proc.js'
+import { memoryMb, treeCpuSeconds } from './support/proc.js'
 
 function log(message: string): void {
   process.stderr.write(`ingest bench: ${message}\n`)
@@ -169,7 +169,8 @@ async function main(): Promise<void> {
     // The graph routes take falcon's Apitoken, as a dashboard sends it after logging in.
     const apitoken = await loginRoot(addresses.api.http)
     const url = `http://${addresses.transfer.http}/api/push`
-    const rssBase = rssMb(child.pid as number)
+    const pid = child.pid as number
+    const rssBase = rssMb(pid)
     // Every point a push acknowledges (Invalid 0, or the refused ones left out) is counted here.
     let acked = 0
     const pushHttp = async (_c: number, body: string) => {
@@ -182,6 +183,8 @@ async function main(): Promise<void> {
       const answer = (await res.json()) as { data: { Total: number; Invalid: number } }
       acked += answer.data.Total - answer.data.Invalid
     }
+    // The server's CPU over each push phase alone: the process and anything it runs.
+    let cpuBefore = treeCpuSeconds(pid)
     const httpRate = await phase(
       'http',
       f.clients,
@@ -189,10 +192,12 @@ async function main(): Promise<void> {
       pushHttp,
       total
     )
+    const httpCpu = treeCpuSeconds(pid) - cpuBefore
     const rpcClients = Array.from(
       { length: f.clients },
       () => new JsonRpcClient(addresses.transfer.rpc, { callTimeout: 60_000 })
     )
+    cpuBefore = treeCpuSeconds(pid)
     const rpcRate = await phase(
       'rpc',
       f.clients,
@@ -206,6 +211,7 @@ async function main(): Promise<void> {
       },
       total
     )
+    const rpcCpu = treeCpuSeconds(pid) - cpuBefore
     for (const c of rpcClients) c.close()
 
     // Shuffled: 2,000 series × 240 points (at most), their batches in random order, as a retrying
@@ -219,7 +225,7 @@ async function main(): Promise<void> {
       0x5eed
     )
     await phase('shuffled', f.clients, shuffledBatches.values(), pushHttp, shuffledTotal)
-    const rssLoaded = rssMb(child.pid as number)
+    const rssLoaded = rssMb(pid)
     const seriesStored = 2 * f.series + shuffledSeries
     // What graph holds against what was acknowledged: every point here is new (no duplicates).
     const graphCounters = (await (
@@ -289,7 +295,11 @@ async function main(): Promise<void> {
         throw new Error(`history of ${data.keys[s]}: ${JSON.stringify(h).slice(0, 200)}`)
     }
     times.sort((a, b) => a - b)
-    const rss = peakRssMb(child.pid as number)
+    const rss = peakRssMb(pid)
+    const rssQueried = rssMb(pid)
+    log(
+      `server: ${(httpCpu / (total / 1e6)).toFixed(2)} CPU-s per million points over HTTP, ${(rpcCpu / (total / 1e6)).toFixed(2)} over RPC; RSS ${Math.round(rssBase)} MB before, ${Math.round(rssLoaded)} after the pushes, ${Math.round(rssQueried)} after the queries`
+    )
 
     // A clean stop flushes the head; what is on disk then is what the points cost.
     const exited = new Promise((ok) => child.once('exit', ok))
@@ -308,6 +318,13 @@ async function main(): Promise<void> {
         rss_mb_per_1k_series:
           Math.round(((rssLoaded - rssBase) / (seriesStored / 1000)) * 100) / 100,
         rss_peak_mb: rss,
+        server_cpu_s_per_m_points_http: Math.round((httpCpu / (total / 1e6)) * 100) / 100,
+        server_cpu_s_per_m_points_rpc: Math.round((rpcCpu / (total / 1e6)) * 100) / 100,
+        rss_base_mb: Math.round(rssBase),
+        rss_after_ingest_mb: Math.round(rssLoaded),
+        rss_after_queries_mb: Math.round(rssQueried),
+        rss_mb_per_1k_series_after_queries:
+          Math.round(((rssQueried - rssBase) / (seriesStored / 1000)) * 100) / 100,
         series: f.series,
         points_per_phase: total,
         clients: f.clients,
