@@ -172,12 +172,21 @@ async function main(): Promise<void> {
     `${f.series} series × ${f.points} points = ${(total / 1e6).toFixed(2)}M points, ${f.clients} clients, batches of ${f.batch}, store down ${f.outage} s from 30% of the push; dir ${dir}`
   )
   await vm.start()
-  const server = await startPeregrine(dir, ['transfer'], {
-    top: {
-      storage: 'remote',
-      remoteStorage: { writeUrl: `${vm.url}/api/v1/write`, readUrl: vm.url, maxBackoff: 1000 },
+  // REMOTE_FORWARD_SERVER_NODE_ARGS reaches the server's node only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.REMOTE_FORWARD_SERVER_NODE_ARGS ?? '')
+    .split(' ')
+    .filter((a) => a !== '')
+  const server = await startPeregrine(
+    dir,
+    ['transfer'],
+    {
+      top: {
+        storage: 'remote',
+        remoteStorage: { writeUrl: `${vm.url}/api/v1/write`, readUrl: vm.url, maxBackoff: 1000 },
+      },
     },
-  })
+    nodeArgs
+  )
   const pid = server.child.pid as number
   const transferHttp = server.addresses.transfer.http
   try {
@@ -188,6 +197,9 @@ async function main(): Promise<void> {
     const gen = batches(f.series, f.points, f.batch, firstT)
     let acked = 0
     let outage: Promise<void> | undefined
+    // When the store came back: what the queue held then and what was acknowledged since is what it
+    // sent from disk afterwards, at the forwarder's own pace.
+    let back: { at: number; queued: number; acked: number } | undefined
     let next = 0.1
     const cpu0 = cpuSeconds(pid)
     const vmCpu0 = cpuSeconds(vm.child?.pid as number)
@@ -206,7 +218,11 @@ async function main(): Promise<void> {
               .stop()
               .then(() => new Promise((r) => setTimeout(r, f.outage * 1000)))
               .then(() => vm.start())
-              .then(() => log('the store is back'))
+              .then(async () => {
+                const queued = await metric(transferHttp, 'peregrine_remote_queue_samples')
+                back = { at: performance.now(), queued, acked }
+                log(`the store is back; ${queued} samples in the queue`)
+              })
           }
           if (acked >= next * total) {
             next += 0.1
@@ -225,7 +241,10 @@ async function main(): Promise<void> {
       'the forward queue to drain',
       600_000
     )
-    const forwardSeconds = (performance.now() - started) / 1000
+    const ended = performance.now()
+    const forwardSeconds = (ended - started) / 1000
+    const drained = back === undefined ? 0 : back.queued + (acked - back.acked)
+    const drainRate = back === undefined ? null : Math.round(drained / ((ended - back.at) / 1000))
     const transferCpu = cpuSeconds(pid) - cpu0
     // The store restarted: its CPU counts from its second start.
     const vmCpu = cpuSeconds(vm.child?.pid as number) - (f.outage > 0 ? 0 : vmCpu0)
@@ -260,6 +279,8 @@ async function main(): Promise<void> {
       outage_s: f.outage,
       acked_points_per_s: Math.round(acked / pushSeconds),
       forwarded_points_per_s: Math.round(total / forwardSeconds),
+      drained_after_outage: drained,
+      drain_points_per_s: drainRate,
       transfer_cpu_s_per_million: Number(((transferCpu / total) * 1e6).toFixed(3)),
       store_cpu_s_per_million: Number(((vmCpu / total) * 1e6).toFixed(3)),
       transfer_rss_mb: rssMb,
