@@ -9,7 +9,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { waitUntil } from '../src/core/index.js'
+import { encodeSnappy, encodeWriteRequest, waitUntil } from '../src/core/index.js'
 import { loginRoot, type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
 
 const VM = '/usr/bin/victoria-metrics'
@@ -253,6 +253,67 @@ describe(
         body.data.result[0].values,
         Array.from({ length: 10 }, (_, i) => [T0 + i * STEP, String(90 + i)])
       )
+    })
+
+    it('forwards Prometheus remote write with its labels, and reads it back through PromQL', async () => {
+      const t = (T0 + 3600) * 1000
+      const body = encodeSnappy(
+        encodeWriteRequest([
+          {
+            labels: [
+              ['__name__', 'node_load1'],
+              ['instance', 'host9:9100'],
+              ['job', 'node, edge'],
+            ],
+            samples: [
+              [t, 0.5],
+              [t + 15_000, 0.75],
+            ],
+          },
+        ])
+      )
+      const res = await fetch(`http://${aio.addresses.transfer.http}/api/v1/write`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'snappy' },
+        body: new Uint8Array(body),
+      })
+      assert.equal(res.status, 204, await res.text())
+      let rows: Awaited<ReturnType<typeof exported>> = []
+      await waitUntil(async () => {
+        rows = await exported('{__name__="node_load1"}')
+        return rows.length === 1 && rows[0].values.length === 2
+      }, 'the remote-written samples in VictoriaMetrics')
+      assert.deepEqual(rows[0].metric, {
+        __name__: 'node_load1',
+        __step__: '60',
+        __type__: 'gauge',
+        endpoint: 'host9',
+        instance: 'host9:9100',
+        job: 'node, edge',
+      })
+      const q = await fetch(
+        `http://${aio.addresses.api.http}/api/v1/query?` +
+          new URLSearchParams({
+            query: 'node_load1{job="node, edge"}',
+            time: String(t / 1000 + 15),
+          }).toString(),
+        { headers: { apitoken: token } }
+      )
+      const answer = (await q.json()) as {
+        data: { result: { metric: Record<string, string>; value: [number, string] }[] }
+      }
+      assert.equal(q.status, 200, JSON.stringify(answer))
+      assert.deepEqual(answer.data.result, [
+        {
+          metric: {
+            __name__: 'node_load1',
+            endpoint: 'host9',
+            instance: 'host9:9100',
+            job: 'node, edge',
+          },
+          value: [t / 1000 + 15, '0.75'],
+        },
+      ])
     })
 
     it('fires a judge strategy on points pushed in remote mode', async () => {
