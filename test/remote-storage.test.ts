@@ -3,14 +3,19 @@
 // Peregrine's labels, Peregrine's falcon history, PromQL and judge work on top of it, and with the
 // store stopped for 30 s while pushes go on, every acknowledged point arrives once.
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { encodeSnappy, encodeWriteRequest, waitUntil } from '../src/core/index.js'
-import { loginRoot, type PeregrineProcess, startPeregrine } from './support/peregrine-process.js'
+import {
+  BIN,
+  loginRoot,
+  type PeregrineProcess,
+  startPeregrine,
+} from './support/peregrine-process.js'
 
 const VM = '/usr/bin/victoria-metrics'
 const STEP = 60
@@ -421,6 +426,16 @@ describe(
       const metrics = await (await fetch(`http://${aio.addresses.transfer.http}/metrics`)).text()
       assert.match(metrics, /^peregrine_remote_queue_samples 0$/m)
       assert.match(metrics, /^peregrine_remote_failed_requests_total [1-9]/m)
+    })
+
+    it('shows the forward queue in `peregrine check`, and no graph', () => {
+      const r = spawnSync(process.execPath, [BIN, 'check', '-c', join(dir, 'peregrine.json')], {
+        encoding: 'utf8',
+      })
+      assert.equal(r.status, 0, r.stdout + r.stderr)
+      assert.match(r.stdout, /transfer +UP/)
+      assert.match(r.stdout, /remote storage: 0 samples waiting in the forward queue/)
+      assert.doesNotMatch(r.stdout, /graph/)
     })
   }
 )

@@ -400,9 +400,29 @@ program
         lines.push(...(await scrapeTargets(st.addresses.scrape?.http)))
       if ((c === 'nodata' || c === 'aggregator') && up && problem === null)
         lines.push(await ruleSummary(c, st.addresses[c]?.http))
+      if (c === 'transfer' && up) lines.push(await remoteQueueSummary(st.addresses.transfer?.http))
     }
     process.stdout.write(lines.join(''))
   })
+
+// With storage: remote, one line of transfer's forward queue (nothing otherwise).
+async function remoteQueueSummary(address: string | undefined): Promise<string> {
+  const host = (address ?? '').replace(/^0\.0\.0\.0:/, '127.0.0.1:')
+  try {
+    const res = await fetch(`http://${host}/metrics`, { signal: AbortSignal.timeout(3000) })
+    const text = await res.text()
+    const value = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+    const waiting = value('peregrine_remote_queue_samples')
+    if (Number.isNaN(waiting)) return ''
+    const lag = value('peregrine_remote_queue_lag_seconds')
+    const failed = value('peregrine_remote_failed_requests_total')
+    const dropped = value('peregrine_remote_dropped_samples_total')
+    return `${''.padStart(20)} remote storage: ${waiting} samples waiting in the forward queue (the oldest for ${Math.round(lag)} s); ${failed} requests failed and sent again, ${dropped} samples refused by the store\n`
+  } catch (err) {
+    return `${''.padStart(20)} remote storage: transfer's /metrics did not answer (${(err as Error).message})\n`
+  }
+}
 
 // One line of what a running nodata watches (series by status) or aggregator runs (rules, results).
 async function ruleSummary(

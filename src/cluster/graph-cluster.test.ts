@@ -153,6 +153,21 @@ describe('GraphCluster', () => {
     c.close()
   })
 
+  it('says null, not "did not answer", for a series its nodes have no point of, at any replication', async () => {
+    const fake = fakeNodes(() => (_m, p) => ({
+      now: 10_000,
+      points: (p as { items: unknown[] }).items.map(() => null),
+    }))
+    for (const r of [1, 2]) {
+      const c = new GraphCluster(cluster, 500, 1000, fake.dial, r)
+      assert.deepEqual(await c.lastMany([{ endpoint: 'h', counter: 'cpu.idle' }]), {
+        points: [null],
+        failures: [],
+      })
+      c.close()
+    }
+  })
+
   it('refuses a replication it cannot place', () => {
     assert.throws(() => new GraphCluster(cluster, 500, 1000, undefined, 4), /BUG: replication 4/)
   })

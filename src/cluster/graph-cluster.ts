@@ -127,14 +127,14 @@ export class GraphCluster {
                 const mine = p === null ? null : { ...p, age: answer.now - p.arrivedAt }
                 // Of two replicas' answers, the newer point; of two with the same, the first
                 // arrival (a point delivered late to a returning replica did not arrive then).
-                if (
-                  was === undefined ||
-                  was === null ||
-                  (mine !== null &&
-                    (mine.timestamp > was.timestamp ||
-                      (mine.timestamp === was.timestamp && mine.age > was.age)))
+                // (A node that answered "no point" says null, never "did not answer".)
+                if (was === undefined || was === null) points[part[k]] = mine
+                else if (
+                  mine !== null &&
+                  (mine.timestamp > was.timestamp ||
+                    (mine.timestamp === was.timestamp && mine.age > was.age))
                 )
-                  points[part[k]] = mine ?? was
+                  points[part[k]] = mine
               }
             },
             (err: unknown) => {
