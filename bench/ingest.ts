@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { JsonRpcClient } from '../src/core/index.js'
 import { loginRoot, startPeregrine } from '../test/support/peregrine-process.js'
 import { Dataset, STEP } from './dataset.js'
+import { falconBatches } from './support/falcon-batches.js'
 import { memoryMb, treeCpuSeconds } from './support/proc.js'
 
 function log(message: string): void {
@@ -81,38 +82,6 @@ function rssMb(pid: number): number {
 // Peak resident set of a process, from the kernel's high-water mark.
 function peakRssMb(pid: number): number {
   return Math.round(memoryMb(pid, 'VmHWM'))
-}
-
-/**
- * batches yields the dataset in time order as pushes of `batch` MetricValues, already as JSON text (the
- * load generator shares the machine with the server, so it stays cheap): every series' point for a
- * minute, then the next minute. `prefix` renames the hosts so the two phases write different series.
- */
-function* batches(series: number, points: number, batch: number, prefix: string, firstT: number) {
-  const data = new Dataset(series, 0x5eed1234)
-  const vals = new Float64Array(series)
-  // The constant part of each series' JSON, built once.
-  const heads = data.descs.map(
-    (d) =>
-      `{"endpoint":${JSON.stringify(prefix + d.endpoint)},"metric":${JSON.stringify(d.metric)},` +
-      `"step":${STEP},"counterType":"${d.dstype === 'DERIVE' ? 'COUNTER' : 'GAUGE'}",` +
-      `"tags":${JSON.stringify(d.tags)},"value":`
-  )
-  let text = '['
-  let n = 0
-  for (let i = 0; i < points; i++) {
-    data.next(vals)
-    const ts = firstT + i * STEP
-    for (let s = 0; s < series; s++) {
-      text += (n === 0 ? '' : ',') + heads[s] + vals[s] + ',"timestamp":' + ts + '}'
-      if (++n === batch) {
-        yield { text: text + ']', n }
-        text = '['
-        n = 0
-      }
-    }
-  }
-  if (n > 0) yield { text: text + ']', n }
 }
 
 // Fisher-Yates with a fixed seed: the same shuffled order every run.
@@ -188,7 +157,7 @@ async function main(): Promise<void> {
     const httpRate = await phase(
       'http',
       f.clients,
-      batches(f.series, f.points, f.batch, 'h-', firstT),
+      falconBatches(f.series, f.points, f.batch, 'h-', firstT),
       pushHttp,
       total
     )
@@ -201,7 +170,7 @@ async function main(): Promise<void> {
     const rpcRate = await phase(
       'rpc',
       f.clients,
-      batches(f.series, f.points, f.batch, 'r-', firstT),
+      falconBatches(f.series, f.points, f.batch, 'r-', firstT),
       async (c, body) => {
         const r = await rpcClients[c].callJson<{ Total: number; Invalid: number }>(
           'Transfer.Update',
@@ -221,7 +190,7 @@ async function main(): Promise<void> {
     const shuffledTotal = shuffledSeries * shuffledPoints
     const shuffledFirstT = firstT + (f.points - shuffledPoints) * STEP
     const shuffledBatches = shuffled(
-      [...batches(shuffledSeries, shuffledPoints, f.batch, 's-', shuffledFirstT)],
+      [...falconBatches(shuffledSeries, shuffledPoints, f.batch, 's-', shuffledFirstT)],
       0x5eed
     )
     await phase('shuffled', f.clients, shuffledBatches.values(), pushHttp, shuffledTotal)

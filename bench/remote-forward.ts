@@ -7,15 +7,15 @@
 // Usage: node dist/bench/remote-forward.js [--series N] [--points N] [--clients N] [--batch N]
 //        [--outage S] [--vm PATH]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { JsonRpcClient } from '../src/core/index.js'
 import { startPeregrine } from '../test/support/peregrine-process.js'
-import { Dataset, STEP } from './dataset.js'
+import { VictoriaMetrics } from '../test/support/victoria-metrics.js'
+import { STEP } from './dataset.js'
+import { falconBatches } from './support/falcon-batches.js'
 import { cpuSeconds, memoryMb } from './support/proc.js'
 
 function log(message: string): void {
@@ -63,96 +63,11 @@ function flags() {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => ok(port))
-    })
-  })
-}
-
 async function until(cond: () => Promise<boolean>, what: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
-/** The dataset as pushes of `batch` MetricValues, JSON text, a minute of every series at a time. */
-function* batches(series: number, points: number, batch: number, firstT: number) {
-  const data = new Dataset(series, 0x5eed1234)
-  const vals = new Float64Array(series)
-  const heads = data.descs.map(
-    (d) =>
-      `{"endpoint":${JSON.stringify(d.endpoint)},"metric":${JSON.stringify(d.metric)},` +
-      `"step":${STEP},"counterType":"${d.dstype === 'DERIVE' ? 'COUNTER' : 'GAUGE'}",` +
-      `"tags":${JSON.stringify(d.tags)},"value":`
-  )
-  let text = '['
-  let n = 0
-  for (let i = 0; i < points; i++) {
-    data.next(vals)
-    const ts = firstT + i * STEP
-    for (let s = 0; s < series; s++) {
-      text += (n === 0 ? '' : ',') + heads[s] + vals[s] + ',"timestamp":' + ts + '}'
-      if (++n === batch) {
-        yield { text: text + ']', n }
-        text = '['
-        n = 0
-      }
-    }
-  }
-  if (n > 0) yield { text: text + ']', n }
-}
-
-class Vm {
-  child: ChildProcess | undefined
-  constructor(
-    readonly path: string,
-    readonly dir: string,
-    readonly port: number
-  ) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`
-  }
-
-  async start(): Promise<void> {
-    this.child = spawn(
-      this.path,
-      [
-        `-storageDataPath=${this.dir}`,
-        `-httpListenAddr=127.0.0.1:${this.port}`,
-        '-retentionPeriod=100y',
-        // At least once: a request sent again after a restart must not count twice.
-        '-dedup.minScrapeInterval=1ms',
-        '-loggerLevel=ERROR',
-      ],
-      { stdio: 'ignore' }
-    )
-    await until(
-      async () => {
-        try {
-          return (await fetch(`${this.url}/health`)).ok
-        } catch {
-          return false
-        }
-      },
-      'victoria-metrics to answer',
-      30_000
-    )
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child
-    if (child === undefined || child.exitCode !== null) return
-    const gone = new Promise((ok) => child.once('exit', ok))
-    child.kill('SIGTERM')
-    await gone
   }
 }
 
@@ -167,7 +82,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'pg-remote-forward-'))
   const total = f.series * f.points
   const firstT = Math.floor(Date.now() / 1000 / STEP) * STEP - (f.points + 60) * STEP
-  const vm = new Vm(f.vm, join(dir, 'vm'), await freePort())
+  // At least once: a request sent again after a restart must not count twice.
+  const vm = new VictoriaMetrics(join(dir, 'vm'), ['-dedup.minScrapeInterval=1ms'], f.vm)
   log(
     `${f.series} series × ${f.points} points = ${(total / 1e6).toFixed(2)}M points, ${f.clients} clients, batches of ${f.batch}, store down ${f.outage} s from 30% of the push; dir ${dir}`
   )
@@ -194,7 +110,7 @@ async function main(): Promise<void> {
       { length: f.clients },
       () => new JsonRpcClient(server.addresses.transfer.rpc, { callTimeout: 120_000 })
     )
-    const gen = batches(f.series, f.points, f.batch, firstT)
+    const gen = falconBatches(f.series, f.points, f.batch, '', firstT)
     let acked = 0
     let outage: Promise<void> | undefined
     // When the store came back: what the queue held then and what was acknowledged since is what it
@@ -202,7 +118,7 @@ async function main(): Promise<void> {
     let back: { at: number; queued: number; acked: number } | undefined
     let next = 0.1
     const cpu0 = cpuSeconds(pid)
-    const vmCpu0 = cpuSeconds(vm.child?.pid as number)
+    const vmCpu0 = cpuSeconds(vm.pid as number)
     const started = performance.now()
     await Promise.all(
       clients.map(async (c) => {
@@ -247,7 +163,7 @@ async function main(): Promise<void> {
     const drainRate = back === undefined ? null : Math.round(drained / ((ended - back.at) / 1000))
     const transferCpu = cpuSeconds(pid) - cpu0
     // The store restarted: its CPU counts from its second start.
-    const vmCpu = cpuSeconds(vm.child?.pid as number) - (f.outage > 0 ? 0 : vmCpu0)
+    const vmCpu = cpuSeconds(vm.pid as number) - (f.outage > 0 ? 0 : vmCpu0)
     const rssMb = Math.round(memoryMb(pid))
     // Every acknowledged point in the store: counted by the store itself.
     await fetch(`${vm.url}/internal/force_flush`)

@@ -3,9 +3,8 @@
 // Peregrine's labels, Peregrine's falcon history, PromQL and judge work on top of it, and with the
 // store stopped for 30 s while pushes go on, every acknowledged point arrives once.
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -16,69 +15,23 @@ import {
   type PeregrineProcess,
   startPeregrine,
 } from './support/peregrine-process.js'
+import { VICTORIA_METRICS as VM, VictoriaMetrics } from './support/victoria-metrics.js'
 
-const VM = '/usr/bin/victoria-metrics'
 const STEP = 60
 // Whole minutes, two days back: transfer aligns timestamps to the step.
 const T0 = Math.floor(Date.now() / 1000 / STEP) * STEP - 2 * 86_400
 
 let dir = ''
-let vmPort = 0
-let vm: ChildProcess | undefined
+let vm: VictoriaMetrics
 let aio: PeregrineProcess
 let token = ''
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => ok(port))
-    })
-  })
-}
-
-async function startVm(): Promise<void> {
-  vm = spawn(
-    VM,
-    [
-      `-storageDataPath=${join(dir, 'vm')}`,
-      `-httpListenAddr=127.0.0.1:${vmPort}`,
-      '-retentionPeriod=100y',
-      '-loggerLevel=ERROR',
-    ],
-    { stdio: 'ignore' }
-  )
-  await waitUntil(
-    async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${vmPort}/health`)).ok
-      } catch {
-        return false
-      }
-    },
-    'victoria-metrics to answer',
-    20_000
-  )
-}
-
-async function stopVm(): Promise<void> {
-  const child = vm
-  if (child === undefined || child.exitCode !== null) return
-  const gone = new Promise((ok) => child.once('exit', ok))
-  child.kill('SIGTERM')
-  await gone
-}
 
 /** The raw samples VictoriaMetrics holds for a selector, by its export API. */
 async function exported(
   selector: string
 ): Promise<{ metric: Record<string, string>; values: number[]; timestamps: number[] }[]> {
-  await fetch(`http://127.0.0.1:${vmPort}/internal/force_flush`)
-  const res = await fetch(
-    `http://127.0.0.1:${vmPort}/api/v1/export?match[]=${encodeURIComponent(selector)}`
-  )
+  await fetch(`${vm.url}/internal/force_flush`)
+  const res = await fetch(`${vm.url}/api/v1/export?match[]=${encodeURIComponent(selector)}`)
   const text = await res.text()
   assert.equal(res.status, 200, text)
   return text
@@ -112,14 +65,14 @@ async function api(method: string, path: string, body?: unknown) {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pg-remote-'))
-  vmPort = await freePort()
-  await startVm()
+  vm = new VictoriaMetrics(join(dir, 'vm'))
+  await vm.start()
   aio = await startPeregrine(dir, [], {
     top: {
       storage: 'remote',
       remoteStorage: {
-        writeUrl: `http://127.0.0.1:${vmPort}/api/v1/write`,
-        readUrl: `http://127.0.0.1:${vmPort}`,
+        writeUrl: `${vm.url}/api/v1/write`,
+        readUrl: `${vm.url}`,
         minBackoff: 50,
         maxBackoff: 1000,
       },
@@ -131,7 +84,7 @@ before(async () => {
 
 after(async () => {
   await aio?.stop()
-  await stopVm()
+  await vm?.stop()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -388,14 +341,14 @@ describe(
         }
       })()
       await new Promise((r) => setTimeout(r, 1000))
-      await stopVm()
+      await vm.stop()
       const down = acked.length
       await new Promise((r) => setTimeout(r, 30_000))
       assert.ok(
         acked.length > down + 100,
         `pushes are acknowledged while the store is down (${acked.length - down})`
       )
-      await startVm()
+      await vm.start()
       await new Promise((r) => setTimeout(r, 1000))
       pushing = false
       await pusher
