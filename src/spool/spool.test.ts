@@ -60,6 +60,26 @@ describe('Spool', () => {
     await s.close()
   })
 
+  it('goes on after a restart that found it emptied, and never removes what came after', async () => {
+    const dir = fresh()
+    let s = Spool.open(dir, owner, new DiskBudget(1 << 20), silentLogger)
+    await s.append(rec(0, 2), 2)
+    const a = s.next(100)
+    assert.ok(a !== null)
+    // Everything sent: the segment goes, the cursor names the next one.
+    s.ack(a)
+    await s.close()
+    s = Spool.open(dir, owner, new DiskBudget(1 << 20), silentLogger)
+    await s.append(rec(2, 2), 2)
+    assert.deepEqual(numbers(s.next(100)?.records), [2, 3])
+    // Not acknowledged downstream: a second restart keeps it and reads it again.
+    await s.close()
+    s = Spool.open(dir, owner, new DiskBudget(1 << 20), silentLogger)
+    assert.equal(s.points, 2)
+    assert.deepEqual(numbers(s.next(100)?.records), [2, 3])
+    await s.close()
+  })
+
   it('reads the same batch again after rewind, and nothing acknowledged after a reopen', async () => {
     const dir = fresh()
     let s = Spool.open(dir, owner, new DiskBudget(1 << 20), silentLogger)

@@ -125,7 +125,10 @@ export class Spool {
       this.#sizes.set(seq, this.#scan(seq, seq === segs[segs.length - 1]))
     }
     for (const size of this.#sizes.values()) budget.used += size
-    this.#writeSeq = segs.length > 0 ? Math.max(segs[segs.length - 1], this.#cursor.seq) : 1
+    // Never behind the cursor: a spool emptied before a restart has a cursor naming the next segment
+    // and no file; writing below it would put records where `next` never reads and the next open
+    // removes them as sent.
+    this.#writeSeq = Math.max(segs.at(-1) ?? 1, this.#cursor.seq)
     if (!this.#sizes.has(this.#writeSeq)) this.#sizes.set(this.#writeSeq, 0)
     this.#read = { ...this.#cursor }
   }
