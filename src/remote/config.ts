@@ -28,6 +28,14 @@ export interface RemoteStorageConfig {
   maxBytesPerSend: number
   /** sendConcurrency: remote write requests in flight at once. */
   sendConcurrency: number
+  /**
+   * onRefused: what a remote write request the store refuses with a 4xx other than 429 becomes.
+   * `retry` (the default): it is sent again, as after a 5xx, until the store takes it (a wrong URL, a
+   * missing tenant or credentials are refused so, and the points are acknowledged: they must not go);
+   * the queue fills meanwhile and then refuses pushes. `drop`: it is dropped and counted, as
+   * Prometheus's remote write drops it.
+   */
+  onRefused: 'retry' | 'drop'
   /** timeout: ms a remote write request may take before it counts as failed and is retried. */
   timeout: number
   /** minBackoff, maxBackoff: ms waited before retrying after a failure, doubling from min to max. */
@@ -60,6 +68,7 @@ export const defaultRemoteStorageConfig: RemoteStorageConfig = {
   maxSamplesPerSend: 10_000,
   maxBytesPerSend: 4 << 20,
   sendConcurrency: 4,
+  onRefused: 'retry',
   timeout: 30_000,
   minBackoff: 30,
   maxBackoff: 5_000,
@@ -88,6 +97,19 @@ export function parseRemoteStorageConfig(
         `remoteStorage.${key}: expected an http:// or https:// URL of the store${key === 'writeUrl' ? "'s remote write endpoint" : "'s Prometheus query API (the part before /api/v1/query)"}, got ${JSON.stringify(v)}`
       )
   }
+  for (const key of ['writeUrl', 'readUrl'] as const) {
+    const v = c[key] as unknown
+    if (typeof v !== 'string' || !URL.canParse(v)) continue
+    const u = new URL(v)
+    if (u.username !== '' || u.password !== '')
+      problems.push(
+        `remoteStorage.${key}: credentials in the URL are not sent (and would be logged); give them as remoteStorage.headers.Authorization ("Basic " + base64 of user:password, or "Bearer TOKEN")`
+      )
+  }
+  if (typeof c.readUrl === 'string' && /\/api\/v1(\/[a-z_]*)?\/?$/.test(c.readUrl))
+    problems.push(
+      `remoteStorage.readUrl: give the part before /api/v1/query (e.g. http://vmselect:8481/select/0/prometheus), got ${JSON.stringify(c.readUrl)}`
+    )
   const headers = c.headers as unknown
   if (
     typeof headers !== 'object' ||
@@ -103,6 +125,10 @@ export function parseRemoteStorageConfig(
     )
   if (typeof c.queueDir !== 'string')
     problems.push(`remoteStorage.queueDir: expected a directory, got ${JSON.stringify(c.queueDir)}`)
+  if (c.onRefused !== 'retry' && c.onRefused !== 'drop')
+    problems.push(
+      `remoteStorage.onRefused: expected "retry" (send a refused request again until the store takes it) or "drop" (as Prometheus), got ${JSON.stringify(c.onRefused)}`
+    )
   checkInt(problems, 'remoteStorage.maxQueueBytes', c.maxQueueBytes, 1 << 20, 2 ** 46, 'bytes')
   checkInt(problems, 'remoteStorage.maxSamplesPerSend', c.maxSamplesPerSend, 1, 1_000_000)
   checkInt(problems, 'remoteStorage.maxBytesPerSend', c.maxBytesPerSend, 4096, 256 << 20, 'bytes')

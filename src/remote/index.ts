@@ -100,8 +100,13 @@ function registerQueueMetrics(q: ForwardQueue, deps: Deps): void {
   })
   counterFrom(r, {
     name: 'peregrine_remote_dropped_samples_total',
-    help: 'Samples the store refused as malformed (a 4xx other than 429), dropped as Prometheus drops them.',
+    help: 'Samples the store refused (a 4xx other than 429) and were dropped (remoteStorage.onRefused: drop).',
     read: () => c.droppedSamples,
+  })
+  counterFrom(r, {
+    name: 'peregrine_remote_refused_requests_total',
+    help: 'Remote write requests the store refused with a 4xx other than 429, kept and sent again.',
+    read: () => c.refusedRequests,
   })
   counterFrom(r, {
     name: 'peregrine_remote_refused_samples_total',

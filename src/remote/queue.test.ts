@@ -97,9 +97,24 @@ describe('ForwardQueue', () => {
     r.server.close()
   })
 
-  it('drops what the store refuses as malformed (400), counted, and goes on', async () => {
+  it('keeps what the store refuses (a wrong path: 404) and sends it again until it is taken', async () => {
+    const r = await receiver((_req, count) => ({ status: count <= 2 ? 404 : 204 }))
+    const q = ForwardQueue.open(config(r.url), silentLogger)
+    await q.append(record(1, 3), 3)
+    await waitUntil(() => q.counters.sentSamples === 3, 'the record sent once the store takes it')
+    assert.equal(q.counters.refusedRequests, 2)
+    assert.equal(q.counters.droppedSamples, 0)
+    assert.deepEqual(r.taken, [[1, 2, 3]])
+    await q.close()
+    r.server.close()
+  })
+
+  it('with onRefused: drop, drops what the store refuses (400), counted, and goes on', async () => {
     const r = await receiver((_req, count) => ({ status: count === 1 ? 400 : 204 }))
-    const q = ForwardQueue.open(config(r.url, { sendConcurrency: 1 }), silentLogger)
+    const q = ForwardQueue.open(
+      config(r.url, { sendConcurrency: 1, onRefused: 'drop' }),
+      silentLogger
+    )
     await q.append(record(1, 3), 3)
     await q.append(record(10, 2), 2)
     await waitUntil(() => q.counters.sentSamples === 2, 'the second record sent')

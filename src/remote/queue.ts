@@ -1,7 +1,7 @@
 // The remote storage forward queue: every accepted point is written to a spool on local disk (acknowledged
 // once fdatasynced there), then sent to the store as Prometheus remote write, retried until the store
-// takes it. What the store refuses as malformed (a 4xx other than 429) is dropped and counted, as
-// Prometheus's own remote write does: retrying it would stop everything behind it.
+// takes it. What the store refuses (a 4xx other than 429) is sent again too unless
+// `remoteStorage.onRefused` is `drop` (Prometheus's way): a wrong URL or missing credentials answer so.
 import { encodeSnappy, type Logger, PeregrineError } from '../core/index.js'
 import { DiskBudget, Spool, type SpoolBatch } from '../spool/index.js'
 import type { RemoteStorageConfig } from './config.js'
@@ -20,6 +20,8 @@ export interface ForwardCounters {
   droppedRequests: number
   /** refusedSamples: appends refused because the queue was full (never acknowledged). */
   refusedSamples: number
+  /** refusedRequests: requests the store refused with a 4xx other than 429, kept and sent again. */
+  refusedRequests: number
 }
 
 interface Out {
@@ -48,6 +50,7 @@ export class ForwardQueue {
     droppedSamples: 0,
     droppedRequests: 0,
     refusedSamples: 0,
+    refusedRequests: 0,
   }
   /** lastError: the last failure, as a sentence ('' when the last request went through). */
   lastError = ''
@@ -228,14 +231,30 @@ export class ForwardQueue {
           this.lastError = ''
           this.#backoff = 0
           this.#finish(out)
-        } else if (status >= 400 && status < 500 && status !== 429) {
+        } else if (
+          status >= 400 &&
+          status < 500 &&
+          status !== 429 &&
+          this.#cfg.onRefused === 'drop'
+        ) {
           this.counters.droppedSamples += out.batch.points
           this.counters.droppedRequests++
           this.lastError = `${this.#cfg.writeUrl} answered ${status}: ${text}`
           this.#log.error(
-            `remote storage: ${this.#cfg.writeUrl} refused ${out.batch.points} samples as malformed (${status}: ${text}); they are dropped, as Prometheus drops them, and counted in peregrine_remote_dropped_samples_total`
+            `remote storage: ${this.#cfg.writeUrl} refused ${out.batch.points} samples (${status}: ${text}); they are dropped (remoteStorage.onRefused: drop) and counted in peregrine_remote_dropped_samples_total`
           )
           this.#finish(out)
+        } else if (status >= 400 && status < 500 && status !== 429) {
+          // Refused, and kept: a wrong URL or missing credentials must not cost acknowledged points.
+          this.counters.failedRequests++
+          this.counters.refusedRequests++
+          const first = this.lastError === ''
+          this.lastError = `${this.#cfg.writeUrl} answered ${status}: ${text}`
+          if (first || this.counters.refusedRequests % 100 === 1)
+            this.#log.error(
+              `remote storage: ${this.#cfg.writeUrl} refuses remote write (${status}: ${text}); check remoteStorage.writeUrl, headers (tenant, credentials) and the store's limits. The ${this.#spool.points} samples in the forward queue are kept and sent again; once it is full pushes are refused (remoteStorage.onRefused: drop drops such requests instead)`
+            )
+          this.#retry(out, null)
         } else {
           this.counters.failedRequests++
           const why = status === 0 ? text : `answered ${status}: ${text}`
