@@ -156,7 +156,9 @@ export function buildApi(
     }
     if (err instanceof HttpError) return reply.status(err.status).send({ error: err.message })
     if (isPeregrineError(err)) {
-      if (err.status >= 500 && err.code !== 'PG_STORE_UNAVAILABLE') {
+      if (err.code === 'PG_REMOTE_UNAVAILABLE' || err.code === 'PG_REMOTE_BAD_ANSWER') {
+        deps.log.warn(`api: ${err.message}`)
+      } else if (err.status >= 500 && err.code !== 'PG_STORE_UNAVAILABLE') {
         deps.log.error(`api: ${err.stack ?? err.message}`)
       }
       return reply.status(err.status).send({ error: err.message })

@@ -3,6 +3,7 @@
 import {
   type Deps,
   HashRing,
+  isPeregrineError,
   JsonRpcClient,
   type RpcCaller,
   seriesKeyOfCounter,
@@ -193,6 +194,8 @@ export class GraphCluster {
         if ((err as Error).name === 'RpcError') {
           throw Object.assign(new Error((err as Error).message), { statusCode: 400 })
         }
+        // The remote store behind the node said what went wrong, with its code and status.
+        if (isPeregrineError(err)) throw err
         failures.push(`${address}: ${(err as Error).message}`)
       }
     }

@@ -32,7 +32,13 @@ export {
 } from './testing.js'
 export * from './prom-series.js'
 export type { AppendResult, PromAppender, SeriesRef } from './prom-appender.js'
-export { PromSeriesItem, readPromSeriesItem } from './codec/graph-write.js'
+export {
+  GRAPH_BAD_ITEM,
+  GRAPH_OUT_OF_RANGE,
+  graphItemProblem,
+  PromSeriesItem,
+  readPromSeriesItem,
+} from './codec/graph-write.js'
 export {
   decodeSnappy,
   decodeWriteRequest,

@@ -8,6 +8,7 @@ import {
   seriesKeyOf,
   seriesKeyOfCounter,
   endpointId,
+  graphItemProblem,
 } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
 import { fold, labelNames, labelValues, metadata, select } from './series-rpc.js'
@@ -98,19 +99,6 @@ export interface SendRefusal {
   index: number
   code: string
   message: string
-}
-
-const BAD_ITEM =
-  'not a GraphItem: endpoint and metric must be non-empty strings without quotes, ">" or control characters, value a number, timestamp and step positive integers, dstype GAUGE, DERIVE or COUNTER'
-const OUT_OF_RANGE = 'value out of what graph stores: |value| above 1e300 or below 1e-300'
-
-// Falcon's IsValidString for endpoints and counters: no quotes, newlines, '>' or control characters.
-function validString(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x20 || c === 0x7f || c === 0x22 || c === 0x27 || c === 0x3e) return false
-  }
-  return true
 }
 
 /**
@@ -245,37 +233,17 @@ async function send(
   const items = param as unknown[]
   for (let i = 0; i < items.length; i++) {
     counters.sendItems++
-    const item = items[i] as Partial<GraphItem> | null
-    if (
-      item === null ||
-      typeof item !== 'object' ||
-      typeof item.endpoint !== 'string' ||
-      typeof item.metric !== 'string' ||
-      item.endpoint === '' ||
-      item.metric === '' ||
-      !validString(item.endpoint) ||
-      !validString(item.metric) ||
-      typeof item.value !== 'number' ||
-      !Number.isInteger(item.timestamp) ||
-      !Number.isInteger(item.step) ||
-      (item.step ?? 0) <= 0 ||
-      (item.dstype !== 'GAUGE' && item.dstype !== 'DERIVE' && item.dstype !== 'COUNTER')
-    ) {
+    const problem = graphItemProblem(items[i])
+    if (problem !== null) {
       counters.sendInvalid++
       skipped.push(i)
-      refused.push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: BAD_ITEM })
+      refused.push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: problem })
       continue
     }
-    // rrdtool cannot hold these; falcon's graph skips them too.
-    const abs = Math.abs(item.value)
-    if (abs > 1e300 || (abs > 0 && abs < 1e-300)) {
-      counters.sendInvalid++
-      skipped.push(i)
-      refused.push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: OUT_OF_RANGE })
-      continue
-    }
+    // graphItemProblem checked every field.
+    const item = items[i] as GraphItem & { dstype: 'GAUGE' | 'DERIVE' | 'COUNTER' }
     const dstype = dsTypeOf(item.dstype)
-    const step = item.step as number
+    const step = item.step
     const tagsObj = item.tags ?? EMPTY_TAGS
     // A transfer in this process shares one tags object per series: its series ref is remembered on it,
     // checked against the point's own fields, so the series key is not rebuilt per point.
@@ -288,7 +256,7 @@ async function send(
       known.step === step &&
       db.hasRef(known.ref)
     ) {
-      app.append(known.ref, null, (item.timestamp as number) * 1000, item.value)
+      app.append(known.ref, null, item.timestamp * 1000, item.value)
       continue
     }
     const desc = {
@@ -298,7 +266,7 @@ async function send(
       dstype,
       step,
     }
-    const ref = app.append(0, desc, (item.timestamp as number) * 1000, item.value)
+    const ref = app.append(0, desc, item.timestamp * 1000, item.value)
     if (tagsObj !== EMPTY_TAGS && ref !== 0) {
       seriesByTags.set(tagsObj, {
         endpoint: item.endpoint,

@@ -3,7 +3,12 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { silentLogger } from '../core/index.js'
 import { defaultRemoteStorageConfig } from './config.js'
+import { ForwardQueue } from './queue.js'
 import { RemoteGraphNode } from './graph-node.js'
 import { RemoteReader } from './reader.js'
 
@@ -116,6 +121,42 @@ describe('RemoteGraphNode', () => {
     )
     assert.equal(answer.points[0]?.arrivedAt, NOW)
     assert.equal(answer.now, NOW)
+  })
+
+  it('refuses in its answer, and keeps out of the queue, what graph would refuse', async () => {
+    const q = ForwardQueue.open(
+      {
+        ...defaultRemoteStorageConfig,
+        writeUrl: 'http://127.0.0.1:1/api/v1/write',
+        readUrl: 'http://127.0.0.1:1',
+        queueDir: mkdtempSync(join(tmpdir(), 'pg-remote-node-')),
+      },
+      silentLogger
+    )
+    const writer = new RemoteGraphNode(q, new RemoteReader(defaultRemoteStorageConfig), () => NOW)
+    const item = (endpoint: string, value: number) => ({
+      endpoint,
+      metric: 'm',
+      tags: {},
+      value,
+      timestamp: 1_700_000_000,
+      dstype: 'GAUGE',
+      step: 60,
+    })
+    const answer = await writer.call<{ refused?: { index: number; code: string }[] }>(
+      'Graph.Send',
+      [item('ok', 1), item('a"b', 1), item('ok', 1e301)]
+    )
+    assert.deepEqual(
+      answer.refused?.map((r) => [r.index, r.code]),
+      [
+        [1, 'PG_GRAPH_BAD_ITEM'],
+        [2, 'PG_GRAPH_BAD_ITEM'],
+      ]
+    )
+    assert.equal(q.counters.enqueuedSamples, 1)
+    await q.close()
+    rmSync(q.dir, { recursive: true, force: true })
   })
 
   it('refuses writes when it only reads, and methods it does not serve, by name', async () => {

@@ -5,6 +5,8 @@ import {
   endpointId,
   escapeTagValue,
   formatTags,
+  graphItemProblem,
+  PeregrineError,
   readPromSeriesItem,
   type RpcCaller,
   RpcError,
@@ -91,16 +93,29 @@ export class RemoteGraphNode implements RpcCaller {
   }
 
   // Points as remote write TimeSeries, acknowledged once in the forward queue's WAL.
-  async #send(param: unknown): Promise<{ code: number }> {
+  // Graph's rule decides what is kept (graphItemProblem): the same points as the embedded tsdb.
+  async #send(
+    param: unknown
+  ): Promise<{ code: number; refused?: { index: number; code: string; message: string }[] }> {
     if (this.#queue === null)
       throw new RpcError('Graph.Send: this node only reads (storage: remote)')
     if (!Array.isArray(param)) throw new RpcError('Graph.Send: expected an array of GraphItem')
     const w = this.#writer
-    for (const item of param as GraphSendItem[]) {
+    const refused: { index: number; code: string; message: string }[] = []
+    const items = param as GraphSendItem[]
+    for (let i = 0; i < items.length; i++) {
+      const problem = graphItemProblem(items[i])
+      if (problem !== null) {
+        refused.push({ index: i, code: 'PG_GRAPH_BAD_ITEM', message: problem })
+        continue
+      }
+      const item = items[i]
       w.one(this.#labels.ofSendItem(item), item.timestamp * 1000, item.value)
     }
-    await this.#queue.append(w.take(), param.length)
-    return { code: 0 }
+    const kept = items.length - refused.length
+    const record = w.take()
+    if (kept > 0) await this.#queue.append(record, kept)
+    return refused.length === 0 ? { code: 0 } : { code: 0, refused }
   }
 
   async #write(param: unknown): Promise<{ code: number }> {
@@ -321,11 +336,9 @@ export class RemoteGraphNode implements RpcCaller {
     const tags = stringList(p.tags, 'Graph.Endpoints tags')
     const limit = rowLimit(p.limit)
     const tests = terms.map(textTest)
-    const names = await this.#reader.api.get<string[]>('/api/v1/label/endpoint/values', [
-      ['start', '1'],
-    ])
+    const names = await this.#endpointNames()
     const out: { id: number; endpoint: string }[] = []
-    for (const endpoint of (Array.isArray(names) ? names : []).sort()) {
+    for (const endpoint of names.sort()) {
       if (out.length === limit) break
       if (!tests.every((t) => t(endpoint))) continue
       if (tags.length > 0) {
@@ -336,6 +349,20 @@ export class RemoteGraphNode implements RpcCaller {
       out.push({ id: endpointId(endpoint), endpoint })
     }
     return out
+  }
+
+  // Every endpoint the store has a series of.
+  async #endpointNames(): Promise<string[]> {
+    const names = await this.#reader.api.get<unknown>('/api/v1/label/endpoint/values', [
+      ['start', '1'],
+    ])
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))
+      throw new PeregrineError(
+        'PG_REMOTE_BAD_ANSWER',
+        'remote storage: /api/v1/label/endpoint/values answered no list of names; check remoteStorage.readUrl',
+        { status: 502 }
+      )
+    return names
   }
 
   async #countersOf(endpoint: string) {
@@ -373,10 +400,8 @@ export class RemoteGraphNode implements RpcCaller {
       return (s: string) => !inner(s)
     })
     const limit = rowLimit(p.limit)
-    const names = await this.#reader.api.get<string[]>('/api/v1/label/endpoint/values', [
-      ['start', '1'],
-    ])
-    const wanted = (Array.isArray(names) ? names : [])
+    const names = await this.#endpointNames()
+    const wanted = names
       .map((endpoint) => ({ id: endpointId(endpoint), endpoint }))
       .filter((e) => ids.has(e.id))
       .sort((a, b) => a.id - b.id)

@@ -2,6 +2,8 @@
 // once fdatasynced there), then sent to the store as Prometheus remote write, retried until the store
 // takes it. What the store refuses (a 4xx other than 429) is sent again too unless
 // `remoteStorage.onRefused` is `drop` (Prometheus's way): a wrong URL or missing credentials answer so.
+import { accessSync, constants, mkdirSync, type Stats, statSync } from 'node:fs'
+import { resolve, sep } from 'node:path'
 import { encodeSnappy, type Logger, PeregrineError } from '../core/index.js'
 import { DiskBudget, Spool, type SpoolBatch } from '../spool/index.js'
 import type { RemoteStorageConfig } from './config.js'
@@ -75,6 +77,14 @@ export class ForwardQueue {
     this.#log = log
     this.#now = now
     this.#budget = new DiskBudget(cfg.maxQueueBytes)
+    try {
+      makeDirectory(cfg.queueDir)
+    } catch (err) {
+      throw new Error(
+        `remoteStorage.queueDir: cannot make ${JSON.stringify(cfg.queueDir)} a directory for the forward queue (${(err as Error).message}); give a writable directory`,
+        { cause: err }
+      )
+    }
     this.#spool = Spool.open(
       cfg.queueDir,
       {
@@ -135,6 +145,11 @@ export class ForwardQueue {
     if (last !== undefined && last.at === at) last.upTo = this.#appended
     else this.#appendTimes.push({ upTo: this.#appended, at })
     this.#pump()
+  }
+
+  /** dir: where the queue's segment files are. */
+  get dir(): string {
+    return this.#cfg.queueDir
   }
 
   /** pendingSamples: samples acknowledged into the queue and not yet to the store. */
@@ -318,6 +333,25 @@ export class ForwardQueue {
 }
 
 // The start of an answer's body as one line: at most 64 KiB is read, the rest cancelled.
+// Makes `dir` and its missing parents one at a time: Node's recursive mkdir can spin forever on a
+// path under /proc, and an error here names the part that failed.
+function makeDirectory(dir: string): void {
+  const parts = resolve(dir).split(sep)
+  let path = ''
+  for (let i = 1; i <= parts.length; i++) {
+    path = parts.slice(0, i).join(sep) || sep
+    let st: Stats | undefined
+    try {
+      st = statSync(path)
+    } catch {
+      mkdirSync(path)
+      continue
+    }
+    if (!st.isDirectory()) throw new Error(`${path} is not a directory`)
+  }
+  accessSync(path, constants.W_OK)
+}
+
 async function boundedText(res: Response): Promise<string> {
   const reader = res.body?.getReader()
   if (reader === undefined) return ''

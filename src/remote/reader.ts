@@ -32,6 +32,17 @@ export interface StoredSeries {
 
 const HIDDEN = new Set(['__type__', '__step__'])
 
+/** STALE holds Prometheus's stale marker, a NaN with payload 2, copied by bits (never as a number). */
+const STALE = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)
+
+function badAnswer(what: string): PeregrineError {
+  return new PeregrineError(
+    'PG_REMOTE_BAD_ANSWER',
+    `remote storage: the query API answered ${what}; check remoteStorage.readUrl`,
+    { status: 502 }
+  )
+}
+
 /**
  * PromApi calls a store's Prometheus HTTP API: POST forms (long selectors fit), answers bounded by
  * `maxResponseBytes`, `queryTimeout` per call. A store that cannot be reached, answers 5xx or times
@@ -332,19 +343,35 @@ export class RemoteReader implements Querier {
       )
     }
     const out: StoredSeries[] = []
-    for (const row of data.result) {
-      const all = row.metric ?? {}
+    for (const row of data.result as unknown[]) {
+      const r = row as MatrixRow | null
+      if (
+        typeof r !== 'object' ||
+        r === null ||
+        typeof r.metric !== 'object' ||
+        r.metric === null ||
+        !Array.isArray(r.values ?? [])
+      )
+        throw badAnswer('a matrix row that is not {metric: {…}, values: [[t, "v"], …]}')
+      const all = r.metric
       if (!local.passes(all)) continue
-      const values = row.values ?? []
+      const values = r.values ?? []
       const ts = new Float64Array(values.length)
       const vs = new Float64Array(values.length)
       let n = 0
-      for (const [t, v] of values) {
-        const ms = Math.round(t * 1000)
-        if (ms < start || ms > end) continue
-        ts[n] = ms
-        vs[n] = promValue(v)
-        n++
+      for (const pair of values as unknown[]) {
+        if (!Array.isArray(pair) || pair.length < 2)
+          throw badAnswer('a sample that is not [t, "v"]')
+        const ms = Math.round(Number(pair[0]) * 1000)
+        if (!(ms >= start && ms <= end)) continue
+        // One sample a timestamp, the last, whatever the store keeps (a request sent twice).
+        const at = n > 0 && ts[n - 1] === ms ? n - 1 : n++
+        ts[at] = ms
+        const v = promValue(pair[1])
+        // Stores keep no NaN of their own but Prometheus's stale marker: it goes back as one, bits
+        // and all, so the series ends there as it does in the tsdb.
+        if (Number.isNaN(v)) vs.set(STALE, at)
+        else vs[at] = v
       }
       const step = Number(all.__step__)
       out.push({
@@ -364,7 +391,30 @@ export class RemoteReader implements Querier {
    */
   async select(matchers: readonly Matcher[], hints: SelectHints): Promise<SeriesSet> {
     hints.signal?.throwIfAborted()
-    const stored = await this.raw(matchers, hints.start, hints.end, hints.signal)
+    // Prometheus's /api/v1/series with no range asks from the beginning of time to its end: the
+    // store's times (after 1970, before a day from now) are what there is to ask.
+    const start = Math.max(hints.start, 1000)
+    const end = Math.min(hints.end, Date.now() + 86_400_000)
+    if (hints.func === 'series') {
+      // Labels only, as the hint allows: the store's series index, not its samples.
+      const found = await this.seriesLabels(matchers, start, end, hints.signal)
+      const labels = [
+        ...new Map(
+          found.map((all) => {
+            const l = visibleLabels(all)
+            return [JSON.stringify(l), l] as const
+          })
+        ).values(),
+      ].sort(compareLabels)
+      return {
+        labels,
+        offsets: new Uint32Array(labels.length + 1),
+        ts: new Float64Array(0),
+        vs: new Float64Array(0),
+        warnings: [],
+      }
+    }
+    const stored = await this.raw(matchers, start, end, hints.signal)
     stored.sort((a, b) => compareLabels(a.labels, b.labels) || lastT(a) - lastT(b))
     const groups: StoredSeries[][] = []
     for (const s of stored) {

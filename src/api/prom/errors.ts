@@ -47,6 +47,8 @@ const TYPE_OF_CODE: Partial<Record<ErrorCode, ErrorType>> = {
   PG_PROMQL_TIMEOUT: 'timeout',
   PG_API_LOGIN_LIMITED: 'too_many_requests',
   PG_STORE_UNAVAILABLE: 'unavailable',
+  PG_REMOTE_UNAVAILABLE: 'unavailable',
+  PG_REMOTE_BAD_ANSWER: 'execution',
 }
 
 /** PromError is an error answered in Prometheus's shape. */

@@ -75,3 +75,53 @@ export function readPromSeriesItem(x: unknown): PromSeriesItem | string {
   if (t.length !== v.length) return `t and v: ${t.length} timestamps for ${v.length} values`
   return new PromSeriesItem(o.endpoint, o.metric, o.tags, o.step as number, created, t, v)
 }
+
+/** GRAPH_BAD_ITEM and GRAPH_OUT_OF_RANGE say why graph refuses a Graph.Send item (PG_GRAPH_BAD_ITEM). */
+export const GRAPH_BAD_ITEM =
+  'not a GraphItem: endpoint and metric must be non-empty strings without quotes, ">" or control characters, value a number, timestamp and step positive integers, dstype GAUGE, DERIVE or COUNTER'
+export const GRAPH_OUT_OF_RANGE =
+  'value out of what graph stores: |value| above 1e300 or below 1e-300'
+
+// Falcon's IsValidString for endpoints and counters: no quotes, newlines, '>' or control characters.
+function validString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f || c === 0x22 || c === 0x27 || c === 0x3e) return false
+  }
+  return true
+}
+
+/**
+ * graphItemProblem says why a Graph.Send item would not be stored (GRAPH_BAD_ITEM or
+ * GRAPH_OUT_OF_RANGE), or null: graph's rule, and remote storage's, so both keep the same points.
+ */
+export function graphItemProblem(x: unknown): string | null {
+  const item = x as {
+    endpoint?: unknown
+    metric?: unknown
+    value?: unknown
+    timestamp?: unknown
+    step?: unknown
+    dstype?: unknown
+  } | null
+  if (
+    item === null ||
+    typeof item !== 'object' ||
+    typeof item.endpoint !== 'string' ||
+    typeof item.metric !== 'string' ||
+    item.endpoint === '' ||
+    item.metric === '' ||
+    !validString(item.endpoint) ||
+    !validString(item.metric) ||
+    typeof item.value !== 'number' ||
+    !Number.isInteger(item.timestamp) ||
+    !Number.isInteger(item.step) ||
+    (item.step as number) <= 0 ||
+    (item.dstype !== 'GAUGE' && item.dstype !== 'DERIVE' && item.dstype !== 'COUNTER')
+  )
+    return GRAPH_BAD_ITEM
+  // rrdtool cannot hold these; falcon's graph skips them too.
+  const abs = Math.abs(item.value)
+  if (abs > 1e300 || (abs > 0 && abs < 1e-300)) return GRAPH_OUT_OF_RANGE
+  return null
+}
