@@ -389,6 +389,14 @@ describe(
       assert.match(r.stdout, /transfer +UP/)
       assert.match(r.stdout, /remote storage: 0 samples waiting in the forward queue/)
       assert.doesNotMatch(r.stdout, /graph/)
+      // Named, graph is said not to run here, and is no failure.
+      const g = spawnSync(
+        process.execPath,
+        [BIN, 'check', 'graph', 'transfer', '-c', join(dir, 'peregrine.json')],
+        { encoding: 'utf8' }
+      )
+      assert.equal(g.status, 0, g.stdout + g.stderr)
+      assert.match(g.stdout, /graph +- +- +not run: storage is remote/)
     })
   }
 )

@@ -365,8 +365,12 @@ program
     const named = names.length === 0 ? undefined : wantedComponents(names)
     // Nothing named and nothing running: what `start` would run (with this configuration).
     let startable = defaultComponents({})
+    // With remote storage no graph runs: one named is said to be so, not DOWN.
+    let remoteStorage = false
     if (o.config !== undefined) {
-      startable = (await loadConfigs([], o.config)).components
+      const loaded = await loadConfigs([], o.config)
+      startable = loaded.components
+      remoteStorage = loaded.configs.remoteStorage !== undefined
       process.stdout.write(`${o.config}: configuration ok\n`)
     }
     const st = readState(dataDirOf(o.config))
@@ -383,6 +387,12 @@ program
     )
     for (let i = 0; i < listed.length; i++) {
       const c = listed[i]
+      if (c === 'graph' && remoteStorage) {
+        lines.push(
+          `${c.padStart(20)} ${'-'.padStart(10)} ${'-'.padStart(15)}   not run: storage is remote\n`
+        )
+        continue
+      }
       const up = st !== null && st.components.includes(c)
       const problem = health[i]
       // Set before writing: a reader that stops early (`| head -1`) ends the process with it.
