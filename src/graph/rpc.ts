@@ -10,7 +10,7 @@ import {
   endpointId,
   graphItemProblem,
 } from '../core/index.js'
-import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf } from '../tsdb/index.js'
+import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf, falconLastPoint } from '../tsdb/index.js'
 import { fold, labelNames, labelValues, metadata, select } from './series-rpc.js'
 
 /** GraphItem is what transfer sends to graph (common/model/graph.go). */
@@ -481,20 +481,9 @@ function query(db: Db, counters: GraphCounters, param: unknown) {
 function last(db: Db, counters: GraphCounters, param: unknown, raw: boolean) {
   counters.lastCalls++
   const { endpoint, counter, key } = seriesParam(param, raw ? 'Graph.LastRaw' : 'Graph.Last')
-  const zero = { endpoint, counter, value: { timestamp: 0, value: 0 } }
   const l = db.last(key)
-  if (l === null || l.t.length === 0) return zero
-  const n = l.t.length
-  const t0 = l.t[n - 1] / 1000
-  const v0 = l.v[n - 1]
-  if (raw || l.dstype === 'GAUGE')
-    return { endpoint, counter, value: { timestamp: t0, value: finiteOrNull(v0) } }
-  // DERIVE: the rate of the two newest raw points when they are one step apart (falcon's rule).
-  if (n < 2) return zero
-  const t1 = l.t[n - 2] / 1000
-  if (t0 - t1 !== l.step) return zero
-  const rate = (v0 - l.v[n - 2]) / (t0 - t1)
-  return { endpoint, counter, value: { timestamp: t0, value: rate < 0 ? 0 : rate } }
+  const value = l === null ? null : falconLastPoint(l.t, l.v, l.dstype !== 'GAUGE', l.step, raw)
+  return { endpoint, counter, value: value ?? { timestamp: 0, value: 0 } }
 }
 
 /** MAX_LAST_MANY bounds the series of one Graph.LastMany call (callers split bigger batches). */

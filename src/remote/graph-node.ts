@@ -19,6 +19,7 @@ import {
   CONSOL_FUNS,
   type ConsolFun,
   consolidate,
+  falconLastPoint,
   type Matcher,
   textTest,
   toRates,
@@ -435,22 +436,12 @@ function keyOf(s: StoredSeries): string {
   return seriesKeyOf(all.endpoint ?? '', metric, tags)
 }
 
-// Graph.Last's value of a series' newest points: a gauge's (or raw) last, a counter's rate of the two
-// newest when they are one step apart (falcon's rule), else none.
+// Graph.Last's value of a series' newest points (falcon's rule, the tsdb's helper), or null.
 function lastValue(
   s: StoredSeries | undefined,
   raw: boolean
 ): { timestamp: number; value: number | null } | null {
-  if (s === undefined || s.ts.length === 0) return null
-  const n = s.ts.length
-  const t0 = s.ts[n - 1] / 1000
-  const v0 = s.vs[n - 1]
-  if (raw || !s.counter) return { timestamp: t0, value: Number.isFinite(v0) ? v0 : null }
-  if (n < 2) return null
-  const t1 = s.ts[n - 2] / 1000
-  if (t0 - t1 !== s.step) return null
-  const rate = (v0 - s.vs[n - 2]) / (t0 - t1)
-  return { timestamp: t0, value: rate < 0 ? 0 : rate }
+  return s === undefined ? null : falconLastPoint(s.ts, s.vs, s.counter, s.step, raw)
 }
 
 function seriesParam(param: unknown, method: string): { endpoint: string; counter: string } {

@@ -18,7 +18,7 @@ export type {
 export { dsTypeOf, uidOf } from './series.js'
 export type { DsType, SeriesDesc } from './series.js'
 export type { ConsolFun } from './rollup.js'
-export { Buckets, CONSOL_FUNS, consolidate, toRates } from './rollup.js'
+export { Buckets, CONSOL_FUNS, consolidate, falconLastPoint, toRates } from './rollup.js'
 export { textTest } from './series-index.js'
 export type { Matcher, MatchOp, CounterInfo } from './series-index.js'
 export type { WalSync } from './wal/wal.js'

@@ -177,3 +177,27 @@ export function decodeBuckets(bytes: Uint8Array, minT: number, into: Buckets): v
   decodeValues(r, n, into.last, at)
   into.n += n
 }
+
+/**
+ * falconLastPoint is falcon's Graph.Last over a series' newest raw points (`ts` in ms, ascending): any
+ * series' newest value when `raw` or a gauge (null for one JSON cannot hold), a counter's per-second rate
+ * of its two newest points when they are one step apart (0 for a decrease), else null (no point).
+ */
+export function falconLastPoint(
+  ts: ArrayLike<number>,
+  vs: ArrayLike<number>,
+  counter: boolean,
+  stepSeconds: number,
+  raw: boolean
+): { timestamp: number; value: number | null } | null {
+  const n = ts.length
+  if (n === 0) return null
+  const t0 = ts[n - 1] / 1000
+  const v0 = vs[n - 1]
+  if (raw || !counter) return { timestamp: t0, value: Number.isFinite(v0) ? v0 : null }
+  if (n < 2) return null
+  const t1 = ts[n - 2] / 1000
+  if (t0 - t1 !== stepSeconds) return null
+  const rate = (v0 - vs[n - 2]) / (t0 - t1)
+  return { timestamp: t0, value: rate < 0 ? 0 : rate }
+}
