@@ -85,3 +85,4 @@ export type {
 } from './codec/exposition.js'
 export * from './aggregator-expr.js'
 export * from './config-keys.js'
+export { graphSeriesParam, graphStringList } from './codec/graph-params.js'

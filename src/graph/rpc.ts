@@ -9,6 +9,8 @@ import {
   seriesKeyOfCounter,
   endpointId,
   graphItemProblem,
+  graphSeriesParam,
+  graphStringList,
 } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf, falconLastPoint } from '../tsdb/index.js'
 import { fold, labelNames, labelValues, metadata, select } from './series-rpc.js'
@@ -136,14 +138,6 @@ export function graphMethods(
   ])
 }
 
-function stringList(v: unknown, field: string): string[] {
-  if (v === undefined || v === null) return []
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-    throw new RpcError(`${field}: expected an array of strings`)
-  }
-  return v
-}
-
 /**
  * rowLimit reads an index call's `limit`: at most `max` (graph.maxIndexRows), or refused naming it.
  * Without one, `max` rows are the most answered, and more matching is refused rather than cut short.
@@ -167,8 +161,8 @@ function tooManyRows(method: string, max: number): RpcError {
 /** endpoints answers the first `limit` endpoints by name that match, as api pages them. */
 function endpoints(db: Db, param: unknown, maxRows: number): { id: number; endpoint: string }[] {
   const p = (param ?? {}) as { q?: unknown; tags?: unknown; limit?: unknown }
-  const terms = stringList(p.q, 'Graph.Endpoints q')
-  const tags = stringList(p.tags, 'Graph.Endpoints tags')
+  const terms = graphStringList(p.q, 'Graph.Endpoints q')
+  const tags = graphStringList(p.tags, 'Graph.Endpoints tags')
   const { limit, strict } = rowLimit(p.limit, maxRows, 'Graph.Endpoints')
   const out: { id: number; endpoint: string }[] = []
   for (const endpoint of db.endpoints(terms)) {
@@ -196,7 +190,7 @@ function endpointCounters(db: Db, param: unknown, maxRows: number) {
     throw new RpcError('Graph.Counters ids: expected an array of endpoint ids')
   }
   const ids = new Set(p.ids)
-  const terms = stringList(p.terms, 'Graph.Counters terms')
+  const terms = graphStringList(p.terms, 'Graph.Counters terms')
   const { limit, strict } = rowLimit(p.limit, maxRows, 'Graph.Counters')
   const wanted: { id: number; endpoint: string }[] = []
   for (const endpoint of db.endpoints()) {
@@ -388,20 +382,8 @@ function seriesParam(
   param: unknown,
   method: string
 ): { endpoint: string; counter: string; key: string } {
-  const p = param as { endpoint?: unknown; counter?: unknown } | null
-  if (
-    p === null ||
-    typeof p !== 'object' ||
-    typeof p.endpoint !== 'string' ||
-    typeof p.counter !== 'string'
-  ) {
-    throw new RpcError(`${method}: expected {endpoint, counter}`)
-  }
-  return {
-    endpoint: p.endpoint,
-    counter: p.counter,
-    key: seriesKeyOfCounter(p.endpoint, p.counter),
-  }
+  const { endpoint, counter } = graphSeriesParam(param, method)
+  return { endpoint, counter, key: seriesKeyOfCounter(endpoint, counter) }
 }
 
 function query(db: Db, counters: GraphCounters, param: unknown) {

@@ -6,6 +6,8 @@ import {
   escapeTagValue,
   formatTags,
   graphItemProblem,
+  graphSeriesParam,
+  graphStringList,
   PeregrineError,
   readPromSeriesItem,
   type RpcCaller,
@@ -162,7 +164,7 @@ export class RemoteGraphNode implements RpcCaller {
   }
 
   async #query(param: unknown) {
-    const { endpoint, counter } = seriesParam(param, 'Graph.Query')
+    const { endpoint, counter } = graphSeriesParam(param, 'Graph.Query')
     const p = param as Record<string, unknown>
     const start = Number(p.start)
     const end = Number(p.end)
@@ -242,7 +244,7 @@ export class RemoteGraphNode implements RpcCaller {
   }
 
   async #last(param: unknown, raw: boolean) {
-    const { endpoint, counter } = seriesParam(param, raw ? 'Graph.LastRaw' : 'Graph.Last')
+    const { endpoint, counter } = graphSeriesParam(param, raw ? 'Graph.LastRaw' : 'Graph.Last')
     const now = this.#now()
     const s = (
       await this.#variants(endpoint, counter, now - this.#reader.lastLookback * 1000, now)
@@ -263,7 +265,7 @@ export class RemoteGraphNode implements RpcCaller {
     const from = now - this.#reader.lastLookback * 1000
     const byMetric = new Map<string, Set<string>>()
     const keys = items.map((item, i) => {
-      const { endpoint, counter } = seriesParam(item, `Graph.LastMany: items[${i}]`)
+      const { endpoint, counter } = graphSeriesParam(item, `Graph.LastMany: items[${i}]`)
       const { metric } = splitCounter(counter)
       let set = byMetric.get(metric)
       if (set === undefined) byMetric.set(metric, (set = new Set()))
@@ -316,7 +318,7 @@ export class RemoteGraphNode implements RpcCaller {
   }
 
   async #info(param: unknown) {
-    const { endpoint, counter } = seriesParam(param, 'Graph.Info')
+    const { endpoint, counter } = graphSeriesParam(param, 'Graph.Info')
     const now = this.#now()
     const s = (
       await this.#variants(endpoint, counter, now - this.#reader.lastLookback * 1000, now)
@@ -333,8 +335,8 @@ export class RemoteGraphNode implements RpcCaller {
 
   async #endpoints(param: unknown) {
     const p = (param ?? {}) as { q?: unknown; tags?: unknown; limit?: unknown }
-    const terms = stringList(p.q, 'Graph.Endpoints q').filter((t) => t !== '')
-    const tags = stringList(p.tags, 'Graph.Endpoints tags')
+    const terms = graphStringList(p.q, 'Graph.Endpoints q').filter((t) => t !== '')
+    const tags = graphStringList(p.tags, 'Graph.Endpoints tags')
     const limit = rowLimit(p.limit)
     const tests = terms.map(textTest)
     const names = await this.#endpointNames()
@@ -394,7 +396,9 @@ export class RemoteGraphNode implements RpcCaller {
       throw new RpcError('Graph.Counters ids: expected an array of endpoint ids')
     }
     const ids = new Set(p.ids)
-    const terms = stringList(p.terms, 'Graph.Counters terms').filter((t) => t !== '' && t !== '!')
+    const terms = graphStringList(p.terms, 'Graph.Counters terms').filter(
+      (t) => t !== '' && t !== '!'
+    )
     const tests = terms.map((t) => {
       if (!t.startsWith('!')) return textTest(t)
       const inner = textTest(t.slice(1))
@@ -442,27 +446,6 @@ function lastValue(
   raw: boolean
 ): { timestamp: number; value: number | null } | null {
   return s === undefined ? null : falconLastPoint(s.ts, s.vs, s.counter, s.step, raw)
-}
-
-function seriesParam(param: unknown, method: string): { endpoint: string; counter: string } {
-  const p = param as { endpoint?: unknown; counter?: unknown } | null
-  if (
-    p === null ||
-    typeof p !== 'object' ||
-    typeof p.endpoint !== 'string' ||
-    typeof p.counter !== 'string'
-  ) {
-    throw new RpcError(`${method}: expected {endpoint, counter}`)
-  }
-  return { endpoint: p.endpoint, counter: p.counter }
-}
-
-function stringList(v: unknown, field: string): string[] {
-  if (v === undefined || v === null) return []
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-    throw new RpcError(`${field}: expected an array of strings`)
-  }
-  return v
 }
 
 function rowLimit(v: unknown): number {
