@@ -21,6 +21,7 @@ export { VERSION } from './version.js'
 export * from './connection-limits.js'
 export * from './codec/falcon-jsonrpc.js'
 export { JsonStreamDecoder, JsonFrameError } from './codec/json-stream.js'
+export { parseJsonBytes } from './codec/json-bytes.js'
 export { decodeFloat64s, decodeUint32s, encodeFloat64s, encodeUint32s } from './codec/columns.js'
 export {
   bitsJson,

@@ -180,6 +180,11 @@ function check(raw: unknown, now: number, shape?: { plain: boolean }): MetricVal
     return 'timestamp: expected unix seconds as a JSON number, got ' + describe(ts)
   }
 
+  // An agent's item as it came, every field present and already what falcon would make of it, is the
+  // point itself: one object fewer per point on the ingest path. Nothing downstream changes a point.
+  if (item === raw && value === rawValue && tags === rawTags && timestamp === ts) {
+    return item as unknown as MetricValue
+  }
   return { endpoint, metric, value, step, counterType, tags, timestamp }
 }
 

@@ -107,14 +107,27 @@ function spoolOwner(name: string): SpoolOwner {
   }
 }
 
+// A point may be the pusher's own object (validation keeps an item already as falcon would make it),
+// its keys in the pusher's order: the gateway writes every point with falcon's fields in Go's order.
+const inFalconOrder = (m: MetricValue): MetricValue => ({
+  endpoint: m.endpoint,
+  metric: m.metric,
+  value: m.value,
+  step: m.step,
+  counterType: m.counterType,
+  tags: m.tags,
+  timestamp: m.timestamp,
+})
+
 function jsonOf(c: Chunk): Buffer {
   if (c.json === null) {
+    const items = c.items.map(inFalconOrder)
     // JSON has no NaN (a value falcon's ParseFloat takes): it goes as the string "NaN", which
     // transfer parses back. The replacer only when needed: it slows every item down.
     const all = Buffer.from(
-      c.items.some((m) => Number.isNaN(m.value))
-        ? JSON.stringify(c.items, (_k, v: unknown) => (Number.isNaN(v) ? 'NaN' : v))
-        : JSON.stringify(c.items)
+      items.some((m) => Number.isNaN(m.value))
+        ? JSON.stringify(items, (_k, v: unknown) => (Number.isNaN(v) ? 'NaN' : v))
+        : JSON.stringify(items)
     )
     c.json = all.subarray(1, all.length - 1)
   }

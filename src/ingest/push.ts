@@ -11,6 +11,7 @@ import {
   listenError,
   listenTcp,
   paramText,
+  parseJsonBytes,
   type ListenerStats,
   type MetricValue,
   newListenerStats,
@@ -320,7 +321,7 @@ export function createPushReceivers(
     inflight.hold(reply.raw, address, bytes)
     done()
   })
-  // Plain JSON.parse for every content type: falcon's clients do not always send a content type, and
+  // Plain JSON (parseJsonBytes) for every content type: falcon's clients do not always send a content type, and
   // the default parser's prototype checks cost time on every push.
   http.removeAllContentTypeParsers()
   http.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
@@ -329,9 +330,9 @@ export function createPushReceivers(
     if (req.url.startsWith('/api/v1/write')) return done(null, body)
     if ((body as Buffer).length === 0) return done(null, undefined)
     try {
-      const text = (body as Buffer).toString('utf8')
-      const value: unknown = JSON.parse(text)
-      ;(req as { pushText?: string }).pushText = text
+      const value: unknown = parseJsonBytes(body as Buffer)
+      // The text, for a relay (the gateway), is made only if it asks.
+      ;(req as { pushBytes?: Buffer }).pushBytes = body as Buffer
       done(null, value)
     } catch (err) {
       // The parser quotes the body: a gzip or other binary one must not come back as raw bytes.
@@ -366,7 +367,10 @@ export function createPushReceivers(
     try {
       return {
         msg: 'success',
-        data: await receive(req.body, () => (req as { pushText?: string }).pushText ?? null),
+        data: await receive(req.body, () => {
+          const bytes = (req as { pushBytes?: Buffer }).pushBytes
+          return bytes === undefined ? null : bytes.toString('utf8')
+        }),
       }
     } catch (err) {
       return reply.status(503).send({ msg: `${(err as Error).message}${o.failureHint}` })

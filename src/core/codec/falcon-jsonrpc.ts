@@ -25,6 +25,29 @@ export interface RpcRequest {
 }
 
 /**
+ * ReceivedRequest is a request read from a connection: its text is made from its bytes only when
+ * asked for (a relay's `paramText`), as most methods never need it and a push's text is large.
+ */
+class ReceivedRequest implements RpcRequest {
+  readonly value: Readonly<Record<string, unknown>>
+  #bytes: Buffer | null
+  #text: string | null = null
+
+  constructor(bytes: Buffer, value: Readonly<Record<string, unknown>>) {
+    this.#bytes = bytes
+    this.value = value
+  }
+
+  get text(): string {
+    if (this.#text === null) {
+      this.#text = (this.#bytes as Buffer).toString('utf8')
+      this.#bytes = null
+    }
+    return this.#text
+  }
+}
+
+/**
  * paramText returns the text of the single argument of `request` when it is laid out as Go's client
  * and Peregrine's write it, `{"method":"<method>","params":[<arg>],"id":<n>}` with no space, and the
  * argument holds no `]` but its last byte, else null: a relay forwards that text instead of
@@ -175,14 +198,15 @@ export function serveJsonRpc(
       }
     }
     let completed = false
-    const onValue = (value: unknown, text: string) => {
+    const onValue = (value: unknown, bytes: Buffer) => {
       completed = true
       // A request that is not an object (an array, say) has no method: Go answers that below.
-      waiting.push({
-        text,
-        value:
-          typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {},
-      })
+      waiting.push(
+        new ReceivedRequest(
+          bytes,
+          typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {}
+        )
+      )
     }
     // Bytes held unscanned when the peer pauses are scanned (decoder.settle) after SETTLE_MS.
     let settleTimer: NodeJS.Timeout | null = null

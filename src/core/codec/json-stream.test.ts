@@ -5,8 +5,9 @@ import { JsonFrameError, JsonStreamDecoder, JsonSyntaxError } from './json-strea
 function decodeAll(chunks: Buffer[], d = new JsonStreamDecoder()): string[] {
   const out: string[] = []
   for (const c of chunks)
-    d.push(c, (v, t) => {
+    d.push(c, (v, bytes) => {
       // The value given is the text parsed.
+      const t = bytes.toString('utf8')
       assert.deepEqual(v, JSON.parse(t))
       out.push(t)
     })

@@ -1,4 +1,5 @@
 // Framing for a stream of JSON values sent back to back, as Go's json.Encoder writes them (net/rpc/jsonrpc).
+import { parseJsonBytes } from './json-bytes.js'
 
 const WS_SPACE = 0x20
 const WS_TAB = 0x09
@@ -24,8 +25,11 @@ export class JsonSyntaxError extends JsonFrameError {
   override readonly name = 'JsonSyntaxError'
 }
 
-/** OnValue receives each value parsed, with its text (for a relay that forwards part of it as is). */
-export type OnValue = (value: unknown, text: string) => void
+/**
+ * OnValue receives each value parsed, with its bytes (UTF-8 JSON, for a relay that forwards part of it
+ * as is). The bytes are the caller's to keep: they are not reused by the decoder.
+ */
+export type OnValue = (value: unknown, bytes: Buffer) => void
 
 /**
  * CUT_SHORT_MAX_BYTES: past this size, a value that a read ending in `}` cut short is scanned from
@@ -154,13 +158,13 @@ export class JsonStreamDecoder {
         while (k >= from && isSpace(chunk[k])) k--
         if (k >= from) last = chunk[k]
         if (last === CLOSE_BRACE || last === CLOSE_BRACKET) {
-          const text =
+          const bytes =
             this.#held === 0
-              ? chunk.toString('utf8', start, end)
-              : Buffer.concat([...this.#pieces, chunk.subarray(start, end)]).toString('utf8')
+              ? chunk.subarray(start, end)
+              : Buffer.concat([...this.#pieces, chunk.subarray(start, end)])
           let value: unknown
           try {
-            value = JSON.parse(text)
+            value = parseJsonBytes(bytes)
           } catch (err) {
             // Cut short (a read ended after a nested `}`, a pretty-printed line): wait for more the
             // cheap way while the failed parses cost less than the value (each on at least twice the
@@ -169,7 +173,7 @@ export class JsonStreamDecoder {
             if (
               size < 2 * this.#tried ||
               (lf < 0 && size > CUT_SHORT_MAX_BYTES) ||
-              !cutShort(err, text)
+              !cutShort(err, bytes.toString('utf8'))
             ) {
               return this.#fallBack(chunk, start, onValue)
             }
@@ -183,7 +187,7 @@ export class JsonStreamDecoder {
             continue
           }
           this.#release()
-          onValue(value, text)
+          onValue(value, bytes)
           start = end
           break
         }
@@ -285,21 +289,21 @@ export class JsonStreamDecoder {
       else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++
       else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
         if (--depth === 0) {
-          let text: string
-          if (this.#pieces.length === 0) text = buf.toString('utf8', start, i + 1)
+          let bytes: Buffer
+          if (this.#pieces.length === 0) bytes = buf.subarray(start, i + 1)
           else {
             this.#pieces.push(buf.subarray(0, i + 1))
-            text = Buffer.concat(this.#pieces).toString('utf8')
+            bytes = Buffer.concat(this.#pieces)
             this.#pieces = []
             this.#held = 0
           }
           let value: unknown
           try {
-            value = JSON.parse(text)
+            value = parseJsonBytes(bytes)
           } catch (err) {
             throw new JsonSyntaxError((err as Error).message)
           }
-          onValue(value, text)
+          onValue(value, bytes)
           start = -1
           // Between values the cheap way can go on, from the next chunk.
         }
