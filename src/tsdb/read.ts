@@ -263,7 +263,7 @@ function appendUnflushed(s: MemSeries, from: number, to: number, out: Columns): 
   for (const c of s.sealed) {
     if (c.maxT > from && c.minT <= to) appendChunk(c.bytes, c.minT, c.n, from, to, out)
   }
-  appendRange(s.ts, s.vs, s.n, from, to, out)
+  s.appendOpen(from, to, out)
   for (const c of s.oooSealed) {
     if (c.maxT > from && c.minT <= to) appendChunk(c.bytes, c.minT, c.n, from, to, out)
   }

@@ -2,7 +2,7 @@
 import type { CounterType } from '../core/model.js'
 import { seriesKeyOf } from '../core/model.js'
 import { ByteWriter } from './chunk/byte-buffer.js'
-import { encodeChunk } from './chunk/chunk.js'
+import { type Columns, encodeChunk, ensureRoom } from './chunk/chunk.js'
 import type { Block, BlockSeries } from './block.js'
 import type { Labels } from './querier.js'
 
@@ -57,7 +57,7 @@ const sealWriter = new ByteWriter(4096)
  * chunks when it fills. Those chunks may overlap each other, the sealed chunks and the blocks: reads and
  * flushes merge them in time order, and of two points with one timestamp the one written first is kept.
  *
- *   blocks: [chunk][chunk] …   sealed: [chunk][chunk]   open: ts[0..n) vs[0..n)   (time grows →)
+ *   blocks: [chunk][chunk] …   sealed: [chunk][chunk]   open: n points in a slot   (time grows →)
  *   late:   oooSealed: [chunk][chunk] …   ooo: oooTs[0..oooN) oooVs[0..oooN)    (any time before frozenT)
  */
 /** InBlock is a series' entry in one block. */
@@ -75,8 +75,14 @@ export class MemSeries implements SeriesDesc {
   readonly tags: string
   readonly dstype: DsType
   readonly step: number
-  ts: Float64Array
-  vs: Float64Array
+  /**
+   * The open chunk: n points in one array of room for `cap`, timestamps at cols[0 .. n), values at
+   * cols[cap .. cap+n). One array, not two: a typed array costs ~180 bytes of objects besides its
+   * data. No room until the first point, and none again once the chunk is sealed, so a series holds
+   * room for the points it has, not for the most it ever had.
+   */
+  cols: Float64Array
+  cap: number
   n: number
   sealed: SealedChunk[]
   /** maxT: newest timestamp anywhere (ms), -Infinity when none. */
@@ -119,8 +125,8 @@ export class MemSeries implements SeriesDesc {
     this.tags = d.tags
     this.dstype = d.dstype
     this.step = d.step
-    this.ts = EMPTY
-    this.vs = EMPTY
+    this.cols = EMPTY
+    this.cap = 0
     this.n = 0
     this.sealed = []
     this.maxT = -Infinity
@@ -155,9 +161,9 @@ export class MemSeries implements SeriesDesc {
     if (t > this.maxT) {
       // Seal on the point count alone, never on the array's capacity: replay must seal at the same points.
       if (this.n >= HEAD_CHUNK_POINTS) this.#sealOpen()
-      if (this.n === this.ts.length) this.#grow()
-      this.ts[this.n] = t
-      this.vs[this.n] = v
+      if (this.n === this.cap) this.#grow()
+      this.cols[this.n] = t
+      this.cols[this.n + this.cap] = v
       this.n++
       this.maxT = t
       return APPENDED
@@ -165,14 +171,15 @@ export class MemSeries implements SeriesDesc {
     if (t === this.maxT) return DUPLICATE
     if (t <= this.frozenT) return this.#appendLate(t, v)
     // Inside the open chunk's range: binary search, drop an exact duplicate, else insert in place.
-    const lo = lowerBound(this.ts, this.n, t)
-    if (lo < this.n && this.ts[lo] === t) return DUPLICATE
+    const lo = lowerBound(this.cols, this.n, t)
+    if (lo < this.n && this.cols[lo] === t) return DUPLICATE
     // Never seal here: sealing would freeze the range the point belongs to. Let the chunk run long instead.
-    if (this.n === this.ts.length) this.#resize(this.n + 16)
-    this.ts.copyWithin(lo + 1, lo, this.n)
-    this.vs.copyWithin(lo + 1, lo, this.n)
-    this.ts[lo] = t
-    this.vs[lo] = v
+    if (this.n === this.cap) this.#resize(this.n + 16)
+    const { cols, cap } = this
+    cols.copyWithin(lo + 1, lo, this.n)
+    cols.copyWithin(cap + lo + 1, cap + lo, cap + this.n)
+    cols[lo] = t
+    cols[cap + lo] = v
     this.n++
     return OUT_OF_ORDER_INSERTED
   }
@@ -201,12 +208,39 @@ export class MemSeries implements SeriesDesc {
   }
 
   #grow(): void {
-    this.#resize(Math.min(HEAD_CHUNK_POINTS, Math.max(8, this.ts.length * 2)))
+    this.#resize(Math.min(HEAD_CHUNK_POINTS, Math.max(8, this.cap * 2)))
   }
 
+  // Moves the open chunk to an array of room for `size` points.
   #resize(size: number): void {
-    this.ts = resized(this.ts, this.n, size)
-    this.vs = resized(this.vs, this.n, size)
+    const { cols, cap, n } = this
+    const to = new Float64Array(2 * size)
+    to.set(cols.subarray(0, n))
+    to.set(cols.subarray(cap, cap + n), size)
+    this.cols = to
+    this.cap = size
+  }
+
+  // The next chunk starts with no room: a series holds room for the points it has.
+  #dropOpen(): void {
+    this.n = 0
+    this.cols = EMPTY
+    this.cap = 0
+  }
+
+  /** appendOpen appends the open chunk's points in (from, to] to `out`. */
+  appendOpen(from: number, to: number, out: Columns): void {
+    const { cols, cap, n } = this
+    let lo = 0
+    while (lo < n && cols[lo] <= from) lo++
+    let hi = n
+    while (hi > lo && cols[hi - 1] > to) hi--
+    if (hi <= lo) return
+    const need = out.n + hi - lo
+    ensureRoom(out, need)
+    out.ts.set(cols.subarray(lo, hi), out.n)
+    out.vs.set(cols.subarray(cap + lo, cap + hi), out.n)
+    out.n = need
   }
 
   /** seal compresses the open chunk into `sealed` and the out-of-order buffer into `oooSealed`. */
@@ -224,9 +258,10 @@ export class MemSeries implements SeriesDesc {
 
   #sealOpen(): void {
     if (this.n === 0) return
-    this.sealed.push(compressed(this.ts, this.vs, this.n))
-    this.frozenT = this.ts[this.n - 1]
-    this.n = 0
+    const { cols, cap, n } = this
+    this.sealed.push(compressed(cols.subarray(0, n), cols.subarray(cap, cap + n), n))
+    this.frozenT = cols[n - 1]
+    this.#dropOpen()
   }
 
   /** headPoints counts points still in memory only (sealed, open and out of order). */
@@ -245,7 +280,7 @@ export class MemSeries implements SeriesDesc {
   /** dropHead forgets every point in memory, as a deletion does. */
   dropHead(): void {
     this.sealed = []
-    this.n = 0
+    this.#dropOpen()
     this.oooSealed = []
     this.oooN = 0
   }
