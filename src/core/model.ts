@@ -46,12 +46,11 @@ export function formatTags(tags: Tags): string {
   const keys = Object.keys(tags)
   if (keys.length === 0) return ''
   keys.sort(compareStrings)
-  let out = ''
-  for (let i = 0; i < keys.length; i++) {
-    if (i > 0) out += ','
-    out += keys[i] + '=' + tags[keys[i]]
-  }
-  return out
+  // join makes one flat string: built with +, it would be a tree of pieces, several times the size,
+  // kept for as long as the series is.
+  const parts: string[] = new Array<string>(keys.length)
+  for (let i = 0; i < keys.length; i++) parts[i] = keys[i] + '=' + tags[keys[i]]
+  return parts.join(',')
 }
 
 /** normalizeTags returns the canonical sorted form of a raw tags string. */
@@ -71,7 +70,8 @@ export function counterOf(metric: string, sortedTags: string): string {
  * `formatTags` (or `normalizeTags`); tags from anywhere else go through `seriesKeyOfCounter`.
  */
 export function seriesKeyOf(endpoint: string, metric: string, sortedTags: string): string {
-  return endpoint + '/' + counterOf(metric, sortedTags)
+  // One flat string (see formatTags): the key is kept per series.
+  return sortedTags === '' ? [endpoint, metric].join('/') : [endpoint, metric, sortedTags].join('/')
 }
 
 /**

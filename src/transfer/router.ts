@@ -294,8 +294,12 @@ export interface ReplicaSet {
   readonly nodes: readonly string[]
 }
 
-/** Placement is where a series goes: its parsed tags, its graph nodes, its judge (null: none). */
+/**
+ * Placement is where a series goes: its parsed tags, its graph nodes, its judge (null: none).
+ * `rawTags` is the tags string as pushed, which the placement was found by.
+ */
 interface Placement {
+  rawTags: string
   tags: Record<string, string>
   set: ReplicaSet
   judge: AddressSender<JudgeItem> | null
@@ -672,38 +676,49 @@ export class Router {
   // tags and hashing its key are most of the per-point cost otherwise. The tags object is shared by the
   // series' points (graph and judge only read it). Bounded: cleared when it holds too many series.
   // Nested maps, not one joined key: no string is built per point.
+  // Placements by endpoint, then metric: the placement itself while the metric has one tags string
+  // (most have), a map by tags string once it has several. A map a series would cost ~300 bytes.
   #placement(m: MetricValue): Placement {
     let byMetric = this.#placements.get(m.endpoint)
     if (byMetric === undefined) {
       byMetric = new Map()
       this.#placements.set(m.endpoint, byMetric)
     }
-    let byTags = byMetric.get(m.metric)
-    if (byTags === undefined) {
-      byTags = new Map()
-      byMetric.set(m.metric, byTags)
-    }
-    let p = byTags.get(m.tags)
-    if (p === undefined) {
-      // Bounded by series, not endpoints: one endpoint with a million metrics must not grow it.
-      if (++this.#placementCount > MAX_PLACEMENTS) {
-        this.#placements.clear()
-        this.#placementCount = 1
-        byMetric = new Map()
-        this.#placements.set(m.endpoint, byMetric)
-        byTags = new Map()
-        byMetric.set(m.metric, byTags)
+    const found = byMetric.get(m.metric)
+    if (found !== undefined) {
+      if (!(found instanceof Map)) {
+        if (found.rawTags === m.tags) return found
+      } else {
+        const p = found.get(m.tags)
+        if (p !== undefined) return p
       }
-      const tags = parseTags(m.tags)
-      const key = seriesKeyOf(m.endpoint, m.metric, formatTags(tags))
-      const judge =
-        this.#judgeRing === null ? null : (this.#judges.get(this.#judgeRing.get(key)) ?? null)
-      p = { tags, set: this.setOf(key), judge }
-      byTags.set(m.tags, p)
     }
+    // Bounded by series, not endpoints: one endpoint with a million metrics must not grow it.
+    if (++this.#placementCount > MAX_PLACEMENTS) {
+      this.#placements.clear()
+      this.#placementCount = 1
+      byMetric = new Map()
+      this.#placements.set(m.endpoint, byMetric)
+    }
+    const tags = parseTags(m.tags)
+    const key = seriesKeyOf(m.endpoint, m.metric, formatTags(tags))
+    const judge =
+      this.#judgeRing === null ? null : (this.#judges.get(this.#judgeRing.get(key)) ?? null)
+    const p: Placement = { rawTags: m.tags, tags, set: this.setOf(key), judge }
+    const now = byMetric.get(m.metric)
+    if (now === undefined) byMetric.set(m.metric, p)
+    else if (now instanceof Map) now.set(m.tags, p)
+    else
+      byMetric.set(
+        m.metric,
+        new Map([
+          [now.rawTags, now],
+          [m.tags, p],
+        ])
+      )
     return p
   }
-  readonly #placements = new Map<string, Map<string, Map<string, Placement>>>()
+  readonly #placements = new Map<string, Map<string, Placement | Map<string, Placement>>>()
   #placementCount = 0
 
   /** cachedPlacements is how many series' placements are remembered (at most MAX_PLACEMENTS). */

@@ -134,8 +134,7 @@ async function flushHead(st: DbState): Promise<void> {
   // The flushed chunks leave the head; chunks sealed since the snapshot stay behind them.
   st.blocks.push(...written)
   for (const { s, sealed, late } of parts) {
-    s.sealed.splice(0, sealed.length)
-    s.oooSealed.splice(0, late.length)
+    s.dropFlushed(sealed.length, late.length)
     for (const block of written) {
       const entry = block.series.get(s.uid)
       if (entry !== undefined) s.addBlock(block, entry)

@@ -26,8 +26,14 @@ export interface SeriesDesc {
 
 /** uidOf is the internal identity: falcon keeps one RRD file per key, dstype and step, and so do we. */
 export function uidOf(d: SeriesDesc): string {
-  return seriesKeyOf(d.endpoint, d.metric, d.tags) + '\x00' + d.dstype + '\x00' + d.step
+  // One flat string (see core formatTags): a series keeps it.
+  return [seriesKeyOf(d.endpoint, d.metric, d.tags), d.dstype, d.step].join('\x00')
 }
+
+// The chunk lists of a series that has none: shared, and replaced by its own list before a chunk is
+// added (three empty arrays a series are ~100 bytes).
+const NO_CHUNKS: readonly SealedChunk[] = Object.freeze([])
+const NO_BLOCKS: readonly InBlock[] = Object.freeze([])
 
 /** HEAD_CHUNK_POINTS is how many points the open head chunk takes before it is compressed. */
 export const HEAD_CHUNK_POINTS = 240
@@ -84,7 +90,7 @@ export class MemSeries implements SeriesDesc {
   cols: Float64Array
   cap: number
   n: number
-  sealed: SealedChunk[]
+  sealed: readonly SealedChunk[]
   /** maxT: newest timestamp anywhere (ms), -Infinity when none. */
   maxT: number
   /** frozenT: newest timestamp in sealed chunks or blocks; nothing at or before it can be inserted. */
@@ -105,7 +111,7 @@ export class MemSeries implements SeriesDesc {
   oooVs: Float64Array
   oooN: number
   /** oooSealed: compressed out-of-order chunks, in the order they were sealed (each one sorted). */
-  oooSealed: SealedChunk[]
+  oooSealed: readonly SealedChunk[]
   /**
    * arrivedAt, arrivedT, arrivedV: when the last point reached this series (the database's clock, ms),
    * and that point's timestamp and value, whatever its place in time. nodata reads them: a point's
@@ -119,7 +125,8 @@ export class MemSeries implements SeriesDesc {
   constructor(id: number, d: SeriesDesc) {
     this.id = id
     this.uid = uidOf(d)
-    this.key = seriesKeyOf(d.endpoint, d.metric, d.tags)
+    // The key is the uid's start: a slice shares its characters.
+    this.key = this.uid.slice(0, this.uid.length - d.dstype.length - String(d.step).length - 2)
     this.endpoint = d.endpoint
     this.metric = d.metric
     this.tags = d.tags
@@ -128,17 +135,17 @@ export class MemSeries implements SeriesDesc {
     this.cols = EMPTY
     this.cap = 0
     this.n = 0
-    this.sealed = []
+    this.sealed = NO_CHUNKS
     this.maxT = -Infinity
     this.frozenT = -Infinity
     this.walSeq = -1
-    this.inBlocks = []
+    this.inBlocks = NO_BLOCKS
     this.blocksEpoch = 0
     this.promLabels = undefined
     this.oooTs = EMPTY
     this.oooVs = EMPTY
     this.oooN = 0
-    this.oooSealed = []
+    this.oooSealed = NO_CHUNKS
     this.arrivedAt = -Infinity
     this.arrivedT = NaN
     this.arrivedV = NaN
@@ -146,12 +153,13 @@ export class MemSeries implements SeriesDesc {
 
   /** addBlock adds the series' entry in a block written after all those it has. */
   addBlock(block: Block, entry: BlockSeries): void {
-    ;(this.inBlocks as InBlock[]).push({ block, entry })
+    if (this.inBlocks === NO_BLOCKS) this.inBlocks = [{ block, entry }]
+    else (this.inBlocks as InBlock[]).push({ block, entry })
   }
 
   /** setBlocks replaces the series' block entries (compaction, retention, reopening, deletion). */
   setBlocks(list: readonly InBlock[]): void {
-    this.inBlocks = list
+    this.inBlocks = list.length === 0 ? NO_BLOCKS : list
     this.blocksEpoch = (this.blocksEpoch + 1) | 0
   }
 
@@ -252,14 +260,17 @@ export class MemSeries implements SeriesDesc {
   /** sealLate compresses the out-of-order buffer into `oooSealed`. */
   sealLate(): void {
     if (this.oooN === 0) return
-    this.oooSealed.push(compressed(this.oooTs, this.oooVs, this.oooN))
+    this.oooSealed = added(this.oooSealed, compressed(this.oooTs, this.oooVs, this.oooN))
     this.oooN = 0
   }
 
   #sealOpen(): void {
     if (this.n === 0) return
     const { cols, cap, n } = this
-    this.sealed.push(compressed(cols.subarray(0, n), cols.subarray(cap, cap + n), n))
+    this.sealed = added(
+      this.sealed,
+      compressed(cols.subarray(0, n), cols.subarray(cap, cap + n), n)
+    )
     this.frozenT = cols[n - 1]
     this.#dropOpen()
   }
@@ -278,12 +289,33 @@ export class MemSeries implements SeriesDesc {
   }
 
   /** dropHead forgets every point in memory, as a deletion does. */
+  /** dropFlushed forgets the first `sealed` and `late` chunks of the lists, written to a block. */
+  dropFlushed(sealed: number, late: number): void {
+    this.sealed = dropped(this.sealed, sealed)
+    this.oooSealed = dropped(this.oooSealed, late)
+  }
+
   dropHead(): void {
-    this.sealed = []
+    this.sealed = NO_CHUNKS
     this.#dropOpen()
-    this.oooSealed = []
+    this.oooSealed = NO_CHUNKS
     this.oooN = 0
   }
+}
+
+// `list` with `c` added at its end: the list itself unless it is the shared empty one.
+function added(list: readonly SealedChunk[], c: SealedChunk): readonly SealedChunk[] {
+  if (list === NO_CHUNKS) return [c]
+  ;(list as SealedChunk[]).push(c)
+  return list
+}
+
+// `list` without its first `n` chunks, the shared empty list when none are left.
+function dropped(list: readonly SealedChunk[], n: number): readonly SealedChunk[] {
+  if (n === 0) return list
+  if (n >= list.length) return NO_CHUNKS
+  ;(list as SealedChunk[]).splice(0, n)
+  return list
 }
 
 // Points ts/vs[0..n) (in time order) as a compressed chunk.
