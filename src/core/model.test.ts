@@ -15,6 +15,18 @@ import {
 } from './model.js'
 
 describe('parseTags', () => {
+  it('keeps every key as data, __proto__ and constructor too, with no prototype', () => {
+    const tags = parseTags('__proto__=x,constructor=y,toString=z,a=1,a=2')
+    assert.equal(Object.getPrototypeOf(tags), null)
+    assert.deepEqual(Object.keys(tags), ['__proto__', 'constructor', 'toString', 'a'])
+    assert.equal(tags.__proto__, 'x')
+    assert.equal(tags.constructor, 'y')
+    assert.equal(tags.a, '2')
+    assert.equal(tags.missing, undefined)
+    assert.equal(tags.hasOwnProperty, undefined)
+    assert.equal(formatTags(tags), '__proto__=x,a=2,constructor=y,toString=z')
+  })
+
   it('parses like DictedTagstring', () => {
     const f = (input: string, want: Tags) => {
       assert.deepEqual({ ...parseTags(input) }, want, JSON.stringify(input))

@@ -12,19 +12,19 @@ function openPoints(s: MemSeries): [number, number][] {
 }
 
 describe('MemSeries open chunk', () => {
-  it('holds room for the points it has: none before the first, none once sealed', () => {
+  it('holds its points compressed: no bytes before the first, a few a point, none once sealed', () => {
     const s = new MemSeries(1, desc)
-    assert.equal(s.cap, 0)
+    assert.equal(s.openBytes.length, 0)
     for (let i = 1; i <= 20; i++) s.append(i * 1000, i)
     assert.equal(s.n, 20)
-    assert.equal(s.cap, 32)
-    // Both columns in one array.
-    assert.equal(s.cols.length, 64)
+    // 8 bytes for the first timestamp, then a byte of delta, a kind and a byte of value a point.
+    assert.ok(s.openPos <= 8 + 20 * 3, `${s.openPos} bytes`)
+    assert.ok(s.openBytes.length <= 128, `${s.openBytes.length} bytes of room`)
     s.seal()
-    assert.equal(s.cap, 0)
+    assert.equal(s.openBytes.length, 0)
     assert.equal(s.sealed.length, 1)
+    assert.equal(s.frozenT, 20_000)
     s.append(21_000, 21)
-    assert.equal(s.cap, 8)
     assert.deepEqual(openPoints(s), [[21_000, 21]])
   })
 
@@ -34,7 +34,6 @@ describe('MemSeries open chunk', () => {
     // Odd seconds, inside the open chunk: inserted in place; the chunk runs long rather than sealing.
     for (let i = 0; i < 40; i++) s.append(11_000 + i * 2000, -i)
     assert.equal(s.n, HEAD_CHUNK_POINTS + 40)
-    assert.ok(s.cap >= s.n)
     const pts = openPoints(s)
     for (let i = 1; i < pts.length; i++) assert.ok(pts[i][0] > pts[i - 1][0])
     assert.deepEqual(pts.slice(0, 3), [
@@ -46,5 +45,36 @@ describe('MemSeries open chunk', () => {
     s.appendOpen(11_000, 14_000, out)
     assert.deepEqual(Array.from(out.ts.subarray(0, out.n)), [12_000, 13_000, 14_000])
     assert.deepEqual(Array.from(out.vs.subarray(0, out.n)), [1, -1, 2])
+  })
+})
+
+describe('MemSeries open chunk, raw once a point is inserted', () => {
+  it('goes raw at the first insert, keeps order, and is compressed again after the seal', () => {
+    const s = new MemSeries(1, desc)
+    for (let i = 0; i < 10; i++) s.append(10_000 + i * 2000, i + 0.5)
+    assert.equal(s.rawCap, 0)
+    assert.equal(s.append(11_000, -1), 2)
+    assert.ok(s.rawCap > 0)
+    assert.equal(s.openBytes.length, 0)
+    // Appends after it, a duplicate of an inserted point, growth past the first room.
+    for (let i = 10; i < 40; i++) s.append(10_000 + i * 2000, i + 0.5)
+    assert.equal(s.append(11_000, 99), 1)
+    for (let i = 0; i < 30; i++) s.append(13_000 + i * 2000, -i)
+    const pts = openPoints(s)
+    assert.equal(pts.length, 10 + 1 + 30 + 30)
+    for (let i = 1; i < pts.length; i++) assert.ok(pts[i][0] > pts[i - 1][0])
+    assert.deepEqual(pts.slice(0, 4), [
+      [10_000, 0.5],
+      [11_000, -1],
+      [12_000, 1.5],
+      [13_000, -0],
+    ])
+    assert.equal(s.openMinT(), 10_000)
+    s.seal()
+    assert.equal(s.rawCap, 0)
+    assert.equal(s.frozenT, 10_000 + 39 * 2000)
+    s.append(200_000, 1)
+    assert.equal(s.rawCap, 0)
+    assert.deepEqual(openPoints(s), [[200_000, 1]])
   })
 })

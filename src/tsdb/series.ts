@@ -3,6 +3,7 @@ import type { CounterType } from '../core/model.js'
 import { seriesKeyOf } from '../core/model.js'
 import { ByteWriter } from './chunk/byte-buffer.js'
 import { type Columns, encodeChunk, ensureRoom } from './chunk/chunk.js'
+import { clearOpen, type OpenChunk, openAppend, openDecode } from './chunk/open-chunk.js'
 import type { Block, BlockSeries } from './block.js'
 import type { Labels } from './querier.js'
 
@@ -72,7 +73,7 @@ export interface InBlock {
   readonly entry: BlockSeries
 }
 
-export class MemSeries implements SeriesDesc {
+export class MemSeries implements SeriesDesc, OpenChunk {
   readonly id: number
   readonly uid: string
   readonly key: string
@@ -82,13 +83,23 @@ export class MemSeries implements SeriesDesc {
   readonly dstype: DsType
   readonly step: number
   /**
-   * The open chunk: n points in one array of room for `cap`, timestamps at cols[0 .. n), values at
-   * cols[cap .. cap+n). One array, not two: a typed array costs ~180 bytes of objects besides its
-   * data. No room until the first point, and none again once the chunk is sealed, so a series holds
-   * room for the points it has, not for the most it ever had.
+   * The open chunk: n points, compressed as they arrive (chunk/open-chunk.ts) in
+   * openBytes[0 .. openPos), a few bytes each where raw columns took 16, no bytes at all before the
+   * first point or once sealed; the other open* fields are what the next point is written against.
+   * A point inserted among them (late, but after frozenT) turns the chunk raw until it is sealed:
+   * timestamps at rawCols[0 .. n), values at rawCols[rawCap .. rawCap+n), one array for both, so
+   * that a sender whose batches arrive out of order costs a copy per late point, not a re-encoding.
+   * rawCap is 0 while the chunk is compressed.
    */
-  cols: Float64Array
-  cap: number
+  openBytes!: Uint8Array
+  openPos!: number
+  openFirstT!: number
+  openLastT!: number
+  openDelta!: number
+  openLastV!: number
+  openK!: number
+  rawCols: Float64Array
+  rawCap: number
   n: number
   sealed: readonly SealedChunk[]
   /** maxT: newest timestamp anywhere (ms), -Infinity when none. */
@@ -132,9 +143,10 @@ export class MemSeries implements SeriesDesc {
     this.tags = d.tags
     this.dstype = d.dstype
     this.step = d.step
-    this.cols = EMPTY
-    this.cap = 0
     this.n = 0
+    clearOpen(this)
+    this.rawCols = EMPTY
+    this.rawCap = 0
     this.sealed = NO_CHUNKS
     this.maxT = -Infinity
     this.frozenT = -Infinity
@@ -169,23 +181,41 @@ export class MemSeries implements SeriesDesc {
     if (t > this.maxT) {
       // Seal on the point count alone, never on the array's capacity: replay must seal at the same points.
       if (this.n >= HEAD_CHUNK_POINTS) this.#sealOpen()
-      if (this.n === this.cap) this.#grow()
-      this.cols[this.n] = t
-      this.cols[this.n + this.cap] = v
-      this.n++
+      if (this.rawCap === 0) openAppend(this, t, v)
+      else {
+        if (this.n === this.rawCap) this.#resizeRaw(this.n * 2)
+        this.rawCols[this.n] = t
+        this.rawCols[this.rawCap + this.n] = v
+        this.n++
+      }
       this.maxT = t
       return APPENDED
     }
     if (t === this.maxT) return DUPLICATE
     if (t <= this.frozenT) return this.#appendLate(t, v)
     // Inside the open chunk's range: binary search, drop an exact duplicate, else insert in place.
-    const lo = lowerBound(this.cols, this.n, t)
-    if (lo < this.n && this.cols[lo] === t) return DUPLICATE
+    const n = this.n
+    if (this.rawCap === 0) {
+      // Raw from now until sealed.
+      const cap = n + 16
+      const { ts, vs } = scratchFor(n)
+      openDecode(this, ts, vs, 0)
+      const cols = new Float64Array(2 * cap)
+      cols.set(ts.subarray(0, n))
+      cols.set(vs.subarray(0, n), cap)
+      clearOpen(this)
+      this.n = n
+      this.rawCols = cols
+      this.rawCap = cap
+    }
+    const lo = lowerBound(this.rawCols, n, t)
+    if (lo < n && this.rawCols[lo] === t) return DUPLICATE
     // Never seal here: sealing would freeze the range the point belongs to. Let the chunk run long instead.
-    if (this.n === this.cap) this.#resize(this.n + 16)
-    const { cols, cap } = this
-    cols.copyWithin(lo + 1, lo, this.n)
-    cols.copyWithin(cap + lo + 1, cap + lo, cap + this.n)
+    if (n === this.rawCap) this.#resizeRaw(n + 16)
+    const cols = this.rawCols
+    const cap = this.rawCap
+    cols.copyWithin(lo + 1, lo, n)
+    cols.copyWithin(cap + lo + 1, cap + lo, cap + n)
     cols[lo] = t
     cols[cap + lo] = v
     this.n++
@@ -215,40 +245,46 @@ export class MemSeries implements SeriesDesc {
     return OUT_OF_ORDER_INSERTED
   }
 
-  #grow(): void {
-    this.#resize(Math.min(HEAD_CHUNK_POINTS, Math.max(8, this.cap * 2)))
-  }
-
-  // Moves the open chunk to an array of room for `size` points.
-  #resize(size: number): void {
-    const { cols, cap, n } = this
+  // Moves a raw open chunk to an array of room for `size` points.
+  #resizeRaw(size: number): void {
+    const { rawCols, rawCap, n } = this
     const to = new Float64Array(2 * size)
-    to.set(cols.subarray(0, n))
-    to.set(cols.subarray(cap, cap + n), size)
-    this.cols = to
-    this.cap = size
+    to.set(rawCols.subarray(0, n))
+    to.set(rawCols.subarray(rawCap, rawCap + n), size)
+    this.rawCols = to
+    this.rawCap = size
   }
 
-  // The next chunk starts with no room: a series holds room for the points it has.
-  #dropOpen(): void {
-    this.n = 0
-    this.cols = EMPTY
-    this.cap = 0
+  /** openMinT is the open chunk's first timestamp (meaningful when n > 0). */
+  openMinT(): number {
+    return this.rawCap === 0 ? this.openFirstT : this.rawCols[0]
   }
 
   /** appendOpen appends the open chunk's points in (from, to] to `out`. */
   appendOpen(from: number, to: number, out: Columns): void {
-    const { cols, cap, n } = this
-    let lo = 0
-    while (lo < n && cols[lo] <= from) lo++
-    let hi = n
-    while (hi > lo && cols[hi - 1] > to) hi--
-    if (hi <= lo) return
-    const need = out.n + hi - lo
-    ensureRoom(out, need)
-    out.ts.set(cols.subarray(lo, hi), out.n)
-    out.vs.set(cols.subarray(cap + lo, cap + hi), out.n)
-    out.n = need
+    const n = this.n
+    if (n === 0) return
+    const at = out.n
+    if (this.rawCap === 0) {
+      if (this.openLastT <= from || this.openFirstT > to) return
+      ensureRoom(out, at + n)
+      openDecode(this, out.ts, out.vs, at)
+    } else {
+      ensureRoom(out, at + n)
+      out.ts.set(this.rawCols.subarray(0, n), at)
+      out.vs.set(this.rawCols.subarray(this.rawCap, this.rawCap + n), at)
+    }
+    const ts = out.ts
+    let lo = at
+    const end = at + n
+    while (lo < end && ts[lo] <= from) lo++
+    let hi = end
+    while (hi > lo && ts[hi - 1] > to) hi--
+    if (lo > at) {
+      ts.copyWithin(at, lo, hi)
+      out.vs.copyWithin(at, lo, hi)
+    }
+    out.n = at + hi - lo
   }
 
   /** seal compresses the open chunk into `sealed` and the out-of-order buffer into `oooSealed`. */
@@ -266,13 +302,29 @@ export class MemSeries implements SeriesDesc {
 
   #sealOpen(): void {
     if (this.n === 0) return
-    const { cols, cap, n } = this
-    this.sealed = added(
-      this.sealed,
-      compressed(cols.subarray(0, n), cols.subarray(cap, cap + n), n)
-    )
-    this.frozenT = cols[n - 1]
+    const n = this.n
+    if (this.rawCap === 0) {
+      const { ts, vs } = scratchFor(n)
+      openDecode(this, ts, vs, 0)
+      this.sealed = added(this.sealed, compressed(ts, vs, n))
+      this.frozenT = this.openLastT
+    } else {
+      const { rawCols, rawCap } = this
+      this.sealed = added(
+        this.sealed,
+        compressed(rawCols.subarray(0, n), rawCols.subarray(rawCap, rawCap + n), n)
+      )
+      this.frozenT = rawCols[n - 1]
+    }
     this.#dropOpen()
+  }
+
+  // The open chunk emptied, compressed again for the next points, with no room held.
+  #dropOpen(): void {
+    this.n = 0
+    clearOpen(this)
+    this.rawCols = EMPTY
+    this.rawCap = 0
   }
 
   /** headPoints counts points still in memory only (sealed, open and out of order). */
@@ -288,13 +340,13 @@ export class MemSeries implements SeriesDesc {
     return this.n > 0 || this.oooN > 0 || this.sealed.length > 0 || this.oooSealed.length > 0
   }
 
-  /** dropHead forgets every point in memory, as a deletion does. */
   /** dropFlushed forgets the first `sealed` and `late` chunks of the lists, written to a block. */
   dropFlushed(sealed: number, late: number): void {
     this.sealed = dropped(this.sealed, sealed)
     this.oooSealed = dropped(this.oooSealed, late)
   }
 
+  /** dropHead forgets every point in memory, as a deletion does. */
   dropHead(): void {
     this.sealed = NO_CHUNKS
     this.#dropOpen()
@@ -316,6 +368,16 @@ function dropped(list: readonly SealedChunk[], n: number): readonly SealedChunk[
   if (n >= list.length) return NO_CHUNKS
   ;(list as SealedChunk[]).splice(0, n)
   return list
+}
+
+// Columns of room for at least `n` points, shared by the series of this thread (used synchronously).
+let scratch: Columns = { ts: new Float64Array(256), vs: new Float64Array(256), n: 0 }
+function scratchFor(n: number): Columns {
+  if (scratch.ts.length < n) {
+    const size = Math.max(n, scratch.ts.length * 2)
+    scratch = { ts: new Float64Array(size), vs: new Float64Array(size), n: 0 }
+  }
+  return scratch
 }
 
 // Points ts/vs[0..n) (in time order) as a compressed chunk.

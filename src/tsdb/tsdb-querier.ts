@@ -553,7 +553,7 @@ export function rawMinT(s: MemSeries): number {
   let min = Infinity
   for (const { entry } of s.inBlocks) for (const c of entry.chunks) if (c.minT < min) min = c.minT
   if (s.sealed.length > 0 && s.sealed[0].minT < min) min = s.sealed[0].minT
-  if (s.n > 0 && s.cols[0] < min) min = s.cols[0]
+  if (s.n > 0 && s.openMinT() < min) min = s.openMinT()
   for (const c of s.oooSealed) if (c.minT < min) min = c.minT
   if (s.oooN > 0 && s.oooTs[0] < min) min = s.oooTs[0]
   return min
