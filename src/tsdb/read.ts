@@ -2,7 +2,13 @@
 // (stored, or computed from raw data past the watermark), and falcon's `query`, `last` and `seriesInfo`.
 import { PeregrineError } from '../core/errors.js'
 import type { Block, BlockKind, ChunkRef } from './block.js'
-import { type Columns, decodeChunkInto, ensureRoom, growColumns } from './chunk/chunk.js'
+import {
+  type Columns,
+  decodeChunkInto,
+  ensureRoom,
+  growColumns,
+  keepWithin,
+} from './chunk/chunk.js'
 import { type SeriesGrid, thinChunk } from './grid-cache.js'
 import { mergeFirstWins, mergeLastWins } from './merge.js'
 import {
@@ -297,17 +303,7 @@ function appendChunk(
   const at = out.n
   if (out.ts.length - at < n) growColumns(out, Math.max(at + n, Math.ceil(out.ts.length * 1.5)))
   const got = decodeChunkInto(bytes, minT, out.ts, out.vs, at)
-  const ts = out.ts
-  let lo = at
-  const end = at + got
-  while (lo < end && ts[lo] <= from) lo++
-  let hi = end
-  while (hi > lo && ts[hi - 1] > to) hi--
-  if (lo > at) {
-    ts.copyWithin(at, lo, hi)
-    out.vs.copyWithin(at, lo, hi)
-  }
-  out.n = at + hi - lo
+  keepWithin(out, at, at + got, from, to)
 }
 
 function appendRange(

@@ -2,7 +2,7 @@
 import type { CounterType } from '../core/model.js'
 import { seriesKeyOf } from '../core/model.js'
 import { ByteWriter } from './chunk/byte-buffer.js'
-import { type Columns, encodeChunk, ensureRoom } from './chunk/chunk.js'
+import { type Columns, encodeChunk, ensureRoom, keepWithin } from './chunk/chunk.js'
 import { clearOpen, type OpenChunk, openAppend, openDecode } from './chunk/open-chunk.js'
 import type { Block, BlockSeries } from './block.js'
 import type { Labels } from './querier.js'
@@ -274,17 +274,7 @@ export class MemSeries implements SeriesDesc, OpenChunk {
       out.ts.set(this.rawCols.subarray(0, n), at)
       out.vs.set(this.rawCols.subarray(this.rawCap, this.rawCap + n), at)
     }
-    const ts = out.ts
-    let lo = at
-    const end = at + n
-    while (lo < end && ts[lo] <= from) lo++
-    let hi = end
-    while (hi > lo && ts[hi - 1] > to) hi--
-    if (lo > at) {
-      ts.copyWithin(at, lo, hi)
-      out.vs.copyWithin(at, lo, hi)
-    }
-    out.n = at + hi - lo
+    keepWithin(out, at, at + n, from, to)
   }
 
   /** seal compresses the open chunk into `sealed` and the out-of-order buffer into `oooSealed`. */

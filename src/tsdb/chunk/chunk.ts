@@ -15,6 +15,23 @@ export function ensureRoom(out: Columns, need: number): void {
   if (out.ts.length < need) growColumns(out, Math.max(need, out.ts.length * 2))
 }
 
+/**
+ * keepWithin keeps of out's points [at, end) (in time order) those in (from, to], moved down to `at`,
+ * and sets out.n past them: a chunk decoded onto the end of `out`, cut to a read's range.
+ */
+export function keepWithin(out: Columns, at: number, end: number, from: number, to: number): void {
+  const ts = out.ts
+  let lo = at
+  while (lo < end && ts[lo] <= from) lo++
+  let hi = end
+  while (hi > lo && ts[hi - 1] > to) hi--
+  if (lo > at) {
+    ts.copyWithin(at, lo, hi)
+    out.vs.copyWithin(at, lo, hi)
+  }
+  out.n = at + hi - lo
+}
+
 /** growColumns replaces the columns of `out` with ones of `size`, its n samples copied. */
 export function growColumns(out: Columns, size: number): void {
   const ts = new Float64Array(size)

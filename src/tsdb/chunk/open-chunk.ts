@@ -103,51 +103,47 @@ export function openAppend(c: OpenChunk, t: number, v: number): void {
 export function openDecode(c: OpenChunk, ts: Float64Array, vs: Float64Array, at: number): number {
   const b = c.openBytes
   const n = c.n
-  let p = 0
   let t = 0
   let delta = 0
   let v = 0
+  readAt = 0
   for (let i = 0; i < n; i++) {
-    if (i === 0) {
-      for (let k = 0; k < 8; k++) f64b[k] = b[p + k]
-      p += 8
-      t = f64[0]
-    } else {
-      // Varint, inline: the read loop is the hot part of every head read.
-      let z = 0
-      let mul = 1
-      let byte: number
-      do {
-        byte = b[p++]
-        z += (byte & 0x7f) * mul
-        mul *= 128
-      } while (byte >= 0x80)
-      delta += unzigzag(z)
+    if (i === 0) t = getFloat64(b)
+    else {
+      delta += unzigzag(getVarint(b))
       t += delta
     }
-    const kind = b[p++]
-    if (kind === KIND_SAME) {
-      // v stays
-    } else if (kind === KIND_RAW) {
-      for (let k = 0; k < 8; k++) f64b[k] = b[p + k]
-      p += 8
-      v = f64[0]
-    } else {
-      let z = 0
-      let mul = 1
-      let byte: number
-      do {
-        byte = b[p++]
-        z += (byte & 0x7f) * mul
-        mul *= 128
-      } while (byte >= 0x80)
+    const kind = b[readAt++]
+    if (kind === KIND_RAW) v = getFloat64(b)
+    else if (kind !== KIND_SAME) {
       const scale = POW10[kind]
-      v = (mantissaOf(v, scale) + unzigzag(z)) / scale
+      v = (mantissaOf(v, scale) + unzigzag(getVarint(b))) / scale
     }
     ts[at + i] = t
     vs[at + i] = v
   }
   return n
+}
+
+// The decoder's place in the bytes it reads (decoding is synchronous: one cursor will do).
+let readAt = 0
+
+function getVarint(b: Uint8Array): number {
+  let z = 0
+  let mul = 1
+  let byte: number
+  do {
+    byte = b[readAt++]
+    z += (byte & 0x7f) * mul
+    mul *= 128
+  } while (byte >= 0x80)
+  return z
+}
+
+function getFloat64(b: Uint8Array): number {
+  for (let k = 0; k < 8; k++) f64b[k] = b[readAt + k]
+  readAt += 8
+  return f64[0]
 }
 
 function grow(c: OpenChunk): void {
