@@ -78,3 +78,32 @@ describe('MemSeries open chunk, raw once a point is inserted', () => {
     assert.deepEqual(openPoints(s), [[200_000, 1]])
   })
 })
+
+describe('MemSeries open chunk, from the review', () => {
+  it('stays compressed when a point already held is sent again', () => {
+    const s = new MemSeries(1, desc)
+    for (let i = 1; i <= 100; i++) s.append(i * 60_000, i)
+    assert.equal(s.append(50 * 60_000, 50), 1)
+    assert.equal(s.rawCap, 0)
+    assert.ok(s.openBytes.length > 0)
+    assert.equal(openPoints(s).length, 100)
+  })
+
+  it('keeps timestamps the encoding cannot hold by going raw', () => {
+    const s = new MemSeries(1, desc)
+    const ts = [1000, 2000.5, 3001, 2 ** 60, 2 ** 60 + 2 ** 20]
+    for (const t of ts) s.append(t, 1)
+    assert.ok(s.rawCap > 0)
+    assert.deepEqual(
+      openPoints(s).map(([t]) => t),
+      ts
+    )
+    const first = new MemSeries(2, desc)
+    first.append(0.5, 7)
+    first.append(1, 8)
+    assert.deepEqual(openPoints(first), [
+      [0.5, 7],
+      [1, 8],
+    ])
+  })
+})

@@ -3,7 +3,13 @@ import type { CounterType } from '../core/model.js'
 import { seriesKeyOf } from '../core/model.js'
 import { ByteWriter } from './chunk/byte-buffer.js'
 import { type Columns, encodeChunk, ensureRoom, keepWithin } from './chunk/chunk.js'
-import { clearOpen, type OpenChunk, openAppend, openDecode } from './chunk/open-chunk.js'
+import {
+  clearOpen,
+  type OpenChunk,
+  openAppend,
+  openDecode,
+  openEncodable,
+} from './chunk/open-chunk.js'
 import type { Block, BlockSeries } from './block.js'
 import type { Labels } from './querier.js'
 
@@ -181,9 +187,12 @@ export class MemSeries implements SeriesDesc, OpenChunk {
     if (t > this.maxT) {
       // Seal on the point count alone, never on the array's capacity: replay must seal at the same points.
       if (this.n >= HEAD_CHUNK_POINTS) this.#sealOpen()
+      // The encoding holds integer timestamps within ±2^49 ms (what the appender lets in); any other
+      // turns the chunk raw rather than be stored wrong.
+      if (this.rawCap === 0 && !openEncodable(t)) this.#toRaw(0)
       if (this.rawCap === 0) openAppend(this, t, v)
       else {
-        if (this.n === this.rawCap) this.#resizeRaw(this.n * 2)
+        if (this.n === this.rawCap) this.#resizeRaw(Math.max(8, this.n * 2))
         this.rawCols[this.n] = t
         this.rawCols[this.rawCap + this.n] = v
         this.n++
@@ -196,17 +205,12 @@ export class MemSeries implements SeriesDesc, OpenChunk {
     // Inside the open chunk's range: binary search, drop an exact duplicate, else insert in place.
     const n = this.n
     if (this.rawCap === 0) {
-      // Raw from now until sealed.
-      const cap = n + 16
+      // A point sent again (a retry) leaves the chunk compressed; one inserted turns it raw.
       const { ts, vs } = scratchFor(n)
       openDecode(this, ts, vs, 0)
-      const cols = new Float64Array(2 * cap)
-      cols.set(ts.subarray(0, n))
-      cols.set(vs.subarray(0, n), cap)
-      clearOpen(this)
-      this.n = n
-      this.rawCols = cols
-      this.rawCap = cap
+      const at = lowerBound(ts, n, t)
+      if (at < n && ts[at] === t) return DUPLICATE
+      this.#toRaw(16)
     }
     const lo = lowerBound(this.rawCols, n, t)
     if (lo < n && this.rawCols[lo] === t) return DUPLICATE
@@ -243,6 +247,21 @@ export class MemSeries implements SeriesDesc, OpenChunk {
     this.oooVs[lo] = v
     this.oooN++
     return OUT_OF_ORDER_INSERTED
+  }
+
+  // Turns the open chunk raw (until it is sealed), with room for `extra` more points.
+  #toRaw(extra: number): void {
+    const n = this.n
+    const cap = Math.max(8, n + extra)
+    const { ts, vs } = scratchFor(n)
+    openDecode(this, ts, vs, 0)
+    const cols = new Float64Array(2 * cap)
+    cols.set(ts.subarray(0, n))
+    cols.set(vs.subarray(0, n), cap)
+    clearOpen(this)
+    this.n = n
+    this.rawCols = cols
+    this.rawCap = cap
   }
 
   // Moves a raw open chunk to an array of room for `size` points.

@@ -19,6 +19,8 @@ const POW10: number[] = []
 for (let k = 0; k <= MAX_DECIMALS; k++) POW10.push(10 ** k)
 /** Mantissas beyond this go raw: their differences must stay exact integers. */
 const MAX_MANTISSA = 2 ** 50
+/** MAX_TIMESTAMP: deltas of deltas of timestamps within it stay exact integers (the appender's bound). */
+const MAX_TIMESTAMP = 2 ** 49
 /** The most bytes one point takes: an 8-byte varint delta, a kind, an 8-byte payload. */
 const MAX_POINT_BYTES = 18
 const FIRST_BYTES = 32
@@ -57,7 +59,15 @@ export function clearOpen(c: OpenChunk): void {
   c.openK = 0
 }
 
-/** openAppend adds a point after every point of `c` (t greater than its last timestamp). */
+/** openEncodable tells whether the encoding holds timestamp `t`: an integer within ±2^49. */
+export function openEncodable(t: number): boolean {
+  return Number.isInteger(t) && Math.abs(t) <= MAX_TIMESTAMP
+}
+
+/**
+ * openAppend adds a point after every point of `c`: t greater than its last timestamp and
+ * `openEncodable` (the caller checks).
+ */
 export function openAppend(c: OpenChunk, t: number, v: number): void {
   if (c.openPos + MAX_POINT_BYTES > c.openBytes.length) grow(c)
   const b = c.openBytes
