@@ -249,6 +249,35 @@ describe('transfer', () => {
     )
   })
 
+  it('stores every point of pushes large enough to be parsed in pieces, over HTTP and RPC', async () => {
+    // ~400 KB each: parsed in ~64 KB pieces cut between items (core parseJsonBytes). Tags hold
+    // `},{`, quotes and multi-byte text, so some cuts are tried inside strings and refused.
+    const push = (prefix: string) =>
+      Array.from({ length: 3000 }, (_, i) =>
+        mv(`${prefix}-${i % 30}`, `piece.m${Math.floor(i / 30)}`, i / 8, {
+          tags: i % 7 === 0 ? `note=a},{"b":"c"},{,城市=北京` : `k=${i % 5}`,
+        })
+      )
+    const items = push('pieces-http')
+    const body = JSON.stringify(items)
+    assert.ok(body.length > 300_000)
+    const res = await fetch(`http://${transfer.addresses.http}/api/push`, { method: 'POST', body })
+    const answer = (await res.json()) as { data: { Total: number; Invalid: number } }
+    assert.deepEqual([res.status, answer.data.Total, answer.data.Invalid], [200, 3000, 0])
+    const viaRpc = push('pieces-rpc')
+    const r = await rpc.call<{ Total: number; Invalid: number }>('Transfer.Update', viaRpc)
+    assert.deepEqual([r.Total, r.Invalid], [3000, 0])
+    for (const list of [items, viaRpc]) {
+      for (const i of [0, 7, 1234, 2999]) {
+        const m = list[i]
+        const counter = `${m.metric}/${m.tags.split(',').sort().join(',')}`
+        const got = await queryAnyGraph(m.endpoint, counter)
+        assert.ok(got !== null, `${m.endpoint}/${counter} stored`)
+        assert.deepEqual(got.values, [{ timestamp: NOW - (NOW % 60), value: i / 8 }])
+      }
+    }
+  })
+
   it('answers a 50 MB push with 413 under the default limit, and keeps serving', async () => {
     const t = await startTransfer(
       parseTransferConfig({
