@@ -70,7 +70,7 @@ const sealWriter = new ByteWriter(4096)
  * chunks when it fills. Those chunks may overlap each other, the sealed chunks and the blocks: reads and
  * flushes merge them in time order, and of two points with one timestamp the one written first is kept.
  *
- *   blocks: [chunk][chunk] …   sealed: [chunk][chunk]   open: n points in a slot   (time grows →)
+ *   blocks: [chunk][chunk] …   sealed: [chunk][chunk]   open: n points, compressed (time grows →)
  *   late:   oooSealed: [chunk][chunk] …   ooo: oooTs[0..oooN) oooVs[0..oooN)    (any time before frozenT)
  */
 /** InBlock is a series' entry in one block. */
@@ -210,7 +210,7 @@ export class MemSeries implements SeriesDesc, OpenChunk {
       openDecode(this, ts, vs, 0)
       const at = lowerBound(ts, n, t)
       if (at < n && ts[at] === t) return DUPLICATE
-      this.#toRaw(16)
+      this.#toRaw(16, true)
     }
     const lo = lowerBound(this.rawCols, n, t)
     if (lo < n && this.rawCols[lo] === t) return DUPLICATE
@@ -249,12 +249,13 @@ export class MemSeries implements SeriesDesc, OpenChunk {
     return OUT_OF_ORDER_INSERTED
   }
 
-  // Turns the open chunk raw (until it is sealed), with room for `extra` more points.
-  #toRaw(extra: number): void {
+  // Turns the open chunk raw (until it is sealed), with room for `extra` more points; `decoded`: its
+  // points are already in the scratch columns.
+  #toRaw(extra: number, decoded = false): void {
     const n = this.n
     const cap = Math.max(8, n + extra)
     const { ts, vs } = scratchFor(n)
-    openDecode(this, ts, vs, 0)
+    if (!decoded) openDecode(this, ts, vs, 0)
     const cols = new Float64Array(2 * cap)
     cols.set(ts.subarray(0, n))
     cols.set(vs.subarray(0, n), cap)
