@@ -20,6 +20,7 @@ import {
 } from '../test/support/peregrine-process.js'
 import { Db } from '../src/tsdb/index.js'
 import { Dataset, STEP } from './dataset.js'
+import { type Answer, HttpLoad } from './support/http-load.js'
 import { memoryMb, treeCpuSeconds } from './support/proc.js'
 
 const T0 = performance.now()
@@ -458,9 +459,11 @@ async function push(
   all: Body[],
   clients: number,
   pid: number,
-  ack: (res: Response, body: Body) => Promise<number>
+  ack: (res: Answer, body: Body) => number
 ): Promise<{ rate: number; cpu: number; acked: number }> {
   const total = all.reduce((a, b) => a + b.n, 0)
+  const load = new HttpLoad(clients, REQUEST_TIMEOUT_MS)
+  const target = new URL(url)
   let next = 0
   let done = 0
   let acked = 0
@@ -471,13 +474,8 @@ async function push(
     Array.from({ length: clients }, async () => {
       while (next < all.length) {
         const body = all[next++]
-        const res = await fetch(url, {
-          method: 'POST',
-          body: body.bytes,
-          headers: { 'content-type': contentType },
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        })
-        acked += await ack(res, body)
+        const res = await load.post(target, body.bytes, { 'content-type': contentType })
+        acked += ack(res, body)
         done += body.n
         if (done >= report * total) {
           report += 0.1
@@ -489,20 +487,21 @@ async function push(
     })
   )
   const seconds = (performance.now() - started) / 1000
+  load.close()
   return { rate: acked / seconds, cpu: treeCpuSeconds(pid) - cpuBefore, acked }
 }
 
-async function falconAck(res: Response, body: Body): Promise<number> {
-  if (res.status !== 200) throw new Error(`/api/push answered ${res.status}: ${await res.text()}`)
-  const answer = (await res.json()) as { data: { Total: number; Invalid: number } }
+function falconAck(res: Answer, body: Body): number {
+  if (res.status !== 200) throw new Error(`/api/push answered ${res.status}: ${res.text}`)
+  const answer = JSON.parse(res.text) as { data: { Total: number; Invalid: number } }
   if (answer.data.Total !== body.n) {
     throw new Error(`/api/push counted ${answer.data.Total} of ${body.n} points`)
   }
   return answer.data.Total - answer.data.Invalid
 }
 
-async function vmAck(res: Response, body: Body): Promise<number> {
-  const text = await res.text()
+function vmAck(res: Answer, body: Body): number {
+  const text = res.text
   if (res.status !== 204 && res.status !== 200) {
     throw new Error(`victoria-metrics answered ${res.status}: ${text.slice(0, 300)}`)
   }
@@ -650,7 +649,7 @@ async function extraSeries(
   start: () => Promise<{ pid: number; url: string; stop: () => Promise<void> }>,
   format: Format,
   contentType: string,
-  ack: (res: Response, body: Body) => Promise<number>
+  ack: (res: Answer, body: Body) => number
 ): Promise<number | null> {
   if (f.extraSeries === 0) return null
   const { data, values } = datasetValues(f.extraSeries, EXTRA_POINTS)

@@ -12,6 +12,7 @@ import { JsonRpcClient } from '../src/core/index.js'
 import { loginRoot, startPeregrine } from '../test/support/peregrine-process.js'
 import { Dataset, STEP } from './dataset.js'
 import { falconBatches } from './support/falcon-batches.js'
+import { HttpLoad } from './support/http-load.js'
 import { memoryMb, treeCpuSeconds } from './support/proc.js'
 
 function log(message: string): void {
@@ -142,14 +143,12 @@ async function main(): Promise<void> {
     const rssBase = rssMb(pid)
     // Every point a push acknowledges (Invalid 0, or the refused ones left out) is counted here.
     let acked = 0
+    const load = new HttpLoad(f.clients)
+    const target = new URL(url)
     const pushHttp = async (_c: number, body: string) => {
-      const res = await fetch(url, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json' },
-      })
-      if (res.status !== 200) throw new Error(`push answered ${res.status}: ${await res.text()}`)
-      const answer = (await res.json()) as { data: { Total: number; Invalid: number } }
+      const res = await load.post(target, body, { 'content-type': 'application/json' })
+      if (res.status !== 200) throw new Error(`push answered ${res.status}: ${res.text}`)
+      const answer = JSON.parse(res.text) as { data: { Total: number; Invalid: number } }
       acked += answer.data.Total - answer.data.Invalid
     }
     // The server's CPU over each push phase alone: the process and anything it runs.
@@ -194,6 +193,7 @@ async function main(): Promise<void> {
       0x5eed
     )
     await phase('shuffled', f.clients, shuffledBatches.values(), pushHttp, shuffledTotal)
+    load.close()
     const rssLoaded = rssMb(pid)
     const seriesStored = 2 * f.series + shuffledSeries
     // What graph holds against what was acknowledged: every point here is new (no duplicates).

@@ -6,6 +6,7 @@
  * may lead. Imports nothing else in src/.
  */
 export * from './model.js'
+export * from './point-columns.js'
 export * from './errors.js'
 export * from './validate.js'
 export * from './hostname.js'

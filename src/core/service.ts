@@ -15,6 +15,11 @@ export interface Logger {
 export interface RpcCaller {
   call<T = unknown>(method: string, param: unknown): Promise<T>
   close(): void
+  /**
+   * columns: the caller is a graph in this process that takes `Graph.SendColumns` (GraphColumns[]),
+   * points without an object each; absent for a caller over the wire.
+   */
+  readonly columns?: true
 }
 
 /** Deps are what an app's start() is given besides its config (Prometheus' EngineOpts spirit). */

@@ -105,6 +105,7 @@ export async function start(config: Readonly<GraphConfig>, deps: Deps): Promise<
         return (await fn(param)) as T
       },
       close: () => undefined,
+      columns: true,
     },
     addresses: {
       rpc: `${rpcAddr.address}:${rpcAddr.port}`,

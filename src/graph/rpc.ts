@@ -11,6 +11,8 @@ import {
   graphItemProblem,
   graphSeriesParam,
   graphStringList,
+  type GraphColumns,
+  type GraphSeries,
 } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf, falconLastPoint } from '../tsdb/index.js'
 import { fold, labelNames, labelValues, metadata, select } from './series-rpc.js'
@@ -114,7 +116,8 @@ export function graphMethods(
 ): Map<string, (p: unknown) => unknown> {
   const seriesByTags: SeriesByTags = new WeakMap()
   const refByToken: RefByToken = new WeakMap()
-  return new Map<string, (p: unknown) => unknown>([
+  const refBySeries: RefBySeries = new WeakMap()
+  const methods = new Map<string, (p: unknown) => unknown>([
     ['Graph.Ping', () => ({ code: 0 })],
     ['Graph.Send', (p) => send(db, counters, p, seriesByTags)],
     // Peregrine's own: Prometheus series (ms timestamps, any float64) from transfer's remote write.
@@ -136,6 +139,13 @@ export function graphMethods(
     ['Graph.LabelValues', (p) => labelValues(db, p, options.maxIndexRows)],
     ['Graph.Metadata', (p) => metadata(db, p, options.maxIndexRows)],
   ])
+  // Peregrine's own, in this process only (transfer beside graph): Graph.Send's points as columns.
+  if (options.inProcess === true) {
+    methods.set('Graph.SendColumns', (p) =>
+      sendColumns(db, counters, p as readonly GraphColumns[], refBySeries)
+    )
+  }
+  return methods
 }
 
 /**
@@ -278,6 +288,50 @@ async function send(
   refused.sort((a, b) => a.index - b.index)
   counters.sendRefused += result.refused.length
   return { code: 0, refused }
+}
+
+/** RefBySeries remembers the series ref a GraphSeries (transfer's, in this process) led to. */
+type RefBySeries = WeakMap<GraphSeries, number>
+
+/**
+ * sendColumns is Graph.Send for a transfer in this process: the same points as columns, one GraphSeries
+ * object per series (built by transfer from validated points, so not checked again), and the same
+ * answer; a refusal's index counts the points of every GraphColumns of the call in order.
+ */
+async function sendColumns(
+  db: Db,
+  counters: GraphCounters,
+  parts: readonly GraphColumns[],
+  refBySeries: RefBySeries
+): Promise<{ code: number; refused?: SendRefusal[] }> {
+  counters.sendCalls++
+  const app = db.appender()
+  for (const part of parts) {
+    const { series, ts, vs } = part
+    const n = series.length
+    counters.sendItems += n
+    for (let i = 0; i < n; i++) {
+      const s = series[i]
+      const known = refBySeries.get(s)
+      if (known !== undefined && db.hasRef(known)) {
+        app.append(known, null, ts[i] * 1000, vs[i])
+        continue
+      }
+      const desc = {
+        endpoint: s.endpoint,
+        metric: s.metric,
+        tags: formatTags(s.tags),
+        dstype: dsTypeOf(s.dstype),
+        step: s.step,
+      }
+      const ref = app.append(0, desc, ts[i] * 1000, vs[i])
+      if (ref !== 0) refBySeries.set(s, ref)
+    }
+  }
+  const result = await app.commit()
+  if (result.refused.length === 0) return { code: 0 }
+  counters.sendRefused += result.refused.length
+  return { code: 0, refused: result.refused.map((r) => ({ ...r })) }
 }
 
 /**

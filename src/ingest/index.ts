@@ -18,3 +18,10 @@ export {
   type TransferResponse,
 } from './push.js'
 export { serveLineSocket, type LineSocketCounters, type LineSocketOptions } from './line-socket.js'
+export {
+  ParsePool,
+  type ParsedPush,
+  type ParsePoolOptions,
+  type ValidatedPush,
+  MAX_WORKER_SERIES,
+} from './parse-pool.js'

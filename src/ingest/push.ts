@@ -4,7 +4,10 @@
 import type { AddressInfo, Server } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import {
+  type BatchResult,
   type ConnectionLimits,
+  pointAt,
+  type PointColumns,
   type Deps,
   inputIndex,
   limitedServerFactory,
@@ -24,6 +27,7 @@ import {
   VERSION,
 } from '../core/index.js'
 import { serveLineSocket } from './line-socket.js'
+import type { ParsePool, ValidatedPush } from './parse-pool.js'
 
 /** Refused is a valid point the sink would not keep: its index in the sink's batch, a code and why. */
 export interface Refused {
@@ -179,6 +183,37 @@ export interface PushOptions {
   failureHint: string
   /** refusedBy names who refuses points in the log line (`graph`). */
   refusedBy: string
+  /**
+   * pool parses and validates large HTTP pushes on worker threads (transfer's); without one, every
+   * push is parsed on the main thread (the gateway, which relays pushes as they came).
+   */
+  pool?: ParsePool
+  /**
+   * sinkColumns takes what the pool validated, as columns (transfer's router); without it the points
+   * go to `sink` as MetricValues.
+   */
+  sinkColumns?: (valid: PointColumns) => Promise<readonly Refused[]>
+}
+
+/** NOT_AN_ARRAY is the body of an HTTP push a worker parsed as JSON other than an array. */
+const NOT_AN_ARRAY = Symbol('not an array')
+
+/** PooledPush is the body of an HTTP push a worker parsed and validated. */
+class PooledPush {
+  constructor(
+    readonly push: ValidatedPush,
+    readonly started: number
+  ) {}
+}
+
+/** bodyNotJson is the 400 of a body that does not parse, quoting the parser (made printable). */
+function bodyNotJson(message: string): Error & { statusCode: number } {
+  // The parser quotes the body: a gzip or other binary one must not come back as raw bytes.
+  const e = new Error(`decode error: the body is not JSON (${printable(message)})`) as Error & {
+    statusCode: number
+  }
+  e.statusCode = 400
+  return e
 }
 
 /**
@@ -215,8 +250,46 @@ export function createPushReceivers(
   const receive = async (body: unknown, json?: () => string | null): Promise<TransferResponse> => {
     const started = deps.now()
     const batch = validateBatch(body, Math.floor(started / 1000), MAX_ANSWER_ERRORS)
-    const { valid, invalid, errors } = batch
-    counters.received += valid.length + invalid
+    const { valid } = batch
+    const sent =
+      batch.invalid === 0 && batch.plain
+        ? { items: body as unknown[], json: json ?? noText }
+        : undefined
+    return settle(
+      batch,
+      valid.length,
+      (i) => valid[i],
+      () => o.sink(valid, sent),
+      started
+    )
+  }
+
+  // receiveValidated is `receive` for a push the pool parsed and validated.
+  const receiveValidated = (push: ValidatedPush, started: number): Promise<TransferResponse> => {
+    const { valid } = push
+    const sink = o.sinkColumns
+    return settle(
+      push,
+      valid.ids.length,
+      (i) => pointAt(valid, i),
+      sink !== undefined
+        ? () => sink(valid)
+        : () => o.sink(Array.from({ length: valid.ids.length }, (_, i) => pointAt(valid, i))),
+      started
+    )
+  }
+
+  // settle is the rest of `receive` once a push is validated: count, sink, answer. `at(i)` is valid
+  // point i, for messages.
+  const settle = async (
+    batch: Pick<BatchResult, 'invalid' | 'errors' | 'invalidAt'>,
+    count: number,
+    at: (i: number) => MetricValue,
+    sink: () => Promise<readonly Refused[]>,
+    started: number
+  ): Promise<TransferResponse> => {
+    const { invalid, errors } = batch
+    counters.received += count + invalid
     counters.invalid += invalid
     // As refusals below: the first lines of a push, at most every 10 s.
     if (errors.length > 0 && started - invalidLoggedAt >= 10_000) {
@@ -225,18 +298,10 @@ export function createPushReceivers(
       }
       invalidLoggedAt = started
     }
-    const refused =
-      valid.length === 0
-        ? []
-        : await o.sink(
-            valid,
-            invalid === 0 && batch.plain
-              ? { items: body as unknown[], json: json ?? noText }
-              : undefined
-          )
+    const refused = count === 0 ? [] : await sink()
     const answer: TransferResponse = {
       Message: 'ok',
-      Total: valid.length + invalid,
+      Total: count + invalid,
       Invalid: invalid + refused.length,
       Latency: deps.now() - started,
     }
@@ -246,16 +311,16 @@ export function createPushReceivers(
         counters.refusedByCode[r.code] = (counters.refusedByCode[r.code] ?? 0) + 1
       }
       // One line per 10 s at most: a client sending nothing but refused points must not flood the log.
-      const at = deps.now()
-      if (at - refusalLoggedAt >= 10_000) {
+      const now = deps.now()
+      if (now - refusalLoggedAt >= 10_000) {
         const r = refused[0]
-        const m = valid[r.index]
+        const m = at(r.index)
         const since = counters.refused - refusedAtLog - refused.length
         deps.log.warn(
           `${name}: ${refused.length} of ${answer.Total} points refused by ${o.refusedBy}, e.g. ${m.endpoint}/${m.metric} at ${m.timestamp}: ${r.message}` +
             (since > 0 ? ` (and ${since} before, since the last line)` : '')
         )
-        refusalLoggedAt = at
+        refusalLoggedAt = now
         refusedAtLog = counters.refused
       }
     }
@@ -264,7 +329,7 @@ export function createPushReceivers(
       const toInput = inputIndex(batch.invalidAt)
       const lines: [number, string][] = errors.map((e) => [e.index, e.error.message])
       for (const r of refused.slice(0, MAX_ANSWER_ERRORS)) {
-        const m = valid[r.index]
+        const m = at(r.index)
         lines.push([
           toInput(r.index),
           `${r.code}: ${m.endpoint}/${m.metric} at ${m.timestamp}: ${r.message}`,
@@ -329,18 +394,36 @@ export function createPushReceivers(
     // it does not speak.
     if (req.url.startsWith('/api/v1/write')) return done(null, body)
     if ((body as Buffer).length === 0) return done(null, undefined)
+    const started = deps.now()
+    const pooled =
+      req.url.startsWith('/api/push') && o.pool !== undefined
+        ? o.pool.parse(body as Buffer, Math.floor(started / 1000), MAX_ANSWER_ERRORS)
+        : null
+    if (pooled !== null) {
+      pooled.then(
+        (p) => {
+          if (p.fault === 'json') done(bodyNotJson(p.message), undefined)
+          else if (p.fault === 'shape') done(null, NOT_AN_ARRAY)
+          else done(null, new PooledPush(p.push, started))
+        },
+        (err: Error) => {
+          // Not acknowledged: the client pushes again.
+          const e = new Error(
+            `${name}: parsing the push failed (${err.message}); push it again`
+          ) as Error & { statusCode: number }
+          e.statusCode = 503
+          done(e, undefined)
+        }
+      )
+      return
+    }
     try {
       const value: unknown = parseJsonBytes(body as Buffer)
       // The text, for a relay (the gateway), is made only if it asks.
       ;(req as { pushBytes?: Buffer }).pushBytes = body as Buffer
       done(null, value)
     } catch (err) {
-      // The parser quotes the body: a gzip or other binary one must not come back as raw bytes.
-      const e = new Error(
-        `decode error: the body is not JSON (${printable((err as Error).message)})`
-      ) as Error & { statusCode: number }
-      e.statusCode = 400
-      done(e, undefined)
+      done(bodyNotJson((err as Error).message), undefined)
     }
   })
   // Remote write bodies are snappy-compressed protobuf, taken as bytes (any parameters of the type).
@@ -361,10 +444,14 @@ export function createPushReceivers(
     counters.httpPushes++
     if (req.body === undefined)
       return reply.status(400).send({ msg: 'blank body: expected a JSON array of MetricValue' })
-    if (!Array.isArray(req.body)) {
+    const pooled = req.body instanceof PooledPush ? req.body : null
+    if (pooled === null && !Array.isArray(req.body)) {
       return reply.status(400).send({ msg: 'body: expected a JSON array of MetricValue' })
     }
     try {
+      if (pooled !== null) {
+        return { msg: 'success', data: await receiveValidated(pooled.push, pooled.started) }
+      }
       return {
         msg: 'success',
         data: await receive(req.body, () => {

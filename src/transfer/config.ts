@@ -1,4 +1,5 @@
 // transfer's configuration (falcon's modules/transfer cfg.json roles), validated with every problem named.
+import { availableParallelism } from 'node:os'
 import {
   checkConnectionLimits,
   checkInt,
@@ -73,6 +74,14 @@ export interface TransferConfig extends ConnectionLimits {
    * created-timestamp-zero-ingestion). Default true.
    */
   remoteWriteCreatedZero: boolean
+  /**
+   * parseWorkers: worker threads that parse and validate HTTP pushes of at least `parseWorkerMinBytes`,
+   * so that parsing runs beside the main thread's storing and answering; 0 parses on the main thread.
+   * `auto` (the default): one fewer than the cores Node may use, at most 4.
+   */
+  parseWorkers: number | 'auto'
+  /** parseWorkerMinBytes: smaller HTTP pushes are parsed on the main thread (default 32 KiB). */
+  parseWorkerMinBytes: number
 }
 
 /** defaultTransferConfig holds every default. */
@@ -95,10 +104,17 @@ export const defaultTransferConfig: TransferConfig = {
   maxInflightBytes: 256 << 20,
   remoteWriteStep: 60,
   remoteWriteCreatedZero: true,
+  parseWorkers: 'auto',
+  parseWorkerMinBytes: 32 << 10,
   ...defaultConnectionLimits,
   maxConnections: 10_000,
   // A NAT or a proxy in front of a thousand agents is one address; one address is a tenth of a port.
   maxConnectionsPerAddress: 1000,
+}
+
+/** parseWorkerCount is `transfer.parseWorkers` resolved: `auto` is one fewer than the cores, at most 4. */
+export function parseWorkerCount(c: Pick<TransferConfig, 'parseWorkers'>): number {
+  return c.parseWorkers === 'auto' ? Math.min(4, availableParallelism() - 1) : c.parseWorkers
 }
 
 /** parseTransferConfig merges `raw` over the defaults and checks it, naming every bad key at once. */
@@ -157,10 +173,12 @@ export function parseTransferConfig(raw: Record<string, unknown>): Readonly<Tran
     'maxLineBytes',
     'maxInflightBytes',
     'remoteWriteStep',
+    'parseWorkerMinBytes',
   ] as const) {
     if (!Number.isInteger(c[key]) || c[key] <= 0)
       problems.push(`transfer.${key}: expected a positive integer, got ${JSON.stringify(c[key])}`)
   }
+  if (c.parseWorkers !== 'auto') checkInt(problems, 'transfer.parseWorkers', c.parseWorkers, 0, 64)
   if (typeof c.remoteWriteCreatedZero !== 'boolean') {
     problems.push(
       `transfer.remoteWriteCreatedZero: expected true or false, got ${JSON.stringify(c.remoteWriteCreatedZero)}`

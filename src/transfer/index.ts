@@ -15,8 +15,8 @@ import {
   type Service,
   snappyBlockLength,
 } from '../core/index.js'
-import { createPushReceivers } from '../ingest/index.js'
-import type { TransferConfig } from './config.js'
+import { createPushReceivers, ParsePool } from '../ingest/index.js'
+import { parseWorkerCount, type TransferConfig } from './config.js'
 import { registerTransferMetrics } from './metrics.js'
 import { RemoteWriteReceiver } from './remote-write.js'
 import { Router } from './router.js'
@@ -27,6 +27,12 @@ export { parseTransferConfig, defaultTransferConfig, type TransferConfig } from 
 export async function start(config: Readonly<TransferConfig>, deps: Deps): Promise<Service> {
   const router = new Router(config, deps)
   const remoteWrite = new RemoteWriteReceiver(router, config, deps)
+  const pool = new ParsePool({
+    workers: parseWorkerCount(config),
+    minBytes: config.parseWorkerMinBytes,
+    log: deps.log,
+    name: 'transfer',
+  })
   // One path for every receiver (ingest): validate, count, route, answer with falcon's
   // TransferResponse. A point is either stored (in every graph WAL that holds it) or counted in
   // Invalid and named in Errors.
@@ -35,6 +41,8 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     sink: (valid) => router.route(valid),
     failureHint: '; the points are buffered and retried, and pushing them again is safe',
     refusedBy: 'graph',
+    pool,
+    sinkColumns: (valid) => router.routeColumns(valid),
   })
   const { counters, listeners, inflight, http } = push
 
@@ -121,6 +129,7 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     addresses = await push.listen()
   } catch (err) {
     router.close()
+    await pool.close()
     throw err
   }
   return {
@@ -133,6 +142,7 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
     async stop() {
       // What socket connections hold is routed before the senders stop.
       await push.close()
+      await pool.close()
       router.close()
     },
   }

@@ -4,6 +4,9 @@ import type { AddressInfo, Server } from 'node:net'
 import {
   type CounterType,
   type Deps,
+  type GraphColumns,
+  type PointColumns,
+  type PushSeries,
   HashRing,
   type JudgeItem,
   type MetricValue,
@@ -533,5 +536,161 @@ describe('Router with replication', () => {
       /transfer\.replication: expected an integer from 1 to 1/
     )
     assert.equal(parseTransferConfig({ graphCluster, replication: 3 }).replication, 3)
+  })
+})
+
+describe('Router.routeColumns', () => {
+  // Points as a parse worker hands them over: a series table and three columns.
+  function columnsOf(values: readonly MetricValue[]): PointColumns {
+    const series: PushSeries[] = []
+    const idOf = new Map<string, number>()
+    const ids = new Uint32Array(values.length)
+    values.forEach((m, i) => {
+      const key = JSON.stringify([m.endpoint, m.metric, m.tags, m.counterType, m.step])
+      let id = idOf.get(key)
+      if (id === undefined) {
+        id = series.length
+        idOf.set(key, id)
+        series.push({ ...m, route: undefined })
+      }
+      ids[i] = id
+    })
+    return {
+      series,
+      ids,
+      ts: Float64Array.from(values, (m) => m.timestamp),
+      vs: Float64Array.from(values, (m) => m.value),
+    }
+  }
+
+  /** A cluster whose `local` addresses are graphs in this process (Graph.SendColumns), refusing `refuse` metrics. */
+  function mixedCluster(local: Set<string>, refuse = new Set<string>()) {
+    const calls: { method: string; address: string; param: unknown }[] = []
+    const dial = (address: string): RpcCaller => ({
+      call<T>(method: string, param: unknown): Promise<T> {
+        calls.push({ method, address, param })
+        const refused: { index: number; code: string; message: string }[] = []
+        const metrics =
+          method === 'Graph.SendColumns'
+            ? (param as GraphColumns[]).flatMap((c) => c.series.map((s) => s.metric))
+            : method === 'Graph.Send'
+              ? (param as { metric: string }[]).map((g) => g.metric)
+              : []
+        metrics.forEach((metric, index) => {
+          if (refuse.has(metric)) refused.push({ index, code: 'PG_TSDB_TOO_NEW', message: 'refused' })
+        })
+        return Promise.resolve((refused.length > 0 ? { code: 0, refused } : { code: 0 }) as T)
+      },
+      close: () => undefined,
+      ...(local.has(address) ? { columns: true as const } : {}),
+    })
+    // Every graph point received, as the GraphItem fields Graph.Send carries, by address.
+    const points = (address: string) =>
+      calls
+        .filter((c) => c.address === address)
+        .flatMap((c) =>
+          c.method === 'Graph.SendColumns'
+            ? (c.param as GraphColumns[]).flatMap((g) =>
+                g.series.map((s, i) => ({
+                  endpoint: s.endpoint,
+                  metric: s.metric,
+                  tags: { ...s.tags },
+                  value: g.vs[i],
+                  timestamp: g.ts[i],
+                  dstype: s.dstype,
+                  step: s.step,
+                }))
+              )
+            : c.method === 'Graph.Send'
+              ? (
+                  c.param as {
+                    endpoint: string
+                    metric: string
+                    tags: Record<string, string>
+                    value: number
+                    timestamp: number
+                    dstype: string
+                    step: number
+                  }[]
+                ).map((g) => ({
+                  endpoint: g.endpoint,
+                  metric: g.metric,
+                  tags: { ...g.tags },
+                  value: g.value,
+                  timestamp: g.timestamp,
+                  dstype: g.dstype,
+                  step: g.step,
+                }))
+              : []
+        )
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
+    return { dial, calls, points }
+  }
+
+  const graphCluster = { 'graph-00': 'ga:6070', 'graph-01': 'gb:6070' }
+  const values = Array.from({ length: 300 }, (_, i) =>
+    mv(`host-${i % 40}`, `m.${i % 3}`, {
+      value: i / 8,
+      counterType: i % 4 === 0 ? 'COUNTER' : 'GAUGE',
+      step: i % 5 === 0 ? 10 : 60,
+      tags: i % 6 === 0 ? '' : `b=${i % 6}, a=x`,
+      timestamp: 1_700_000_000 + 17 * i,
+    })
+  )
+
+  it('sends graph and judge what route sends, as columns to graphs in this process', async () => {
+    const viaRoute = mixedCluster(new Set())
+    const byRoute = new Router(
+      parseTransferConfig({ graphCluster, judgeCluster }),
+      depsOf(viaRoute.dial)
+    )
+    assert.deepEqual(await byRoute.route(values), [])
+    // ga is in this process, gb over the wire: both paths in one push.
+    const viaColumns = mixedCluster(new Set(['ga:6070']))
+    const byColumns = new Router(
+      parseTransferConfig({ graphCluster, judgeCluster }),
+      depsOf(viaColumns.dial)
+    )
+    assert.deepEqual(await byColumns.routeColumns(columnsOf(values)), [])
+    await waitUntil(
+      () =>
+        viaColumns.calls.filter((c) => c.method === 'Judge.Send').length ===
+        viaRoute.calls.filter((c) => c.method === 'Judge.Send').length,
+      'judge calls'
+    )
+    for (const address of ['ga:6070', 'gb:6070']) {
+      const want = viaRoute.points(address)
+      assert.ok(want.length > 50, `${address}: ${want.length} points`)
+      assert.deepEqual(viaColumns.points(address), want, address)
+    }
+    assert.ok(viaColumns.calls.some((c) => c.method === 'Graph.SendColumns'))
+    assert.ok(
+      !viaColumns.calls.some((c) => c.method === 'Graph.SendColumns' && c.address !== 'ga:6070')
+    )
+    const judged = (calls: typeof viaRoute.calls) =>
+      calls
+        .filter((c) => c.method === 'Judge.Send')
+        .flatMap((c) =>
+          (c.param as JudgeItem[]).map((j) => ({ ...j, tags: { ...j.tags }, at: c.address }))
+        )
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
+    assert.deepEqual(judged(viaColumns.calls), judged(viaRoute.calls))
+    byRoute.close()
+    byColumns.close()
+  })
+
+  it('names the points a graph refused by their index in the push, on either path', async () => {
+    const cluster = mixedCluster(new Set(['ga:6070']), new Set(['m.1']))
+    const router = new Router(
+      parseTransferConfig({ graphCluster, batch: 40 }),
+      depsOf(cluster.dial)
+    )
+    const refused = await router.routeColumns(columnsOf(values))
+    assert.deepEqual(
+      refused.map((r) => r.index),
+      values.flatMap((m, i) => (m.metric === 'm.1' ? [i] : []))
+    )
+    assert.ok(refused.every((r) => r.code === 'PG_TSDB_TOO_NEW'))
+    router.close()
   })
 })

@@ -12,6 +12,11 @@ import {
   seriesKeyOf,
   formatTags,
   type PromSeriesItem,
+  type GraphColumns,
+  type GraphSeries,
+  type PointColumns,
+  pointAt,
+  type PushSeries,
 } from '../core/index.js'
 import type { TransferConfig } from './config.js'
 
@@ -101,10 +106,12 @@ class AddressSender<T> {
   readonly #log: Logger
   #closed = false
   #dropped = 0
+  /** bySize: refusals index the points of a call (its batches' sizes), not its items (GraphColumns). */
+  readonly #bySize: boolean
 
   constructor(
     address: string,
-    method: 'Graph.Send' | 'Graph.Write' | 'Judge.Send',
+    method: 'Graph.Send' | 'Graph.SendColumns' | 'Graph.Write' | 'Judge.Send',
     limits: SenderLimits,
     counters: SenderCounters,
     deps: Deps
@@ -113,6 +120,7 @@ class AddressSender<T> {
     this.#method = method
     this.#name = `${method === 'Judge.Send' ? 'judge' : 'graph'} ${address}`
     this.#client = dialOf(deps)(address, { callTimeout: limits.callTimeout })
+    this.#bySize = method === 'Graph.SendColumns'
     this.#batch = limits.batch
     this.#maxBuffered = limits.maxBuffered
     this.#counters = counters
@@ -121,6 +129,11 @@ class AddressSender<T> {
 
   get buffered(): number {
     return this.#queued
+  }
+
+  /** columns: the address is a graph in this process that takes Graph.SendColumns. */
+  get columns(): boolean {
+    return this.#client.columns === true
   }
 
   /** dropped: items this address's buffer dropped, full while it was down (never delivered here). */
@@ -216,11 +229,12 @@ class AddressSender<T> {
             let r = 0
             for (const b of take) {
               const mine: Refused[] = []
-              for (; r < refused.length && refused[r].index < at + b.items.length; r++) {
+              const length = this.#bySize ? (b.size as number) : b.items.length
+              for (; r < refused.length && refused[r].index < at + length; r++) {
                 mine.push({ ...refused[r], index: refused[r].index - at })
               }
               b.done(null, mine)
-              at += b.items.length
+              at += length
             }
           }
           this.#schedule()
@@ -305,6 +319,17 @@ interface Placement {
   judge: AddressSender<JudgeItem> | null
 }
 
+/**
+ * SeriesRoute is where a pushed series (PushSeries) goes, kept on it: its replica set, its judge, the
+ * GraphSeries its points go to graph as, and whether every node of the set takes columns.
+ */
+interface SeriesRoute {
+  set: ReplicaSet
+  judge: AddressSender<JudgeItem> | null
+  graph: GraphSeries
+  columns: boolean
+}
+
 /** Part is one batch of items for every address of every node of a replica set. */
 interface Part<T> {
   set: ReplicaSet
@@ -344,6 +369,11 @@ export class Router {
   /** replica sets by name, so that each distinct set is one object. */
   readonly #sets = new Map<string, ReplicaSet>()
   readonly #senders = new Map<string, AddressSender<GraphItem>[]>()
+  /**
+   * columnSenders: per graph node whose every address is a graph in this process, a
+   * Graph.SendColumns sender to each (the points of a push parsed by a worker, without an object each).
+   */
+  readonly #columnSenders = new Map<string, AddressSender<GraphColumns>[]>()
   /** writers: per graph node, a Graph.Write sender to each of its addresses (Prometheus series). */
   readonly #writers = new Map<string, AddressSender<PromSeriesItem>[]>()
   readonly #judgeRing: HashRing | null
@@ -356,6 +386,7 @@ export class Router {
     const limits = { batch: cfg.batch, maxBuffered: cfg.maxBuffered, callTimeout: cfg.callTimeout }
     const byAddress = new Map<string, AddressSender<GraphItem>>()
     const writerByAddress = new Map<string, AddressSender<PromSeriesItem>>()
+    const columnByAddress = new Map<string, AddressSender<GraphColumns>>()
     for (const [node, addrs] of Object.entries(cfg.graphCluster)) {
       const list = addrs.split(',').map((a) => {
         const addr = a.trim()
@@ -367,6 +398,23 @@ export class Router {
         return s
       })
       this.#senders.set(node, list)
+      if (list.every((s) => s.columns)) {
+        const columns = list.map((s) => {
+          let c = columnByAddress.get(s.address)
+          if (c === undefined) {
+            c = new AddressSender<GraphColumns>(
+              s.address,
+              'Graph.SendColumns',
+              limits,
+              this.counters,
+              deps
+            )
+            columnByAddress.set(s.address, c)
+          }
+          return c
+        })
+        this.#columnSenders.set(node, columns)
+      }
       const writers = addrs.split(',').map((a) => {
         const addr = a.trim()
         let s = writerByAddress.get(addr)
@@ -486,6 +534,145 @@ export class Router {
     return Promise.all(waits).then(() =>
       refused.size === 0 ? [] : [...refused.values()].sort((a, b) => a.index - b.index)
     )
+  }
+
+  /**
+   * routeColumns is `route` for points as columns (a push a parse worker validated): the same
+   * normalisation, placement, judge items and answer, without an object per point on the way to a
+   * graph in this process. Points of a series on nodes that are not all in this process take `route`'s
+   * path, as MetricValues.
+   */
+  routeColumns(c: PointColumns): Promise<Refused[]> {
+    const { series, ids, ts, vs } = c
+    const n = ids.length
+    const perSet = new Map<ReplicaSet, GraphColumns>()
+    const perJudge =
+      this.#judgeRing === null ? null : new Map<AddressSender<JudgeItem>, JudgeItem[]>()
+    // Points whose set has a node over the wire, by index (rare: a cluster with remote nodes).
+    let wired: number[] | null = null
+    let lastSet: ReplicaSet | null = null
+    let lastPart: GraphColumns | null = null
+    for (let i = 0; i < n; i++) {
+      const ps = series[ids[i]]
+      const r = (ps.route as SeriesRoute | undefined) ?? this.#routeOf(ps)
+      if (!r.columns) {
+        ;(wired ??= []).push(i)
+        continue
+      }
+      const g = r.graph
+      const t = ts[i]
+      const timestamp = t - (t % g.step)
+      let part: GraphColumns
+      if (r.set === lastSet) part = lastPart as GraphColumns
+      else {
+        let p = perSet.get(r.set)
+        if (p === undefined) {
+          p = { series: [], ts: [], vs: [] }
+          perSet.set(r.set, p)
+        }
+        part = p
+        lastSet = r.set
+        lastPart = p
+      }
+      part.series.push(g)
+      part.ts.push(timestamp)
+      part.vs.push(vs[i])
+      if (perJudge !== null && r.judge !== null) {
+        let items = perJudge.get(r.judge)
+        if (items === undefined) {
+          items = []
+          perJudge.set(r.judge, items)
+        }
+        items.push({
+          endpoint: ps.endpoint,
+          metric: ps.metric,
+          value: vs[i],
+          timestamp,
+          judgeType: ps.counterType,
+          tags: g.tags,
+        })
+      }
+    }
+    const max = this.#cfg.batch
+    if (perJudge !== null) {
+      for (const [sender, items] of perJudge) {
+        for (let from = 0; from < items.length; from += max) {
+          const part = from === 0 && items.length <= max ? items : items.slice(from, from + max)
+          sender.enqueue({ items: part, done: noop })
+        }
+      }
+    }
+    const waits: Promise<void>[] = []
+    const refused = new Map<number, Refused>()
+    // Where a set's points came from in the push: worked out only when a graph refuses some.
+    const origins = new Map<ReplicaSet, number[]>()
+    const originOf = (set: ReplicaSet): number[] => {
+      let list = origins.get(set)
+      if (list === undefined) {
+        list = []
+        for (let i = 0; i < n; i++) {
+          const r = series[ids[i]].route as SeriesRoute
+          if (r.columns && r.set === set) list.push(i)
+        }
+        origins.set(set, list)
+      }
+      return list
+    }
+    for (const [set, all] of perSet) {
+      const len = all.series.length
+      for (let from = 0; from < len; from += max) {
+        const part: GraphColumns =
+          from === 0 && len <= max
+            ? all
+            : {
+                series: all.series.slice(from, from + max),
+                ts: all.ts.slice(from, from + max),
+                vs: all.vs.slice(from, from + max),
+              }
+        waits.push(
+          this.#replicate(this.#columnSenders, {
+            set,
+            items: [part],
+            size: part.series.length,
+            refused: (mine) => {
+              for (const r of mine) {
+                const index = originOf(set)[from + r.index]
+                if (index !== undefined) refused.set(index, { ...r, index })
+              }
+            },
+          })
+        )
+      }
+    }
+    if (wired !== null) {
+      const at = wired
+      waits.push(
+        this.route(at.map((i) => pointAt(c, i))).then((mine) => {
+          for (const r of mine) refused.set(at[r.index], { ...r, index: at[r.index] })
+        })
+      )
+    }
+    return Promise.all(waits).then(() =>
+      refused.size === 0 ? [] : [...refused.values()].sort((a, b) => a.index - b.index)
+    )
+  }
+
+  // #routeOf works out where a pushed series goes, once, and keeps it on the series.
+  #routeOf(ps: PushSeries): SeriesRoute {
+    const p = this.#placement(ps)
+    const minStep = this.#cfg.minStep
+    const step = ps.step < minStep ? minStep : ps.step
+    const graph: GraphSeries = {
+      endpoint: ps.endpoint,
+      metric: ps.metric,
+      tags: p.tags,
+      dstype: ps.counterType !== 'GAUGE' ? 'DERIVE' : 'GAUGE',
+      step,
+    }
+    const columns = p.set.nodes.every((node) => this.#columnSenders.has(node))
+    const r: SeriesRoute = { set: p.set, judge: p.judge, graph, columns }
+    ps.route = r
+    return r
   }
 
   /**
@@ -678,7 +865,7 @@ export class Router {
   // Nested maps, not one joined key: no string is built per point.
   // Placements by endpoint, then metric: the placement itself while the metric has one tags string
   // (most have), a map by tags string once it has several. A map a series would cost ~300 bytes.
-  #placement(m: MetricValue): Placement {
+  #placement(m: Pick<MetricValue, 'endpoint' | 'metric' | 'tags'>): Placement {
     let byMetric = this.#placements.get(m.endpoint)
     if (byMetric === undefined) {
       byMetric = new Map()
@@ -730,6 +917,8 @@ export class Router {
   buffered(): Record<string, number> {
     const out: Record<string, number> = {}
     for (const list of this.#senders.values()) for (const s of list) out[s.address] = s.buffered
+    for (const list of this.#columnSenders.values())
+      for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.buffered
     for (const list of this.#writers.values())
       for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.buffered
     return out
@@ -743,6 +932,8 @@ export class Router {
   droppedByGraph(): Record<string, number> {
     const out: Record<string, number> = {}
     for (const list of this.#senders.values()) for (const s of list) out[s.address] = s.dropped
+    for (const list of this.#columnSenders.values())
+      for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.dropped
     for (const list of this.#writers.values())
       for (const s of list) out[s.address] = (out[s.address] ?? 0) + s.dropped
     return out
@@ -757,6 +948,7 @@ export class Router {
 
   close(): void {
     for (const list of this.#senders.values()) for (const s of list) s.close()
+    for (const list of this.#columnSenders.values()) for (const s of list) s.close()
     for (const list of this.#writers.values()) for (const s of list) s.close()
     for (const s of new Set(this.#judges.values())) s.close()
   }
