@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  writev,
   writevSync,
 } from 'node:fs'
 import { join } from 'node:path'
@@ -225,10 +226,12 @@ export class Wal {
   }
 
   // One group: write every pending record with writev per segment, sync, then resolve the waiters.
-  // The writes are sync calls on purpose: they must finish before the next group, and a thread-pool
-  // hop per write costs more than the write on a local disk. The last segment's fdatasync, which
-  // waits for the disk, runs in the thread pool: the event loop decodes the next requests meanwhile,
-  // and writers that arrive form the next group, flushed as soon as this one is durable.
+  // With `fsync`, the last segment's write and its fdatasync run in the thread pool, one after the
+  // other: the event loop decodes the next requests meanwhile (a write to the page cache can wait
+  // for the disk too, when the kernel holds back writers with many dirty pages), and writers that
+  // arrive form the next group, flushed as soon as this one is durable: groups never overlap, so
+  // records reach the file in order. Earlier segments of a group (one that spans a rotation) and
+  // `write` mode write on the event loop: there nothing waits for the disk after.
   #flushGroup(): void {
     this.#scheduled = false
     let pending = this.#pending
@@ -240,6 +243,7 @@ export class Wal {
     const stale = pending.some((p) => p.seq <= this.#deadUpTo)
     if (stale) pending = pending.filter((p) => p.seq > this.#deadUpTo)
     let unsynced = -1
+    let lastBufs: Uint8Array[] = []
     try {
       let i = 0
       while (i < pending.length) {
@@ -252,12 +256,13 @@ export class Wal {
           bufs.push(pending[j++].buf)
         }
         this.#openSegment(seq)
-        writeAll(this.#fd, bufs)
-        i = j
-        if (this.sync === 'fsync' && i >= pending.length) {
+        if (this.sync === 'fsync' && j >= pending.length) {
+          lastBufs = bufs
           unsynced = bytes
           break
         }
+        writeAll(this.#fd, bufs)
+        i = j
         if (this.sync === 'fsync') fdatasyncSync(this.#fd)
         this.#good += bytes
         this.bytesWritten += bytes
@@ -273,7 +278,7 @@ export class Wal {
     }
     const fd = this.#fd
     this.#syncFd = fd
-    fdatasync(fd, (err) => {
+    writeAllThenSync(fd, lastBufs, (err) => {
       this.#syncFd = -1
       for (const closed of this.#closeAfterSync.splice(0)) closeQuietly(closed)
       if (err !== null) {
@@ -369,6 +374,29 @@ function writeAll(fd: number, bufs: Uint8Array[]): void {
     }
     rest = next
   }
+}
+
+// writeAllThenSync writes `bufs` to `fd` and then fdatasyncs it, both in the thread pool, and calls
+// `done` once with the first error or null.
+function writeAllThenSync(fd: number, bufs: Uint8Array[], done: (err: Error | null) => void): void {
+  if (bufs.length === 0) {
+    fdatasync(fd, done)
+    return
+  }
+  writev(fd, bufs, (err, written) => {
+    if (err !== null) return done(err)
+    const rest: Uint8Array[] = []
+    for (const b of bufs) {
+      if (written >= b.length) {
+        written -= b.length
+        continue
+      }
+      rest.push(written > 0 ? b.subarray(written) : b)
+      written = 0
+    }
+    if (rest.length > 0) writeAllThenSync(fd, rest, done)
+    else fdatasync(fd, done)
+  })
 }
 
 /** syncDir makes a new or renamed file's directory entry durable. */
