@@ -45,11 +45,15 @@ const dir = mkdtempSync(join(tmpdir(), 'pg-series-memory-'))
 const pg = await startPeregrine(
   dir,
   components,
-  { graph: { maxSeries: series * 2, maxNewSeriesPerHour: 0 } },
+  {
+    graph: { maxSeries: series * 2, maxNewSeriesPerHour: 0 },
+    ...(process.env.PW === undefined ? {} : { transfer: { parseWorkers: Number(process.env.PW) } }),
+  },
   values.snapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : []
 )
 const pid = pg.child.pid as number
 let snapshot: string | null = null
+let heapUsedMb: number | null = null
 try {
   const url = `http://${pg.addresses.transfer.http}/api/push`
   await sleep(2_000) // what it allocates at start is done by then
@@ -81,6 +85,10 @@ try {
   }
   await sleep(2_000) // its buffers of recent points written out
   const after = memoryMb(pid)
+  // The main thread's V8 heap (the rest of the resident set: worker threads, buffers, code).
+  const exposition = await (await fetch(`http://${pg.addresses.transfer.http}/metrics`)).text()
+  const heapMatch = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(exposition)
+  heapUsedMb = heapMatch === null ? null : Math.round(Number(heapMatch[1]) / 1e6)
   if (values.snapshot) {
     pg.child.kill('SIGUSR2')
     for (let i = 0; i < 300 && snapshot === null; i++) {
@@ -103,6 +111,7 @@ try {
       kb_per_series: Math.round(kb * 100) / 100,
       rss_before_mb: Math.round(before),
       rss_after_mb: Math.round(after),
+      main_heap_used_mb: heapUsedMb,
       series,
       points,
       components: components.join(','),

@@ -53,6 +53,12 @@ export interface GraphSeries {
   readonly tags: Tags
   readonly dstype: 'GAUGE' | 'DERIVE'
   readonly step: number
+  /**
+   * stored and ref are the receiving graph's: the storage that holds the series and its ref there,
+   * remembered on the series so that no map is kept per series to find it (null: not yet known).
+   */
+  stored: object | null
+  ref: number
 }
 
 /**

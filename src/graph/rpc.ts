@@ -12,7 +12,6 @@ import {
   graphSeriesParam,
   graphStringList,
   type GraphColumns,
-  type GraphSeries,
 } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf, falconLastPoint } from '../tsdb/index.js'
 import { fold, labelNames, labelValues, metadata, select } from './series-rpc.js'
@@ -116,7 +115,6 @@ export function graphMethods(
 ): Map<string, (p: unknown) => unknown> {
   const seriesByTags: SeriesByTags = new WeakMap()
   const refByToken: RefByToken = new WeakMap()
-  const refBySeries: RefBySeries = new WeakMap()
   const methods = new Map<string, (p: unknown) => unknown>([
     ['Graph.Ping', () => ({ code: 0 })],
     ['Graph.Send', (p) => send(db, counters, p, seriesByTags)],
@@ -141,9 +139,7 @@ export function graphMethods(
   ])
   // Peregrine's own, in this process only (transfer beside graph): Graph.Send's points as columns.
   if (options.inProcess === true) {
-    methods.set('Graph.SendColumns', (p) =>
-      sendColumns(db, counters, p as readonly GraphColumns[], refBySeries)
-    )
+    methods.set('Graph.SendColumns', (p) => sendColumns(db, counters, p as readonly GraphColumns[]))
   }
   return methods
 }
@@ -290,19 +286,16 @@ async function send(
   return { code: 0, refused }
 }
 
-/** RefBySeries remembers the series ref a GraphSeries (transfer's, in this process) led to. */
-type RefBySeries = WeakMap<GraphSeries, number>
-
 /**
  * sendColumns is Graph.Send for a transfer in this process: the same points as columns, one GraphSeries
  * object per series (built by transfer from validated points, so not checked again), and the same
- * answer; a refusal's index counts the points of every GraphColumns of the call in order.
+ * answer; a refusal's index counts the points of every GraphColumns of the call in order. A series'
+ * ref is remembered on its GraphSeries (`stored`, `ref`).
  */
 async function sendColumns(
   db: Db,
   counters: GraphCounters,
-  parts: readonly GraphColumns[],
-  refBySeries: RefBySeries
+  parts: readonly GraphColumns[]
 ): Promise<{ code: number; refused?: SendRefusal[] }> {
   counters.sendCalls++
   const app = db.appender()
@@ -312,9 +305,8 @@ async function sendColumns(
     counters.sendItems += n
     for (let i = 0; i < n; i++) {
       const s = series[i]
-      const known = refBySeries.get(s)
-      if (known !== undefined && db.hasRef(known)) {
-        app.append(known, null, ts[i] * 1000, vs[i])
+      if (s.stored === db && db.hasRef(s.ref)) {
+        app.append(s.ref, null, ts[i] * 1000, vs[i])
         continue
       }
       const desc = {
@@ -325,7 +317,10 @@ async function sendColumns(
         step: s.step,
       }
       const ref = app.append(0, desc, ts[i] * 1000, vs[i])
-      if (ref !== 0) refBySeries.set(s, ref)
+      if (ref !== 0) {
+        s.stored = db
+        s.ref = ref
+      }
     }
   }
   const result = await app.commit()

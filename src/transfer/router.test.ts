@@ -577,7 +577,8 @@ describe('Router.routeColumns', () => {
               ? (param as { metric: string }[]).map((g) => g.metric)
               : []
         metrics.forEach((metric, index) => {
-          if (refuse.has(metric)) refused.push({ index, code: 'PG_TSDB_TOO_NEW', message: 'refused' })
+          if (refuse.has(metric))
+            refused.push({ index, code: 'PG_TSDB_TOO_NEW', message: 'refused' })
         })
         return Promise.resolve((refused.length > 0 ? { code: 0, refused } : { code: 0 }) as T)
       },

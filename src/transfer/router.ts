@@ -320,14 +320,14 @@ interface Placement {
 }
 
 /**
- * SeriesRoute is where a pushed series (PushSeries) goes, kept on it: its replica set, its judge, the
- * GraphSeries its points go to graph as, and whether every node of the set takes columns.
+ * SeriesRoute is where a pushed series (PushSeries) goes, kept on it: the GraphSeries its points go to
+ * graph as, its replica set, its judge, and whether every node of the set takes columns. One object
+ * a series: transfer keeps it for every series pushed through a parse worker.
  */
-interface SeriesRoute {
-  set: ReplicaSet
-  judge: AddressSender<JudgeItem> | null
-  graph: GraphSeries
-  columns: boolean
+interface SeriesRoute extends GraphSeries {
+  readonly set: ReplicaSet
+  readonly judge: AddressSender<JudgeItem> | null
+  readonly columns: boolean
 }
 
 /** Part is one batch of items for every address of every node of a replica set. */
@@ -559,9 +559,8 @@ export class Router {
         ;(wired ??= []).push(i)
         continue
       }
-      const g = r.graph
       const t = ts[i]
-      const timestamp = t - (t % g.step)
+      const timestamp = t - (t % r.step)
       let part: GraphColumns
       if (r.set === lastSet) part = lastPart as GraphColumns
       else {
@@ -574,7 +573,7 @@ export class Router {
         lastSet = r.set
         lastPart = p
       }
-      part.series.push(g)
+      part.series.push(r)
       part.ts.push(timestamp)
       part.vs.push(vs[i])
       if (perJudge !== null && r.judge !== null) {
@@ -589,7 +588,7 @@ export class Router {
           value: vs[i],
           timestamp,
           judgeType: ps.counterType,
-          tags: g.tags,
+          tags: r.tags,
         })
       }
     }
@@ -657,20 +656,25 @@ export class Router {
     )
   }
 
-  // #routeOf works out where a pushed series goes, once, and keeps it on the series.
+  // #routeOf works out where a pushed series goes, once, and keeps it on the series (not in the
+  // placement cache, which the series table makes needless here).
   #routeOf(ps: PushSeries): SeriesRoute {
-    const p = this.#placement(ps)
+    const tags = parseTags(ps.tags)
+    const key = seriesKeyOf(ps.endpoint, ps.metric, formatTags(tags))
+    const set = this.setOf(key)
     const minStep = this.#cfg.minStep
-    const step = ps.step < minStep ? minStep : ps.step
-    const graph: GraphSeries = {
+    const r: SeriesRoute = {
       endpoint: ps.endpoint,
       metric: ps.metric,
-      tags: p.tags,
+      tags,
       dstype: ps.counterType !== 'GAUGE' ? 'DERIVE' : 'GAUGE',
-      step,
+      step: ps.step < minStep ? minStep : ps.step,
+      stored: null,
+      ref: 0,
+      set,
+      judge: this.judgeOf(key),
+      columns: set.nodes.every((node) => this.#columnSenders.has(node)),
     }
-    const columns = p.set.nodes.every((node) => this.#columnSenders.has(node))
-    const r: SeriesRoute = { set: p.set, judge: p.judge, graph, columns }
     ps.route = r
     return r
   }
