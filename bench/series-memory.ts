@@ -2,6 +2,7 @@
 // HTTP to a fresh server; its resident set before and after, per series.
 //
 // Usage: node dist/bench/series-memory.js [--series N] [--points N] [--components LIST] [--snapshot]
+//        [--parse-workers auto|N]
 // Progress goes to stderr; the last stdout line is one JSON object (see bench/README.md).
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     points: { type: 'string', default: '60' },
     components: { type: 'string', default: 'graph,transfer,api' },
     snapshot: { type: 'boolean', default: false },
+    'parse-workers': { type: 'string', default: 'auto' },
   },
 })
 const series = Number(values.series)
@@ -33,6 +35,12 @@ if (!Number.isInteger(series) || series < 1000 || series > 2_000_000)
   fail(`--series must be an integer from 1000 to 2000000, got ${values.series}`)
 if (!Number.isInteger(points) || points < 1 || points > 240)
   fail(`--points must be an integer from 1 to 240 (one open chunk), got ${values.points}`)
+const parseWorkers = values['parse-workers'] === 'auto' ? 'auto' : Number(values['parse-workers'])
+if (
+  parseWorkers !== 'auto' &&
+  !(Number.isInteger(parseWorkers) && parseWorkers >= 0 && parseWorkers <= 64)
+)
+  fail(`--parse-workers must be auto or an integer from 0 to 64, got ${values['parse-workers']}`)
 const components = values.components.split(',').filter((c) => c !== '')
 if (!components.includes('graph') || !components.includes('transfer'))
   fail(`--components must include graph and transfer, got ${values.components}`)
@@ -47,13 +55,13 @@ const pg = await startPeregrine(
   components,
   {
     graph: { maxSeries: series * 2, maxNewSeriesPerHour: 0 },
-    ...(process.env.PW === undefined ? {} : { transfer: { parseWorkers: Number(process.env.PW) } }),
+    transfer: { parseWorkers },
   },
   values.snapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : []
 )
 const pid = pg.child.pid as number
 let snapshot: string | null = null
-let heapUsedMb: number | null = null
+let heapUsedMb: number | null
 try {
   const url = `http://${pg.addresses.transfer.http}/api/push`
   await sleep(2_000) // what it allocates at start is done by then
@@ -115,6 +123,7 @@ try {
       series,
       points,
       components: components.join(','),
+      parse_workers: parseWorkers,
       snapshot,
       node: process.version,
     })
