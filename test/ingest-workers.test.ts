@@ -86,6 +86,14 @@ function items(prefix: string): unknown[] {
       timestamp: NOW + 365 * 86400,
     }
   )
+  // Names and values graph refuses though transfer's validation takes them (graph's own checks).
+  out.push(
+    { endpoint: `${prefix}-q"uote`, metric: 'w.q', value: 1, step: 60, counterType: 'GAUGE' },
+    { endpoint: `${prefix}-gt`, metric: 'w>q', value: 1, step: 60, counterType: 'GAUGE' },
+    { endpoint: `${prefix}-big`, metric: 'w.b', value: 1e301, step: 60, counterType: 'GAUGE' },
+    { endpoint: `${prefix}-tiny`, metric: 'w.t', value: -1e-301, step: 60, counterType: 'GAUGE' },
+    { endpoint: `${prefix}-host-1`, metric: 'w.m1', value: '2e300', step: 60, counterType: 'GAUGE' }
+  )
   out.push({
     endpoint: `${prefix}-future`,
     metric: 'w.y',
@@ -110,12 +118,14 @@ describe('transfer with parse workers', () => {
     assert.equal(b.status, 200)
     assert.deepEqual(strip(b.answer), strip(a.answer))
     const data = (b.answer as { data: { Total: number; Invalid: number; Errors: string[] } }).data
-    assert.equal(data.Total, 605)
-    assert.equal(data.Invalid, 4)
+    assert.equal(data.Total, 610)
+    assert.equal(data.Invalid, 9)
     assert.match(data.Errors.join('\n'), /item 7: counterType/)
     assert.match(data.Errors.join('\n'), /item 8: item: expected an object/)
     assert.match(data.Errors.join('\n'), /item 10: PG_TSDB_TOO_NEW: po-future\/w.y/)
-    assert.match(data.Errors.join('\n'), /item 604: PG_TSDB_TOO_NEW: po-future\/w.y/)
+    assert.match(data.Errors.join('\n'), /item 609: PG_TSDB_TOO_NEW: po-future\/w.y/)
+    for (const i of [604, 605, 606, 607, 608])
+      assert.match(data.Errors.join('\n'), new RegExp(`item ${i}: PG_GRAPH_BAD_ITEM`))
   })
 
   it('stores what it acknowledged, the same series and values as the main thread', async () => {

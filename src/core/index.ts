@@ -40,6 +40,8 @@ export {
   graphItemProblem,
   PromSeriesItem,
   readPromSeriesItem,
+  graphNamesProblem,
+  graphValueProblem,
 } from './codec/graph-write.js'
 export {
   decodeSnappy,

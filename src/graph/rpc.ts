@@ -12,6 +12,8 @@ import {
   graphSeriesParam,
   graphStringList,
   type GraphColumns,
+  graphNamesProblem,
+  graphValueProblem,
 } from '../core/index.js'
 import { type ConsolFun, CONSOL_FUNS, type Db, dsTypeOf, falconLastPoint } from '../tsdb/index.js'
 import { fold, labelNames, labelValues, metadata, select } from './series-rpc.js'
@@ -288,9 +290,9 @@ async function send(
 
 /**
  * sendColumns is Graph.Send for a transfer in this process: the same points as columns, one GraphSeries
- * object per series (built by transfer from validated points, so not checked again), and the same
- * answer; a refusal's index counts the points of every GraphColumns of the call in order. A series'
- * ref is remembered on its GraphSeries (`stored`, `ref`).
+ * object per series, and the same answer (graph's own checks included: a name a GraphItem cannot have,
+ * a value out of range); a refusal's index counts the points of every GraphColumns of the call in
+ * order. A series' ref is remembered on its GraphSeries (`stored`, `ref`).
  */
 async function sendColumns(
   db: Db,
@@ -299,14 +301,28 @@ async function sendColumns(
 ): Promise<{ code: number; refused?: SendRefusal[] }> {
   counters.sendCalls++
   const app = db.appender()
+  // Points refused here never reach the appender: their indices map its positions back to the call's.
+  const skipped: number[] = []
+  const refused: SendRefusal[] = []
+  let at = 0
   for (const part of parts) {
     const { series, ts, vs } = part
     const n = series.length
     counters.sendItems += n
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n; i++, at++) {
       const s = series[i]
+      const v = vs[i]
       if (s.stored === db && db.hasRef(s.ref)) {
-        app.append(s.ref, null, ts[i] * 1000, vs[i])
+        if (v > 1e300 || v < -1e300 || (v !== 0 && v < 1e-300 && v > -1e-300)) {
+          refuse(at, graphValueProblem(v) as string)
+          continue
+        }
+        app.append(s.ref, null, ts[i] * 1000, v)
+        continue
+      }
+      const problem = graphNamesProblem(s.endpoint, s.metric) ?? graphValueProblem(v)
+      if (problem !== null) {
+        refuse(at, problem)
         continue
       }
       const desc = {
@@ -316,17 +332,25 @@ async function sendColumns(
         dstype: dsTypeOf(s.dstype),
         step: s.step,
       }
-      const ref = app.append(0, desc, ts[i] * 1000, vs[i])
+      const ref = app.append(0, desc, ts[i] * 1000, v)
       if (ref !== 0) {
         s.stored = db
         s.ref = ref
       }
     }
   }
+  function refuse(index: number, message: string): void {
+    counters.sendInvalid++
+    skipped.push(index)
+    refused.push({ index, code: 'PG_GRAPH_BAD_ITEM', message })
+  }
   const result = await app.commit()
-  if (result.refused.length === 0) return { code: 0 }
+  if (result.refused.length === 0 && refused.length === 0) return { code: 0 }
+  const toItem = inputIndex(skipped)
+  for (const r of result.refused) refused.push({ ...r, index: toItem(r.index) })
+  refused.sort((a, b) => a.index - b.index)
   counters.sendRefused += result.refused.length
-  return { code: 0, refused: result.refused.map((r) => ({ ...r })) }
+  return { code: 0, refused }
 }
 
 /**

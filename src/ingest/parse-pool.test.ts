@@ -28,7 +28,14 @@ after(async () => {
 })
 
 function pool(o: Partial<ConstructorParameters<typeof ParsePool>[0]> = {}): ParsePool {
-  const p = new ParsePool({ workers: 1, minBytes: 0, log: silentLogger, name: 'test', ...o })
+  const p = new ParsePool({
+    workers: 1,
+    minBytes: 0,
+    maxQueuedBytes: 1 << 30,
+    log: silentLogger,
+    name: 'test',
+    ...o,
+  })
   pools.push(p)
   return p
 }
@@ -72,6 +79,15 @@ describe('ParsePool', () => {
 
   it('numbers each series once, and starts again past maxSeries without mixing series up', async () => {
     const p = pool({ maxSeries: 8 })
+    // Many points of one series in a push do not make the worker start again.
+    const one = Array.from({ length: 50 }, (_, i) => item(0, { value: i, timestamp: NOW - 60 * i }))
+    let table: unknown = null
+    for (let k = 0; k < 3; k++) {
+      const got = validated(await p.parse(Buffer.from(JSON.stringify(one)), NOW, 10))
+      assert.equal(got.valid.series.length, 1)
+      if (table !== null) assert.equal(got.valid.series, table, 'the same table')
+      table = got.valid.series
+    }
     const seen = new Set<string>()
     for (let round = 0; round < 6; round++) {
       // 5 series a push, new ones each round: the worker forgets them every other push.
@@ -87,7 +103,8 @@ describe('ParsePool', () => {
         assert.equal(m.value, round * 100 + i)
         seen.add(`${m.endpoint}/${m.metric}/${m.tags}`)
       }
-      assert.ok(got.valid.series.length <= 20, `${got.valid.series.length} series in the table`)
+      // At most maxSeries and one push's own (20 series a push here).
+      assert.ok(got.valid.series.length <= 8 + 20, `${got.valid.series.length} series in the table`)
     }
     assert.equal(seen.size, 6 * 15)
   })
@@ -104,6 +121,22 @@ describe('ParsePool', () => {
   it('leaves small pushes to the caller, and every push when it has no worker', () => {
     assert.equal(pool({ minBytes: 100 }).parse(Buffer.from('[]'), NOW, 10), null)
     assert.equal(pool({ workers: 0 }).parse(Buffer.alloc(1000, 0x20), NOW, 10), null)
+  })
+
+  it('leaves a push to the caller while the workers hold maxQueuedBytes, until they are done', async () => {
+    const p = pool({ maxQueuedBytes: 6_000 })
+    const body = () => Buffer.from(JSON.stringify(Array.from({ length: 40 }, (_, i) => item(i))))
+    assert.ok(body().length > 3_000 && body().length < 6_000)
+    const first = p.parse(body(), NOW, 10)
+    assert.ok(first !== null)
+    assert.ok(p.queuedBytes > 0)
+    // The first push is still with the worker: a second one of the same size would pass the bound.
+    assert.equal(p.parse(body(), NOW, 10), null)
+    validated(await first)
+    assert.equal(p.queuedBytes, 0)
+    const again = p.parse(body(), NOW, 10)
+    assert.ok(again !== null)
+    validated(await again)
   })
 
   it('fails the pushes of a worker that dies, starts another, and gives up after five deaths', async () => {

@@ -58,6 +58,8 @@ export type ParsedPush =
 interface Pending {
   resolve: (p: ParsedPush) => void
   reject: (err: Error) => void
+  /** bytes: the push's size, counted in the pool's queued bytes until it settles. */
+  bytes: number
 }
 
 /**
@@ -83,8 +85,11 @@ class ParseWorker {
   #dead: Error | null = null
   readonly #onExit: (w: ParseWorker) => void
 
-  constructor(url: URL, onExit: (w: ParseWorker) => void) {
+  readonly #settled: (bytes: number) => void
+
+  constructor(url: URL, onExit: (w: ParseWorker) => void, settled: (bytes: number) => void) {
     this.#onExit = onExit
+    this.#settled = settled
     // Under tsx (`npm run dev`, `test:one`) the worker registers tsx's loader before it loads the
     // TypeScript module (a worker does not inherit the loader its parent was started with).
     this.#worker = url.pathname.endsWith('.ts')
@@ -97,6 +102,11 @@ class ParseWorker {
     this.#worker.unref()
     this.#worker.on('message', (a: ParseAnswer) => this.#answer(a))
     this.#worker.on('error', (err) => this.#die(err))
+    // An answer that cannot be read would leave its push waiting and the series table behind.
+    this.#worker.on('messageerror', (err) => {
+      this.#die(err)
+      void this.#worker.terminate()
+    })
     this.#worker.on('exit', (code) =>
       this.#die(new Error(`the parse worker exited with code ${code}`))
     )
@@ -112,10 +122,16 @@ class ParseWorker {
 
   post(req: ParseRequest, transfer: ArrayBuffer[]): Promise<ParsedPush> {
     if (this.#dead !== null) return Promise.reject(this.#dead)
+    const bytes = req.bytes.length
     return new Promise<ParsedPush>((resolve, reject) => {
+      try {
+        this.#worker.postMessage(req, transfer)
+      } catch (err) {
+        this.#settled(bytes)
+        throw err
+      }
       if (this.#pending.size === 0) this.#worker.ref()
-      this.#pending.set(req.id, { resolve, reject })
-      this.#worker.postMessage(req, transfer)
+      this.#pending.set(req.id, { resolve, reject, bytes })
     })
   }
 
@@ -141,6 +157,7 @@ class ParseWorker {
     const p = this.#pending.get(a.id)
     if (p === undefined) return
     this.#pending.delete(a.id)
+    this.#settled(p.bytes)
     if (this.#pending.size === 0) this.#worker.unref()
     if (a.fault !== null) {
       p.resolve(
@@ -166,7 +183,10 @@ class ParseWorker {
   #die(err: Error): void {
     if (this.#dead === null) this.#dead = err
     else if (this.#pending.size === 0) return
-    for (const p of this.#pending.values()) p.reject(err)
+    for (const p of this.#pending.values()) {
+      this.#settled(p.bytes)
+      p.reject(err)
+    }
     this.#pending.clear()
     this.#onExit(this)
   }
@@ -180,6 +200,12 @@ export interface ParsePoolOptions {
   log: Logger
   /** name: the component, in log lines. */
   name: string
+  /**
+   * maxQueuedBytes: the push bytes the workers hold at once, queued or being parsed; a push past it
+   * is parsed on the calling thread (which then reads no more until it is done). The HTTP in-flight
+   * budget stops counting a push whose client went away; this keeps counting it until it is parsed.
+   */
+  maxQueuedBytes: number
   /** maxSeries: the series a worker numbers before it starts again (default MAX_WORKER_SERIES). */
   maxSeries?: number
   /** workerUrl: the worker's module (tests give one that fails); default parse-worker beside this. */
@@ -202,10 +228,13 @@ export class ParsePool {
   readonly #deaths: number[] = []
   readonly #maxSeries: number
   readonly #url: URL
+  readonly #maxQueuedBytes: number
+  #queuedBytes = 0
 
   constructor(o: ParsePoolOptions) {
     this.#minBytes = o.minBytes
     this.#maxSeries = o.maxSeries ?? MAX_WORKER_SERIES
+    this.#maxQueuedBytes = o.maxQueuedBytes
     this.#url = o.workerUrl ?? WORKER_URL
     this.#log = o.log
     this.#name = o.name
@@ -222,7 +251,12 @@ export class ParsePool {
    * memory moved there) when it is a whole ArrayBuffer of its own: the caller must not use it after.
    */
   parse(bytes: Buffer, nowSeconds: number, maxErrors: number): Promise<ParsedPush> | null {
-    if (bytes.length < this.#minBytes || this.#workers.length === 0) return null
+    if (
+      bytes.length < this.#minBytes ||
+      this.#workers.length === 0 ||
+      this.#queuedBytes + bytes.length > this.#maxQueuedBytes
+    )
+      return null
     let w = this.#workers[0]
     for (let k = 1; k < this.#workers.length; k++) {
       if (this.#workers[k].load < w.load) w = this.#workers[k]
@@ -238,7 +272,13 @@ export class ParsePool {
       maxErrors,
       maxSeries: this.#maxSeries,
     }
+    this.#queuedBytes += bytes.length
     return w.post(req, [view.buffer as ArrayBuffer])
+  }
+
+  /** queuedBytes: the push bytes the workers hold now. */
+  get queuedBytes(): number {
+    return this.#queuedBytes
   }
 
   async close(): Promise<void> {
@@ -248,7 +288,11 @@ export class ParsePool {
   }
 
   #spawn(): ParseWorker {
-    return new ParseWorker(this.#url, (dead) => this.#replace(dead))
+    return new ParseWorker(
+      this.#url,
+      (dead) => this.#replace(dead),
+      (bytes) => (this.#queuedBytes -= bytes)
+    )
   }
 
   #replace(dead: ParseWorker): void {

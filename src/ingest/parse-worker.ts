@@ -9,8 +9,13 @@ import type { ParseAnswer, ParseRequest } from './parse-pool.js'
 const port = parentPort
 if (port === null) throw new Error('parse-worker: not started as a worker thread')
 
-/** The series this worker has numbered: key (see keyOf) to id. Cleared past `maxSeries`. */
+/**
+ * The series this worker has numbered: key (see keyOf) to id. Once a push takes it past `maxSeries`,
+ * it is cleared before the next push, whose answer says so (`reset`): at most `maxSeries` series and
+ * one push's own.
+ */
 let idByKey = new Map<string, number>()
+let resetNext = false
 
 // keyOf is one string per distinct (endpoint, metric, tags, counterType, step), different for any two:
 // the step's digits and the counter type (neither holds a space) come first, the endpoint and metric
@@ -53,9 +58,10 @@ port.on('message', (req: ParseRequest) => {
   }
   const batch = validateBatch(value, req.now, req.maxErrors)
   const n = batch.valid.length
-  if (idByKey.size + n > req.maxSeries) {
+  if (resetNext) {
     idByKey = new Map()
     answer.reset = true
+    resetNext = false
   }
   const ids = new Uint32Array(n)
   const ts = new Float64Array(n)
@@ -80,5 +86,6 @@ port.on('message', (req: ParseRequest) => {
   answer.invalid = batch.invalid
   answer.invalidAt = batch.invalidAt
   answer.errors = batch.errors.map((e) => [e.index, e.error.message])
+  if (idByKey.size > req.maxSeries) resetNext = true
   port.postMessage(answer, [ids.buffer, ts.buffer, vs.buffer])
 })

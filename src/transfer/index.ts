@@ -30,6 +30,7 @@ export async function start(config: Readonly<TransferConfig>, deps: Deps): Promi
   const pool = new ParsePool({
     workers: parseWorkerCount(config),
     minBytes: config.parseWorkerMinBytes,
+    maxQueuedBytes: config.maxInflightBytes,
     log: deps.log,
     name: 'transfer',
   })

@@ -545,6 +545,12 @@ export class Router {
   routeColumns(c: PointColumns): Promise<Refused[]> {
     const { series, ids, ts, vs } = c
     const n = ids.length
+    // No graph in this process (transfer on its own): the wire's path, without a route a series.
+    if (this.#columnSenders.size === 0) {
+      const values = new Array<MetricValue>(n)
+      for (let i = 0; i < n; i++) values[i] = pointAt(c, i)
+      return this.route(values)
+    }
     const perSet = new Map<ReplicaSet, GraphColumns>()
     const perJudge =
       this.#judgeRing === null ? null : new Map<AddressSender<JudgeItem>, JudgeItem[]>()

@@ -120,8 +120,22 @@ export function graphItemProblem(x: unknown): string | null {
     (item.dstype !== 'GAUGE' && item.dstype !== 'DERIVE' && item.dstype !== 'COUNTER')
   )
     return GRAPH_BAD_ITEM
+  return graphValueProblem(item.value)
+}
+
+/**
+ * graphNamesProblem is graphItemProblem for a series' endpoint and metric alone: GRAPH_BAD_ITEM or
+ * null (Graph.SendColumns checks them once a series, its values point by point).
+ */
+export function graphNamesProblem(endpoint: string, metric: string): string | null {
+  return endpoint === '' || metric === '' || !validString(endpoint) || !validString(metric)
+    ? GRAPH_BAD_ITEM
+    : null
+}
+
+/** graphValueProblem is graphItemProblem for a value alone: GRAPH_OUT_OF_RANGE or null. */
+export function graphValueProblem(value: number): string | null {
   // rrdtool cannot hold these; falcon's graph skips them too.
-  const abs = Math.abs(item.value)
-  if (abs > 1e300 || (abs > 0 && abs < 1e-300)) return GRAPH_OUT_OF_RANGE
-  return null
+  const abs = Math.abs(value)
+  return abs > 1e300 || (abs > 0 && abs < 1e-300) ? GRAPH_OUT_OF_RANGE : null
 }

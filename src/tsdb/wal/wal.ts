@@ -60,6 +60,8 @@ export class Wal {
   #syncFd = -1
   /** Descriptors closed while their sync ran: closed when it ends. */
   #closeAfterSync: number[] = []
+  /** idle: who waits for the group in the thread pool to end (close). */
+  #idle: (() => void)[] = []
   /** Bytes of the open segment known to be whole records (what a failed write is cut back to). */
   #good = 0
   /** Records queued for segments numbered ≤ this are dropped: a write to them failed. */
@@ -213,6 +215,9 @@ export class Wal {
   /** close writes what is pending and closes the segment. */
   async close(): Promise<void> {
     await this.commit().catch(() => undefined)
+    // A commit refused at once (the log failed a moment ago) does not wait for a group whose write
+    // and sync are still running in the thread pool: wait for it here.
+    while (this.#syncFd >= 0) await new Promise<void>((ok) => this.#idle.push(ok))
     if (this.#fd >= 0) this.#closeSegment()
   }
 
@@ -280,6 +285,7 @@ export class Wal {
     this.#syncFd = fd
     writeAllThenSync(fd, lastBufs, (err) => {
       this.#syncFd = -1
+      for (const ok of this.#idle.splice(0)) ok()
       for (const closed of this.#closeAfterSync.splice(0)) closeQuietly(closed)
       if (err !== null) {
         // The segment is cut back to before this group (its bytes were never counted as good).
