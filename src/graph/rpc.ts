@@ -279,7 +279,20 @@ async function send(
       })
     }
   }
-  const result = await app.commit()
+  return sendAnswer(await app.commit(), counters, skipped, refused)
+}
+
+/**
+ * sendAnswer is Graph.Send's answer once the appender committed: falcon's `{"code":0}`, or with the
+ * refusals, those made before the appender (`refused`, at the call's `skipped` indices) and the
+ * appender's (its positions mapped back to the call's), by index.
+ */
+function sendAnswer(
+  result: { refused: readonly SendRefusal[] },
+  counters: GraphCounters,
+  skipped: readonly number[],
+  refused: SendRefusal[]
+): { code: number; refused?: SendRefusal[] } {
   if (result.refused.length === 0 && refused.length === 0) return { code: 0 }
   const toItem = inputIndex(skipped)
   for (const r of result.refused) refused.push({ ...r, index: toItem(r.index) })
@@ -344,13 +357,7 @@ async function sendColumns(
     skipped.push(index)
     refused.push({ index, code: 'PG_GRAPH_BAD_ITEM', message })
   }
-  const result = await app.commit()
-  if (result.refused.length === 0 && refused.length === 0) return { code: 0 }
-  const toItem = inputIndex(skipped)
-  for (const r of result.refused) refused.push({ ...r, index: toItem(r.index) })
-  refused.sort((a, b) => a.index - b.index)
-  counters.sendRefused += result.refused.length
-  return { code: 0, refused }
+  return sendAnswer(await app.commit(), counters, skipped, refused)
 }
 
 /**

@@ -489,14 +489,7 @@ export class Router {
     }
     const max = this.#cfg.batch
     // Judge first, and nobody waits for it: its calls leave in this turn's setImmediate, ahead of graph's.
-    if (perJudge !== null) {
-      for (const [sender, items] of perJudge) {
-        for (let from = 0; from < items.length; from += max) {
-          const part = from === 0 && items.length <= max ? items : items.slice(from, from + max)
-          sender.enqueue({ items: part, done: noop })
-        }
-      }
-    }
+    if (perJudge !== null) this.#toJudges(perJudge)
     const waits: Promise<void>[] = []
     const refused = new Map<number, Refused>()
     // Where a replica set's items came from in `values`: worked out only when a graph refuses some
@@ -599,14 +592,7 @@ export class Router {
       }
     }
     const max = this.#cfg.batch
-    if (perJudge !== null) {
-      for (const [sender, items] of perJudge) {
-        for (let from = 0; from < items.length; from += max) {
-          const part = from === 0 && items.length <= max ? items : items.slice(from, from + max)
-          sender.enqueue({ items: part, done: noop })
-        }
-      }
-    }
+    if (perJudge !== null) this.#toJudges(perJudge)
     const waits: Promise<void>[] = []
     const refused = new Map<number, Refused>()
     // Where a set's points came from in the push: worked out only when a graph refuses some.
@@ -660,6 +646,17 @@ export class Router {
     return Promise.all(waits).then(() =>
       refused.size === 0 ? [] : [...refused.values()].sort((a, b) => a.index - b.index)
     )
+  }
+
+  // #toJudges queues each judge's items, `batch` a call; nobody waits for them.
+  #toJudges(perJudge: Map<AddressSender<JudgeItem>, JudgeItem[]>): void {
+    const max = this.#cfg.batch
+    for (const [sender, items] of perJudge) {
+      for (let from = 0; from < items.length; from += max) {
+        const part = from === 0 && items.length <= max ? items : items.slice(from, from + max)
+        sender.enqueue({ items: part, done: noop })
+      }
+    }
   }
 
   // #routeOf works out where a pushed series goes, once, and keeps it on the series (not in the

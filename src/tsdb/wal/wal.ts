@@ -367,19 +367,21 @@ function closeQuietly(fd: number): void {
 
 function writeAll(fd: number, bufs: Uint8Array[]): void {
   let rest = bufs
-  while (rest.length > 0) {
-    let written = writevSync(fd, rest)
-    const next: Uint8Array[] = []
-    for (const b of rest) {
-      if (written >= b.length) {
-        written -= b.length
-        continue
-      }
-      next.push(written > 0 ? b.subarray(written) : b)
-      written = 0
+  while (rest.length > 0) rest = unwritten(rest, writevSync(fd, rest))
+}
+
+// unwritten is what of `bufs` a writev that wrote `written` bytes left to write.
+function unwritten(bufs: Uint8Array[], written: number): Uint8Array[] {
+  const rest: Uint8Array[] = []
+  for (const b of bufs) {
+    if (written >= b.length) {
+      written -= b.length
+      continue
     }
-    rest = next
+    rest.push(written > 0 ? b.subarray(written) : b)
+    written = 0
   }
+  return rest
 }
 
 // writeAllThenSync writes `bufs` to `fd` and then fdatasyncs it, both in the thread pool, and calls
@@ -391,15 +393,7 @@ function writeAllThenSync(fd: number, bufs: Uint8Array[], done: (err: Error | nu
   }
   writev(fd, bufs, (err, written) => {
     if (err !== null) return done(err)
-    const rest: Uint8Array[] = []
-    for (const b of bufs) {
-      if (written >= b.length) {
-        written -= b.length
-        continue
-      }
-      rest.push(written > 0 ? b.subarray(written) : b)
-      written = 0
-    }
+    const rest = unwritten(bufs, written)
     if (rest.length > 0) writeAllThenSync(fd, rest, done)
     else fdatasync(fd, done)
   })
